@@ -1,0 +1,122 @@
+"""Sending the workflow's SMS: rendered from the database, sent once per idempotency key.
+
+A send is recorded before it goes out (keyed by case, stage, template and day) and completed
+after, so a retried or replayed activity finds its record and does not text anyone twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Engine, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.types import SmsOutcome, SmsRequest
+from models import ContactRecord, Customer, Policy, RenewalCase, Staff, Vehicle
+from renewals.calendar import Stage
+from renewals.masking import mask_phone, mask_plate
+from renewals.messages import render_sms
+from renewals.notify import Notifier, SendError
+from renewals.settings import Settings
+from workflows.contract import LossReason
+
+log = logging.getLogger(__name__)
+
+STAGE_LABELS = {
+    Stage.WAITING: "待续保", Stage.FIRST_CONTACT: "首次接触(终保前60~45天)",
+    Stage.SECOND_CONTACT: "第二次接触(终保前30~25天)", Stage.THIRD_CONTACT: "第三次接触(终保前20~11天)",
+    Stage.DEPUTY_SUPERVISION: "副经理督办(终保前10~8天)", Stage.FINAL_CONTACT: "最后接触(终保前7~1天)",
+    Stage.POST_EXPIRY: "到期后跟进(到期后1~7天)",
+}
+LOSS_REASON_LABELS = {
+    LossReason.price: "价格原因", LossReason.claims: "理赔原因", LossReason.relationship: "人情原因",
+    LossReason.vehicle_transferred: "车辆转让", LossReason.vehicle_scrapped: "车辆报废",
+    LossReason.service: "服务原因", LossReason.other: "其他",
+}
+SENT_STATES = ("queued", "accepted", "sent", "delivered", "suppressed", "failed", "undelivered")
+
+
+class Notifications:
+    def __init__(self, engine: Engine, notifier: Notifier, settings: Settings):
+        self._engine = engine
+        self._notifier = notifier
+        self._settings = settings
+
+    def activities(self) -> list:
+        return [self.send_sms]
+
+    @activity.defn(name="send_sms")
+    def send_sms(self, req: SmsRequest) -> SmsOutcome:
+        with Session(self._engine, expire_on_commit=False) as session:
+            found = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).first()
+            if found is not None and found.delivery_status in SENT_STATES:
+                record = found
+                return SmsOutcome(status=_outcome_status(record.delivery_status), contact_id=record.id,
+                                  error_code=record.error_code)
+            case = session.get(RenewalCase, req.case_id)
+            policy = session.get(Policy, case.policy_id)
+            customer = session.get(Customer, policy.customer_id)
+            staff_id = {"customer": None, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
+            staff = session.get(Staff, staff_id) if staff_id else None
+            to = staff.phone if staff else (customer.corrected_phone or customer.phone)
+            language = customer.language if staff is None else "zh-CN"
+            body = render_sms(req.template, language, self._context(session, case, policy, customer, req)).body
+
+            # Record first, so a retry after a crash finds the attempt by its key.
+            session.execute(insert(ContactRecord).values(
+                case_id=case.id, customer_id=customer.id, staff_id=staff_id, recipient=req.recipient, channel="sms",
+                direction="outbound", masked_number=mask_phone(to), template=req.template, body=body,
+                idempotency_key=req.idempotency_key, delivery_status="sending", created_at=req.at,
+            ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key]))
+            session.commit()
+            record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
+
+            if staff is None and customer.sms_opt_out:
+                return self._complete(session, record, "suppressed")
+            try:
+                sent = self._notifier.send_sms(to, body, status_callback=self._callback("sms-status"))
+            except SendError as exc:
+                if exc.retryable:
+                    raise  # the activity retries with backoff; the record stays 'sending'
+                log.warning("SMS %s for case %s failed permanently: %s", req.template, case.id, exc)
+                return self._complete(session, record, "failed", error_code=exc.code)
+            return self._complete(session, record, sent.status, provider_id=sent.provider_id, sent_at=req.at)
+
+    def _complete(self, session: Session, record: ContactRecord, status: str, **values) -> SmsOutcome:
+        session.execute(update(ContactRecord).where(ContactRecord.id == record.id)
+                        .values(delivery_status=status, **values))
+        session.commit()
+        return SmsOutcome(status=_outcome_status(status), contact_id=record.id, error_code=values.get("error_code"))
+
+    def _callback(self, kind: str) -> str | None:
+        if self._settings.notify_backend != "twilio":
+            return None
+        return f"{self._settings.public_base_url.rstrip('/')}/webhooks/twilio/{kind}"
+
+    def _context(self, session: Session, case: RenewalCase, policy: Policy, customer: Customer, req: SmsRequest) -> dict:
+        manager = session.get(Staff, case.owner_id)
+        deputy = session.get(Staff, case.deputy_id)
+        vehicle = session.get(Vehicle, policy.vehicle_id)
+        today = req.at.date()
+        return {
+            "customer_name": customer.name, "policy_no": policy.policy_no, "plate": mask_plate(vehicle.plate),
+            "expiry_date": case.expiry_date, "days_left": max((case.expiry_date - today).days, 0),
+            "manager_name": manager.name, "manager_phone": _national(manager.phone),
+            "deputy_name": deputy.name, "premium": Decimal(policy.premium),
+            "quote_valid_until": min(case.expiry_date, date.fromordinal(today.toordinal() + 15)),
+            "stage_label": STAGE_LABELS.get(Stage(case.stage), case.stage),
+            "loss_reasons": list(LOSS_REASON_LABELS.values()),
+        }
+
+
+def _national(phone: str) -> str:
+    return phone[3:] if phone.startswith("+86") else phone
+
+
+def _outcome_status(delivery_status: str | None) -> str:
+    return delivery_status if delivery_status in ("suppressed", "failed") else "sent"

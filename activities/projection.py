@@ -1,0 +1,86 @@
+"""The case projection: the workflow's view of a case written to PostgreSQL, idempotently.
+
+One activity, `project_case`, takes a whole change (case row, tasks to open, the task handled,
+tasks to cancel or move, the contact to record) and applies it in one transaction. Every part is
+an upsert or a guarded update keyed by deterministic ids, so a retry writes the same rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import insert
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.types import CaseChange
+from models import ContactRecord, Policy, RenewalCase, Task, TaskState
+
+
+class CaseProjection:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def activities(self) -> list:
+        return [self.project_case]
+
+    @activity.defn(name="project_case")
+    def project_case(self, change: CaseChange) -> None:
+        case, at = change.case, change.at
+        with self._engine.begin() as conn:
+            policy = conn.execute(
+                select(Policy.id, Policy.sub_branch_id, Policy.customer_id).where(Policy.policy_no == case.policy_no)
+            ).first()
+            if policy is None:
+                raise ApplicationError(f"policy {case.policy_no} is not in the database", non_retryable=True)
+            row = {
+                "id": case.case_id, "workflow_id": case.workflow_id, "policy_id": policy.id,
+                "policy_no": case.policy_no, "expiry_date": case.expiry_date, "timezone": case.timezone,
+                "sub_branch_id": policy.sub_branch_id, "stage": case.stage, "owner_id": case.owner_id,
+                "deputy_id": case.deputy_id, "escalated": case.escalated, "follow_up_status": case.follow_up_status,
+                "outcome": case.outcome, "outcome_reason": case.outcome_reason, "outcome_stage": case.outcome_stage,
+                "new_policy_no": case.new_policy_no, "lost_to_insurer": case.lost_to_insurer, "updated_at": at,
+            }
+            insert_case = insert(RenewalCase).values(**row, started_at=at, stage_entered_at=at)
+            conn.execute(insert_case.on_conflict_do_update(
+                index_elements=[RenewalCase.id],
+                set_={
+                    **{k: insert_case.excluded[k] for k in row if k not in ("id", "workflow_id", "policy_id")},
+                    # Only a stage change moves stage_entered_at; an outcome sets closed_at once.
+                    "stage_entered_at": sql_case((RenewalCase.stage != case.stage, at),
+                                                 else_=RenewalCase.stage_entered_at),
+                    "closed_at": at if case.outcome else None,
+                },
+                # A retry of an older change must not undo a newer one.
+                where=RenewalCase.updated_at <= at,
+            ))
+            open_tasks = Task.__table__.c.state == TaskState.open
+            this_case = Task.__table__.c.case_id == case.case_id
+            # Missed daily tasks: anything still open past its deadline is expired now.
+            conn.execute(update(Task).where(this_case, open_tasks, Task.due_at <= at).values(state=TaskState.expired))
+            if change.complete_task_id:
+                conn.execute(update(Task).where(Task.id == change.complete_task_id, open_tasks).values(
+                    state=TaskState.done, handled_at=at, handled_by=change.handled_by,
+                    handled_result=change.handled_result))
+            if change.cancel_kinds:
+                kinds = [] if "*" in change.cancel_kinds else change.cancel_kinds
+                conn.execute(update(Task).where(this_case, open_tasks, *([Task.kind.in_(kinds)] if kinds else []))
+                             .values(state=TaskState.cancelled))
+            if change.move_tasks_from:
+                conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_tasks_from)
+                             .values(assignee_id=case.owner_id))
+            if change.open_tasks:
+                conn.execute(insert(Task).values([
+                    {"id": t.id, "case_id": case.case_id, "assignee_id": t.assignee_id, "kind": t.kind,
+                     "stage": t.stage, "day": t.day, "opens_at": t.opens_at, "due_at": t.due_at,
+                     "state": TaskState.open if t.due_at > at else TaskState.expired}
+                    for t in change.open_tasks
+                ]).on_conflict_do_nothing(index_elements=[Task.id]))
+            if change.contact:
+                contact = change.contact
+                conn.execute(insert(ContactRecord).values(
+                    id=contact.id, case_id=case.case_id, customer_id=policy.customer_id, staff_id=contact.staff_id,
+                    channel=contact.channel, direction="outbound", result=contact.result, note_id=contact.note_id,
+                    created_at=at, sent_at=at,
+                ).on_conflict_do_nothing(index_elements=[ContactRecord.id]))
+

@@ -1,0 +1,71 @@
+"""What the workflow hands its activities. Ids, codes and instants only: the activities look up
+everything personal (names, phones, plates) in PostgreSQL themselves."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from workflows.contract import OpenTask
+
+
+@dataclass
+class CaseSnapshot:
+    """The case row as the workflow sees it now; written whole, so a retry writes the same."""
+
+    case_id: uuid.UUID
+    workflow_id: str
+    policy_no: str
+    expiry_date: date
+    timezone: str
+    stage: str
+    owner_id: uuid.UUID
+    deputy_id: uuid.UUID
+    escalated: bool = False
+    follow_up_status: str | None = None
+    outcome: str | None = None
+    outcome_reason: str | None = None
+    outcome_stage: str | None = None
+    new_policy_no: str | None = None
+    lost_to_insurer: str | None = None
+
+
+@dataclass
+class ContactToRecord:
+    id: uuid.UUID  # derived from the update id: a retried write finds its row
+    staff_id: uuid.UUID
+    channel: str
+    result: str
+    note_id: uuid.UUID | None = None
+
+
+@dataclass
+class CaseChange:
+    at: datetime  # workflow time: what "now" means for this change
+    case: CaseSnapshot
+    open_tasks: list[OpenTask] = field(default_factory=list)
+    complete_task_id: uuid.UUID | None = None
+    handled_by: uuid.UUID | None = None
+    handled_result: str | None = None
+    # Open tasks of these kinds are cancelled (a terminal outcome cancels every kind).
+    cancel_kinds: list[str] = field(default_factory=list)
+    move_tasks_from: uuid.UUID | None = None  # reassignment: open tasks move to case.owner_id
+    contact: ContactToRecord | None = None
+
+
+@dataclass
+class SmsRequest:
+    case_id: uuid.UUID
+    template: str
+    recipient: str  # customer, owner or deputy
+    idempotency_key: str  # (case, stage, template, day): a customer never gets the same SMS twice
+    at: datetime
+    stage: str
+
+
+@dataclass
+class SmsOutcome:
+    status: str  # sent, suppressed (opt-out) or failed (permanent)
+    contact_id: uuid.UUID | None = None
+    error_code: int | None = None

@@ -1,0 +1,51 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
+router = APIRouter(tags=["health"])
+CHECK_TIMEOUT = 3.0
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="The database and Temporal both answer",
+    responses={503: {"description": "A dependency is down; the body names which",
+                     "content": {"application/json": {"example": {
+                         "status": "not ready", "database": "unavailable: OperationalError", "temporal": "ok"}}}}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+
+    def query_database() -> None:
+        with state.engine.connect() as conn:
+            conn.execute(text("select 1"))
+
+    async def describe_namespace() -> None:
+        client = await state.temporal()
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=state.settings.temporal_namespace),
+            timeout=timedelta(seconds=CHECK_TIMEOUT),
+        )
+
+    checks = {}
+    for name, check in (("database", asyncio.to_thread(query_database)), ("temporal", describe_namespace())):
+        try:
+            await asyncio.wait_for(check, timeout=CHECK_TIMEOUT)
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 — any failure means not ready; say which and why
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)

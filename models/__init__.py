@@ -1,0 +1,11 @@
+"""SQLModel tables (SPEC §4). Importing this package registers every table on SQLModel.metadata."""
+
+from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
+from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
+from models.renewal import ContactRecord, ImportJob, Note, Quote, RenewalCase, Task, TaskKind, TaskState
+
+__all__ = [
+    "Assignment", "Branch", "ContactRecord", "Customer", "ImportJob", "Note", "Policy", "PolicyChannel",
+    "Quote", "RenewalCase", "Role", "Staff", "StaffQuoteConfig", "SubBranch", "Task", "TaskKind",
+    "TaskState", "Vehicle",
+]

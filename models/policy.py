@@ -1,0 +1,75 @@
+"""Customers, vehicles, policies and who serves them (保单-客户-客户经理 one-to-one)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Numeric
+from sqlmodel import Field, SQLModel
+
+from models.base import jsonb, timestamp, uuid_pk
+
+
+class Customer(SQLModel, table=True):
+    id: uuid.UUID = uuid_pk()
+    name: str = Field(max_length=64)
+    id_number: str = Field(max_length=32, index=True)
+    phone: str = Field(max_length=32)
+    other_phones: list[str] = jsonb(list)
+    # A corrected number (电话有误) is visible only to the manager who entered it.
+    corrected_phone: str | None = Field(default=None, max_length=32)
+    corrected_phone_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    phone_unreachable: bool = False
+    sms_opt_out: bool = False
+    do_not_call_until: date | None = None
+    blacklisted: bool = False
+    language: str = Field(default="zh-CN", max_length=8)
+    family: dict[str, Any] = jsonb(dict)
+    created_at: datetime = timestamp(default_now=True)
+
+
+class Vehicle(SQLModel, table=True):
+    id: uuid.UUID = uuid_pk()
+    customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
+    plate: str = Field(max_length=16, index=True)
+    vin: str = Field(max_length=32)
+    model_code: str | None = Field(default=None, max_length=64)
+    model_confirmed: bool = False
+    first_registered_on: date | None = None
+
+
+class PolicyChannel(StrEnum):
+    traditional = "traditional"
+    online = "online"
+
+
+class Policy(SQLModel, table=True):
+    id: uuid.UUID = uuid_pk()
+    policy_no: str = Field(unique=True, max_length=64)
+    customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
+    vehicle_id: uuid.UUID = Field(foreign_key="vehicle.id", index=True)
+    sub_branch_id: uuid.UUID = Field(foreign_key="sub_branch.id", index=True)
+    channel: PolicyChannel = Field(default=PolicyChannel.traditional, max_length=16)
+    handler_code: str | None = Field(default=None, max_length=32)  # 经办人
+    premium: Decimal = Field(sa_type=Numeric(12, 2))
+    coverages: list[dict[str, Any]] = jsonb(list)
+    claims_last_year: int = 0
+    starts_on: date
+    expires_on: date = Field(index=True)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    status: str = Field(default="active", max_length=16)
+
+
+class Assignment(SQLModel, table=True):
+    """Who serves a policy; history kept (ended_at set when the book moves)."""
+
+    id: uuid.UUID = uuid_pk()
+    policy_id: uuid.UUID = Field(foreign_key="policy.id", index=True)
+    staff_id: uuid.UUID = Field(foreign_key="staff.id", index=True)
+    assigned_at: datetime = timestamp(default_now=True)
+    ended_at: datetime | None = timestamp(nullable=True)
+    reason: str | None = Field(default=None, max_length=256)

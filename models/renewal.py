@@ -1,0 +1,137 @@
+"""The renewal case projection: written by workflow activities, read by the API and reports.
+
+The workflow is the source of truth; these rows are its projection, written idempotently.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index, Numeric
+from sqlmodel import Field, SQLModel
+
+from models.base import jsonb, timestamp, uuid_pk
+
+
+class RenewalCase(SQLModel, table=True):
+    __tablename__ = "renewal_case"
+    id: uuid.UUID = Field(primary_key=True)  # derived from the workflow id (see workflows.contract)
+    workflow_id: str = Field(unique=True, max_length=128)
+    policy_id: uuid.UUID = Field(foreign_key="policy.id", index=True)
+    policy_no: str = Field(max_length=64, index=True)
+    expiry_date: date
+    timezone: str = Field(max_length=64)
+    sub_branch_id: uuid.UUID = Field(foreign_key="sub_branch.id", index=True)
+    stage: str = Field(max_length=32, index=True)
+    owner_id: uuid.UUID = Field(foreign_key="staff.id", index=True)
+    deputy_id: uuid.UUID = Field(foreign_key="staff.id", index=True)
+    escalated: bool = False
+    follow_up_status: str | None = Field(default=None, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16, index=True)
+    outcome_reason: str | None = Field(default=None, max_length=64)
+    new_policy_no: str | None = Field(default=None, max_length=64)
+    lost_to_insurer: str | None = Field(default=None, max_length=64)
+    # The stage in which the outcome was reached: the renewal funnel reads it.
+    outcome_stage: str | None = Field(default=None, max_length=32)
+    started_at: datetime = timestamp(default_now=True)
+    stage_entered_at: datetime | None = timestamp(nullable=True)
+    closed_at: datetime | None = timestamp(nullable=True)
+    updated_at: datetime = timestamp(default_now=True)
+
+
+class TaskKind(StrEnum):
+    call = "call"  # call the customer (one per window, or daily)
+    supervision = "supervision"  # deputy intervenes on an escalated case
+    complaint = "complaint"  # deputy handles a complaint
+    loss_reason = "loss_reason"  # manager records why the customer renewed elsewhere
+
+
+class TaskState(StrEnum):
+    open = "open"
+    done = "done"
+    expired = "expired"  # a daily task nobody handled by the end of its day: missed
+    cancelled = "cancelled"
+
+
+class Task(SQLModel, table=True):
+    __table_args__ = (
+        # The to-do panel: one indexed range scan per staff member.
+        Index("ix_task_assignee_state_opens", "assignee_id", "state", "opens_at"),
+    )
+    id: uuid.UUID = Field(primary_key=True)  # deterministic: a retried activity finds its own row
+    case_id: uuid.UUID = Field(foreign_key="renewal_case.id", index=True)
+    assignee_id: uuid.UUID = Field(foreign_key="staff.id")
+    kind: TaskKind = Field(max_length=16)
+    stage: str = Field(max_length=32)
+    day: int | None = None  # days relative to expiry, for daily tasks
+    opens_at: datetime = timestamp()
+    due_at: datetime = timestamp(index=True)
+    state: TaskState = Field(default=TaskState.open, max_length=16)
+    handled_at: datetime | None = timestamp(nullable=True)
+    handled_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    handled_result: str | None = Field(default=None, max_length=32)
+
+
+class Note(SQLModel, table=True):
+    """Staff free text, kept out of workflow payloads: updates carry only the note's id."""
+
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="renewal_case.id", index=True)
+    author_id: uuid.UUID = Field(foreign_key="staff.id")
+    body: str
+    created_at: datetime = timestamp(default_now=True)
+
+
+class ContactRecord(SQLModel, table=True):
+    __tablename__ = "contact_record"
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID | None = Field(default=None, foreign_key="renewal_case.id", index=True)
+    customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)
+    staff_id: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    recipient: str = Field(default="customer", max_length=16)  # customer, owner, deputy
+    channel: str = Field(max_length=8)  # call, sms
+    direction: str = Field(default="outbound", max_length=8)
+    masked_number: str | None = Field(default=None, max_length=32)
+    template: str | None = Field(default=None, max_length=32)
+    body: str | None = None
+    # (case, stage, template, day): a retried send finds the record and does not send again.
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    delivery_status: str | None = Field(default=None, max_length=32)
+    error_code: int | None = None
+    duration_seconds: int | None = None
+    recording_url: str | None = None
+    result: str | None = Field(default=None, max_length=32)
+    note_id: uuid.UUID | None = Field(default=None, foreign_key="note.id")
+    created_at: datetime = timestamp(default_now=True)
+    sent_at: datetime | None = timestamp(nullable=True)
+
+
+class Quote(SQLModel, table=True):
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="renewal_case.id", index=True)
+    created_by: uuid.UUID = Field(foreign_key="staff.id")
+    channel: str = Field(max_length=16)
+    coverages: list[dict[str, Any]] = jsonb(list)
+    premium: Decimal | None = Field(default=None, sa_type=Numeric(12, 2))
+    eligible: bool
+    reasons: list[str] = jsonb(list)
+    created_at: datetime = timestamp(default_now=True)
+    sent_at: datetime | None = timestamp(nullable=True)
+
+
+class ImportJob(SQLModel, table=True):
+    __tablename__ = "import_job"
+    id: uuid.UUID = uuid_pk()
+    filename: str = Field(max_length=256)
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    status: str = Field(default="pending", max_length=16)
+    total_rows: int = 0
+    imported_rows: int = 0
+    errors: list[dict[str, Any]] = jsonb(list)  # row-level: {"row": n, "field": ..., "reason": ...}
+    created_at: datetime = timestamp(default_now=True)
+    finished_at: datetime | None = timestamp(nullable=True)

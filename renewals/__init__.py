@@ -1,0 +1,1 @@
+"""Car-insurance renewal marketing system: shared domain code, settings and the CLI."""

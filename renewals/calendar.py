@@ -1,0 +1,235 @@
+"""Renewal calendar: when each stage window and task of a renewal case opens and falls due.
+
+Days are calendar days relative to the policy's expiry date (T0) in the policy's own time zone,
+and every instant handed out is a UTC-aware datetime, so workflows can compare and sleep on
+them without knowing about zones. For demos and load tests a plan can run on compressed days
+(``day_seconds`` + ``anchor``), where business-hour alignment is switched off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+REAL_DAY_SECONDS = 86400
+SMS_HOURS = (8, 21)  # customer SMS allowed from 08:00 until 21:00 local
+CALL_HOURS = (9, 21)  # outbound calls allowed from 09:00 until 21:00 local
+
+
+class Stage(StrEnum):
+    WAITING = "WAITING"
+    FIRST_CONTACT = "FIRST_CONTACT"
+    SECOND_CONTACT = "SECOND_CONTACT"
+    THIRD_CONTACT = "THIRD_CONTACT"
+    DEPUTY_SUPERVISION = "DEPUTY_SUPERVISION"
+    FINAL_CONTACT = "FINAL_CONTACT"
+    POST_EXPIRY = "POST_EXPIRY"
+
+
+class Outcome(StrEnum):
+    RENEWED = "RENEWED"
+    LOST = "LOST"
+    LAPSED = "LAPSED"
+    CLOSED = "CLOSED"
+
+
+STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
+
+# Day (offset from expiry) on which each stage's window opens; a window runs until the next
+# one opens, and POST_EXPIRY runs until the end of LAST_DAY.
+_WINDOW_START_DAY: dict[Stage, int] = {
+    Stage.FIRST_CONTACT: -60,
+    Stage.SECOND_CONTACT: -30,
+    Stage.THIRD_CONTACT: -20,
+    Stage.DEPUTY_SUPERVISION: -10,
+    Stage.FINAL_CONTACT: -7,
+    Stage.POST_EXPIRY: 1,
+}
+LAST_DAY = 7
+
+
+def _daily(first: int, last: int) -> tuple[tuple[int, int], ...]:
+    return tuple((day, day) for day in range(first, last + 1))
+
+
+# (opening day, due day) of every task per stage; a task opens at the opening of its first day
+# and is due at the end of its due day.
+_TASK_DAYS: dict[Stage, tuple[tuple[int, int], ...]] = {
+    Stage.WAITING: (),
+    Stage.FIRST_CONTACT: ((-60, -45),),
+    Stage.SECOND_CONTACT: ((-30, -25),),
+    Stage.THIRD_CONTACT: _daily(-20, -11),
+    Stage.DEPUTY_SUPERVISION: ((-10, -8),),
+    Stage.FINAL_CONTACT: _daily(-7, -1),
+    Stage.POST_EXPIRY: _daily(1, LAST_DAY),
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    stage: Stage
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskSlot:
+    stage: Stage
+    day: int
+    opens_at: datetime
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class RenewalPlan:
+    expiry: date
+    timezone: str
+    day_seconds: int
+    windows: tuple[Window, ...]  # FIRST_CONTACT..POST_EXPIRY; WAITING is everything before
+    ends_at: datetime  # end of day T+7: the case closes here if still open
+    anchor: datetime | None = None  # set => compressed days: UTC 00:00 of the expiry day
+    open_hour: int = 9
+
+    def window(self, stage: Stage | str) -> Window:
+        stage = _stage(stage)
+        for window in self.windows:
+            if window.stage is stage:
+                return window
+        raise ValueError(f"stage {stage} has no window; it is everything before {self.windows[0].stage}")
+
+    def stage_at(self, t: datetime) -> Stage:
+        t = _aware(t, "t")
+        if t < self.windows[0].starts_at:
+            return Stage.WAITING
+        # Past ends_at the case is still POST_EXPIRY until the workflow closes it.
+        return next((w.stage for w in self.windows if t < w.ends_at), Stage.POST_EXPIRY)
+
+    def next_stage_after(self, stage: Stage | str, escalated: bool) -> tuple[Stage | None, datetime]:
+        stage = _stage(stage)
+        if stage is Stage.POST_EXPIRY:
+            return None, self.ends_at
+        if stage is Stage.THIRD_CONTACT and not escalated:
+            nxt = Stage.FINAL_CONTACT  # deputy supervision only happens on escalation
+        else:
+            nxt = STAGE_ORDER[STAGE_ORDER.index(stage) + 1]
+        return nxt, self.window(nxt).starts_at
+
+    def task_slots(self, stage: Stage | str) -> tuple[TaskSlot, ...]:
+        stage = _stage(stage)
+        return tuple(
+            TaskSlot(stage, day, self.opening(day), self.end_of_day(due_day)) for day, due_day in _TASK_DAYS[stage]
+        )
+
+    def day_of(self, t: datetime) -> int:
+        t = _aware(t, "t")
+        if self.anchor is not None:
+            return (t - self.anchor) // timedelta(seconds=self.day_seconds)
+        return (t.astimezone(ZoneInfo(self.timezone)).date() - self.expiry).days
+
+    @property
+    def expiry_day_starts_at(self) -> datetime:
+        """00:00 local of the expiry date: how the ExpiryDate search attribute stores the date."""
+        return self._day_start(0)
+
+    def end_of_day(self, day: int) -> datetime:
+        return self._day_start(day + 1)
+
+    def opening(self, day: int) -> datetime:
+        if self.anchor is not None:
+            return self._day_start(day)
+        return _wall_time(self.expiry + timedelta(days=day), self.open_hour, ZoneInfo(self.timezone))
+
+    def _day_start(self, day: int) -> datetime:
+        if self.anchor is not None:
+            return self.anchor + timedelta(seconds=day * self.day_seconds)
+        return _wall_time(self.expiry + timedelta(days=day), 0, ZoneInfo(self.timezone))
+
+
+def plan_renewal(
+    expiry: date,
+    timezone: str = DEFAULT_TIMEZONE,
+    *,
+    day_seconds: int = REAL_DAY_SECONDS,
+    anchor: datetime | None = None,
+    open_hour: int = 9,
+) -> RenewalPlan:
+    """Lay out a renewal case's windows. Passing ``anchor`` (required when ``day_seconds`` is not
+    86400) switches to anchor-based days that open at their start rather than at ``open_hour``."""
+    if isinstance(expiry, datetime) or not isinstance(expiry, date):
+        raise ValueError(f"expiry must be a date (not a datetime), got {expiry!r}")
+    _zone(timezone)
+    if isinstance(day_seconds, bool) or not isinstance(day_seconds, int) or day_seconds <= 0:
+        raise ValueError(f"day_seconds must be a positive int, got {day_seconds!r}")
+    if anchor is None and day_seconds != REAL_DAY_SECONDS:
+        raise ValueError(f"anchor is required when day_seconds != {REAL_DAY_SECONDS} (compressed days)")
+    if anchor is not None:
+        anchor = _aware(anchor, "anchor").astimezone(UTC)
+    if isinstance(open_hour, bool) or not isinstance(open_hour, int) or not 0 <= open_hour <= 23:
+        raise ValueError(f"open_hour must be an int in 0..23, got {open_hour!r}")
+
+    # Day arithmetic needs only the scalar fields, so lay those down first and derive the windows.
+    draft = RenewalPlan(expiry, timezone, day_seconds, (), datetime.min.replace(tzinfo=UTC), anchor, open_hour)
+    bounds = [draft.opening(day) for day in _WINDOW_START_DAY.values()] + [draft.end_of_day(LAST_DAY)]
+    windows = tuple(Window(stage, start, end) for stage, start, end in zip(_WINDOW_START_DAY, bounds, bounds[1:]))
+    return replace(draft, windows=windows, ends_at=bounds[-1])
+
+
+def customer_sms_time(t: datetime, timezone: str) -> datetime:
+    """Earliest instant at or after ``t`` when a customer SMS may go out (not 21:00-08:00 local)."""
+    zone, t = _zone(timezone), _aware(t, "t")
+    local = t.astimezone(zone)
+    start, end = SMS_HOURS
+    if start <= local.hour < end:
+        return t.astimezone(UTC)
+    return _wall_time(local.date() + timedelta(days=1 if local.hour >= end else 0), start, zone)
+
+
+def call_refusal(t: datetime, timezone: str) -> str | None:
+    """None if an outbound call may be placed at ``t``, else why not (not 21:00-09:00 local)."""
+    zone, t = _zone(timezone), _aware(t, "t")
+    local = t.astimezone(zone)
+    start, end = CALL_HOURS
+    if start <= local.hour < end:
+        return None
+    return (
+        f"outbound calls are only allowed between {start:02d}:00 and {end:02d}:00 local time "
+        f"({timezone}); it is {local:%H:%M} there"
+    )
+
+
+def local_label(t: datetime, timezone: str) -> str:
+    """`2026-03-02 09:00 (Asia/Shanghai)`: an instant as staff in that zone read it."""
+    return f"{_aware(t, 't').astimezone(_zone(timezone)):%Y-%m-%d %H:%M} ({timezone})"
+
+
+def _wall_time(day: date, hour: int, zone: ZoneInfo) -> datetime:
+    # fold=0 picks the earlier offset for an ambiguous time and the pre-transition offset for a
+    # skipped one; converting to UTC turns either into one well-defined instant.
+    return datetime.combine(day, time(hour), tzinfo=zone).astimezone(UTC)
+
+
+def _zone(timezone: str) -> ZoneInfo:
+    if not isinstance(timezone, str) or not timezone:
+        raise ValueError(f"timezone must be an IANA time zone name, got {timezone!r}")
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"timezone {timezone!r} is not a known IANA time zone") from exc
+
+
+def _aware(t: datetime, name: str) -> datetime:
+    if not isinstance(t, datetime):
+        raise ValueError(f"{name} must be a datetime, got {t!r}")
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {t!r}")
+    return t
+
+
+def _stage(stage: Stage | str) -> Stage:
+    try:
+        return Stage(stage)
+    except ValueError:
+        raise ValueError(f"stage must be one of {', '.join(STAGE_ORDER)}, got {stage!r}") from None

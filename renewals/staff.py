@@ -1,0 +1,86 @@
+"""Managing the organisation tree and staff (used by the CLI, the demo and the admin API)."""
+
+from __future__ import annotations
+
+import phonenumbers
+from sqlmodel import Session, select
+
+from models import Branch, Role, Staff, SubBranch
+from renewals.security import hash_password
+
+
+class StaffError(ValueError):
+    """Bad input for a staff or organisation change; the message names the field."""
+
+
+def normalise_phone(phone: str, field: str = "phone", region: str = "CN") -> str:
+    try:
+        parsed = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException as exc:
+        raise StaffError(f"{field}: {phone!r} is not a phone number ({exc})") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise StaffError(f"{field}: {phone!r} is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def add_org(session: Session, *, branch_code: str, branch_name: str | None = None,
+            sub_branch_code: str | None = None, sub_branch_name: str | None = None) -> tuple[Branch, SubBranch | None]:
+    """Create (or find) a branch and optionally a sub-branch under it."""
+    branch = session.exec(select(Branch).where(Branch.code == branch_code)).first()
+    if branch is None:
+        if not branch_name:
+            raise StaffError(f"branch_name: branch {branch_code!r} does not exist yet, give its name")
+        branch = Branch(code=branch_code, name=branch_name)
+        session.add(branch)
+        session.flush()
+    sub = None
+    if sub_branch_code:
+        sub = session.exec(select(SubBranch).where(SubBranch.code == sub_branch_code)).first()
+        if sub is None:
+            if not sub_branch_name:
+                raise StaffError(f"sub_branch_name: sub-branch {sub_branch_code!r} does not exist yet, give its name")
+            sub = SubBranch(code=sub_branch_code, name=sub_branch_name, branch_id=branch.id)
+            session.add(sub)
+            session.flush()
+        elif sub.branch_id != branch.id:
+            raise StaffError(f"sub_branch_code: {sub_branch_code!r} belongs to another branch")
+    return branch, sub
+
+
+def add_staff(session: Session, *, username: str, name: str, role: Role | str, phone: str,
+              sub_branch_code: str | None = None, branch_code: str | None = None,
+              password: str | None = None) -> Staff:
+    role = Role(role)
+    if session.exec(select(Staff).where(Staff.username == username)).first():
+        raise StaffError(f"username: {username!r} is taken")
+    sub = branch = None
+    if sub_branch_code:
+        sub = session.exec(select(SubBranch).where(SubBranch.code == sub_branch_code)).first()
+        if sub is None:
+            raise StaffError(f"sub_branch: no sub-branch with code {sub_branch_code!r}")
+        branch = session.get(Branch, sub.branch_id)
+    elif branch_code:
+        branch = session.exec(select(Branch).where(Branch.code == branch_code)).first()
+        if branch is None:
+            raise StaffError(f"branch: no branch with code {branch_code!r}")
+    if role in (Role.sales, Role.deputy) and sub is None:
+        raise StaffError(f"sub_branch: a {role.value} works in a sub-branch; give its code")
+    if role in (Role.admin, Role.manager) and branch is None:
+        raise StaffError(f"branch: a {role.value} works in a branch; give a branch or sub-branch code")
+    staff = Staff(
+        username=username, name=name, role=role, phone=normalise_phone(phone),
+        branch_id=branch.id if branch else None, sub_branch_id=sub.id if sub else None,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(staff)
+    session.flush()
+    return staff
+
+
+def deactivate_staff(session: Session, username: str) -> Staff:
+    staff = session.exec(select(Staff).where(Staff.username == username)).first()
+    if staff is None:
+        raise StaffError(f"username: no staff member {username!r}")
+    staff.active = False
+    session.add(staff)
+    return staff

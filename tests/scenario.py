@@ -1,0 +1,179 @@
+"""Driving real renewal workflows in the time-skipping environment: create the data, start the
+case, move the clock to a day of the renewal calendar, and read what staff and customers saw."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from models import ContactRecord, RenewalCase, Role, Task
+from renewals.calendar import plan_renewal
+from renewals.cases import start_renewal, update_case
+from renewals.seed import create_policy
+from renewals.staff import add_org, add_staff
+from tests.fake_twilio import FakeTwilio
+from workflows import contract as c
+
+TZ = "Asia/Shanghai"
+HISTORIES = Path(__file__).parent / "histories"
+_numbers = itertools.count(1)
+
+
+def unique_phone() -> str:
+    return f"+86139{next(_numbers) + uuid.uuid4().int % 10_000_000:08d}"
+
+
+@dataclass
+class Case:
+    handle: WorkflowHandle
+    inp: c.RenewalInput
+    case_id: uuid.UUID
+    owner_id: uuid.UUID
+    owner_phone: str
+    owner_name: str
+    deputy_id: uuid.UUID
+    deputy_phone: str
+    customer_id: uuid.UUID
+    customer_phone: str
+    customer_name: str
+    plate: str
+
+    def at(self, day: int, hour: int = 9, minute: int = 0) -> datetime:
+        """Local wall time on day T+`day` of this case, as an aware datetime."""
+        local_day = self.inp.expiry_date + timedelta(days=day)
+        return datetime(local_day.year, local_day.month, local_day.day, hour, minute, tzinfo=ZoneInfo(self.inp.timezone))
+
+    def actor(self, who: str = "owner") -> c.Actor:
+        if who == "owner":
+            return c.Actor(id=self.owner_id, role=c.ActorRole.sales)
+        if who == "deputy":
+            return c.Actor(id=self.deputy_id, role=c.ActorRole.deputy)
+        return c.Actor(id=uuid.uuid4(), role=c.ActorRole.admin)
+
+    async def update(self, name: str, payload) -> c.CaseState:
+        return await update_case(self.handle, name, payload)
+
+    async def state(self) -> c.CaseState:
+        return await self.handle.query("state", result_type=c.CaseState)
+
+
+class Scenario:
+    def __init__(self, env: WorkflowEnvironment, engine: Engine, twilio: FakeTwilio, task_queue: str):
+        self.env, self.engine, self.twilio, self.task_queue = env, engine, twilio, task_queue
+        self.started: list[Case] = []
+        self._pending_histories: list[tuple[Case, str]] = []
+        with Session(engine) as session:
+            suffix = uuid.uuid4().hex[:6]
+            _, sub = add_org(session, branch_code=f"B{suffix}", branch_name="上海分公司",
+                             sub_branch_code=f"S{suffix}", sub_branch_name="黄浦支公司")
+            self.sub_branch_id, self.sub_branch_code, self.branch_code = sub.id, sub.code, f"B{suffix}"
+            session.commit()
+
+    tz = ZoneInfo(TZ)
+
+    def add_sales(self, name: str):
+        with Session(self.engine, expire_on_commit=False) as session:
+            staff = add_staff(session, username=f"sales-{uuid.uuid4().hex[:8]}", name=name, role=Role.sales,
+                              phone=unique_phone(), sub_branch_code=self.sub_branch_code)
+            session.commit()
+            return staff
+
+    def save_history(self, case: Case, name: str) -> None:
+        """Record a finished path into tests/histories/ for the replay test, when asked to
+        (RENEWALS_RECORD_HISTORIES=1): recorded histories are kept, not rewritten on every run."""
+        if os.environ.get("RENEWALS_RECORD_HISTORIES") != "1":
+            return
+        self._pending_histories.append((case, name))
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def local_today(self) -> date:
+        return (await self.now()).astimezone(ZoneInfo(TZ)).date()
+
+    async def sleep_until(self, when: datetime) -> None:
+        delta = (when - await self.now()).total_seconds()
+        if delta > 0:
+            await self.env.sleep(delta)
+
+    async def start(self, *, days_to_expiry: int = 62, escalate_without_status: bool = True,
+                    customer_name: str = "钱多多", language: str = "zh-CN") -> Case:
+        expiry = await self.local_today() + timedelta(days=days_to_expiry)
+        policy_no = f"PDAA{uuid.uuid4().int % 10**12:012d}"
+        plate = f"沪A{uuid.uuid4().int % 100000:05d}"
+        with Session(self.engine, expire_on_commit=False) as session:
+            owner = add_staff(session, username=f"sales-{uuid.uuid4().hex[:8]}", name="李四", role=Role.sales,
+                              phone=unique_phone(), sub_branch_code=self.sub_branch_code)
+            deputy = add_staff(session, username=f"deputy-{uuid.uuid4().hex[:8]}", name="王五", role=Role.deputy,
+                               phone=unique_phone(), sub_branch_code=self.sub_branch_code)
+            seeded = create_policy(
+                session, policy_no=policy_no, sub_branch_id=self.sub_branch_id, owner_id=owner.id,
+                expires_on=expiry, customer_name=customer_name, phone=unique_phone(),
+                id_number="310101199001011234", plate=plate, premium=Decimal("4386.50"), language=language)
+            session.commit()
+        inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
+                             branch=self.branch_code, sub_branch=self.sub_branch_code, timezone=TZ,
+                             escalate_without_status=escalate_without_status)
+        handle = await start_renewal(self.env.client, inp, self.task_queue)
+        case = Case(handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
+                    owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,
+                    customer_id=seeded.customer.id, customer_phone=seeded.customer.phone,
+                    customer_name=customer_name, plate=plate)
+        self.started.append(case)
+        return case
+
+    def plan(self, case: Case):
+        return plan_renewal(case.inp.expiry_date, case.inp.timezone)
+
+    def tasks(self, case: Case) -> list[Task]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(Task).where(Task.case_id == case.case_id)
+                                     .order_by(Task.opens_at, Task.kind)).all())
+
+    def case_row(self, case: Case) -> RenewalCase | None:
+        with Session(self.engine) as session:
+            return session.get(RenewalCase, case.case_id)
+
+    def sms_records(self, case: Case) -> list[ContactRecord]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(ContactRecord).where(ContactRecord.case_id == case.case_id,
+                                                                 ContactRecord.channel == "sms")
+                                     .order_by(ContactRecord.created_at)).all())
+
+    def sms_to(self, phone: str) -> list[str]:
+        return [m["body"] for m in self.twilio.delivered(phone)]
+
+    async def finish(self) -> None:
+        """Stop whatever the test left running, so it does not wake up in later tests' time."""
+        for case, name in self._pending_histories:
+            history = await case.handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+        for case in self.started:
+            try:
+                await case.handle.terminate("test finished")
+            except Exception:  # noqa: BLE001 — already completed
+                pass
+
+
+async def eventually(check, timeout: float = 10.0):
+    """Poll `check` until it stops raising AssertionError (the projection is written by activities)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)

@@ -1,0 +1,141 @@
+import logging
+import socket
+
+import pytest
+
+from renewals.notify import (
+    ConsoleNotifier,
+    SendError,
+    TwilioNotifier,
+    build_notifier,
+    call_twiml,
+)
+from renewals.settings import Settings
+from tests.fake_twilio import FakeTwilio, fake_twilio  # noqa: F401  (fixture)
+
+ACCOUNT_SID = "AC" + "1" * 32
+CUSTOMER = "+8613812345678"
+
+
+def twilio_settings(base_url: str, **overrides) -> Settings:
+    values = dict(
+        notify_backend="twilio",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token="test-token",
+        twilio_from="+15005550006",
+        twilio_messaging_service_sid=None,
+        twilio_api_base_url=base_url,
+    )
+    return Settings(_env_file=None, **(values | overrides))
+
+
+def test_sms_reaches_twilio_with_to_from_and_body(fake_twilio: FakeTwilio):
+    notifier = build_notifier(twilio_settings(fake_twilio.base_url))
+    assert isinstance(notifier, TwilioNotifier)
+    sent = notifier.send_sms(CUSTOMER, "【中国人保财险】您的保单即将到期", status_callback="https://example.test/sms")
+    assert sent.provider_id.startswith("SM") and sent.status == "queued"
+    [message] = fake_twilio.messages()
+    assert message == {
+        "To": CUSTOMER,
+        "From": "+15005550006",
+        "Body": "【中国人保财险】您的保单即将到期",
+        "StatusCallback": "https://example.test/sms",
+    }
+    [request] = fake_twilio.requests
+    assert request.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert request.account_sid == ACCOUNT_SID
+
+
+def test_messaging_service_is_used_when_set(fake_twilio: FakeTwilio):
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url, twilio_messaging_service_sid="MG" + "2" * 32))
+    sent = notifier.send_sms(CUSTOMER, "hello")
+    [message] = fake_twilio.messages()
+    assert message["MessagingServiceSid"] == "MG" + "2" * 32 and "From" not in message
+    assert sent.status == "accepted"  # what Twilio answers for a messaging service
+
+
+def test_server_error_is_retryable(fake_twilio: FakeTwilio):
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url))
+    fake_twilio.fail_next(500)
+    with pytest.raises(SendError) as error:
+        notifier.send_sms(CUSTOMER, "hello")
+    assert error.value.retryable and error.value.status == 500
+    assert notifier.send_sms(CUSTOMER, "hello").status == "queued"  # only the next one failed
+
+
+def test_too_many_requests_is_retryable(fake_twilio: FakeTwilio):
+    fake_twilio.fail_next(429, 20429)
+    with pytest.raises(SendError) as error:
+        TwilioNotifier(twilio_settings(fake_twilio.base_url)).send_sms(CUSTOMER, "hello")
+    assert error.value.retryable and error.value.code == 20429
+
+
+def test_invalid_number_is_not_retryable(fake_twilio: FakeTwilio):
+    fake_twilio.fail_next(400, 21211)
+    with pytest.raises(SendError) as error:
+        TwilioNotifier(twilio_settings(fake_twilio.base_url)).send_sms("+86123", "hello")
+    assert not error.value.retryable
+    assert error.value.code == 21211 and error.value.status == 400
+    assert "\033[" not in str(error.value)
+
+
+def test_unreachable_twilio_is_retryable():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    notifier = TwilioNotifier(twilio_settings(f"http://127.0.0.1:{port}"))
+    with pytest.raises(SendError) as error:
+        notifier.send_sms(CUSTOMER, "hello")
+    assert error.value.retryable and error.value.status is None
+
+
+def test_call_is_placed_with_recording_twiml(fake_twilio: FakeTwilio):
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url))
+    twiml = call_twiml(
+        "本次通话将被录音",
+        CUSTOMER,
+        caller_id="+15005550006",
+        recording_callback="https://example.test/recording",
+    )
+    placed = notifier.place_call("+8613900001111", twiml, status_callback="https://example.test/call")
+    assert placed.provider_id.startswith("CA") and placed.status == "queued"
+    [call] = fake_twilio.calls()
+    assert call["To"] == "+8613900001111" and call["From"] == "+15005550006"
+    assert call["StatusCallback"] == "https://example.test/call"
+    assert "本次通话将被录音" in call["Twiml"]
+    assert 'record="record-from-answer-dual"' in call["Twiml"]
+    assert f"<Number>{CUSTOMER}</Number>" in call["Twiml"]
+    assert call["Twiml"].index("<Say") < call["Twiml"].index("<Dial")
+    assert 'recordingStatusCallback="https://example.test/recording"' in call["Twiml"]
+
+
+def test_console_notifier_masks_the_number(caplog):
+    notifier = build_notifier(Settings(_env_file=None, notify_backend="console"))
+    assert isinstance(notifier, ConsoleNotifier)
+    with caplog.at_level(logging.INFO, logger="renewals.notify"):
+        sent = notifier.send_sms(CUSTOMER, "您的保单即将到期")
+        placed = notifier.place_call(CUSTOMER, call_twiml("录音提示", "13900001111", caller_id="+15005550006", recording_callback=None))
+    assert sent.provider_id.startswith("SM") and len(sent.provider_id) == 34
+    assert placed.provider_id.startswith("CA")
+    assert "138****5678" in caplog.text and "您的保单即将到期" in caplog.text
+    assert "13812345678" not in caplog.text and "13900001111" not in caplog.text
+    assert [r.kind for r in notifier.sent] == ["sms", "call"]
+
+
+def test_console_keeps_only_the_last_n():
+    notifier = ConsoleNotifier(keep=2)
+    for i in range(3):
+        notifier.send_sms(CUSTOMER, f"m{i}")
+    assert [r.content for r in notifier.sent] == ["m1", "m2"]
+
+
+def test_fake_twilio_reset_and_unknown_path(fake_twilio: FakeTwilio):
+    import requests
+
+    response = requests.post(f"{fake_twilio.base_url}/2010-04-01/Nope.json", auth=(ACCOUNT_SID, "x"), timeout=5)
+    assert response.status_code == 404 and response.json()["code"] == 20404
+    fake_twilio.fail_next(503, times=2)
+    fake_twilio.reset()
+    assert fake_twilio.requests == []
+    TwilioNotifier(twilio_settings(fake_twilio.base_url)).send_sms(CUSTOMER, "hello")
+    assert len(fake_twilio.messages()) == 1

@@ -1,0 +1,342 @@
+"""The seed's renewal process, end to end, in skipped time (SPEC §2; issue acceptance a–p).
+
+Each test runs the real PolicyRenewal workflow and the real activities against PostgreSQL and
+the fake Twilio server, moves the clock to days of the renewal calendar, and checks what staff
+and customers would see: stage, outcome, tasks and the SMS that went out (to whom, when).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from temporalio.api.history.v1 import History
+from temporalio.testing import ActivityEnvironment
+
+from activities.notifications import Notifications
+from activities.types import SmsRequest
+from renewals.cases import CaseRejected
+from renewals.notify import TwilioNotifier
+from tests.scenario import Case, Scenario, eventually
+from workflows import contract as c
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture
+async def sc(time_env, engine, twilio, task_queue) -> AsyncIterator[Scenario]:
+    scenario = Scenario(time_env, engine, twilio, task_queue)
+    yield scenario
+    await scenario.finish()
+
+
+def tasks_summary(sc: Scenario, case: Case) -> list[tuple[str, str, int | None, str]]:
+    """(kind, assignee, day, state) per task, in opening order."""
+    who = {case.owner_id: "owner", case.deputy_id: "deputy"}
+    return [(t.kind, who.get(t.assignee_id, str(t.assignee_id)), t.day, t.state) for t in sc.tasks(case)]
+
+
+def sms_log(sc: Scenario, case: Case) -> list[tuple[str, str, str]]:
+    """(template, recipient, local time sent) of every SMS the case sent."""
+    return [(r.template, r.recipient, f"{r.sent_at.astimezone(case.at(0).tzinfo):%m-%d %H:%M}" if r.sent_at else "-")
+            for r in sc.sms_records(case)]
+
+
+async def rejected(case: Case, name: str, payload) -> str:
+    with pytest.raises(CaseRejected) as info:
+        await case.update(name, payload)
+    return info.value.reason
+
+
+def follow_up(case: Case, status: c.FollowUpStatus, who: str = "owner", **kw) -> c.SetFollowUp:
+    return c.SetFollowUp(actor=case.actor(who), status=status, **kw)
+
+
+async def test_a_success_in_first_contact_renews_and_cancels_tasks(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-60, 10))
+    assert tasks_summary(sc, case) == [("call", "owner", -60, "open")]
+    [first_notice] = sc.sms_to(case.customer_phone)
+    assert case.owner_name in first_notice and case.owner_phone[3:] in first_notice and "天左右" in first_notice
+
+    state = await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.success, new_policy_no="PDAA2027NEW"))
+    assert (state.outcome, state.new_policy_no, state.open_tasks) == ("RENEWED", "PDAA2027NEW", [])
+    assert (await case.handle.result()).outcome == "RENEWED"
+    assert tasks_summary(sc, case) == [("call", "owner", -60, "done")]
+    await sc.sleep_until(case.at(-7, 12))
+    assert len(sc.sms_to(case.customer_phone)) == 1, "no SMS after the case is renewed"
+    row = sc.case_row(case)
+    assert (row.outcome, row.outcome_stage, row.new_policy_no) == ("RENEWED", "FIRST_CONTACT", "PDAA2027NEW")
+
+
+async def test_b_policy_renewed_signal_at_t_minus_15(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-15, 11))
+    assert (await case.state()).stage == "THIRD_CONTACT"
+    await case.handle.signal("policy_renewed", c.PolicyRenewed(new_policy_no="PDAA2027CORE"))
+    result = await case.handle.result()
+    assert (result.outcome, result.new_policy_no) == ("RENEWED", "PDAA2027CORE")
+    states = [t[3] for t in tasks_summary(sc, case)]
+    # FIRST, SECOND and T-20..T-16 were missed; today's and later daily tasks are cancelled.
+    assert states == ["expired"] * 7 + ["cancelled"] * 5
+
+
+async def test_c_failed_escalates_to_deputy_who_renews(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-18, 10))
+    state = await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.failed))
+    assert state.last_status == c.FollowUpStatus.failed and not state.escalated
+    await sc.sleep_until(case.at(-10, 8, 59))
+    assert sc.sms_to(case.deputy_phone) == []
+    await sc.sleep_until(case.at(-10, 9, 1))
+    state = await case.state()
+    assert (state.stage, state.escalated) == ("DEPUTY_SUPERVISION", True)
+    [alert] = sc.sms_to(case.deputy_phone)
+    assert case.customer_name in alert and case.owner_name in alert
+    assert ("deputy_escalation", "deputy", f"{case.at(-10):%m-%d} 09:00") in sms_log(sc, case)
+    [supervision] = [t for t in sc.tasks(case) if t.kind == "supervision"]
+    assert (supervision.assignee_id, supervision.opens_at, supervision.due_at) == (
+        case.deputy_id, case.at(-10), case.at(-7, 0))
+    # The manager can no longer act: the case is in the deputy's hands until T-7.
+    assert "deputy" in await rejected(case, "set_follow_up", follow_up(case, c.FollowUpStatus.continue_))
+    state = await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.success, "deputy",
+                                                         new_policy_no="PDAA2027DEP"))
+    assert state.outcome == "RENEWED"
+    assert [t for t in tasks_summary(sc, case) if t[0] == "supervision"] == [("supervision", "deputy", -10, "done")]
+
+
+async def test_d_and_p_longest_path_lapses_with_small_clean_history(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-18, 10))
+    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.failed))
+    await sc.sleep_until(case.at(-9, 10))
+    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.continue_, "deputy"))
+    await sc.sleep_until(case.at(-7, 9, 1))
+    assert (await case.state()).stage == "FINAL_CONTACT"
+    assert [(t, r) for t, r, _ in sms_log(sc, case)][-2:] == [("manager_final_reminder", "owner"),
+                                                             ("final_notice", "customer")]
+    assert len(sc.sms_to(case.owner_phone)) == 1 and len(sc.sms_to(case.customer_phone)) == 2
+    await sc.sleep_until(case.at(8, 0, 1))
+    result = await case.handle.result()
+    assert (result.outcome, result.stage) == ("LAPSED", "POST_EXPIRY")
+    tasks = tasks_summary(sc, case)
+    final = [t for t in tasks if t[0] == "call" and t[2] is not None and -7 <= t[2] <= -1]
+    post = [t for t in tasks if t[0] == "call" and t[2] is not None and 1 <= t[2] <= 7]
+    assert [t[2] for t in final] == list(range(-7, 0)) and [t[2] for t in post] == list(range(1, 8))
+    # The two handled tasks are done; every other one passed unhandled and counts as missed.
+    assert [(t[0], t[2]) for t in tasks if t[3] != "expired"] == [("call", -18), ("supervision", -10)]
+    assert {t[3] for t in tasks if (t[0], t[2]) in {("call", -18), ("supervision", -10)}} == {"done"}
+    [post_first] = [t for t in sc.tasks(case) if t.day == 1]
+    assert (post_first.opens_at, post_first.due_at) == (case.at(1), case.at(2, 0))
+    assert sc.case_row(case).outcome == "LAPSED"
+
+    history = await case.handle.fetch_history()
+    assert len(history.events) < 1000
+    # Payloads are bytes inside the protobuf: search the serialised history for every spelling.
+    raw = History(events=history.events).SerializeToString()
+    assert b"PDAA" in raw and str(case.owner_id).encode() in raw  # the scan does see payloads
+    for personal in (case.customer_phone, case.customer_phone[3:], case.customer_name, case.plate):
+        for spelling in (personal.encode(), json.dumps(personal).encode()):
+            assert spelling not in raw, f"{personal!r} leaked into the workflow history"
+    sc.save_history(case, "lapsed_after_deputy_continue")
+
+
+async def test_e_no_status_escalates_unless_the_setting_is_off(sc: Scenario):
+    unattended = await sc.start(days_to_expiry=62)
+    lenient = await sc.start(days_to_expiry=62, escalate_without_status=False)
+    await sc.sleep_until(unattended.at(-10, 9, 1))
+    assert (await unattended.state()).escalated is True
+    assert (await unattended.state()).stage == "DEPUTY_SUPERVISION"
+    assert len(sc.sms_to(unattended.deputy_phone)) == 1
+    state = await lenient.state()
+    assert (state.stage, state.escalated) == ("THIRD_CONTACT", False)
+    await sc.sleep_until(lenient.at(-7, 9, 1))
+    assert (await lenient.state()).stage == "FINAL_CONTACT"
+    assert sc.sms_to(lenient.deputy_phone) == []
+    sc.save_history(unattended, "escalated_without_status")
+
+
+async def test_f_continue_skips_the_deputy(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-12, 15))
+    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.continue_))
+    await sc.sleep_until(case.at(-10, 12))
+    assert (await case.state()).stage == "THIRD_CONTACT"
+    await sc.sleep_until(case.at(-7, 9, 1))
+    state = await case.state()
+    assert (state.stage, state.escalated) == ("FINAL_CONTACT", False)
+    assert sc.sms_to(case.deputy_phone) == [] and not [t for t in sc.tasks(case) if t.kind == "supervision"]
+    [today] = [t for t in state.open_tasks if t.opens_at <= case.at(-7, 9, 1)]
+    assert (today.day, today.assignee_id) == (-7, case.owner_id)
+
+
+async def test_g_renewed_elsewhere_asks_for_the_reason(sc: Scenario):
+    told = await sc.start(days_to_expiry=62)
+    silent = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(told.at(-3, 10))
+    for case in (told, silent):
+        state = await case.update("report_renewed_elsewhere", c.ReportRenewedElsewhere(
+            actor=case.actor(), insurer="平安产险"))
+        assert state.renewed_elsewhere and [t.kind for t in state.open_tasks] == ["loss_reason"]
+        [request] = sc.sms_to(case.owner_phone)[-1:]
+        assert "价格" in request and "理赔" in request and "人情" in request
+        assert sms_log(sc, case)[-1] == ("loss_reason_request", "owner", f"{case.at(-3):%m-%d} 10:00")
+    customer_sms_before = len(sc.sms_to(told.customer_phone))
+    assert "no more contact" in await rejected(told, "record_contact", c.RecordContact(
+        actor=told.actor(), channel=c.Channel.call, result=c.ContactResult.reached))
+    state = await told.update("record_loss_reason", c.RecordLossReason(actor=told.actor(), reason=c.LossReason.price))
+    assert (state.outcome, state.outcome_reason) == ("LOST", "price")
+    assert [t[3] for t in tasks_summary(sc, told) if t[0] == "loss_reason"] == ["done"]
+    assert sc.case_row(told).lost_to_insurer == "平安产险"
+
+    await sc.sleep_until(silent.at(8, 0, 1))
+    result = await silent.handle.result()
+    assert (result.outcome, result.outcome_reason) == ("LOST", "unknown")
+    assert [t[3] for t in tasks_summary(sc, silent) if t[0] == "loss_reason"] == ["expired"]
+    assert len(sc.sms_to(told.customer_phone)) == customer_sms_before, "no customer contact after the report"
+    sc.save_history(silent, "lost_without_reason")
+
+
+async def test_h_complaint_alerts_the_deputy_at_once(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-55, 14, 30))
+    state = await case.update("record_contact", c.RecordContact(
+        actor=case.actor(), channel=c.Channel.call, result=c.ContactResult.complaint))
+    assert state.stage == "FIRST_CONTACT"
+    [alert] = sc.sms_to(case.deputy_phone)
+    assert case.customer_name in alert and case.owner_name in alert
+    [complaint] = [t for t in state.open_tasks if t.kind == "complaint"]
+    assert complaint.assignee_id == case.deputy_id
+    assert timedelta(0) <= complaint.opens_at - case.at(-55, 14, 30) < timedelta(minutes=1)
+    assert complaint.due_at == case.at(-53, 0), "due by the end of the next day"
+    assert tasks_summary(sc, case) == [("call", "owner", -60, "done"), ("complaint", "deputy", None, "open")]
+    # The deputy handles it by recording their own contact with the customer.
+    state = await case.update("record_contact", c.RecordContact(
+        actor=case.actor("deputy"), channel=c.Channel.call, result=c.ContactResult.reached))
+    assert [t.kind for t in state.open_tasks] == [] and state.stage == "FIRST_CONTACT"
+
+
+async def test_i_opt_out_stops_customer_sms_only(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-59))
+    assert len(sc.sms_to(case.customer_phone)) == 1
+    await case.handle.signal("opted_out")
+    await sc.sleep_until(case.at(-7, 9, 1))
+    assert len(sc.sms_to(case.customer_phone)) == 1, "no customer SMS after opting out"
+    assert len(sc.sms_to(case.owner_phone)) == 1, "the manager's reminder still goes out"
+    assert (await case.state()).sms_opted_out
+
+
+async def test_j_customer_sms_in_quiet_hours_waits_until_eight(sc: Scenario):
+    now = await sc.now()
+    local = now.astimezone(sc.tz)
+    at_22 = local.replace(hour=22, minute=0, second=0, microsecond=0)
+    await sc.sleep_until(at_22 if at_22 > local else at_22 + timedelta(days=1))
+    case = await sc.start(days_to_expiry=50)  # already inside FIRST_CONTACT: the notice is due now, at 22:00
+    await sc.sleep_until(case.at(-49, 7, 59))
+    assert (await case.state()).stage == "FIRST_CONTACT"
+    assert sc.sms_to(case.customer_phone) == []
+    await sc.sleep_until(case.at(-49, 8, 1))
+    assert len(sc.sms_to(case.customer_phone)) == 1
+    assert sms_log(sc, case) == [("first_notice", "customer", f"{case.at(-49):%m-%d} 08:00")]
+
+
+async def test_k_reassignment_moves_tasks_and_later_sms_name_the_new_manager(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    newcomer = sc.add_sales("赵六")
+    await sc.sleep_until(case.at(-28, 10))
+    assert "admin" in await rejected(case, "reassign", c.Reassign(actor=case.actor(), new_owner_id=newcomer.id,
+                                                                  reason="离职"))
+    state = await case.update("reassign", c.Reassign(actor=case.actor("admin"), new_owner_id=newcomer.id,
+                                                     reason="离职"))
+    assert state.owner_id == newcomer.id
+    assert [t.assignee_id for t in state.open_tasks] == [newcomer.id]
+    [second] = [t for t in sc.tasks(case) if t.stage == "SECOND_CONTACT"]
+    assert (second.assignee_id, second.state) == (newcomer.id, "open")
+    assert "service manager" in await rejected(case, "record_contact", c.RecordContact(
+        actor=case.actor(), channel=c.Channel.call, result=c.ContactResult.reached))
+    await sc.sleep_until(case.at(-7, 9, 1))
+    assert sc.sms_to(case.owner_phone) == []
+    [reminder] = sc.sms_to(newcomer.phone)
+    final_notice = sc.sms_to(case.customer_phone)[-1]
+    assert "赵六" in final_notice and newcomer.phone[3:] in final_notice and case.owner_name not in final_notice
+    assert sc.case_row(case).owner_id == newcomer.id
+
+
+async def test_l_expiry_change_replans_every_later_window(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-40, 10))
+    new_expiry = case.inp.expiry_date + timedelta(days=30)
+    await case.handle.signal("expiry_changed", c.ExpiryChanged(new_expiry_date=new_expiry))
+    await sc.sleep_until(case.at(-30, 10))
+    state = await case.state()
+    assert (state.stage, state.expiry_date) == ("FIRST_CONTACT", new_expiry)
+    assert sc.case_row(case).expiry_date == new_expiry
+    await sc.sleep_until(case.at(0, 9, 1))  # the old expiry day is the new T-30
+    assert (await case.state()).stage == "SECOND_CONTACT"
+    [second] = [t for t in sc.tasks(case) if t.stage == "SECOND_CONTACT"]
+    assert second.opens_at == case.at(0) and second.due_at == case.at(6, 0)
+    assert [t.state for t in sc.tasks(case) if t.stage == "FIRST_CONTACT"] == ["expired"]
+
+
+async def test_m_validators_reject_with_readable_reasons(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-58, 10))
+    reason = await rejected(case, "set_follow_up", follow_up(case, c.FollowUpStatus.failed, "deputy"))
+    assert "not your case" in reason and "service manager" in reason
+    reason = await rejected(case, "set_follow_up", follow_up(case, c.FollowUpStatus.failed))
+    assert "'failed' cannot be set in FIRST_CONTACT" in reason
+    reason = await rejected(case, "set_follow_up", follow_up(case, c.FollowUpStatus.success))
+    assert "new policy number" in reason
+    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.success, new_policy_no="PDAA2027X"))
+    for name, payload in [
+        ("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call, result=c.ContactResult.reached)),
+        ("set_follow_up", follow_up(case, c.FollowUpStatus.success, new_policy_no="PDAA2027Y")),
+        ("close", c.Close(actor=case.actor("admin"), reason=c.CloseReason.other)),
+    ]:
+        assert "closed (RENEWED)" in await rejected(case, name, payload)
+    # Rejected updates leave no trace in the history.
+    history = await case.handle.fetch_history()
+    assert sum(1 for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")) == 1
+
+
+async def test_n_a_send_retried_by_temporal_texts_once(sc: Scenario, settings, engine):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-60, 10))
+    notifications = Notifications(engine, TwilioNotifier(settings), settings)
+    request = SmsRequest(case_id=case.case_id, template="service_request", recipient="customer",
+                         idempotency_key=f"{case.case_id}:FIRST_CONTACT:service_request:-60",
+                         at=await sc.now(), stage="FIRST_CONTACT")
+    env = ActivityEnvironment()
+    first = env.run(notifications.send_sms, request)
+    second = env.run(notifications.send_sms, request)
+    assert first.status == second.status == "sent" and first.contact_id == second.contact_id
+    assert [t for t, _, _ in sms_log(sc, case)].count("service_request") == 1
+    assert len(sc.sms_to(case.customer_phone)) == 2  # the first notice and one service request
+
+
+async def test_o_twilio_errors_retry_or_fail_permanently(sc: Scenario):
+    flaky = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(flaky.at(-60, 8, 59))
+    sc.twilio.fail_next(500, times=2)
+    await sc.sleep_until(flaky.at(-60, 10))
+    await eventually(lambda: _assert_eq(len(sc.sms_to(flaky.customer_phone)), 1))
+    assert [r.delivery_status for r in sc.sms_records(flaky)] == ["queued"]
+
+    broken = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(broken.at(-60, 8, 59))
+    sc.twilio.fail_next(400, code=21211)
+    await sc.sleep_until(broken.at(-60, 10))
+    [record] = sc.sms_records(broken)
+    assert (record.delivery_status, record.error_code) == ("failed", 21211)
+    assert sc.sms_to(broken.customer_phone) == []
+    state = await broken.state()
+    assert state.stage == "FIRST_CONTACT" and state.outcome is None, "the case goes on"
+    assert [t.kind for t in state.open_tasks] == ["call"]
+
+
+def _assert_eq(a, b) -> None:
+    assert a == b

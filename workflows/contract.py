@@ -1,0 +1,214 @@
+"""The stable names of SPEC §3 that other tools rely on: workflow type, ids, search attributes.
+
+Imported by the workflow (inside the sandbox), the worker, the API and the CLI, so it holds
+nothing but stdlib and temporalio.common.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+WORKFLOW_TYPE = "PolicyRenewal"
+
+# Case ids are derived from the workflow id, so the API, the projection and retries agree on them.
+_CASE_NAMESPACE = uuid.UUID("5b0c6e2a-9a59-4f1e-8f0e-7d1c1a2b3c4d")
+
+
+def renewal_workflow_id(policy_no: str, expiry_date: date) -> str:
+    return f"renewal-{policy_no}-{expiry_date:%Y%m%d}"
+
+
+def case_id_for(workflow_id: str) -> uuid.UUID:
+    return uuid.uuid5(_CASE_NAMESPACE, workflow_id)
+
+
+POLICY_NO = SearchAttributeKey.for_keyword("PolicyNo")
+SERVICE_MANAGER = SearchAttributeKey.for_keyword("ServiceManager")
+DEPUTY = SearchAttributeKey.for_keyword("Deputy")
+BRANCH = SearchAttributeKey.for_keyword("Branch")
+SUB_BRANCH = SearchAttributeKey.for_keyword("SubBranch")
+RENEWAL_STAGE = SearchAttributeKey.for_keyword("RenewalStage")
+FOLLOW_UP_STATUS = SearchAttributeKey.for_keyword("FollowUpStatus")
+RENEWAL_OUTCOME = SearchAttributeKey.for_keyword("RenewalOutcome")
+EXPIRY_DATE = SearchAttributeKey.for_datetime("ExpiryDate")
+ESCALATED = SearchAttributeKey.for_bool("Escalated")
+
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
+    POLICY_NO, SERVICE_MANAGER, DEPUTY, BRANCH, SUB_BRANCH,
+    RENEWAL_STAGE, FOLLOW_UP_STATUS, RENEWAL_OUTCOME, EXPIRY_DATE, ESCALATED,
+)
+
+
+# --- Vocabulary of staff actions (SPEC §2, §3) -------------------------------------------------
+
+
+class ContactResult(StrEnum):
+    reached = "reached"
+    no_answer = "no_answer"
+    busy = "busy"
+    wrong_number = "wrong_number"  # 电话有误
+    refused = "refused"
+    complaint = "complaint"  # 投诉: goes to the deputy at once
+
+
+class FollowUpStatus(StrEnum):
+    success = "success"  # paid and issued (以是否缴费出单为准)
+    failed = "failed"  # needs the deputy's help
+    continue_ = "continue"  # confident; keep it with the manager
+
+
+class LossReason(StrEnum):
+    price = "price"  # 价格
+    claims = "claims"  # 理赔
+    relationship = "relationship"  # 人情
+    vehicle_transferred = "vehicle_transferred"
+    vehicle_scrapped = "vehicle_scrapped"
+    service = "service"
+    other = "other"
+    unknown = "unknown"  # nobody recorded a reason by the end of T+7
+
+
+class CloseReason(StrEnum):
+    policy_cancelled = "policy_cancelled"
+    vehicle_scrapped = "vehicle_scrapped"
+    vehicle_transferred = "vehicle_transferred"
+    other = "other"
+
+
+class ActorRole(StrEnum):
+    sales = "sales"
+    deputy = "deputy"
+    admin = "admin"
+    system = "system"  # the core policy system's integrations
+
+
+class Channel(StrEnum):
+    call = "call"
+    sms = "sms"
+    visit = "visit"
+
+
+# --- Workflow input, messages and query ---------------------------------------------------------
+# Nothing personal here: ids, codes, dates and enums only. Free text lives in PostgreSQL (`note_id`).
+
+
+@dataclass
+class RenewalInput:
+    policy_no: str
+    expiry_date: date
+    owner_id: uuid.UUID
+    deputy_id: uuid.UUID
+    branch: str
+    sub_branch: str
+    timezone: str = "Asia/Shanghai"
+    escalate_without_status: bool = True
+    day_seconds: int = 86400
+    # Compressed days only: the instant that counts as 00:00 of the expiry day.
+    clock_anchor: datetime | None = None
+
+
+@dataclass
+class Actor:
+    id: uuid.UUID
+    role: ActorRole
+
+
+@dataclass
+class RecordContact:
+    actor: Actor
+    channel: Channel
+    result: ContactResult
+    note_id: uuid.UUID | None = None
+
+
+@dataclass
+class SetFollowUp:
+    actor: Actor
+    status: FollowUpStatus
+    note_id: uuid.UUID | None = None
+    new_policy_no: str | None = None
+
+
+@dataclass
+class ReportRenewedElsewhere:
+    actor: Actor
+    insurer: str
+    reason: LossReason | None = None
+    note_id: uuid.UUID | None = None
+
+
+@dataclass
+class RecordLossReason:
+    actor: Actor
+    reason: LossReason
+    note_id: uuid.UUID | None = None
+
+
+@dataclass
+class Reassign:
+    actor: Actor
+    new_owner_id: uuid.UUID
+    reason: str
+
+
+@dataclass
+class Close:
+    actor: Actor
+    reason: CloseReason
+    note_id: uuid.UUID | None = None
+
+
+@dataclass
+class PolicyRenewed:
+    new_policy_no: str
+
+
+@dataclass
+class ExpiryChanged:
+    new_expiry_date: date
+
+
+@dataclass
+class ContactFailed:
+    channel: Channel
+    error_code: int | None = None
+
+
+@dataclass
+class OpenTask:
+    id: uuid.UUID
+    kind: str
+    assignee_id: uuid.UUID
+    stage: str
+    opens_at: datetime
+    due_at: datetime
+    day: int | None = None
+
+
+@dataclass
+class CaseState:
+    case_id: uuid.UUID
+    policy_no: str
+    expiry_date: date
+    stage: str
+    owner_id: uuid.UUID
+    deputy_id: uuid.UUID
+    escalated: bool
+    last_status: FollowUpStatus | None
+    outcome: str | None
+    outcome_reason: str | None
+    new_policy_no: str | None
+    renewed_elsewhere: bool
+    sms_opted_out: bool
+    open_tasks: list[OpenTask] = field(default_factory=list)
+    next_deadline: datetime | None = None
+
+
+def closed_reason(outcome: str) -> str:
+    """Why nothing can change a finished case (the validator and the API say the same)."""
+    return f"the case is closed ({outcome}); nothing can change it any more"

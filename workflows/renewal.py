@@ -1,0 +1,447 @@
+"""PolicyRenewal: one durable workflow per policy nearing expiry (SPEC §2, §3).
+
+Decisions only. It sleeps until the next window boundary, plans each stage's tasks in one write
+when the stage opens (missed daily tasks are derived from the clock, not from daily wake-ups),
+sends the automatic SMS, and answers staff updates. Every write is an activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
+    from renewals.calendar import Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
+    from workflows import contract as c
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# A complaint must be handled by the deputy by the end of the next day.
+COMPLAINT_DAYS = 1
+STAFF_STAGES_FOR_STATUS = (Stage.THIRD_CONTACT, Stage.DEPUTY_SUPERVISION)
+CUSTOMER_TEMPLATES = {"first_notice", "final_notice", "quote", "service_request"}
+
+
+class Rejected(ApplicationError):
+    """An update the validator refuses; the message is shown to the staff member as is."""
+
+
+@workflow.defn(name=c.WORKFLOW_TYPE)
+class PolicyRenewal:
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._nudged = False
+        self._stage = Stage.WAITING
+        self._escalated = False
+        self._status: c.FollowUpStatus | None = None
+        self._outcome: Outcome | None = None
+        self._outcome_reason: str | None = None
+        self._new_policy_no: str | None = None
+        self._renewed_elsewhere = False
+        self._lost_to: str | None = None
+        self._opted_out = False
+        self._contact_failures = 0
+        self._handled: set[uuid.UUID] = set()
+        self._stage_tasks: list[c.OpenTask] = []  # the current stage's planned tasks
+        self._extra_tasks: list[c.OpenTask] = []  # complaint and loss-reason tasks
+        self._held_sms: list[tuple[datetime, SmsRequest]] = []  # customer SMS held for quiet hours
+
+    # --- run -----------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: c.RenewalInput) -> c.CaseState:
+        self._in = inp
+        self._owner, self._deputy = inp.owner_id, inp.deputy_id
+        self._case_id = c.case_id_for(workflow.info().workflow_id)
+        self._plan = self._make_plan(inp.expiry_date)
+        await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
+        while self._outcome is None:
+            async with self._lock:
+                await self._advance()
+            if self._outcome is not None:
+                break
+            self._nudged = False
+            wake_at = self._next_wake()
+            self._set_details(wake_at)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._nudged or self._outcome is not None,
+                    timeout=max(wake_at - workflow.now(), timedelta(seconds=1)),
+                    timeout_summary=f"until {wake_at:%Y-%m-%d %H:%M}Z",
+                )
+            except asyncio.TimeoutError:
+                pass  # the next boundary (or a held SMS) is due: _advance handles it
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state()
+
+    async def _advance(self) -> None:
+        """Enter the stage (or outcome) the clock has reached, and send held SMS that are due."""
+        now = workflow.now()
+        target, at = self._due_transition()
+        if at <= now:
+            if target is None:
+                await self._finish(Outcome.LOST if self._renewed_elsewhere else Outcome.LAPSED,
+                                   c.LossReason.unknown if self._renewed_elsewhere else None)
+                return
+            await self._enter(target)
+        due = [(t, sms) for t, sms in self._held_sms if t <= now]
+        self._held_sms = [(t, sms) for t, sms in self._held_sms if t > now]
+        for _, sms in due:
+            if not (self._opted_out or self._renewed_elsewhere):
+                await self._send(sms)
+
+    def _due_transition(self) -> tuple[Stage | None, datetime]:
+        """The furthest stage whose start has passed (stages the clock skipped are not entered),
+        or None when the case is due to close; with the instant of the first pending boundary."""
+        if self._renewed_elsewhere:
+            return None, self._plan.ends_at
+        now, stage = workflow.now(), self._stage
+        nxt, at = self._plan.next_stage_after(stage, self._should_escalate())
+        first_at = at
+        while nxt is not None and at <= now:
+            stage = nxt
+            nxt, at = self._plan.next_stage_after(stage, self._should_escalate())
+        if stage is self._stage:
+            return nxt, first_at
+        return stage, first_at
+
+    def _next_wake(self) -> datetime:
+        _, at = self._due_transition()
+        return min([at, *(t for t, _ in self._held_sms)])
+
+    def _should_escalate(self) -> bool:
+        if self._status is None:
+            return self._in.escalate_without_status
+        return self._status is c.FollowUpStatus.failed
+
+    # --- stages and outcomes --------------------------------------------------------------------
+
+    async def _enter(self, stage: Stage) -> None:
+        now = workflow.now()
+        self._stage = stage
+        if stage is Stage.DEPUTY_SUPERVISION:
+            self._escalated = True
+        assignee = self._deputy if stage is Stage.DEPUTY_SUPERVISION else self._owner
+        kind = "supervision" if stage is Stage.DEPUTY_SUPERVISION else "call"
+        self._stage_tasks = [
+            c.OpenTask(id=self._task_id(kind, stage, slot.day), kind=kind, assignee_id=assignee, stage=stage,
+                       opens_at=slot.opens_at, due_at=slot.due_at, day=slot.day)
+            for slot in self._plan.task_slots(stage)
+        ]
+        await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=self._stage_tasks))
+        self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self._escalated))
+        if stage is Stage.FIRST_CONTACT:
+            await self._notify_customer("first_notice")
+        elif stage is Stage.DEPUTY_SUPERVISION:
+            await self._notify_staff("deputy_escalation", "deputy")
+        elif stage is Stage.FINAL_CONTACT:
+            await self._notify_staff("manager_final_reminder", "owner")
+            await self._notify_customer("final_notice")
+
+    async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
+        self._outcome, self._outcome_reason = outcome, reason
+        self._held_sms = []
+        await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), cancel_kinds=["*"], **change))
+        status = [c.FOLLOW_UP_STATUS.value_set(self._status.value)] if self._status else []
+        self._upsert(c.RENEWAL_OUTCOME.value_set(outcome.value), *status)
+        self._set_details(None)
+
+    # --- updates --------------------------------------------------------------------------------
+
+    @workflow.update
+    async def record_contact(self, u: c.RecordContact) -> c.CaseState:
+        async with self._lock:
+            task = self._current_task(u.actor.id, ("complaint",) if u.actor.id != self._actor_for_stage() else None)
+            contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
+                                      result=u.result, note_id=u.note_id)
+            extra = []
+            if u.result is c.ContactResult.complaint:
+                now = workflow.now()
+                complaint = c.OpenTask(id=self._update_uuid("complaint"), kind="complaint", assignee_id=self._deputy,
+                                       stage=self._stage, opens_at=now,
+                                       due_at=self._plan.end_of_day(self._plan.day_of(now) + COMPLAINT_DAYS))
+                self._extra_tasks.append(complaint)
+                extra = [complaint]
+            await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra)
+            if u.result is c.ContactResult.complaint:
+                await self._notify_staff("complaint_alert", "deputy", key=f"complaint:{self._update_uuid()}")
+            return self._state()
+
+    @record_contact.validator
+    def _validate_record_contact(self, u: c.RecordContact) -> None:
+        self._require_open()
+        if self._renewed_elsewhere:
+            raise Rejected("the customer renewed elsewhere: no more contact, record the loss reason instead")
+        if u.actor.id == self._actor_for_stage() or (u.actor.id == self._deputy and self._open_complaint()):
+            return
+        raise Rejected(self._not_yours(u.actor))
+
+    @workflow.update
+    async def set_follow_up(self, u: c.SetFollowUp) -> c.CaseState:
+        async with self._lock:
+            task = self._current_task(u.actor.id)
+            self._status = u.status
+            if u.status is c.FollowUpStatus.success:
+                self._new_policy_no = u.new_policy_no
+                await self._finish(Outcome.RENEWED, None, **self._handled_change(task, u.actor.id, u.status))
+            else:
+                await self._handle(task, u.actor.id, u.status)
+                self._upsert(c.FOLLOW_UP_STATUS.value_set(u.status.value))
+            return self._state()
+
+    @set_follow_up.validator
+    def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
+        self._require_open()
+        if u.actor.id != self._actor_for_stage():
+            raise Rejected(self._not_yours(u.actor))
+        if u.status is c.FollowUpStatus.success:
+            if not u.new_policy_no:
+                raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
+        elif self._stage not in STAFF_STAGES_FOR_STATUS:
+            raise Rejected(f"status {u.status.value!r} cannot be set in {self._stage}: only success is allowed "
+                           f"before THIRD_CONTACT (T-20) and after DEPUTY_SUPERVISION")
+        elif self._renewed_elsewhere:
+            raise Rejected("the customer renewed elsewhere: record the loss reason instead")
+
+    @workflow.update
+    async def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.CaseState:
+        async with self._lock:
+            self._renewed_elsewhere, self._lost_to = True, u.insurer
+            self._held_sms = []
+            if u.reason is not None:
+                await self._finish(Outcome.LOST, u.reason)
+                return self._state()
+            now = workflow.now()
+            task = c.OpenTask(id=self._task_id("loss_reason", self._stage, None), kind="loss_reason",
+                              assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
+            self._extra_tasks.append(task)
+            await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=[task],
+                                           cancel_kinds=["call", "supervision"]))
+            await self._notify_staff("loss_reason_request", "owner")
+            self._nudged = True  # the case now waits for the reason, not for the next window
+            return self._state()
+
+    @report_renewed_elsewhere.validator
+    def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
+        self._require_open()
+        if self._renewed_elsewhere:
+            raise Rejected("renewed elsewhere was already reported for this case")
+        if u.actor.role is not c.ActorRole.system and u.actor.id not in (self._owner, self._actor_for_stage()):
+            raise Rejected(self._not_yours(u.actor))
+
+    @workflow.update
+    async def record_loss_reason(self, u: c.RecordLossReason) -> c.CaseState:
+        async with self._lock:
+            task = next((t for t in self._extra_tasks if t.kind == "loss_reason"), None)
+            await self._finish(Outcome.LOST, u.reason, **self._handled_change(task, u.actor.id, u.reason))
+            return self._state()
+
+    @record_loss_reason.validator
+    def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
+        self._require_open()
+        if not self._renewed_elsewhere:
+            raise Rejected("a loss reason can only be recorded after renewed elsewhere is reported")
+        if u.actor.id != self._owner:
+            raise Rejected(self._not_yours(u.actor))
+        if u.reason is c.LossReason.unknown:
+            raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
+
+    @workflow.update
+    async def reassign(self, u: c.Reassign) -> c.CaseState:
+        async with self._lock:
+            previous, self._owner = self._owner, u.new_owner_id
+            for task in (*self._stage_tasks, *self._extra_tasks):
+                if task.assignee_id == previous:
+                    task.assignee_id = u.new_owner_id
+            await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_tasks_from=previous))
+            self._upsert(c.SERVICE_MANAGER.value_set(str(u.new_owner_id)))
+            return self._state()
+
+    @reassign.validator
+    def _validate_reassign(self, u: c.Reassign) -> None:
+        self._require_open()
+        if u.actor.role is not c.ActorRole.admin:
+            raise Rejected("only a system specialist (admin) can reassign a case")
+        if u.new_owner_id == self._owner:
+            raise Rejected("the case is already assigned to that service manager")
+
+    @workflow.update
+    async def close(self, u: c.Close) -> c.CaseState:
+        async with self._lock:
+            await self._finish(Outcome.CLOSED, u.reason)
+            return self._state()
+
+    @close.validator
+    def _validate_close(self, u: c.Close) -> None:
+        self._require_open()
+        if u.actor.role is not c.ActorRole.admin:
+            raise Rejected("only a system specialist (admin) can close a case")
+
+    # --- signals and query ------------------------------------------------------------------------
+
+    @workflow.signal
+    async def policy_renewed(self, s: c.PolicyRenewed) -> None:
+        async with self._lock:
+            if self._outcome is None:
+                self._new_policy_no = s.new_policy_no
+                await self._finish(Outcome.RENEWED)
+
+    @workflow.signal
+    async def expiry_changed(self, s: c.ExpiryChanged) -> None:
+        """Re-plan every future window; what is recorded and the current stage's tasks stay."""
+        async with self._lock:
+            if self._outcome is not None or s.new_expiry_date == self._plan.expiry:
+                return
+            self._plan = self._make_plan(s.new_expiry_date)
+            await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
+            self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
+            self._nudged = True
+
+    @workflow.signal
+    def opted_out(self) -> None:
+        self._opted_out = True
+        self._held_sms = []
+
+    @workflow.signal
+    def contact_failed(self, s: c.ContactFailed) -> None:
+        self._contact_failures += 1
+
+    @workflow.query
+    def state(self) -> c.CaseState:
+        return self._state()
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _make_plan(self, expiry) -> RenewalPlan:
+        return plan_renewal(expiry, self._in.timezone, day_seconds=self._in.day_seconds, anchor=self._in.clock_anchor)
+
+    def _snapshot(self) -> CaseSnapshot:
+        return CaseSnapshot(
+            case_id=self._case_id, workflow_id=workflow.info().workflow_id, policy_no=self._in.policy_no,
+            expiry_date=self._plan.expiry, timezone=self._in.timezone, stage=self._stage, owner_id=self._owner,
+            deputy_id=self._deputy, escalated=self._escalated,
+            follow_up_status=self._status.value if self._status else None,
+            outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
+            outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
+            lost_to_insurer=self._lost_to,
+        )
+
+    def _open_tasks(self) -> list[c.OpenTask]:
+        if self._outcome is not None:
+            return []
+        now = workflow.now()
+        return [t for t in (*self._stage_tasks, *self._extra_tasks)
+                if t.id not in self._handled and t.due_at > now
+                and not (self._renewed_elsewhere and t.kind in ("call", "supervision"))]
+
+    def _current_task(self, actor: uuid.UUID, kinds: tuple[str, ...] | None = None) -> c.OpenTask | None:
+        """The task a staff action handles: the actor's earliest open task that has opened."""
+        now = workflow.now()
+        return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at)
+                     if t.assignee_id == actor and t.opens_at <= now and (kinds is None or t.kind in kinds)), None)
+
+    def _open_complaint(self) -> bool:
+        return any(t.kind == "complaint" for t in self._open_tasks())
+
+    def _handled_change(self, task: c.OpenTask | None, actor: uuid.UUID, result: str) -> dict:
+        if task is None:
+            return {}
+        self._handled.add(task.id)
+        return {"complete_task_id": task.id, "handled_by": actor, "handled_result": str(result)}
+
+    async def _handle(self, task: c.OpenTask | None, actor: uuid.UUID, result: str, **change) -> None:
+        await self._project(CaseChange(at=workflow.now(), case=self._snapshot(),
+                                       **self._handled_change(task, actor, result), **change))
+
+    def _actor_for_stage(self) -> uuid.UUID:
+        return self._deputy if self._stage is Stage.DEPUTY_SUPERVISION else self._owner
+
+    def _require_open(self) -> None:
+        if self._outcome is not None:
+            raise Rejected(c.closed_reason(self._outcome.value))
+
+    def _not_yours(self, actor: c.Actor) -> str:
+        who = "the deputy manager" if self._stage is Stage.DEPUTY_SUPERVISION else "the case's service manager"
+        return f"not your case to act on in {self._stage}: only {who} can"
+
+    def _task_id(self, kind: str, stage: str, day: int | None) -> uuid.UUID:
+        return uuid.uuid5(self._case_id, f"{kind}:{stage}:{day}")
+
+    def _update_uuid(self, purpose: str = "") -> uuid.UUID:
+        return uuid.uuid5(self._case_id, f"update:{workflow.current_update_info().id}:{purpose}")
+
+    # --- I/O through activities -------------------------------------------------------------------
+
+    async def _project(self, change: CaseChange) -> None:
+        await workflow.execute_activity(
+            "project_case", change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            summary=f"{change.case.stage}{' → ' + change.case.outcome if change.case.outcome else ''}",
+        )
+
+    async def _notify_customer(self, template: str) -> None:
+        if self._opted_out or self._renewed_elsewhere:
+            return
+        sms = self._sms(template, "customer")
+        now = workflow.now()
+        # Business-hour alignment (and with it quiet hours) only applies to real days.
+        send_at = customer_sms_time(now, self._in.timezone) if self._in.clock_anchor is None else now
+        if send_at > now:
+            self._held_sms.append((send_at, sms))
+            return
+        await self._send(sms)
+
+    async def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
+        await self._send(self._sms(template, recipient, key))
+
+    def _sms(self, template: str, recipient: str, key: str | None = None) -> SmsRequest:
+        day = self._plan.day_of(workflow.now())
+        return SmsRequest(case_id=self._case_id, template=template, recipient=recipient, at=workflow.now(),
+                          stage=self._stage, idempotency_key=key or f"{self._case_id}:{self._stage}:{template}:{day}")
+
+    async def _send(self, sms: SmsRequest) -> SmsOutcome:
+        sms.at = workflow.now()
+        return await workflow.execute_activity(
+            "send_sms", sms, result_type=SmsOutcome, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            summary=f"{sms.template} → {sms.recipient}",
+        )
+
+    def _upsert(self, *updates) -> None:
+        workflow.upsert_search_attributes(list(updates))
+
+    def _set_details(self, wake_at: datetime | None) -> None:
+        workflow.set_current_details(self._details(wake_at))
+
+    def _details(self, wake_at: datetime | None) -> str:
+        if self._outcome is not None:
+            reason = f" ({self._outcome_reason})" if self._outcome_reason else ""
+            return f"{self._outcome.value}{reason} in {self._stage}"
+        parts = [str(self._stage)]
+        if self._stage_tasks and len(self._stage_tasks) > 1:
+            day = self._plan.day_of(workflow.now()) - self._stage_tasks[0].day + 1
+            parts.append(f"day {min(max(day, 1), len(self._stage_tasks))} of {len(self._stage_tasks)}")
+        if self._renewed_elsewhere:
+            parts.append("renewed elsewhere: waiting for the loss reason")
+        elif wake_at is not None:
+            target, _ = self._due_transition()
+            what = {None: "closes", Stage.DEPUTY_SUPERVISION: "escalates to the deputy"}.get(target, f"moves to {target}")
+            parts.append(f"{what} at {local_label(wake_at, self._in.timezone)}")
+        return " · ".join(parts)
+
+    def _state(self) -> c.CaseState:
+        open_tasks = self._open_tasks()
+        deadlines = [t.due_at for t in open_tasks]
+        if self._outcome is None:
+            deadlines.append(self._due_transition()[1])
+        return c.CaseState(
+            case_id=self._case_id, policy_no=self._in.policy_no, expiry_date=self._plan.expiry, stage=self._stage,
+            owner_id=self._owner, deputy_id=self._deputy, escalated=self._escalated, last_status=self._status,
+            outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
+            new_policy_no=self._new_policy_no, renewed_elsewhere=self._renewed_elsewhere,
+            sms_opted_out=self._opted_out, open_tasks=open_tasks, next_deadline=min(deadlines, default=None),
+        )
