@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.types import SmsOutcome, SmsRequest
-from models import ContactRecord, Customer, Policy, RenewalCase, Staff, Vehicle
+from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff, Vehicle
 from renewals.calendar import Stage
 from renewals.masking import mask_phone, mask_plate
 from renewals.messages import render_sms
@@ -85,6 +85,8 @@ class Notifications:
                     raise  # the activity retries with backoff; the record stays 'sending'
                 log.warning("SMS %s for case %s failed permanently: %s", req.template, case.id, exc)
                 return self._complete(session, record, "failed", error_code=exc.code)
+            if req.quote_id:
+                session.execute(update(Quote).where(Quote.id == req.quote_id).values(sent_at=req.at))
             return self._complete(session, record, sent.status, provider_id=sent.provider_id, sent_at=req.at)
 
     def _complete(self, session: Session, record: ContactRecord, status: str, **values) -> SmsOutcome:
@@ -102,12 +104,13 @@ class Notifications:
         manager = session.get(Staff, case.owner_id)
         deputy = session.get(Staff, case.deputy_id)
         vehicle = session.get(Vehicle, policy.vehicle_id)
+        quote = session.get(Quote, req.quote_id) if req.quote_id else None
         today = req.at.date()
         return {
             "customer_name": customer.name, "policy_no": policy.policy_no, "plate": mask_plate(vehicle.plate),
             "expiry_date": case.expiry_date, "days_left": max((case.expiry_date - today).days, 0),
             "manager_name": manager.name, "manager_phone": _national(manager.phone),
-            "deputy_name": deputy.name, "premium": Decimal(policy.premium),
+            "deputy_name": deputy.name, "premium": Decimal(quote.premium if quote and quote.premium else policy.premium),
             "quote_valid_until": min(case.expiry_date, date.fromordinal(today.toordinal() + 15)),
             "stage_label": STAGE_LABELS.get(Stage(case.stage), case.stage),
             "loss_reasons": list(LOSS_REASON_LABELS.values()),

@@ -62,6 +62,7 @@ class SmsRequest:
     idempotency_key: str  # (case, stage, template, day): a customer never gets the same SMS twice
     at: datetime
     stage: str
+    quote_id: uuid.UUID | None = None
 
 
 @dataclass

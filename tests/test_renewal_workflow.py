@@ -340,3 +340,19 @@ async def test_o_twilio_errors_retry_or_fail_permanently(sc: Scenario):
 
 def _assert_eq(a, b) -> None:
     assert a == b
+
+
+async def test_staff_service_request_sms_is_sent_or_held_for_quiet_hours(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-7, 20, 30))
+    request = c.SendCustomerSms(actor=case.actor(), template=c.StaffSmsTemplate.service_request)
+    decision = await case.handle.execute_update("send_customer_sms", request, result_type=c.SmsDecision)
+    assert decision.status == "sent"
+    await sc.sleep_until(case.at(-7, 21, 30))
+    decision = await case.handle.execute_update("send_customer_sms", request, result_type=c.SmsDecision)
+    assert (decision.status, decision.send_at) == ("held", case.at(-6, 8))
+    await sc.sleep_until(case.at(-6, 8, 1))
+    assert [t for t, r, when in sms_log(sc, case) if t == "service_request"] == ["service_request"] * 2
+    assert sms_log(sc, case)[-1] == ("service_request", "customer", f"{case.at(-6):%m-%d} 08:00")
+    await case.handle.signal("opted_out")
+    assert "opted out" in await rejected(case, "send_customer_sms", request)

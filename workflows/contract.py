@@ -163,6 +163,25 @@ class Close:
     note_id: uuid.UUID | None = None
 
 
+class StaffSmsTemplate(StrEnum):
+    quote = "quote"  # 报价短信
+    service_request = "service_request"  # 诚恳请求给予服务机会
+
+
+@dataclass
+class SendCustomerSms:
+    actor: Actor
+    template: StaffSmsTemplate
+    quote_id: uuid.UUID | None = None
+
+
+@dataclass
+class SmsDecision:
+    status: str  # sent, held (quiet hours: goes out at send_at), suppressed or failed
+    send_at: datetime
+    error_code: int | None = None
+
+
 @dataclass
 class PolicyRenewed:
     new_policy_no: str

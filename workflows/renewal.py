@@ -137,12 +137,12 @@ class PolicyRenewal:
         await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=self._stage_tasks))
         self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self._escalated))
         if stage is Stage.FIRST_CONTACT:
-            await self._notify_customer("first_notice")
+            await self._notify_customer(self._sms("first_notice", "customer"))
         elif stage is Stage.DEPUTY_SUPERVISION:
             await self._notify_staff("deputy_escalation", "deputy")
         elif stage is Stage.FINAL_CONTACT:
             await self._notify_staff("manager_final_reminder", "owner")
-            await self._notify_customer("final_notice")
+            await self._notify_customer(self._sms("final_notice", "customer"))
 
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
         self._outcome, self._outcome_reason = outcome, reason
@@ -251,6 +251,26 @@ class PolicyRenewal:
             raise Rejected(self._not_yours(u.actor))
         if u.reason is c.LossReason.unknown:
             raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
+
+    @workflow.update
+    async def send_customer_sms(self, u: c.SendCustomerSms) -> c.SmsDecision:
+        """A quote or service-request SMS the manager sends after a contact (held in quiet hours)."""
+        async with self._lock:
+            sms = self._sms(u.template.value, "customer", key=f"staff-sms:{self._update_uuid()}")
+            sms.quote_id = u.quote_id
+            return await self._notify_customer(sms)
+
+    @send_customer_sms.validator
+    def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
+        self._require_open()
+        if u.actor.id != self._actor_for_stage():
+            raise Rejected(self._not_yours(u.actor))
+        if self._renewed_elsewhere:
+            raise Rejected("the customer renewed elsewhere: no more contact")
+        if self._opted_out:
+            raise Rejected("the customer opted out of SMS (退订); call instead")
+        if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
+            raise Rejected("a quote SMS needs the quote to send (quote_id)")
 
     @workflow.update
     async def reassign(self, u: c.Reassign) -> c.CaseState:
@@ -384,17 +404,18 @@ class PolicyRenewal:
             summary=f"{change.case.stage}{' → ' + change.case.outcome if change.case.outcome else ''}",
         )
 
-    async def _notify_customer(self, template: str) -> None:
-        if self._opted_out or self._renewed_elsewhere:
-            return
-        sms = self._sms(template, "customer")
+    async def _notify_customer(self, sms: SmsRequest) -> c.SmsDecision:
         now = workflow.now()
+        if self._opted_out or self._renewed_elsewhere:
+            return c.SmsDecision(status="suppressed", send_at=now)
         # Business-hour alignment (and with it quiet hours) only applies to real days.
         send_at = customer_sms_time(now, self._in.timezone) if self._in.clock_anchor is None else now
         if send_at > now:
             self._held_sms.append((send_at, sms))
-            return
-        await self._send(sms)
+            self._nudged = True  # the main loop must wake for it
+            return c.SmsDecision(status="held", send_at=send_at)
+        outcome = await self._send(sms)
+        return c.SmsDecision(status=outcome.status, send_at=now, error_code=outcome.error_code)
 
     async def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
         await self._send(self._sms(template, recipient, key))
