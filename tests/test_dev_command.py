@@ -1,0 +1,89 @@
+"""`renewals dev` as a person runs it: everything up, ready, stopped by Ctrl-C, data kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+READY_WITHIN = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def processes_using(path: Path) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(path) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def start_dev(env: dict[str, str], log: Path) -> subprocess.Popen:
+    # A session of its own, so Ctrl-C can be sent to the whole group as a terminal would.
+    return subprocess.Popen([sys.executable, "-m", "renewals.cli", "dev"], env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_ready(env: dict[str, str], proc: subprocess.Popen, log: Path) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < READY_WITHIN:
+        assert proc.poll() is None, log.read_text()
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{env['API_PORT']}/readyz", timeout=2)
+            ui = httpx.get(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/", timeout=2)
+            if ready.status_code == 200 and ui.status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not ready within {READY_WITHIN}s:\n{log.read_text()}")
+
+
+def ctrl_c(proc: subprocess.Popen) -> float:
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=20)
+    return time.monotonic() - started
+
+
+def test_dev_starts_everything_stops_cleanly_and_keeps_its_data(tmp_path):
+    data = tmp_path / "d"
+    env = {**os.environ, "DATA_DIR": str(data), "API_PORT": str(free_port()),
+           "TEMPORAL_PORT": str(free_port()), "TEMPORAL_UI_PORT": str(free_port())}
+    for key in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
+        env.pop(key, None)
+    log = tmp_path / "dev.log"
+
+    proc = start_dev(env, log)
+    wait_ready(env, proc, log)
+    # Something to find again after a restart: a branch created through the CLI.
+    db_env = {**env, "DATABASE_URL": f"postgresql://postgres@/renewals?host={data / 'pg'}"}
+    created = subprocess.run([sys.executable, "-m", "renewals.cli", "org", "add", "--branch", "3100",
+                              "--branch-name", "上海分公司"], env=db_env, capture_output=True, text=True)
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert ctrl_c(proc) < 10
+    assert proc.returncode == 0, log.read_text()
+    assert "stopped." in log.read_text()
+    assert processes_using(data) == [], "Ctrl-C leaves no postgres, temporal or worker process"
+
+    proc = start_dev(env, log)
+    wait_ready(env, proc, log)
+    again = subprocess.run([sys.executable, "-m", "renewals.cli", "org", "add", "--branch", "3100"],
+                           env=db_env, capture_output=True, text=True)
+    assert again.returncode == 0 and "上海分公司" in again.stdout, "the second run finds the first run's data"
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=20)
+    assert processes_using(data) == []
