@@ -15,6 +15,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.types import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
+from renewals.calendar import plan_renewal
+from workflows.tasks import stage_tasks
 
 
 class CaseProjection:
@@ -69,12 +71,17 @@ class CaseProjection:
             if change.move_tasks_from:
                 conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_tasks_from)
                              .values(assignee_id=case.owner_id))
-            if change.open_tasks:
+            new_tasks = list(change.open_tasks)
+            if change.open_stage_tasks:
+                plan = plan_renewal(case.expiry_date, case.timezone, day_seconds=case.day_seconds,
+                                    anchor=case.clock_anchor)
+                new_tasks += stage_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id)
+            if new_tasks:
                 conn.execute(insert(Task).values([
                     {"id": t.id, "case_id": case.case_id, "assignee_id": t.assignee_id, "kind": t.kind,
                      "stage": t.stage, "day": t.day, "opens_at": t.opens_at, "due_at": t.due_at,
                      "state": TaskState.open if t.due_at > at else TaskState.expired}
-                    for t in change.open_tasks
+                    for t in new_tasks
                 ]).on_conflict_do_nothing(index_elements=[Task.id]))
             if change.contact:
                 contact = change.contact

@@ -23,6 +23,8 @@ class CaseSnapshot:
     owner_id: uuid.UUID
     deputy_id: uuid.UUID
     escalated: bool = False
+    day_seconds: int = 86400
+    clock_anchor: datetime | None = None
     follow_up_status: str | None = None
     outcome: str | None = None
     outcome_reason: str | None = None
@@ -44,7 +46,8 @@ class ContactToRecord:
 class CaseChange:
     at: datetime  # workflow time: what "now" means for this change
     case: CaseSnapshot
-    open_tasks: list[OpenTask] = field(default_factory=list)
+    open_stage_tasks: bool = False  # the stage's planned tasks (see workflows.tasks.stage_tasks)
+    open_tasks: list[OpenTask] = field(default_factory=list)  # one-off tasks: complaint, loss reason
     complete_task_id: uuid.UUID | None = None
     handled_by: uuid.UUID | None = None
     handled_result: str | None = None

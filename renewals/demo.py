@@ -31,8 +31,9 @@ GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "
 INSURERS = ["平安产险", "太平洋产险", "国寿财险"]
 
 
-def demo_jobs(settings: Settings):
-    """Seed the demo data now; return the background jobs for `serve` and the sign-in names."""
+def demo_jobs(settings: Settings, *, day_seconds: int = DAY_SECONDS, policies: int = POLICIES):
+    """Seed the demo staff now; return the background jobs for `serve` (start the cases, simulate
+    the staff) and the sign-in names."""
     from renewals.demo_users import create_demo_users
 
     engine = make_engine(settings.database_url)
@@ -44,10 +45,10 @@ def demo_jobs(settings: Settings):
     engine.dispose()
 
     async def seed_cases(stop: asyncio.Event) -> None:
-        await _start_demo_cases(settings)
+        await _start_demo_cases(settings, day_seconds, policies)
 
     async def simulate_staff(stop: asyncio.Event) -> None:
-        await _simulate(settings, stop)
+        await _simulate(settings, stop, day_seconds)
 
     return (seed_cases, simulate_staff), logins
 
@@ -56,7 +57,7 @@ def _staff(session: Session, username: str) -> Staff:
     return session.exec(select(Staff).where(Staff.username == username)).one()
 
 
-async def _start_demo_cases(settings: Settings) -> None:
+async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int) -> None:
     client = await connect(settings)
     engine = make_engine(settings.database_url)
     rng = random.Random()
@@ -66,9 +67,9 @@ async def _start_demo_cases(settings: Settings) -> None:
     with Session(engine, expire_on_commit=False) as session:
         sales = [_staff(session, f"demo-sales-{n}") for n in (1, 2, 3)]
         deputy = _staff(session, "demo-deputy")
-        for i in range(POLICIES):
+        for i in range(policies):
             # Spread the cases over the whole calendar, so every stage is populated at once.
-            days_to_expiry = 61 - (i * 68) // POLICIES
+            days_to_expiry = 61 - (i * 68) // policies
             expiry = now.date() + timedelta(days=days_to_expiry)
             owner = sales[i % 3]
             seeded = create_policy(
@@ -79,46 +80,60 @@ async def _start_demo_cases(settings: Settings) -> None:
                 claims_last_year=rng.choice([0, 0, 0, 1, 2, 4]))
             inputs.append(c.RenewalInput(
                 policy_no=seeded.policy.policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
-                branch=BRANCH, sub_branch=SUB_BRANCH, day_seconds=DAY_SECONDS,
-                clock_anchor=now + timedelta(seconds=days_to_expiry * DAY_SECONDS)))
+                branch=BRANCH, sub_branch=SUB_BRANCH, day_seconds=day_seconds,
+                clock_anchor=now + timedelta(seconds=days_to_expiry * day_seconds)))
         session.commit()
     engine.dispose()
     for inp in inputs:
         await start_renewal(client, inp, settings.task_queue)
-    log.info("demo: started %d renewal cases on a %d-second day", len(inputs), DAY_SECONDS)
+    log.info("demo: started %d renewal cases on a %d-second day", len(inputs), day_seconds)
 
 
-async def _simulate(settings: Settings, stop: asyncio.Event) -> None:
-    """Every tick, each open demo case may get one staff action, as a busy team would do."""
+async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -> None:
+    """Every tick, each open demo case may get one staff action, as a busy team would do. The
+    first cases in the early windows end at once as RENEWED, LOST and CLOSED, so every outcome
+    shows up in the first minute."""
     client = await connect(settings)
     engine = make_engine(settings.database_url, pool_size=2)
     rng = random.Random()
-    closed_one = False
     with Session(engine) as session:
         admin = c.Actor(id=_staff(session, "demo-admin").id, role=c.ActorRole.admin)
+    scripted = ["set_follow_up", "report_renewed_elsewhere", "close"]
     try:
         while not stop.is_set():
             with Session(engine) as session:
                 cases = session.exec(select(RenewalCase).where(RenewalCase.policy_no.startswith("DEMO"),
-                                                               RenewalCase.outcome.is_(None))).all()
+                                                               RenewalCase.outcome.is_(None))
+                                     .order_by(RenewalCase.policy_no)).all()
             for case in cases:
-                action = _pick_action(case, rng, admin, closed_one)
+                early = Stage(case.stage) in (Stage.FIRST_CONTACT, Stage.SECOND_CONTACT)
+                action = _scripted(scripted.pop(0), case, admin) if scripted and early else _pick_action(case, rng)
                 if action is None:
                     continue
-                closed_one |= action[0] == "close"
                 try:
                     await update_case(client.get_workflow_handle(case.workflow_id), *action)
                 except CaseRejected as exc:
                     log.debug("demo: %s refused for %s: %s", action[0], case.policy_no, exc.reason)
             try:
-                await asyncio.wait_for(stop.wait(), timeout=DAY_SECONDS * 0.75)
+                await asyncio.wait_for(stop.wait(), timeout=day_seconds * 0.75)
             except TimeoutError:
                 pass
     finally:
         engine.dispose()
 
 
-def _pick_action(case: RenewalCase, rng: random.Random, admin: c.Actor, closed_one: bool) -> tuple[str, object] | None:
+def _scripted(update: str, case: RenewalCase, admin: c.Actor) -> tuple[str, object]:
+    owner = c.Actor(id=case.owner_id, role=c.ActorRole.sales)
+    return update, {
+        "set_follow_up": c.SetFollowUp(actor=owner, status=c.FollowUpStatus.success,
+                                       new_policy_no=f"{case.policy_no}R"),
+        "report_renewed_elsewhere": c.ReportRenewedElsewhere(actor=owner, insurer=INSURERS[0],
+                                                             reason=c.LossReason.price),
+        "close": c.Close(actor=admin, reason=c.CloseReason.vehicle_transferred),
+    }[update]
+
+
+def _pick_action(case: RenewalCase, rng: random.Random) -> tuple[str, object] | None:
     owner = c.Actor(id=case.owner_id, role=c.ActorRole.sales)
     deputy = c.Actor(id=case.deputy_id, role=c.ActorRole.deputy)
     roll = rng.random()
@@ -127,8 +142,6 @@ def _pick_action(case: RenewalCase, rng: random.Random, admin: c.Actor, closed_o
         return ("record_loss_reason", c.RecordLossReason(actor=owner, reason=rng.choice(list(c.LossReason)[:-1]))) \
             if roll < 0.3 else None
     if stage in (Stage.FIRST_CONTACT, Stage.SECOND_CONTACT):
-        if not closed_one and roll < 0.02:
-            return ("close", c.Close(actor=admin, reason=c.CloseReason.vehicle_transferred))
         if roll < 0.15:
             return ("record_contact", c.RecordContact(actor=owner, channel=c.Channel.call,
                                                       result=rng.choice(list(c.ContactResult)[:4])))

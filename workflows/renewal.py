@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
     from renewals.calendar import Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
     from workflows import contract as c
+    from workflows.tasks import stage_tasks, task_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -127,14 +128,9 @@ class PolicyRenewal:
         self._stage = stage
         if stage is Stage.DEPUTY_SUPERVISION:
             self._escalated = True
-        assignee = self._deputy if stage is Stage.DEPUTY_SUPERVISION else self._owner
-        kind = "supervision" if stage is Stage.DEPUTY_SUPERVISION else "call"
-        self._stage_tasks = [
-            c.OpenTask(id=self._task_id(kind, stage, slot.day), kind=kind, assignee_id=assignee, stage=stage,
-                       opens_at=slot.opens_at, due_at=slot.due_at, day=slot.day)
-            for slot in self._plan.task_slots(stage)
-        ]
-        await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=self._stage_tasks))
+        self._stage_tasks = stage_tasks(self._case_id, self._plan, stage, self._owner, self._deputy)
+        # The projection derives the same tasks from the snapshot: the payload stays small.
+        await self._project(CaseChange(at=now, case=self._snapshot(), open_stage_tasks=True))
         self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self._escalated))
         if stage is Stage.FIRST_CONTACT:
             await self._notify_customer(self._sms("first_notice", "customer"))
@@ -218,7 +214,7 @@ class PolicyRenewal:
                 await self._finish(Outcome.LOST, u.reason)
                 return self._state()
             now = workflow.now()
-            task = c.OpenTask(id=self._task_id("loss_reason", self._stage, None), kind="loss_reason",
+            task = c.OpenTask(id=task_id(self._case_id, "loss_reason", self._stage, None), kind="loss_reason",
                               assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
             self._extra_tasks.append(task)
             await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=[task],
@@ -345,7 +341,8 @@ class PolicyRenewal:
         return CaseSnapshot(
             case_id=self._case_id, workflow_id=workflow.info().workflow_id, policy_no=self._in.policy_no,
             expiry_date=self._plan.expiry, timezone=self._in.timezone, stage=self._stage, owner_id=self._owner,
-            deputy_id=self._deputy, escalated=self._escalated,
+            deputy_id=self._deputy, escalated=self._escalated, day_seconds=self._in.day_seconds,
+            clock_anchor=self._in.clock_anchor,
             follow_up_status=self._status.value if self._status else None,
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
@@ -357,14 +354,13 @@ class PolicyRenewal:
             return []
         now = workflow.now()
         return [t for t in (*self._stage_tasks, *self._extra_tasks)
-                if t.id not in self._handled and t.due_at > now
+                if t.id not in self._handled and t.opens_at <= now < t.due_at
                 and not (self._renewed_elsewhere and t.kind in ("call", "supervision"))]
 
     def _current_task(self, actor: uuid.UUID, kinds: tuple[str, ...] | None = None) -> c.OpenTask | None:
-        """The task a staff action handles: the actor's earliest open task that has opened."""
-        now = workflow.now()
+        """The task a staff action handles: the actor's open task that falls due first."""
         return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at)
-                     if t.assignee_id == actor and t.opens_at <= now and (kinds is None or t.kind in kinds)), None)
+                     if t.assignee_id == actor and (kinds is None or t.kind in kinds)), None)
 
     def _open_complaint(self) -> bool:
         return any(t.kind == "complaint" for t in self._open_tasks())
@@ -389,9 +385,6 @@ class PolicyRenewal:
     def _not_yours(self, actor: c.Actor) -> str:
         who = "the deputy manager" if self._stage is Stage.DEPUTY_SUPERVISION else "the case's service manager"
         return f"not your case to act on in {self._stage}: only {who} can"
-
-    def _task_id(self, kind: str, stage: str, day: int | None) -> uuid.UUID:
-        return uuid.uuid5(self._case_id, f"{kind}:{stage}:{day}")
 
     def _update_uuid(self, purpose: str = "") -> uuid.UUID:
         return uuid.uuid5(self._case_id, f"update:{workflow.current_update_info().id}:{purpose}")
