@@ -7,7 +7,7 @@ after, so a retried or replayed activity finds its record and does not text anyo
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, update
@@ -108,10 +108,10 @@ class Notifications:
         today = req.at.date()
         return {
             "customer_name": customer.name, "policy_no": policy.policy_no, "plate": mask_plate(vehicle.plate),
-            "expiry_date": case.expiry_date, "days_left": max((case.expiry_date - today).days, 0),
+            "expiry_date": case.expiry_date, "days_left": max(-req.day, 0),
             "manager_name": manager.name, "manager_phone": _national(manager.phone),
             "deputy_name": deputy.name, "premium": Decimal(quote.premium if quote and quote.premium else policy.premium),
-            "quote_valid_until": min(case.expiry_date, date.fromordinal(today.toordinal() + 15)),
+            "quote_valid_until": min(case.expiry_date, today + timedelta(days=15)),
             "stage_label": STAGE_LABELS.get(Stage(case.stage), case.stage),
             "loss_reasons": list(LOSS_REASON_LABELS.values()),
         }

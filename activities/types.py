@@ -65,6 +65,7 @@ class SmsRequest:
     idempotency_key: str  # (case, stage, template, day): a customer never gets the same SMS twice
     at: datetime
     stage: str
+    day: int  # the renewal calendar's day (T+day) at `at`, real or compressed
     quote_id: uuid.UUID | None = None
 
 

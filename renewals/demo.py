@@ -40,7 +40,7 @@ def demo_jobs(settings: Settings, *, day_seconds: int = DAY_SECONDS, policies: i
     with Session(engine, expire_on_commit=False) as session:
         add_org(session, branch_code=BRANCH, branch_name="上海分公司", sub_branch_code=SUB_BRANCH,
                 sub_branch_name="黄浦支公司")
-        logins = create_demo_users(session, sub_branch_code=SUB_BRANCH, branch_code=BRANCH)
+        logins = create_demo_users(session, sub_branch_code=SUB_BRANCH, branch_code=BRANCH, settings=settings)
         session.commit()
     engine.dispose()
 

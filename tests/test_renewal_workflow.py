@@ -61,7 +61,7 @@ async def test_a_success_in_first_contact_renews_and_cancels_tasks(sc: Scenario)
     await sc.sleep_until(case.at(-60, 10))
     assert tasks_summary(sc, case) == [("call", "owner", -60, "open")]
     [first_notice] = sc.sms_to(case.customer_phone)
-    assert case.owner_name in first_notice and case.owner_phone[3:] in first_notice and "天左右" in first_notice
+    assert case.owner_name in first_notice and case.owner_phone[3:] in first_notice and "还有60天左右" in first_notice
 
     state = await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.success, new_policy_no="PDAA2027NEW"))
     assert (state.outcome, state.new_policy_no, state.open_tasks) == ("RENEWED", "PDAA2027NEW", [])
@@ -327,7 +327,7 @@ async def test_n_a_send_retried_by_temporal_texts_once(sc: Scenario, settings, e
     notifications = Notifications(engine, TwilioNotifier(settings), settings)
     request = SmsRequest(case_id=case.case_id, template="service_request", recipient="customer",
                          idempotency_key=f"{case.case_id}:FIRST_CONTACT:service_request:-60",
-                         at=await sc.now(), stage="FIRST_CONTACT")
+                         at=await sc.now(), stage="FIRST_CONTACT", day=-60)
     env = ActivityEnvironment()
     first = env.run(notifications.send_sms, request)
     second = env.run(notifications.send_sms, request)

@@ -416,10 +416,11 @@ class PolicyRenewal:
     def _sms(self, template: str, recipient: str, key: str | None = None) -> SmsRequest:
         day = self._plan.day_of(workflow.now())
         return SmsRequest(case_id=self._case_id, template=template, recipient=recipient, at=workflow.now(),
-                          stage=self._stage, idempotency_key=key or f"{self._case_id}:{self._stage}:{template}:{day}")
+                          stage=self._stage, day=day,
+                          idempotency_key=key or f"{self._case_id}:{self._stage}:{template}:{day}")
 
     async def _send(self, sms: SmsRequest) -> SmsOutcome:
-        sms.at = workflow.now()
+        sms.at, sms.day = workflow.now(), self._plan.day_of(workflow.now())
         return await workflow.execute_activity(
             "send_sms", sms, result_type=SmsOutcome, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
             summary=f"{sms.template} → {sms.recipient}",
