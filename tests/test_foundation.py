@@ -117,3 +117,17 @@ def test_dev_refuses_a_taken_port_with_one_line(monkeypatch, tmp_path):
     assert result.exit_code == 1
     assert f"port {port} is already in use: set API_PORT" in result.output
     assert not (tmp_path / "pg").exists(), "nothing is started when a port is taken"
+
+
+async def test_search_attributes_are_registered_once_and_listed(dev_env):
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+    from renewals.temporal import register_search_attributes
+    from workflows.contract import SEARCH_ATTRIBUTES
+
+    namespace = dev_env.client.namespace
+    assert await register_search_attributes(dev_env.client, namespace) == [], "already there: nothing added"
+    listed = await dev_env.client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace))
+    assert {key.name for key in SEARCH_ATTRIBUTES} <= set(listed.custom_attributes)
+    assert sum(1 for key in SEARCH_ATTRIBUTES if key.indexed_value_type.name == "KEYWORD") <= 10
