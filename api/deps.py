@@ -1,15 +1,24 @@
-"""Request dependencies: settings, database sessions and the Temporal client."""
+"""Request dependencies: settings, database sessions, the Temporal client, the business clock,
+the notifier and the signed-in staff member."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.auth import staff_id_from_token, unauthenticated
+from models import Staff
+from renewals.notify import Notifier
 from renewals.settings import Settings
+
+# auto_error=False: a missing token answers in the API's own error shape, not FastAPI's.
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
 def get_settings(request: Request) -> Settings:
@@ -25,6 +34,30 @@ async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal()
 
 
+async def get_now(request: Request) -> datetime:
+    """The business clock (call hours, the to-do panel's today); tests put Temporal's clock here."""
+    return await request.app.state.clock()
+
+
+def get_notifier(request: Request) -> Notifier:
+    return request.app.state.notifier
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+NowDep = Annotated[datetime, Depends(get_now)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+
+
+def get_current_staff(token: Annotated[str | None, Depends(_bearer)], session: SessionDep,
+                      settings: SettingsDep) -> Staff:
+    if not token:
+        raise unauthenticated("sign in first: send the bearer token from POST /auth/token")
+    staff = session.get(Staff, staff_id_from_token(token, settings))
+    if staff is None or not staff.active:
+        raise unauthenticated("this account no longer exists or is deactivated")
+    return staff
+
+
+CurrentStaff = Annotated[Staff, Depends(get_current_staff)]

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api.routes import health
+from api.errors import install_error_handlers
+from api.routes import auth, cases, customers, health, me, webhooks
 from renewals.db import make_engine
+from renewals.notify import Notifier, build_notifier
 from renewals.settings import Settings, get_settings
 from renewals.temporal import connect
+
+Clock = Callable[[], Awaitable[datetime]]
+HEALTH_EXAMPLES = {200: {"content": {"application/json": {"examples": {
+    "healthz": {"value": {"status": "ok"}},
+    "readyz": {"value": {"status": "ready", "database": "ok", "temporal": "ok"}},
+}}}}}
 
 
 class _LazyTemporal:
@@ -31,7 +41,14 @@ class _LazyTemporal:
         return self._client
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None, temporal: Client | None = None) -> FastAPI:
+async def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, temporal: Client | None = None,
+               clock: Clock | None = None, notifier: Notifier | None = None) -> FastAPI:
+    """`clock` is the business clock (call hours, today's tasks): tests pass the time-skipping
+    server's, so the API and the workflows agree on what time it is."""
     settings = settings or get_settings()
     app = FastAPI(
         title="Renewal marketing API",
@@ -41,5 +58,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url, pool_size=10)
     app.state.temporal = _LazyTemporal(settings, temporal)
-    app.include_router(health.router)
+    app.state.clock = clock or wall_clock
+    app.state.notifier = notifier or build_notifier(settings)  # one per app: it holds the HTTP client
+    install_error_handlers(app)
+    app.include_router(health.router, responses=HEALTH_EXAMPLES)
+    for module in (auth, me, cases, customers, webhooks):
+        app.include_router(module.router)
     return app

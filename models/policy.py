@@ -18,10 +18,10 @@ class Customer(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     name: str = Field(max_length=64)
     id_number: str = Field(max_length=32, index=True)
-    phone: str = Field(max_length=32)
+    phone: str = Field(max_length=32, index=True)  # inbound SMS find their customer by number
     other_phones: list[str] = jsonb(list)
     # A corrected number (电话有误) is visible only to the manager who entered it.
-    corrected_phone: str | None = Field(default=None, max_length=32)
+    corrected_phone: str | None = Field(default=None, max_length=32, index=True)
     corrected_phone_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
     phone_unreachable: bool = False
     sms_opt_out: bool = False

@@ -47,11 +47,11 @@ class CaseRejected(Exception):
         self.reason = reason
 
 
-async def update_case(handle: WorkflowHandle, update: str, payload: object) -> c.CaseState:
+async def update_case(handle: WorkflowHandle, update: str, payload: object, result_type: type = c.CaseState):
     """Run a workflow update; a validator's rejection, or an update to a case that has already
     finished, becomes CaseRejected with the reason a person can read."""
     try:
-        return await handle.execute_update(update, payload, result_type=c.CaseState)
+        return await handle.execute_update(update, payload, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise CaseRejected(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
@@ -62,8 +62,6 @@ async def update_case(handle: WorkflowHandle, update: str, payload: object) -> c
         description = await handle.describe()
         if description.status == WorkflowExecutionStatus.RUNNING:
             raise
-        if description.status == WorkflowExecutionStatus.COMPLETED:
-            outcome = (await handle.result()).outcome
-        else:
-            outcome = description.status.name
+        # The outcome is a search attribute, kept current by the workflow itself.
+        outcome = description.typed_search_attributes.get(c.RENEWAL_OUTCOME) or description.status.name
         raise CaseRejected(c.closed_reason(outcome)) from None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlmodel import Session, select
+from temporalio.service import RPCError
 
 from models import RenewalCase, Staff
 from renewals.calendar import Stage
@@ -114,6 +115,8 @@ async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -
                     await update_case(client.get_workflow_handle(case.workflow_id), *action)
                 except CaseRejected as exc:
                     log.debug("demo: %s refused for %s: %s", action[0], case.policy_no, exc.reason)
+                except RPCError as exc:  # a busy or restarting server: the simulated staff just try later
+                    log.warning("demo: %s for %s did not go through: %s", action[0], case.policy_no, exc)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=day_seconds * 0.75)
             except TimeoutError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def mask_phone(phone: str | None) -> str | None:
     """`+8613812348000` → `138****8000`: the first 3 and last 4 digits of the national number."""
@@ -13,6 +15,11 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) <= 7:
         return "*" * len(digits)
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def mask_numbers(text: str) -> str:
+    """Mask every run of 7+ digits (phone numbers inside SMS bodies, TwiML, notes)."""
+    return re.sub(r"\+?\d{7,}", lambda m: mask_phone(m.group()), text)
 
 
 def mask_id_number(id_number: str | None) -> str | None:

@@ -7,7 +7,6 @@ Both backends are synchronous and blocking; activities run them in a thread pool
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from renewals.masking import mask_phone
+from renewals.masking import mask_numbers, mask_phone
 from renewals.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,10 +57,6 @@ class Notifier(Protocol):
     def place_call(
         self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
     ) -> PlacedCall: ...
-
-
-def _mask_numbers(text: str) -> str:
-    return re.sub(r"\+?\d{7,}", lambda m: mask_phone(m.group()), text)
 
 
 def is_retryable(status: int | None, code: int | None) -> bool:
@@ -165,7 +160,7 @@ class ConsoleNotifier:
     ) -> PlacedCall:
         sid = "CA" + uuid.uuid4().hex
         self.sent.append(ConsoleRecord("call", to, twiml, sid, status_callback, recording_callback))
-        log.info("call %s to %s: %s", sid, mask_phone(to), _mask_numbers(twiml))
+        log.info("call %s to %s: %s", sid, mask_phone(to), mask_numbers(twiml))
         return PlacedCall(provider_id=sid, status="queued")
 
 

@@ -16,24 +16,44 @@ from renewals.temporal import connect
 log = logging.getLogger(__name__)
 
 ExtraTask = Callable[[asyncio.Event], Awaitable[None]]
+# Ctrl-C must stop everything within 10 s: the worker gets 5 s for in-flight activities.
+SHUTDOWN_GRACE = 7.0
 
 
 async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[ExtraTask, ...] = ()) -> None:
-    """Run the chosen parts until SIGINT/SIGTERM, then stop them in order and return."""
+    """Run the chosen parts until SIGINT/SIGTERM (or until one of them fails), then stop them
+    within SHUTDOWN_GRACE and return; a failure is raised after everything has stopped."""
     from worker import run_worker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    failures: list[BaseException] = []
+
+    def watch(task: asyncio.Task, essential: bool) -> None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error("%s failed: %s", task.get_name(), task.exception())
+            failures.append(task.exception())
+            stop.set()
+        elif essential:  # the API or the worker ending on its own ends the run
+            stop.set()
+
+    def start(coro, name: str, *, essential: bool) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(lambda t: watch(t, essential))
+        return task
 
     engine = make_engine(settings.database_url, pool_size=10, max_overflow=20)
-    tasks: list[asyncio.Task] = []
+    essentials: list[asyncio.Task] = []
+    helpers: list[asyncio.Task] = []
     server = None
     try:
         if worker:
             client = await connect(settings)
-            tasks.append(asyncio.create_task(run_worker(client, settings, engine, stop), name="worker"))
+            essentials.append(start(run_worker(client, settings, engine, stop), "worker", essential=True))
         if api:
             from api.main import create_app
 
@@ -43,19 +63,23 @@ async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[Ext
             )
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # we own the signals
-            tasks.append(asyncio.create_task(server.serve(), name="api"))
-        tasks += [asyncio.create_task(job(stop), name=getattr(job, "__name__", "job")) for job in extra]
-        stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopped and task.exception():
-                raise task.exception()
+            essentials.append(start(server.serve(), "api", essential=True))
+        helpers += [start(job(stop), getattr(job, "__name__", "job"), essential=False) for job in extra]
+        await stop.wait()
     finally:
         stop.set()
         if server is not None:
             server.should_exit = True
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for task, result in zip(tasks, results):
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                log.error("%s stopped with an error: %s", task.get_name(), result)
+        # Helpers (the demo) may be waiting on the worker that is stopping: cancel them first.
+        for task in helpers:
+            task.cancel()
+        everything = essentials + helpers
+        if everything:
+            _, late = await asyncio.wait(everything, timeout=SHUTDOWN_GRACE)
+            for task in late:
+                log.warning("%s did not stop within %.0fs; cancelling it", task.get_name(), SHUTDOWN_GRACE)
+                task.cancel()
+            await asyncio.gather(*everything, return_exceptions=True)
         engine.dispose()
+    if failures:
+        raise failures[0]

@@ -31,9 +31,9 @@ def processes_using(path: Path) -> list[str]:
     return found
 
 
-def start_dev(env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_dev(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen:
     # A session of its own, so Ctrl-C can be sent to the whole group as a terminal would.
-    return subprocess.Popen([sys.executable, "-m", "renewals.cli", "dev"], env=env, stdout=log.open("ab"),
+    return subprocess.Popen([sys.executable, "-m", "renewals.cli", "dev", *options], env=env, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -52,10 +52,14 @@ def wait_ready(env: dict[str, str], proc: subprocess.Popen, log: Path) -> float:
     raise AssertionError(f"not ready within {READY_WITHIN}s:\n{log.read_text()}")
 
 
-def ctrl_c(proc: subprocess.Popen) -> float:
+def stop(proc: subprocess.Popen, how: signal.Signals, group: bool) -> float:
+    """Ctrl-C reaches the whole process group; a SIGTERM (a service manager) only the process."""
     started = time.monotonic()
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=20)
+    if group:
+        os.killpg(proc.pid, how)
+    else:
+        proc.send_signal(how)
+    proc.wait(timeout=30)
     return time.monotonic() - started
 
 
@@ -74,16 +78,19 @@ def test_dev_starts_everything_stops_cleanly_and_keeps_its_data(tmp_path):
     created = subprocess.run([sys.executable, "-m", "renewals.cli", "org", "add", "--branch", "3100",
                               "--branch-name", "上海分公司"], env=db_env, capture_output=True, text=True)
     assert created.returncode == 0, created.stdout + created.stderr
-    assert ctrl_c(proc) < 10
+    assert stop(proc, signal.SIGINT, group=True) < 10
     assert proc.returncode == 0, log.read_text()
     assert "stopped." in log.read_text()
     assert processes_using(data) == [], "Ctrl-C leaves no postgres, temporal or worker process"
 
-    proc = start_dev(env, log)
+    # Again, with the demo's simulated staff busy on the worker when SIGTERM comes.
+    proc = start_dev(env, log, "--demo")
     wait_ready(env, proc, log)
     again = subprocess.run([sys.executable, "-m", "renewals.cli", "org", "add", "--branch", "3100"],
                            env=db_env, capture_output=True, text=True)
     assert again.returncode == 0 and "上海分公司" in again.stdout, "the second run finds the first run's data"
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=20)
+    time.sleep(3)
+    assert "demo: started 30 renewal cases" in log.read_text()
+    assert stop(proc, signal.SIGTERM, group=False) < 10
+    assert proc.returncode == 0, log.read_text()
     assert processes_using(data) == []

@@ -154,6 +154,7 @@ class Reassign:
     actor: Actor
     new_owner_id: uuid.UUID
     reason: str
+    note_id: uuid.UUID | None = None
 
 
 @dataclass

@@ -325,6 +325,11 @@ class PolicyRenewal:
         self._held_sms = []
 
     @workflow.signal
+    def opted_in(self) -> None:
+        """The customer texted START: customer SMS may go out again."""
+        self._opted_out = False
+
+    @workflow.signal
     def contact_failed(self, s: c.ContactFailed) -> None:
         self._contact_failures += 1
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 16:36:56.761734
+Create Date: 2026-11-27 17:31:55.523733
 """
 
 from alembic import op
@@ -71,7 +71,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['corrected_phone_by'], ['staff.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_index(op.f('ix_customer_corrected_phone'), 'customer', ['corrected_phone'], unique=False)
     op.create_index(op.f('ix_customer_id_number'), 'customer', ['id_number'], unique=False)
+    op.create_index(op.f('ix_customer_phone'), 'customer', ['phone'], unique=False)
     op.create_table('import_job',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('filename', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
@@ -297,7 +299,9 @@ def downgrade() -> None:
     op.drop_table('vehicle')
     op.drop_table('staff_quote_config')
     op.drop_table('import_job')
+    op.drop_index(op.f('ix_customer_phone'), table_name='customer')
     op.drop_index(op.f('ix_customer_id_number'), table_name='customer')
+    op.drop_index(op.f('ix_customer_corrected_phone'), table_name='customer')
     op.drop_table('customer')
     op.drop_index(op.f('ix_staff_sub_branch_id'), table_name='staff')
     op.drop_index(op.f('ix_staff_branch_id'), table_name='staff')

@@ -1,0 +1,176 @@
+"""The one authorization layer: who may read or act on which case and customer, and what of a
+customer they see in full (SPEC §1, §5). Every route gets its cases and customers from here.
+
+What a role reads (its scope):
+    sales    the cases they currently own; the customers of those cases and of policies assigned to them
+    deputy   their sub-branch
+    admin    their branch
+    manager  their branch (read-only)
+    auditor  the whole company (read-only, masked)
+
+Who acts on a case:
+    casework (contacts, follow-up, renewed elsewhere, loss reason, SMS, click-to-call)
+             the case's service manager or its deputy; the workflow's validator then decides whether
+             it is their turn in the current stage (409 with its reason when it is not)
+    customer phone (corrected phone, unreachable)
+             the case's current service manager only
+    administration (close, reassign)
+             a system specialist (admin) of the case's branch
+
+Ids beyond one's scope reveal nothing: a caller who may not see a case or customer gets the same 403
+whether it exists elsewhere or not at all. Only auditors, whose scope is everything, get 404 for an
+id that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import ColumnElement, false, or_, true
+from sqlmodel import Session, select
+
+from api.deps import CurrentStaff, SessionDep
+from api.errors import ApiError
+from models import Assignment, Customer, Policy, RenewalCase, Role, Staff, SubBranch, Task
+from workflows.contract import Actor, ActorRole
+
+
+class CaseAction(StrEnum):
+    casework = "casework"
+    customer_phone = "customer_phone"
+    administer = "administer"
+
+
+_REFUSALS = {
+    CaseAction.casework: "only the case's service manager or its deputy manager can work on this case",
+    CaseAction.customer_phone: "only the case's current service manager can change the customer's phone",
+    CaseAction.administer: "only a system specialist (admin) of the case's branch can close or reassign a case",
+}
+READ_ONLY_ROLES = (Role.manager, Role.auditor)
+
+
+def _scope(staff: Staff, sub_branch_id: Any, own: ColumnElement[bool]) -> ColumnElement[bool]:
+    if staff.role == Role.sales:
+        return own
+    if staff.role == Role.deputy:
+        return sub_branch_id == staff.sub_branch_id
+    if staff.role in (Role.admin, Role.manager):
+        return sub_branch_id.in_(select(SubBranch.id).where(SubBranch.branch_id == staff.branch_id))
+    return true() if staff.role == Role.auditor else false()
+
+
+def case_scope(staff: Staff) -> ColumnElement[bool]:
+    """The cases `staff` may read, as a condition on RenewalCase (lists and single reads alike)."""
+    return _scope(staff, RenewalCase.sub_branch_id, RenewalCase.owner_id == staff.id)
+
+
+def policy_scope(staff: Staff) -> ColumnElement[bool]:
+    """The policies (and through them customers) `staff` may read, as a condition on Policy."""
+    owned = select(RenewalCase.policy_id).where(RenewalCase.owner_id == staff.id)
+    assigned = select(Assignment.policy_id).where(Assignment.staff_id == staff.id, Assignment.ended_at.is_(None))
+    return _scope(staff, Policy.sub_branch_id, or_(Policy.id.in_(owned), Policy.id.in_(assigned)))
+
+
+def own_tasks(staff: Staff) -> ColumnElement[bool]:
+    """The to-do panel shows a staff member their own tasks, nobody else's."""
+    return Task.assignee_id == staff.id
+
+
+def _out_of_scope(staff: Staff, what: str) -> ApiError:
+    if staff.role == Role.auditor:
+        return ApiError(404, f"no {what} with this id")
+    return ApiError(403, f"no {what} with this id is in your scope")
+
+
+def find_case(session: Session, staff: Staff, case_id: uuid.UUID) -> RenewalCase:
+    case = session.exec(select(RenewalCase).where(RenewalCase.id == case_id, case_scope(staff))).first()
+    if case is None:
+        raise _out_of_scope(staff, "case")
+    return case
+
+
+def require(staff: Staff, case: RenewalCase, action: CaseAction) -> None:
+    if action is CaseAction.casework:
+        allowed = staff.role in (Role.sales, Role.deputy) and staff.id in (case.owner_id, case.deputy_id)
+    elif action is CaseAction.customer_phone:
+        allowed = staff.id == case.owner_id
+    else:  # administration; the scope already keeps an admin to their own branch
+        allowed = staff.role == Role.admin
+    if not allowed:
+        role_note = f" (the {staff.role} role reads only)" if staff.role in READ_ONLY_ROLES else ""
+        raise ApiError(403, _REFUSALS[action] + role_note)
+
+
+def find_customer(session: Session, staff: Staff, customer_id: uuid.UUID) -> Customer:
+    in_scope = select(Policy.id).where(Policy.customer_id == Customer.id, policy_scope(staff)).exists()
+    customer = session.exec(select(Customer).where(Customer.id == customer_id, in_scope)).first()
+    if customer is None:
+        raise _out_of_scope(staff, "customer")
+    return customer
+
+
+def actor(staff: Staff) -> Actor:
+    """Who the workflow sees acting (ids and roles only, never names)."""
+    return Actor(id=staff.id, role=ActorRole(staff.role))
+
+
+# --- what a reader sees in full ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerVisibility:
+    contact: bool  # full phones, SMS bodies and notes: the current owner of one of the customer's open cases
+    corrected_phone: bool  # the corrected phone: only the manager who entered it, while they own an open case
+    identity: bool  # names, plates and VINs in full: everyone but auditors, who read masked
+
+
+def customer_visibility(session: Session, staff: Staff, customer: Customer) -> CustomerVisibility:
+    owns_open_case = session.exec(
+        select(RenewalCase.id).join(Policy, Policy.id == RenewalCase.policy_id)
+        .where(Policy.customer_id == customer.id, RenewalCase.owner_id == staff.id, RenewalCase.outcome.is_(None))
+        .limit(1)
+    ).first() is not None
+    return CustomerVisibility(
+        contact=owns_open_case,
+        corrected_phone=owns_open_case and customer.corrected_phone_by == staff.id,
+        identity=staff.role != Role.auditor,
+    )
+
+
+def number_to_dial(staff: Staff, case: RenewalCase, customer: Customer) -> str:
+    """The corrected phone rings only when the manager who entered it calls on a case they own;
+    anyone else (the deputy, a new owner after reassignment) reaches the customer's own number."""
+    if customer.corrected_phone and customer.corrected_phone_by == staff.id == case.owner_id:
+        return customer.corrected_phone
+    return customer.phone
+
+
+# --- dependencies for routes ---------------------------------------------------------------------
+
+
+def readable_case(case_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> RenewalCase:
+    return find_case(session, staff, case_id)
+
+
+def _case_for(action: CaseAction):
+    def case_for_action(case_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> RenewalCase:
+        case = find_case(session, staff, case_id)
+        require(staff, case, action)
+        return case
+
+    return Depends(case_for_action)
+
+
+def readable_customer(customer_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> Customer:
+    return find_customer(session, staff, customer_id)
+
+
+ReadableCase = Annotated[RenewalCase, Depends(readable_case)]
+CaseForWork = Annotated[RenewalCase, _case_for(CaseAction.casework)]
+CaseForPhone = Annotated[RenewalCase, _case_for(CaseAction.customer_phone)]
+CaseForAdmin = Annotated[RenewalCase, _case_for(CaseAction.administer)]
+ReadableCustomer = Annotated[Customer, Depends(readable_customer)]

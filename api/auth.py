@@ -1,0 +1,54 @@
+"""Signing in: OAuth2 password flow, Argon2 password hashes, HS256 JWTs that expire.
+
+Tokens carry the staff id only; role, scope and whether the account is still active are read
+from the database on every request, so a deactivation or a role change takes effect at once.
+Token expiry is real (wall-clock) time, not the business clock the API otherwise runs on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from sqlmodel import Session, select
+
+from api.errors import ApiError
+from models import Staff
+from renewals.security import hash_password, verify_password
+from renewals.settings import Settings
+
+ALGORITHM = "HS256"
+# Verified when the username is unknown, so a wrong username costs as long as a wrong password.
+_DUMMY_HASH = hash_password("not-a-password")
+
+
+def unauthenticated(message: str) -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(session: Session, username: str, password: str) -> Staff:
+    staff = session.exec(select(Staff).where(Staff.username == username)).first()
+    valid = verify_password(password, staff.password_hash if staff and staff.password_hash else _DUMMY_HASH)
+    if staff is None or not staff.password_hash or not valid:
+        raise unauthenticated("wrong username or password")
+    if not staff.active:
+        raise unauthenticated("this account is deactivated")
+    return staff
+
+
+def issue_token(staff: Staff, settings: Settings) -> tuple[str, datetime]:
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(minutes=settings.jwt_expire_minutes)
+    claims = {"sub": str(staff.id), "iat": now, "exp": expires_at}
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), expires_at
+
+
+def staff_id_from_token(token: str, settings: Settings) -> uuid.UUID:
+    try:
+        claims = jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+        return uuid.UUID(claims["sub"])
+    except jwt.ExpiredSignatureError:
+        raise unauthenticated("the sign-in has expired: sign in again") from None
+    except (jwt.InvalidTokenError, ValueError):
+        raise unauthenticated("the bearer token is not valid") from None

@@ -1,0 +1,297 @@
+"""Renewal cases: read them, and every staff action on one. Each action is one workflow update
+(validated by the workflow, so a wrong-stage action answers 409 with the validator's reason)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, actor, case_scope, number_to_dial
+from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
+from api.errors import ApiError, error_responses
+from api.routes.webhooks import webhook_url
+from api.schemas import (
+    CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
+    LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
+)
+from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, RenewalCase, Role, Staff
+from renewals.calendar import Outcome, Stage, call_refusal
+from renewals.cases import CaseRejected, update_case
+from renewals.masking import mask_phone
+from renewals.notify import Notifier, SendError, call_twiml
+from renewals.settings import Settings
+from renewals.staff import normalise_phone
+from workflows import contract as c
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+# Said to the staff member before the customer is dialled (SPEC §2: calls start with a recording notice).
+RECORDING_NOTICE = "您好,为保障服务质量,本次通话将全程录音。正在为您接通客户。"
+QUERY_TIMEOUT = timedelta(seconds=5)
+ACTION_ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+# --- running an action ---------------------------------------------------------------------------
+
+
+def _write_note(session: Session, case: RenewalCase, staff: Staff, text: str | None) -> uuid.UUID | None:
+    """Store the note, if any, and end the request's transaction either way, so no database
+    connection is held while the workflow (whose activities need connections too) works."""
+    note = Note(case_id=case.id, author_id=staff.id, body=text) if text else None
+    if note:
+        session.add(note)
+    session.commit()
+    return note.id if note else None
+
+
+def _drop_note(session: Session, note_id: uuid.UUID) -> None:
+    session.delete(session.get(Note, note_id))
+    session.commit()
+
+
+@dataclass
+class StaffAction:
+    """A staff member acting on a case they are allowed to act on (see api.access)."""
+
+    case: RenewalCase
+    staff: Staff
+    session: Session
+    client: Client
+
+    async def update(self, name: str, payload: Callable[[c.Actor, uuid.UUID | None], object],
+                     note: str | None = None, result_type: type = c.CaseState) -> Any:
+        """Run the workflow update `name`. The note is stored first and only its id travels;
+        a rejected action leaves no note behind."""
+        note_id = await run_in_threadpool(_write_note, self.session, self.case, self.staff, note)
+        handle = self.client.get_workflow_handle(self.case.workflow_id)
+        try:
+            return await update_case(handle, name, payload(actor(self.staff), note_id), result_type)
+        except CaseRejected:
+            if note_id:
+                await run_in_threadpool(_drop_note, self.session, note_id)
+            raise
+
+
+def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
+    return StaffAction(case, staff, session, client)
+
+
+def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
+    return StaffAction(case, staff, session, client)
+
+
+Casework = Annotated[StaffAction, Depends(_casework)]
+Administration = Annotated[StaffAction, Depends(_administration)]
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+@router.get("", summary="Cases in my scope, filtered and paged", response_model=CasePage,
+            responses=error_responses(401, 422))
+def list_cases(staff: CurrentStaff, session: SessionDep, stage: Stage | None = None,
+               status: CaseStatus | None = Query(None, description="open, or closed (any outcome)"),
+               outcome: Outcome | None = None, owner: uuid.UUID | None = Query(None, description="owner's staff id"),
+               limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> CasePage:
+    where = [case_scope(staff)]
+    if stage:
+        where.append(RenewalCase.stage == stage)
+    if status:
+        where.append(RenewalCase.outcome.is_(None) if status is CaseStatus.open else RenewalCase.outcome.is_not(None))
+    if outcome:
+        where.append(RenewalCase.outcome == outcome)
+    if owner:
+        where.append(RenewalCase.owner_id == owner)
+    rows = session.exec(select(RenewalCase, func.count().over()).where(*where)
+                        .order_by(RenewalCase.expiry_date, RenewalCase.id).limit(limit).offset(offset)).all()
+    return CasePage(items=[row[0] for row in rows], total=rows[0][1] if rows else 0, limit=limit, offset=offset)
+
+
+@router.get("/{case_id}", summary="One case: its projection row and the workflow's live state",
+            response_model=CaseView, responses=error_responses(401, 403, 404, 422))
+async def get_case(case: ReadableCase, session: SessionDep, client: TemporalDep) -> CaseView:
+    try:
+        state = await client.get_workflow_handle(case.workflow_id).query(
+            "state", result_type=c.CaseState, rpc_timeout=QUERY_TIMEOUT)
+    except (RPCError, WorkflowQueryFailedError):
+        state = None  # the projection still answers while Temporal cannot
+    policy = await run_in_threadpool(session.get, Policy, case.policy_id)
+    return CaseView(case=case, state=state, customer_id=policy.customer_id)
+
+
+# --- staff actions (workflow updates) ----------------------------------------------------------------
+
+
+def case_update(action: str, summary: str):
+    """The route of a staff action that answers with the case's new state."""
+    return router.post(f"/{{case_id}}/{action}", summary=summary, response_model=c.CaseState,
+                       responses={**state_responses(), **ACTION_ERRORS})
+
+
+@case_update("contacts", "Record a contact and its result (handles the open call task)")
+async def record_contact(body: ContactIn, act: Casework) -> c.CaseState:
+    return await act.update("record_contact", lambda who, note_id: c.RecordContact(
+        actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
+
+
+@case_update("follow-up", "Set the follow-up status: success, failed or continue")
+async def set_follow_up(body: FollowUpIn, act: Casework) -> c.CaseState:
+    return await act.update("set_follow_up", lambda who, note_id: c.SetFollowUp(
+        actor=who, status=body.status, note_id=note_id, new_policy_no=body.new_policy_no), body.note)
+
+
+@case_update("renewed-elsewhere", "Report that the customer renewed with another insurer")
+async def report_renewed_elsewhere(body: RenewedElsewhereIn, act: Casework) -> c.CaseState:
+    return await act.update("report_renewed_elsewhere", lambda who, note_id: c.ReportRenewedElsewhere(
+        actor=who, insurer=body.insurer, reason=body.reason, note_id=note_id), body.note)
+
+
+@case_update("loss-reason", "Record why the customer renewed elsewhere (ends the case LOST)")
+async def record_loss_reason(body: LossReasonIn, act: Casework) -> c.CaseState:
+    return await act.update("record_loss_reason", lambda who, note_id: c.RecordLossReason(
+        actor=who, reason=body.reason, note_id=note_id), body.note)
+
+
+@case_update("close", "Close a case (admin): policy cancelled, vehicle scrapped or transferred")
+async def close_case(body: CloseIn, act: Administration) -> c.CaseState:
+    return await act.update("close", lambda who, note_id: c.Close(actor=who, reason=body.reason, note_id=note_id),
+                            body.note)
+
+
+def _eligible_owner(session: Session, case: RenewalCase, staff_id: uuid.UUID) -> Staff:
+    staff = session.get(Staff, staff_id)
+    if staff is None or not staff.active or staff.role != Role.sales or staff.sub_branch_id != case.sub_branch_id:
+        raise ApiError(422, "new_owner_id: not an active service manager (sales) of the case's sub-branch",
+                       field="new_owner_id")
+    return staff
+
+
+def _move_assignment(session: Session, case: RenewalCase, new_owner_id: uuid.UUID, reason: str, at: datetime) -> None:
+    """The policy's service manager follows the case (保单-客户-客户经理 one-to-one); history is kept."""
+    session.execute(update(Assignment).where(Assignment.policy_id == case.policy_id, Assignment.ended_at.is_(None))
+                    .values(ended_at=at))
+    session.add(Assignment(policy_id=case.policy_id, staff_id=new_owner_id, assigned_at=at, reason=reason))
+    session.commit()
+
+
+@case_update("reassign", "Give the case to another service manager (admin); open tasks move")
+async def reassign(body: ReassignIn, act: Administration, now: NowDep) -> c.CaseState:
+    await run_in_threadpool(_eligible_owner, act.session, act.case, body.new_owner_id)
+    state = await act.update("reassign", lambda who, note_id: c.Reassign(
+        actor=who, new_owner_id=body.new_owner_id, reason=body.reason.value, note_id=note_id), body.note)
+    await run_in_threadpool(_move_assignment, act.session, act.case, body.new_owner_id, body.reason.value, now)
+    return state
+
+
+def _check_quote(session: Session, case: RenewalCase, quote_id: uuid.UUID | None) -> None:
+    if quote_id is not None:
+        quote = session.get(Quote, quote_id)
+        if quote is None or quote.case_id != case.id:
+            raise ApiError(422, "quote_id: no quote with this id on this case", field="quote_id")
+
+
+@router.post(
+    "/{case_id}/sms", summary="Send the customer a quote or service-request SMS (held in quiet hours)",
+    response_model=SmsOut,
+    responses={202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
+                     "content": {"application/json": {"example": {"status": "held",
+                                                                   "send_at": "2026-02-12T00:00:00Z"}}}},
+               **ACTION_ERRORS},
+)
+async def send_sms(body: SmsIn, act: Casework, response: Response) -> SmsOut:
+    await run_in_threadpool(_check_quote, act.session, act.case, body.quote_id)
+    decision: c.SmsDecision = await act.update("send_customer_sms", lambda who, _: c.SendCustomerSms(
+        actor=who, template=body.template, quote_id=body.quote_id), result_type=c.SmsDecision)
+    response.status_code = 202 if decision.status == "held" else 200
+    return SmsOut(status=decision.status, send_at=decision.send_at, error_code=decision.error_code)
+
+
+# --- calls and phones (not workflow updates: the case is not changed by them) --------------------------
+
+
+def _customer_of(session: Session, case: RenewalCase) -> Customer:
+    return session.exec(select(Customer).join(Policy, Policy.customer_id == Customer.id)
+                        .where(Policy.id == case.policy_id)).one()
+
+
+def _refuse_call(case: RenewalCase, customer: Customer, now: datetime) -> None:
+    if case.outcome:
+        raise CaseRejected(c.closed_reason(case.outcome))
+    if case.lost_to_insurer:
+        raise CaseRejected("the customer renewed elsewhere: no more contact")
+    refusal = call_refusal(now, case.timezone)
+    if refusal:
+        raise CaseRejected(refusal)
+    today = now.astimezone(ZoneInfo(case.timezone)).date()
+    if customer.do_not_call_until and customer.do_not_call_until >= today:
+        raise CaseRejected(f"the customer is on the do-not-call list until {customer.do_not_call_until}: no calls")
+
+
+def _place_call(session: Session, settings: Settings, notifier: Notifier, staff: Staff, case: RenewalCase,
+                now: datetime) -> ContactRecord:
+    customer = _customer_of(session, case)
+    _refuse_call(case, customer, now)
+    dial_to = number_to_dial(staff, case, customer)
+    twiml = call_twiml(RECORDING_NOTICE, dial_to, caller_id=settings.twilio_from or "",
+                       recording_callback=webhook_url(settings, "recording"))
+    try:
+        # Twilio rings the staff member's own phone; the TwiML then bridges to the customer.
+        placed = notifier.place_call(staff.phone, twiml, status_callback=webhook_url(settings, "call-status"))
+    except SendError as exc:
+        raise ApiError(502, f"the call could not be placed: {exc}") from None
+    record = ContactRecord(case_id=case.id, customer_id=customer.id, staff_id=staff.id, recipient="customer",
+                           channel=c.Channel.call, direction="outbound", masked_number=mask_phone(dial_to),
+                           provider_id=placed.provider_id, delivery_status=placed.status, created_at=now, sent_at=now)
+    session.add(record)
+    session.commit()
+    return record
+
+
+@router.post(
+    "/{case_id}/call", summary="Click-to-call: your phone rings, then Twilio bridges you to the customer (recorded)",
+    status_code=202, response_model=CallOut, responses={**ACTION_ERRORS, **error_responses(502)},
+    description="Refused (409, with the reason) outside 09:00-21:00 in the policy's time zone, for do-not-call "
+                "customers and for closed cases. You never see the customer's number: only a masked one.",
+)
+async def click_to_call(act: Casework, settings: SettingsDep, notifier: NotifierDep, now: NowDep) -> CallOut:
+    record = await run_in_threadpool(_place_call, act.session, settings, notifier, act.staff, act.case, now)
+    return CallOut(call_sid=record.provider_id, status=record.delivery_status, dialing=record.masked_number,
+                   contact_id=record.id)
+
+
+def _correct_phone(session: Session, case: RenewalCase, staff: Staff, body: CustomerPhoneIn) -> CustomerPhoneOut:
+    phone = normalise_phone(body.phone)  # StaffError("phone: ...") answers 422 naming the field
+    customer = _customer_of(session, case)
+    customer.corrected_phone, customer.corrected_phone_by, customer.phone_unreachable = phone, staff.id, False
+    session.add(customer)
+    note_id = _write_note(session, case, staff, body.note)  # commits the phone with the note
+    return CustomerPhoneOut(customer_id=customer.id, corrected_phone=phone, phone_unreachable=False, note_id=note_id)
+
+
+@router.put("/{case_id}/customer-phone", summary="Enter a corrected phone (电话有误); only you will ever see it",
+            response_model=CustomerPhoneOut, responses=error_responses(401, 403, 404, 422))
+def set_customer_phone(body: CustomerPhoneIn, case: CaseForPhone, staff: CurrentStaff,
+                       session: SessionDep) -> CustomerPhoneOut:
+    return _correct_phone(session, case, staff, body)
+
+
+@router.post("/{case_id}/phone-unreachable", summary="Record that no working number can be found for the customer",
+             response_model=CustomerPhoneOut, responses=error_responses(401, 403, 404, 422))
+def mark_phone_unreachable(body: PhoneUnreachableIn, case: CaseForPhone, staff: CurrentStaff,
+                           session: SessionDep) -> CustomerPhoneOut:
+    customer = _customer_of(session, case)
+    customer.phone_unreachable = True
+    session.add(customer)
+    note_id = _write_note(session, case, staff, body.note)  # commits the flag with the note
+    return CustomerPhoneOut(customer_id=customer.id, corrected_phone=None, phone_unreachable=True, note_id=note_id)

@@ -1,0 +1,208 @@
+"""Twilio's callbacks: SMS delivery, call progress, recordings and replies from customers.
+
+No bearer token here: every request must carry a valid X-Twilio-Signature over our public URL and
+the form parameters; anything unsigned or altered answers 403 before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import or_
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.service import RPCError
+from twilio.request_validator import RequestValidator
+
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.errors import ApiError, error_responses
+from models import ContactRecord, Customer, Policy, RenewalCase
+from renewals.masking import mask_phone
+from renewals.settings import Settings
+from renewals.staff import StaffError, normalise_phone
+from workflows import contract as c
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+
+OPT_OUT_WORDS = {"stop", "td", "退订", "unsubscribe"}
+OPT_IN_WORDS = {"start"}
+# Later statuses never go back to earlier ones (Twilio's callbacks may arrive out of order).
+_SMS_PROGRESS = {"sending": 0, "accepted": 1, "scheduled": 1, "queued": 1, "sent": 2,
+                 "delivered": 3, "undelivered": 3, "failed": 3, "read": 4}
+_CALL_FINAL = {"completed": "answered", "busy": "busy", "no-answer": "no_answer", "failed": "failed",
+               "canceled": "failed"}
+
+
+def _public_url(settings: Settings, path: str) -> str:
+    """Our address as Twilio sees it (behind proxies too): signatures are computed over it."""
+    return settings.public_base_url.rstrip("/") + path
+
+
+def webhook_url(settings: Settings, kind: str) -> str:
+    """Where Twilio calls us back (status and recording callbacks of what we send)."""
+    return _public_url(settings, f"{router.prefix}/{kind}")
+
+
+async def signed_form(request: Request, settings: SettingsDep) -> dict[str, str]:
+    form = await request.form()
+    params = {key: str(value) for key, value in form.multi_items()}
+    url = _public_url(settings, request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(settings.twilio_auth_token).validate(url, params, signature):
+        raise ApiError(403, "the request is not signed by Twilio", code="bad_signature")
+    return params
+
+
+SignedForm = Annotated[dict[str, str], Depends(signed_form)]
+
+
+def _signed(summary: str, example: dict[str, str], **route: Any) -> dict[str, Any]:
+    """Route options of a Twilio callback: signed form in, 204 out unless said otherwise."""
+    options = {"summary": summary + " (signed by Twilio)", "status_code": 204, "response_class": Response,
+               "responses": error_responses(403),
+               "openapi_extra": {"requestBody": {"content": {"application/x-www-form-urlencoded": {
+                   "example": example}}}}}
+    return options | route
+
+
+async def _signal(client: Client, workflow_ids: list[str], signal: str, *args: object) -> None:
+    for workflow_id in workflow_ids:
+        try:
+            await client.get_workflow_handle(workflow_id).signal(signal, *args)
+        except RPCError as exc:  # the case finished meanwhile: nothing left to tell it
+            log.info("signal %s to %s not delivered: %s", signal, workflow_id, exc)
+
+
+def _record(session: Session, sid: str | None) -> ContactRecord | None:
+    if not sid:
+        return None
+    return session.exec(select(ContactRecord).where(ContactRecord.provider_id == sid)).first()
+
+
+def _open_cases(session: Session, customer_ids: list) -> list[tuple[str, object, object]]:
+    """(workflow id, case id, customer id) of the customers' cases that are still running."""
+    return list(session.exec(
+        select(RenewalCase.workflow_id, RenewalCase.id, Policy.customer_id)
+        .join(Policy, Policy.id == RenewalCase.policy_id)
+        .where(Policy.customer_id.in_(customer_ids), RenewalCase.outcome.is_(None))).all())
+
+
+def _apply_sms_status(session: Session, form: dict[str, str]) -> tuple[list[str], int | None]:
+    """Store the delivery status; returns the case workflow to tell about a permanent failure
+    (none, or one) and the error code."""
+    record = _record(session, form.get("MessageSid"))
+    status = form.get("MessageStatus", "")
+    if record is None or _SMS_PROGRESS.get(status, 0) < _SMS_PROGRESS.get(record.delivery_status or "", 0):
+        return [], None
+    already_failed = record.delivery_status in ("undelivered", "failed")
+    error_code = int(form["ErrorCode"]) if form.get("ErrorCode", "").isdigit() else None
+    record.delivery_status, record.error_code = status, error_code or record.error_code
+    session.add(record)
+    session.commit()
+    permanent = status in ("undelivered", "failed") and error_code is not None and not already_failed
+    if not (permanent and record.recipient == "customer" and record.case_id):
+        return [], None
+    case = session.get(RenewalCase, record.case_id)
+    return ([case.workflow_id] if case and case.outcome is None else []), error_code
+
+
+@router.post("/sms-status", **_signed("SMS delivery status", {
+    "MessageSid": "SM5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "MessageStatus": "undelivered", "ErrorCode": "30003"}))
+async def sms_status(form: SignedForm, session: SessionDep, client: TemporalDep) -> Response:
+    failed_cases, error_code = await run_in_threadpool(_apply_sms_status, session, form)
+    await _signal(client, failed_cases, "contact_failed", c.ContactFailed(channel=c.Channel.sms, error_code=error_code))
+    return Response(status_code=204)
+
+
+def _apply_call_status(session: Session, form: dict[str, str]) -> None:
+    record = _record(session, form.get("CallSid"))
+    status = form.get("CallStatus", "")
+    if record is None or record.delivery_status in _CALL_FINAL:
+        return
+    record.delivery_status = status
+    if status in _CALL_FINAL:
+        record.result = _CALL_FINAL[status]
+        if form.get("CallDuration", "").isdigit():
+            record.duration_seconds = int(form["CallDuration"])
+    session.add(record)
+    session.commit()
+
+
+@router.post("/call-status", **_signed("Click-to-call progress and duration", {
+    "CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "CallStatus": "completed", "CallDuration": "95"}))
+def call_status(form: SignedForm, session: SessionDep) -> Response:
+    _apply_call_status(session, form)
+    return Response(status_code=204)
+
+
+@router.post("/recording", **_signed("The call recording is ready", {
+    "CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "RecordingSid": "RE0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC.../Recordings/RE...",
+    "RecordingStatus": "completed", "RecordingDuration": "80"}))
+def recording(form: SignedForm, session: SessionDep) -> Response:
+    # <Dial record> reports on the call that ran the TwiML: the call we placed (its CallSid).
+    record = _record(session, form.get("CallSid")) or _record(session, form.get("ParentCallSid"))
+    if record is not None and form.get("RecordingUrl"):
+        record.recording_url = form["RecordingUrl"]
+        if record.duration_seconds is None and form.get("RecordingDuration", "").isdigit():
+            record.duration_seconds = int(form["RecordingDuration"])
+        session.add(record)
+        session.commit()
+    return Response(status_code=204)
+
+
+def _opt_choice(form: dict[str, str]) -> bool | None:
+    """True: opt out (STOP/TD/退订/UNSUBSCRIBE), False: opt back in (START), None: an ordinary reply."""
+    kind = form.get("OptOutType", "").upper()
+    word = form.get("Body", "").strip().lower()
+    if kind == "STOP" or word in OPT_OUT_WORDS:
+        return True
+    if kind == "START" or word in OPT_IN_WORDS:
+        return False
+    return None
+
+
+def _apply_inbound_sms(session: Session, form: dict[str, str], now) -> tuple[bool | None, list[str]]:
+    """Record the reply on each customer with that number and apply an opt-out or opt-in;
+    returns the choice and the open cases to tell about it."""
+    try:
+        sender = normalise_phone(form.get("From", ""))
+    except StaffError:
+        return None, []
+    customers = list(session.exec(select(Customer).where(
+        or_(Customer.phone == sender, Customer.corrected_phone == sender))).all())
+    if not customers:
+        return None, []
+    choice = _opt_choice(form)
+    open_cases = _open_cases(session, [customer.id for customer in customers])
+    case_of = {}
+    for _, case_id, customer_id in open_cases:
+        case_of.setdefault(customer_id, case_id)  # the reply shows in the history of an open case
+    for customer in customers:
+        if choice is not None:
+            customer.sms_opt_out = choice
+            session.add(customer)
+        session.add(ContactRecord(
+            customer_id=customer.id, case_id=case_of.get(customer.id),
+            recipient="customer", channel=c.Channel.sms, direction="inbound", masked_number=mask_phone(sender),
+            body=form.get("Body", ""), provider_id=form.get("MessageSid"), delivery_status="received",
+            created_at=now, sent_at=now))
+    session.commit()
+    return choice, [workflow_id for workflow_id, _, _ in open_cases]
+
+
+@router.post("/inbound-sms", **_signed(
+    "A customer's reply; STOP/TD/退订 opts out, START opts back in",
+    {"MessageSid": "SM0a1b2c3d4e5f60718293a4b5c6d7e8f9", "From": "+8613912345678", "Body": "退订"},
+    status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response/>"}}},
+                                **error_responses(403)}))
+async def inbound_sms(form: SignedForm, session: SessionDep, client: TemporalDep, now: NowDep) -> Response:
+    choice, workflow_ids = await run_in_threadpool(_apply_inbound_sms, session, form, now)
+    if choice is not None:
+        await _signal(client, workflow_ids, "opted_out" if choice else "opted_in")
+    # An empty TwiML answer: no automatic reply (Twilio's own opt-out handling confirms STOP).
+    return Response("<Response/>", media_type="application/xml")

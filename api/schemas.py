@@ -1,0 +1,340 @@
+"""Request and response bodies of the staff API, each with an OpenAPI example.
+
+Free text (`note`) never goes to the workflow: the API stores it as a Note and passes its id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from models import RenewalCase
+from workflows.contract import (
+    CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, LossReason, StaffSmsTemplate,
+)
+
+CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
+STAFF_ID = "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e"
+NOTE = Field(default=None, max_length=2000, description="free text; stored as a note, never sent to the workflow",
+             examples=["客户考虑中,下周再联系 / the customer is thinking it over"])
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+# --- auth and me -----------------------------------------------------------------------------------
+
+
+class TokenOut(BaseModel):
+    model_config = _examples({"access_token": "eyJhbGciOiJIUzI1NiIs...", "token_type": "bearer",
+                              "expires_at": "2026-03-02T09:00:00Z"})
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class MeOut(BaseModel):
+    model_config = _examples({"id": STAFF_ID, "username": "li.si", "name": "李四", "role": "sales",
+                              "phone": "+8613812348000", "branch_code": "3100", "sub_branch_code": "310101"})
+    id: uuid.UUID
+    username: str
+    name: str
+    role: str
+    phone: str
+    branch_code: str | None
+    sub_branch_code: str | None
+
+
+class TaskItem(BaseModel):
+    task_id: uuid.UUID
+    case_id: uuid.UUID
+    policy_no: str
+    stage: str
+    kind: str
+    day: int | None = Field(description="day relative to expiry (T-18 = -18) for daily tasks")
+    what_to_do: str
+    opens_at: datetime
+    due_at: datetime
+    missed: bool = Field(description="a daily task nobody handled by the end of its day")
+    customer_name: str | None = Field(description="masked")
+    customer_phone: str | None = Field(description="masked")
+    plate: str | None = Field(description="masked")
+
+
+class TaskPage(BaseModel):
+    model_config = _examples({
+        "date": "2026-02-11", "total": 1, "limit": 50, "offset": 0,
+        "items": [{"task_id": "1c9e6679-7425-40de-944b-e07fc1f90ae7", "case_id": CASE_ID,
+                   "policy_no": "PDAA202531010100001234", "stage": "THIRD_CONTACT", "kind": "call", "day": -18,
+                   "what_to_do": "每日电话跟进并设置跟进状态 / call daily and set the follow-up status",
+                   "opens_at": "2026-02-11T01:00:00Z", "due_at": "2026-02-11T16:00:00Z", "missed": False,
+                   "customer_name": "钱**", "customer_phone": "139****8000", "plate": "沪A***45"}],
+    })
+    date: date
+    items: list[TaskItem]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- case actions ----------------------------------------------------------------------------------
+
+
+class ContactIn(BaseModel):
+    model_config = _examples({"channel": "call", "result": "reached", "note": "客户要报价 / wants a quote"})
+    channel: Channel
+    result: ContactResult
+    note: str | None = NOTE
+
+
+class FollowUpIn(BaseModel):
+    model_config = _examples({"status": "failed", "note": "价格谈不拢,需要副经理协助 / needs the deputy"},
+                             {"status": "success", "new_policy_no": "PDAA202631010100009876"})
+    status: FollowUpStatus
+    note: str | None = NOTE
+    new_policy_no: str | None = Field(default=None, max_length=64, description="required for success")
+
+
+def _not_unknown(reason: LossReason) -> LossReason:
+    if reason is LossReason.unknown:
+        raise ValueError("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
+    return reason
+
+
+GivenLossReason = Annotated[LossReason, AfterValidator(_not_unknown)]
+
+
+class RenewedElsewhereIn(BaseModel):
+    model_config = _examples({"insurer": "平安产险", "reason": "price", "note": "对方便宜300元"},
+                             {"insurer": "人保财险"})
+    insurer: str = Field(min_length=1, max_length=64)
+    reason: GivenLossReason | None = Field(default=None, description="if known now; else a loss-reason task opens")
+    note: str | None = NOTE
+
+
+class LossReasonIn(BaseModel):
+    model_config = _examples({"reason": "claims", "note": "去年理赔不满意 / unhappy with last year's claim"})
+    reason: GivenLossReason
+    note: str | None = NOTE
+
+
+class CloseIn(BaseModel):
+    model_config = _examples({"reason": "vehicle_scrapped", "note": "车辆已报废 / the vehicle was scrapped"})
+    reason: CloseReason
+    note: str | None = NOTE
+
+
+class ReassignReason(StrEnum):
+    """Coded so the workflow payload carries no free text; details go in the note."""
+
+    staff_left = "staff_left"  # 离职
+    workload = "workload"
+    customer_request = "customer_request"
+    other = "other"
+
+
+class ReassignIn(BaseModel):
+    model_config = _examples({"new_owner_id": STAFF_ID, "reason": "staff_left", "note": "李四离职,移交王六"})
+    new_owner_id: uuid.UUID = Field(description="an active service manager (sales) of the case's sub-branch")
+    reason: ReassignReason
+    note: str | None = NOTE
+
+
+class SmsIn(BaseModel):
+    model_config = _examples({"template": "quote", "quote_id": "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"},
+                             {"template": "service_request"})
+    template: StaffSmsTemplate
+    quote_id: uuid.UUID | None = Field(default=None, validate_default=True, description="required for quote")
+
+    @field_validator("quote_id")
+    @classmethod
+    def _quote_needs_its_quote(cls, quote_id: uuid.UUID | None, info: ValidationInfo) -> uuid.UUID | None:
+        if info.data.get("template") == StaffSmsTemplate.quote and quote_id is None:
+            raise ValueError("a quote SMS needs the quote to send")
+        return quote_id
+
+
+class SmsOut(BaseModel):
+    model_config = _examples({"status": "sent", "send_at": "2026-02-11T02:00:00Z"},
+                             {"status": "held", "send_at": "2026-02-12T00:00:00Z"})
+    status: Literal["sent", "held", "suppressed", "failed"] = Field(
+        description="held: quiet hours (21:00-08:00 local), goes out at send_at")
+    send_at: datetime | None = None
+    error_code: int | None = None
+
+
+class CallOut(BaseModel):
+    model_config = _examples({"call_sid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "status": "queued",
+                              "dialing": "139****8000", "contact_id": "9a1f4e0e-6b55-4f25-a0f5-0c8e2c7a1d33"})
+    call_sid: str
+    status: str
+    dialing: str | None = Field(description="the customer's number, masked: your phone rings first")
+    contact_id: uuid.UUID
+
+
+class CustomerPhoneIn(BaseModel):
+    model_config = _examples({"phone": "139 1234 5678", "note": "客户换号 / new number"})
+    phone: str = Field(min_length=3, max_length=32)
+    note: str | None = NOTE
+
+
+class PhoneUnreachableIn(BaseModel):
+    model_config = _examples({"note": "两个号码均为空号 / both numbers are out of service"})
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class CustomerPhoneOut(BaseModel):
+    model_config = _examples({"customer_id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21",
+                              "corrected_phone": "+8613912345678", "phone_unreachable": False, "note_id": None})
+    customer_id: uuid.UUID
+    corrected_phone: str | None = Field(description="shown only to the manager who entered it")
+    phone_unreachable: bool
+    note_id: uuid.UUID | None = None
+
+
+# --- cases -----------------------------------------------------------------------------------------
+
+CASE_ROW_EXAMPLE = {
+    "id": CASE_ID, "workflow_id": "renewal-PDAA202531010100001234-20260301", "policy_id":
+    "e8f7a1b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "policy_no": "PDAA202531010100001234", "expiry_date": "2026-03-01",
+    "timezone": "Asia/Shanghai", "sub_branch_id": "c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f",
+    "stage": "THIRD_CONTACT", "owner_id": STAFF_ID, "deputy_id": "8e2f3d4c-5b6a-4c7d-8e9f-0a1b2c3d4e5f",
+    "escalated": False, "follow_up_status": "failed", "outcome": None, "outcome_reason": None,
+    "new_policy_no": None, "lost_to_insurer": None, "outcome_stage": None, "started_at": "2025-12-29T08:00:00Z",
+    "stage_entered_at": "2026-02-09T01:00:00Z", "closed_at": None, "updated_at": "2026-02-11T02:00:00Z",
+}
+STATE_EXAMPLE = {
+    "case_id": CASE_ID, "policy_no": "PDAA202531010100001234", "expiry_date": "2026-03-01",
+    "stage": "THIRD_CONTACT", "owner_id": STAFF_ID, "deputy_id": "8e2f3d4c-5b6a-4c7d-8e9f-0a1b2c3d4e5f",
+    "escalated": False, "last_status": "failed", "outcome": None, "outcome_reason": None, "new_policy_no": None,
+    "renewed_elsewhere": False, "sms_opted_out": False,
+    "open_tasks": [{"id": "1c9e6679-7425-40de-944b-e07fc1f90ae7", "kind": "call", "assignee_id": STAFF_ID,
+                    "stage": "THIRD_CONTACT", "opens_at": "2026-02-12T01:00:00Z",
+                    "due_at": "2026-02-12T16:00:00Z", "day": -17}],
+    "next_deadline": "2026-02-11T16:00:00Z",
+}
+
+
+def state_responses() -> dict[int | str, dict[str, Any]]:
+    """The case state every case action answers with, as its OpenAPI example."""
+    return {200: {"description": "the case's new state (the workflow's `state` query)",
+                  "content": {"application/json": {"example": STATE_EXAMPLE}}}}
+
+
+class CaseView(BaseModel):
+    model_config = _examples({"case": CASE_ROW_EXAMPLE, "state": STATE_EXAMPLE,
+                              "customer_id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21"})
+    case: RenewalCase = Field(description="the projection row")
+    state: CaseState | None = Field(description="the workflow's live `state` query; null if it cannot answer now")
+    customer_id: uuid.UUID
+
+
+class CaseStatus(StrEnum):
+    open = "open"
+    closed = "closed"  # any outcome
+
+
+class CasePage(BaseModel):
+    model_config = _examples({"items": [CASE_ROW_EXAMPLE], "total": 1, "limit": 50, "offset": 0})
+    items: list[RenewalCase]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- the unified customer view ---------------------------------------------------------------------
+
+
+class VehicleOut(BaseModel):
+    id: uuid.UUID
+    plate: str | None
+    vin: str | None
+    model_code: str | None
+    model_confirmed: bool
+    first_registered_on: date | None
+
+
+class PolicyOut(BaseModel):
+    id: uuid.UUID
+    policy_no: str
+    vehicle_id: uuid.UUID
+    channel: str
+    status: str
+    premium: Decimal
+    coverages: list[dict[str, Any]]
+    claims_last_year: int
+    starts_on: date
+    expires_on: date
+
+
+class ContactOut(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID | None
+    staff_id: uuid.UUID | None
+    recipient: str
+    channel: str
+    direction: str
+    number: str | None = Field(description="masked")
+    template: str | None
+    body: str | None = Field(description="SMS text; digits masked unless you own an open case of this customer")
+    delivery_status: str | None
+    error_code: int | None
+    duration_seconds: int | None
+    recording_url: str | None
+    result: str | None
+    note: str | None
+    at: datetime
+
+
+class NoteOut(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    author_id: uuid.UUID
+    body: str
+    created_at: datetime
+
+
+class CustomerView(BaseModel):
+    model_config = _examples({
+        "id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21", "name": "钱多多", "id_number": "**************1234",
+        "phone": "139****8000", "other_phones": [], "corrected_phone": None, "has_corrected_phone": False,
+        "phone_unreachable": False, "sms_opt_out": False, "do_not_call_until": None, "blacklisted": False,
+        "language": "zh-CN", "family": {},
+        "vehicles": [{"id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "plate": "沪A12345", "vin": "LSVAB12C3D4E5F6G7",
+                      "model_code": "SVW7182", "model_confirmed": True, "first_registered_on": "2023-03-01"}],
+        "policies": [{"id": "e8f7a1b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "policy_no": "PDAA202531010100001234",
+                      "vehicle_id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "channel": "traditional",
+                      "status": "active", "premium": "4386.50", "coverages": [{"code": "CTP", "name": "交强险"}],
+                      "claims_last_year": 1, "starts_on": "2025-03-02", "expires_on": "2026-03-01"}],
+        "cases": [CASE_ROW_EXAMPLE],
+        "contacts": [{"id": "9a1f4e0e-6b55-4f25-a0f5-0c8e2c7a1d33", "case_id": CASE_ID, "staff_id": STAFF_ID,
+                      "recipient": "customer", "channel": "call", "direction": "outbound", "number": "139****8000",
+                      "template": None, "body": None, "delivery_status": "completed", "error_code": None,
+                      "duration_seconds": 95, "recording_url": "https://api.twilio.com/.../RE123",
+                      "result": "answered", "note": None, "at": "2026-02-11T02:00:00Z"}],
+        "notes": [],
+    })
+    id: uuid.UUID
+    name: str | None
+    id_number: str | None = Field(description="masked but the last 4, for everyone")
+    phone: str | None = Field(description="in full only for the current owner of one of the customer's open cases")
+    other_phones: list[str | None]
+    corrected_phone: str | None = Field(description="only for the manager who entered it")
+    has_corrected_phone: bool
+    phone_unreachable: bool
+    sms_opt_out: bool
+    do_not_call_until: date | None
+    blacklisted: bool
+    language: str
+    family: dict[str, Any]
+    vehicles: list[VehicleOut]
+    policies: list[PolicyOut]
+    cases: list[RenewalCase]
+    contacts: list[ContactOut]
+    notes: list[NoteOut]

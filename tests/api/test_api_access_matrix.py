@@ -1,0 +1,177 @@
+"""Every route of the app, tried by every role on its own case (or customer), on another branch's
+and on an id that does not exist. The rows are the documented authorization rules (api.access);
+a route added without a row fails the test.
+
+Codes per role, in the order of ROLES. Writes run in row order on one case in WAITING (T-61 10:00),
+so the workflow's answer for an authorized caller is known: 200 when it is their turn, 409 (with
+the validator's reason) when it is not; `close` comes last.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from models import Role
+from tests.api.conftest import Api, add_person, add_sub_branch
+from tests.scenario import Case, Scenario, unique_phone
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ROLES = ("anonymous", "owner", "other_sales", "deputy", "other_deputy", "admin", "manager", "other_manager",
+         "auditor")
+#            anon own  sales dep  dep2 admin mgr  mgr2 audit
+ANY_STAFF = "401 200 200 200 200 200 200 200 200"
+READ_OWN = "401 200 403 200 403 200 200 403 200"
+READ_FOREIGN = "401 403 403 403 403 403 403 200 200"
+UNSEEN = "401 403 403 403 403 403 403 403 404"  # an id that does not exist
+ACT_FOREIGN = "401 403 403 403 403 403 403 403 403"
+
+
+@dataclass
+class World:
+    own: Case
+    foreign: Case
+    headers: dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str  # {id}: the case or customer
+    own: str
+    foreign: str | None = None
+    missing: str | None = None
+    body: Callable[[World], Any] | None = None
+    customer: bool = False
+
+
+def _json(value: Any) -> Callable[[World], Any]:
+    return lambda _: value
+
+
+MATRIX = [
+    Row("GET", "/me", ANY_STAFF),
+    Row("GET", "/me/tasks", ANY_STAFF),
+    Row("GET", "/cases", ANY_STAFF),
+    Row("GET", "/cases/{id}", READ_OWN, READ_FOREIGN, UNSEEN),
+    Row("GET", "/customers/{id}", READ_OWN, READ_FOREIGN, UNSEEN, customer=True),
+    # casework: the owner, or the case's deputy (whom the workflow turns away outside their stage)
+    Row("POST", "/cases/{id}/contacts", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"channel": "call", "result": "reached"})),
+    Row("POST", "/cases/{id}/follow-up", "401 409 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"status": "failed"})),
+    Row("POST", "/cases/{id}/loss-reason", "401 409 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"reason": "price"})),
+    Row("POST", "/cases/{id}/sms", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"template": "service_request"})),
+    Row("POST", "/cases/{id}/call", "401 202 403 202 403 403 403 403 403", ACT_FOREIGN, UNSEEN),
+    # the customer's phone: the current owner only
+    Row("PUT", "/cases/{id}/customer-phone", "401 200 403 403 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"phone": unique_phone()})),
+    Row("POST", "/cases/{id}/phone-unreachable", "401 200 403 403 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"note": "空号"})),
+    # administration: an admin of the branch (reassigning to the current owner: the workflow says no)
+    Row("POST", "/cases/{id}/reassign", "401 403 403 403 403 409 403 403 403", ACT_FOREIGN, UNSEEN,
+        lambda w: {"new_owner_id": str(w.own.owner_id), "reason": "workload"}),
+    Row("POST", "/cases/{id}/renewed-elsewhere", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"insurer": "平安产险"})),
+    Row("POST", "/cases/{id}/close", "401 403 403 403 403 200 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"reason": "other"})),
+]
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
+          ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token")}
+SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in ("sms-status", "call-status", "recording", "inbound-sms")}
+
+
+def app_routes(api: Api) -> set[tuple[str, str]]:
+    return {(method, route.path) for route in iter_route_contexts(api.app.routes)
+            for method in (route.methods or ()) if method != "HEAD"}
+
+
+async def test_role_by_route_matrix(api: Api, sc: Scenario, time_env, engine, twilio, task_queue):
+    matrix_routes = {(row.method, row.path.replace("{id}", "{customer_id}" if row.customer else "{case_id}"))
+                     for row in MATRIX}
+    unlisted = app_routes(api) - matrix_routes - PUBLIC - SIGNED
+    assert not unlisted, f"routes without a row in the access matrix: {sorted(unlisted)}"
+    assert not (matrix_routes | PUBLIC | SIGNED) - app_routes(api), "rows for routes that do not exist"
+
+    other = Scenario(time_env, engine, twilio, task_queue)
+    try:
+        world = await _world(api, sc, other)
+        await sc.sleep_until(world.own.at(-61, 10))
+        mismatches = []
+        for row in MATRIX:
+            for target, expected in (("own", row.own), ("foreign", row.foreign), ("missing", row.missing)):
+                if expected is None:
+                    continue
+                bodies = {}
+                for role, status in zip(ROLES, expected.split(), strict=True):
+                    response = await _call(api, world, row, target, role)
+                    bodies[role] = response.json() if response.content else None
+                    if response.status_code != int(status):
+                        mismatches.append(f"{row.method} {row.path} {target} as {role}: "
+                                          f"{response.status_code} (expected {status}) {response.text[:160]}")
+                    if target == "missing" or response.status_code >= 400:
+                        assert set(bodies[role]) == {"error"}, f"error shape: {bodies[role]}"
+                if target == "foreign":
+                    foreign_bodies = bodies
+                if target == "missing":
+                    # Beyond one's scope a real id and a made-up one get the very same answer.
+                    for role in ROLES[1:]:
+                        if role not in ("other_manager", "auditor"):
+                            assert foreign_bodies[role] == bodies[role], (row.path, role)
+        assert not mismatches, "\n".join(mismatches)
+
+        for _, path in sorted(PUBLIC):
+            if path != "/auth/token":
+                assert (await api.get(path)).status_code in (200, 503), path
+        for _, path in sorted(SIGNED):
+            response = await api.post(path, data={"MessageSid": "SMx", "MessageStatus": "delivered"})
+            assert (response.status_code, response.json()["error"]["code"]) == (403, "bad_signature"), path
+
+        listed = {}
+        for role in ROLES[1:]:
+            items = (await api.get("/cases", headers=world.headers[role], params={"limit": 200})).json()["items"]
+            ids = {item["id"] for item in items}
+            listed[role] = {name for name, case in (("own", world.own), ("foreign", world.foreign))
+                            if str(case.case_id) in ids}
+        assert listed == {"owner": {"own"}, "other_sales": set(), "deputy": {"own"}, "other_deputy": set(),
+                          "admin": {"own"}, "manager": {"own"}, "other_manager": {"foreign"},
+                          "auditor": {"own", "foreign"}}
+    finally:
+        await other.finish()
+
+
+async def _world(api: Api, sc: Scenario, other: Scenario) -> World:
+    own = await sc.start(days_to_expiry=62)
+    foreign = await other.start(days_to_expiry=62)
+    engine = sc.engine
+    people = {
+        "owner": own.owner_id,
+        "other_sales": sc.add_sales("赵六").id,
+        "deputy": own.deputy_id,
+        "other_deputy": add_person(engine, Role.deputy, sub_branch_code=add_sub_branch(engine, sc.branch_code)).id,
+        "admin": add_person(engine, Role.admin, branch_code=sc.branch_code).id,
+        "manager": add_person(engine, Role.manager, branch_code=sc.branch_code).id,
+        "other_manager": add_person(engine, Role.manager, branch_code=other.branch_code).id,
+        "auditor": add_person(engine, Role.auditor).id,
+    }
+    headers = {"anonymous": {}} | {role: await api.sign_in(staff_id) for role, staff_id in people.items()}
+    return World(own, foreign, headers)
+
+
+async def _call(api: Api, world: World, row: Row, target: str, role: str):
+    case = {"own": world.own, "foreign": world.foreign}.get(target)
+    if case is None:
+        object_id = uuid.uuid4()
+    else:
+        object_id = case.customer_id if row.customer else case.case_id
+    path = row.path.replace("{id}", str(object_id))
+    body = row.body(world) if row.body else None
+    return await api.request(row.method, path, json=body, headers=world.headers[role])
