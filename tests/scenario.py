@@ -37,6 +37,7 @@ def unique_phone() -> str:
 
 @dataclass
 class Case:
+    env: WorkflowEnvironment
     handle: WorkflowHandle
     inp: c.RenewalInput
     case_id: uuid.UUID
@@ -65,8 +66,9 @@ class Case:
     async def update(self, name: str, payload) -> c.CaseState:
         return await update_case(self.handle, name, payload)
 
-    async def state(self) -> c.CaseState:
-        return await self.handle.query("state", result_type=c.CaseState)
+    async def state(self, at: datetime | None = None) -> c.CaseState:
+        """The workflow's state query, as of `at` (default: the environment's clock, as the API does)."""
+        return await self.handle.query("state", at or await self.env.get_current_time(), result_type=c.CaseState)
 
 
 class Scenario:
@@ -127,7 +129,7 @@ class Scenario:
                              branch=self.branch_code, sub_branch=self.sub_branch_code, timezone=TZ,
                              escalate_without_status=escalate_without_status)
         handle = await start_renewal(self.env.client, inp, self.task_queue)
-        case = Case(handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
+        case = Case(env=self.env, handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
                     owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,
                     customer_id=seeded.customer.id, customer_phone=seeded.customer.phone,
                     customer_name=customer_name, plate=plate)

@@ -122,6 +122,10 @@ async def test_d_and_p_longest_path_lapses_with_small_clean_history(sc: Scenario
     assert [(t, r) for t, r, _ in sms_log(sc, case)][-2:] == [("manager_final_reminder", "owner"),
                                                              ("final_notice", "customer")]
     assert len(sc.sms_to(case.owner_phone)) == 1 and len(sc.sms_to(case.customer_phone)) == 2
+    await sc.sleep_until(case.at(7, 23, 59))
+    state = await case.state()
+    assert (state.stage, state.outcome) == ("POST_EXPIRY", None), "still open until the end of T+7"
+    assert [(t.kind, t.day) for t in state.open_tasks] == [("call", 7)]
     await sc.sleep_until(case.at(8, 0, 1))
     result = await case.handle.result()
     assert (result.outcome, result.stage) == ("LAPSED", "POST_EXPIRY")

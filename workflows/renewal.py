@@ -334,8 +334,11 @@ class PolicyRenewal:
         self._contact_failures += 1
 
     @workflow.query
-    def state(self) -> c.CaseState:
-        return self._state()
+    def state(self, at: datetime | None = None) -> c.CaseState:
+        """The case as of `at` (the caller's clock). The workflow only wakes at window boundaries
+        and staff actions, so its own clock in a query is the last wake-up: daily tasks that
+        opened or fell due since then are placed by `at`."""
+        return self._state(at)
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -354,10 +357,10 @@ class PolicyRenewal:
             lost_to_insurer=self._lost_to,
         )
 
-    def _open_tasks(self) -> list[c.OpenTask]:
+    def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:
         if self._outcome is not None:
             return []
-        now = workflow.now()
+        now = at or workflow.now()
         return [t for t in (*self._stage_tasks, *self._extra_tasks)
                 if t.id not in self._handled and t.opens_at <= now < t.due_at
                 and not (self._renewed_elsewhere and t.kind in ("call", "supervision"))]
@@ -453,8 +456,8 @@ class PolicyRenewal:
             parts.append(f"{what} at {local_label(wake_at, self._in.timezone)}")
         return " · ".join(parts)
 
-    def _state(self) -> c.CaseState:
-        open_tasks = self._open_tasks()
+    def _state(self, at: datetime | None = None) -> c.CaseState:
+        open_tasks = self._open_tasks(at)
         deadlines = [t.due_at for t in open_tasks]
         if self._outcome is None:
             deadlines.append(self._due_transition()[1])

@@ -120,10 +120,10 @@ def list_cases(staff: CurrentStaff, session: SessionDep, stage: Stage | None = N
 
 @router.get("/{case_id}", summary="One case: its projection row and the workflow's live state",
             response_model=CaseView, responses=error_responses(401, 403, 404, 422))
-async def get_case(case: ReadableCase, session: SessionDep, client: TemporalDep) -> CaseView:
+async def get_case(case: ReadableCase, session: SessionDep, client: TemporalDep, now: NowDep) -> CaseView:
     try:
         state = await client.get_workflow_handle(case.workflow_id).query(
-            "state", result_type=c.CaseState, rpc_timeout=QUERY_TIMEOUT)
+            "state", now, result_type=c.CaseState, rpc_timeout=QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
         state = None  # the projection still answers while Temporal cannot
     policy = await run_in_threadpool(session.get, Policy, case.policy_id)

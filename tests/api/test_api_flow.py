@@ -60,6 +60,9 @@ async def test_seed_flow_first_contact_to_deputy_renewal(api: Api, sc: Scenario)
     assert ([t["day"] for t in page["items"]], page["total"]) == ([-18], 2)
     listed = (await api.get("/cases", headers=owner, params={"stage": "THIRD_CONTACT", "status": "open"})).json()
     assert [c["id"] for c in listed["items"]] == [str(case.case_id)]
+    # The workflow last woke at T-20 09:00; the case view still places today's task by the API's clock.
+    live = (await api.get(f"/cases/{case.case_id}", headers=owner)).json()["state"]
+    assert [(t["day"], t["kind"]) for t in live["open_tasks"]] == [(-18, "call")]
     closed = (await api.get("/cases", headers=owner, params={"status": "closed"})).json()
     assert closed["items"] == [] and closed["total"] == 0
     response = await api.post(f"/cases/{case.case_id}/follow-up", headers=owner, json={"status": "failed"})
