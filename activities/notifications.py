@@ -21,7 +21,7 @@ from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff, V
 from renewals.calendar import Stage
 from renewals.masking import mask_phone, mask_plate
 from renewals.messages import render_sms
-from renewals.notify import Notifier, SendError
+from renewals.notify import Notifier, SendError, callback_url
 from renewals.settings import Settings
 from workflows.contract import LossReason
 
@@ -96,9 +96,7 @@ class Notifications:
         return SmsOutcome(status=_outcome_status(status), contact_id=record.id, error_code=values.get("error_code"))
 
     def _callback(self, kind: str) -> str | None:
-        if self._settings.notify_backend != "twilio":
-            return None
-        return f"{self._settings.public_base_url.rstrip('/')}/webhooks/twilio/{kind}"
+        return callback_url(self._settings, kind) if self._settings.notify_backend == "twilio" else None
 
     def _context(self, session: Session, case: RenewalCase, policy: Policy, customer: Customer, req: SmsRequest) -> dict:
         manager = session.get(Staff, case.owner_id)

@@ -164,6 +164,14 @@ class ConsoleNotifier:
         return PlacedCall(provider_id=sid, status="queued")
 
 
+WEBHOOK_PREFIX = "/webhooks/twilio"
+
+
+def callback_url(settings: Settings, kind: str) -> str:
+    """Where Twilio calls us back about what we sent (`sms-status`, `call-status`, `recording`)."""
+    return f"{settings.public_base_url.rstrip('/')}{WEBHOOK_PREFIX}/{kind}"
+
+
 def build_notifier(settings: Settings) -> Notifier:
     return TwilioNotifier(settings) if settings.notify_backend == "twilio" else ConsoleNotifier()
 

@@ -32,13 +32,13 @@ async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[Ext
     failures: list[BaseException] = []
 
     def watch(task: asyncio.Task, essential: bool) -> None:
-        if task.cancelled():
-            return
+        if task.cancelled() or (stop.is_set() and not essential):
+            return  # helpers cancelled at shutdown may end with whatever their await raised
         if task.exception() is not None:
             log.error("%s failed: %s", task.get_name(), task.exception())
-            failures.append(task.exception())
-            stop.set()
-        elif essential:  # the API or the worker ending on its own ends the run
+            if essential:  # a helper (the demo) failing leaves the system running
+                failures.append(task.exception())
+        if essential:  # the API or the worker ending, for whatever reason, ends the run
             stop.set()
 
     def start(coro, name: str, *, essential: bool) -> asyncio.Task:

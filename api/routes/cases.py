@@ -20,7 +20,6 @@ from temporalio.service import RPCError
 from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, actor, case_scope, number_to_dial
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
-from api.routes.webhooks import webhook_url
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
@@ -29,7 +28,7 @@ from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, Ren
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
-from renewals.notify import Notifier, SendError, call_twiml
+from renewals.notify import Notifier, SendError, call_twiml, callback_url
 from renewals.settings import Settings
 from renewals.staff import normalise_phone
 from workflows import contract as c
@@ -244,10 +243,10 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
     _refuse_call(case, customer, now)
     dial_to = number_to_dial(staff, case, customer)
     twiml = call_twiml(RECORDING_NOTICE, dial_to, caller_id=settings.twilio_from or "",
-                       recording_callback=webhook_url(settings, "recording"))
+                       recording_callback=callback_url(settings, "recording"))
     try:
         # Twilio rings the staff member's own phone; the TwiML then bridges to the customer.
-        placed = notifier.place_call(staff.phone, twiml, status_callback=webhook_url(settings, "call-status"))
+        placed = notifier.place_call(staff.phone, twiml, status_callback=callback_url(settings, "call-status"))
     except SendError as exc:
         raise ApiError(502, f"the call could not be placed: {exc}") from None
     record = ContactRecord(case_id=case.id, customer_id=customer.id, staff_id=staff.id, recipient="customer",

@@ -21,12 +21,13 @@ from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from models import ContactRecord, Customer, Policy, RenewalCase
 from renewals.masking import mask_phone
+from renewals.notify import WEBHOOK_PREFIX
 from renewals.settings import Settings
 from renewals.staff import StaffError, normalise_phone
 from workflows import contract as c
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+router = APIRouter(prefix=WEBHOOK_PREFIX, tags=["webhooks"])
 
 OPT_OUT_WORDS = {"stop", "td", "退订", "unsubscribe"}
 OPT_IN_WORDS = {"start"}
@@ -40,11 +41,6 @@ _CALL_FINAL = {"completed": "answered", "busy": "busy", "no-answer": "no_answer"
 def _public_url(settings: Settings, path: str) -> str:
     """Our address as Twilio sees it (behind proxies too): signatures are computed over it."""
     return settings.public_base_url.rstrip("/") + path
-
-
-def webhook_url(settings: Settings, kind: str) -> str:
-    """Where Twilio calls us back (status and recording callbacks of what we send)."""
-    return _public_url(settings, f"{router.prefix}/{kind}")
 
 
 async def signed_form(request: Request, settings: SettingsDep) -> dict[str, str]:
