@@ -226,6 +226,7 @@ class CaseState:
     renewed_elsewhere: bool
     sms_opted_out: bool
     open_tasks: list[OpenTask] = field(default_factory=list)
+    contact_failures: int = 0  # permanent SMS/call failures reported by delivery webhooks
     next_deadline: datetime | None = None
 
 

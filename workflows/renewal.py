@@ -467,4 +467,5 @@ class PolicyRenewal:
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             new_policy_no=self._new_policy_no, renewed_elsewhere=self._renewed_elsewhere,
             sms_opted_out=self._opted_out, open_tasks=open_tasks, next_deadline=min(deadlines, default=None),
+            contact_failures=self._contact_failures,
         )

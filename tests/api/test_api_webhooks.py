@@ -72,6 +72,7 @@ async def test_delivery_and_call_status_land_on_the_contact_records(api: Api, sc
     record = sms_record(sc, case, "first_notice")
     assert (record.delivery_status, record.error_code) == ("undelivered", 30003)
     assert await signals(case, "contact_failed") == 1
+    assert (await case.state()).contact_failures == 1, "the case knows the customer was not reached"
 
     owner = await api.sign_in(case.owner_id)
     call = (await api.post(f"/cases/{case.case_id}/call", headers=owner)).json()
