@@ -3,7 +3,7 @@ reason, 422 naming the field), in the time-skipping environment with the real wo
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -146,3 +146,21 @@ async def test_sign_in_needs_an_active_account_and_a_valid_token(api: Api, sc: S
     inactive = await api.post("/auth/token", data={"username": username, "password": PASSWORD})
     assert error(inactive, 401)["message"] == "this account is deactivated"
     assert error(await api.get("/me", headers=owner), 401), "a token issued before deactivation stops working"
+
+
+async def test_sms_after_nine_pm_is_held_until_eight_and_answered_as_scheduled(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    owner = await api.sign_in(case.owner_id)
+    await sc.sleep_until(case.at(-7, 21, 30))
+    before = len(sc.twilio.delivered(case.customer_phone))
+    held = await api.post(f"/cases/{case.case_id}/sms", headers=owner, json={"template": "service_request"})
+    assert held.status_code == 202, held.text
+    assert held.json()["status"] == "held"
+    assert datetime.fromisoformat(held.json()["send_at"]) == case.at(-6, 8)
+    await sc.sleep_until(case.at(-6, 7, 59))
+    assert len(sc.twilio.delivered(case.customer_phone)) == before
+    await sc.sleep_until(case.at(-6, 8, 1))
+    [sent] = sc.twilio.delivered(case.customer_phone)[before:]
+    assert "诚恳希望继续为您服务" in sent["body"]
+    now = await api.post(f"/cases/{case.case_id}/sms", headers=owner, json={"template": "service_request"})
+    assert (now.status_code, now.json()["status"]) == (200, "sent")
