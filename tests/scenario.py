@@ -111,7 +111,9 @@ class Scenario:
             await self.env.sleep(delta)
 
     async def start(self, *, days_to_expiry: int = 62, escalate_without_status: bool = True,
-                    customer_name: str = "钱多多", language: str = "zh-CN") -> Case:
+                    customer_name: str = "钱多多", language: str = "zh-CN", starter=start_renewal) -> Case:
+        """Create a policy with its customer, manager and deputy, and start its case with `starter`
+        (client, input, task queue) -> handle."""
         expiry = await self.local_today() + timedelta(days=days_to_expiry)
         policy_no = f"PDAA{uuid.uuid4().int % 10**12:012d}"
         plate = f"沪A{uuid.uuid4().int % 100000:05d}"
@@ -128,7 +130,7 @@ class Scenario:
         inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
                              branch=self.branch_code, sub_branch=self.sub_branch_code, timezone=TZ,
                              escalate_without_status=escalate_without_status)
-        handle = await start_renewal(self.env.client, inp, self.task_queue)
+        handle = await starter(self.env.client, inp, self.task_queue)
         case = Case(env=self.env, handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
                     owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,
                     customer_id=seeded.customer.id, customer_phone=seeded.customer.phone,

@@ -8,12 +8,12 @@ and customers would see: stage, outcome, tasks and the SMS that went out (to who
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 from temporalio.api.history.v1 import History
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
@@ -22,16 +22,12 @@ from renewals.cases import CaseRejected
 from renewals.history import history_cost
 from renewals.notify import TwilioNotifier
 from tests.scenario import Case, Scenario, eventually
+from worker import build_worker
 from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture
-async def sc(time_env, engine, twilio, task_queue) -> AsyncIterator[Scenario]:
-    scenario = Scenario(time_env, engine, twilio, task_queue)
-    yield scenario
-    await scenario.finish()
 
 
 def tasks_summary(sc: Scenario, case: Case) -> list[tuple[str, str, int | None, str]]:
@@ -379,3 +375,27 @@ async def test_staff_service_request_sms_is_sent_or_held_for_quiet_hours(sc: Sce
     await case.handle.signal("opted_out")
     assert "opted out" in await rejected(case, "send_customer_sms", request)
     sc.save_history(case, "staff_sms_and_opt_out")
+
+
+
+async def test_an_update_in_the_workflows_first_task_is_validated_against_the_case(dev_env, settings, engine, twilio):
+    """Update-with-start hands the update to the workflow before its run method has begun."""
+    first: list[c.CaseState] = []
+
+    async def start_with_a_contact(client, inp: c.RenewalInput, task_queue: str):
+        start = WithStartWorkflowOperation(
+            c.WORKFLOW_TYPE, inp, id=c.renewal_workflow_id(inp.policy_no, inp.expiry_date), task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, result_type=c.CaseState)
+        first.append(await client.execute_update_with_start_workflow(
+            "record_contact", c.RecordContact(actor=c.Actor(id=inp.owner_id, role=c.ActorRole.sales),
+                                              channel=c.Channel.call, result=c.ContactResult.reached),
+            start_workflow_operation=start, result_type=c.CaseState))
+        return await start.workflow_handle()
+
+    async with build_worker(dev_env.client, settings, engine, task_queue="first-task"):
+        sc = Scenario(dev_env, engine, twilio, "first-task")
+        case = await sc.start(days_to_expiry=62, starter=start_with_a_contact)
+        assert (first[0].stage, first[0].owner_id) == ("WAITING", case.owner_id)
+        assert "not your case" in await rejected(case, "record_contact", c.RecordContact(
+            actor=case.actor("deputy"), channel=c.Channel.call, result=c.ContactResult.reached))
+        await sc.finish()

@@ -35,7 +35,14 @@ class Rejected(ApplicationError):
 
 @workflow.defn(name=c.WORKFLOW_TYPE)
 class PolicyRenewal:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, inp: c.RenewalInput) -> None:
+        # Initialised from the input here, not in run: an update or query can arrive in the
+        # workflow's first task (update-with-start), before run has begun.
+        self._in = inp
+        self._owner, self._deputy = inp.owner_id, inp.deputy_id
+        self._case_id = c.case_id_for(workflow.info().workflow_id)
+        self._plan = self._make_plan(inp.expiry_date)
         self._lock = asyncio.Lock()
         self._nudged = False
         self._stage = Stage.WAITING
@@ -57,10 +64,6 @@ class PolicyRenewal:
 
     @workflow.run
     async def run(self, inp: c.RenewalInput) -> c.CaseState:
-        self._in = inp
-        self._owner, self._deputy = inp.owner_id, inp.deputy_id
-        self._case_id = c.case_id_for(workflow.info().workflow_id)
-        self._plan = self._make_plan(inp.expiry_date)
         await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
         while self._outcome is None:
             async with self._lock:
@@ -173,7 +176,7 @@ class PolicyRenewal:
     def _validate_record_contact(self, u: c.RecordContact) -> None:
         self._require_open()
         if self._renewed_elsewhere:
-            raise Rejected("the customer renewed elsewhere: no more contact, record the loss reason instead")
+            raise Rejected(c.NO_MORE_CONTACT)
         if u.actor.id == self._actor_for_stage() or (u.actor.id == self._deputy and self._open_complaint()):
             return
         raise Rejected(self._not_yours(u.actor))
@@ -262,7 +265,7 @@ class PolicyRenewal:
         if u.actor.id != self._actor_for_stage():
             raise Rejected(self._not_yours(u.actor))
         if self._renewed_elsewhere:
-            raise Rejected("the customer renewed elsewhere: no more contact")
+            raise Rejected(c.NO_MORE_CONTACT)
         if self._opted_out:
             raise Rejected("the customer opted out of SMS (退订); call instead")
         if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
