@@ -43,4 +43,5 @@ async def run_worker(client: Client, settings: Settings, engine: Engine, stop: a
     async with worker:
         log.info("worker polling task queue %r", settings.task_queue)
         await stop.wait()
+    worker.config()["activity_executor"].shutdown(wait=False)
     log.info("worker stopped")

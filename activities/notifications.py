@@ -14,7 +14,6 @@ from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.types import SmsOutcome, SmsRequest
 from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff, Vehicle

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -26,14 +24,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.auth import issue_token
 from api.main import create_app
+from bench.harness import renewal_system
 from models import Staff
 from renewals.cases import update_case
-from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres, wheel_binary
-from renewals.settings import Settings
-from tests.fake_twilio import FakeTwilio
-from tests.scenario import Scenario
-from worker import build_worker
+from renewals.devservers import wheel_binary
 from workflows import contract as c
 from workflows.contract import SEARCH_ATTRIBUTES
 
@@ -47,43 +41,33 @@ def percentile(samples: list[float], q: float) -> float:
 
 async def main(n: int) -> None:
     console = Console()
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="rlat")) / "d", ephemeral=True)
-    migrate(pg.url())
-    engine = make_engine(pg.url(), pool_size=10)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=wheel_binary("temporal"), data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error")
     bare, api = [], []
     try:
-        with FakeTwilio() as twilio:
-            settings = Settings(_env_file=None, database_url=pg.url(), notify_backend="twilio",
-                                twilio_api_base_url=twilio.base_url, activity_workers=8)
-            async with build_worker(env.client, settings, engine, task_queue="latency"):
-                sc = Scenario(env, engine, twilio, "latency")
-                case = await sc.start(days_to_expiry=50)  # FIRST_CONTACT: the owner may record contacts
-                with Session(engine) as session:
-                    token, _ = issue_token(session.get(Staff, case.owner_id), settings)
-                headers = {"Authorization": f"Bearer {token}"}
-                app = create_app(settings, engine=engine, temporal=env.client)
-                payload = c.RecordContact(actor=case.actor(), channel=c.Channel.call, result=c.ContactResult.no_answer)
-                body = {"channel": "call", "result": "no_answer", "note": "未接通,稍后再拨"}
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
-                    for i in range(n + 5):  # the first five of each warm up
-                        started = time.perf_counter()
-                        await update_case(case.handle, "record_contact", payload)
-                        elapsed_bare = time.perf_counter() - started
-                        started = time.perf_counter()
-                        answer = await http.post(f"/cases/{case.case_id}/contacts", json=body, headers=headers)
-                        elapsed_api = time.perf_counter() - started
-                        assert answer.status_code == 200, answer.text
-                        if i >= 5:
-                            bare.append(elapsed_bare * 1000)
-                            api.append(elapsed_api * 1000)
-                await sc.finish()
+        async with renewal_system(env, "latency") as (sc, settings):
+            case = await sc.start(days_to_expiry=50)  # FIRST_CONTACT: the owner may record contacts
+            with Session(sc.engine) as session:
+                token, _ = issue_token(session.get(Staff, case.owner_id), settings)
+            headers = {"Authorization": f"Bearer {token}"}
+            app = create_app(settings, engine=sc.engine, temporal=env.client)
+            payload = c.RecordContact(actor=case.actor(), channel=c.Channel.call, result=c.ContactResult.no_answer)
+            body = {"channel": "call", "result": "no_answer", "note": "未接通,稍后再拨"}
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+                for i in range(n + 5):  # the first five of each warm up
+                    started = time.perf_counter()
+                    await update_case(case.handle, "record_contact", payload)
+                    elapsed_bare = time.perf_counter() - started
+                    started = time.perf_counter()
+                    answer = await http.post(f"/cases/{case.case_id}/contacts", json=body, headers=headers)
+                    elapsed_api = time.perf_counter() - started
+                    assert answer.status_code == 200, answer.text
+                    if i >= 5:
+                        bare.append(elapsed_bare * 1000)
+                        api.append(elapsed_api * 1000)
     finally:
         await env.shutdown()
-        engine.dispose()
-        pg.stop()
     table = Table("path", "n", "p50 ms", "p99 ms", "mean ms", title="record_contact latency")
     for name, samples in (("bare client update", bare), ("API POST /cases/{id}/contacts", api)):
         table.add_row(name, str(len(samples)), f"{percentile(samples, 0.5):.1f}", f"{percentile(samples, 0.99):.1f}",

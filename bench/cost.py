@@ -9,22 +9,17 @@ PostgreSQL and a local fake Twilio, then prints one row per path against the tar
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres, wheel_binary
+from bench.harness import renewal_system
+from renewals.devservers import wheel_binary
 from renewals.history import history_cost
-from renewals.settings import Settings
 from renewals.temporal import register_search_attributes
-from tests.fake_twilio import FakeTwilio
 from tests.scenario import Scenario
-from worker import build_worker
 from workflows import contract as c
 
 MAX_ACTIONS, MAX_BYTES = 40, 32 * 1024
@@ -68,19 +63,13 @@ PATHS = {
 
 async def main() -> None:
     console = Console()
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="rbench")) / "d", ephemeral=True)
-    migrate(pg.url())
-    engine = make_engine(pg.url())
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
     await register_search_attributes(env.client, env.client.namespace)
     table = Table("path", "outcome", "actions", "history bytes", "events", "breakdown", title="Cost per renewal")
     try:
-        with FakeTwilio() as twilio, console.status("running renewal paths in skipped time…"):
-            settings = Settings(_env_file=None, database_url=pg.url(), notify_backend="twilio",
-                                twilio_api_base_url=twilio.base_url, activity_workers=4)
-            async with build_worker(env.client, settings, engine, task_queue="bench"):
-                sc = Scenario(env, engine, twilio, "bench")
+        with console.status("running renewal paths in skipped time…"):
+            async with renewal_system(env, "bench") as (sc, _):
                 for name, path in PATHS.items():
                     case = await path(sc)
                     result = await case.handle.result()
@@ -91,8 +80,6 @@ async def main() -> None:
                                   style=None if ok else "yellow")
     finally:
         await env.shutdown()
-        engine.dispose()
-        pg.stop()
     console.print(table)
     console.print(f"targets for the longest path without staff actions: ≤ {MAX_ACTIONS} actions, "
                   f"≤ {MAX_BYTES:,} bytes (staff actions add their own cost)")

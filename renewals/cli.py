@@ -197,7 +197,7 @@ def staff_add(
 ) -> None:
     """Add a staff member who can sign in."""
     from renewals.db import session_scope
-    from renewals.staff import StaffError, add_staff
+    from renewals.staff import add_staff
 
     settings = _settings()
     if settings.environment == "prod" and (not password or len(password) < 8 or password == "demo"):

@@ -15,6 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import psycopg
 
@@ -77,6 +78,7 @@ class TemporalDevServer:
     ui_port: int
     namespace: str = "default"
     process: subprocess.Popen | None = None
+    _log: BinaryIO | None = None
 
     @property
     def address(self) -> str:
@@ -90,13 +92,13 @@ class TemporalDevServer:
             "--db-filename", str(self.db_file), "--namespace", self.namespace,
             "--log-level", "warn", *search_attribute_flags(),
         ]
-        log_file = open(self.db_file.with_suffix(".log"), "ab")
+        self._log = open(self.db_file.with_suffix(".log"), "ab")
         # Own session: Ctrl-C reaches us first, and we stop the server after the worker.
-        self.process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"Temporal dev server exited early; see {log_file.name}")
+                raise RuntimeError(f"Temporal dev server exited early; see {self._log.name}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
@@ -106,11 +108,12 @@ class TemporalDevServer:
         raise RuntimeError(f"Temporal dev server did not listen on {self.port} within {timeout:.0f}s")
 
     def stop(self, grace: float = 5.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()

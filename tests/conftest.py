@@ -21,6 +21,7 @@ from renewals.devservers import EmbeddedPostgres, wheel_binary
 from renewals.settings import Settings
 from renewals.temporal import register_search_attributes
 from tests.fake_twilio import FakeTwilio, fake_twilio  # noqa: F401  (fixture)
+from tests.scenario import Scenario
 from workflows.contract import SEARCH_ATTRIBUTES
 
 TEMPLATE_DB = "renewals_template"
@@ -102,3 +103,10 @@ async def task_queue(time_env: WorkflowEnvironment, settings: Settings, engine: 
     queue = f"renewals-test-{next(_db_numbers)}"
     async with build_worker(time_env.client, settings, engine, task_queue=queue):
         yield queue
+
+
+@pytest_asyncio.fixture
+async def sc(time_env, engine, twilio, task_queue) -> AsyncIterator[Scenario]:
+    scenario = Scenario(time_env, engine, twilio, task_queue)
+    yield scenario
+    await scenario.finish()

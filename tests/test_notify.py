@@ -11,7 +11,7 @@ from renewals.notify import (
     call_twiml,
 )
 from renewals.settings import Settings
-from tests.fake_twilio import FakeTwilio, fake_twilio  # noqa: F401  (fixture)
+from tests.fake_twilio import FakeTwilio
 
 ACCOUNT_SID = "AC" + "1" * 32
 CUSTOMER = "+8613812345678"

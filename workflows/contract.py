@@ -230,6 +230,11 @@ class CaseState:
     next_deadline: datetime | None = None
 
 
+# After a renewal elsewhere is reported the customer is left alone (SPEC §2); the workflow and the
+# API's click-to-call refuse with the same words.
+NO_MORE_CONTACT = "the customer renewed elsewhere: no more contact, record the loss reason instead"
+
+
 def closed_reason(outcome: str) -> str:
     """Why nothing can change a finished case (the validator and the API say the same)."""
     return f"the case is closed ({outcome}); nothing can change it any more"

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, update
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, actor, case_scope, number_to_dial
@@ -228,7 +228,7 @@ def _refuse_call(case: RenewalCase, customer: Customer, now: datetime) -> None:
     if case.outcome:
         raise CaseRejected(c.closed_reason(case.outcome))
     if case.lost_to_insurer:
-        raise CaseRejected("the customer renewed elsewhere: no more contact")
+        raise CaseRejected(c.NO_MORE_CONTACT)
     refusal = call_refusal(now, case.timezone)
     if refusal:
         raise CaseRejected(refusal)

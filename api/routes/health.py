@@ -14,7 +14,12 @@ router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 3.0
 
 
-@router.get("/healthz", summary="The process is up")
+def _example(status: int, body: dict[str, str], description: str) -> dict[int, dict]:
+    return {status: {"description": description, "content": {"application/json": {"example": body}}}}
+
+
+@router.get("/healthz", summary="The process is up",
+            responses=_example(200, {"status": "ok"}, "The process answers"))
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -22,9 +27,9 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database and Temporal both answer",
-    responses={503: {"description": "A dependency is down; the body names which",
-                     "content": {"application/json": {"example": {
-                         "status": "not ready", "database": "unavailable: OperationalError", "temporal": "ok"}}}}},
+    responses={**_example(200, {"status": "ready", "database": "ok", "temporal": "ok"}, "Ready to serve"),
+               **_example(503, {"status": "not ready", "database": "unavailable: OperationalError",
+                                "temporal": "ok"}, "A dependency is down; the body names which")},
 )
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state

@@ -19,7 +19,7 @@ from models import Role, Staff
 from renewals.security import hash_password
 from renewals.settings import Settings
 from renewals.staff import add_org, add_staff
-from tests.scenario import Scenario, unique_phone
+from tests.scenario import unique_phone
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = hash_password(PASSWORD)  # one Argon2 hash for every test account: hashing is slow
@@ -67,11 +67,6 @@ async def api(settings, engine, time_env, task_queue) -> AsyncIterator[Api]:
         yield Api(app, client, engine, settings)
 
 
-@pytest_asyncio.fixture
-async def sc(time_env, engine, twilio, task_queue) -> AsyncIterator[Scenario]:
-    scenario = Scenario(time_env, engine, twilio, task_queue)
-    yield scenario
-    await scenario.finish()
 
 
 def add_person(engine: Engine, role: Role, *, sub_branch_code: str | None = None,
