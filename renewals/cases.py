@@ -47,11 +47,13 @@ class CaseRejected(Exception):
         self.reason = reason
 
 
-async def update_case(handle: WorkflowHandle, update: str, payload: object, result_type: type = c.CaseState):
+async def update_case(handle: WorkflowHandle, update: str, payload: object, result_type: type = c.CaseState,
+                      update_id: str | None = None):
     """Run a workflow update; a validator's rejection, or an update to a case that has already
-    finished, becomes CaseRejected with the reason a person can read."""
+    finished, becomes CaseRejected with the reason a person can read. Temporal runs an update id
+    once per workflow: the same `update_id` again answers the first result without acting again."""
     try:
-        return await handle.execute_update(update, payload, result_type=result_type)
+        return await handle.execute_update(update, payload, id=update_id, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise CaseRejected(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None

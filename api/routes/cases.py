@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
@@ -24,6 +25,7 @@ from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
 )
+from models.base import utcnow
 from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, RenewalCase, Role, Staff
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
@@ -44,19 +46,32 @@ ACTION_ERRORS = error_responses(401, 403, 404, 409, 422)
 # --- running an action ---------------------------------------------------------------------------
 
 
-def _write_note(session: Session, case: RenewalCase, staff: Staff, text: str | None) -> uuid.UUID | None:
+def _write_note(session: Session, case: RenewalCase, staff: Staff, text: str | None,
+                note_id: uuid.UUID | None = None) -> uuid.UUID | None:
     """Store the note, if any, and end the request's transaction either way, so no database
-    connection is held while the workflow (whose activities need connections too) works."""
-    note = Note(case_id=case.id, author_id=staff.id, body=text) if text else None
-    if note:
-        session.add(note)
+    connection is held while the workflow (whose activities need connections too) works. A given
+    `note_id` (from an idempotency key) is stored once however often the request is retried."""
+    if text:
+        note_id = note_id or uuid.uuid4()
+        session.execute(insert(Note).values(id=note_id, case_id=case.id, author_id=staff.id, body=text, created_at=utcnow())
+                        .on_conflict_do_nothing(index_elements=[Note.id]))
     session.commit()
-    return note.id if note else None
+    return note_id if text else None
 
 
 def _drop_note(session: Session, note_id: uuid.UUID) -> None:
-    session.delete(session.get(Note, note_id))
-    session.commit()
+    note = session.get(Note, note_id)
+    if note is not None:
+        session.delete(note)
+        session.commit()
+
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+    description="Any unique string of visible ASCII (a UUID is fine), up to 128 characters. A request "
+                "retried with the same key by the same staff member answers the first result and does not "
+                "act (or store its note) twice.",
+    examples=["6f1c2a0e-6a43-4f0b-9d0e-2f6f3b1f9a77"])]
 
 
 @dataclass
@@ -67,27 +82,35 @@ class StaffAction:
     staff: Staff
     session: Session
     client: Client
+    idempotency_key: str | None = None
 
     async def update(self, name: str, payload: Callable[[c.Actor, uuid.UUID | None], object],
                      note: str | None = None, result_type: type = c.CaseState) -> Any:
         """Run the workflow update `name`. The note is stored first and only its id travels;
-        a rejected action leaves no note behind."""
-        note_id = await run_in_threadpool(_write_note, self.session, self.case, self.staff, note)
+        a rejected action leaves no note behind. With an idempotency key the update id and the
+        note id derive from it, so a retry is deduplicated by Temporal and by the note's key."""
+        update_id = note_id = None
+        if self.idempotency_key:
+            update_id = f"{name}:{self.staff.id}:{self.idempotency_key}"
+            note_id = uuid.uuid5(self.case.id, f"note:{update_id}")
+        note_id = await run_in_threadpool(_write_note, self.session, self.case, self.staff, note, note_id)
         handle = self.client.get_workflow_handle(self.case.workflow_id)
         try:
-            return await update_case(handle, name, payload(actor(self.staff), note_id), result_type)
+            return await update_case(handle, name, payload(actor(self.staff), note_id), result_type, update_id)
         except CaseRejected:
             if note_id:
                 await run_in_threadpool(_drop_note, self.session, note_id)
             raise
 
 
-def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
-    return StaffAction(case, staff, session, client)
+def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
+              idempotency_key: IdempotencyKey = None) -> StaffAction:
+    return StaffAction(case, staff, session, client, idempotency_key)
 
 
-def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
-    return StaffAction(case, staff, session, client)
+def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
+                    idempotency_key: IdempotencyKey = None) -> StaffAction:
+    return StaffAction(case, staff, session, client, idempotency_key)
 
 
 Casework = Annotated[StaffAction, Depends(_casework)]
@@ -177,7 +200,12 @@ def _eligible_owner(session: Session, case: RenewalCase, staff_id: uuid.UUID) ->
 
 
 def _move_assignment(session: Session, case: RenewalCase, new_owner_id: uuid.UUID, reason: str, at: datetime) -> None:
-    """The policy's service manager follows the case (保单-客户-客户经理 one-to-one); history is kept."""
+    """The policy's service manager follows the case (保单-客户-客户经理 one-to-one); history is kept.
+    A retried reassignment finds the new owner already assigned and changes nothing."""
+    current = session.exec(select(Assignment.staff_id).where(Assignment.policy_id == case.policy_id,
+                                                             Assignment.ended_at.is_(None))).first()
+    if current == new_owner_id:
+        return
     session.execute(update(Assignment).where(Assignment.policy_id == case.policy_id, Assignment.ended_at.is_(None))
                     .values(ended_at=at))
     session.add(Assignment(policy_id=case.policy_id, staff_id=new_owner_id, assigned_at=at, reason=reason))
