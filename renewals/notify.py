@@ -6,15 +6,19 @@ Both backends are synchronous and blocking; activities run them in a thread pool
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable, Literal, Protocol
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -26,7 +30,14 @@ log = logging.getLogger(__name__)
 # Twilio error codes that no retry can fix (bad, unsubscribed, landline or blocked numbers;
 # 3000x also arrive later as delivery-status ErrorCode on the status callback).
 PERMANENT_ERROR_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 30003, 30004, 30005, 30006})
-HTTP_TIMEOUT_SECONDS = 10.0
+# Applies to connecting and to each read, so one request lasts at most twice this. A send
+# attempt makes at most two requests (a lookup, then the send): the send_sms activity's
+# start-to-close timeout must exceed that worst case, or Temporal would start a retry while
+# the abandoned attempt's request is still on its way to Twilio (see SEND_ATTEMPT_SECONDS).
+HTTP_TIMEOUT_SECONDS = 5.0
+REQUEST_WORST_SECONDS = 2 * HTTP_TIMEOUT_SECONDS
+# How many of the recipient's messages since the first attempt a lookup reads (one page).
+LOOKUP_PAGE = 50
 
 
 class SendError(Exception):
@@ -53,6 +64,12 @@ class PlacedCall:
 
 class Notifier(Protocol):
     def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage: ...
+
+    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
+        """The message with this body already sent to `to` on or after `sent_since` (UTC), whose
+        provider id is not in `exclude`; None when there is none. For retries whose first attempt
+        may have gone out: Twilio has no idempotency key."""
+        ...
 
     def place_call(
         self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
@@ -94,6 +111,19 @@ class TwilioNotifier:
         message = self._call(self.client.messages.create, to=to, body=body, status_callback=status_callback, **sender)
         return SentMessage(provider_id=message.sid, status=message.status)
 
+    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
+        # The Messages list filters on To, From and the GMT date sent (DateSent>= is day-granular);
+        # the body and our sender are matched here. A messaging service picks its sender itself,
+        # so then only To is filtered and the service sid is matched.
+        sender = {} if self.messaging_service_sid else {"from_": self.from_}
+        found = self._call(self.client.messages.list, to=to, date_sent_after=sent_since, limit=LOOKUP_PAGE,
+                           page_size=LOOKUP_PAGE, **sender)
+        for message in found:
+            ours = message.messaging_service_sid == self.messaging_service_sid if self.messaging_service_sid else True
+            if ours and message.body == body and message.sid not in exclude:
+                return SentMessage(provider_id=message.sid, status=str(message.status))
+        return None
+
     def place_call(
         self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
     ) -> PlacedCall:
@@ -129,8 +159,20 @@ class TwilioNotifier:
             raise SendError(f"Twilio did not answer in time (may have been sent): {e}", retryable=True) from e
         except requests.exceptions.RequestException as e:  # refused, reset, DNS, connect timeout
             raise SendError(f"cannot reach Twilio: {e}", retryable=True) from e
-        except TwilioException as e:  # client-side misconfiguration
-            raise SendError(f"Twilio client error: {e}", retryable=False) from e
+        except TwilioException as e:
+            answer = e.args[1] if len(e.args) > 1 else None
+            if isinstance(answer, Response):  # a list page Twilio refused: an HTTP error like any other
+                code = _error_code(answer.text)
+                raise SendError(f"Twilio refused the lookup: HTTP {answer.status_code}", code=code,
+                                status=answer.status_code, retryable=is_retryable(answer.status_code, code)) from e
+            raise SendError(f"Twilio client error: {e}", retryable=False) from e  # client-side misconfiguration
+
+
+def _error_code(text: str) -> int | None:
+    try:
+        return json.loads(text).get("code")
+    except (ValueError, AttributeError):
+        return None
 
 
 @dataclass
@@ -154,6 +196,10 @@ class ConsoleNotifier:
         self.sent.append(ConsoleRecord("sms", to, body, sid, status_callback))
         log.info("SMS %s to %s: %s", sid, mask_phone(to), body)
         return SentMessage(provider_id=sid, status="queued")
+
+    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
+        return next((SentMessage(r.provider_id, "queued") for r in self.sent
+                     if r.kind == "sms" and r.to == to and r.content == body and r.provider_id not in exclude), None)
 
     def place_call(
         self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None

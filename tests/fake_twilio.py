@@ -1,20 +1,26 @@
 """A local stand-in for the Twilio REST API (Messages and Calls), so tests never reach twilio.com.
 
-Point TwilioNotifier at it with Settings(twilio_api_base_url=fake.base_url, ...).
+Point TwilioNotifier at it with Settings(twilio_api_base_url=fake.base_url, ...). Besides creating
+and fetching, it lists Messages with Twilio's filters (To, From, DateSent, DateSent<, DateSent>,
+PageSize, Page) and injects faults: error answers (5xx, 429, permanent 4xx), and slow answers
+(the request takes effect, the answer comes late: a client timeout does not mean "not sent").
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import format_datetime
+from collections import Counter
+from datetime import date, datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -47,6 +53,8 @@ class FakeTwilio:
         self.requests: list[RecordedRequest] = []
         self.resources: dict[str, dict[str, Any]] = {}  # sid -> JSON, for GET .../{sid}.json
         self._failures: list[tuple[int, int | None]] = []
+        self._slow: list[float] = []
+        self._chaos: Chaos | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -96,11 +104,28 @@ class FakeTwilio:
         with self._lock:
             self._failures.extend([(status, code)] * times)
 
+    def slow_next(self, seconds: float, times: int = 1) -> None:
+        """The next `times` requests take effect at once but are answered `seconds` later."""
+        with self._lock:
+            self._slow.extend([seconds] * times)
+
+    def chaos(self, chaos: Chaos | None) -> None:
+        """From now on, each request may fail or be slow at random (None: behave again)."""
+        with self._lock:
+            self._chaos = chaos
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self.resources.clear()
             self._failures.clear()
+            self._slow.clear()
+            self._chaos = None
+
+    def duplicates(self) -> int:
+        """Messages accepted more than once for the same recipient and body (each extra counts)."""
+        counts = Counter((m["to"], m["body"]) for m in self.delivered())
+        return sum(n - 1 for n in counts.values())
 
     def messages(self) -> list[dict[str, Any]]:
         return [r.params for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")]
@@ -121,15 +146,23 @@ class FakeTwilio:
         form = parse_qs(http.rfile.read(length).decode(), keep_blank_values=True)
         params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
         request = RecordedRequest(http.command, path, params, _auth_sid(http.headers.get("Authorization")), dict(http.headers))
+        request.params.update({k: v[0] for k, v in parse_qs(urlsplit(http.path).query).items()})
         with self._lock:
             self.requests.append(request)
             failure = self._failures.pop(0) if self._failures else None
+            delay = self._slow.pop(0) if self._slow else 0.0
+            if self._chaos and failure is None and not delay:
+                failure, delay = self._chaos.draw()
         if failure:
             return _reply(http, *_error(*failure, detail=None))
         if request.account_sid is None:
             return _reply(http, *_error(401, 20003))
         status, body = self._route(request)
-        _reply(http, status, body)
+        time.sleep(delay)
+        try:
+            _reply(http, status, body)
+        except OSError:  # the client gave up waiting
+            pass
 
     def _route(self, request: RecordedRequest) -> tuple[int, dict[str, Any]]:
         parts = request.path.strip("/").split("/")
@@ -141,11 +174,61 @@ class FakeTwilio:
             make = _message if resource == "Messages.json" else _call
             created = make(account, request.params)
             with self._lock:
-                self.resources[created["sid"]] = created
+                # Stored as sent at once (the create answer itself still says queued, DateSent null).
+                self.resources[created["sid"]] = {**created, "date_sent": created["date_created"]} \
+                    if resource == "Messages.json" else created
             return 201, created
+        if request.method == "GET" and len(parts) == 4 and resource == "Messages.json":
+            return 200, self._list_messages(request)
         if request.method == "GET" and len(parts) == 5 and parts[4].removesuffix(".json") in self.resources:
             return 200, self.resources[parts[4].removesuffix(".json")]
         return _error(404, 20404)
+
+
+    def _list_messages(self, request: RecordedRequest) -> dict[str, Any]:
+        """Newest first, filtered as Twilio does: DateSent compares GMT days (the client sends
+        a full timestamp; Twilio reads its date)."""
+        q = request.params
+        day = {op: date.fromisoformat(q[f"DateSent{op}"][:10]) for op in ("", "<", ">") if q.get(f"DateSent{op}")}
+        with self._lock:
+            found = [m for m in self.resources.values() if m["sid"].startswith("SM")
+                     and q.get("To", m["to"]) == m["to"] and q.get("From", m["from"]) == m["from"]]
+        def sent_day(m: dict[str, Any]) -> date | None:
+            return parsedate_to_datetime(m["date_sent"]).date() if m["date_sent"] else None
+        found = [m for m in reversed(found) if all(sent_day(m) is not None and (
+            (op == "" and sent_day(m) == d) or (op == "<" and sent_day(m) <= d) or (op == ">" and sent_day(m) >= d))
+            for op, d in day.items())]
+        size, page = int(q.get("PageSize", 50)), int(q.get("Page", 0))
+        items = found[page * size:(page + 1) * size]
+        uri = request.path + "?" + urlencode({k: v for k, v in q.items() if k not in ("Page", "PageToken")})
+        more = len(found) > (page + 1) * size
+        return {
+            "messages": items, "page": page, "page_size": size, "start": page * size,
+            "end": page * size + max(len(items) - 1, 0), "uri": f"{uri}&Page={page}",
+            "first_page_uri": f"{uri}&Page=0", "previous_page_uri": f"{uri}&Page={page - 1}" if page else None,
+            "next_page_uri": f"{uri}&Page={page + 1}" if more else None,
+        }
+
+
+@dataclass
+class Chaos:
+    """Random faults, each with its probability per request (what bench.faults injects)."""
+
+    server_error: float = 0.0  # 500/503
+    too_many_requests: float = 0.0  # 429
+    slow: float = 0.0  # answered after `slow_seconds`, having taken effect
+    slow_seconds: float = 8.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def draw(self) -> tuple[tuple[int, int | None] | None, float]:
+        roll = self.rng.random()
+        if roll < self.server_error:
+            return (self.rng.choice([500, 503]), None), 0.0
+        if roll < self.server_error + self.too_many_requests:
+            return (429, 20429), 0.0
+        if roll < self.server_error + self.too_many_requests + self.slow:
+            return None, self.slow_seconds
+        return None, 0.0
 
 
 def _auth_sid(header: str | None) -> str | None:

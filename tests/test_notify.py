@@ -139,3 +139,65 @@ def test_fake_twilio_reset_and_unknown_path(fake_twilio: FakeTwilio):
     assert fake_twilio.requests == []
     TwilioNotifier(twilio_settings(fake_twilio.base_url)).send_sms(CUSTOMER, "hello")
     assert len(fake_twilio.messages()) == 1
+
+
+def test_find_sms_reads_the_messages_list_with_twilios_filters(fake_twilio: FakeTwilio):
+    from datetime import date, timedelta
+
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url))
+    first = notifier.send_sms(CUSTOMER, "您的保单即将到期")
+    notifier.send_sms("+8613900009999", "您的保单即将到期")  # someone else
+    notifier.send_sms(CUSTOMER, "另一条")
+    today = date.today()
+
+    found = notifier.find_sms(CUSTOMER, "您的保单即将到期", sent_since=today - timedelta(days=1))
+    assert found is not None and found.provider_id == first.provider_id
+    [listing] = [r for r in fake_twilio.requests if r.method == "GET"]
+    assert listing.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert listing.params["To"] == CUSTOMER and listing.params["From"] == "+15005550006"
+    assert listing.params["DateSent>"].startswith(str(today - timedelta(days=1)))
+    # A message already owned by another record, a later day, another body: nothing to adopt.
+    assert notifier.find_sms(CUSTOMER, "您的保单即将到期", sent_since=today, exclude={first.provider_id}) is None
+    assert notifier.find_sms(CUSTOMER, "您的保单即将到期", sent_since=today + timedelta(days=1)) is None
+    assert notifier.find_sms(CUSTOMER, "没有发过", sent_since=today) is None
+
+
+def test_fake_twilio_lists_messages_newest_first_in_pages(fake_twilio: FakeTwilio):
+    import requests
+
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url))
+    sids = [notifier.send_sms(CUSTOMER, f"m{i}").provider_id for i in range(3)]
+    url = f"{fake_twilio.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    page = requests.get(url, params={"To": CUSTOMER, "PageSize": 2}, auth=(ACCOUNT_SID, "x"), timeout=5).json()
+    assert [m["sid"] for m in page["messages"]] == sids[:0:-1] and page["next_page_uri"]
+    assert page["messages"][0]["date_sent"] is not None and page["page_size"] == 2
+    rest = requests.get(fake_twilio.base_url + page["next_page_uri"], auth=(ACCOUNT_SID, "x"), timeout=5).json()
+    assert [m["sid"] for m in rest["messages"]] == sids[:1] and rest["next_page_uri"] is None
+    # Through the real client, which follows next_page_uri itself.
+    assert [m.sid for m in notifier.client.messages.list(to=CUSTOMER, page_size=2)] == sids[::-1]
+
+
+def test_slow_answers_take_effect_and_arrive_after_the_client_timeout(fake_twilio: FakeTwilio):
+    from renewals.notify import HTTP_TIMEOUT_SECONDS
+
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url), timeout=0.5)
+    fake_twilio.slow_next(1.5)
+    with pytest.raises(SendError) as error:
+        notifier.send_sms(CUSTOMER, "hello")
+    assert error.value.retryable and "may have been sent" in str(error.value)
+    assert len(fake_twilio.delivered(CUSTOMER)) == 1, "Twilio took it all the same"
+    assert HTTP_TIMEOUT_SECONDS <= 5
+
+
+def test_a_refused_lookup_is_retryable_or_not_like_a_send(fake_twilio: FakeTwilio):
+    from datetime import date
+
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url))
+    fake_twilio.fail_next(503)
+    with pytest.raises(SendError) as error:
+        notifier.find_sms(CUSTOMER, "hello", sent_since=date.today())
+    assert error.value.retryable and error.value.status == 503
+    fake_twilio.fail_next(401, 20003)
+    with pytest.raises(SendError) as error:
+        notifier.find_sms(CUSTOMER, "hello", sent_since=date.today())
+    assert not error.value.retryable and error.value.code == 20003

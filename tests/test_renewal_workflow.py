@@ -8,6 +8,7 @@ and customers would see: stage, outcome, tasks and the SMS that went out (to who
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from renewals.notify import TwilioNotifier
 from tests.scenario import Case, Scenario, eventually
 from worker import build_worker
 from workflows import contract as c
+from workflows.renewal import ACTIVITY_TIMEOUT
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -329,6 +331,7 @@ async def test_n_a_send_retried_by_temporal_texts_once(sc: Scenario, settings, e
                          idempotency_key=f"{case.case_id}:FIRST_CONTACT:service_request:-60",
                          at=await sc.now(), stage="FIRST_CONTACT", day=-60)
     env = ActivityEnvironment()
+    env.info = replace(env.info, start_to_close_timeout=ACTIVITY_TIMEOUT)  # the workflow's, not the 1 s default
     first = env.run(notifications.send_sms, request)
     second = env.run(notifications.send_sms, request)
     assert first.status == second.status == "sent" and first.contact_id == second.contact_id

@@ -1,0 +1,140 @@
+"""Faults around an SMS send whose outcome is unknown: Twilio accepted it but we never learnt so
+(a worker killed mid-request, an answer slower than the client timeout, PostgreSQL down before
+the record was marked sent). The retry looks the message up at Twilio and adopts it: the
+customer gets it once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+from sqlmodel import Session, select
+from temporalio.testing import ActivityEnvironment
+
+from activities.notifications import Notifications
+from activities.types import SmsRequest
+from models import ContactRecord
+from renewals.notify import HTTP_TIMEOUT_SECONDS, REQUEST_WORST_SECONDS, SendError, TwilioNotifier
+from renewals.settings import Settings
+from tests.scenario import Case, Scenario
+from workflows.renewal import ACTIVITY_TIMEOUT
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def attempt() -> ActivityEnvironment:
+    """An activity attempt with the workflow's own timeout for send_sms."""
+    env = ActivityEnvironment()
+    env.info = replace(env.info, start_to_close_timeout=ACTIVITY_TIMEOUT)
+    return env
+
+
+async def service_request(sc: Scenario) -> tuple[Case, SmsRequest]:
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-60, 10))  # the workflow has sent the first notice
+    request = SmsRequest(case_id=case.case_id, template="service_request", recipient="customer",
+                         idempotency_key=f"{case.case_id}:FIRST_CONTACT:service_request:-60",
+                         at=await sc.now(), stage="FIRST_CONTACT", day=-60)
+    return case, request
+
+
+def record(sc: Scenario, request: SmsRequest) -> ContactRecord:
+    with Session(sc.engine) as session:
+        return session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == request.idempotency_key)).one()
+
+
+def wait_for(check, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _send_once(settings: Settings, request: SmsRequest) -> None:
+    """A worker process running one send_sms attempt (killed by the test mid-request)."""
+    from renewals.db import make_engine
+
+    notifications = Notifications(make_engine(settings.database_url), TwilioNotifier(settings), settings)
+    attempt().run(notifications.send_sms, request)
+
+
+async def test_a_worker_killed_with_a_send_in_flight_does_not_text_twice(sc: Scenario, settings):
+    case, request = await service_request(sc)
+    sc.twilio.slow_next(15)  # Twilio takes the message; the answer never reaches the worker
+    worker = multiprocessing.get_context("spawn").Process(target=_send_once, args=(settings, request))
+    worker.start()
+    try:
+        wait_for(lambda: len(sc.sms_to(case.customer_phone)) == 2, timeout=20)
+    finally:
+        worker.kill()
+        worker.join()
+    assert record(sc, request).delivery_status == "sending", "the outcome is unknown to us"
+
+    notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
+    outcome = attempt().run(notifications.send_sms, request)
+    delivered = sc.twilio.delivered(case.customer_phone)
+    assert len(delivered) == 2, "the retry adopted the message instead of sending it again"
+    assert outcome.status == "sent"
+    assert (record(sc, request).provider_id, record(sc, request).delivery_status) == (delivered[-1]["sid"], "queued")
+
+
+async def test_twilio_slower_than_the_client_timeout_does_not_text_twice(sc: Scenario, settings):
+    case, request = await service_request(sc)
+    notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
+    sc.twilio.slow_next(11)  # beyond the client timeout (it was 10 s, it is 5 s)
+    started = time.monotonic()
+    with pytest.raises(SendError) as timed_out:
+        attempt().run(notifications.send_sms, request)
+    assert timed_out.value.retryable and time.monotonic() - started < REQUEST_WORST_SECONDS + 1
+    outcome = attempt().run(notifications.send_sms, request)  # Temporal's retry
+    assert outcome.status == "sent"
+    assert len(sc.sms_to(case.customer_phone)) == 2, "first notice and one service request"
+    assert sc.twilio.duplicates() == 0
+
+
+async def test_postgres_down_after_twilio_accepted_does_not_text_twice(sc: Scenario, settings, pg):
+    case, request = await service_request(sc)
+    notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
+    sc.twilio.slow_next(3)  # long enough to stop PostgreSQL before the answer arrives
+    failures: list[BaseException] = []
+
+    def first_attempt() -> None:
+        try:
+            attempt().run(notifications.send_sms, request)
+        except BaseException as exc:  # noqa: BLE001 — the test inspects it
+            failures.append(exc)
+
+    sending = threading.Thread(target=first_attempt)
+    sending.start()
+    wait_for(lambda: len(sc.sms_to(case.customer_phone)) == 2)
+    pg.halt()
+    try:
+        sending.join(30)
+        assert failures, "the attempt could not record the send"
+    finally:
+        pg.resume()
+    assert record(sc, request).delivery_status == "sending"
+    outcome = attempt().run(notifications.send_sms, request)
+    assert outcome.status == "sent"
+    assert len(sc.sms_to(case.customer_phone)) == 2 and sc.twilio.duplicates() == 0
+
+
+async def test_a_failed_attempt_that_never_reached_twilio_is_sent_on_retry(sc: Scenario, settings):
+    case, request = await service_request(sc)
+    notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
+    sc.twilio.fail_next(503)
+    with pytest.raises(SendError):
+        attempt().run(notifications.send_sms, request)
+    attempt().run(notifications.send_sms, request)
+    bodies = sc.sms_to(case.customer_phone)
+    assert len(bodies) == 2 and bodies[1] == record(sc, request).body
+
+
+async def test_one_send_attempt_fits_the_activity_timeout():
+    # A lookup and a send, each at most connect + read timeouts, end before Temporal would time
+    # the attempt out and start a retry that races the abandoned request.
+    assert 2 * REQUEST_WORST_SECONDS < ACTIVITY_TIMEOUT.total_seconds()
+    assert REQUEST_WORST_SECONDS == 2 * HTTP_TIMEOUT_SECONDS
