@@ -66,12 +66,13 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
         raise _fail(str(exc)) from None
 
     data_dir = settings.data_dir.resolve()
-    postgres = temporal = None
+    postgres = temporal = watchdog = None
     try:
         with console.status("starting…") as status:
             if not settings.database_url:
                 status.update("starting PostgreSQL (embedded)…")
                 postgres = EmbeddedPostgres(data_dir / "pg")
+                watchdog = postgres.watch_over()
                 os.environ["DATABASE_URL"] = postgres.url()
             if not settings.temporal_address:
                 status.update("starting the Temporal dev server…")
@@ -100,6 +101,9 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
                 temporal.stop()
             if postgres is not None:
                 postgres.stop()
+            if watchdog is not None:
+                watchdog.terminate()
+                watchdog.wait()
         console.print("stopped.")
 
 

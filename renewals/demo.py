@@ -9,10 +9,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 from temporalio.service import RPCError
 
-from models import RenewalCase, Staff
+from models import Policy, RenewalCase, Staff
 from renewals.calendar import Stage
 from renewals.cases import CaseRejected, start_renewal, update_case
 from renewals.db import make_engine
@@ -58,9 +58,19 @@ def _staff(session: Session, username: str) -> Staff:
     return session.exec(select(Staff).where(Staff.username == username)).one()
 
 
+def _demo_policies(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Policy).where(Policy.policy_no.startswith("DEMO"))).one()
+
+
 async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int) -> None:
-    client = await connect(settings)
     engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        seeded = _demo_policies(session)
+    if seeded:  # a data directory that has the demo keeps its cases: run --demo again, get no more
+        engine.dispose()
+        log.info("demo: %d demo policies already in this data directory; none added", seeded)
+        return
+    client = await connect(settings)
     rng = random.Random()
     now = datetime.now(UTC)
     stamp = now.strftime("%y%m%d%H%M")

