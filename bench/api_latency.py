@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.auth import issue_token
 from api.main import create_app
-from bench.harness import renewal_system
+from bench.harness import percentile, renewal_system
 from models import Staff
 from renewals.cases import update_case
 from renewals.devservers import wheel_binary
@@ -32,11 +32,6 @@ from workflows import contract as c
 from workflows.contract import SEARCH_ATTRIBUTES
 
 TARGET_RATIO = 1.3
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main(n: int) -> None:

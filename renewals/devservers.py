@@ -107,6 +107,11 @@ class EmbeddedPostgres:
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
 
+    def kill(self) -> None:
+        """Kill the server outright, as a power cut would (fault injection); `resume` restarts it."""
+        psutil.Process(self._server.get_pid()).kill()
+        time.sleep(0.5)  # its backends notice the postmaster is gone and exit
+
     def resume(self) -> None:
         """Start the server again after `halt`, on the same socket."""
         self._server.ensure_postgres_running()

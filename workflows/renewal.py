@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
     from renewals.calendar import Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
-    from workflows import contract as c
+    import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
     from workflows.tasks import stage_tasks, task_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
