@@ -141,7 +141,7 @@ async def run_fault(stack: Stack, name: str, fault: Fault, n: int, console: Cons
     cleared = time.monotonic()
     client = await stack.client()  # a fresh connection, as after a restart
     recovery = await recovery_time(client, cases, cleared)
-    await stack.wait_closed(client, cases, timeout=(DAYS + 8) * DAY_SECONDS + 90)
+    await stack.wait_closed(client, timeout=(DAYS + 8) * DAY_SECONDS + 90)
     verdict = await stack.verdict(client, cases)
     verdict["duplicate_sms"] -= duplicates_before
     console.print(f"  {name}: fault lasted {cleared - started:.1f}s, {verdict}")

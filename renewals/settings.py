@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     max_claims_for_quote: int = 3
     log_level: str = "INFO"
     activity_workers: int = Field(default=50, ge=1)
+    # Workflows a worker keeps in memory between wake-ups (about 60 KB each); an evicted one is
+    # replayed from its short history when it next wakes. Cases sleep for days: size it to the
+    # workflows busy at once, not to the open cases.
+    workflow_cache_size: int = Field(default=1000, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_prod(self) -> "Settings":
