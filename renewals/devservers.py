@@ -108,9 +108,16 @@ class EmbeddedPostgres:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
 
     def kill(self) -> None:
-        """Kill the server outright, as a power cut would (fault injection); `resume` restarts it."""
-        psutil.Process(self._server.get_pid()).kill()
-        time.sleep(0.5)  # its backends notice the postmaster is gone and exit
+        """Kill the server and its backends outright, as a power cut would (fault injection);
+        `resume` restarts it and PostgreSQL recovers from its WAL."""
+        postmaster = psutil.Process(self._server.get_pid())
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        for process in processes:
+            process.kill()
+        psutil.wait_procs(processes, timeout=5)
+        # A killed process nobody has reaped yet still has its pid: its lock file would make the
+        # next start believe the server is still running.
+        (Path(self._server.pgdata) / "postmaster.pid").unlink(missing_ok=True)
 
     def resume(self) -> None:
         """Start the server again after `halt`, on the same socket."""
