@@ -31,6 +31,15 @@ def processes_using(path: Path) -> list[str]:
     return found
 
 
+def dev_env(data: Path) -> dict[str, str]:
+    """The environment of a `renewals dev` with its own data directory and free ports."""
+    env = {**os.environ, "DATA_DIR": str(data), "API_PORT": str(free_port()),
+           "TEMPORAL_PORT": str(free_port()), "TEMPORAL_UI_PORT": str(free_port())}
+    for key in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
+        env.pop(key, None)
+    return env
+
+
 def start_dev(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen:
     # A session of its own, so Ctrl-C can be sent to the whole group as a terminal would.
     return subprocess.Popen([sys.executable, "-m", "renewals.cli", "dev", *options], env=env, stdout=log.open("ab"),
@@ -65,10 +74,7 @@ def stop(proc: subprocess.Popen, how: signal.Signals, group: bool) -> float:
 
 def test_dev_starts_everything_stops_cleanly_and_keeps_its_data(tmp_path):
     data = tmp_path / "d"
-    env = {**os.environ, "DATA_DIR": str(data), "API_PORT": str(free_port()),
-           "TEMPORAL_PORT": str(free_port()), "TEMPORAL_UI_PORT": str(free_port())}
-    for key in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
-        env.pop(key, None)
+    env = dev_env(data)
     log = tmp_path / "dev.log"
 
     proc = start_dev(env, log)

@@ -3,7 +3,6 @@ PostgreSQL's handle count is not fooled by the dead process, and --demo does not
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ from sqlmodel import Session, func, select
 from models import Policy
 from renewals.db import make_engine
 from renewals.devservers import EmbeddedPostgres, PortInUse, check_port_free
-from tests.test_dev_command import free_port, processes_using, start_dev, stop, wait_ready
+from tests.test_dev_command import dev_env, processes_using, start_dev, stop, wait_ready
 
 
 def test_a_port_held_only_by_time_wait_is_free():
@@ -77,10 +76,7 @@ def _demo_policies(url: str) -> int:
 
 def test_dev_killed_outright_leaves_nothing_running_and_starts_again_at_once(tmp_path):
     data = tmp_path / "d"
-    env = {**os.environ, "DATA_DIR": str(data), "API_PORT": str(free_port()),
-           "TEMPORAL_PORT": str(free_port()), "TEMPORAL_UI_PORT": str(free_port())}
-    for key in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
-        env.pop(key, None)
+    env = dev_env(data)
     log = tmp_path / "dev.log"
     url = f"postgresql://postgres@/renewals?host={data / 'pg'}"
 
