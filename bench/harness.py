@@ -178,23 +178,25 @@ class Stack:
     async def verdict(self, client: Client, cases: list[StartedCase]) -> dict[str, int]:
         """Lost (never started or failed), stuck (still running), projection/workflow disagreements."""
         lost = stuck = disagree = 0
-        with Session(self.engine) as session:
-            rows = {r.id: r for r in session.exec(select(RenewalCase).where(
-                RenewalCase.id.in_([case.case_id for case in cases]))).all()}
+        finished: dict[uuid.UUID, c.CaseState] = {}
         for case in cases:
+            handle = client.get_workflow_handle(case.workflow_id, result_type=c.CaseState)
             try:
-                description = await client.get_workflow_handle(case.workflow_id).describe()
+                description = await handle.describe()
             except RPCError:
                 lost += 1
                 continue
             if description.status == WorkflowExecutionStatus.RUNNING:
                 stuck += 1
-                continue
-            if description.status != WorkflowExecutionStatus.COMPLETED:
+            elif description.status != WorkflowExecutionStatus.COMPLETED:
                 lost += 1
-                continue
-            result = await client.get_workflow_handle(case.workflow_id, result_type=c.CaseState).result()
-            row = rows.get(case.case_id)
+            else:
+                finished[case.case_id] = await handle.result()
+        # Read after the workflows closed: each wrote its projection before it completed.
+        with Session(self.engine) as session:
+            rows = {r.id: r for r in session.exec(select(RenewalCase).where(RenewalCase.id.in_(list(finished)))).all()}
+        for case_id, result in finished.items():
+            row = rows.get(case_id)
             if row is None or row.outcome != result.outcome or row.stage != result.stage:
                 disagree += 1
         return {"lost": lost, "stuck": stuck, "disagreements": disagree, "duplicate_sms": self.twilio.duplicates()}
