@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -44,7 +45,15 @@ class Settings(BaseSettings):
     # SPEC §2: an unattended case (no follow-up status by T-10) goes to the deputy.
     escalate_without_status: bool = True
     # SPEC §7: more claims than this last year makes a policy not quotable.
-    max_claims_for_quote: int = 3
+    max_claims_for_quote: int = Field(default=3, ge=0)
+    # SPEC §7: vehicles older than this (from first registration to the renewal's start) are not quotable.
+    max_vehicle_age_years: int = Field(default=10, ge=1)
+    # No-claim-discount factor by last year's claims; the highest count applies to more claims too.
+    quote_ncd_factors: dict[int, Decimal] = {0: Decimal("0.85"), 1: Decimal("1.00"), 2: Decimal("1.25"),
+                                             3: Decimal("1.50")}
+    # Channel factor: online (网销) quotes are priced below traditional (传统) ones.
+    quote_channel_factors: dict[str, Decimal] = {"traditional": Decimal("1.00"), "online": Decimal("0.95")}
+    quote_valid_days: int = Field(default=15, ge=1, le=90)
     log_level: str = "INFO"
     activity_workers: int = Field(default=50, ge=1)
 
