@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from renewals.settings import Settings, get_settings
+from renewals.vehicle_models_cli import app as vehicle_models_app
 
 app = typer.Typer(help="Car-insurance renewal marketing system.", no_args_is_help=True, pretty_exceptions_enable=False)
 staff_app = typer.Typer(help="Staff: add, list, deactivate.", no_args_is_help=True)
@@ -23,6 +24,7 @@ temporal_app = typer.Typer(help="Temporal operations.", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
 app.add_typer(org_app, name="org")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(vehicle_models_app, name="vehicle-models")
 console = Console()
 
 
