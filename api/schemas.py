@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from api.quoting import QuoteOut
 from models import RenewalCase
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, LossReason, StaffSmsTemplate,
@@ -338,3 +339,4 @@ class CustomerView(BaseModel):
     cases: list[RenewalCase]
     contacts: list[ContactOut]
     notes: list[NoteOut]
+    quotes: list[QuoteOut] = Field(default_factory=list, description="quotes of the customer's cases, refused too")

@@ -20,11 +20,12 @@ from temporalio.service import RPCError
 from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, actor, case_scope, number_to_dial
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
+from api.quoting import quote_to_send
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
 )
-from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, RenewalCase, Role, Staff
+from models import Assignment, ContactRecord, Customer, Note, Policy, RenewalCase, Role, Staff
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
@@ -193,13 +194,6 @@ async def reassign(body: ReassignIn, act: Administration, now: NowDep) -> c.Case
     return state
 
 
-def _check_quote(session: Session, case: RenewalCase, quote_id: uuid.UUID | None) -> None:
-    if quote_id is not None:
-        quote = session.get(Quote, quote_id)
-        if quote is None or quote.case_id != case.id:
-            raise ApiError(422, "quote_id: no quote with this id on this case", field="quote_id")
-
-
 @router.post(
     "/{case_id}/sms", summary="Send the customer a quote or service-request SMS (held in quiet hours)",
     response_model=SmsOut,
@@ -208,8 +202,9 @@ def _check_quote(session: Session, case: RenewalCase, quote_id: uuid.UUID | None
                                                                    "send_at": "2026-02-12T00:00:00Z"}}}},
                **ACTION_ERRORS},
 )
-async def send_sms(body: SmsIn, act: Casework, response: Response) -> SmsOut:
-    await run_in_threadpool(_check_quote, act.session, act.case, body.quote_id)
+async def send_sms(body: SmsIn, act: Casework, response: Response, now: NowDep, settings: SettingsDep) -> SmsOut:
+    if body.quote_id is not None:  # only a priced, unexpired, still eligible quote goes out
+        await run_in_threadpool(quote_to_send, act.session, act.case, body.quote_id, now, settings)
     decision: c.SmsDecision = await act.update("send_customer_sms", lambda who, _: c.SendCustomerSms(
         actor=who, template=body.template, quote_id=body.quote_id), result_type=c.SmsDecision)
     response.status_code = 202 if decision.status == "held" else 200

@@ -3,14 +3,17 @@ renewal cases and the whole contact history, masked for whoever may not see it i
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from sqlmodel import Session, select
 
 from api.access import CustomerVisibility, ReadableCustomer, customer_visibility
-from api.deps import CurrentStaff, SessionDep
+from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
+from api.quoting import quotes_of
 from api.schemas import ContactOut, CustomerView, NoteOut, PolicyOut, VehicleOut
 from models import ContactRecord, Customer, Note, Policy, RenewalCase, Vehicle
 from renewals.masking import mask_id_number, mask_name, mask_numbers, mask_phone, mask_plate
@@ -37,7 +40,7 @@ def _identity(value: str | None, mask, seen: CustomerVisibility) -> str | None:
     return value if seen.identity else mask(value)
 
 
-def customer_view(session: Session, customer: Customer, seen: CustomerVisibility) -> CustomerView:
+def customer_view(session: Session, customer: Customer, seen: CustomerVisibility, today: date) -> CustomerView:
     phone = (lambda number: number) if seen.contact else mask_phone
     policies = session.exec(select(Policy).where(Policy.customer_id == customer.id)
                             .order_by(Policy.expires_on.desc())).all()
@@ -70,6 +73,7 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
                   for r, note in contacts],
         notes=[NoteOut(id=n.id, case_id=n.case_id, author_id=n.author_id, body=_text(n.body, seen),
                        created_at=n.created_at) for n in notes],
+        quotes=quotes_of(session, [case.id for case in cases], today),
     )
 
 
@@ -78,5 +82,7 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
             description="Phones in full only for the current owner of one of the customer's open cases; the "
                         "corrected phone only for the manager who entered it; the id number always masked but "
                         "the last 4; SMS bodies and notes with digits masked for everyone but the owner.")
-def get_customer(customer: ReadableCustomer, staff: CurrentStaff, session: SessionDep) -> CustomerView:
-    return customer_view(session, customer, customer_visibility(session, staff, customer))
+def get_customer(customer: ReadableCustomer, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
+                 now: NowDep) -> CustomerView:
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    return customer_view(session, customer, customer_visibility(session, staff, customer), today)

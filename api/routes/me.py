@@ -46,7 +46,10 @@ WHAT_TO_DO_ANY_STAGE = {
 }
 
 
-def what_to_do(kind: str, stage: str) -> str:
+def what_to_do(kind: str, stage: str, proposal_no: str | None = None) -> str:
+    if proposal_no and kind == "call":  # the customer accepted a quote: the proposal awaits payment
+        return (f"待缴费:客户已接受报价,暂存单 {proposal_no};缴费出单后设置跟进状态“成功”并填写新保单号 / awaiting "
+                f"payment on proposal {proposal_no}: once paid and issued, set success with the new policy number")
     return WHAT_TO_DO.get((kind, stage)) or WHAT_TO_DO_ANY_STAGE.get(kind, "联系客户 / contact the customer")
 
 
@@ -78,7 +81,8 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
     missed = or_(Task.state == TaskState.expired, Task.due_at < now).label("missed")
     # One query, driven by ix_task_assignee_state_opens (assignee, state in (open, expired), opens_at range).
     rows = session.exec(
-        select(Task, RenewalCase.policy_no, Customer.name, Customer.phone, Vehicle.plate, missed,
+        select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, Customer.name, Customer.phone, Vehicle.plate,
+               missed,
                func.count().over().label("total"))
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .join(Policy, Policy.id == RenewalCase.policy_id)
@@ -93,9 +97,9 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
     ).all()
     items = [
         TaskItem(task_id=task.id, case_id=task.case_id, policy_no=policy_no, stage=task.stage, kind=task.kind,
-                 day=task.day, what_to_do=what_to_do(task.kind, task.stage), opens_at=task.opens_at,
+                 day=task.day, what_to_do=what_to_do(task.kind, task.stage, proposal_no), opens_at=task.opens_at,
                  due_at=task.due_at, missed=is_missed, customer_name=mask_name(name),
                  customer_phone=mask_phone(phone), plate=mask_plate(plate))
-        for task, policy_no, name, phone, plate, is_missed, _ in rows
+        for task, policy_no, proposal_no, name, phone, plate, is_missed, _ in rows
     ]
     return TaskPage(date=day, items=items, total=rows[0].total if rows else 0, limit=limit, offset=offset)
