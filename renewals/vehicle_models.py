@@ -111,9 +111,9 @@ def import_vehicle_models(session: Session, path: Path,
     return parsed
 
 
-def search_vehicle_models(session: Session, q: str, limit: int) -> list[VehicleModel]:
+def search_vehicle_models(session: Session, q: str | None, limit: int) -> list[VehicleModel]:
     """Models whose code starts with `q`, or whose name or brand contains it; exact code first."""
-    term = q.strip()
+    term = (q or "").strip()
     pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     code_prefix = normalise_model_code(term).replace("%", "").replace("_", "") + "%"
     return list(session.exec(

@@ -37,6 +37,15 @@ from workflows.contract import StaffSmsTemplate
 router = APIRouter(tags=["quotes"])
 QUOTING_ROLES = (Role.sales, Role.deputy)
 _ORDER = list(RefusalCode)
+REFUSED_RESPONSE = {
+    **error_responses(409)[409],
+    "description": "Not quotable: `code` is the seed's common error (the first, when several), `message` lists "
+                   "them all; the refused attempt is kept (see Location)",
+    "content": {"application/json": {"example": {"error": {
+        "status": 409, "code": "vehicle_model_not_confirmed", "field": None,
+        "message": "confirm the vehicle model first (查询、交互车型后才可报价): GET /vehicle-models?q=, "
+                   "then POST /cases/{id}/vehicle-model"}}}},
+}
 
 
 def get_pricing(request: Request, settings: SettingsDep) -> PricingProvider:
@@ -122,13 +131,7 @@ def _quote(session: Session, settings: Settings, pricing: PricingProvider, case:
 @router.post(
     "/cases/{case_id}/quotes", status_code=201, response_model=QuoteOut,
     summary="Quote the case by renewal copy (续保复制) of last year's coverages",
-    responses={409: {"description": "Not quotable: `code` is the seed's common error (the first, when several), "
-                                    "`message` lists them all; the refused attempt is kept (see Location)",
-                     "content": {"application/json": {"example": {"error": {
-                         "status": 409, "code": "vehicle_model_not_confirmed", "field": None,
-                         "message": "confirm the vehicle model first (查询、交互车型后才可报价): GET /vehicle-models?q=, "
-                                    "then POST /cases/{id}/vehicle-model"}}}}},
-               **error_responses(401, 403, 404, 422)},
+    responses={**error_responses(401, 403, 404, 422), 409: REFUSED_RESPONSE},
     description="Refusal codes: `insured_elsewhere`, `vehicle_model_not_confirmed`, `channel_not_configured`, "
                 "`wrong_channel`, `not_renewal_copy`, `vehicle_too_old`, `too_many_claims`, `blacklisted_customer`, "
                 "`invalid_group_buy_id`, `pricing_unavailable`, `case_closed`. Premium: last premium × "
@@ -158,7 +161,9 @@ def get_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now
 @router.post(
     "/quotes/{quote_id}/send", summary="Text the quote to the customer (`quote` SMS through the case's workflow)",
     response_model=SmsOut,
-    responses={202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at"},
+    responses={202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
+                     "content": {"application/json": {"example": {"status": "held",
+                                                                   "send_at": "2026-02-12T00:00:00Z"}}}},
                **error_responses(401, 403, 404, 409, 422)},
     description="Refused (409, with the reason as `code`) for a refused, expired or accepted quote "
                 "(`quote_refused`, `quote_expired`, `quote_accepted`), a case no longer quotable, a customer who "

@@ -23,7 +23,12 @@ from workflows.contract import closed_reason
 router = APIRouter(tags=["vehicle models"])
 
 
+MODEL_EXAMPLE = {"code": "SVW7182QQD", "name": "朗逸 1.8L 自动舒适版", "brand": "上汽大众", "seats": 5,
+                 "purchase_price": "126900.00"}
+
+
 class VehicleModelOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [MODEL_EXAMPLE]}}
     code: str
     name: str
     brand: str
@@ -37,6 +42,9 @@ class VehicleModelIn(BaseModel):
 
 
 class VehicleModelConfirmed(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "vehicle_id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "model": MODEL_EXAMPLE, "model_confirmed": True,
+        "confirmed_by": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e", "confirmed_at": "2026-02-11T02:00:00Z"}]}}
     vehicle_id: uuid.UUID
     model: VehicleModelOut
     model_confirmed: bool
@@ -52,7 +60,8 @@ def _out(model: VehicleModel) -> VehicleModelOut:
 @router.get("/vehicle-models", summary="Search vehicle models by code (prefix) or name/brand (part)",
             response_model=list[VehicleModelOut], responses=error_responses(401, 422))
 def find_vehicle_models(_: CurrentStaff, session: SessionDep,
-                        q: Annotated[Text, Query(min_length=1, max_length=64, description="e.g. SVW71 or 朗逸")],
+                        q: Annotated[Text | None, Query(min_length=1, max_length=64,
+                                                        description="e.g. SVW71 or 朗逸; none: the catalogue by code")] = None,
                         limit: int = Query(20, ge=1, le=100)) -> list[VehicleModelOut]:
     return [_out(m) for m in search_vehicle_models(session, q, limit)]
 
