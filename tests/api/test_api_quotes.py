@@ -244,3 +244,15 @@ async def test_expired_or_refused_quote_cannot_be_sent_or_accepted(api: Api, sc:
     assert len(sc.twilio.delivered(case.customer_phone)) == before
     with Session(sc.engine) as session:
         assert session.get(RenewalCase, case.case_id).proposal_no is None
+
+
+async def test_quote_sent_in_quiet_hours_is_held_until_eight(api: Api, sc: Scenario):
+    case, owner = await quotable_case(api, sc)
+    await sc.sleep_until(case.at(-59, 21, 30))
+    quote = (await api.post(f"/cases/{case.case_id}/quotes", headers=owner, json={})).json()
+    before = len(sc.twilio.delivered(case.customer_phone))
+    held = await api.post(f"/quotes/{quote['id']}/send", headers=owner)
+    assert (held.status_code, held.json()["status"]) == (202, "held"), held.text
+    await sc.sleep_until(case.at(-58, 8, 1))
+    [sms] = sc.twilio.delivered(case.customer_phone)[before:]
+    assert "3,728.53元" in sms["body"]
