@@ -40,6 +40,10 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 RECORDING_NOTICE = "您好,为保障服务质量,本次通话将全程录音。正在为您接通客户。"
 QUERY_TIMEOUT = timedelta(seconds=5)
 ACTION_ERRORS = error_responses(401, 403, 404, 409, 422)
+SMS_RESPONSES = {202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
+                       "content": {"application/json": {"example": {"status": "held",
+                                                                     "send_at": "2026-02-12T00:00:00Z"}}}},
+                 **ACTION_ERRORS}
 
 
 # --- running an action ---------------------------------------------------------------------------
@@ -196,11 +200,7 @@ async def reassign(body: ReassignIn, act: Administration, now: NowDep) -> c.Case
 
 @router.post(
     "/{case_id}/sms", summary="Send the customer a quote or service-request SMS (held in quiet hours)",
-    response_model=SmsOut,
-    responses={202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
-                     "content": {"application/json": {"example": {"status": "held",
-                                                                   "send_at": "2026-02-12T00:00:00Z"}}}},
-               **ACTION_ERRORS},
+    response_model=SmsOut, responses=SMS_RESPONSES,
 )
 async def send_sms(body: SmsIn, act: Casework, response: Response, now: NowDep, settings: SettingsDep) -> SmsOut:
     if body.quote_id is not None:  # only a priced, unexpired, still eligible quote goes out

@@ -23,7 +23,7 @@ from api.quoting import (
     QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_facts, local_today, quote_limits,
     quote_out, quote_setup, quotes_of, refused,
 )
-from api.routes.cases import StaffAction, send_sms
+from api.routes.cases import SMS_RESPONSES, StaffAction, send_sms
 from api.schemas import SmsIn, SmsOut
 from models import Note, Quote, RenewalCase, Role, Staff, StaffQuoteConfig
 from renewals.pricing import PricingProvider, PricingRequest, PricingUnavailable, RuleBasedPricing
@@ -160,11 +160,7 @@ def get_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now
 
 @router.post(
     "/quotes/{quote_id}/send", summary="Text the quote to the customer (`quote` SMS through the case's workflow)",
-    response_model=SmsOut,
-    responses={202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
-                     "content": {"application/json": {"example": {"status": "held",
-                                                                   "send_at": "2026-02-12T00:00:00Z"}}}},
-               **error_responses(401, 403, 404, 409, 422)},
+    response_model=SmsOut, responses=SMS_RESPONSES,
     description="Refused (409, with the reason as `code`) for a refused, expired or accepted quote "
                 "(`quote_refused`, `quote_expired`, `quote_accepted`), a case no longer quotable, a customer who "
                 "opted out of SMS (`sms_opt_out`) or is on the do-not-call list (`do_not_call`). Recorded as a "
