@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.routes import auth, cases, customers, health, me, quotes, vehicle_models, webhooks
 from renewals.db import make_engine
 from renewals.notify import Notifier, build_notifier
+from renewals.pricing import RuleBasedPricing
 from renewals.settings import Settings, get_settings
 from renewals.temporal import connect
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.temporal = _LazyTemporal(settings, temporal)
     app.state.clock = clock or wall_clock
     app.state.notifier = notifier or build_notifier(settings)  # one per app: it holds the HTTP client
+    app.state.pricing = RuleBasedPricing.from_settings(settings)  # bad tables fail at start; a rating engine replaces it
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models):

@@ -26,7 +26,7 @@ from api.quoting import (
 from api.routes.cases import SMS_RESPONSES, StaffAction, send_sms
 from api.schemas import SmsIn, SmsOut
 from models import Note, Quote, RenewalCase, Role, Staff, StaffQuoteConfig
-from renewals.pricing import PricingProvider, PricingRequest, PricingUnavailable, RuleBasedPricing
+from renewals.pricing import PricingProvider, PricingRequest, PricingUnavailable
 from renewals.quotes import (
     QuoteChannel, QuoteStatus, Refusal, RefusalCode, channel_refusals, eligibility_refusals,
     group_buy_id_problem, online_account_problem, renewal_copy, valid_until,
@@ -48,9 +48,9 @@ REFUSED_RESPONSE = {
 }
 
 
-def get_pricing(request: Request, settings: SettingsDep) -> PricingProvider:
-    """A real rating engine replaces the rule-based provider by being set as `app.state.pricing`."""
-    return getattr(request.app.state, "pricing", None) or RuleBasedPricing.from_settings(settings)
+def get_pricing(request: Request) -> PricingProvider:
+    """The app's pricing provider (api.main): rule-based, until a real rating engine is set in its place."""
+    return request.app.state.pricing
 
 
 # --- my quote configuration (报价信息配置) -------------------------------------------------------------
