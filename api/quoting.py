@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,19 +19,13 @@ from renewals.quotes import (
     quote_status,
 )
 from renewals.settings import Settings
+from renewals.text import printable
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 QUOTE_ID = "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"
 CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
 
 
-def _printable(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_printable)]
+Text = Annotated[str, AfterValidator(printable)]
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:

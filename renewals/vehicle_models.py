@@ -20,11 +20,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from models import VehicleModel
+from renewals.text import CONTROL_CHARS
 
 SAMPLE_FILE = Path(__file__).resolve().parent / "data" / "vehicle_models.csv"
 COLUMNS = ("code", "name", "brand", "seats", "purchase_price")
 MODEL_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{2,63}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 BATCH = 1000
 
 
@@ -47,7 +47,7 @@ def normalise_model_code(code: str) -> str:
 
 def _text(value: str, name: str, limit: int) -> str:
     value = value.strip()
-    if not value or len(value) > limit or _CONTROL.search(value):
+    if not value or len(value) > limit or CONTROL_CHARS.search(value):
         raise ValueError(f"{name}: 1-{limit} characters, no control characters")
     return value
 
