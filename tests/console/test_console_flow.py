@@ -88,3 +88,28 @@ async def test_manager_fails_the_case_and_the_deputy_renews_it(console_url: str,
         assert sc.case_row(case).outcome == "RENEWED"
     await eventually(renewed)
     await context.close()
+
+
+async def test_quiet_hours_hold_the_sms_and_refuse_the_call_in_the_page(console_url: str, browser: Browser,
+                                                                        sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-7, 21, 30))
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
+    await page.goto(f"{console_url}/app/cases/{case.case_id}")
+    html = await page.content()
+    assert "<script" not in html and " style=" not in html, "no inline script or style: a strict CSP holds"
+    held_until = case.at(-6, 8).strftime("%Y-%m-%d %H:%M")
+
+    await page.get_by_text("发送短信").click()
+    await expect(page.get_by_role("note")).to_contain_text(held_until)
+    await page.get_by_label("短信模板").select_option("service_request")
+    await page.get_by_role("button", name="发送").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"短信将于 {held_until} 发出")
+
+    await page.locator("#actions").get_by_role("button", name="拨打电话").click()
+    await expect(page.get_by_role("alert")).to_contain_text("only allowed between 09:00 and 21:00")
+    await expect(page.get_by_role("alert")).to_contain_text("it is 21:")
+    assert sc.twilio.calls() == [] or all(call["To"] != case.owner_phone for call in sc.twilio.calls())
+    await context.close()
