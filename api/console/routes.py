@@ -237,7 +237,8 @@ def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: u
     customer = find_customer(session, staff, customer_id)
     view = customer_view(session, customer, customer_visibility(session, staff, customer))
     people = {s.id: s for s in session.exec(select(Staff).where(Staff.id.in_([case.owner_id, case.deputy_id])))}
-    quotes = session.exec(select(Quote).where(Quote.case_id == case.id, Quote.eligible).order_by(Quote.created_at)).all()
+    quotes = session.exec(select(Quote).where(Quote.case_id == case.id, Quote.eligible)
+                          .order_by(Quote.created_at)).all()
     return {"customer": view, "owner": people.get(case.owner_id), "deputy": people.get(case.deputy_id),
             "quotes": quotes, "timeline": _timeline(session, case, view)}
 

@@ -12,8 +12,8 @@ from workflows import contract as c
 
 OWNER, DEPUTY = uuid.uuid4(), uuid.uuid4()
 CASE = RenewalCase(id=uuid.uuid4(), workflow_id="w", policy_id=uuid.uuid4(), policy_no="P",
-                   expiry_date=date(2027, 1, 1), timezone="Asia/Shanghai", sub_branch_id=uuid.uuid4(), stage="THIRD_CONTACT", owner_id=OWNER,
-                   deputy_id=DEPUTY)
+                   expiry_date=date(2027, 1, 1), timezone="Asia/Shanghai", sub_branch_id=uuid.uuid4(),
+                   stage="THIRD_CONTACT", owner_id=OWNER, deputy_id=DEPUTY)
 
 
 def _state(stage: str, **change) -> c.CaseState:
