@@ -8,8 +8,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlmodel import Session, select
 
-from models import ContactRecord, TaskState
-from tests.api.conftest import give_password
+from models import ContactRecord, Role, TaskState
+from tests.api.conftest import add_person, give_password
 from tests.console.conftest import PHONE, no_horizontal_scroll, sign_in
 from tests.scenario import Scenario
 
@@ -71,4 +71,32 @@ async def test_panel_shows_only_my_tasks_and_forged_posts_are_refused(console_ur
     await page.get_by_role("link", name="English").click()
     await expect(page.get_by_role("heading", level=1)).to_contain_text("To-do")
     await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await context.close()
+
+
+async def test_admins_and_managers_land_on_their_pages_and_sales_cannot_open_them(console_url: str, browser: Browser,
+                                                                                   sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    admin = add_person(sc.engine, Role.admin, branch_code=sc.branch_code)
+    manager = add_person(sc.engine, Role.manager, branch_code=sc.branch_code)
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+
+    await sign_in(page, console_url, give_password(sc.engine, admin.id))
+    assert page.url.endswith("/app/admin")
+    for api_path in ("/imports/policies", "/assignments/unassigned", "/staff/{id}/reassign-book"):
+        await expect(page.locator("main")).to_contain_text(api_path)
+    await page.get_by_role("button", name="退出").click()
+
+    await sign_in(page, console_url, give_password(sc.engine, manager.id))
+    assert page.url.endswith("/app/manager")
+    link = page.get_by_role("link", name="副经理督办").first
+    assert 'RenewalStage%20%3D%20%22DEPUTY_SUPERVISION%22' in await link.get_attribute("href")
+    await page.get_by_role("link", name="我的案件").click()
+    await expect(page.locator("main")).to_contain_text(case.inp.policy_no)  # managers read their branch
+    await page.get_by_role("button", name="退出").click()
+
+    await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
+    response = await page.goto(f"{console_url}/app/admin")
+    assert response.status == 403
     await context.close()
