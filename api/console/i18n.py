@@ -13,7 +13,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "skip": ("跳到主要内容", "Skip to main content"),
     "nav": ("主导航", "Main navigation"),
     "tasks": ("待办任务", "To-do"),
-    "cases": ("我的案件", "Cases"),
+    "cases": ("案件", "Cases"),
     "supervision": ("督办与投诉", "Supervision"),
     "admin_page": ("系统管理", "Administration"),
     "manager_page": ("报表与监控", "Reports"),

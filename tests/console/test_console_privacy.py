@@ -92,7 +92,7 @@ async def test_admins_and_managers_land_on_their_pages_and_sales_cannot_open_the
     assert page.url.endswith("/app/manager")
     link = page.get_by_role("link", name="副经理督办").first
     assert 'RenewalStage%20%3D%20%22DEPUTY_SUPERVISION%22' in await link.get_attribute("href")
-    await page.get_by_role("link", name="我的案件").click()
+    await page.get_by_role("link", name="案件", exact=True).click()
     await expect(page.locator("main")).to_contain_text(case.inp.policy_no)  # managers read their branch
     await page.get_by_role("button", name="退出").click()
 
