@@ -50,14 +50,20 @@ NowDep = Annotated[datetime, Depends(get_now)]
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 
 
-def get_current_staff(token: Annotated[str | None, Depends(_bearer)], session: SessionDep,
-                      settings: SettingsDep) -> Staff:
-    if not token:
-        raise unauthenticated("sign in first: send the bearer token from POST /auth/token")
+def staff_for_token(token: str, session: Session, settings: Settings) -> Staff:
+    """The active staff member a sign-in token belongs to (the bearer header and the console's
+    session cookie carry the same token)."""
     staff = session.get(Staff, staff_id_from_token(token, settings))
     if staff is None or not staff.active:
         raise unauthenticated("this account no longer exists or is deactivated")
     return staff
+
+
+def get_current_staff(token: Annotated[str | None, Depends(_bearer)], session: SessionDep,
+                      settings: SettingsDep) -> Staff:
+    if not token:
+        raise unauthenticated("sign in first: send the bearer token from POST /auth/token")
+    return staff_for_token(token, session, settings)
 
 
 CurrentStaff = Annotated[Staff, Depends(get_current_staff)]

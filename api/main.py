@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from api import console
 from api.errors import install_error_handlers
 from api.routes import auth, cases, customers, health, me, quotes, vehicle_models, webhooks
 from renewals.db import make_engine
@@ -62,4 +63,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models):
         app.include_router(module.router)
+    console.install(app)
     return app

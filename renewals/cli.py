@@ -108,6 +108,7 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
 def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) -> None:
     lines = [
         f"API            http://{settings.api_host}:{settings.api_port}  (docs: /docs, ready: /readyz)",
+        f"Staff console  http://{settings.api_host}:{settings.api_port}/app",
         f"Temporal       {settings.temporal_address}  namespace {settings.temporal_namespace}",
     ]
     if local_temporal:

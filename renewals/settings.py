@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # Where managers open the Temporal UI (the console links its filtered lists); unset: the dev server's.
+    temporal_ui_url: str | None = None
     timezone: str = "Asia/Shanghai"
     jwt_secret: str = DEV_JWT_SECRET
     jwt_expire_minutes: int = 480
