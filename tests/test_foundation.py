@@ -38,7 +38,7 @@ def test_prod_refuses_default_secrets():
     with pytest.raises(ValueError, match="JWT_SECRET is the development default"):
         Settings(_env_file=None, environment="prod", database_url="postgresql://db/x", temporal_address="t:7233")
     ok = Settings(_env_file=None, environment="prod", database_url="postgresql://db/x", temporal_address="t:7233",
-                  jwt_secret="x" * 40)
+                  jwt_secret="x" * 40, twilio_auth_token="f" * 32, temporal_api_key="key")
     assert ok.environment == "prod"
 
 
