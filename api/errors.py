@@ -21,7 +21,8 @@ from renewals.staff import StaffError
 # Where a request value came from; not part of the field's name.
 _LOCATIONS = {"body", "query", "path", "header", "cookie", "form"}
 _CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "rejected", 422: "invalid", 502: "provider_error"}
+          405: "method_not_allowed", 409: "rejected", 413: "too_large", 422: "invalid", 429: "too_many_requests",
+          500: "internal_error", 502: "provider_error", 503: "unavailable"}
 
 
 class ApiError(Exception):
@@ -59,7 +60,15 @@ _EXAMPLES: dict[int, tuple[str, str, str | None]] = {
           "is allowed before THIRD_CONTACT (T-20) and after DEPUTY_SUPERVISION", None),
     422: ("Malformed request; `field` names the offending input", "phone: '12345' is not a valid phone number",
           "phone"),
+    413: ("The request body is larger than the API accepts", "the request body is larger than 1048576 bytes",
+          None),
+    429: ("Too many failed sign-ins; `Retry-After` says when to try again",
+          "too many failed sign-ins: try again in 42 s", None),
+    500: ("An unexpected error; quote the request id when reporting it",
+          "internal error (request 9f1c0e4ab2d34c7e8a1f5b6c7d8e9f00)", None),
     502: ("Twilio could not place the call", "the call could not be placed: Twilio did not answer", None),
+    503: ("PostgreSQL or Temporal cannot be reached now; `Retry-After` says when to try again",
+          "the database is unavailable: try again shortly", None),
 }
 
 
