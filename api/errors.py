@@ -7,16 +7,25 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from renewals.cases import CaseRejected
 from renewals.staff import StaffError
+
+log = logging.getLogger(__name__)
+# How long a client should wait before retrying when PostgreSQL or Temporal is unreachable.
+RETRY_AFTER_SECONDS = 5
+_UNAVAILABLE_RPC = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED)
 
 # Where a request value came from; not part of the field's name.
 _LOCATIONS = {"body", "query", "path", "header", "cookie", "form"}
@@ -33,6 +42,14 @@ class ApiError(Exception):
         self.code = code or _CODES.get(status, "error")
 
 
+class DependencyUnavailable(Exception):
+    """PostgreSQL or Temporal cannot be reached: the API answers 503 with Retry-After."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what} is unavailable")
+        self.what = what
+
+
 class FieldProblem(BaseModel):
     field: str | None
     message: str
@@ -44,6 +61,7 @@ class ErrorDetail(BaseModel):
     message: str = Field(examples=["status 'failed' cannot be set in FIRST_CONTACT"])
     field: str | None = Field(default=None, examples=[None])
     details: list[FieldProblem] | None = None
+    request_id: str | None = Field(default=None, description="on 500 and 503: quote it when reporting the error")
 
 
 class ErrorBody(BaseModel):
@@ -77,18 +95,21 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         meaning, message, field = _EXAMPLES[status]
-        example = _body(status, _CODES[status], message, field)
+        example = error_body(status, _CODES[status], message, field)
         responses[status] = {"model": ErrorBody, "description": meaning,
                              "content": {"application/json": {"example": example}}}
     return responses
 
 
-def _body(status: int, code: str, message: str, field: str | None = None,
-          details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(status: int, code: str, message: str, field: str | None = None,
+               details: list[dict[str, Any]] | None = None, request_id: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"status": status, "code": code, "message": message, "field": field}
     if details:
         error["details"] = details
+    if request_id:
+        error["request_id"] = request_id
     return {"error": error}
+
 
 
 def _field_of(loc: tuple[Any, ...]) -> str | None:
@@ -99,18 +120,18 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.status, exc.code, exc.message, exc.field), exc.status, headers=exc.headers)
+        return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.field), exc.status, headers=exc.headers)
 
     @app.exception_handler(CaseRejected)
     async def case_rejected(_: Request, exc: CaseRejected) -> JSONResponse:
-        return JSONResponse(_body(409, "rejected", exc.reason), 409)
+        return JSONResponse(error_body(409, "rejected", exc.reason), 409)
 
     @app.exception_handler(StaffError)
     async def staff_error(_: Request, exc: StaffError) -> JSONResponse:
         # StaffError messages start with the field they are about ("phone: ...").
         message = str(exc)
         field = message.partition(":")[0] if ":" in message else None
-        return JSONResponse(_body(422, "invalid", message, field), 422)
+        return JSONResponse(error_body(422, "invalid", message, field), 422)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -118,10 +139,73 @@ def install_error_handlers(app: FastAPI) -> None:
                    for e in exc.errors()]
         first = details[0] if details else {"field": None, "message": "invalid request"}
         message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-        return JSONResponse(_body(422, "invalid", message, first["field"], details), 422)
+        return JSONResponse(error_body(422, "invalid", message, first["field"], details), 422)
+
+    def unavailable(request: Request, what: str, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None)
+        log.warning("%s unavailable (%s) [request %s]", what, type(exc).__name__, request_id)
+        return JSONResponse(error_body(503, "unavailable", f"{what} is unavailable: try again shortly",
+                                       request_id=request_id), 503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    @app.exception_handler(DependencyUnavailable)
+    async def dependency_unavailable(request: Request, exc: DependencyUnavailable) -> JSONResponse:
+        return unavailable(request, exc.what, exc)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+            return unavailable(request, "the database", exc)
+        raise exc  # a bug, not an outage: the catch-all answers 500
+
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return unavailable(request, "the database", exc)
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(request: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in _UNAVAILABLE_RPC:
+            return unavailable(request, "Temporal", exc)
+        raise exc
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def temporal_timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+        return unavailable(request, "Temporal", exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = exc.status_code
-        return JSONResponse(_body(status, _CODES.get(status, "error"), str(exc.detail)), status,
+        return JSONResponse(error_body(status, _CODES.get(status, "error"), str(exc.detail)), status,
                             headers=getattr(exc, "headers", None))
+
+
+# Statuses every operation can answer, whatever its route declares: the input guard (422), the
+# body bound (413), the catch-all (500) and an unreachable PostgreSQL or Temporal (503).
+COMMON_STATUSES = (413, 422, 500, 503)
+_UNGUARDED = {"/healthz"}  # answers from the process alone
+
+
+def document_common_errors(app: FastAPI) -> None:
+    """Make the OpenAPI list those statuses on every operation, in the one error shape (FastAPI's
+    own 422 schema, which this API never answers, is replaced)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        common = {str(status): entry for status, entry in error_responses(*COMMON_STATUSES).items()}
+        for entry in common.values():
+            entry["content"]["application/json"]["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
+            del entry["model"]
+        for path, operations in schema.get("paths", {}).items():
+            if path in _UNGUARDED:
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, entry in common.items():
+                    if status not in responses or "HTTPValidationError" in str(responses[status]):
+                        responses[status] = entry
+        return schema
+
+    app.openapi = openapi
