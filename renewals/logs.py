@@ -32,5 +32,9 @@ def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if settings.log_format == "json" else logging.Formatter(PLAIN_FORMAT))
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
