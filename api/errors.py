@@ -78,6 +78,8 @@ _EXAMPLES: dict[int, tuple[str, str, str | None]] = {
           "is allowed before THIRD_CONTACT (T-20) and after DEPUTY_SUPERVISION", None),
     422: ("Malformed request; `field` names the offending input", "phone: '12345' is not a valid phone number",
           "phone"),
+    400: ("The body cannot be read (not UTF-8, not JSON or not a form)", "There was an error parsing the body",
+          None),
     413: ("The request body is larger than the API accepts", "the request body is larger than 1048576 bytes",
           None),
     429: ("Too many failed sign-ins; `Retry-After` says when to try again",
@@ -180,8 +182,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 # Statuses every operation can answer, whatever its route declares: the input guard (422), the
-# body bound (413), the catch-all (500) and an unreachable PostgreSQL or Temporal (503).
-COMMON_STATUSES = (413, 422, 500, 503)
+# catch-all (500), an unreachable PostgreSQL or Temporal (503); with a body, also an unreadable
+# body (400) and the body bound (413).
+COMMON_STATUSES = (422, 500, 503)
+BODY_STATUSES = (400, 413)
 _UNGUARDED = {"/healthz"}  # answers from the process alone
 
 
@@ -194,7 +198,7 @@ def document_common_errors(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
-        common = {str(status): entry for status, entry in error_responses(*COMMON_STATUSES).items()}
+        common = {str(status): entry for status, entry in error_responses(*COMMON_STATUSES, *BODY_STATUSES).items()}
         for entry in common.values():
             entry["content"]["application/json"]["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
             del entry["model"]
@@ -204,6 +208,8 @@ def document_common_errors(app: FastAPI) -> None:
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 for status, entry in common.items():
+                    if int(status) in BODY_STATUSES and "requestBody" not in operation:
+                        continue
                     if status not in responses or "HTTPValidationError" in str(responses[status]):
                         responses[status] = entry
         return schema
