@@ -67,7 +67,7 @@ async def test_readyz_names_the_database_when_it_is_down(settings, pg, time_env)
     app = create_app(settings, engine=down, temporal=time_env.client)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         ready = await client.get("/readyz")
-    assert ready.status_code == 503
+    assert ready.status_code == 503 and int(ready.headers["Retry-After"]) > 0
     body = ready.json()
     assert body["database"].startswith("unavailable") and body["temporal"] == "ok"
 
