@@ -76,7 +76,8 @@ class Notifications:
             if staff is None and customer.sms_opt_out:
                 return self._complete(session, record, "suppressed")
             try:
-                sent = self._notifier.send_sms(to, body, status_callback=self._callback("sms-status"))
+                sent = self._notifier.send_sms(to, body, status_callback=self._callback("sms-status"),
+                                               label=f"{req.template} case {case.id}")
             except SendError as exc:
                 if exc.retryable:
                     raise  # the activity retries with backoff; the record stays 'sending'

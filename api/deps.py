@@ -12,7 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.auth import staff_id_from_token, unauthenticated
+from api.auth import refuse_demo_in_prod, staff_id_from_token, unauthenticated
 from models import Staff
 from renewals.notify import Notifier
 from renewals.settings import Settings
@@ -56,6 +56,7 @@ def staff_for_token(token: str, session: Session, settings: Settings) -> Staff:
     staff = session.get(Staff, staff_id_from_token(token, settings))
     if staff is None or not staff.active:
         raise unauthenticated("this account no longer exists or is deactivated")
+    refuse_demo_in_prod(staff.username, settings)
     return staff
 
 

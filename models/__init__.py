@@ -3,10 +3,11 @@
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
 from models.renewal import ContactRecord, ImportJob, Note, Quote, RenewalCase, Task, TaskKind, TaskState
+from models.sign_in import SignInThrottle
 from models.vehicle_model import VehicleModel
 
 __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "ImportJob", "Note", "Policy", "PolicyChannel",
-    "Quote", "RenewalCase", "Role", "Staff", "StaffQuoteConfig", "SubBranch", "Task", "TaskKind",
+    "Quote", "RenewalCase", "Role", "SignInThrottle", "Staff", "StaffQuoteConfig", "SubBranch", "Task", "TaskKind",
     "TaskState", "Vehicle", "VehicleModel",
 ]

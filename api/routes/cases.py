@@ -21,6 +21,7 @@ from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, ac
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.quoting import quote_to_send
+from api.inputs import Limit, Offset
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
@@ -107,7 +108,7 @@ Administration = Annotated[StaffAction, Depends(_administration)]
 def list_cases(staff: CurrentStaff, session: SessionDep, stage: Stage | None = None,
                status: CaseStatus | None = Query(None, description="open, or closed (any outcome)"),
                outcome: Outcome | None = None, owner: uuid.UUID | None = Query(None, description="owner's staff id"),
-               limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> CasePage:
+               limit: Limit = 50, offset: Offset = 0) -> CasePage:
     where = [case_scope(staff)]
     if stage:
         where.append(RenewalCase.stage == stage)

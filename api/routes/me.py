@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date as Date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
@@ -12,6 +12,7 @@ from sqlmodel import select
 from api.access import own_tasks
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
+from api.inputs import Day, Limit, Offset
 from api.schemas import MeOut, TaskItem, TaskPage
 from models import Branch, Customer, Policy, RenewalCase, SubBranch, Task, TaskState, Vehicle
 from renewals.calendar import Stage
@@ -69,8 +70,8 @@ def me(staff: CurrentStaff, session: SessionDep) -> MeOut:
     response_model=TaskPage, responses=error_responses(401, 422),
 )
 def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, now: NowDep,
-             date: Date | None = Query(None, description="YYYY-MM-DD; default today in the company time zone"),
-             limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> TaskPage:
+             date: Day | None = Query(None, description="YYYY-MM-DD; default today in the company time zone"),
+             limit: Limit = 50, offset: Offset = 0) -> TaskPage:
     zone = ZoneInfo(settings.timezone)
     day = date or now.astimezone(zone).date()
     day_start = datetime.combine(day, time(0), tzinfo=zone)
