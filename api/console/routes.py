@@ -27,9 +27,10 @@ from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
 from api.access import CaseAction, customer_visibility, find_case, find_customer, require
-from api.auth import authenticate, issue_token
+from api.auth import issue_token
 from api.console import session as web
 from api.console.i18n import WINDOW_DAYS, t_day, translator
+from api.routes.auth import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.routes import cases as case_routes, me as me_routes
@@ -125,9 +126,11 @@ async def sign_in(request: Request, session: SessionDep, settings: SettingsDep) 
     form = await _form(request, settings)
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
     try:
-        staff = await run_in_threadpool(authenticate, session, username, password)
-    except ApiError:
-        return render(request, "sign_in.html", status=401, error=True, username=username)
+        staff = await checked_sign_in(request, session, settings, username, password)
+    except ApiError as refused:
+        page = render(request, "sign_in.html", status=refused.status, error=True, username=username)
+        page.headers.update(refused.headers or {})  # a throttled sign-in says when to try again
+        return page
     token, _ = issue_token(staff, settings)
     response = _redirect(HOME[staff.role])
     web.start_session(response, settings, token)
@@ -327,7 +330,7 @@ async def _loss_reason(x: _Context) -> tuple[str, str]:
 
 async def _sms(x: _Context) -> tuple[str, str]:
     body = SmsIn(template=x.get("template"), quote_id=x.get("quote_id"))
-    sent = await case_routes.send_sms(body, x.casework(), Response())
+    sent = await case_routes.send_sms(body, x.casework(), Response(), x.now, x.settings)
     if sent.status == "sent":
         return "sms", ""
     return f"sms_{sent.status}", _local(sent.send_at, x.case.timezone, "%Y-%m-%d %H:%M")

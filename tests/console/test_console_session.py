@@ -13,7 +13,7 @@ from renewals.settings import Settings
 
 def _settings(environment: str) -> Settings:
     return Settings(_env_file=None, environment=environment, jwt_secret="s" * 40, database_url="postgresql://db/x",
-                    temporal_address="temporal:7233")
+                    temporal_address="temporal:7233", twilio_auth_token="f" * 32, temporal_api_key="key")
 
 
 @pytest.mark.parametrize(("environment", "secure"), [("prod", True), ("dev", False)])
