@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
     escalate_without_status: bool = True
     # SPEC §7: more claims than this last year makes a policy not quotable.
     max_claims_for_quote: int = 3
+    # Issue 10: how often the archiver stores closed cases' histories; keep it well under the
+    # namespace's retention (Temporal deletes a closed workflow's history when retention runs out).
+    archive_every: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     log_level: str = "INFO"
     activity_workers: int = Field(default=50, ge=1)
 

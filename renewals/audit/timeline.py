@@ -408,6 +408,20 @@ class _Builder:
                       reason=r.reason)
 
 
+def staff_ids(history: WorkflowHistory) -> set[uuid.UUID]:
+    """Every staff member the history names: owner and deputy at start, actors, new owners."""
+    ids: set[uuid.UUID | None] = set()
+    for ev in history.events:
+        if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            inp = _decode(ev.workflow_execution_started_event_attributes.input)
+            ids |= {_uuid(inp.owner_id), _uuid(inp.deputy_id)}
+        elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            payload = _decode(ev.workflow_execution_update_accepted_event_attributes.accepted_request.input.args)
+            if payload:
+                ids |= {_uuid((payload.actor or {}).get("id")), _uuid(payload.new_owner_id)}
+    return {i for i in ids if i}
+
+
 def build_timeline(history: WorkflowHistory, *, contacts: Sequence[ContactInfo] = (),
                    refusals: Sequence[RefusalInfo] = (), staff: dict[uuid.UUID, StaffInfo] | None = None,
                    identities_masked: bool = True, history_from: str = "temporal",
