@@ -3,6 +3,7 @@ Replayer; any non-determinism is a failure a release must not ship (issue 10).""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -44,5 +45,8 @@ async def replay_all(histories: AsyncIterator[tuple[str, WorkflowHistory]], on_r
 
 
 def _first_line(failure: Exception) -> str:
-    text = f"{type(failure).__name__}: {failure}"
-    return text.strip().splitlines()[0][:500]
+    """The SDK wraps the server-style message (`[TMPRL1100] Nondeterminism error: …`) in a
+    Rust debug dump: keep the message itself."""
+    text = str(failure)
+    inner = re.search(r'message: "([^"]+)"', text)
+    return f"{type(failure).__name__}: {(inner.group(1) if inner else text).strip().splitlines()[0][:500]}"
