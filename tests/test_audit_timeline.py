@@ -5,11 +5,14 @@ same from it."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
 import pytest
 from sqlmodel import Session
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 
 from models import HistoryArchive
 from renewals.audit.archive import archive_closed_cases, archived_history, case_timeline
@@ -178,3 +181,40 @@ async def test_closed_history_is_archived_once_and_reads_the_same(sc: Scenario):
         "history_archived",)]
     [archived] = [e for e in from_temporal.events if e.kind == "history_archived"]
     assert archived.actor.component == c.SystemComponent.archiver
+
+
+async def test_cli_timeline_and_export(sc: Scenario, monkeypatch):
+    from typer.testing import CliRunner
+
+    from renewals.cli import app
+    from renewals.db import get_engine
+    from renewals.settings import get_settings
+
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-60, 10))
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.success,
+                                                     new_policy_no="PDAA2027NEW"))
+    await case.handle.result()
+    monkeypatch.setenv("DATABASE_URL", sc.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", sc.env.client.service_client.config.target_host)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    try:
+        def cli(*args: str):
+            return CliRunner().invoke(app, ["audit", *args])
+
+        table = await asyncio.to_thread(cli, "timeline", case.inp.policy_no)
+        assert table.exit_code == 0, table.output
+        assert "T-60" in table.output and "RENEWED" in table.output and "intake" in table.output
+        as_json = await asyncio.to_thread(cli, "timeline", case.inp.policy_no, "--expiry",
+                                          f"{case.inp.expiry_date}", "--json")
+        assert json.loads(as_json.output)["events"][-1]["kind"] == "outcome"
+        exported = await asyncio.to_thread(cli, "export", case.inp.policy_no)
+        assert exported.exit_code == 0
+        history = WorkflowHistory.from_json(case.handle.id, exported.stdout)
+        assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+        missing = await asyncio.to_thread(cli, "timeline", "PDAA-NO-SUCH")
+        assert missing.exit_code == 1 and "no renewal case for policy PDAA-NO-SUCH" in missing.output
+    finally:
+        get_settings.cache_clear()
+        get_engine.cache_clear()
