@@ -213,6 +213,10 @@ async def test_cli_timeline_and_export(sc: Scenario, monkeypatch):
         assert exported.exit_code == 0
         history = WorkflowHistory.from_json(case.handle.id, exported.stdout)
         assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+        replayed = await asyncio.to_thread(cli, "replay", case.inp.policy_no)
+        assert replayed.exit_code == 0 and "1 replayed, 0 failed" in replayed.output, replayed.output
+        since = await asyncio.to_thread(cli, "replay", "--since", f"{case.at(-60):%Y-%m-%d}")
+        assert since.exit_code == 0 and case.inp.policy_no in since.output, since.output
         missing = await asyncio.to_thread(cli, "timeline", "PDAA-NO-SUCH")
         assert missing.exit_code == 1 and "no renewal case for policy PDAA-NO-SUCH" in missing.output
     finally:

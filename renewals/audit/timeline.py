@@ -323,7 +323,10 @@ class _Builder:
         name = request.input.name
         payload = _decode(request.input.args) or _Fields()
         actor = payload.actor
-        who = self.person(actor.id, actor.role) if actor else Actor(role="unknown")
+        if actor and actor.role == c.ActorRole.system:  # the core system's data, through the API
+            who = Actor(role=actor.role, id=actor.id, component=c.SystemComponent.core_system.value)
+        else:
+            who = self.person(actor.id, actor.role) if actor else Actor(role="unknown")
         what = {k: v for k, v in payload.items() if k not in ("actor", "note_id") and v is not None}
         if payload.note_id:
             what["note"] = "attached"

@@ -30,6 +30,8 @@ async def test_timeline_readers_refusals_and_raw_history(api: Api, sc: Scenario)
     accepted = await api.post(f"/cases/{case.case_id}/contacts", headers=owner,
                               json={"channel": "call", "result": "reached", "note": "客户13812348000考虑中"})
     assert accepted.status_code == 200, accepted.text
+    called = await api.post(f"/cases/{case.case_id}/call", headers=owner)
+    assert called.status_code == 202, called.text
 
     path = f"/cases/{case.case_id}/timeline"
     for reader in (auditor, manager, admin, owner, deputy):
@@ -45,6 +47,10 @@ async def test_timeline_readers_refusals_and_raw_history(api: Api, sc: Scenario)
     assert refusal["details"]["request"] == {"status": "failed"}
     assert "cannot be set in FIRST_CONTACT" in refusal["details"]["reason"]
     assert (refusal["t_day"], refusal["stage"], refusal["local_time"][11:]) == ("T-60", "FIRST_CONTACT", "10:00")
+    [call] = [e for e in timeline["events"] if e["kind"] == "call"]
+    assert (call["actor"]["id"], call["actor"]["role"], call["stage"]) == (str(case.owner_id), "sales", "FIRST_CONTACT")
+    assert call["details"]["to"] == f"{case.customer_phone[3:6]}****{case.customer_phone[-4:]}"
+    assert call["details"]["customer_leg"] == called.json()["status"]
     contact = [e for e in timeline["events"] if e["kind"] == "staff_action"][-1]
     assert contact["details"]["request"] == {"channel": "call", "result": "reached", "note": "attached"}
     assert "13812348000" not in str(timeline) and case.owner_name not in str(timeline)
