@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
