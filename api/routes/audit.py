@@ -16,6 +16,30 @@ from renewals.audit.timeline import Timeline
 
 router = APIRouter(prefix="/cases", tags=["audit"])
 
+_STAFF = {"role": "sales", "id": "22568f00-43c6-4f04-9002-09c59efcd270", "name": "李*", "component": None}
+TIMELINE_EXAMPLE = {
+    "workflow_id": "renewal-PDAA444048033686-20470314", "case_id": "e82f9dac-0952-5de2-a47b-073ed68c1d44",
+    "policy_no": "PDAA444048033686", "expiry_date": "2047-03-14", "timezone": "Asia/Shanghai",
+    "history_from": "archive", "outcome": "RENEWED",
+    "events": [
+        {"at": "2047-02-24T02:00:00Z", "local_time": "2047-02-24 10:00", "day": -18, "t_day": "T-18",
+         "kind": "staff_action", "actor": _STAFF, "stage": "THIRD_CONTACT", "summary": "set_follow_up(status=failed)",
+         "details": {"action": "set_follow_up", "request": {"status": "failed"}, "resulting_stage": "THIRD_CONTACT"}},
+        {"at": "2047-03-04T01:00:00Z", "local_time": "2047-03-04 09:00", "day": -10, "t_day": "T-10",
+         "kind": "escalated", "actor": {"role": "system", "id": None, "name": None, "component": "workflow"},
+         "stage": "DEPUTY_SUPERVISION", "summary": "escalated to the deputy (follow-up status failed)",
+         "details": {}},
+        {"at": "2047-03-04T01:00:00Z", "local_time": "2047-03-04 09:00", "day": -10, "t_day": "T-10",
+         "kind": "sms", "actor": {"role": "system", "id": None, "name": None, "component": "workflow"},
+         "stage": "DEPUTY_SUPERVISION", "summary": "SMS deputy_escalation to the deputy manager",
+         "details": {"template": "deputy_escalation", "recipient": "deputy", "status": "sent",
+                     "to": "139****0021", "delivery": "delivered"}},
+    ],
+}
+HISTORY_EXAMPLE = {"events": [{"eventId": "1", "eventTime": "2047-01-11T03:00:00.041Z",
+                               "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
+                               "workflowExecutionStartedEventAttributes": {"workflowType": {"name": "PolicyRenewal"}}}]}
+
 # Who reads a timeline: auditors, the branch's admins and managers (their scope is the branch) and
 # the case's own staff (its service manager and deputy), not every sales or deputy of the branch.
 TIMELINE_ROLES = (Role.auditor, Role.admin, Role.manager)
@@ -39,7 +63,9 @@ def _not_found(exc: HistoryNotFound) -> ApiError:
 
 
 @router.get(
-    "/{case_id}/timeline", response_model=Timeline, responses=error_responses(401, 403, 404, 422),
+    "/{case_id}/timeline", response_model=Timeline,
+    responses={200: {"content": {"application/json": {"example": TIMELINE_EXAMPLE}}},
+               **error_responses(401, 403, 404, 422)},
     summary="The case's audit timeline: every event in order, with local time, T-day and who did it",
     description="Stage changes, tasks opened/handled/missed/cancelled, SMS (template, recipient, delivery), "
                 "calls, staff actions accepted or refused (with the reason), escalations, expiry changes and the "
@@ -57,8 +83,9 @@ async def get_timeline(case: Annotated[RenewalCase, Depends(timeline_case)], sta
 
 
 @router.get(
-    "/{case_id}/history.json", responses={200: {"content": {"application/json": {}}},
-                                          **error_responses(401, 403, 404, 422)},
+    "/{case_id}/history.json",
+    responses={200: {"content": {"application/json": {"example": HISTORY_EXAMPLE}}},
+               **error_responses(401, 403, 404, 422)},
     summary="The case's raw Temporal history (auditors): what `temporal workflow show --output json` prints",
     description="Read it with `WorkflowHistory.from_json` or replay it with `renewals audit replay FILE`.",
 )
