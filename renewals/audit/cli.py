@@ -31,6 +31,14 @@ def _settings():
     return settings()
 
 
+def _engine(settings):
+    from renewals.db import get_engine
+
+    if not settings.database_url:
+        raise _fail("DATABASE_URL is not set: point it at the PostgreSQL that holds the cases and the archive")
+    return get_engine()
+
+
 async def _client(settings):
     """Temporal if it answers; None lets the readers fall back to the archive."""
     from renewals.temporal import connect
@@ -66,6 +74,12 @@ def _workflow_ids(engine, policy_nos: list[str] | None = None, expiry: date | No
     return [(r.policy_no, r.workflow_id) for r in rows]
 
 
+def _policy_no(value: str) -> str:
+    if not 1 <= len(value) <= 64 or not value.isprintable():
+        raise _fail(f"POLICY_NO: {value[:64]!r} is not a policy number (1-64 printable characters)")
+    return value
+
+
 def _one_case(engine, policy_no: str, expiry: date | None) -> str:
     found = _workflow_ids(engine, [policy_no], expiry)
     if not found:
@@ -85,11 +99,10 @@ def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], exp
              as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
     """A case's timeline in order: local time, T-day, who, what (masked as for an auditor)."""
     from renewals.audit.archive import HistoryNotFound, case_timeline
-    from renewals.db import get_engine
 
     settings = _settings()
-    engine = get_engine()
-    workflow_id = _one_case(engine, policy_no, expiry.date() if expiry else None)
+    engine = _engine(settings)
+    workflow_id = _one_case(engine, _policy_no(policy_no), expiry.date() if expiry else None)
 
     async def run():
         return await case_timeline(await _client(settings), engine, workflow_id, identities_masked=True,
@@ -115,11 +128,10 @@ def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], exp
 def export(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], expiry: Expiry = None) -> None:
     """Write the case's raw history JSON to stdout (`temporal workflow show --output json` format)."""
     from renewals.audit.archive import HistoryNotFound, load_history
-    from renewals.db import get_engine
 
     settings = _settings()
-    engine = get_engine()
-    workflow_id = _one_case(engine, policy_no, expiry.date() if expiry else None)
+    engine = _engine(settings)
+    workflow_id = _one_case(engine, _policy_no(policy_no), expiry.date() if expiry else None)
 
     async def run():
         return await load_history(await _client(settings), engine, workflow_id)
@@ -147,7 +159,7 @@ def replay(
 
     targets = targets or []
     files = [Path(t) for t in targets if t.endswith(".json") or Path(t).is_file()]
-    policy_nos = [t for t in targets if Path(t) not in files]
+    policy_nos = [_policy_no(t) for t in targets if Path(t) not in files]
     if not (targets or all_cases or since):
         raise _fail("say what to replay: POLICY_NO…, FILE…, --all or --since DATE")
     for path in files:
@@ -159,10 +171,9 @@ def replay(
             yield str(path), WorkflowHistory.from_json(path.stem, path.read_text())
         if policy_nos or all_cases or since:
             from renewals.audit.archive import HistoryNotFound, load_history
-            from renewals.db import get_engine
 
             settings = _settings()
-            engine = get_engine()
+            engine = _engine(settings)
             cases = await asyncio.to_thread(_workflow_ids, engine, policy_nos or None, None,
                                             since.date() if since else None)
             missing = set(policy_nos) - {p for p, _ in cases}
@@ -191,14 +202,18 @@ def replay(
 def archive_now() -> None:
     """Archive closed cases' histories now (the scheduled archiver does this every ARCHIVE_EVERY)."""
     from renewals.audit.archive import archive_closed_cases
-    from renewals.db import get_engine
     from renewals.temporal import connect
 
     settings = _settings()
+    engine = _engine(settings)
 
     async def run() -> int:
         with console.status("archiving closed cases…") as status:
-            return await archive_closed_cases(await connect(settings), get_engine(),
+            return await archive_closed_cases(await connect(settings), engine,
                                               on_batch=lambda n: status.update(f"archived {n}…"))
 
-    console.print(f"archived {asyncio.run(run())} closed case(s).")
+    try:
+        stored = asyncio.run(run())
+    except RuntimeError as exc:  # Temporal not configured or not reachable
+        raise _fail(str(exc)) from None
+    console.print(f"archived {stored} closed case(s).")
