@@ -191,7 +191,7 @@ async def test_cli_timeline_and_export(sc: Scenario, monkeypatch):
     from renewals.settings import get_settings
 
     case = await sc.start(days_to_expiry=62)
-    await sc.sleep_until(case.at(-60, 10))
+    started_on = await sc.local_today()
     await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.success,
                                                      new_policy_no="PDAA2027NEW"))
     await case.handle.result()
@@ -205,7 +205,7 @@ async def test_cli_timeline_and_export(sc: Scenario, monkeypatch):
 
         table = await asyncio.to_thread(cli, "timeline", case.inp.policy_no)
         assert table.exit_code == 0, table.output
-        assert "T-60" in table.output and "RENEWED" in table.output and "intake" in table.output
+        assert "T-62" in table.output and "RENEWED" in table.output and "intake" in table.output
         as_json = await asyncio.to_thread(cli, "timeline", case.inp.policy_no, "--expiry",
                                           f"{case.inp.expiry_date}", "--json")
         assert json.loads(as_json.output)["events"][-1]["kind"] == "outcome"
@@ -215,7 +215,7 @@ async def test_cli_timeline_and_export(sc: Scenario, monkeypatch):
         assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
         replayed = await asyncio.to_thread(cli, "replay", case.inp.policy_no)
         assert replayed.exit_code == 0 and "1 replayed, 0 failed" in replayed.output, replayed.output
-        since = await asyncio.to_thread(cli, "replay", "--since", f"{case.at(-60):%Y-%m-%d}")
+        since = await asyncio.to_thread(cli, "replay", "--since", f"{started_on}")
         assert since.exit_code == 0 and case.inp.policy_no in since.output, since.output
         missing = await asyncio.to_thread(cli, "timeline", "PDAA-NO-SUCH")
         assert missing.exit_code == 1 and "no renewal case for policy PDAA-NO-SUCH" in missing.output
