@@ -45,6 +45,8 @@ class RenewalCase(SQLModel, table=True):
     stage_entered_at: datetime | None = timestamp(nullable=True)
     closed_at: datetime | None = timestamp(nullable=True)
     updated_at: datetime = timestamp(default_now=True)
+    # Set by the history archiver once the closed case's Temporal history is in PostgreSQL.
+    history_archived_at: datetime | None = timestamp(nullable=True)
 
 
 class TaskKind(StrEnum):

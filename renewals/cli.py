@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from renewals.logs import setup_logging
+from renewals.audit.cli import audit_app
 from renewals.settings import Settings, get_settings
 from renewals.vehicle_models_cli import app as vehicle_models_app
 
@@ -24,6 +25,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(org_app, name="org")
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(vehicle_models_app, name="vehicle-models")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -78,6 +80,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             if temporal is None:
                 status.update("registering search attributes…")
                 asyncio.run(_register_search_attributes(settings))
+            status.update("scheduling the history archiver…")
+            asyncio.run(_schedule_archiver(settings))
         extra = ()
         demo_logins: list[str] = []
         if demo:
@@ -149,12 +153,22 @@ async def _register_search_attributes(settings: Settings) -> list[str]:
     return await register_search_attributes(client, settings.temporal_namespace)
 
 
+async def _schedule_archiver(settings: Settings) -> None:
+    from renewals.audit.archive import ensure_archiver_schedule
+    from renewals.temporal import connect
+
+    await ensure_archiver_schedule(await connect(settings), settings)
+
+
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the search attributes of the renewal workflow in the namespace (idempotent)."""
+    """Register the search attributes of the renewal workflow in the namespace and schedule the
+    history archiver (both idempotent)."""
     settings = _settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
+    asyncio.run(_schedule_archiver(settings))
+    console.print(f"history archiver scheduled every {settings.archive_every}.")
 
 
 @org_app.command("add")

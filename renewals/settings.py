@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     # Channel factor: online (网销) quotes are priced below traditional (传统) ones.
     quote_channel_factors: dict[str, Decimal] = {"traditional": Decimal("1.00"), "online": Decimal("0.95")}
     quote_valid_days: int = Field(default=15, ge=1, le=90)
+    # How often the archiver stores closed cases' histories; keep it well under the namespace's
+    # retention (Temporal deletes a closed workflow's history when retention runs out).
+    archive_every: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     log_level: str = "INFO"
     # Server logs: plain lines, or one JSON object per line for a log collector.
     log_format: Literal["plain", "json"] = "plain"

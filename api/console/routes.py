@@ -297,7 +297,7 @@ class _Context:
 
     def casework(self) -> case_routes.StaffAction:
         require(self.staff, self.case, CaseAction.casework)
-        return case_routes.StaffAction(self.case, self.staff, self.session, self.client)
+        return case_routes.StaffAction(self.case, self.staff, self.session, self.client, self.now)
 
 
 # Each action answers (what was done, a detail to show).

@@ -26,7 +26,8 @@ from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
 )
-from models import Assignment, ContactRecord, Customer, Note, Policy, RenewalCase, Role, Staff
+from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, RenewalCase, Role, Staff
+from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
@@ -73,6 +74,7 @@ class StaffAction:
     staff: Staff
     session: Session
     client: Client
+    now: datetime  # the business clock when the request came (a refusal is recorded at it)
 
     async def update(self, name: str, payload: Callable[[c.Actor, uuid.UUID | None], object],
                      note: str | None = None, result_type: type = c.CaseState) -> Any:
@@ -80,20 +82,26 @@ class StaffAction:
         a rejected action leaves no note behind."""
         note_id = await run_in_threadpool(_write_note, self.session, self.case, self.staff, note)
         handle = self.client.get_workflow_handle(self.case.workflow_id)
+        request = payload(actor(self.staff), note_id)
         try:
-            return await update_case(handle, name, payload(actor(self.staff), note_id), result_type)
-        except CaseRejected:
+            return await update_case(handle, name, request, result_type)
+        except CaseRejected as refused:
             if note_id:
                 await run_in_threadpool(_drop_note, self.session, note_id)
+            # A refused update leaves no history event: the audit timeline reads it from here.
+            await run_in_threadpool(record_refusal, self.session, self.case, self.staff, name, request,
+                                    refused.reason, self.now)
             raise
 
 
-def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
-    return StaffAction(case, staff, session, client)
+def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
+              now: NowDep) -> StaffAction:
+    return StaffAction(case, staff, session, client, now)
 
 
-def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
-    return StaffAction(case, staff, session, client)
+def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
+                    now: NowDep) -> StaffAction:
+    return StaffAction(case, staff, session, client, now)
 
 
 Casework = Annotated[StaffAction, Depends(_casework)]

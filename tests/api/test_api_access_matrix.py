@@ -67,6 +67,11 @@ MATRIX = [
     Row("GET", "/cases", ANY_STAFF),
     Row("GET", "/cases/{id}", READ_OWN, READ_FOREIGN, UNSEEN),
     Row("GET", "/customers/{id}", READ_OWN, READ_FOREIGN, UNSEEN, customer=True),
+    # audit: the timeline for the case's own staff, the branch's admins and managers, auditors;
+    # the raw history for auditors only
+    Row("GET", "/cases/{id}/timeline", READ_OWN, READ_FOREIGN, UNSEEN),
+    Row("GET", "/cases/{id}/history.json", "401 403 403 403 403 403 403 403 200",
+        "401 403 403 403 403 403 403 403 200", UNSEEN),
     # casework: the owner, or the case's deputy (whom the workflow turns away outside their stage)
     Row("POST", "/cases/{id}/contacts", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"channel": "call", "result": "reached"})),
