@@ -26,7 +26,7 @@ from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
 )
-from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, RenewalCase, Role, Staff
+from models import Assignment, ContactRecord, Customer, Note, Policy, RenewalCase, Role, Staff
 from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
