@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.table import Table
 
+from renewals.report_cli import app as report_app
 from renewals.settings import Settings, get_settings
 
 app = typer.Typer(help="Car-insurance renewal marketing system.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -23,6 +24,7 @@ temporal_app = typer.Typer(help="Temporal operations.", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
 app.add_typer(org_app, name="org")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(report_app, name="report")
 console = Console()
 
 

@@ -59,6 +59,10 @@ MATRIX = [
     Row("GET", "/me", ANY_STAFF),
     Row("GET", "/me/tasks", ANY_STAFF),
     Row("GET", "/cases", ANY_STAFF),
+    # reports: everyone reads the figures of their own scope (tests/api/test_reports.py checks which)
+    Row("GET", "/reports/renewals", ANY_STAFF),
+    Row("GET", "/reports/funnel", ANY_STAFF),
+    Row("GET", "/reports/tasks", ANY_STAFF),
     Row("GET", "/cases/{id}", READ_OWN, READ_FOREIGN, UNSEEN),
     Row("GET", "/customers/{id}", READ_OWN, READ_FOREIGN, UNSEEN, customer=True),
     # casework: the owner, or the case's deputy (whom the workflow turns away outside their stage)

@@ -1,0 +1,157 @@
+"""The SQL behind the reports: grouped counts read from the projection tables (renewal_case, task)
+through the indexes of migration 0005; `renewals/reports.py` turns them into figures.
+
+Every query takes `scope`, a condition on RenewalCase (or, for tasks, on Task joined to its case)
+from the one authorization layer (api/access.py); the CLI passes `true()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, extract, func, literal_column, or_, select, true
+from sqlmodel import Session
+
+from models import Branch, RenewalCase, Staff, SubBranch, Task, TaskKind, TaskState
+from renewals.calendar import Outcome
+from renewals.reports import (
+    DAILY_STAGES, EARLIEST_DAY, LATEST_DAY, OPEN_HOUR, CaseCount, FunnelCount, FunnelReport, Period, RenewalReport,
+    TaskCount, TaskReport, funnel_report, renewal_report, task_report,
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    branch: str | None = None  # branch code
+    sub_branch: str | None = None  # sub-branch code
+    manager_id: uuid.UUID | None = None
+
+
+def _org_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    where = []
+    if filters.sub_branch:
+        where.append(RenewalCase.sub_branch_id.in_(select(SubBranch.id).where(SubBranch.code == filters.sub_branch)))
+    if filters.branch:
+        where.append(RenewalCase.sub_branch_id.in_(
+            select(SubBranch.id).join(Branch, Branch.id == SubBranch.branch_id).where(Branch.code == filters.branch)))
+    return where
+
+
+def _case_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    where = _org_filters(filters)
+    if filters.manager_id:
+        where.append(RenewalCase.owner_id == filters.manager_id)
+    return where
+
+
+def renewal_counts(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> list[CaseCount]:
+    """Cases due in the period and the one before, per manager, outcome and loss reason."""
+    previous = period.previous()
+    current = (RenewalCase.expiry_date >= period.start).label("current")
+    reason = case((RenewalCase.outcome == Outcome.LOST, RenewalCase.outcome_reason)).label("reason")
+    grouped = (
+        select(current, RenewalCase.sub_branch_id, RenewalCase.owner_id, RenewalCase.outcome, reason,
+               func.count().label("cases"))
+        .where(RenewalCase.expiry_date.between(previous.start, period.end), scope, *_case_filters(filters))
+        .group_by(current, RenewalCase.sub_branch_id, RenewalCase.owner_id, RenewalCase.outcome, reason)
+        .subquery()
+    )
+    rows = session.exec(
+        select(grouped.c.current, Branch.code, Branch.name, SubBranch.code, SubBranch.name, grouped.c.owner_id,
+               Staff.name, grouped.c.outcome, grouped.c.reason, grouped.c.cases)
+        .join(SubBranch, SubBranch.id == grouped.c.sub_branch_id)
+        .join(Branch, Branch.id == SubBranch.branch_id)
+        .join(Staff, Staff.id == grouped.c.owner_id)
+    ).all()
+    return [CaseCount(*row) for row in rows]
+
+
+def funnel_counts(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> list[FunnelCount]:
+    """Cases due in the period by the local day they started on, the stage they reached and how they ended."""
+    local_start = func.timezone(RenewalCase.timezone, RenewalCase.started_at)
+    start_day = func.least(func.greatest(cast(local_start, literal_column("date")) - RenewalCase.expiry_date,
+                                         EARLIEST_DAY), LATEST_DAY).label("start_day")
+    before_opening = (extract("hour", local_start) < OPEN_HOUR).label("before_opening")
+    last_stage = func.coalesce(RenewalCase.outcome_stage, RenewalCase.stage).label("last_stage")
+    columns = (start_day, before_opening, last_stage, RenewalCase.escalated, RenewalCase.outcome)
+    rows = session.exec(
+        select(*columns, func.count())
+        .where(RenewalCase.expiry_date.between(period.start, period.end), scope, *_case_filters(filters))
+        .group_by(*columns)
+    ).all()
+    return [FunnelCount(*row) for row in rows]
+
+
+def task_counts(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
+                now: datetime) -> tuple[list[TaskCount], dict[uuid.UUID, int]]:
+    """Tasks opened in the period (days in `timezone`), per assignee and in total; and escalations
+    (supervision tasks opened) per case owner."""
+    zone = ZoneInfo(timezone)
+    opened_from = datetime.combine(period.start, time(0), tzinfo=zone)
+    opened_until = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=zone)
+    in_period = and_(Task.opens_at >= opened_from, Task.opens_at < opened_until, Task.state != TaskState.cancelled)
+    where = [in_period, scope, *_org_filters(filters)]
+    if filters.manager_id:
+        where.append(Task.assignee_id == filters.manager_id)
+
+    daily = and_(Task.kind == TaskKind.call, Task.stage.in_(DAILY_STAGES))
+    done = Task.state == TaskState.done
+    past_due_unhandled = or_(Task.state == TaskState.expired, and_(Task.state == TaskState.open, Task.due_at <= now))
+
+    def n(condition: ColumnElement[bool]):
+        return func.count().filter(condition)
+
+    handling = extract("epoch", Task.handled_at - Task.opens_at)
+    grouped = (
+        select(Task.assignee_id, func.count().label("opened"),
+               n(and_(daily, or_(done, Task.due_at <= now))).label("daily_due"),
+               n(and_(daily, done, Task.handled_at <= Task.due_at)).label("daily_same_day"),
+               n(and_(daily, past_due_unhandled)).label("missed"),
+               n(and_(~daily, past_due_unhandled)).label("overdue_open"),
+               n(and_(Task.state == TaskState.open, Task.due_at > now)).label("pending"),
+               n(done).label("handled"),
+               func.percentile_cont(0.5).within_group(handling).filter(done).label("median"))
+        .join(RenewalCase, RenewalCase.id == Task.case_id)
+        .where(*where)
+        .group_by(func.grouping_sets(Task.assignee_id, literal_column("()")))
+        .subquery()
+    )
+    rows = session.exec(
+        select(grouped.c.assignee_id, Staff.name, Staff.role, SubBranch.code, grouped.c.opened, grouped.c.daily_due,
+               grouped.c.daily_same_day, grouped.c.missed, grouped.c.overdue_open, grouped.c.pending,
+               grouped.c.handled, grouped.c.median)
+        .join(Staff, Staff.id == grouped.c.assignee_id, isouter=True)
+        .join(SubBranch, SubBranch.id == Staff.sub_branch_id, isouter=True)
+    ).all()
+    counts = [TaskCount(*row[:11], None if row[11] is None else float(row[11])) for row in rows]
+
+    escalation_where = [in_period, Task.kind == TaskKind.supervision, scope, *_case_filters(filters)]
+    escalations = dict(session.exec(
+        select(RenewalCase.owner_id, cast(func.count(), Integer))
+        .join(RenewalCase, RenewalCase.id == Task.case_id)
+        .where(*escalation_where)
+        .group_by(RenewalCase.owner_id)
+    ).all())
+    return counts, escalations
+
+
+def everything() -> ColumnElement[bool]:
+    """The CLI's scope: an operator with database access reads the whole company."""
+    return true()
+
+
+def renewals_report(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> RenewalReport:
+    return renewal_report(renewal_counts(session, period, scope, filters), period)
+
+
+def funnel(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> FunnelReport:
+    return funnel_report(funnel_counts(session, period, scope, filters), period)
+
+
+def tasks_report(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
+                 now: datetime) -> TaskReport:
+    counts, escalations = task_counts(session, period, scope, filters, timezone, now)
+    return task_report(counts, escalations, period)
