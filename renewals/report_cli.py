@@ -14,7 +14,6 @@ from rich.table import Table
 from renewals.reports import PeriodError, Table as ReportTable, funnel_table, make_period, renewal_table, task_table
 
 app = typer.Typer(help="Reports: renewal rates, the renewal funnel, daily-task compliance.", no_args_is_help=True)
-console = Console()
 
 From = Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (default: 1st of this month).")]
 To = Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, included (default: end of that month).")]
@@ -26,7 +25,7 @@ def _print(table: ReportTable) -> None:
     out = Table(*table.columns, title=table.title)
     for row in table.rows:
         out.add_row(*row)
-    console.print(out)
+    Console().print(out)  # made here: its width follows the terminal (COLUMNS) of this run
 
 
 def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | None, sub_branch: str | None) -> None:
@@ -39,7 +38,7 @@ def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | 
     try:
         period = make_period(start and start.date(), end and end.date(), now.astimezone(ZoneInfo(settings.timezone)).date())
     except PeriodError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        Console().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     filters = q.Filters(branch, sub_branch)
     with session_scope() as session:

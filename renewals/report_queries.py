@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, extract, func, literal_column, or_, select, true
+from sqlalchemy import ColumnElement, Date, Integer, and_, case, cast, extract, func, literal_column, or_, select, true
 from sqlmodel import Session
 
 from models import Branch, RenewalCase, Staff, SubBranch, Task, TaskKind, TaskState
@@ -72,7 +72,7 @@ def renewal_counts(session: Session, period: Period, scope: ColumnElement[bool],
 def funnel_counts(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> list[FunnelCount]:
     """Cases due in the period by the local day they started on, the stage they reached and how they ended."""
     local_start = func.timezone(RenewalCase.timezone, RenewalCase.started_at)
-    start_day = func.least(func.greatest(cast(local_start, literal_column("date")) - RenewalCase.expiry_date,
+    start_day = func.least(func.greatest(cast(local_start, Date) - RenewalCase.expiry_date,
                                          EARLIEST_DAY), LATEST_DAY).label("start_day")
     before_opening = (extract("hour", local_start) < OPEN_HOUR).label("before_opening")
     last_stage = func.coalesce(RenewalCase.outcome_stage, RenewalCase.stage).label("last_stage")
@@ -114,6 +114,7 @@ def task_counts(session: Session, period: Period, scope: ColumnElement[bool], fi
                n(and_(Task.state == TaskState.open, Task.due_at > now)).label("pending"),
                n(done).label("handled"),
                func.percentile_cont(0.5).within_group(handling).filter(done).label("median"))
+        .select_from(Task)
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .where(*where)
         .group_by(func.grouping_sets(Task.assignee_id, literal_column("()")))
@@ -131,6 +132,7 @@ def task_counts(session: Session, period: Period, scope: ColumnElement[bool], fi
     escalation_where = [in_period, Task.kind == TaskKind.supervision, scope, *_case_filters(filters)]
     escalations = dict(session.exec(
         select(RenewalCase.owner_id, cast(func.count(), Integer))
+        .select_from(Task)
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .where(*escalation_where)
         .group_by(RenewalCase.owner_id)

@@ -59,7 +59,7 @@ MATRIX = [
     Row("GET", "/me", ANY_STAFF),
     Row("GET", "/me/tasks", ANY_STAFF),
     Row("GET", "/cases", ANY_STAFF),
-    # reports: everyone reads the figures of their own scope (tests/api/test_reports.py checks which)
+    # reports: everyone reads the figures of their own scope (tests/api/test_api_reports.py checks which)
     Row("GET", "/reports/renewals", ANY_STAFF),
     Row("GET", "/reports/funnel", ANY_STAFF),
     Row("GET", "/reports/tasks", ANY_STAFF),
