@@ -8,6 +8,7 @@ charts refuse with the package to install, rather than drawing empty boxes.
 
 from __future__ import annotations
 
+import glob
 import io
 from functools import lru_cache
 
@@ -38,11 +39,24 @@ class FontMissing(RuntimeError):
     pass
 
 
+# Where fonts-noto-cjk puts its files: registered by hand when matplotlib's font cache predates them.
+FONT_FILES = "/usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc"
+
+
+def _find_cjk() -> str:
+    return font_manager.findfont(font_manager.FontProperties(family=CJK_FAMILY), fallback_to_default=False)
+
+
 @lru_cache
 def cjk_font_path() -> str:
     """Where matplotlib finds the CJK font; refuses loudly when it does not."""
     try:
-        return font_manager.findfont(font_manager.FontProperties(family=CJK_FAMILY), fallback_to_default=False)
+        return _find_cjk()
+    except ValueError:
+        for path in sorted(glob.glob(FONT_FILES)):
+            font_manager.fontManager.addfont(path)
+    try:
+        return _find_cjk()
     except ValueError:
         raise FontMissing(f"the font {CJK_FAMILY!r} is missing: install the Debian package {FONT_PACKAGE} "
                           "(charts would show empty boxes for Chinese labels)") from None

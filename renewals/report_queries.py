@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, Integer, and_, case, cast, extract, func, literal_column, or_, select, true
+from sqlalchemy import (
+    ColumnElement, Date, Integer, Select, and_, case, cast, extract, func, literal_column, or_, select, true,
+)
 from sqlmodel import Session
 
 from models import Branch, RenewalCase, Staff, SubBranch, Task, TaskKind, TaskState
@@ -47,7 +49,7 @@ def _case_filters(filters: Filters) -> list[ColumnElement[bool]]:
     return where
 
 
-def renewal_counts(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> list[CaseCount]:
+def renewal_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters) -> Select:
     """Cases due in the period and the one before, per manager, outcome and loss reason."""
     previous = period.previous()
     current = (RenewalCase.expiry_date >= period.start).label("current")
@@ -59,17 +61,16 @@ def renewal_counts(session: Session, period: Period, scope: ColumnElement[bool],
         .group_by(current, RenewalCase.sub_branch_id, RenewalCase.owner_id, RenewalCase.outcome, reason)
         .subquery()
     )
-    rows = session.exec(
+    return (
         select(grouped.c.current, Branch.code, Branch.name, SubBranch.code, SubBranch.name, grouped.c.owner_id,
                Staff.name, grouped.c.outcome, grouped.c.reason, grouped.c.cases)
         .join(SubBranch, SubBranch.id == grouped.c.sub_branch_id)
         .join(Branch, Branch.id == SubBranch.branch_id)
         .join(Staff, Staff.id == grouped.c.owner_id)
-    ).all()
-    return [CaseCount(*row) for row in rows]
+    )
 
 
-def funnel_counts(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> list[FunnelCount]:
+def funnel_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters) -> Select:
     """Cases due in the period by the local day they started on, the stage they reached and how they ended."""
     local_start = func.timezone(RenewalCase.timezone, RenewalCase.started_at)
     start_day = func.least(func.greatest(cast(local_start, Date) - RenewalCase.expiry_date,
@@ -77,23 +78,24 @@ def funnel_counts(session: Session, period: Period, scope: ColumnElement[bool], 
     before_opening = (extract("hour", local_start) < OPEN_HOUR).label("before_opening")
     last_stage = func.coalesce(RenewalCase.outcome_stage, RenewalCase.stage).label("last_stage")
     columns = (start_day, before_opening, last_stage, RenewalCase.escalated, RenewalCase.outcome)
-    rows = session.exec(
+    return (
         select(*columns, func.count())
         .where(RenewalCase.expiry_date.between(period.start, period.end), scope, *_case_filters(filters))
         .group_by(*columns)
-    ).all()
-    return [FunnelCount(*row) for row in rows]
+    )
 
 
-def task_counts(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
-                now: datetime) -> tuple[list[TaskCount], dict[uuid.UUID, int]]:
-    """Tasks opened in the period (days in `timezone`), per assignee and in total; and escalations
-    (supervision tasks opened) per case owner."""
+def _opened_in(period: Period, timezone: str) -> ColumnElement[bool]:
     zone = ZoneInfo(timezone)
     opened_from = datetime.combine(period.start, time(0), tzinfo=zone)
     opened_until = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=zone)
-    in_period = and_(Task.opens_at >= opened_from, Task.opens_at < opened_until, Task.state != TaskState.cancelled)
-    where = [in_period, scope, *_org_filters(filters)]
+    return and_(Task.opens_at >= opened_from, Task.opens_at < opened_until, Task.state != TaskState.cancelled)
+
+
+def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
+                          now: datetime) -> Select:
+    """Tasks opened in the period (days in `timezone`), per assignee and in total."""
+    where = [_opened_in(period, timezone), scope, *_org_filters(filters)]
     if filters.manager_id:
         where.append(Task.assignee_id == filters.manager_id)
 
@@ -120,24 +122,24 @@ def task_counts(session: Session, period: Period, scope: ColumnElement[bool], fi
         .group_by(func.grouping_sets(Task.assignee_id, literal_column("()")))
         .subquery()
     )
-    rows = session.exec(
+    return (
         select(grouped.c.assignee_id, Staff.name, Staff.role, SubBranch.code, grouped.c.opened, grouped.c.daily_due,
                grouped.c.daily_same_day, grouped.c.missed, grouped.c.overdue_open, grouped.c.pending,
                grouped.c.handled, grouped.c.median)
         .join(Staff, Staff.id == grouped.c.assignee_id, isouter=True)
         .join(SubBranch, SubBranch.id == Staff.sub_branch_id, isouter=True)
-    ).all()
-    counts = [TaskCount(*row[:11], None if row[11] is None else float(row[11])) for row in rows]
+    )
 
-    escalation_where = [in_period, Task.kind == TaskKind.supervision, scope, *_case_filters(filters)]
-    escalations = dict(session.exec(
+
+def escalations_statement(period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str) -> Select:
+    """Escalations to the deputy (supervision tasks opened in the period) per case owner."""
+    return (
         select(RenewalCase.owner_id, cast(func.count(), Integer))
         .select_from(Task)
         .join(RenewalCase, RenewalCase.id == Task.case_id)
-        .where(*escalation_where)
+        .where(_opened_in(period, timezone), Task.kind == TaskKind.supervision, scope, *_case_filters(filters))
         .group_by(RenewalCase.owner_id)
-    ).all())
-    return counts, escalations
+    )
 
 
 def everything() -> ColumnElement[bool]:
@@ -146,14 +148,18 @@ def everything() -> ColumnElement[bool]:
 
 
 def renewals_report(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> RenewalReport:
-    return renewal_report(renewal_counts(session, period, scope, filters), period)
+    rows = session.exec(renewal_counts_statement(period, scope, filters)).all()
+    return renewal_report([CaseCount(*row) for row in rows], period)
 
 
 def funnel(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> FunnelReport:
-    return funnel_report(funnel_counts(session, period, scope, filters), period)
+    rows = session.exec(funnel_counts_statement(period, scope, filters)).all()
+    return funnel_report([FunnelCount(*row) for row in rows], period)
 
 
 def tasks_report(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
                  now: datetime) -> TaskReport:
-    counts, escalations = task_counts(session, period, scope, filters, timezone, now)
+    rows = session.exec(task_counts_statement(period, scope, filters, timezone, now)).all()
+    counts = [TaskCount(*row[:11], None if row[11] is None else float(row[11])) for row in rows]
+    escalations = dict(session.exec(escalations_statement(period, scope, filters, timezone)).all())
     return task_report(counts, escalations, period)
