@@ -6,6 +6,7 @@ sub-branch, sales their own, auditors the company."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date as Date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from api.errors import ApiError, error_responses
 from renewals import report_charts as charts
 from renewals import report_queries as q
 from renewals.reports import (
-    FunnelReport, Period, PeriodError, RenewalReport, TaskReport, funnel_table, make_period, renewal_table,
+    FunnelReport, Period, PeriodError, RenewalReport, Table, TaskReport, funnel_table, make_period, renewal_table,
     task_table, to_csv,
 )
 
@@ -61,7 +62,7 @@ class ReportQuery:
         self.filters = report_filters(session, staff, branch, sub_branch, manager)
         self.staff, self.session, self.settings, self.now, self.format = staff, session, settings, now, format
 
-    def answer(self, report: Any, table, chart) -> Any:
+    def answer(self, report: Any, table: Callable[[Any], Table], chart: Callable[[Any, str], bytes]) -> Any:
         if self.format is Format.json:
             return report
         if self.format is Format.csv:
@@ -81,10 +82,32 @@ _FILES = {
     "image/png": {"schema": {"type": "string", "format": "binary"}},
     "image/svg+xml": {"schema": {"type": "string"}},
 }
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": _FILES, "description": "JSON, or the CSV (UTF-8 with BOM) or chart asked for with `format`"},
-    **error_responses(401, 403, 404, 422),
+_PERIOD = {"period": {"start": "2026-03-01", "end": "2026-03-31"}}
+_FIGURES = {"due": 10, "renewed": 4, "lost": 2, "lapsed": 1, "closed": 1, "open": 2,
+            "lost_by_reason": {"price": 1, "claims": 1}, "renewal_rate": 0.4444, "lapse_rate": 0.1111}
+_MANAGER = {"level": "manager", "branch_code": "3100", "branch_name": "上海分公司", "sub_branch_code": "310101",
+            "sub_branch_name": "黄浦支公司", "manager_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+            "manager_name": "李四", "current": _FIGURES, "previous": _FIGURES | {"renewal_rate": 0.5}}
+_EXAMPLES = {
+    "renewals": _PERIOD | {"previous_period": {"start": "2026-02-01", "end": "2026-02-28"},
+                           "total": _MANAGER | {"level": "total"}, "branches": ["…"], "sub_branches": ["…"],
+                           "managers": [_MANAGER]},
+    "funnel": _PERIOD | {"cases": 15, "waiting": 1, "renewed": 8, "renewal_rate": 0.5333, "stages": [
+        {"stage": "THIRD_CONTACT", "label": "三次跟进", "reached": 9, "renewed": 2, "lost": 0,
+         "share_of_renewed": 0.25, "conversion": 0.2222}]},
+    "tasks": _PERIOD | {"total": "…", "managers": [
+        {"manager_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e", "manager_name": "李四", "role": "sales",
+         "sub_branch_code": "310101", "opened": 5, "handled": 2, "daily_due": 4, "handled_same_day": 2,
+         "compliance_rate": 0.5, "missed": 2, "overdue_open": 1, "pending": 0, "escalations": 1,
+         "median_minutes_to_handle": 120.0}]},
 }
+
+
+def _responses(report: str) -> dict[int | str, dict[str, Any]]:
+    content = {"application/json": {"example": _EXAMPLES[report]}, **_FILES}
+    return {200: {"content": content, "description": "JSON, or the CSV (UTF-8 with BOM) or chart asked for with "
+                                                     "`format`"},
+            **error_responses(401, 403, 404, 422)}
 
 
 @router.get(
@@ -94,7 +117,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
                 "beside the previous period of the same length (the previous months for whole months). Rows "
                 "for the total, each branch, sub-branch and manager in your scope. Charts: `chart=rates` (rates "
                 "by manager) or `chart=loss_reasons` (stacked loss reasons by manager).",
-    response_model=RenewalReport, responses=_RESPONSES,
+    response_model=RenewalReport, responses=_responses("renewals"),
 )
 def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
     report = q.renewals_report(reading.session, reading.period, case_scope(reading.staff), reading.filters)
@@ -108,7 +131,7 @@ def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
                 "supervision, final contact, post-expiry) how many went through it, and how many were renewed "
                 "or lost there. A case passes the windows from the one it started in to the one it ended in "
                 "(or is in now); deputy supervision only when it was escalated.",
-    response_model=FunnelReport, responses=_RESPONSES,
+    response_model=FunnelReport, responses=_responses("funnel"),
 )
 def funnel(reading: Reading) -> Any:
     report = q.funnel(reading.session, reading.period, case_scope(reading.staff), reading.filters)
@@ -121,7 +144,7 @@ def funnel(reading: Reading) -> Any:
                 "handled the same day out of those due, missed daily tasks, window tasks overdue and still "
                 "open, tasks pending, escalations of the manager's cases to the deputy, and the median time "
                 "from a task opening to its handling.",
-    response_model=TaskReport, responses=_RESPONSES,
+    response_model=TaskReport, responses=_responses("tasks"),
 )
 def tasks(reading: Reading) -> Any:
     report = q.tasks_report(reading.session, reading.period, task_scope(reading.staff), reading.filters,
