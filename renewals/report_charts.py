@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import glob
 import io
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import matplotlib
 
@@ -68,25 +70,23 @@ rcParams["axes.unicode_minus"] = False  # the CJK font has no U+2212 minus sign
 rcParams["svg.fonttype"] = "path"  # an SVG shows Chinese without the reader having the font
 
 
-def _figure(title: str):
+def _chart(title: str, period, has_data: bool, draw: Callable[[Any], None], fmt: str,
+           empty: str = "本期无数据 / no cases in this period") -> bytes:
+    """One chart on the fixed layout: `draw` fills the axes, or a note says there is nothing to show."""
     cjk_font_path()
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     ax = fig.add_axes(AXES_RECT)
-    ax.set_title(title, fontsize=13)
+    ax.set_title(f"{title} {period.start} — {period.end}", fontsize=13)
     ax.spines[["top", "right"]].set_visible(False)
-    return fig, ax
-
-
-def _render(fig: Figure, fmt: str) -> bytes:
+    if has_data:
+        draw(ax)
+    else:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center", fontsize=14, color="#757575")
+        ax.set_xticks([])
     out = io.BytesIO()
     fig.savefig(out, format=fmt, dpi=DPI, facecolor="white")
     return out.getvalue()
-
-
-def _empty(ax, message: str = "本期无数据 / no cases in this period") -> None:
-    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", fontsize=14, color="#757575")
-    ax.set_xticks([])
 
 
 def _managers_axis(ax, names: list[str]) -> None:
@@ -94,83 +94,85 @@ def _managers_axis(ax, names: list[str]) -> None:
     ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center")
 
 
-def rates_chart(report: RenewalReport, fmt: str) -> bytes:
-    """Renewal and lapse rate per manager for the period, the previous period's renewal rate as a tick."""
-    fig, ax = _figure(f"续保率与脱保率 {report.period.start} — {report.period.end}")
-    rows = report.managers
-    if not rows:
-        _empty(ax)
-        return _render(fig, fmt)
-    xs = range(len(rows))
-    ax.bar([x - BAR_OFFSET for x in xs], [r.current.renewal_rate or 0 for r in rows], BAR_WIDTH, color=RENEWED,
-           label="续保率")
-    ax.bar([x + BAR_OFFSET for x in xs], [r.current.lapse_rate or 0 for r in rows], BAR_WIDTH, color=LAPSED,
-           label="脱保率")
-    before = [(x - BAR_OFFSET, r.previous.renewal_rate) for x, r in zip(xs, rows) if r.previous.renewal_rate is not None]
-    if before:
-        ax.scatter([x for x, _ in before], [v for _, v in before], marker="_", s=600, linewidths=2, color=PREVIOUS,
-                   label="上期续保率", zorder=3)
+def _legend(ax) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+
+
+def _rates_by_manager(ax, names: list[str]) -> None:
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    _managers_axis(ax, [r.manager_name or "" for r in rows])
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _render(fig, fmt)
+    _managers_axis(ax, names)
+    _legend(ax)
+
+
+def rates_chart(report: RenewalReport, fmt: str) -> bytes:
+    """Renewal and lapse rate per manager for the period, the previous period's renewal rate as a tick."""
+    rows = report.managers
+
+    def draw(ax) -> None:
+        xs = range(len(rows))
+        ax.bar([x - BAR_OFFSET for x in xs], [r.current.renewal_rate or 0 for r in rows], BAR_WIDTH,
+               color=RENEWED, label="续保率")
+        ax.bar([x + BAR_OFFSET for x in xs], [r.current.lapse_rate or 0 for r in rows], BAR_WIDTH, color=LAPSED,
+               label="脱保率")
+        before = [(x - BAR_OFFSET, r.previous.renewal_rate) for x, r in zip(xs, rows)
+                  if r.previous.renewal_rate is not None]
+        if before:
+            ax.scatter([x for x, _ in before], [v for _, v in before], marker="_", s=600, linewidths=2,
+                       color=PREVIOUS, label="上期续保率", zorder=3)
+        _rates_by_manager(ax, [r.manager_name or "" for r in rows])
+
+    return _chart("续保率与脱保率", report.period, bool(rows), draw, fmt)
 
 
 def loss_reasons_chart(report: RenewalReport, fmt: str) -> bytes:
     """Cases lost to other insurers per manager, stacked by loss reason."""
-    fig, ax = _figure(f"流失原因 {report.period.start} — {report.period.end}")
     rows = report.managers
-    if not any(r.current.lost for r in rows):
-        _empty(ax, "本期无流失 / nothing lost in this period")
-        return _render(fig, fmt)
-    xs = list(range(len(rows)))
-    bottoms = [0] * len(rows)
-    palette = matplotlib.colormaps["tab10"]
-    for i, reason in enumerate(LossReason):
-        heights = [r.current.lost_by_reason.get(reason, 0) for r in rows]
-        if any(heights):
-            ax.bar(xs, heights, 0.6, bottom=bottoms, color=palette(i), label=LOSS_REASON_LABELS[reason])
-            bottoms = [b + h for b, h in zip(bottoms, heights)]
-    ax.set_ylim(0, max(bottoms) * 1.1)
-    ax.set_ylabel("流失件数")
-    _managers_axis(ax, [r.manager_name or "" for r in rows])
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _render(fig, fmt)
+
+    def draw(ax) -> None:
+        xs = list(range(len(rows)))
+        bottoms = [0] * len(rows)
+        palette = matplotlib.colormaps["tab10"]
+        for i, reason in enumerate(LossReason):
+            heights = [r.current.lost_by_reason.get(reason, 0) for r in rows]
+            if any(heights):
+                ax.bar(xs, heights, 0.6, bottom=bottoms, color=palette(i), label=LOSS_REASON_LABELS[reason])
+                bottoms = [b + h for b, h in zip(bottoms, heights)]
+        ax.set_ylim(0, max(bottoms) * 1.1)
+        ax.set_ylabel("流失件数")
+        _managers_axis(ax, [r.manager_name or "" for r in rows])
+        _legend(ax)
+
+    return _chart("流失原因", report.period, any(r.current.lost for r in rows), draw, fmt,
+                  empty="本期无流失 / nothing lost in this period")
 
 
 def funnel_chart(report: FunnelReport, fmt: str) -> bytes:
     """The renewal funnel: cases reaching each stage, centred, with the renewals won there."""
-    fig, ax = _figure(f"续保漏斗 {report.period.start} — {report.period.end}")
-    if not report.cases:
-        _empty(ax)
-        return _render(fig, fmt)
-    widest = max(max(s.reached for s in report.stages), 1)
-    ys = list(range(len(report.stages)))[::-1]  # first stage on top
-    reached = [s.reached for s in report.stages]
-    won = [s.renewed for s in report.stages]
-    ax.barh(ys, reached, 0.7, left=[(widest - r) / 2 for r in reached], color=REACHED, label="进入本阶段")
-    ax.barh(ys, won, 0.7, left=[(widest - w) / 2 for w in won], color=RENEWED, label="在本阶段续保")
-    for y, s in zip(ys, report.stages):
-        ax.text(widest / 2, y, f"{s.reached} / 续保 {s.renewed}", ha="center", va="center", fontsize=10)
-    ax.set_yticks(ys, [s.label for s in report.stages])
-    ax.set_xlim(0, widest)
-    ax.set_xticks([])
-    ax.spines[["left", "bottom"]].set_visible(False)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _render(fig, fmt)
+    def draw(ax) -> None:
+        widest = max(max(s.reached for s in report.stages), 1)
+        ys = list(range(len(report.stages)))[::-1]  # first stage on top
+        reached = [s.reached for s in report.stages]
+        won = [s.renewed for s in report.stages]
+        ax.barh(ys, reached, 0.7, left=[(widest - r) / 2 for r in reached], color=REACHED, label="进入本阶段")
+        ax.barh(ys, won, 0.7, left=[(widest - w) / 2 for w in won], color=RENEWED, label="在本阶段续保")
+        for y, s in zip(ys, report.stages):
+            ax.text(widest / 2, y, f"{s.reached} / 续保 {s.renewed}", ha="center", va="center", fontsize=10)
+        ax.set_yticks(ys, [s.label for s in report.stages])
+        ax.set_xlim(0, widest)
+        ax.set_xticks([])
+        ax.spines[["left", "bottom"]].set_visible(False)
+        _legend(ax)
+
+    return _chart("续保漏斗", report.period, bool(report.cases), draw, fmt)
 
 
 def compliance_chart(report: TaskReport, fmt: str) -> bytes:
     """Daily tasks handled the same day, per manager."""
-    fig, ax = _figure(f"每日任务当日办理率 {report.period.start} — {report.period.end}")
     rows = report.managers
-    if not rows:
-        _empty(ax)
-        return _render(fig, fmt)
-    ax.bar(range(len(rows)), [r.compliance_rate or 0 for r in rows], 0.6, color=COMPLIANCE, label="当日办理率")
-    ax.set_ylim(0, 1)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    _managers_axis(ax, [r.manager_name or "" for r in rows])
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _render(fig, fmt)
+
+    def draw(ax) -> None:
+        ax.bar(range(len(rows)), [r.compliance_rate or 0 for r in rows], 0.6, color=COMPLIANCE, label="当日办理率")
+        _rates_by_manager(ax, [r.manager_name or "" for r in rows])
+
+    return _chart("每日任务当日办理率", report.period, bool(rows), draw, fmt)
