@@ -15,8 +15,9 @@ from renewals.reports import PeriodError, Table as ReportTable, funnel_table, ma
 
 app = typer.Typer(help="Reports: renewal rates, the renewal funnel, daily-task compliance.", no_args_is_help=True)
 
-From = Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (default: 1st of this month).")]
-To = Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, included (default: end of that month).")]
+DAY = ["%Y-%m-%d"]
+From = Annotated[datetime | None, typer.Option("--from", formats=DAY, help="First day (default: 1st of this month).")]
+To = Annotated[datetime | None, typer.Option("--to", formats=DAY, help="Last day, included (default: end of that month).")]
 Branch = Annotated[str | None, typer.Option("--branch", help="Branch code.")]
 SubBranch = Annotated[str | None, typer.Option("--sub-branch", help="Sub-branch code.")]
 
@@ -34,9 +35,13 @@ def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | 
     from renewals.settings import get_settings
 
     settings = get_settings()
+    if not settings.database_url:
+        Console().print("[red]error:[/red] DATABASE_URL is not set")
+        raise typer.Exit(2)
     now = datetime.now(UTC)
     try:
-        period = make_period(start and start.date(), end and end.date(), now.astimezone(ZoneInfo(settings.timezone)).date())
+        today = now.astimezone(ZoneInfo(settings.timezone)).date()
+        period = make_period(start and start.date(), end and end.date(), today)
     except PeriodError as exc:
         Console().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
