@@ -98,10 +98,10 @@ def report_filters(session: Session, staff: Staff, branch_code: str | None, sub_
     if branch_code is not None:
         visible = or_(Branch.id == staff.branch_id, Branch.id.in_(select(SubBranch.branch_id).where(sub_branch_scope)))
         if session.exec(select(Branch.id).where(Branch.code == branch_code, visible)).first() is None:
-            raise _out_of_scope(staff, "branch", field="branch")
+            raise _out_of_scope(staff, "branch", field="branch", key="code")
     if sub_branch_code is not None:
         if session.exec(select(SubBranch.id).where(SubBranch.code == sub_branch_code, sub_branch_scope)).first() is None:
-            raise _out_of_scope(staff, "sub-branch", field="sub_branch")
+            raise _out_of_scope(staff, "sub-branch", field="sub_branch", key="code")
     if manager_id is not None:
         in_scope = _scope(staff, Staff.sub_branch_id, Staff.id == staff.id)
         if session.exec(select(Staff.id).where(Staff.id == manager_id, in_scope)).first() is None:
@@ -109,10 +109,10 @@ def report_filters(session: Session, staff: Staff, branch_code: str | None, sub_
     return Filters(branch_code, sub_branch_code, manager_id)
 
 
-def _out_of_scope(staff: Staff, what: str, field: str | None = None) -> ApiError:
+def _out_of_scope(staff: Staff, what: str, field: str | None = None, key: str = "id") -> ApiError:
     if staff.role == Role.auditor:
-        return ApiError(404, f"no {what} with this id", field=field)
-    return ApiError(403, f"no {what} with this id is in your scope", field=field)
+        return ApiError(404, f"no {what} with this {key}", field=field)
+    return ApiError(403, f"no {what} with this {key} is in your scope", field=field)
 
 
 def find_case(session: Session, staff: Staff, case_id: uuid.UUID) -> RenewalCase:
