@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import Session, select
 
 from api.deps import CurrentStaff, SessionDep
@@ -82,11 +82,19 @@ def own_tasks(staff: Staff) -> ColumnElement[bool]:
     return Task.assignee_id == staff.id
 
 
+def staff_scope(staff: Staff) -> ColumnElement[bool]:
+    """The staff whose figures `staff` may read in reports, as a condition on Staff: oneself for
+    sales, the sub-branch for a deputy, the branch for admins and managers, everyone for auditors."""
+    return _scope(staff, Staff.sub_branch_id, Staff.id == staff.id)
+
+
 def task_scope(staff: Staff) -> ColumnElement[bool]:
-    """The tasks a reader's reports count, as a condition on Task joined to its RenewalCase: tasks
-    on cases in scope; a salesperson only their own, not the deputy's on their cases."""
-    in_scope = case_scope(staff)
-    return and_(in_scope, own_tasks(staff)) if staff.role == Role.sales else in_scope
+    """The tasks a reader's reports count, as a condition on Task: those of the staff in scope
+    (cases move only within their sub-branch, so these are the tasks of the cases in scope), read
+    through the to-do panel's index on the assignee."""
+    if staff.role == Role.auditor:
+        return true()
+    return Task.assignee_id.in_(select(Staff.id).where(staff_scope(staff)))
 
 
 def report_filters(session: Session, staff: Staff, branch_code: str | None, sub_branch_code: str | None,
@@ -103,8 +111,7 @@ def report_filters(session: Session, staff: Staff, branch_code: str | None, sub_
         if session.exec(select(SubBranch.id).where(SubBranch.code == sub_branch_code, sub_branch_scope)).first() is None:
             raise _out_of_scope(staff, "sub-branch", field="sub_branch", key="code")
     if manager_id is not None:
-        in_scope = _scope(staff, Staff.sub_branch_id, Staff.id == staff.id)
-        if session.exec(select(Staff.id).where(Staff.id == manager_id, in_scope)).first() is None:
+        if session.exec(select(Staff.id).where(Staff.id == manager_id, staff_scope(staff))).first() is None:
             raise _out_of_scope(staff, "manager", field="manager")
     return Filters(branch_code, sub_branch_code, manager_id)
 

@@ -52,7 +52,8 @@ def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | 
         elif kind == "funnel":
             _print(funnel_table(q.funnel(session, period, q.everything(), filters)))
         else:
-            _print(task_table(q.tasks_report(session, period, q.everything(), filters, settings.timezone, now)))
+            _print(task_table(q.tasks_report(session, period, q.everything(), q.everything(), filters,
+                                             settings.timezone, now)))
 
 
 @app.command()

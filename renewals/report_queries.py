@@ -1,8 +1,8 @@
 """The SQL behind the reports: grouped counts read from the projection tables (renewal_case, task)
 through the indexes of migration 0005; `renewals/reports.py` turns them into figures.
 
-Every query takes `scope`, a condition on RenewalCase (or, for tasks, on Task joined to its case)
-from the one authorization layer (api/access.py); the CLI passes `true()`.
+Every query takes `scope`, a condition on RenewalCase (or, for tasks, on Task) from the one
+authorization layer (api/access.py); the CLI passes `true()`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlmodel import Session
 from models import Branch, RenewalCase, Staff, SubBranch, Task, TaskKind, TaskState
 from renewals.calendar import Outcome
 from renewals.reports import (
-    DAILY_STAGES, EARLIEST_DAY, LATEST_DAY, OPEN_HOUR, CaseCount, FunnelCount, FunnelReport, Period, RenewalReport,
+    DAILY_STAGES, EARLIEST_DAY, ESCALATION_DAY, LATEST_DAY, OPEN_HOUR, CaseCount, FunnelCount, FunnelReport, Period, RenewalReport,
     TaskCount, TaskReport, funnel_report, renewal_report, task_report,
 )
 
@@ -92,13 +92,23 @@ def _opened_in(period: Period, timezone: str) -> ColumnElement[bool]:
     return and_(Task.opens_at >= opened_from, Task.opens_at < opened_until, Task.state != TaskState.cancelled)
 
 
+def _assignee_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    """The org filters on the task's assignee: a case's tasks go to staff of its sub-branch."""
+    where = []
+    if filters.sub_branch:
+        where.append(Staff.sub_branch_id.in_(select(SubBranch.id).where(SubBranch.code == filters.sub_branch)))
+    if filters.branch:
+        where.append(Staff.sub_branch_id.in_(
+            select(SubBranch.id).join(Branch, Branch.id == SubBranch.branch_id).where(Branch.code == filters.branch)))
+    if filters.manager_id:
+        where.append(Staff.id == filters.manager_id)
+    return [Task.assignee_id.in_(select(Staff.id).where(*where))] if where else []
+
+
 def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
                           now: datetime) -> Select:
-    """Tasks opened in the period (days in `timezone`), per assignee and in total."""
-    where = [_opened_in(period, timezone), scope, *_org_filters(filters)]
-    if filters.manager_id:
-        where.append(Task.assignee_id == filters.manager_id)
-
+    """Tasks opened in the period (days in `timezone`), per assignee and in total. `scope` is a
+    condition on Task alone: no join to the cases, so the assignee index drives the scan."""
     daily = and_(Task.kind == TaskKind.call, Task.stage.in_(DAILY_STAGES))
     done = Task.state == TaskState.done
     past_due_unhandled = or_(Task.state == TaskState.expired, and_(Task.state == TaskState.open, Task.due_at <= now))
@@ -116,9 +126,7 @@ def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: F
                n(and_(Task.state == TaskState.open, Task.due_at > now)).label("pending"),
                n(done).label("handled"),
                func.percentile_cont(0.5).within_group(handling).filter(done).label("median"))
-        .select_from(Task)
-        .join(RenewalCase, RenewalCase.id == Task.case_id)
-        .where(*where)
+        .where(_opened_in(period, timezone), scope, *_assignee_filters(filters))
         .group_by(func.grouping_sets(Task.assignee_id, literal_column("()")))
         .subquery()
     )
@@ -131,13 +139,15 @@ def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: F
     )
 
 
-def escalations_statement(period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str) -> Select:
-    """Escalations to the deputy (supervision tasks opened in the period) per case owner."""
+def escalations_statement(period: Period, scope: ColumnElement[bool], filters: Filters) -> Select:
+    """Escalations per case owner: escalated cases whose deputy-supervision window opened in the
+    period (on the renewal calendar), read through the expiry index."""
+    first_expiry = period.start - timedelta(days=ESCALATION_DAY)
+    last_expiry = period.end - timedelta(days=ESCALATION_DAY)
     return (
         select(RenewalCase.owner_id, cast(func.count(), Integer))
-        .select_from(Task)
-        .join(RenewalCase, RenewalCase.id == Task.case_id)
-        .where(_opened_in(period, timezone), Task.kind == TaskKind.supervision, scope, *_case_filters(filters))
+        .where(RenewalCase.expiry_date.between(first_expiry, last_expiry), RenewalCase.escalated, scope,
+               *_case_filters(filters))
         .group_by(RenewalCase.owner_id)
     )
 
@@ -157,9 +167,10 @@ def funnel(session: Session, period: Period, scope: ColumnElement[bool], filters
     return funnel_report([FunnelCount(*row) for row in rows], period)
 
 
-def tasks_report(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
-                 now: datetime) -> TaskReport:
-    rows = session.exec(task_counts_statement(period, scope, filters, timezone, now)).all()
+def tasks_report(session: Session, period: Period, tasks: ColumnElement[bool], cases: ColumnElement[bool],
+                 filters: Filters, timezone: str, now: datetime) -> TaskReport:
+    """`tasks` and `cases`: the reader's scope as conditions on Task and on RenewalCase."""
+    rows = session.exec(task_counts_statement(period, tasks, filters, timezone, now)).all()
     counts = [TaskCount(*row[:11], None if row[11] is None else float(row[11])) for row in rows]
-    escalations = dict(session.exec(escalations_statement(period, scope, filters, timezone)).all())
+    escalations = dict(session.exec(escalations_statement(period, cases, filters)).all())
     return task_report(counts, escalations, period)

@@ -290,6 +290,9 @@ def _is_daily(stage: Stage) -> bool:
     return len(slots) > 1 and all(_REFERENCE_PLAN.end_of_day(s.day) == s.due_at for s in slots)
 
 
+# The day (relative to expiry) deputy supervision opens: an escalation belongs to the period it opens in.
+ESCALATION_DAY = _REFERENCE_PLAN.day_of(_REFERENCE_PLAN.window(Stage.DEPUTY_SUPERVISION).starts_at)
+
 # Stages whose call tasks are daily (one call a day, due at the end of its day), from the calendar.
 DAILY_STAGES: tuple[str, ...] = tuple(s.value for s in STAGE_ORDER if _is_daily(s))
 
@@ -326,7 +329,7 @@ class TaskRow:
     missed: int
     overdue_open: int
     pending: int
-    escalations: int  # of this manager's cases, escalated to the deputy in the period
+    escalations: int  # of this manager's cases, escalated to the deputy in the period (T-10 in it)
     median_minutes_to_handle: float | None
 
 

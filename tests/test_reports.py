@@ -12,7 +12,7 @@ from PIL import Image
 
 from renewals import report_charts as charts
 from renewals.reports import (
-    DAILY_STAGES, CaseCount, FunnelCount, Period, PeriodError, funnel_report, make_period, renewal_report,
+    DAILY_STAGES, ESCALATION_DAY, CaseCount, FunnelCount, Period, PeriodError, funnel_report, make_period, renewal_report,
     stages_passed,
 )
 
@@ -42,8 +42,9 @@ def test_stages_passed_follow_the_calendar_from_the_window_a_case_started_in():
     assert stages_passed(-90, False, "WAITING", False) == []
 
 
-def test_daily_stages_come_from_the_calendar():
+def test_daily_stages_and_the_escalation_day_come_from_the_calendar():
     assert DAILY_STAGES == ("THIRD_CONTACT", "FINAL_CONTACT", "POST_EXPIRY")
+    assert ESCALATION_DAY == -10
 
 
 def test_rates_leave_closed_cases_out_and_roll_up_to_the_total():

@@ -142,11 +142,11 @@ def funnel(reading: Reading) -> Any:
     "/tasks", summary="Daily-task compliance per manager",
     description="Tasks opened in the period (days in the company time zone), per assignee: daily call tasks "
                 "handled the same day out of those due, missed daily tasks, window tasks overdue and still "
-                "open, tasks pending, escalations of the manager's cases to the deputy, and the median time "
-                "from a task opening to its handling.",
+                "open, tasks pending, escalations of the manager's cases to the deputy (supervision opening "
+                "in the period), and the median time from a task opening to its handling.",
     response_model=TaskReport, responses=_responses("tasks"),
 )
 def tasks(reading: Reading) -> Any:
-    report = q.tasks_report(reading.session, reading.period, task_scope(reading.staff), reading.filters,
-                            reading.settings.timezone, reading.now)
+    report = q.tasks_report(reading.session, reading.period, task_scope(reading.staff), case_scope(reading.staff),
+                            reading.filters, reading.settings.timezone, reading.now)
     return reading.answer(report, task_table, charts.compliance_chart)

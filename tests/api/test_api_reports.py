@@ -198,14 +198,15 @@ async def test_task_compliance_per_manager(api: Api, world: World):
     a = rows["甲经理"]
     assert (a["opened"], a["handled"], a["daily_due"], a["handled_same_day"], a["compliance_rate"], a["missed"],
             a["overdue_open"], a["pending"], a["escalations"], a["median_minutes_to_handle"]) == (
-        5, 2, 4, 2, 0.5, 2, 1, 0, 1, 120.0)
+        5, 2, 4, 2, 0.5, 2, 1, 0, 2, 120.0)  # escalations: supervision opened in March (T-10) for cases 4 and 7
     assert (rows["乙经理"]["handled_same_day"], rows["乙经理"]["compliance_rate"]) == (1, 1.0)
+    assert rows["乙经理"]["escalations"] == 0  # escalated case 11 (expiring 1 March) went to the deputy in February
     deputy = rows["副经理一"]
     assert (deputy["opened"], deputy["handled"], deputy["compliance_rate"], deputy["median_minutes_to_handle"]) == (
         1, 1, None, 120.0)
     total = body["total"]
     assert (total["opened"], total["handled_same_day"], total["daily_due"], total["compliance_rate"],
-            total["escalations"], total["median_minutes_to_handle"]) == (7, 3, 5, 0.6, 1, 90.0)
+            total["escalations"], total["median_minutes_to_handle"]) == (7, 3, 5, 0.6, 2, 90.0)
     csv_rows = list(csv.DictReader(io.StringIO((await api.get(
         "/reports/tasks", params=MARCH | {"format": "csv"}, headers=world.headers["deputy1"])).content.decode("utf-8-sig"))))
     a_csv = next(r for r in csv_rows if r["客户经理"] == "甲经理")
