@@ -23,7 +23,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
-from renewals.reports import LOSS_REASON_LABELS, FunnelReport, RenewalReport, TaskReport  # noqa: E402
+from renewals.reports import (  # noqa: E402
+    LEVEL_LABELS, LOSS_REASON_LABELS, MAX_BARS, FunnelReport, RenewalReport, TaskReport, chart_rows, label,
+)
 from workflows.contract import LossReason  # noqa: E402
 
 CJK_FAMILY = "Noto Sans CJK SC"
@@ -31,7 +33,7 @@ FONT_PACKAGE = "fonts-noto-cjk"
 WIDTH_PX, HEIGHT_PX, DPI = 1000, 600, 100
 # Fixed axes (left, bottom, width, height as fractions of the figure): the same layout whatever the
 # labels, with room on the right for the legend.
-AXES_RECT = (0.08, 0.16, 0.72, 0.74)
+AXES_RECT = (0.11, 0.16, 0.69, 0.74)
 RENEWED, LAPSED, REACHED, COMPLIANCE, PREVIOUS = "#2e7d32", "#c62828", "#90caf9", "#1565c0", "#212121"
 BAR_OFFSET, BAR_WIDTH = 0.2, 0.38  # two bars per manager: renewal rate left, lapse rate right
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
@@ -106,8 +108,9 @@ def _rates_by_manager(ax, names: list[str]) -> None:
 
 
 def rates_chart(report: RenewalReport, fmt: str) -> bytes:
-    """Renewal and lapse rate per manager for the period, the previous period's renewal rate as a tick."""
-    rows = report.managers
+    """Renewal and lapse rate per manager (or sub-branch, when there are too many managers) for the
+    period, the previous period's renewal rate as a tick."""
+    level, rows = chart_rows(report)
 
     def draw(ax) -> None:
         xs = range(len(rows))
@@ -120,14 +123,14 @@ def rates_chart(report: RenewalReport, fmt: str) -> bytes:
         if before:
             ax.scatter([x for x, _ in before], [v for _, v in before], marker="_", s=600, linewidths=2,
                        color=PREVIOUS, label="上期续保率", zorder=3)
-        _rates_by_manager(ax, [r.manager_name or "" for r in rows])
+        _rates_by_manager(ax, [label(r) for r in rows])
 
-    return _chart("续保率与脱保率", report.period, bool(rows), draw, fmt)
+    return _chart(f"续保率与脱保率 · 按{LEVEL_LABELS[level]}", report.period, bool(rows), draw, fmt)
 
 
 def loss_reasons_chart(report: RenewalReport, fmt: str) -> bytes:
-    """Cases lost to other insurers per manager, stacked by loss reason."""
-    rows = report.managers
+    """Cases lost to other insurers per manager (or sub-branch), stacked by loss reason."""
+    level, rows = chart_rows(report)
 
     def draw(ax) -> None:
         xs = list(range(len(rows)))
@@ -140,10 +143,10 @@ def loss_reasons_chart(report: RenewalReport, fmt: str) -> bytes:
                 bottoms = [b + h for b, h in zip(bottoms, heights)]
         ax.set_ylim(0, max(bottoms) * 1.1)
         ax.set_ylabel("流失件数")
-        _managers_axis(ax, [r.manager_name or "" for r in rows])
+        _managers_axis(ax, [label(r) for r in rows])
         _legend(ax)
 
-    return _chart("流失原因", report.period, any(r.current.lost for r in rows), draw, fmt,
+    return _chart(f"流失原因 · 按{LEVEL_LABELS[level]}", report.period, any(r.current.lost for r in rows), draw, fmt,
                   empty="本期无流失 / nothing lost in this period")
 
 
@@ -168,11 +171,12 @@ def funnel_chart(report: FunnelReport, fmt: str) -> bytes:
 
 
 def compliance_chart(report: TaskReport, fmt: str) -> bytes:
-    """Daily tasks handled the same day, per manager."""
-    rows = report.managers
+    """Daily tasks handled the same day, per manager (the lowest when there are too many)."""
+    rows = report.chart_rows()
 
     def draw(ax) -> None:
         ax.bar(range(len(rows)), [r.compliance_rate or 0 for r in rows], 0.6, color=COMPLIANCE, label="当日办理率")
         _rates_by_manager(ax, [r.manager_name or "" for r in rows])
 
-    return _chart("每日任务当日办理率", report.period, bool(rows), draw, fmt)
+    title = "每日任务当日办理率" + (f" · 最低的{MAX_BARS}位" if len(rows) < len(report.managers) else "")
+    return _chart(title, report.period, bool(rows), draw, fmt)

@@ -197,6 +197,23 @@ def renewal_report(counts: Iterable[CaseCount], period: Period) -> RenewalReport
                          by_level["manager"])
 
 
+# A chart stays readable (and quick to draw) with up to this many bars.
+MAX_BARS = 30
+
+
+def label(row: RenewalRow) -> str:
+    return row.manager_name or row.sub_branch_name or row.branch_name or LEVEL_LABELS["total"]
+
+
+def chart_rows(report: RenewalReport) -> tuple[str, list[RenewalRow]]:
+    """The finest level that fits one chart: managers, else sub-branches, else branches (a filter
+    on a sub-branch brings its managers back)."""
+    for level, rows in (("manager", report.managers), ("sub_branch", report.sub_branches)):
+        if len(rows) <= MAX_BARS:
+            return level, rows
+    return "branch", report.branches
+
+
 # --- the renewal funnel ------------------------------------------------------------------------------
 
 # The calendar laid out once for a reference expiry: window boundaries are the same relative days
@@ -341,6 +358,12 @@ class TaskReport:
 
     def rows(self) -> list[TaskRow]:
         return [self.total, *self.managers]
+
+    def chart_rows(self) -> list[TaskRow]:
+        """Every manager, or when too many for one chart, those with the lowest compliance."""
+        if len(self.managers) <= MAX_BARS:
+            return self.managers
+        return sorted(self.managers, key=lambda r: (r.compliance_rate is None, r.compliance_rate or 0))[:MAX_BARS]
 
 
 def task_report(counts: Iterable[TaskCount], escalations: dict[uuid.UUID, int], period: Period) -> TaskReport:
