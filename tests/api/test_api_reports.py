@@ -270,7 +270,8 @@ async def test_rates_chart_draws_each_managers_bars_to_their_rates(api: Api, wor
     for i, m in enumerate(managers):
         renewal, lapse = m["current"]["renewal_rate"], m["current"]["lapse_rate"]
         assert _pixel(image, i - charts.BAR_OFFSET, renewal / 2, len(managers)) == _hex(charts.RENEWED), m["manager_name"]
-        assert _pixel(image, i - charts.BAR_OFFSET, (1 + renewal) / 2 + 0.02, len(managers)) == white
+        if renewal < 0.95:  # blank above the bar (a full bar reaches the title)
+            assert _pixel(image, i - charts.BAR_OFFSET, (1 + renewal) / 2 + 0.02, len(managers)) == white
         if lapse:
             assert _pixel(image, i + charts.BAR_OFFSET, lapse / 2, len(managers)) == _hex(charts.LAPSED)
         assert _pixel(image, i + charts.BAR_OFFSET, (1 + lapse) / 2, len(managers)) == white
