@@ -12,8 +12,8 @@ from PIL import Image
 
 from renewals import report_charts as charts
 from renewals.reports import (
-    DAILY_STAGES, ESCALATION_DAY, CaseCount, FunnelCount, Period, PeriodError, funnel_report, make_period, renewal_report,
-    stages_passed,
+    DAILY_STAGES, ESCALATION_DAY, MAX_BARS, CaseCount, FunnelCount, Period, PeriodError, chart_rows, funnel_report,
+    label, make_period, renewal_report, stages_passed,
 )
 
 
@@ -73,3 +73,13 @@ def test_chinese_labels_render_with_a_cjk_font():
                            Period(date(2026, 3, 1), date(2026, 3, 31)))
     image = Image.open(io.BytesIO(charts.funnel_chart(report, "png")))
     assert image.size == (charts.WIDTH_PX, charts.HEIGHT_PX)
+
+
+def test_a_chart_shows_sub_branches_when_a_branch_has_too_many_managers():
+    counts = [CaseCount(True, "3100", "上海分公司", f"S{m % 2}", f"支公司{m % 2}", uuid.uuid4(), f"经理{m}", "RENEWED",
+                        None, 1) for m in range(MAX_BARS + 1)]
+    period = Period(date(2026, 3, 1), date(2026, 3, 31))
+    level, rows = chart_rows(renewal_report(counts, period))
+    assert (level, [label(r) for r in rows]) == ("sub_branch", ["支公司0", "支公司1"])
+    level, rows = chart_rows(renewal_report(counts[:MAX_BARS], period))
+    assert (level, len(rows)) == ("manager", MAX_BARS)
