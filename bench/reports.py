@@ -176,13 +176,16 @@ def main(cases: int, tasks_per_case: int) -> None:
                             report.cases if name == "funnel" else report.total.opened)
                         table.add_row(name, who, label, f"{read:,}", f"{min(timings):.3f}",
                                       f"{statistics.median(timings):.3f}", _indexes(session, statement(reader, period)))
-            started = time.perf_counter()
-            charts.rates_chart(q.renewals_report(session, year, case_scope(readers["branch manager"]), q.Filters()),
-                               "png")
-            chart_seconds = time.perf_counter() - started
+            chart_seconds = []
+            for _ in range(2):  # the first draw also loads the CJK font
+                started = time.perf_counter()
+                charts.rates_chart(q.renewals_report(session, year, case_scope(readers["branch manager"]),
+                                                     q.Filters()), "png")
+                chart_seconds.append(time.perf_counter() - started)
         engine.dispose()
         console.print(table)
-        console.print(f"a branch manager's year of renewals as a PNG chart: {chart_seconds:.3f} s")
+        console.print("a branch manager's year of renewals as a PNG chart: "
+                      f"{chart_seconds[0]:.3f} s (first, loading the font), {chart_seconds[1]:.3f} s after")
         verdict = "[green]within[/green]" if worst < TARGET_SECONDS else "[red]over[/red]"
         console.print(f"slowest report (best of 3): {worst:.3f} s — {verdict} the {TARGET_SECONDS} s target")
     finally:
