@@ -26,7 +26,7 @@ from rich.table import Table
 from sqlmodel import Session, select
 
 from api.access import case_scope, task_scope
-from models import Role, Staff
+from models import Staff
 from renewals import report_charts as charts
 from renewals import report_queries as q
 from renewals.db import make_engine, migrate
