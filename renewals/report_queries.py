@@ -32,21 +32,21 @@ class Filters:
     manager_id: uuid.UUID | None = None
 
 
-def _org_filters(filters: Filters) -> list[ColumnElement[bool]]:
+def _filters(filters: Filters, sub_branch_id, person) -> list[ColumnElement[bool]]:
+    """The filters as conditions on a sub-branch column and a staff column."""
     where = []
     if filters.sub_branch:
-        where.append(RenewalCase.sub_branch_id.in_(select(SubBranch.id).where(SubBranch.code == filters.sub_branch)))
+        where.append(sub_branch_id.in_(select(SubBranch.id).where(SubBranch.code == filters.sub_branch)))
     if filters.branch:
-        where.append(RenewalCase.sub_branch_id.in_(
+        where.append(sub_branch_id.in_(
             select(SubBranch.id).join(Branch, Branch.id == SubBranch.branch_id).where(Branch.code == filters.branch)))
+    if filters.manager_id:
+        where.append(person == filters.manager_id)
     return where
 
 
 def _case_filters(filters: Filters) -> list[ColumnElement[bool]]:
-    where = _org_filters(filters)
-    if filters.manager_id:
-        where.append(RenewalCase.owner_id == filters.manager_id)
-    return where
+    return _filters(filters, RenewalCase.sub_branch_id, RenewalCase.owner_id)
 
 
 def renewal_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters) -> Select:
@@ -93,15 +93,8 @@ def _opened_in(period: Period, timezone: str) -> ColumnElement[bool]:
 
 
 def _assignee_filters(filters: Filters) -> list[ColumnElement[bool]]:
-    """The org filters on the task's assignee: a case's tasks go to staff of its sub-branch."""
-    where = []
-    if filters.sub_branch:
-        where.append(Staff.sub_branch_id.in_(select(SubBranch.id).where(SubBranch.code == filters.sub_branch)))
-    if filters.branch:
-        where.append(Staff.sub_branch_id.in_(
-            select(SubBranch.id).join(Branch, Branch.id == SubBranch.branch_id).where(Branch.code == filters.branch)))
-    if filters.manager_id:
-        where.append(Staff.id == filters.manager_id)
+    """The filters on the task's assignee: a case's tasks go to staff of its sub-branch."""
+    where = _filters(filters, Staff.sub_branch_id, Staff.id)
     return [Task.assignee_id.in_(select(Staff.id).where(*where))] if where else []
 
 
