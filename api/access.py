@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError
-from models import Assignment, Branch, Customer, Policy, RenewalCase, Role, Staff, SubBranch, Task
+from models import Assignment, Branch, Customer, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
 from renewals.report_queries import Filters
 from workflows.contract import Actor, ActorRole
 
@@ -147,6 +147,17 @@ def find_customer(session: Session, staff: Staff, customer_id: uuid.UUID) -> Cus
     if customer is None:
         raise _out_of_scope(staff, "customer")
     return customer
+
+
+def find_quote(session: Session, staff: Staff, quote_id: uuid.UUID, action: CaseAction | None = None) -> Quote:
+    """A quote is read and acted on through its case: the same scope, the same casework rule."""
+    row = session.exec(select(Quote, RenewalCase).join(RenewalCase, RenewalCase.id == Quote.case_id)
+                       .where(Quote.id == quote_id, case_scope(staff))).first()
+    if row is None:
+        raise _out_of_scope(staff, "quote")
+    if action:
+        require(staff, row[1], action)
+    return row[0]
 
 
 def actor(staff: Staff) -> Actor:
