@@ -19,6 +19,10 @@ from models.base import jsonb, timestamp, uuid_pk
 
 class RenewalCase(SQLModel, table=True):
     __tablename__ = "renewal_case"
+    __table_args__ = (
+        # Reports: the cases due in a period, grouped by sub-branch and manager.
+        Index("ix_renewal_case_expiry_report", "expiry_date", "sub_branch_id", "owner_id"),
+    )
     id: uuid.UUID = Field(primary_key=True)  # derived from the workflow id (see workflows.contract)
     workflow_id: str = Field(unique=True, max_length=128)
     policy_id: uuid.UUID = Field(foreign_key="policy.id", index=True)
@@ -67,6 +71,8 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         # The to-do panel: one indexed range scan per staff member.
         Index("ix_task_assignee_state_opens", "assignee_id", "state", "opens_at"),
+        # Reports: the tasks opened in a period.
+        Index("ix_task_opens_report", "opens_at", "assignee_id"),
     )
     id: uuid.UUID = Field(primary_key=True)  # deterministic: a retried activity finds its own row
     case_id: uuid.UUID = Field(foreign_key="renewal_case.id", index=True)

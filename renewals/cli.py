@@ -14,6 +14,7 @@ from rich.table import Table
 
 from renewals.logs import setup_logging
 from renewals.audit.cli import audit_app
+from renewals.report_cli import app as report_app
 from renewals.settings import Settings, get_settings
 from renewals.vehicle_models_cli import app as vehicle_models_app
 
@@ -26,6 +27,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(vehicle_models_app, name="vehicle-models")
 app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 console = Console()
 
 

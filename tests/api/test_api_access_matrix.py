@@ -65,6 +65,10 @@ MATRIX = [
     Row("GET", "/me", ANY_STAFF),
     Row("GET", "/me/tasks", ANY_STAFF),
     Row("GET", "/cases", ANY_STAFF),
+    # reports: everyone reads the figures of their own scope (tests/api/test_api_reports.py checks which)
+    Row("GET", "/reports/renewals", ANY_STAFF),
+    Row("GET", "/reports/funnel", ANY_STAFF),
+    Row("GET", "/reports/tasks", ANY_STAFF),
     Row("GET", "/cases/{id}", READ_OWN, READ_FOREIGN, UNSEEN),
     Row("GET", "/customers/{id}", READ_OWN, READ_FOREIGN, UNSEEN, customer=True),
     # audit: the timeline for the case's own staff, the branch's admins and managers, auditors;
