@@ -57,9 +57,11 @@ def wheel_binary(name: str) -> str:
 
 
 def die_with_parent() -> None:
-    """For preexec_fn: the child gets SIGTERM when the process that started it dies, even by SIGKILL."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    """For preexec_fn: the child gets SIGTERM when the process that started it dies, even by
+    SIGKILL (Linux; elsewhere nothing)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def forget_dead_handles(data_dir: Path) -> None:
