@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=10, ge=1)
     sign_in_window_seconds: int = Field(default=60, ge=1, le=3600)
     activity_workers: int = Field(default=50, ge=1)
-    # Workflows a worker keeps in memory between wake-ups (about 60 KB each); an evicted one is
+    # Workflows a worker keeps in memory between wake-ups (about 20 KB each); an evicted one is
     # replayed from its short history when it next wakes. Cases sleep for days: size it to the
     # workflows busy at once, not to the open cases.
     workflow_cache_size: int = Field(default=1000, ge=0)
