@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     escalate_without_status: bool = True
     # SPEC §7: more claims than this last year makes a policy not quotable.
     max_claims_for_quote: int = 3
+    # Issue 9: cases start once their policy's expiry is this many days away (T-60 opens FIRST_CONTACT).
+    intake_horizon_days: int = Field(default=60, ge=1, le=366)
+    # Training sandbox (ENVIRONMENT=dev only): imported cases run on a day this many seconds long.
+    day_seconds: int = Field(default=86400, ge=1, le=86400)
     log_level: str = "INFO"
     activity_workers: int = Field(default=50, ge=1)
 
@@ -61,6 +65,8 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must point at the production PostgreSQL")
         if not self.temporal_address:
             problems.append("TEMPORAL_ADDRESS must point at the production Temporal service")
+        if self.day_seconds != 86400:
+            problems.append("DAY_SECONDS compresses the renewal calendar for training; it is for ENVIRONMENT=dev only")
         if problems:
             raise ValueError("refusing to start with ENVIRONMENT=prod: " + "; ".join(problems))
         return self

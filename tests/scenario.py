@@ -20,7 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import ContactRecord, RenewalCase, Role, Task
 from renewals.calendar import plan_renewal
-from renewals.cases import start_renewal, update_case
+from renewals.cases import renewal_input, start_renewal, update_case
+from renewals.settings import Settings
 from renewals.seed import create_policy
 from renewals.staff import add_org, add_staff
 from tests.fake_twilio import FakeTwilio
@@ -127,9 +128,9 @@ class Scenario:
                 expires_on=expiry, customer_name=customer_name, phone=unique_phone(),
                 id_number="310101199001011234", plate=plate, premium=Decimal("4386.50"), language=language)
             session.commit()
-        inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
-                             branch=self.branch_code, sub_branch=self.sub_branch_code, timezone=TZ,
-                             escalate_without_status=escalate_without_status)
+        inp = renewal_input(Settings(_env_file=None, escalate_without_status=escalate_without_status),
+                            policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
+                            branch=self.branch_code, sub_branch=self.sub_branch_code, timezone=TZ)
         handle = await starter(self.env.client, inp, self.task_queue)
         case = Case(env=self.env, handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
                     owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,
