@@ -71,6 +71,9 @@ class CaseProjection:
             if change.move_tasks_from:
                 conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_tasks_from)
                              .values(assignee_id=case.owner_id))
+            if change.move_deputy_tasks_from:
+                conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_deputy_tasks_from)
+                             .values(assignee_id=case.deputy_id))
             new_tasks = list(change.open_tasks)
             if change.open_stage_tasks:
                 plan = plan_renewal(case.expiry_date, case.timezone, day_seconds=case.day_seconds,

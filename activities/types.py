@@ -54,6 +54,7 @@ class CaseChange:
     # Open tasks of these kinds are cancelled (a terminal outcome cancels every kind).
     cancel_kinds: list[str] = field(default_factory=list)
     move_tasks_from: uuid.UUID | None = None  # reassignment: open tasks move to case.owner_id
+    move_deputy_tasks_from: uuid.UUID | None = None  # deputy change: open tasks move to case.deputy_id
     contact: ContactToRecord | None = None
 
 

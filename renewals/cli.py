@@ -86,6 +86,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             if temporal is None:
                 status.update("registering search attributes…")
                 asyncio.run(_register_search_attributes(settings))
+            status.update("creating the intake schedule…")
+            asyncio.run(_ensure_intake_schedule(settings))
         extra = ()
         demo_logins: list[str] = []
         if demo:
@@ -156,12 +158,20 @@ async def _register_search_attributes(settings: Settings) -> list[str]:
     return await register_search_attributes(client, settings.temporal_namespace)
 
 
+async def _ensure_intake_schedule(settings: Settings) -> str:
+    from renewals.temporal import connect, ensure_intake_schedule
+
+    return await ensure_intake_schedule(await connect(settings), settings)
+
+
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the search attributes of the renewal workflow in the namespace (idempotent)."""
+    """Register the search attributes and create the `policy-intake-daily` schedule (idempotent)."""
     settings = _settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
+    console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): "
+                  f"{asyncio.run(_ensure_intake_schedule(settings))}")
 
 
 @org_app.command("add")
@@ -240,13 +250,14 @@ def staff_list(include_inactive: Annotated[bool, typer.Option("--all", help="Inc
 def staff_deactivate(username: str) -> None:
     """Deactivate a staff member (they can no longer sign in; move their book with reassign)."""
     from renewals.db import session_scope
+    from renewals.ownership import Refused
     from renewals.staff import StaffError, deactivate_staff
 
     _settings()
     try:
         with session_scope() as session:
             deactivate_staff(session, username)
-    except StaffError as exc:
+    except (StaffError, Refused) as exc:
         raise _fail(str(exc)) from None
     console.print(f"deactivated {username}")
 

@@ -262,15 +262,19 @@ async def _bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
     return await asyncio.gather(*(one(item) for item in items))
 
 
+def _due(engine: Engine, params: dict[str, Any]) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(text(_DUE), params).all()
+
+
 async def start_due_cases(engine: Engine, client: Client, settings: Settings, today: date, *,
-                          after: str = "", limit: int = BATCH, policy_ids: list[uuid.UUID] | None = None
-                          ) -> StartSummary:
+                          after: str = "", limit: int = BATCH, policy_ids: list[uuid.UUID] | None = None,
+                          on_start: Callable[[str], None] | None = None) -> StartSummary:
     """Start the cases of one batch of policies due one (in policy-number order after `after`)."""
     first, last = horizon(settings, today)
-    with engine.connect() as conn:
-        due = conn.execute(text(_DUE), {"first": first, "last": last, "after": after, "limit": limit,
-                                        "ids": [str(i) for i in policy_ids] if policy_ids is not None else None}
-                           ).all()
+    due = await asyncio.to_thread(_due, engine, {
+        "first": first, "last": last, "after": after, "limit": limit,
+        "ids": [str(i) for i in policy_ids] if policy_ids is not None else None})
     summary = StartSummary(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
     startable = [p for p in due if p.deputy_id is not None]
     summary.no_deputy = len(due) - len(startable)
@@ -278,7 +282,10 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     async def start(p) -> StartOutcome:
         inp = renewal_input(settings, policy_no=p.policy_no, expiry_date=p.expires_on, owner_id=p.owner_id,
                             deputy_id=p.deputy_id, branch=p.branch, sub_branch=p.sub_branch, timezone=p.timezone)
-        return (await start_case(client, inp, settings.task_queue)).outcome
+        outcome = (await start_case(client, inp, settings.task_queue)).outcome
+        if on_start:
+            on_start(p.policy_no)
+        return outcome
 
     for outcome in await _bounded(startable, start):
         setattr(summary, outcome.value, getattr(summary, outcome.value) + 1)

@@ -43,7 +43,8 @@ def _vin(rng: random.Random) -> str:
     return rng.choice(WMI) + "".join(rng.choice(VIN_CHARS) for _ in range(14))
 
 
-def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA") -> list[dict[str, str]]:
+def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA", sub_branch: str = SUB_BRANCH,
+         managers: tuple[str, ...] = MANAGERS, handler_codes: tuple[str, ...] = HANDLER_CODES) -> list[dict[str, str]]:
     rng = random.Random(seed)
     out = []
     for i in range(count):
@@ -51,10 +52,10 @@ def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA")
         birth = date(1960, 1, 1) + timedelta(days=rng.randrange(40 * 365))
         first_registered = expiry - timedelta(days=365 * rng.randrange(1, 12) + rng.randrange(300))
         assigned = i % 4 != 3
-        k = rng.randrange(len(MANAGERS))
+        k = rng.randrange(len(managers))
         plate_tail = "".join(rng.choice(PLATE_LETTERS + "0123456789") for _ in range(4)) + str(rng.randrange(10))
         out.append({
-            "policy_no": f"{prefix}{start:%Y}{310101}{i:07d}",
+            "policy_no": f"{prefix}{start:%Y}{sub_branch}{i:07d}",
             "customer_name": rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < .7 else ""),
             "id_number": _id_number(rng, birth),
             "phone": f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10**8):08d}",
@@ -65,9 +66,9 @@ def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA")
             "model_code": rng.choice(MODELS),
             "first_registered_on": f"{first_registered:%Y-%m-%d}",
             "channel": "online" if rng.random() < 0.2 else "traditional",
-            "handler_code": HANDLER_CODES[k],
-            "manager": MANAGERS[k] if assigned else "",
-            "sub_branch": SUB_BRANCH,
+            "handler_code": handler_codes[k],
+            "manager": managers[k] if assigned else "",
+            "sub_branch": sub_branch,
             "premium": f"{rng.randrange(1800, 12000)}.{rng.choice(['00', '50', '80'])}",
             "coverages": rng.choice(COVERAGE_SETS),
             "claims_last_year": str(rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 4])),

@@ -290,6 +290,29 @@ class PolicyRenewal:
         if u.new_owner_id == self._owner:
             raise Rejected("the case is already assigned to that service manager")
 
+    # --- change_deputy (intake and ownership, issue 9): kept apart from the casework updates ----------
+
+    @workflow.update
+    async def change_deputy(self, u: c.ChangeDeputy) -> c.CaseState:
+        async with self._lock:
+            previous, self._deputy = self._deputy, u.new_deputy_id
+            for task in (*self._stage_tasks, *self._extra_tasks):
+                if task.assignee_id == previous:
+                    task.assignee_id = u.new_deputy_id
+            await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_deputy_tasks_from=previous))
+            self._upsert(c.DEPUTY.value_set(str(u.new_deputy_id)))
+            return self._state()
+
+    @change_deputy.validator
+    def _validate_change_deputy(self, u: c.ChangeDeputy) -> None:
+        self._require_open()
+        if u.actor.role not in (c.ActorRole.admin, c.ActorRole.system):
+            raise Rejected("only a system specialist (admin) can change a case's deputy manager")
+        if u.new_deputy_id == self._deputy:
+            raise Rejected("the case already has that deputy manager")
+
+    # --- end change_deputy ----------------------------------------------------------------------------
+
     @workflow.update
     async def close(self, u: c.Close) -> c.CaseState:
         async with self._lock:
