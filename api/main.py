@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import auth, cases, customers, health, me, webhooks
+from api.routes import assignments, auth, cases, customers, health, imports, me, staff, sub_branches, webhooks
 from renewals.db import make_engine
 from renewals.notify import Notifier, build_notifier
 from renewals.settings import Settings, get_settings
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.notifier = notifier or build_notifier(settings)  # one per app: it holds the HTTP client
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, me, cases, customers, webhooks):
+    for module in (auth, me, cases, customers, webhooks, imports, assignments, staff, sub_branches):
         app.include_router(module.router)
     return app
