@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,8 @@ temporal_app = typer.Typer(help="Temporal operations.", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
 app.add_typer(org_app, name="org")
 app.add_typer(temporal_app, name="temporal")
+intake_app = typer.Typer(help="Intake: the daily run that starts the cases entering the horizon.", no_args_is_help=True)
+app.add_typer(intake_app, name="intake")
 console = Console()
 
 
@@ -260,6 +263,43 @@ def staff_deactivate(username: str) -> None:
     except (StaffError, Refused) as exc:
         raise _fail(str(exc)) from None
     console.print(f"deactivated {username}")
+
+
+@app.command("import")
+def import_policies(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of policies (UTF-8 or GB18030).")],
+    errors_to: Annotated[Path | None, typer.Option("--errors", help="Where to write the row errors (CSV).")] = None,
+) -> None:
+    """Import a book of policies: check every row, load the good ones, start the cases due."""
+    from renewals.imports_cli import run
+
+    settings = _settings()
+    errors_to = errors_to or file.with_name(file.stem + ".errors.csv")
+    if not run(settings, file, errors_to, console):
+        raise typer.Exit(1)
+
+
+@intake_app.command("run")
+def intake_run(day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD; default today.")] = None) -> None:
+    """Run the daily intake now (as the schedule does at 01:00) and print its summary."""
+    from renewals.imports_cli import run_intake
+
+    run_intake(_settings(), day, console)
+
+
+@staff_app.command("reassign-book")
+def staff_reassign_book(
+    username: str,
+    to: Annotated[list[str], typer.Option("--to", help="Username of a service manager to take a share; repeat.")],
+    reason: Annotated[str, typer.Option(help="Why the book moves (kept in the history).")] = "staff left",
+    admin: Annotated[str | None, typer.Option(help="Admin username acting (default: the system).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; move nothing.")] = False,
+) -> None:
+    """Move every policy and open case of USERNAME to the --to managers, spread evenly."""
+    from renewals.imports_cli import reassign_book
+
+    if not reassign_book(_settings(), username, to, reason, admin, dry_run, console):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

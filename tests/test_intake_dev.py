@@ -273,3 +273,64 @@ async def test_setup_creates_the_daily_intake_schedule_once(dev_env, dev_setting
     assert isinstance(described.schedule.action, ScheduleActionStartWorkflow)
     assert described.schedule.action.workflow == "PolicyIntake"
     await dev_env.client.get_schedule_handle(SCHEDULE_ID).delete()
+
+
+def test_the_import_command_shows_a_summary_and_writes_the_row_errors(engine, dev_env, dev_settings, org, monkeypatch,
+                                                                      tmp_path):
+    from typer.testing import CliRunner
+
+    from renewals.cli import app as cli
+    from renewals.settings import get_settings
+
+    records = book(org, 3, local_today(dev_settings) + timedelta(days=300), "PCLI")
+    records[1]["vin"] = "TOO-SHORT"
+    file = tmp_path / "book.csv"
+    file.write_bytes(to_csv(records))
+    for key, value in {"DATABASE_URL": dev_settings.database_url, "TASK_QUEUE": dev_settings.task_queue,
+                       "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["import", str(file)], terminal_width=160)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output  # some rows were refused
+    assert "2 of 3 rows imported" in result.output and "inserted" in result.output
+    assert (tmp_path / "book.errors.csv").read_text(encoding="utf-8-sig").splitlines() == [
+        "row,column,reason", "3,vin,\"a VIN has 17 letters and digits, without I, O or Q\""]
+
+
+async def started_input(dev_env, workflow_id: str) -> c.RenewalInput:
+    history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
+    payloads = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    return (await dev_env.client.data_converter.decode(payloads, [c.RenewalInput]))[0]
+
+
+async def test_escalate_without_status_reaches_every_imported_case(engine, dev_env, dev_settings, org):
+    records = book(org, 1, local_today(dev_settings) + timedelta(days=45), "PESC")
+    off = dev_settings.model_copy(update={"escalate_without_status": False})
+    await import_rows(engine, dev_env, off, records)
+    await until(lambda: case_of(engine, records[0]["policy_no"]) is not None)
+    inp = await started_input(dev_env, case_of(engine, records[0]["policy_no"]).workflow_id)
+    assert inp.escalate_without_status is False and inp.day_seconds == 86400
+    await terminate(dev_env, 'PolicyNo STARTS_WITH "PESC"')
+
+
+async def test_the_training_sandbox_runs_imported_cases_on_a_compressed_day(engine, dev_env, dev_settings, org):
+    # Expiring in 22 days: SECOND_CONTACT now, THIRD_CONTACT (T-20) two compressed days later.
+    records = book(org, 1, local_today(dev_settings) + timedelta(days=22), "PSANDBOX")
+    sandbox = dev_settings.model_copy(update={"day_seconds": 2})
+    await import_rows(engine, dev_env, sandbox, records)
+    await until(lambda: case_of(engine, records[0]["policy_no"]) is not None)
+    case = case_of(engine, records[0]["policy_no"])
+    assert (await started_input(dev_env, case.workflow_id)).day_seconds == 2
+    await until(lambda: case_of(engine, records[0]["policy_no"]).stage == "THIRD_CONTACT", timeout=30)
+    await terminate(dev_env, 'PolicyNo STARTS_WITH "PSANDBOX"')
+
+
+def test_the_training_sandbox_is_refused_in_prod():
+    from renewals.settings import Settings
+
+    with pytest.raises(ValueError, match="DAY_SECONDS"):
+        Settings(_env_file=None, environment="prod", database_url="postgresql://db/x", temporal_address="t:7233",
+                 jwt_secret="x" * 40, day_seconds=60)
