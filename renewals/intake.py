@@ -54,34 +54,34 @@ CREATE TEMP TABLE intake_staging (
     model_code text, first_registered_on date, channel text NOT NULL, handler_code text, owner_id uuid,
     sub_branch_id uuid NOT NULL, premium numeric(12, 2) NOT NULL, coverages jsonb NOT NULL,
     claims_last_year int NOT NULL, starts_on date NOT NULL, expires_on date NOT NULL,
-    policy_id uuid, customer_id uuid, vehicle_id uuid, previous_owner_id uuid,
-    inserted boolean NOT NULL DEFAULT false, changed boolean NOT NULL DEFAULT false
-) ON COMMIT DROP
+    policy_id uuid, customer_id uuid, vehicle_id uuid, previous_owner_id uuid
+) ON COMMIT DROP;
+CREATE TEMP TABLE intake_written (policy_id uuid NOT NULL, inserted boolean NOT NULL) ON COMMIT DROP
 """
 STAGED_COLUMNS = ("row_no", "policy_no", "customer_name", "id_number", "phone", "language", "birth_date", "plate",
                   "vin", "model_code", "first_registered_on", "channel", "handler_code", "owner_id", "sub_branch_id",
                   "premium", "coverages", "claims_last_year", "starts_on", "expires_on")
 
 # Set-based upserts by policy number. Each write happens only where something differs
-# (IS DISTINCT FROM), so a re-import of the same file writes nothing; rows touched are marked.
+# (IS DISTINCT FROM), so a re-import of the same file writes nothing; the policies written are
+# noted in intake_written for the counts.
 _UPSERTS = [
-    "CREATE INDEX ON intake_staging (policy_no)",
     "ANALYZE intake_staging",
-    # Policies already known keep their customer and vehicle rows.
-    """UPDATE intake_staging s SET policy_id = p.id, customer_id = p.customer_id, vehicle_id = p.vehicle_id
-       FROM policy p WHERE p.policy_no = s.policy_no""",
+    # Policies already known keep their ids, customer and vehicle rows; previous owner for the history.
+    """UPDATE intake_staging s SET policy_id = p.id, customer_id = p.customer_id, vehicle_id = p.vehicle_id,
+              previous_owner_id = a.staff_id
+       FROM policy p LEFT JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
+       WHERE p.policy_no = s.policy_no""",
     # A new policy's customer is the one already known by id number (the unified customer view),
     # else one new customer per id number in the file.
-    """UPDATE intake_staging s SET customer_id = k.id
-       FROM (SELECT DISTINCT ON (id_number) id_number, id FROM customer
-             WHERE id_number IN (SELECT id_number FROM intake_staging WHERE policy_id IS NULL)
-             ORDER BY id_number, created_at) k
-       WHERE s.policy_id IS NULL AND s.id_number = k.id_number""",
-    """UPDATE intake_staging s SET customer_id = n.id
-       FROM (SELECT id_number, gen_random_uuid() AS id FROM intake_staging WHERE customer_id IS NULL
-             GROUP BY id_number) n
-       WHERE s.customer_id IS NULL AND s.id_number = n.id_number""",
-    "UPDATE intake_staging SET policy_id = gen_random_uuid(), vehicle_id = gen_random_uuid() WHERE policy_id IS NULL",
+    """WITH fresh AS (SELECT id_number, gen_random_uuid() AS id FROM intake_staging WHERE policy_id IS NULL
+                      GROUP BY id_number),
+            known AS (SELECT DISTINCT ON (id_number) id_number, id FROM customer
+                      WHERE id_number IN (SELECT id_number FROM fresh) ORDER BY id_number, created_at)
+       UPDATE intake_staging s SET customer_id = coalesce(k.id, f.id), policy_id = gen_random_uuid(),
+              vehicle_id = gen_random_uuid()
+       FROM fresh f LEFT JOIN known k ON k.id_number = f.id_number
+       WHERE s.policy_id IS NULL AND s.id_number = f.id_number""",
     """WITH written AS (
          INSERT INTO customer AS t (id, name, id_number, phone, language, birth_date, other_phones, phone_unreachable,
                                     sms_opt_out, blacklisted, family, created_at)
@@ -92,8 +92,9 @@ _UPSERTS = [
                 language = excluded.language, birth_date = excluded.birth_date
          WHERE (t.name, t.id_number, t.phone, t.language, t.birth_date)
                IS DISTINCT FROM (excluded.name, excluded.id_number, excluded.phone, excluded.language, excluded.birth_date)
-         RETURNING t.id)
-       UPDATE intake_staging s SET changed = true FROM written w WHERE s.customer_id = w.id""",
+         RETURNING t.id, (t.xmax = 0) AS inserted)
+       INSERT INTO intake_written SELECT s.policy_id, false FROM written w JOIN intake_staging s ON s.customer_id = w.id
+       WHERE NOT w.inserted""",
     """WITH written AS (
          INSERT INTO vehicle AS t (id, customer_id, plate, vin, model_code, model_confirmed, first_registered_on)
          SELECT vehicle_id, customer_id, plate, vin, model_code, false, first_registered_on FROM intake_staging
@@ -103,8 +104,9 @@ _UPSERTS = [
                 model_confirmed = t.model_confirmed AND t.model_code IS NOT DISTINCT FROM excluded.model_code
          WHERE (t.customer_id, t.plate, t.vin, t.model_code, t.first_registered_on) IS DISTINCT FROM
                (excluded.customer_id, excluded.plate, excluded.vin, excluded.model_code, excluded.first_registered_on)
-         RETURNING t.id)
-       UPDATE intake_staging s SET changed = true FROM written w WHERE s.vehicle_id = w.id""",
+         RETURNING t.id, (t.xmax = 0) AS inserted)
+       INSERT INTO intake_written SELECT s.policy_id, false FROM written w JOIN intake_staging s ON s.vehicle_id = w.id
+       WHERE NOT w.inserted""",
     """WITH written AS (
          INSERT INTO policy AS t (id, policy_no, customer_id, vehicle_id, sub_branch_id, channel, handler_code, premium,
                                   coverages, claims_last_year, starts_on, expires_on, timezone, status)
@@ -120,11 +122,9 @@ _UPSERTS = [
                (excluded.sub_branch_id, excluded.channel, excluded.handler_code, excluded.premium, excluded.coverages,
                 excluded.claims_last_year, excluded.starts_on, excluded.expires_on)
          RETURNING t.id, (t.xmax = 0) AS inserted)
-       UPDATE intake_staging s SET changed = true, inserted = w.inserted FROM written w WHERE s.policy_id = w.id""",
+       INSERT INTO intake_written SELECT id, inserted FROM written""",
     # Ownership: a row with a manager (or a matched 经办人) moves the policy to them, history kept.
     # A row without one leaves an existing owner in place.
-    """UPDATE intake_staging s SET previous_owner_id = a.staff_id
-       FROM assignment a WHERE a.policy_id = s.policy_id AND a.ended_at IS NULL""",
     """UPDATE assignment a SET ended_at = now()
        FROM intake_staging s
        WHERE a.policy_id = s.policy_id AND a.ended_at IS NULL AND s.owner_id IS NOT NULL AND a.staff_id <> s.owner_id""",
@@ -133,16 +133,17 @@ _UPSERTS = [
          SELECT gen_random_uuid(), policy_id, owner_id, now(), 'import', previous_owner_id, CAST(:assigned_by AS uuid)
          FROM intake_staging WHERE owner_id IS NOT NULL AND owner_id IS DISTINCT FROM previous_owner_id
          RETURNING policy_id)
-       UPDATE intake_staging s SET changed = true FROM written w WHERE s.policy_id = w.policy_id""",
+       INSERT INTO intake_written SELECT policy_id, false FROM written""",
 ]
 _COUNTS = """
-SELECT count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE changed AND NOT inserted) AS updated,
-       count(*) FILTER (WHERE NOT changed) AS unchanged,
-       count(*) FILTER (WHERE owner_id IS NOT NULL AND previous_owner_id IS NOT NULL
-                        AND owner_id <> previous_owner_id) AS owner_changed,
-       count(*) FILTER (WHERE owner_id IS NULL AND previous_owner_id IS NULL) AS unassigned
-FROM intake_staging
+WITH written AS (SELECT policy_id, bool_or(inserted) AS inserted FROM intake_written GROUP BY policy_id)
+SELECT count(*) FILTER (WHERE w.inserted) AS inserted,
+       count(*) FILTER (WHERE w.policy_id IS NOT NULL AND NOT w.inserted) AS updated,
+       count(*) FILTER (WHERE w.policy_id IS NULL) AS unchanged,
+       count(*) FILTER (WHERE s.owner_id IS NOT NULL AND s.previous_owner_id IS NOT NULL
+                        AND s.owner_id <> s.previous_owner_id) AS owner_changed,
+       count(*) FILTER (WHERE s.owner_id IS NULL AND s.previous_owner_id IS NULL) AS unassigned
+FROM intake_staging s LEFT JOIN written w ON w.policy_id = s.policy_id
 """
 
 
@@ -173,7 +174,8 @@ def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by:
         return LoadCounts()
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('renewals.intake'))"))
-        conn.execute(text(_STAGING))
+        for statement in _STAGING.split(";"):
+            conn.execute(text(statement))
         copy_rows(conn, rows)
         for statement in _UPSERTS:
             conn.execute(text(statement), {"timezone": settings.timezone,
