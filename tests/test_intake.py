@@ -139,3 +139,18 @@ async def test_chinese_headers_are_accepted(engine, time_env, intake_settings):
     data = to_csv([{chinese[k]: v for k, v in r.items()} for r in records], tuple(chinese.values()))
     result = await import_file(engine, time_env, intake_settings, data)
     assert result.errors == [] and result.counts["inserted"] == 2
+
+
+async def test_the_database_allows_one_open_assignment_per_policy(engine, time_env, intake_settings):
+    from sqlalchemy.exc import IntegrityError
+
+    from models import Staff
+
+    records = rows(1, start=date(2032, 1, 1), prefix="PONE")
+    await import_file(engine, time_env, intake_settings, to_csv(records))
+    with Session(engine) as session:
+        policy = session.exec(select(Policy).where(Policy.policy_no == records[0]["policy_no"])).one()
+        other = session.exec(select(Staff).where(Staff.username == "demo-sales-3")).one()
+        session.add(Assignment(policy_id=policy.id, staff_id=other.id, reason="a second open one"))
+        with pytest.raises(IntegrityError, match="ux_assignment_open_policy"):
+            session.commit()

@@ -215,3 +215,24 @@ async def test_a_new_deputy_gets_every_open_case_and_the_deputy_tasks(api, engin
     with Session(engine) as session:
         assert session.exec(select(SubBranch).where(SubBranch.code == branch.sub_branch)).one().deputy_id == \
             branch.new_deputy.id
+
+
+async def test_owners_who_moved_to_another_sub_branch_are_listed_as_stale(api, engine, time_env, branch,
+                                                                          admin_headers):
+    from tests.api.conftest import add_sub_branch
+
+    mover = add_person(engine, Role.sales, sub_branch_code=branch.sub_branch, name="钱九")
+    today = local_today(api.settings, await time_env.get_current_time())
+    await upload(api, admin_headers, book_csv(branch, 1, today + timedelta(days=300), "PSTALE", mover))
+    elsewhere = add_sub_branch(engine, branch.code)
+    with Session(engine) as session:
+        staff = session.get(Staff, mover.id)
+        staff.sub_branch_id = session.exec(select(SubBranch.id).where(SubBranch.code == elsewhere)).one()
+        session.add(staff)
+        session.commit()
+    stale = (await api.get("/assignments/stale", headers=admin_headers)).json()
+    listed = [p for p in stale["items"] if p["policy_no"].startswith("PSTALE")]
+    assert [(p["owner_username"], p["why"]) for p in listed] == [
+        (mover.username, "the owner works in another sub-branch")]
+    sales = await api.sign_in(branch.takers[0].id)
+    assert (await api.get("/assignments/stale", headers=sales)).status_code == 403
