@@ -54,34 +54,33 @@ CREATE TEMP TABLE intake_staging (
     model_code text, first_registered_on date, channel text NOT NULL, handler_code text, owner_id uuid,
     sub_branch_id uuid NOT NULL, premium numeric(12, 2) NOT NULL, coverages jsonb NOT NULL,
     claims_last_year int NOT NULL, starts_on date NOT NULL, expires_on date NOT NULL,
-    policy_id uuid, customer_id uuid, vehicle_id uuid, previous_owner_id uuid
+    policy_id uuid NOT NULL, customer_id uuid NOT NULL, vehicle_id uuid NOT NULL, previous_owner_id uuid,
+    known boolean NOT NULL DEFAULT false
 ) ON COMMIT DROP;
 CREATE TEMP TABLE intake_written (policy_id uuid NOT NULL, inserted boolean NOT NULL) ON COMMIT DROP
 """
 STAGED_COLUMNS = ("row_no", "policy_no", "customer_name", "id_number", "phone", "language", "birth_date", "plate",
                   "vin", "model_code", "first_registered_on", "channel", "handler_code", "owner_id", "sub_branch_id",
-                  "premium", "coverages", "claims_last_year", "starts_on", "expires_on")
+                  "premium", "coverages", "claims_last_year", "starts_on", "expires_on", "policy_id", "customer_id",
+                  "vehicle_id")
 
 # Set-based upserts by policy number. Each write happens only where something differs
 # (IS DISTINCT FROM), so a re-import of the same file writes nothing; the policies written are
 # noted in intake_written for the counts.
 _UPSERTS = [
     "ANALYZE intake_staging",
-    # Policies already known keep their ids, customer and vehicle rows; previous owner for the history.
+    # Rows arrive with fresh ids (one customer per id number in the file). Policies already known
+    # keep their ids, customer and vehicle rows; their previous owner is noted for the history.
     """UPDATE intake_staging s SET policy_id = p.id, customer_id = p.customer_id, vehicle_id = p.vehicle_id,
-              previous_owner_id = a.staff_id
+              previous_owner_id = a.staff_id, known = true
        FROM policy p LEFT JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
        WHERE p.policy_no = s.policy_no""",
-    # A new policy's customer is the one already known by id number (the unified customer view),
-    # else one new customer per id number in the file.
-    """WITH fresh AS (SELECT id_number, gen_random_uuid() AS id FROM intake_staging WHERE policy_id IS NULL
-                      GROUP BY id_number),
-            known AS (SELECT DISTINCT ON (id_number) id_number, id FROM customer
-                      WHERE id_number IN (SELECT id_number FROM fresh) ORDER BY id_number, created_at)
-       UPDATE intake_staging s SET customer_id = coalesce(k.id, f.id), policy_id = gen_random_uuid(),
-              vehicle_id = gen_random_uuid()
-       FROM fresh f LEFT JOIN known k ON k.id_number = f.id_number
-       WHERE s.policy_id IS NULL AND s.id_number = f.id_number""",
+    # A new policy's customer is the one already known by id number (the unified customer view).
+    """UPDATE intake_staging s SET customer_id = k.id
+       FROM (SELECT DISTINCT ON (id_number) id_number, id FROM customer
+             WHERE id_number IN (SELECT id_number FROM intake_staging WHERE NOT known)
+             ORDER BY id_number, created_at) k
+       WHERE NOT s.known AND s.id_number = k.id_number""",
     """WITH written AS (
          INSERT INTO customer AS t (id, name, id_number, phone, language, birth_date, other_phones, phone_unreachable,
                                     sms_opt_out, blacklisted, family, created_at)
@@ -122,7 +121,7 @@ _UPSERTS = [
                (excluded.sub_branch_id, excluded.channel, excluded.handler_code, excluded.premium, excluded.coverages,
                 excluded.claims_last_year, excluded.starts_on, excluded.expires_on)
          RETURNING t.id, (t.xmax = 0) AS inserted)
-       INSERT INTO intake_written SELECT id, inserted FROM written""",
+       INSERT INTO intake_written SELECT id, false FROM written WHERE NOT inserted""",
     # Ownership: a row with a manager (or a matched 经办人) moves the policy to them, history kept.
     # A row without one leaves an existing owner in place.
     """UPDATE assignment a SET ended_at = now()
@@ -133,13 +132,14 @@ _UPSERTS = [
          SELECT gen_random_uuid(), policy_id, owner_id, now(), 'import', previous_owner_id, CAST(:assigned_by AS uuid)
          FROM intake_staging WHERE owner_id IS NOT NULL AND owner_id IS DISTINCT FROM previous_owner_id
          RETURNING policy_id)
-       INSERT INTO intake_written SELECT policy_id, false FROM written""",
+       INSERT INTO intake_written SELECT w.policy_id, false FROM written w JOIN intake_staging s USING (policy_id)
+       WHERE s.known""",
 ]
 _COUNTS = """
-WITH written AS (SELECT policy_id, bool_or(inserted) AS inserted FROM intake_written GROUP BY policy_id)
-SELECT count(*) FILTER (WHERE w.inserted) AS inserted,
-       count(*) FILTER (WHERE w.policy_id IS NOT NULL AND NOT w.inserted) AS updated,
-       count(*) FILTER (WHERE w.policy_id IS NULL) AS unchanged,
+WITH written AS (SELECT DISTINCT policy_id FROM intake_written)
+SELECT count(*) FILTER (WHERE NOT s.known) AS inserted,
+       count(*) FILTER (WHERE s.known AND w.policy_id IS NOT NULL) AS updated,
+       count(*) FILTER (WHERE s.known AND w.policy_id IS NULL) AS unchanged,
        count(*) FILTER (WHERE s.owner_id IS NOT NULL AND s.previous_owner_id IS NOT NULL
                         AND s.owner_id <> s.previous_owner_id) AS owner_changed,
        count(*) FILTER (WHERE s.owner_id IS NULL AND s.previous_owner_id IS NULL) AS unassigned
@@ -190,13 +190,15 @@ def copy_rows(conn, rows: list[PolicyRow]) -> None:
     """COPY into intake_staging through the connection's own psycopg connection (same transaction)."""
     import json
 
+    customers: dict[str, uuid.UUID] = {}
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY intake_staging ({', '.join(STAGED_COLUMNS)}) FROM STDIN") as copy:
         for r in rows:
+            customer_id = customers.setdefault(r.id_number, uuid.uuid4())
             copy.write_row((r.row, r.policy_no, r.customer_name, r.id_number, r.phone, r.language, r.birth_date,
                             r.plate, r.vin, r.model_code, r.first_registered_on, r.channel, r.handler_code,
                             r.owner_id, r.sub_branch_id, r.premium, json.dumps(r.coverages, ensure_ascii=False),
-                            r.claims_last_year, r.starts_on, r.expires_on))
+                            r.claims_last_year, r.starts_on, r.expires_on, uuid.uuid4(), customer_id, uuid.uuid4()))
 
 
 # --- cases follow the policies ----------------------------------------------------------------------
