@@ -21,7 +21,5 @@ class IntakeActivities:
     @activity.defn(name="start_due_cases")
     async def start_due_cases(self, batch: IntakeBatch) -> IntakeBatchResult:
         # A retried batch starts only what is still missing (starting a case is idempotent).
-        s = await start_due_cases(self._engine, self._client, self._settings, batch.as_of,
-                                  after=batch.after_policy_no, on_start=activity.heartbeat)
-        return IntakeBatchResult(started=s.started, already_running=s.already_running, already_done=s.already_done,
-                                 no_deputy=s.no_deputy, last_policy_no=s.last_policy_no, more=s.more)
+        return await start_due_cases(self._engine, self._client, self._settings, batch.as_of,
+                                     after=batch.after_policy_no, on_start=activity.heartbeat)

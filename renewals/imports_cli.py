@@ -27,6 +27,17 @@ def _progress(console: Console) -> Progress:
                     console=console)
 
 
+def _run(console: Console, work, refused: tuple[type[Exception], ...], engine, prefix: str = "error"):
+    """Run the async work; a refusal becomes one red line (and None), never a traceback."""
+    try:
+        return asyncio.run(work())
+    except refused as exc:
+        console.print(f"[red]{prefix}:[/red] {exc}")
+        return None
+    finally:
+        engine.dispose()
+
+
 def _counts_table(title: str, counts: dict) -> Table:
     table = Table("", "count", title=title)
     for key, value in counts.items():
@@ -54,13 +65,9 @@ def run(settings: Settings, file: Path, errors_to: Path, console: Console) -> bo
 
             return await run_import(engine, client, settings, job_id, data, progress=progress)
 
-    try:
-        result = asyncio.run(go())
-    except FileRejected as exc:
-        console.print(f"[red]the file was not imported:[/red] {exc}")
+    result = _run(console, go, (FileRejected,), engine, "the file was not imported")
+    if result is None:
         return False
-    finally:
-        engine.dispose()
     console.print(_counts_table(f"{file.name}: {result.imported_rows} of {result.total_rows} rows imported",
                                 result.counts))
     if result.errors:
@@ -113,13 +120,9 @@ def reassign_book(settings: Settings, username: str, to: list[str], reason: str,
                                    dry_run=dry_run, progress=lambda done, total: bar.update(task, completed=done,
                                                                                             total=total))
 
-    try:
-        report = asyncio.run(go())
-    except StaffError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    report = _run(console, go, (StaffError,), engine)
+    if report is None:
         return False
-    finally:
-        engine.dispose()
     names = {str(s.id): s.username for s in named.values()}
     table = Table("new owner", "policies", title=("would move (dry run)" if dry_run else "moved")
                   + f": {report.policies} policies, {report.cases} open cases, {report.open_tasks} open tasks")

@@ -37,6 +37,7 @@ from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case
 from renewals.policy_file import FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file
 from renewals.settings import Settings
 from workflows import contract as c
+from workflows.intake import IntakeBatchResult
 
 log = logging.getLogger(__name__)
 
@@ -232,21 +233,6 @@ WHERE rc.outcome IS NULL AND rc.owner_id <> a.staff_id AND rc.policy_id = ANY(CA
 """
 
 
-@dataclass
-class StartSummary:
-    started: int = 0
-    already_running: int = 0
-    already_done: int = 0
-    no_deputy: int = 0
-    last_policy_no: str = ""
-    more: bool = False
-
-    def add(self, other: StartSummary) -> None:
-        for name in ("started", "already_running", "already_done", "no_deputy"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.last_policy_no, self.more = other.last_policy_no, other.more
-
-
 def horizon(settings: Settings, today: date) -> tuple[date, date]:
     """Expiry dates whose cases should be running on `today`: from today to the horizon's end."""
     return today, today + timedelta(days=settings.intake_horizon_days)
@@ -273,13 +259,13 @@ def _due(engine: Engine, params: dict[str, Any]) -> list[Any]:
 
 async def start_due_cases(engine: Engine, client: Client, settings: Settings, today: date, *,
                           after: str = "", limit: int = BATCH, policy_ids: list[uuid.UUID] | None = None,
-                          on_start: Callable[[str], None] | None = None) -> StartSummary:
+                          on_start: Callable[[str], None] | None = None) -> IntakeBatchResult:
     """Start the cases of one batch of policies due one (in policy-number order after `after`)."""
     first, last = horizon(settings, today)
     due = await asyncio.to_thread(_due, engine, {
         "first": first, "last": last, "after": after, "limit": limit,
         "ids": [str(i) for i in policy_ids] if policy_ids is not None else None})
-    summary = StartSummary(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
+    summary = IntakeBatchResult(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
     startable = [p for p in due if p.deputy_id is not None]
     summary.no_deputy = len(due) - len(startable)
 

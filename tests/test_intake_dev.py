@@ -22,9 +22,10 @@ from renewals.cases import StartOutcome, renewal_input, start_case
 from renewals.intake import create_job, local_today, run_import
 from renewals.ownership import assign_policy
 from renewals.sample_book import rows, to_csv
-from renewals.staff import add_org, add_staff
+from renewals.staff import add_org
+from tests.api.conftest import add_person, add_sub_branch
 from renewals.temporal import ensure_intake_schedule
-from tests.scenario import eventually, unique_phone
+from tests.scenario import eventually
 from worker import build_worker
 from workflows import contract as c
 from workflows.intake import SCHEDULE_ID, IntakeInput, IntakeSummary
@@ -42,21 +43,22 @@ class Org:
 @pytest.fixture(scope="module")
 def org(engine) -> Org:
     suffix = uuid.uuid4().hex[:5].upper()
+    with Session(engine) as session:
+        add_org(session, branch_code=f"B{suffix}", branch_name="苏州分公司")
+        session.commit()
+    sub_branch = add_sub_branch(engine, f"B{suffix}")
+    sales = [add_person(engine, Role.sales, sub_branch_code=sub_branch, name=f"销售{n}") for n in (1, 2)]
+    deputy = add_person(engine, Role.deputy, sub_branch_code=sub_branch, name="副经理")
+    admin = add_person(engine, Role.admin, branch_code=f"B{suffix}", name="专员")
     with Session(engine, expire_on_commit=False) as session:
-        _, sub = add_org(session, branch_code=f"B{suffix}", branch_name="苏州分公司", sub_branch_code=f"S{suffix}",
-                         sub_branch_name="姑苏支公司")
-        sales = [add_staff(session, username=f"s{n}-{suffix}", name=f"销售{n}", role=Role.sales, phone=unique_phone(),
-                           sub_branch_code=sub.code) for n in (1, 2)]
         for n, staff in enumerate(sales, start=1):
             staff.handler_code = f"H{suffix}{n}"
-        deputy = add_staff(session, username=f"d-{suffix}", name="副经理", role=Role.deputy, phone=unique_phone(),
-                           sub_branch_code=sub.code)
-        admin = add_staff(session, username=f"a-{suffix}", name="专员", role=Role.admin, phone=unique_phone(),
-                          branch_code=f"B{suffix}")
+            session.add(staff)
+        sub = session.exec(select(SubBranch).where(SubBranch.code == sub_branch)).one()
         sub.deputy_id = deputy.id
-        session.add_all([sub, *sales])
+        session.add(sub)
         session.commit()
-    return Org(f"B{suffix}", sub.code, sales, deputy, admin)
+    return Org(f"B{suffix}", sub_branch, sales, deputy, admin)
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -25,6 +25,9 @@ SCHEDULE_CRON = "0 1 * * *"  # 01:00 in the company's time zone, before anyone's
 BATCHES_PER_RUN = 200
 
 
+COUNTED = ("started", "already_running", "already_done", "no_deputy")
+
+
 @dataclass
 class IntakeSummary:
     as_of: date | None = None
@@ -51,12 +54,14 @@ class IntakeBatch:
 
 @dataclass
 class IntakeBatchResult:
-    started: int
-    already_running: int
-    already_done: int
-    no_deputy: int
-    last_policy_no: str
-    more: bool
+    """One batch of due policies (renewals.intake.start_due_cases)."""
+
+    started: int = 0
+    already_running: int = 0
+    already_done: int = 0
+    no_deputy: int = 0
+    last_policy_no: str = ""
+    more: bool = False  # the batch was full: there may be more after last_policy_no
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -74,7 +79,7 @@ class PolicyIntake:
                 summary=f"policies after {after or 'the first'}",
             )
             summary.batches += 1
-            for name in ("started", "already_running", "already_done", "no_deputy"):
+            for name in COUNTED:
                 setattr(summary, name, getattr(summary, name) + getattr(batch, name))
             after = batch.last_policy_no
             workflow.set_current_details(f"{summary.as_of}: {summary.started} started in {summary.batches} batches")
