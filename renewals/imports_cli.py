@@ -68,8 +68,8 @@ def run(settings: Settings, file: Path, errors_to: Path, console: Console) -> bo
     result = _run(console, go, (FileRejected,), engine, "the file was not imported")
     if result is None:
         return False
-    console.print(_counts_table(f"{file.name}: {result.imported_rows} of {result.total_rows} rows imported",
-                                result.counts))
+    console.print(f"{file.name}: {result.imported_rows} of {result.total_rows} rows imported")
+    console.print(_counts_table("what changed", result.counts))
     if result.errors:
         errors_to.write_text(errors_csv([e.as_dict() for e in result.errors]), encoding="utf-8-sig")
         console.print(f"[yellow]{len(result.errors)} row errors[/yellow] (rows not imported) written to {errors_to}")
