@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, text, update
@@ -61,13 +61,14 @@ def _end_and_assign(session: Session, policy_ids: list[uuid.UUID], to: dict[uuid
 
 
 async def assign_policy(engine: Engine, client: Client, settings: Settings, policy: Policy, staff_id: uuid.UUID,
-                        admin: Staff, reason: str) -> dict[str, int]:
+                        admin: Staff, reason: str, today: date | None = None) -> dict[str, int]:
     """Give the policy to a service manager; its open case follows, or its case starts if due."""
     with Session(engine) as session:
         _sales_of(session, staff_id, policy.sub_branch_id, "staff_id")
         _end_and_assign(session, [policy.id], {policy.id: staff_id}, admin.id, reason, datetime.now(UTC))
         session.commit()
-    return await follow_policies(engine, client, settings, [policy.id], c.Actor(id=admin.id, role=c.ActorRole.admin))
+    return await follow_policies(engine, client, settings, [policy.id], c.Actor(id=admin.id, role=c.ActorRole.admin),
+                                 today)
 
 
 # --- moving a book -----------------------------------------------------------------------------------

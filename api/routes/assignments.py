@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from api.access import policy_scope
-from api.deps import CurrentStaff, SessionDep
+from api.deps import CurrentStaff, NowDep, SessionDep
 from api.errors import ApiError, error_responses
 from models import Policy, Role, Staff, SubBranch
 from renewals import ownership
+from renewals.intake import local_today
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 READERS = (Role.admin, Role.manager)
@@ -32,6 +33,10 @@ class PolicyOwnerOut(BaseModel):
 
 
 class PolicyOwnerPage(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"total": 1, "limit": 50, "offset": 0, "items": [{
+        "policy_id": "2b7e9a4c-1d3f-4e5a-9b6c-7d8e9f0a1b2c", "policy_no": "PDAA20263101010000003",
+        "sub_branch": "310101", "expires_on": "2027-01-05", "handler_code": "JB310101009", "owner_id": None,
+        "owner_username": None, "why": None}]}]}}
     items: list[PolicyOwnerOut]
     total: int
     limit: int
@@ -48,6 +53,9 @@ class AssignIn(BaseModel):
 
 
 class AssignOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"policy_no": "PDAA20263101010000003",
+                                                        "staff_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+                                                        "counts": {"cases_started": 1, "reassigned": 0}}]}}
     policy_no: str
     staff_id: uuid.UUID
     counts: dict[str, Any] = Field(description="cases_started: 1 when its case was due; reassigned: 1 when it "
@@ -90,7 +98,7 @@ def list_stale(staff: CurrentStaff, session: SessionDep, limit: int = Query(50, 
 
 @router.post("", response_model=AssignOut, responses=error_responses(401, 403, 422),
              summary="Give a policy to a service manager (admin): its case starts if due, or follows if open")
-async def assign(body: AssignIn, request: Request, staff: CurrentStaff, session: SessionDep) -> AssignOut:
+async def assign(body: AssignIn, request: Request, staff: CurrentStaff, session: SessionDep, now: NowDep) -> AssignOut:
     if staff.role != Role.admin:
         raise ApiError(403, "only a system specialist (admin) of the policy's branch can assign policies")
     policy = session.exec(select(Policy).where(Policy.policy_no == body.policy_no, policy_scope(staff))).first()
@@ -99,5 +107,5 @@ async def assign(body: AssignIn, request: Request, staff: CurrentStaff, session:
     session.commit()  # hold no connection while the workflows work
     state = request.app.state
     counts = await ownership.assign_policy(state.engine, await state.temporal(), state.settings, policy, body.staff_id,
-                                           staff, body.reason)
+                                           staff, body.reason, today=local_today(state.settings, now))
     return AssignOut(policy_no=policy.policy_no, staff_id=body.staff_id, counts=counts)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
 from models import ImportJob, Role, Staff
-from renewals.intake import create_job, run_import
+from renewals.intake import create_job, local_today, run_import
 from renewals.policy_file import COLUMNS, MAX_FILE_BYTES, errors_csv
 from workflows import contract as c
 
@@ -78,13 +78,15 @@ async def _process(request: Request, job_id: uuid.UUID, data: bytes, admin: Staf
     state = request.app.state
     try:
         await run_import(state.engine, await state.temporal(), state.settings, job_id, data,
-                         actor=c.Actor(id=admin.id, role=c.ActorRole.admin), branch_id=admin.branch_id)
+                         actor=c.Actor(id=admin.id, role=c.ActorRole.admin), branch_id=admin.branch_id,
+                         today=local_today(state.settings, await state.clock()))
     except Exception:  # noqa: BLE001 — recorded on the job (status failed, failure) for GET /imports/{id}
         pass
 
 
 @router.post(
     "/policies", status_code=202, response_model=ImportAccepted, responses=error_responses(401, 403, 422),
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": {"file": "policies-demo.csv"}}}}},
     summary="Import a CSV of policies (admin); answers at once with the job to follow",
     description="UTF-8 (with or without BOM) or GB18030; English header names or the Chinese aliases:\n\n" + _FORMAT
     + "\n\nEvery row is checked; good rows import and bad rows are listed with row, column and reason; nothing is "
@@ -115,7 +117,10 @@ def import_job(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> I
         failure=job.failure, created_at=job.created_at, finished_at=job.finished_at)
 
 
-@router.get("/{job_id}/errors.csv", response_class=Response, responses=error_responses(401, 403, 422),
+@router.get("/{job_id}/errors.csv", response_class=Response,
+            responses={200: {"description": "UTF-8 CSV (with BOM, so spreadsheets read it)", "content": {
+                "text/csv": {"example": "row,column,reason\n17,phone,not a valid phone number\n"}}},
+                       **error_responses(401, 403, 422)},
             summary="Every row error of an import, as CSV (row, column, reason)")
 def import_errors(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> Response:
     job = _job(session, staff, job_id)

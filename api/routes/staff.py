@@ -28,6 +28,12 @@ class ReassignBookIn(BaseModel):
 
 
 class BookReportOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "from_staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a", "dry_run": False, "policies": 50, "cases": 50,
+        "open_tasks": 50, "per_owner": {"7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e": 25,
+                                        "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d": 25},
+        "moves": [{"policy_no": "PDAA20263101010000003", "to_staff_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+                   "has_open_case": True, "open_tasks": 1}], "failures": []}]}}
     from_staff_id: uuid.UUID
     dry_run: bool
     policies: int = Field(description="policies moved (or that would move)")
@@ -39,6 +45,9 @@ class BookReportOut(BaseModel):
 
 
 class BookOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a",
+                                                        "active": True, "policies": 12, "open_cases": 9,
+                                                        "open_tasks": 9}]}}
     staff_id: uuid.UUID
     active: bool
     policies: int
@@ -47,6 +56,8 @@ class BookOut(BaseModel):
 
 
 class DeactivatedOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a",
+                                                        "active": False}]}}
     staff_id: uuid.UUID
     active: bool
 

@@ -19,10 +19,14 @@ router = APIRouter(prefix="/sub-branches", tags=["sub-branches"])
 
 
 class DeputyIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"deputy_id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"}]}}
     deputy_id: uuid.UUID = Field(description="an active deputy manager of this sub-branch")
 
 
 class DeputyOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"sub_branch": "310101",
+                                                        "deputy_id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+                                                        "cases_moved": 214, "failures": []}]}}
     sub_branch: str
     deputy_id: uuid.UUID
     cases_moved: int
