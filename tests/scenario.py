@@ -182,3 +182,15 @@ async def eventually(check, timeout: float = 10.0):
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+async def terminate_open_cases(client, engine: Engine) -> None:
+    """Stop every case of this module's database still running (cases started by imports and
+    assignments), so none wakes up in a later module's time with no worker for its queue."""
+    with Session(engine) as session:
+        running = session.exec(select(RenewalCase.workflow_id).where(RenewalCase.outcome.is_(None))).all()
+    for workflow_id in running:
+        try:
+            await client.get_workflow_handle(workflow_id).terminate("test module finished")
+        except Exception:  # noqa: BLE001 — already finished
+            pass

@@ -3,20 +3,19 @@ naming row, column and reason, ownership by manager or 经办人, and cases star
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from sqlmodel import Session, select
 
-from models import Assignment, ImportJob, Policy, RenewalCase
+from models import Assignment, ImportJob, Policy
 from renewals.demo import demo_jobs
 from renewals.intake import create_job, run_import
 from renewals.policy_file import HEADER, FileRejected, id_number_check_digit
 from renewals.sample_book import rows, to_csv
-from workflows import contract as c
+from tests.scenario import terminate_open_cases
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "policies-demo.csv"
 
@@ -53,14 +52,10 @@ async def local_today(env, settings) -> date:
     return today_of(settings, await env.get_current_time())
 
 
-async def terminate_cases(env, engine, policy_nos) -> None:
-    with Session(engine) as session:
-        ids = session.exec(select(RenewalCase.workflow_id).where(RenewalCase.policy_no.in_(list(policy_nos)))).all()
-    for workflow_id in ids:
-        try:
-            await env.client.get_workflow_handle(workflow_id).terminate("test finished")
-        except Exception:  # noqa: BLE001 — already finished
-            pass
+@pytest_asyncio.fixture(scope="module", autouse=True)
+async def stop_cases_at_the_end(time_env, engine, task_queue):
+    yield
+    await terminate_open_cases(time_env.client, engine)
 
 
 async def test_the_sample_imports_with_no_errors_on_the_demo_organisation(engine, time_env, intake_settings):
@@ -81,7 +76,6 @@ async def test_the_sample_imports_with_no_errors_on_the_demo_organisation(engine
     # The same file in GB18030, as a Chinese spreadsheet saves it, changes nothing.
     again = await import_file(engine, time_env, intake_settings, data.decode("utf-8").encode("gb18030"))
     assert again.errors == [] and again.counts["unchanged"] == 200 and again.counts["cases_started"] == 0
-    await terminate_cases(time_env, engine, [r["policy_no"] for r in in_horizon])
 
 
 BAD_ROWS = {  # column: (bad value, the reason's words)

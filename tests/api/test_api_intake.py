@@ -18,7 +18,7 @@ from models import RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.intake import local_today
 from renewals.sample_book import rows, to_csv
 from tests.api.conftest import add_person
-from tests.scenario import eventually
+from tests.scenario import eventually, terminate_open_cases
 from workflows import contract as c
 
 BOOK = 50
@@ -58,6 +58,12 @@ def branch(engine) -> Branch:
         session.add(row)
         session.commit()
     return Branch(code=f"A{suffix}", sub_branch=sub, **people)
+
+
+@pytest_asyncio.fixture(scope="module", autouse=True)
+async def stop_cases_at_the_end(time_env, engine, task_queue):
+    yield
+    await terminate_open_cases(time_env.client, engine)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -236,3 +242,61 @@ async def test_owners_who_moved_to_another_sub_branch_are_listed_as_stale(api, e
         (mover.username, "the owner works in another sub-branch")]
     sales = await api.sign_in(branch.takers[0].id)
     assert (await api.get("/assignments/stale", headers=sales)).status_code == 403
+
+
+# Who may use the intake and ownership routes (api.access' rules for administration): codes per role.
+INTAKE_ROLES = ("anonymous", "sales", "deputy", "admin", "manager", "auditor", "other_admin")
+INTAKE_MATRIX = [  # (method, path, codes); {job} {staff} {sub} are this branch's
+    ("POST", "/imports/policies", "401 403 403 202 403 403 202"),
+    ("GET", "/imports/{job}", "401 403 403 200 403 403 403"),
+    ("GET", "/imports/{job}/errors.csv", "401 403 403 200 403 403 403"),
+    ("GET", "/assignments/unassigned", "401 403 403 200 200 403 200"),
+    ("GET", "/assignments/stale", "401 403 403 200 200 403 200"),
+    ("POST", "/assignments", "401 403 403 422 403 403 403"),
+    ("GET", "/staff/{staff}/book", "401 403 403 200 200 403 403"),
+    ("POST", "/staff/{staff}/reassign-book", "401 403 403 200 403 403 403"),
+    ("POST", "/staff/{staff}/deactivate", "401 403 403 409 403 403 403"),
+    ("PUT", "/sub-branches/{sub}/deputy", "401 403 403 200 403 403 403"),
+]
+INTAKE_ROUTES = {(method, path.replace("{job}", "{job_id}").replace("{staff}", "{staff_id}").replace("{sub}", "{code}"))
+                 for method, path, _ in INTAKE_MATRIX}
+
+
+async def test_intake_routes_by_role(api, engine, time_env, branch, admin_headers):
+    from renewals.staff import add_org
+
+    with Session(engine) as session:
+        add_org(session, branch_code=f"M{branch.code}", branch_name="温州分公司")
+        session.commit()
+    holder = add_person(engine, Role.sales, sub_branch_code=branch.sub_branch, name="吴十")
+    today = local_today(api.settings, await time_env.get_current_time())
+    data = book_csv(branch, 1, today + timedelta(days=500), "PROLE", holder)
+    job = await upload(api, admin_headers, data)
+    policy_no = data.decode().splitlines()[1].split(",")[0]
+    people = {"sales": branch.takers[0], "deputy": branch.new_deputy, "admin": branch.admin,
+              "manager": add_person(engine, Role.manager, branch_code=branch.code),
+              "auditor": add_person(engine, Role.auditor),
+              "other_admin": add_person(engine, Role.admin, branch_code=f"M{branch.code}")}
+    headers = {"anonymous": {}} | {role: await api.sign_in(staff.id) for role, staff in people.items()}
+    bodies = {
+        "/imports/policies": None,
+        "/assignments": {"policy_no": policy_no, "staff_id": str(branch.deputy.id), "reason": "x"},  # not sales: 422
+        "/staff/{staff}/reassign-book": {"to": [str(branch.takers[1].id)], "reason": "left", "dry_run": True},
+        "/sub-branches/{sub}/deputy": {"deputy_id": str(branch.new_deputy.id)},
+    }
+    mismatches = []
+    for method, template, codes in INTAKE_MATRIX:
+        path = (template.replace("{job}", job["job_id"]).replace("{staff}", str(holder.id))
+                .replace("{sub}", branch.sub_branch))
+        for role, expected in zip(INTAKE_ROLES, codes.split(), strict=True):
+            if template == "/imports/policies":
+                data = book_csv(branch, 1, today + timedelta(days=600), f"PR{role[:3].upper()}", None)
+                response = await api.post(path, headers=headers[role], files={"file": ("b.csv", data, "text/csv")})
+            else:
+                response = await api.request(method, path, json=bodies.get(template), headers=headers[role])
+            if response.status_code != int(expected):
+                mismatches.append(f"{method} {template} as {role}: {response.status_code} (expected {expected}) "
+                                  f"{response.text[:160]}")
+            if response.status_code >= 400:
+                assert set(response.json()) == {"error"}
+    assert not mismatches, "\n".join(mismatches)
