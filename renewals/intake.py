@@ -168,6 +168,11 @@ def organisation(session: Session, branch_id: uuid.UUID | None = None) -> Organi
     )
 
 
+def _organisation_of(engine: Engine, branch_id: uuid.UUID | None) -> Organisation:
+    with Session(engine) as session:
+        return organisation(session, branch_id)
+
+
 def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by: uuid.UUID | None = None) -> LoadCounts:
     """COPY the checked rows into a staging table and upsert them, in one transaction. Imports
     run one at a time (an advisory lock), so two files naming the same new customer cannot race."""
@@ -358,10 +363,7 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
                      progress: Progress | None = None, today: date | None = None) -> ImportResult:
     """Check, load and follow up one file; the job row shows progress and ends with the counts
     and the row errors. Safe to run again with the same file: what is done stays done."""
-    state = {"phase": "reading", "done": 0}
-
     def report(phase: str, done: int, total: int | None) -> None:
-        state.update(phase=phase, done=done)
         if progress:
             progress(phase, done, total)
 
@@ -372,8 +374,7 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
 
     await asyncio.to_thread(_save, engine, job_id, status="running", phase="reading")
     try:
-        with Session(engine) as session:
-            org = organisation(session, branch_id)
+        org = await asyncio.to_thread(_organisation_of, engine, branch_id)
         good, errors, total = await asyncio.to_thread(check_file, data, org, checking)
         await asyncio.to_thread(_save, engine, job_id, phase="loading", total_rows=total, processed_rows=total,
                                 errors=[e.as_dict() for e in errors])
@@ -382,15 +383,14 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
                                          actor.id if actor.role is c.ActorRole.admin else None)
         report("loading", len(good), len(good))
         counts = {"inserted": loaded.inserted, "updated": loaded.updated, "unchanged": loaded.unchanged,
-                  "unassigned": loaded.unassigned, "rejected": len({e.row for e in errors})}
+                  "new_owner": loaded.owner_changed, "unassigned": loaded.unassigned,
+                  "rejected": len({e.row for e in errors})}
         await asyncio.to_thread(_save, engine, job_id, phase="cases", imported_rows=len(good), counts=counts)
         counts |= await follow_policies(engine, client, settings, loaded.policy_ids, actor, today, report)
-    except FileRejected as exc:
-        await asyncio.to_thread(_save, engine, job_id, status="failed", failure=str(exc), finished_at=datetime.now(UTC))
-        raise
     except BaseException as exc:
         # The rows committed stay committed; rerunning the file finishes the cases.
-        await asyncio.to_thread(_save, engine, job_id, status="failed", failure=f"{type(exc).__name__}: {exc}"[:2000],
+        failure = str(exc) if isinstance(exc, FileRejected) else f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(_save, engine, job_id, status="failed", failure=failure[:2000],
                                 finished_at=datetime.now(UTC))
         raise
     await asyncio.to_thread(_save, engine, job_id, status="done", phase=None, counts=counts,

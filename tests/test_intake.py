@@ -123,6 +123,9 @@ async def test_a_file_without_a_required_column_is_refused_whole(engine, time_en
     header = [h for h in HEADER if h != "expires_on"]
     with pytest.raises(FileRejected, match="expires_on"):
         await import_file(engine, time_env, intake_settings, ",".join(header).encode() + b"\n")
+    with Session(engine) as session:
+        job = session.exec(select(ImportJob).order_by(ImportJob.created_at.desc())).first()
+    assert job.status == "failed" and "expires_on" in job.failure and job.imported_rows == 0
 
 
 async def test_chinese_headers_are_accepted(engine, time_env, intake_settings):
