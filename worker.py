@@ -11,11 +11,13 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.archive import HistoryArchiving
 from activities.intake import IntakeActivities
 from activities.notifications import Notifications
 from activities.projection import CaseProjection
 from renewals.notify import Notifier, build_notifier
 from renewals.settings import Settings
+from workflows.archiver import HistoryArchiver
 from workflows.intake import PolicyIntake
 from workflows.renewal import PolicyRenewal
 
@@ -31,8 +33,9 @@ def build_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[PolicyRenewal, PolicyIntake],
+        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake],
         activities=[*projection.activities(), *notifications.activities(),
+                    *HistoryArchiving(client, engine).activities(),
                     *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities()],
         # Activities are blocking (SQLAlchemy, twilio): a bounded thread pool, nothing per case.
         activity_executor=ThreadPoolExecutor(settings.activity_workers),

@@ -71,10 +71,12 @@ class CaseStart:
                 StartOutcome.already_done: "already done"}[self.outcome]
 
 
-async def start_case(client: Client, inp: c.RenewalInput, task_queue: str) -> CaseStart:
+async def start_case(client: Client, inp: c.RenewalInput, task_queue: str,
+                     started_by: c.SystemComponent = c.SystemComponent.intake) -> CaseStart:
     """Start the case's workflow. Starting the same policy and expiry again is a no-op: a running
     case is left as it is, and a finished one is never run again (REJECT_DUPLICATE), so repeating
-    an import after RENEWED, LOST or CLOSED does not reopen anything."""
+    an import after RENEWED, LOST or CLOSED does not reopen anything. `started_by` is kept in the
+    memo: the audit timeline names who started the case."""
     workflow_id = c.renewal_workflow_id(inp.policy_no, inp.expiry_date)
     try:
         handle = await client.start_workflow(
@@ -86,6 +88,7 @@ async def start_case(client: Client, inp: c.RenewalInput, task_queue: str) -> Ca
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=initial_search_attributes(inp),
             static_summary=f"Renewal of policy {inp.policy_no}, expiring {inp.expiry_date:%Y-%m-%d}",
+            memo={"started_by": started_by.value},
             result_type=c.CaseState,
         )
         return CaseStart(handle, StartOutcome.started)
@@ -95,9 +98,10 @@ async def start_case(client: Client, inp: c.RenewalInput, task_queue: str) -> Ca
         return CaseStart(handle, StartOutcome.already_running if running else StartOutcome.already_done)
 
 
-async def start_renewal(client: Client, inp: c.RenewalInput, task_queue: str) -> WorkflowHandle:
+async def start_renewal(client: Client, inp: c.RenewalInput, task_queue: str,
+                        started_by: c.SystemComponent = c.SystemComponent.intake) -> WorkflowHandle:
     """start_case for callers that only need the handle (the demo, tests)."""
-    return (await start_case(client, inp, task_queue)).handle
+    return (await start_case(client, inp, task_queue, started_by)).handle
 
 
 class CaseRejected(Exception):

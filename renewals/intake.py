@@ -302,7 +302,7 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
             owners = conn.execute(text(_OWNER_MOVED), {"ids": [str(x) for x in ids]}).all()
 
         async def signal(row) -> None:
-            await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on))
+            await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on, source=c.SystemComponent.intake))
 
         async def reassign(row) -> bool:
             try:

@@ -2,7 +2,7 @@
 assignment history with one open assignment per policy
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-27 23:35:36.233528
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from sqlalchemy.dialects import postgresql
 
 revision = '0002'
-down_revision = '0001'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
