@@ -29,7 +29,7 @@ POLICIES = 30
 BRANCH, SUB_BRANCH = "3100", "310101"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超"]
-INSURERS = ["平安产险", "太平洋产险", "国寿财险"]
+INSURERS = [c.Insurer.ping_an, c.Insurer.cpic, c.Insurer.china_life]
 
 
 def demo_jobs(settings: Settings, *, day_seconds: int = DAY_SECONDS, policies: int = POLICIES):
@@ -68,6 +68,7 @@ async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int)
     with Session(engine, expire_on_commit=False) as session:
         sales = [_staff(session, f"demo-sales-{n}") for n in (1, 2, 3)]
         deputy = _staff(session, "demo-deputy")
+        admin = _staff(session, "demo-admin")
         for i in range(policies):
             # Spread the cases over the whole calendar, so every stage is populated at once.
             days_to_expiry = 61 - (i * 68) // policies
@@ -81,7 +82,7 @@ async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int)
                 claims_last_year=rng.choice([0, 0, 0, 1, 2, 4]))
             inputs.append(c.RenewalInput(
                 policy_no=seeded.policy.policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
-                branch=BRANCH, sub_branch=SUB_BRANCH, day_seconds=day_seconds,
+                branch=BRANCH, sub_branch=SUB_BRANCH, day_seconds=day_seconds, admin_ids=[admin.id],
                 clock_anchor=now + timedelta(seconds=days_to_expiry * day_seconds)))
         session.commit()
     engine.dispose()

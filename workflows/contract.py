@@ -80,6 +80,22 @@ class CloseReason(StrEnum):
     other = "other"
 
 
+class Insurer(StrEnum):
+    """Who the customer renewed with instead (codes only: staff free text goes in a note)."""
+
+    picc = "picc"  # 中国人保财险
+    ping_an = "ping_an"  # 平安产险
+    cpic = "cpic"  # 太平洋产险
+    china_life = "china_life"  # 国寿财险
+    china_united = "china_united"  # 中华联合
+    sunshine = "sunshine"  # 阳光财险
+    taiping = "taiping"  # 太平财险
+    dajia = "dajia"  # 大家财险
+    tianan = "tianan"  # 天安财险
+    zhongan = "zhongan"  # 众安保险
+    other = "other"  # named in the note
+
+
 class ActorRole(StrEnum):
     sales = "sales"
     deputy = "deputy"
@@ -110,6 +126,10 @@ class RenewalInput:
     day_seconds: int = 86400
     # Compressed days only: the instant that counts as 00:00 of the expiry day.
     clock_anchor: datetime | None = None
+    # The system specialists (admins) of the case's branch when it started; kept current by the
+    # `branch_admins` signal. Only they may close or reassign the case, and a needs-attention
+    # task goes to the first. Cases started before this field existed have none recorded.
+    admin_ids: list[uuid.UUID] = field(default_factory=list)
 
 
 @dataclass
@@ -137,7 +157,7 @@ class SetFollowUp:
 @dataclass
 class ReportRenewedElsewhere:
     actor: Actor
-    insurer: str
+    insurer: str  # an Insurer code (a str so histories recorded with free text still replay)
     reason: LossReason | None = None
     note_id: uuid.UUID | None = None
 
@@ -194,6 +214,13 @@ class ExpiryChanged:
 
 
 @dataclass
+class BranchAdmins:
+    """The branch's system specialists now (sent when one is added or leaves)."""
+
+    admin_ids: list[uuid.UUID]
+
+
+@dataclass
 class ContactFailed:
     channel: Channel
     error_code: int | None = None
@@ -208,6 +235,16 @@ class OpenTask:
     opens_at: datetime
     due_at: datetime
     day: int | None = None
+
+
+@dataclass
+class Problem:
+    """Something the case could not do after bounded retries; a needs-attention task for the
+    branch admin goes with it, and the case carries on with its calendar."""
+
+    at: datetime
+    activity: str  # project_case or send_sms (with the template)
+    error: str  # the failure's type and message, numbers masked
 
 
 @dataclass
@@ -226,8 +263,9 @@ class CaseState:
     renewed_elsewhere: bool
     sms_opted_out: bool
     open_tasks: list[OpenTask] = field(default_factory=list)
-    contact_failures: int = 0  # permanent SMS/call failures reported by delivery webhooks
+    contact_failures: int = 0  # permanent SMS/call failures, at send time or from delivery webhooks
     next_deadline: datetime | None = None
+    problems: list[Problem] = field(default_factory=list)  # needs attention (see Problem)
 
 
 # After a renewal elsewhere is reported the customer is left alone (SPEC §2); the workflow and the

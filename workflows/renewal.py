@@ -13,16 +13,25 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
-    from renewals.calendar import Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
+    from renewals.calendar import STAGE_ORDER, Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
+    from renewals.masking import mask_numbers
     from workflows import contract as c
     from workflows.tasks import stage_tasks, task_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Retries are bounded: a passing outage (PostgreSQL restarting, Twilio 5xx) is ridden out for up
+# to an hour; deterministic failures are non-retryable and fail at once. What still fails is
+# recorded on the case with a needs-attention task for the branch admin, and the case goes on.
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
+                    maximum_attempts=70)
+GIVE_UP_AFTER = timedelta(hours=1)
+# Workflow code changes that would make recorded histories diverge (see tests/histories/).
+STATUS_REPLANS = "status-change-replans-wake-up"
+EXPIRY_REPLANS_STAGE = "expiry-change-replans-current-stage"
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
 STAFF_STAGES_FOR_STATUS = (Stage.THIRD_CONTACT, Stage.DEPUTY_SUPERVISION)
@@ -41,8 +50,10 @@ class PolicyRenewal:
         # workflow's first task (update-with-start), before run has begun.
         self._in = inp
         self._owner, self._deputy = inp.owner_id, inp.deputy_id
+        self._admins = list(inp.admin_ids)
         self._case_id = c.case_id_for(workflow.info().workflow_id)
         self._plan = self._make_plan(inp.expiry_date)
+        self._plan_revision = 0  # how many times an expiry change re-planned the case
         self._lock = asyncio.Lock()
         self._nudged = False
         self._stage = Stage.WAITING
@@ -59,6 +70,7 @@ class PolicyRenewal:
         self._stage_tasks: list[c.OpenTask] = []  # the current stage's planned tasks
         self._extra_tasks: list[c.OpenTask] = []  # complaint and loss-reason tasks
         self._held_sms: list[tuple[datetime, SmsRequest]] = []  # customer SMS held for quiet hours
+        self._problems: list[c.Problem] = []
 
     # --- run -----------------------------------------------------------------------------------
 
@@ -131,9 +143,10 @@ class PolicyRenewal:
         self._stage = stage
         if stage is Stage.DEPUTY_SUPERVISION:
             self._escalated = True
-        self._stage_tasks = stage_tasks(self._case_id, self._plan, stage, self._owner, self._deputy)
+        self._plan_stage_tasks()
         # The projection derives the same tasks from the snapshot: the payload stays small.
-        await self._project(CaseChange(at=now, case=self._snapshot(), open_stage_tasks=True))
+        await self._project(CaseChange(at=now, case=self._snapshot(), open_stage_tasks=True,
+                                       replan=self._plan_revision > 0))
         self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self._escalated))
         if stage is Stage.FIRST_CONTACT:
             await self._notify_customer(self._sms("first_notice", "customer"))
@@ -142,6 +155,12 @@ class PolicyRenewal:
         elif stage is Stage.FINAL_CONTACT:
             await self._notify_staff("manager_final_reminder", "owner")
             await self._notify_customer(self._sms("final_notice", "customer"))
+
+    def _plan_stage_tasks(self) -> None:
+        tasks = stage_tasks(self._case_id, self._plan, self._stage, self._owner, self._deputy, self._plan_revision)
+        if self._plan_revision:  # as the projection does: a re-planned stage has no missed past days
+            tasks = [t for t in tasks if t.due_at > workflow.now()]
+        self._stage_tasks = tasks
 
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
         self._outcome, self._outcome_reason = outcome, reason
@@ -192,6 +211,10 @@ class PolicyRenewal:
             else:
                 await self._handle(task, u.actor.id, u.status)
                 self._upsert(c.FOLLOW_UP_STATUS.value_set(u.status.value))
+                if workflow.patched(STATUS_REPLANS):
+                    # The wake-up was computed from the old status: `failed` may now escalate
+                    # (at T-10, or at once if T-10 has passed), `continue` may now skip the deputy.
+                    self._nudged = True
             return self._state()
 
     @set_follow_up.validator
@@ -231,6 +254,9 @@ class PolicyRenewal:
         self._require_open()
         if self._renewed_elsewhere:
             raise Rejected("renewed elsewhere was already reported for this case")
+        if u.insurer not in {code.value for code in c.Insurer}:
+            raise Rejected(f"insurer: {u.insurer!r} is not an insurer code; choose one of "
+                           f"{', '.join(c.Insurer)} (name any other in the note)")
         if u.actor.role is not c.ActorRole.system and u.actor.id not in (self._owner, self._actor_for_stage()):
             raise Rejected(self._not_yours(u.actor))
 
@@ -285,8 +311,7 @@ class PolicyRenewal:
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
         self._require_open()
-        if u.actor.role is not c.ActorRole.admin:
-            raise Rejected("only a system specialist (admin) can reassign a case")
+        self._require_branch_admin(u.actor, "reassign")
         if u.new_owner_id == self._owner:
             raise Rejected("the case is already assigned to that service manager")
 
@@ -299,8 +324,7 @@ class PolicyRenewal:
     @close.validator
     def _validate_close(self, u: c.Close) -> None:
         self._require_open()
-        if u.actor.role is not c.ActorRole.admin:
-            raise Rejected("only a system specialist (admin) can close a case")
+        self._require_branch_admin(u.actor, "close")
 
     # --- signals and query ------------------------------------------------------------------------
 
@@ -313,14 +337,37 @@ class PolicyRenewal:
 
     @workflow.signal
     async def expiry_changed(self, s: c.ExpiryChanged) -> None:
-        """Re-plan every future window; what is recorded and the current stage's tasks stay."""
+        """Re-plan from the new date: the case goes to the stage the new date implies (back to an
+        earlier window if need be) with that stage's tasks; tasks of the old plan that are still
+        open are cancelled; everything recorded stays. Entering a later stage (an earlier date) is
+        left to the main loop, which sends that stage's SMS as usual."""
         async with self._lock:
             if self._outcome is not None or s.new_expiry_date == self._plan.expiry:
                 return
             self._plan = self._make_plan(s.new_expiry_date)
-            await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
-            self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
+            if not workflow.patched(EXPIRY_REPLANS_STAGE):
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
+                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
+                self._nudged = True
+                return
+            self._plan_revision += 1
+            implied = self._implied_stage()
+            if STAGE_ORDER.index(implied) <= STAGE_ORDER.index(self._stage) and not self._renewed_elsewhere:
+                self._stage = implied
+                self._plan_stage_tasks()
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), open_stage_tasks=True,
+                                               replan=True))
+                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at),
+                             c.RENEWAL_STAGE.value_set(implied.value))
+            else:
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
+                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
             self._nudged = True
+
+    @workflow.signal
+    def branch_admins(self, s: c.BranchAdmins) -> None:
+        """The branch's admins changed (one added or gone): keeps the case's list current."""
+        self._admins = list(s.admin_ids)
 
     @workflow.signal
     def opted_out(self) -> None:
@@ -345,6 +392,13 @@ class PolicyRenewal:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    def _implied_stage(self) -> Stage:
+        """The stage the (new) calendar puts the case in now; DEPUTY_SUPERVISION only on escalation."""
+        stage = self._plan.stage_at(workflow.now())
+        if stage is Stage.DEPUTY_SUPERVISION and not self._should_escalate():
+            return Stage.THIRD_CONTACT
+        return stage
+
     def _make_plan(self, expiry) -> RenewalPlan:
         return plan_renewal(expiry, self._in.timezone, day_seconds=self._in.day_seconds, anchor=self._in.clock_anchor)
 
@@ -357,7 +411,7 @@ class PolicyRenewal:
             follow_up_status=self._status.value if self._status else None,
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
-            lost_to_insurer=self._lost_to,
+            lost_to_insurer=self._lost_to, plan_revision=self._plan_revision,
         )
 
     def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:
@@ -389,6 +443,15 @@ class PolicyRenewal:
     def _actor_for_stage(self) -> uuid.UUID:
         return self._deputy if self._stage is Stage.DEPUTY_SUPERVISION else self._owner
 
+    def _require_branch_admin(self, actor: c.Actor, action: str) -> None:
+        """Only a system specialist recorded for the case's branch: an actor made up by someone
+        who reached Temporal directly, with role `admin` and an id of their choosing, is refused."""
+        if actor.role is not c.ActorRole.admin:
+            raise Rejected(f"only a system specialist (admin) can {action} a case")
+        if actor.id not in self._admins:
+            raise Rejected(f"{actor.id} is not a system specialist (admin) of branch {self._in.branch} "
+                           f"as recorded in this case; only its branch admins can {action} it")
+
     def _require_open(self) -> None:
         if self._outcome is not None:
             raise Rejected(c.closed_reason(self._outcome.value))
@@ -403,10 +466,34 @@ class PolicyRenewal:
     # --- I/O through activities -------------------------------------------------------------------
 
     async def _project(self, change: CaseChange) -> None:
+        try:
+            await self._write(change)
+        except ActivityError as failure:
+            await self._needs_attention("project_case", failure)
+
+    async def _write(self, change: CaseChange) -> None:
         await workflow.execute_activity(
             "project_case", change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            schedule_to_close_timeout=GIVE_UP_AFTER,
             summary=f"{change.case.stage}{' → ' + change.case.outcome if change.case.outcome else ''}",
         )
+
+    async def _needs_attention(self, what: str, failure: ActivityError) -> None:
+        """An activity failed for good: record it on the case, give the branch admin a task about
+        it, and carry on with the calendar (the case is never failed by one write or one SMS)."""
+        cause = failure.cause or failure
+        kind = getattr(cause, "type", None) or type(cause).__name__
+        now = workflow.now()
+        self._problems.append(c.Problem(at=now, activity=what, error=mask_numbers(f"{kind}: {cause}")[:300]))
+        task = c.OpenTask(id=uuid.uuid5(self._case_id, f"attention:{len(self._problems)}"), kind="attention",
+                          assignee_id=self._admins[0] if self._admins else self._deputy, stage=self._stage,
+                          opens_at=now, due_at=self._plan.end_of_day(self._plan.day_of(now) + 1))
+        self._extra_tasks.append(task)
+        try:
+            await self._write(CaseChange(at=now, case=self._snapshot(), open_tasks=[task]))
+        except ActivityError:
+            pass  # the projection itself is down: the problem still shows in the case's state and details
+        self._set_details(self._next_wake() if self._outcome is None else None)
 
     async def _notify_customer(self, sms: SmsRequest) -> c.SmsDecision:
         now = workflow.now()
@@ -432,10 +519,17 @@ class PolicyRenewal:
 
     async def _send(self, sms: SmsRequest) -> SmsOutcome:
         sms.at, sms.day = workflow.now(), self._plan.day_of(workflow.now())
-        return await workflow.execute_activity(
-            "send_sms", sms, result_type=SmsOutcome, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-            summary=f"{sms.template} → {sms.recipient}",
-        )
+        try:
+            outcome = await workflow.execute_activity(
+                "send_sms", sms, result_type=SmsOutcome, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+                schedule_to_close_timeout=GIVE_UP_AFTER, summary=f"{sms.template} → {sms.recipient}",
+            )
+        except ActivityError as failure:
+            await self._needs_attention(f"send_sms {sms.template} → {sms.recipient}", failure)
+            return SmsOutcome(status="failed")
+        if outcome.status == "failed" and sms.recipient == "customer":
+            self._contact_failures += 1  # refused at send time (e.g. 21211); later ones come by signal
+        return outcome
 
     def _upsert(self, *updates) -> None:
         workflow.upsert_search_attributes(list(updates))
@@ -447,17 +541,26 @@ class PolicyRenewal:
         if self._outcome is not None:
             reason = f" ({self._outcome_reason})" if self._outcome_reason else ""
             return f"{self._outcome.value}{reason} in {self._stage}"
+        # The workflow does not wake every day, so nothing here may go stale between wake-ups:
+        # dates, not "day N of M" counted from the last wake-up.
         parts = [str(self._stage)]
-        if self._stage_tasks and len(self._stage_tasks) > 1:
-            day = self._plan.day_of(workflow.now()) - self._stage_tasks[0].day + 1
-            parts.append(f"day {min(max(day, 1), len(self._stage_tasks))} of {len(self._stage_tasks)}")
+        if len(self._stage_tasks) > 1:
+            first, last = self._stage_tasks[0], self._stage_tasks[-1]
+            parts.append(f"{len(self._stage_tasks)} daily calls {self._local_day(first.opens_at)} → "
+                         f"{self._local_day(last.opens_at)}")
         if self._renewed_elsewhere:
             parts.append("renewed elsewhere: waiting for the loss reason")
         elif wake_at is not None:
-            target, _ = self._due_transition()
-            what = {None: "closes", Stage.DEPUTY_SUPERVISION: "escalates to the deputy"}.get(target, f"moves to {target}")
-            parts.append(f"{what} at {local_label(wake_at, self._in.timezone)}")
+            target, at = self._due_transition()
+            what = {None: "closes", Stage.DEPUTY_SUPERVISION: f"escalates to deputy {self._deputy}"}.get(
+                target, f"moves to {target}")
+            parts.append(f"{what} at {local_label(at, self._in.timezone)}")
+        if self._problems:
+            parts.append(f"needs attention: {len(self._problems)} problem(s), last {self._problems[-1].activity}")
         return " · ".join(parts)
+
+    def _local_day(self, t: datetime) -> str:
+        return local_label(t, self._in.timezone)[:10]
 
     def _state(self, at: datetime | None = None) -> c.CaseState:
         open_tasks = self._open_tasks(at)
@@ -470,5 +573,5 @@ class PolicyRenewal:
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             new_policy_no=self._new_policy_no, renewed_elsewhere=self._renewed_elsewhere,
             sms_opted_out=self._opted_out, open_tasks=open_tasks, next_deadline=min(deadlines, default=None),
-            contact_failures=self._contact_failures,
+            contact_failures=self._contact_failures, problems=list(self._problems),
         )

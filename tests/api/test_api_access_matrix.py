@@ -157,7 +157,7 @@ async def _world(api: Api, sc: Scenario, other: Scenario) -> World:
         "other_sales": sc.add_sales("赵六").id,
         "deputy": own.deputy_id,
         "other_deputy": add_person(engine, Role.deputy, sub_branch_code=add_sub_branch(engine, sc.branch_code)).id,
-        "admin": add_person(engine, Role.admin, branch_code=sc.branch_code).id,
+        "admin": sc.admin.id,  # the branch admin recorded in the cases
         "manager": add_person(engine, Role.manager, branch_code=sc.branch_code).id,
         "other_manager": add_person(engine, Role.manager, branch_code=other.branch_code).id,
         "auditor": add_person(engine, Role.auditor).id,

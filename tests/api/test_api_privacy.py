@@ -36,7 +36,7 @@ async def test_corrected_phone_is_only_ever_seen_by_the_manager_who_entered_it(a
     national = corrected.removeprefix("+86")
     author = await api.sign_in(case.owner_id)
     deputy = await api.sign_in(case.deputy_id)
-    admin = await api.sign_in(add_person(sc.engine, Role.admin, branch_code=sc.branch_code).id)
+    admin = await api.sign_in(sc.admin.id)
     manager = await api.sign_in(add_person(sc.engine, Role.manager, branch_code=sc.branch_code).id)
     auditor = await api.sign_in(add_person(sc.engine, Role.auditor).id)
 
