@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from models import RenewalCase
 from workflows.contract import (
-    CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, LossReason, StaffSmsTemplate,
+    CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
 
 CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
@@ -111,9 +111,9 @@ GivenLossReason = Annotated[LossReason, AfterValidator(_not_unknown)]
 
 
 class RenewedElsewhereIn(BaseModel):
-    model_config = _examples({"insurer": "平安产险", "reason": "price", "note": "对方便宜300元"},
-                             {"insurer": "人保财险"})
-    insurer: str = Field(min_length=1, max_length=64)
+    model_config = _examples({"insurer": "ping_an", "reason": "price", "note": "平安产险,对方便宜300元"},
+                             {"insurer": "other", "note": "某地方保险公司"})
+    insurer: Insurer = Field(description="the insurer's code; name any other insurer in the note")
     reason: GivenLossReason | None = Field(default=None, description="if known now; else a loss-reason task opens")
     note: str | None = NOTE
 

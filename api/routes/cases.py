@@ -28,15 +28,13 @@ from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, Ren
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
-from renewals.notify import Notifier, SendError, call_twiml, callback_url
+from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_twiml, callback_url
 from renewals.settings import Settings
 from renewals.staff import normalise_phone
 from workflows import contract as c
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-# Said to the staff member before the customer is dialled (SPEC §2: calls start with a recording notice).
-RECORDING_NOTICE = "您好,为保障服务质量,本次通话将全程录音。正在为您接通客户。"
 QUERY_TIMEOUT = timedelta(seconds=5)
 ACTION_ERRORS = error_responses(401, 403, 404, 409, 422)
 
@@ -241,9 +239,11 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
                 now: datetime) -> ContactRecord:
     customer = _customer_of(session, case)
     _refuse_call(case, customer, now)
-    dial_to = number_to_dial(staff, case, customer)
-    twiml = call_twiml(RECORDING_NOTICE, dial_to, caller_id=settings.twilio_from or "",
-                       recording_callback=callback_url(settings, "recording"))
+    dial_to = number_to_dial(customer)
+    twiml = call_twiml(CONNECTING_NOTICE, dial_to, caller_id=settings.twilio_from or "",
+                       recording_callback=callback_url(settings, "recording"),
+                       whisper_url=callback_url(settings, "call-whisper"),
+                       dial_action_url=callback_url(settings, "dial-result"))
     try:
         # Twilio rings the staff member's own phone; the TwiML then bridges to the customer.
         placed = notifier.place_call(staff.phone, twiml, status_callback=callback_url(settings, "call-status"))

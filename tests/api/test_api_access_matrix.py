@@ -80,7 +80,7 @@ MATRIX = [
     Row("POST", "/cases/{id}/reassign", "401 403 403 403 403 409 403 403 403", ACT_FOREIGN, UNSEEN,
         lambda w: {"new_owner_id": str(w.own.owner_id), "reason": "workload"}),
     Row("POST", "/cases/{id}/renewed-elsewhere", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
-        _json({"insurer": "平安产险"})),
+        _json({"insurer": "ping_an"})),
     Row("POST", "/cases/{id}/close", "401 403 403 403 403 200 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"reason": "other"})),
 ]
