@@ -89,6 +89,8 @@ class CaseProjection:
                                     anchor=case.clock_anchor)
                 planned = stage_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id,
                                       case.plan_revision)
+                if case.calls_stopped:
+                    planned = [t for t in planned if t.kind != "call"]
                 if change.replan:
                     planned = [t for t in planned if t.due_at > at]
                     keep = [Task.id.not_in([t.id for t in planned])] if planned else []

@@ -32,6 +32,7 @@ class CaseSnapshot:
     new_policy_no: str | None = None
     lost_to_insurer: str | None = None
     plan_revision: int = 0  # see workflows.tasks.task_id
+    calls_stopped: bool = False  # the customer refused all contact: stages open no call tasks
 
 
 @dataclass

@@ -198,3 +198,49 @@ async def test_renewed_elsewhere_takes_an_insurer_code_not_free_text(sc: Scenari
 
 def _assert(ok: bool) -> None:
     assert ok
+
+
+# --- item 6: do-not-call and unreachable numbers have effects ---------------------------------------
+
+
+async def test_a_customer_who_refuses_all_contact_gets_no_calls_or_sms_and_the_case_lapses(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-15, 10))
+    state = await case.update("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call,
+                                                                result=c.ContactResult.do_not_contact))
+    assert state.open_tasks == []
+    calls = [t for t in sc.tasks(case) if t.kind == "call" and t.stage == "THIRD_CONTACT"]
+    assert [t.state for t in calls if t.day >= -14] == ["cancelled"] * 4 and [t.state for t in calls if t.day == -15] == [
+        "done"]
+    assert "refused all contact" in await rejected(case, "send_customer_sms", c.SendCustomerSms(
+        actor=case.actor(), template=c.StaffSmsTemplate.service_request))
+    customer_sms = len(sc.sms_to(case.customer_phone))
+    await sc.sleep_until(case.at(-7, 9, 1))
+    state = await case.state()
+    assert state.stage == "FINAL_CONTACT" and state.open_tasks == []
+    assert len(sc.sms_to(case.customer_phone)) == customer_sms, "no final notice"
+    assert len(sc.sms_to(case.owner_phone)) == 1, "the manager is still reminded"
+    assert not [t for t in sc.tasks(case) if t.stage in ("FINAL_CONTACT", "POST_EXPIRY")]
+    await sc.sleep_until(case.at(8, 0, 1))
+    assert (await case.handle.result()).outcome == "LAPSED"
+    sc.save_history(case, "do_not_contact_then_lapsed")
+
+
+async def test_an_unreachable_number_opens_one_task_and_holds_automatic_sms_until_corrected(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-20, 10))
+    await case.handle.signal("phone_unreachable")
+    await case.handle.signal("phone_unreachable")
+    await settle(sc)
+    [find] = [t for t in (await case.state()).open_tasks if t.kind == "find_number"]
+    assert find.assignee_id == case.owner_id
+    assert [t.kind for t in sc.tasks(case)].count("find_number") == 1
+    customer_sms = len(sc.sms_to(case.customer_phone))
+    await sc.sleep_until(case.at(-7, 9, 1))
+    assert len(sc.sms_to(case.customer_phone)) == customer_sms, "no final notice to a number that does not work"
+    await case.handle.signal("phone_corrected")
+    await settle(sc)
+    assert [t.state for t in sc.tasks(case) if t.kind == "find_number"] == ["done"]
+    decision = await case.handle.execute_update("send_customer_sms", c.SendCustomerSms(
+        actor=case.actor(), template=c.StaffSmsTemplate.service_request), result_type=c.SmsDecision)
+    assert decision.status == "sent"

@@ -54,6 +54,8 @@ class ContactResult(StrEnum):
     wrong_number = "wrong_number"  # 电话有误
     refused = "refused"
     complaint = "complaint"  # 投诉: goes to the deputy at once
+    # The customer refuses all contact: do-not-call list, no more calls or customer SMS.
+    do_not_contact = "do_not_contact"
 
 
 class FollowUpStatus(StrEnum):

@@ -65,6 +65,8 @@ class PolicyRenewal:
         self._renewed_elsewhere = False
         self._lost_to: str | None = None
         self._opted_out = False
+        self._do_not_contact = False  # the customer refused all contact (a staff action)
+        self._unreachable = False  # no working number until a corrected phone is entered
         self._contact_failures = 0
         self._handled: set[uuid.UUID] = set()
         self._stage_tasks: list[c.OpenTask] = []  # the current stage's planned tasks
@@ -109,7 +111,7 @@ class PolicyRenewal:
         due = [(t, sms) for t, sms in self._held_sms if t <= now]
         self._held_sms = [(t, sms) for t, sms in self._held_sms if t > now]
         for _, sms in due:
-            if not (self._opted_out or self._renewed_elsewhere):
+            if not (self._opted_out or self._renewed_elsewhere or self._do_not_contact):
                 await self._send(sms)
 
     def _due_transition(self) -> tuple[Stage | None, datetime]:
@@ -160,6 +162,8 @@ class PolicyRenewal:
         tasks = stage_tasks(self._case_id, self._plan, self._stage, self._owner, self._deputy, self._plan_revision)
         if self._plan_revision:  # as the projection does: a re-planned stage has no missed past days
             tasks = [t for t in tasks if t.due_at > workflow.now()]
+        if self._do_not_contact:
+            tasks = [t for t in tasks if t.kind != "call"]
         self._stage_tasks = tasks
 
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
@@ -186,7 +190,13 @@ class PolicyRenewal:
                                        due_at=self._plan.end_of_day(self._plan.day_of(now) + COMPLAINT_DAYS))
                 self._extra_tasks.append(complaint)
                 extra = [complaint]
-            await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra)
+            if u.result is c.ContactResult.do_not_contact:
+                # Calls stop (their open tasks are cancelled) and customer SMS stop; the case goes
+                # on to its outcome (renewed, renewed elsewhere, or lapsed after T+7).
+                self._do_not_contact, self._held_sms = True, []
+                self._stage_tasks = [t for t in self._stage_tasks if t.kind != "call" or t is task]
+            await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra,
+                               cancel_kinds=["call"] if u.result is c.ContactResult.do_not_contact else [])
             if u.result is c.ContactResult.complaint:
                 await self._notify_staff("complaint_alert", "deputy", key=f"complaint:{self._update_uuid()}")
             return self._state()
@@ -283,7 +293,7 @@ class PolicyRenewal:
         async with self._lock:
             sms = self._sms(u.template.value, "customer", key=f"staff-sms:{self._update_uuid()}")
             sms.quote_id = u.quote_id
-            return await self._notify_customer(sms)
+            return await self._notify_customer(sms, automatic=False)
 
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
@@ -292,6 +302,8 @@ class PolicyRenewal:
             raise Rejected(self._not_yours(u.actor))
         if self._renewed_elsewhere:
             raise Rejected(c.NO_MORE_CONTACT)
+        if self._do_not_contact:
+            raise Rejected("the customer refused all contact (do-not-call list): no SMS and no calls")
         if self._opted_out:
             raise Rejected("the customer opted out of SMS (退订); call instead")
         if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
@@ -370,6 +382,30 @@ class PolicyRenewal:
         self._admins = list(s.admin_ids)
 
     @workflow.signal
+    async def phone_unreachable(self) -> None:
+        """No working number can be found: one "find a working number" task for the owner, and no
+        automatic customer SMS to that number until a corrected phone is entered."""
+        async with self._lock:
+            if self._outcome is not None or self._unreachable:
+                return
+            self._unreachable = True
+            now = workflow.now()
+            task = c.OpenTask(id=uuid.uuid5(self._case_id, f"find_number:{now.isoformat()}"), kind="find_number",
+                              assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
+            self._extra_tasks.append(task)
+            await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=[task]))
+
+    @workflow.signal
+    async def phone_corrected(self) -> None:
+        """A corrected phone was entered: automatic SMS resume and the find-a-number task is done."""
+        async with self._lock:
+            if self._outcome is not None or not self._unreachable:
+                return
+            self._unreachable = False
+            task = next((t for t in self._open_tasks() if t.kind == "find_number"), None)
+            await self._handle(task, self._owner, "corrected_phone")
+
+    @workflow.signal
     def opted_out(self) -> None:
         self._opted_out = True
         self._held_sms = []
@@ -411,7 +447,7 @@ class PolicyRenewal:
             follow_up_status=self._status.value if self._status else None,
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
-            lost_to_insurer=self._lost_to, plan_revision=self._plan_revision,
+            lost_to_insurer=self._lost_to, plan_revision=self._plan_revision, calls_stopped=self._do_not_contact,
         )
 
     def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:
@@ -495,9 +531,9 @@ class PolicyRenewal:
             pass  # the projection itself is down: the problem still shows in the case's state and details
         self._set_details(self._next_wake() if self._outcome is None else None)
 
-    async def _notify_customer(self, sms: SmsRequest) -> c.SmsDecision:
+    async def _notify_customer(self, sms: SmsRequest, automatic: bool = True) -> c.SmsDecision:
         now = workflow.now()
-        if self._opted_out or self._renewed_elsewhere:
+        if self._opted_out or self._renewed_elsewhere or self._do_not_contact or (automatic and self._unreachable):
             return c.SmsDecision(status="suppressed", send_at=now)
         # Business-hour alignment (and with it quiet hours) only applies to real days.
         send_at = customer_sms_time(now, self._in.timezone) if self._in.clock_anchor is None else now

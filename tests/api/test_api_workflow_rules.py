@@ -3,6 +3,8 @@ call, replies to our SMS, and insurer codes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import Session, select
 
@@ -112,3 +114,29 @@ async def test_renewed_elsewhere_takes_an_insurer_code(api: Api, sc: Scenario):
                         json={"insurer": "other", "note": "某地方保险公司"})
     assert ok.status_code == 200 and ok.json()["renewed_elsewhere"] is True
     assert c.Insurer.other == "other"
+
+
+async def test_refusing_all_contact_puts_the_customer_on_the_do_not_call_list(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-58, 10))
+    owner = await api.sign_in(case.owner_id)
+    recorded = await api.post(f"/cases/{case.case_id}/contacts", headers=owner,
+                              json={"channel": "call", "result": "do_not_contact", "note": "客户要求不再联系"})
+    assert recorded.status_code == 200, recorded.text
+    with Session(sc.engine) as session:
+        until = session.get(Customer, case.customer_id).do_not_call_until
+    assert until == case.at(-58).date() + timedelta(days=api.settings.do_not_call_days) and \
+        api.settings.do_not_call_days >= 183
+    refused = await api.post(f"/cases/{case.case_id}/call", headers=owner)
+    assert refused.status_code == 409 and "do-not-call" in refused.json()["error"]["message"]
+
+
+async def test_phone_unreachable_opens_a_find_a_number_task_for_the_owner(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-58, 10))
+    owner = await api.sign_in(case.owner_id)
+    marked = await api.post(f"/cases/{case.case_id}/phone-unreachable", headers=owner, json={"note": "空号"})
+    assert marked.status_code == 200, marked.text
+    await sc.sleep_until(case.at(-58, 10, 1))
+    tasks = (await api.get("/me/tasks", headers=owner, params={"date": str(case.at(-58).date())})).json()
+    assert [t["kind"] for t in tasks["items"] if t["case_id"] == str(case.case_id)].count("find_number") == 1
