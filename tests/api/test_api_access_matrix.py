@@ -86,7 +86,8 @@ MATRIX = [
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token")}
-SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in ("sms-status", "call-status", "recording", "inbound-sms")}
+SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in (
+    "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")}
 
 
 def app_routes(api: Api) -> set[tuple[str, str]]:
