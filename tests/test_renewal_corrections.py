@@ -244,3 +244,22 @@ async def test_an_unreachable_number_opens_one_task_and_holds_automatic_sms_unti
     decision = await case.handle.execute_update("send_customer_sms", c.SendCustomerSms(
         actor=case.actor(), template=c.StaffSmsTemplate.service_request), result_type=c.SmsDecision)
     assert decision.status == "sent"
+
+
+async def test_an_admin_who_joins_the_branch_is_published_to_its_open_cases(sc: Scenario):
+    from renewals.branch_admins import branch_admin_ids, publish_branch_admins
+    from renewals.staff import add_staff
+    from models import Role
+    from tests.scenario import unique_phone
+
+    case = await sc.start(days_to_expiry=62)
+    with Session(sc.engine, expire_on_commit=False) as session:
+        assert branch_admin_ids(session, sc.branch_code) == [case.admin_id]
+        newcomer = add_staff(session, username=f"admin-{uuid.uuid4().hex[:8]}", name="孙八", role=Role.admin,
+                             phone=unique_phone(), branch_code=sc.branch_code)
+        session.commit()
+    await sc.sleep_until(case.at(-59, 10))
+    close = c.Close(actor=c.Actor(id=newcomer.id, role=c.ActorRole.admin), reason=c.CloseReason.other)
+    assert "not a system specialist" in await rejected(case, "close", close)
+    assert await publish_branch_admins(sc.env.client, sc.engine, sc.branch_code) == 1
+    assert (await case.update("close", close)).outcome == "CLOSED"
