@@ -163,8 +163,9 @@ class SmsIn(BaseModel):
 class SmsOut(BaseModel):
     model_config = _examples({"status": "sent", "send_at": "2026-02-11T02:00:00Z"},
                              {"status": "held", "send_at": "2026-02-12T00:00:00Z"})
-    status: Literal["sent", "held", "suppressed", "failed"] = Field(
-        description="held: quiet hours (21:00-08:00 local), goes out at send_at")
+    status: Literal["sent", "held", "queued", "suppressed", "failed"] = Field(
+        description="held: quiet hours (21:00-08:00 local), goes out at send_at; queued: accepted, Twilio "
+                    "has not answered yet (it goes out as soon as it does)")
     send_at: datetime | None = None
     error_code: int | None = None
 

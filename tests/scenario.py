@@ -171,10 +171,25 @@ class Scenario:
             history = await case.handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
         for case in self.started:
+            await _settled(case.handle)
             try:
                 await case.handle.terminate("test finished")
             except Exception:  # noqa: BLE001 — already completed
                 pass
+
+
+async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:
+    """Wait (briefly) until the case has no write or send in flight: the time-skipping server
+    stops skipping for good if a workflow is terminated while one of its activities runs."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            description = await handle.describe()
+        except Exception:  # noqa: BLE001 — nothing to wait for
+            return
+        if not description.raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def eventually(check, timeout: float = 10.0):

@@ -263,3 +263,48 @@ async def test_an_admin_who_joins_the_branch_is_published_to_its_open_cases(sc: 
     assert "not a system specialist" in await rejected(case, "close", close)
     assert await publish_branch_admins(sc.env.client, sc.engine, sc.branch_code) == 1
     assert (await case.update("close", close)).outcome == "CLOSED"
+
+
+# --- issue 14 item 5: a slow dependency never blocks staff ------------------------------------------
+
+
+class GatedNotifier:
+    """Twilio that does not answer until the gate opens (an outage, or answers slower than ever)."""
+
+    def __init__(self, real):
+        import threading
+
+        self.real, self.gate = real, threading.Event()
+        self.gate.set()
+
+    def send_sms(self, to, body, **kw):
+        self.gate.wait(timeout=30)
+        return self.real.send_sms(to, body, **kw)
+
+    def place_call(self, to, twiml, **kw):
+        return self.real.place_call(to, twiml, **kw)
+
+
+async def test_staff_actions_answer_within_a_second_while_twilio_does_not(time_env, settings, engine, twilio):
+    from renewals.notify import TwilioNotifier
+    from worker import build_worker
+
+    notifier = GatedNotifier(TwilioNotifier(settings))
+    async with build_worker(time_env.client, settings, engine, notifier=notifier, task_queue="twilio-down"):
+        sc = Scenario(time_env, engine, twilio, "twilio-down")
+        try:
+            case = await sc.start(days_to_expiry=62)
+            await sc.sleep_until(case.at(-55, 14, 30))
+            notifier.gate.clear()  # Twilio stops answering
+            for who, result in (("owner", c.ContactResult.complaint), ("deputy", c.ContactResult.reached)):
+                started = time.monotonic()
+                state = await asyncio.wait_for(case.update("record_contact", c.RecordContact(
+                    actor=case.actor(who), channel=c.Channel.call, result=result)), timeout=25)
+                assert time.monotonic() - started < 1.5, f"the {who}'s action waited for Twilio"
+            assert state.open_tasks == [], "the deputy handled the complaint"
+            assert sc.sms_to(case.deputy_phone) == []
+            notifier.gate.set()
+            await eventually(lambda: _assert(len(sc.sms_to(case.deputy_phone)) == 1), timeout=20)
+        finally:
+            notifier.gate.set()
+            await sc.finish()

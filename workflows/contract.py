@@ -200,7 +200,7 @@ class SendCustomerSms:
 
 @dataclass
 class SmsDecision:
-    status: str  # sent, held (quiet hours: goes out at send_at), suppressed or failed
+    status: str  # sent, held (quiet hours: goes out at send_at), queued (Twilio slow), suppressed or failed
     send_at: datetime
     error_code: int | None = None
 

@@ -8,6 +8,7 @@ sends the automatic SMS, and answers staff updates. Every write is an activity.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 
@@ -32,6 +33,9 @@ GIVE_UP_AFTER = timedelta(hours=1)
 # Workflow code changes that would make recorded histories diverge (see tests/histories/).
 STATUS_REPLANS = "status-change-replans-wake-up"
 EXPIRY_REPLANS_STAGE = "expiry-change-replans-current-stage"
+EFFECTS_QUEUED = "writes-and-sends-queued-for-one-writer"
+# How long a staff action waits for its own writes (and SMS) before it answers anyway.
+ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
 STAFF_STAGES_FOR_STATUS = (Stage.THIRD_CONTACT, Stage.DEPUTY_SUPERVISION)
@@ -73,6 +77,13 @@ class PolicyRenewal:
         self._extra_tasks: list[c.OpenTask] = []  # complaint and loss-reason tasks
         self._held_sms: list[tuple[datetime, SmsRequest]] = []  # customer SMS held for quiet hours
         self._problems: list[c.Problem] = []
+        # Writes and sends, in order, for the one writer task (see _effects_queued).
+        self._queued: bool | None = None
+        self._effects: list[CaseChange | SmsRequest] = []
+        self._writing = self._closing = False
+        self._awaited: set[str] = set()  # staff SMS whose sender waits (briefly) for Twilio's answer
+        self._sms_answers: dict[str, SmsOutcome] = {}
+        self._queued_count = self._written_count = 0
 
     # --- run -----------------------------------------------------------------------------------
 
@@ -80,7 +91,7 @@ class PolicyRenewal:
     async def run(self, inp: c.RenewalInput) -> c.CaseState:
         await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
         while self._outcome is None:
-            async with self._lock:
+            async with self._guard():
                 await self._advance()
             if self._outcome is not None:
                 break
@@ -96,6 +107,9 @@ class PolicyRenewal:
             except asyncio.TimeoutError:
                 pass  # the next boundary (or a held SMS) is due: _advance handles it
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._queued:
+            self._closing = True
+            await workflow.wait_condition(lambda: not self._effects and not self._writing)
         return self._state()
 
     async def _advance(self) -> None:
@@ -178,7 +192,7 @@ class PolicyRenewal:
 
     @workflow.update
     async def record_contact(self, u: c.RecordContact) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             task = self._current_task(u.actor.id, ("complaint",) if u.actor.id != self._actor_for_stage() else None)
             contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
                                       result=u.result, note_id=u.note_id)
@@ -199,7 +213,7 @@ class PolicyRenewal:
                                cancel_kinds=["call"] if u.result is c.ContactResult.do_not_contact else [])
             if u.result is c.ContactResult.complaint:
                 await self._notify_staff("complaint_alert", "deputy", key=f"complaint:{self._update_uuid()}")
-            return self._state()
+            return await self._answer()
 
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
@@ -212,7 +226,7 @@ class PolicyRenewal:
 
     @workflow.update
     async def set_follow_up(self, u: c.SetFollowUp) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             task = self._current_task(u.actor.id)
             self._status = u.status
             if u.status is c.FollowUpStatus.success:
@@ -225,7 +239,7 @@ class PolicyRenewal:
                     # The wake-up was computed from the old status: `failed` may now escalate
                     # (at T-10, or at once if T-10 has passed), `continue` may now skip the deputy.
                     self._nudged = True
-            return self._state()
+            return await self._answer()
 
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
@@ -243,12 +257,12 @@ class PolicyRenewal:
 
     @workflow.update
     async def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             self._renewed_elsewhere, self._lost_to = True, u.insurer
             self._held_sms = []
             if u.reason is not None:
                 await self._finish(Outcome.LOST, u.reason)
-                return self._state()
+                return await self._answer()
             now = workflow.now()
             task = c.OpenTask(id=task_id(self._case_id, "loss_reason", self._stage, None), kind="loss_reason",
                               assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
@@ -257,7 +271,7 @@ class PolicyRenewal:
                                            cancel_kinds=["call", "supervision"]))
             await self._notify_staff("loss_reason_request", "owner")
             self._nudged = True  # the case now waits for the reason, not for the next window
-            return self._state()
+            return await self._answer()
 
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
@@ -272,10 +286,10 @@ class PolicyRenewal:
 
     @workflow.update
     async def record_loss_reason(self, u: c.RecordLossReason) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             task = next((t for t in self._extra_tasks if t.kind == "loss_reason"), None)
             await self._finish(Outcome.LOST, u.reason, **self._handled_change(task, u.actor.id, u.reason))
-            return self._state()
+            return await self._answer()
 
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
@@ -289,11 +303,20 @@ class PolicyRenewal:
 
     @workflow.update
     async def send_customer_sms(self, u: c.SendCustomerSms) -> c.SmsDecision:
-        """A quote or service-request SMS the manager sends after a contact (held in quiet hours)."""
-        async with self._lock:
+        """A quote or service-request SMS the manager sends after a contact (held in quiet hours).
+        With writes queued, it waits up to ANSWER_WAIT for Twilio's answer, else says queued."""
+        async with self._guard():
             sms = self._sms(u.template.value, "customer", key=f"staff-sms:{self._update_uuid()}")
             sms.quote_id = u.quote_id
-            return await self._notify_customer(sms, automatic=False)
+            key = sms.idempotency_key
+            self._awaited.add(key)
+            decision = await self._notify_customer(sms, automatic=False)
+        await self._writes_settled()
+        self._awaited.discard(key)
+        outcome = self._sms_answers.pop(key, None)
+        if decision.status != "queued" or outcome is None:
+            return decision  # queued: it goes out when Twilio answers (its contact record shows when)
+        return c.SmsDecision(status=outcome.status, send_at=decision.send_at, error_code=outcome.error_code)
 
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
@@ -311,14 +334,14 @@ class PolicyRenewal:
 
     @workflow.update
     async def reassign(self, u: c.Reassign) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             previous, self._owner = self._owner, u.new_owner_id
             for task in (*self._stage_tasks, *self._extra_tasks):
                 if task.assignee_id == previous:
                     task.assignee_id = u.new_owner_id
             await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_tasks_from=previous))
             self._upsert(c.SERVICE_MANAGER.value_set(str(u.new_owner_id)))
-            return self._state()
+            return await self._answer()
 
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
@@ -329,9 +352,9 @@ class PolicyRenewal:
 
     @workflow.update
     async def close(self, u: c.Close) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             await self._finish(Outcome.CLOSED, u.reason)
-            return self._state()
+            return await self._answer()
 
     @close.validator
     def _validate_close(self, u: c.Close) -> None:
@@ -342,7 +365,7 @@ class PolicyRenewal:
 
     @workflow.signal
     async def policy_renewed(self, s: c.PolicyRenewed) -> None:
-        async with self._lock:
+        async with self._guard():
             if self._outcome is None:
                 self._new_policy_no = s.new_policy_no
                 await self._finish(Outcome.RENEWED)
@@ -353,7 +376,7 @@ class PolicyRenewal:
         earlier window if need be) with that stage's tasks; tasks of the old plan that are still
         open are cancelled; everything recorded stays. Entering a later stage (an earlier date) is
         left to the main loop, which sends that stage's SMS as usual."""
-        async with self._lock:
+        async with self._guard():
             if self._outcome is not None or s.new_expiry_date == self._plan.expiry:
                 return
             self._plan = self._make_plan(s.new_expiry_date)
@@ -385,7 +408,7 @@ class PolicyRenewal:
     async def phone_unreachable(self) -> None:
         """No working number can be found: one "find a working number" task for the owner, and no
         automatic customer SMS to that number until a corrected phone is entered."""
-        async with self._lock:
+        async with self._guard():
             if self._outcome is not None or self._unreachable:
                 return
             self._unreachable = True
@@ -398,7 +421,7 @@ class PolicyRenewal:
     @workflow.signal
     async def phone_corrected(self) -> None:
         """A corrected phone was entered: automatic SMS resume and the find-a-number task is done."""
-        async with self._lock:
+        async with self._guard():
             if self._outcome is not None or not self._unreachable:
                 return
             self._unreachable = False
@@ -501,7 +524,63 @@ class PolicyRenewal:
 
     # --- I/O through activities -------------------------------------------------------------------
 
+    def _guard(self):
+        """The case lock where handlers await I/O (histories recorded before queued effects);
+        with effects queued nothing awaits I/O in a handler, so nothing needs a lock."""
+        return contextlib.nullcontext() if self._effects_queued() else self._lock
+
+    async def _answer(self) -> c.CaseState:
+        await self._writes_settled()
+        return self._state()
+
+    async def _writes_settled(self) -> None:
+        """Give the writes this action queued up to ANSWER_WAIT: done, the caller reads them in the
+        projection at once; PostgreSQL or Twilio down, the action is answered anyway and its writes
+        follow when they can."""
+        target = self._queued_count
+        if not self._queued or self._written_count >= target:
+            return
+        try:
+            await workflow.wait_condition(lambda: self._written_count >= target, timeout=ANSWER_WAIT,
+                                          timeout_summary="this action's writes")
+        except asyncio.TimeoutError:
+            pass
+
+    def _effects_queued(self) -> bool:
+        """Whether writes and sends go to one writer task instead of being awaited where they
+        arise. Queued, no update handler, signal or stage entry waits for PostgreSQL or Twilio
+        (nor holds the lock across them): a staff action answers at once while either is down,
+        and its writes follow in order. Histories recorded before run the old way (patched)."""
+        if self._queued is None:
+            self._queued = workflow.patched(EFFECTS_QUEUED)
+            if self._queued:
+                self._writer = asyncio.create_task(self._write_effects())
+        return self._queued
+
+    async def _write_effects(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._effects) or self._closing)
+            if not self._effects:
+                return
+            self._writing = True
+            effect = self._effects.pop(0)
+            if isinstance(effect, SmsRequest):
+                outcome = await self._send_now(effect)
+                if effect.idempotency_key in self._awaited:
+                    self._sms_answers[effect.idempotency_key] = outcome
+            else:
+                await self._project_now(effect)
+            self._written_count += 1
+            self._writing = False
+
     async def _project(self, change: CaseChange) -> None:
+        if self._effects_queued():
+            self._effects.append(change)
+            self._queued_count += 1
+        else:
+            await self._project_now(change)
+
+    async def _project_now(self, change: CaseChange) -> None:
         try:
             await self._write(change)
         except ActivityError as failure:
@@ -542,6 +621,8 @@ class PolicyRenewal:
             self._nudged = True  # the main loop must wake for it
             return c.SmsDecision(status="held", send_at=send_at)
         outcome = await self._send(sms)
+        if outcome is None:
+            return c.SmsDecision(status="queued", send_at=now)
         return c.SmsDecision(status=outcome.status, send_at=now, error_code=outcome.error_code)
 
     async def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
@@ -553,8 +634,16 @@ class PolicyRenewal:
                           stage=self._stage, day=day,
                           idempotency_key=key or f"{self._case_id}:{self._stage}:{template}:{day}")
 
-    async def _send(self, sms: SmsRequest) -> SmsOutcome:
+    async def _send(self, sms: SmsRequest) -> SmsOutcome | None:
+        """Send now, or (effects queued) queue it and return None."""
         sms.at, sms.day = workflow.now(), self._plan.day_of(workflow.now())
+        if self._effects_queued():
+            self._effects.append(sms)
+            self._queued_count += 1
+            return None
+        return await self._send_now(sms)
+
+    async def _send_now(self, sms: SmsRequest) -> SmsOutcome:
         try:
             outcome = await workflow.execute_activity(
                 "send_sms", sms, result_type=SmsOutcome, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,

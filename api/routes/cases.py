@@ -222,7 +222,7 @@ async def send_sms(body: SmsIn, act: Casework, response: Response) -> SmsOut:
     await run_in_threadpool(_check_quote, act.session, act.case, body.quote_id)
     decision: c.SmsDecision = await act.update("send_customer_sms", lambda who, _: c.SendCustomerSms(
         actor=who, template=body.template, quote_id=body.quote_id), result_type=c.SmsDecision)
-    response.status_code = 202 if decision.status == "held" else 200
+    response.status_code = 202 if decision.status in ("held", "queued") else 200
     return SmsOut(status=decision.status, send_at=decision.send_at, error_code=decision.error_code)
 
 
