@@ -14,21 +14,11 @@ from sqlmodel import Session
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from models import Customer
-from renewals.cases import CaseRejected
 from tests.scenario import Case, Scenario, eventually
+from tests.test_renewal_workflow import follow_up, rejected
 from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def rejected(case: Case, name: str, payload) -> str:
-    with pytest.raises(CaseRejected) as info:
-        await case.update(name, payload)
-    return info.value.reason
-
-
-def follow_up(case: Case, status: c.FollowUpStatus, who: str = "owner", **kw) -> c.SetFollowUp:
-    return c.SetFollowUp(actor=case.actor(who), status=status, **kw)
 
 
 async def details(case: Case) -> str:
@@ -47,9 +37,12 @@ async def settle(sc: Scenario, seconds: float = 5) -> None:
 async def test_failed_at_t15_escalates_even_with_the_no_status_setting_off(sc: Scenario):
     case = await sc.start(days_to_expiry=62, escalate_without_status=False)
     await sc.sleep_until(case.at(-15, 10))
+    # Item 10: the details were set at T-20 and are still right on T-15 (no stale "day 1 of 10").
+    assert f"10 daily calls {case.at(-20):%Y-%m-%d} → {case.at(-11):%Y-%m-%d}" in await details(case)
+    assert f"moves to FINAL_CONTACT at {case.at(-7):%Y-%m-%d} 09:00" in await details(case)
     await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.failed))
     await settle(sc)
-    assert "escalates to deputy" in await details(case)
+    assert f"escalates to deputy {case.deputy_id} at {case.at(-10):%Y-%m-%d} 09:00" in await details(case)
     await sc.sleep_until(case.at(-10, 9, 1))
     state = await case.state()
     assert (state.stage, state.escalated) == ("DEPUTY_SUPERVISION", True)
