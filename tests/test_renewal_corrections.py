@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -143,6 +143,15 @@ async def test_a_deterministic_activity_failure_opens_an_admin_task_and_the_case
     await sc.sleep_until(case.at(-30, 9, 1))
     assert (await case.state()).stage == "SECOND_CONTACT", "the calendar carries on"
     sc.save_history(case, "first_notice_fails_needs_attention")
+
+
+async def test_customer_language_is_validated_on_input(engine):
+    from renewals.seed import create_policy
+
+    with Session(engine) as session, pytest.raises(ValueError, match="language: 'fr' is not one of zh-CN, en"):
+        create_policy(session, policy_no="PDAALANG", sub_branch_id=uuid.uuid4(), owner_id=uuid.uuid4(),
+                      expires_on=date(2027, 3, 1), customer_name="钱多多", phone="+8613900001111",
+                      id_number="310101199001011234", plate="沪A00001", language="fr")
 
 
 # --- item 11: permanent failures at send time count too ----------------------------------------------
