@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import pytest_asyncio
 from sqlmodel import Session, select
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from renewals.devservers import wheel_binary
+from renewals.temporal import register_search_attributes
 
 from models import ContactRecord, Customer
 from tests.api.conftest import Api
@@ -14,6 +20,17 @@ from tests.scenario import Scenario
 from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="module")
+async def time_env():
+    """A time-skipping server of this module's own: after these scenarios the shared one was seen
+    to stop skipping time for the modules that follow (a test-server quirk, not the product's)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client, env.client.namespace)
+    yield env
+    await env.shutdown()
 
 
 def call_record(sc: Scenario, sid: str) -> ContactRecord:
