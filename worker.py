@@ -11,10 +11,12 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.archive import HistoryArchiving
 from activities.notifications import Notifications
 from activities.projection import CaseProjection
 from renewals.notify import Notifier, build_notifier
 from renewals.settings import Settings
+from workflows.archiver import HistoryArchiver
 from workflows.renewal import PolicyRenewal
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,9 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[PolicyRenewal],
-        activities=[*projection.activities(), *notifications.activities()],
+        workflows=[PolicyRenewal, HistoryArchiver],
+        activities=[*projection.activities(), *notifications.activities(),
+                    *HistoryArchiving(client, engine).activities()],
         # Activities are blocking (SQLAlchemy, twilio): a bounded thread pool, nothing per case.
         activity_executor=ThreadPoolExecutor(settings.activity_workers),
         max_concurrent_activities=settings.activity_workers,

@@ -7,8 +7,6 @@ after, so a retried or replayed activity finds its record and does not text anyo
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from decimal import Decimal
 
 from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert
@@ -85,7 +83,8 @@ class Notifications:
             if staff is None and customer.sms_opt_out:
                 return self._complete(session, record, "suppressed")
             try:
-                sent = self._notifier.send_sms(to, body, status_callback=self._callback("sms-status"))
+                sent = self._notifier.send_sms(to, body, status_callback=self._callback("sms-status"),
+                                               label=f"{req.template} case {case.id}")
             except SendError as exc:
                 if exc.retryable:
                     raise  # the activity retries with backoff; the record stays 'sending'
@@ -109,13 +108,14 @@ class Notifications:
         deputy = session.get(Staff, case.deputy_id)
         vehicle = session.get(Vehicle, policy.vehicle_id)
         quote = session.get(Quote, req.quote_id) if req.quote_id else None
-        today = req.at.date()
+        # The quote SMS carries the priced quote's premium and validity, never last year's premium:
+        # without a quote these stay undefined and the strict template fails loudly.
+        quoted = {"premium": quote.premium, "quote_valid_until": quote.valid_until} if quote and quote.premium else {}
         return {
             "customer_name": customer.name, "policy_no": policy.policy_no, "plate": mask_plate(vehicle.plate),
             "expiry_date": case.expiry_date, "days_left": max(-req.day, 0),
             "manager_name": manager.name, "manager_phone": _national(manager.phone),
-            "deputy_name": deputy.name, "premium": Decimal(quote.premium if quote and quote.premium else policy.premium),
-            "quote_valid_until": min(case.expiry_date, today + timedelta(days=15)),
+            "deputy_name": deputy.name, **quoted,
             "stage_label": STAGE_LABELS.get(Stage(case.stage), case.stage),
             "loss_reasons": list(LOSS_REASON_LABELS.values()),
         }

@@ -1,8 +1,9 @@
 """The one authorization layer: who may read or act on which case and customer, and what of a
 customer they see in full (SPEC §1, §5). Every route gets its cases and customers from here.
 
-What a role reads (its scope):
-    sales    the cases they currently own; the customers of those cases and of policies assigned to them
+What a role reads (its scope; reports count the same cases):
+    sales    the cases they currently own; the customers of those cases and of policies assigned to them;
+             in reports their own figures only
     deputy   their sub-branch
     admin    their branch
     manager  their branch (read-only)
@@ -35,7 +36,8 @@ from sqlmodel import Session, select
 
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError
-from models import Assignment, Customer, Policy, RenewalCase, Role, Staff, SubBranch, Task
+from models import Assignment, Branch, Customer, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
+from renewals.report_queries import Filters
 from workflows.contract import Actor, ActorRole
 
 
@@ -80,10 +82,44 @@ def own_tasks(staff: Staff) -> ColumnElement[bool]:
     return Task.assignee_id == staff.id
 
 
-def _out_of_scope(staff: Staff, what: str) -> ApiError:
+def staff_scope(staff: Staff) -> ColumnElement[bool]:
+    """The staff whose figures `staff` may read in reports, as a condition on Staff: oneself for
+    sales, the sub-branch for a deputy, the branch for admins and managers, everyone for auditors."""
+    return _scope(staff, Staff.sub_branch_id, Staff.id == staff.id)
+
+
+def task_scope(staff: Staff) -> ColumnElement[bool]:
+    """The tasks a reader's reports count, as a condition on Task: those of the staff in scope
+    (cases move only within their sub-branch, so these are the tasks of the cases in scope), read
+    through the to-do panel's index on the assignee."""
     if staff.role == Role.auditor:
-        return ApiError(404, f"no {what} with this id")
-    return ApiError(403, f"no {what} with this id is in your scope")
+        return true()
+    return Task.assignee_id.in_(select(Staff.id).where(staff_scope(staff)))
+
+
+def report_filters(session: Session, staff: Staff, branch_code: str | None, sub_branch_code: str | None,
+                   manager_id: uuid.UUID | None) -> Filters:
+    """A report's branch, sub-branch and manager filters, each refused (like a case id) when it
+    names something beyond the reader's scope: a salesperson reads no other manager's figures, a
+    deputy no other sub-branch."""
+    sub_branch_scope = _scope(staff, SubBranch.id, SubBranch.id == staff.sub_branch_id)
+    if branch_code is not None:
+        visible = or_(Branch.id == staff.branch_id, Branch.id.in_(select(SubBranch.branch_id).where(sub_branch_scope)))
+        if session.exec(select(Branch.id).where(Branch.code == branch_code, visible)).first() is None:
+            raise _out_of_scope(staff, "branch", field="branch", key="code")
+    if sub_branch_code is not None:
+        if session.exec(select(SubBranch.id).where(SubBranch.code == sub_branch_code, sub_branch_scope)).first() is None:
+            raise _out_of_scope(staff, "sub-branch", field="sub_branch", key="code")
+    if manager_id is not None:
+        if session.exec(select(Staff.id).where(Staff.id == manager_id, staff_scope(staff))).first() is None:
+            raise _out_of_scope(staff, "manager", field="manager")
+    return Filters(branch_code, sub_branch_code, manager_id)
+
+
+def _out_of_scope(staff: Staff, what: str, field: str | None = None, key: str = "id") -> ApiError:
+    if staff.role == Role.auditor:
+        return ApiError(404, f"no {what} with this {key}", field=field)
+    return ApiError(403, f"no {what} with this {key} is in your scope", field=field)
 
 
 def find_case(session: Session, staff: Staff, case_id: uuid.UUID) -> RenewalCase:
@@ -111,6 +147,17 @@ def find_customer(session: Session, staff: Staff, customer_id: uuid.UUID) -> Cus
     if customer is None:
         raise _out_of_scope(staff, "customer")
     return customer
+
+
+def find_quote(session: Session, staff: Staff, quote_id: uuid.UUID, action: CaseAction | None = None) -> Quote:
+    """A quote is read and acted on through its case: the same scope, the same casework rule."""
+    row = session.exec(select(Quote, RenewalCase).join(RenewalCase, RenewalCase.id == Quote.case_id)
+                       .where(Quote.id == quote_id, case_scope(staff))).first()
+    if row is None:
+        raise _out_of_scope(staff, "quote")
+    if action:
+        require(staff, row[1], action)
+    return row[0]
 
 
 def actor(staff: Staff) -> Actor:

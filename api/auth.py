@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from api.errors import ApiError
 from models import Staff
+from renewals.demo_users import is_demo_username
 from renewals.security import hash_password, verify_password
 from renewals.settings import Settings
 
@@ -27,7 +28,15 @@ def unauthenticated(message: str) -> ApiError:
     return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(session: Session, username: str, password: str) -> Staff:
+def refuse_demo_in_prod(username: str, settings: Settings) -> None:
+    """Demo accounts (password `demo`) never sign in under ENVIRONMENT=prod, even on a database
+    that once ran `renewals dev --demo`."""
+    if settings.environment == "prod" and is_demo_username(username):
+        raise unauthenticated("demo accounts cannot sign in with ENVIRONMENT=prod")
+
+
+def authenticate(session: Session, username: str, password: str, settings: Settings) -> Staff:
+    refuse_demo_in_prod(username, settings)
     staff = session.exec(select(Staff).where(Staff.username == username)).first()
     valid = verify_password(password, staff.password_hash if staff and staff.password_hash else _DUMMY_HASH)
     if staff is None or not staff.password_hash or not valid:

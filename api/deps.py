@@ -12,7 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.auth import staff_id_from_token, unauthenticated
+from api.auth import refuse_demo_in_prod, staff_id_from_token, unauthenticated
 from models import Staff
 from renewals.notify import Notifier
 from renewals.settings import Settings
@@ -50,14 +50,21 @@ NowDep = Annotated[datetime, Depends(get_now)]
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 
 
+def staff_for_token(token: str, session: Session, settings: Settings) -> Staff:
+    """The active staff member a sign-in token belongs to (the bearer header and the console's
+    session cookie carry the same token)."""
+    staff = session.get(Staff, staff_id_from_token(token, settings))
+    if staff is None or not staff.active:
+        raise unauthenticated("this account no longer exists or is deactivated")
+    refuse_demo_in_prod(staff.username, settings)
+    return staff
+
+
 def get_current_staff(token: Annotated[str | None, Depends(_bearer)], session: SessionDep,
                       settings: SettingsDep) -> Staff:
     if not token:
         raise unauthenticated("sign in first: send the bearer token from POST /auth/token")
-    staff = session.get(Staff, staff_id_from_token(token, settings))
-    if staff is None or not staff.active:
-        raise unauthenticated("this account no longer exists or is deactivated")
-    return staff
+    return staff_for_token(token, session, settings)
 
 
 CurrentStaff = Annotated[Staff, Depends(get_current_staff)]

@@ -6,14 +6,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api.errors import install_error_handlers
-from api.routes import auth, cases, customers, health, me, webhooks
+from api import console
+from api.errors import DependencyUnavailable, document_common_errors, install_error_handlers
+from api.inputs import refuse_control_characters
+from api.middleware import Protect
+from api.routes import audit, auth, cases, customers, health, me, quotes, reports, vehicle_models, webhooks
 from renewals.db import make_engine
 from renewals.notify import Notifier, build_notifier
+from renewals.pricing import RuleBasedPricing
 from renewals.settings import Settings, get_settings
 from renewals.temporal import connect
 
@@ -33,7 +37,10 @@ class _LazyTemporal:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    self._client = await connect(self._settings)
+                    try:
+                        self._client = await connect(self._settings)
+                    except (RuntimeError, OSError) as exc:  # the SDK reports a failed connect as RuntimeError
+                        raise DependencyUnavailable("Temporal") from exc
         return self._client
 
 
@@ -50,14 +57,24 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         title="Renewal marketing API",
         summary="Car-insurance renewal cases: to-do panel, follow-up, contacts, customers, audit.",
         version="0.1.0",
+        # Off in prod unless API_DOCS=true: the schema is a map for attackers too.
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # Every route, including ones added later: no control character reaches a route's code.
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url, pool_size=10)
     app.state.temporal = _LazyTemporal(settings, temporal)
     app.state.clock = clock or wall_clock
     app.state.notifier = notifier or build_notifier(settings)  # one per app: it holds the HTTP client
+    app.state.pricing = RuleBasedPricing.from_settings(settings)  # bad tables fail at start; a rating engine replaces it
     install_error_handlers(app)
+    app.add_middleware(Protect)
     app.include_router(health.router)
-    for module in (auth, me, cases, customers, webhooks):
+    for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports):
         app.include_router(module.router)
+    console.install(app)
+    document_common_errors(app)
     return app

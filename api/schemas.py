@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from api.quoting import QuoteOut
+from api.inputs import Note, Text
 from models import RenewalCase
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
@@ -20,8 +22,6 @@ from workflows.contract import (
 
 CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
 STAFF_ID = "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e"
-NOTE = Field(default=None, max_length=2000, description="free text; stored as a note, never sent to the workflow",
-             examples=["客户考虑中,下周再联系 / the customer is thinking it over"])
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -90,24 +90,21 @@ class ContactIn(BaseModel):
     model_config = _examples({"channel": "call", "result": "reached", "note": "客户要报价 / wants a quote"})
     channel: Channel
     result: ContactResult
-    note: str | None = NOTE
+    note: Note = None
 
 
 class FollowUpIn(BaseModel):
     model_config = _examples({"status": "failed", "note": "价格谈不拢,需要副经理协助 / needs the deputy"},
                              {"status": "success", "new_policy_no": "PDAA202631010100009876"})
     status: FollowUpStatus
-    note: str | None = NOTE
-    new_policy_no: str | None = Field(default=None, max_length=64, description="required for success")
+    note: Note = None
+    new_policy_no: Text(64, min_length=1) | None = Field(default=None, description="required for success")
 
 
-def _not_unknown(reason: LossReason) -> LossReason:
-    if reason is LossReason.unknown:
-        raise ValueError("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
-    return reason
-
-
-GivenLossReason = Annotated[LossReason, AfterValidator(_not_unknown)]
+# The reasons staff can give: `unknown` is only ever set by the system at the end of T+7, so the
+# schema does not offer it.
+_GivenLossReason = StrEnum("GivenLossReason", {r.name: r.value for r in LossReason if r is not LossReason.unknown})
+GivenLossReason = Annotated[_GivenLossReason, AfterValidator(lambda given: LossReason(given.value))]
 
 
 class RenewedElsewhereIn(BaseModel):
@@ -115,19 +112,19 @@ class RenewedElsewhereIn(BaseModel):
                              {"insurer": "other", "note": "某地方保险公司"})
     insurer: Insurer = Field(description="the insurer's code; name any other insurer in the note")
     reason: GivenLossReason | None = Field(default=None, description="if known now; else a loss-reason task opens")
-    note: str | None = NOTE
+    note: Note = None
 
 
 class LossReasonIn(BaseModel):
     model_config = _examples({"reason": "claims", "note": "去年理赔不满意 / unhappy with last year's claim"})
     reason: GivenLossReason
-    note: str | None = NOTE
+    note: Note = None
 
 
 class CloseIn(BaseModel):
     model_config = _examples({"reason": "vehicle_scrapped", "note": "车辆已报废 / the vehicle was scrapped"})
     reason: CloseReason
-    note: str | None = NOTE
+    note: Note = None
 
 
 class ReassignReason(StrEnum):
@@ -143,7 +140,7 @@ class ReassignIn(BaseModel):
     model_config = _examples({"new_owner_id": STAFF_ID, "reason": "staff_left", "note": "李四离职,移交王六"})
     new_owner_id: uuid.UUID = Field(description="an active service manager (sales) of the case's sub-branch")
     reason: ReassignReason
-    note: str | None = NOTE
+    note: Note = None
 
 
 class SmsIn(BaseModel):
@@ -181,13 +178,13 @@ class CallOut(BaseModel):
 
 class CustomerPhoneIn(BaseModel):
     model_config = _examples({"phone": "139 1234 5678", "note": "客户换号 / new number"})
-    phone: str = Field(min_length=3, max_length=32)
-    note: str | None = NOTE
+    phone: Text(32, min_length=3)
+    note: Note = None
 
 
 class PhoneUnreachableIn(BaseModel):
     model_config = _examples({"note": "两个号码均为空号 / both numbers are out of service"})
-    note: str = Field(min_length=1, max_length=2000)
+    note: Text(2000, min_length=1)
 
 
 class CustomerPhoneOut(BaseModel):
@@ -339,3 +336,4 @@ class CustomerView(BaseModel):
     cases: list[RenewalCase]
     contacts: list[ContactOut]
     notes: list[NoteOut]
+    quotes: list[QuoteOut] = Field(default_factory=list, description="quotes of the customer's cases, refused too")

@@ -1,11 +1,14 @@
 """SQLModel tables (SPEC §4). Importing this package registers every table on SQLModel.metadata."""
 
+from models.audit import HistoryArchive, RefusedAction
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
 from models.renewal import ContactRecord, ImportJob, Note, Quote, RenewalCase, Task, TaskKind, TaskState
+from models.sign_in import SignInThrottle
+from models.vehicle_model import VehicleModel
 
 __all__ = [
-    "Assignment", "Branch", "ContactRecord", "Customer", "ImportJob", "Note", "Policy", "PolicyChannel",
-    "Quote", "RenewalCase", "Role", "Staff", "StaffQuoteConfig", "SubBranch", "Task", "TaskKind",
-    "TaskState", "Vehicle",
+    "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "ImportJob", "Note", "Policy",
+    "PolicyChannel", "Quote", "RefusedAction", "RenewalCase", "Role", "SignInThrottle", "Staff", "StaffQuoteConfig",
+    "SubBranch", "Task", "TaskKind", "TaskState", "Vehicle", "VehicleModel",
 ]

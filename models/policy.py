@@ -39,6 +39,8 @@ class Vehicle(SQLModel, table=True):
     vin: str = Field(max_length=32)
     model_code: str | None = Field(default=None, max_length=64)
     model_confirmed: bool = False
+    model_confirmed_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    model_confirmed_at: datetime | None = timestamp(nullable=True)
     first_registered_on: date | None = None
 
 

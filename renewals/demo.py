@@ -19,6 +19,7 @@ from renewals.db import make_engine
 from renewals.seed import create_policy
 from renewals.settings import Settings
 from renewals.staff import add_org
+from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from renewals.temporal import connect
 from workflows import contract as c
 
@@ -42,6 +43,7 @@ def demo_jobs(settings: Settings, *, day_seconds: int = DAY_SECONDS, policies: i
         add_org(session, branch_code=BRANCH, branch_name="上海分公司", sub_branch_code=SUB_BRANCH,
                 sub_branch_name="黄浦支公司")
         logins = create_demo_users(session, sub_branch_code=SUB_BRANCH, branch_code=BRANCH, settings=settings)
+        import_vehicle_models(session, SAMPLE_FILE)  # so demo staff can confirm models and quote
         session.commit()
     engine.dispose()
 

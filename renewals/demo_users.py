@@ -21,6 +21,13 @@ DEMO_USERS: tuple[tuple[str, str, Role, str], ...] = (
 )
 
 
+_DEMO_USERNAMES = frozenset(username for username, *_ in DEMO_USERS)
+
+
+def is_demo_username(username: str) -> bool:
+    return username in _DEMO_USERNAMES
+
+
 class DemoRefused(RuntimeError):
     """Demo accounts with a known password must never exist in production."""
 

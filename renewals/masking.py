@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -17,9 +18,37 @@ def mask_phone(phone: str | None) -> str | None:
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
 
 
+# Inside free text (notes, SMS bodies, family fields, provider error texts), as people write them:
+# id numbers (18 characters, the last may be X; or the old 15 digits), phones written with spaces,
+# dashes or dots (`139 1234 5678`, `+86 139-1234-5678`, `021-6234 5678`), and any run of 7+ digits.
+_ID_NUMBER = r"\d{17}[\dXx]|\d{15}"
+_SPACED_PHONE = r"(?:\+?86[ .-]?)?1\d{2}[ .-]?\d{4}[ .-]?\d{4}|0\d{2,3}[ .-]\d{3,4}[ .-]?\d{4}"
+_NUMBERS = re.compile(rf"(?<!\d)(?:(?P<id>{_ID_NUMBER})|(?P<phone>{_SPACED_PHONE}|\+?\d{{7,}}))(?!\d)")
+# Chinese plates (沪A12345, 沪A·D12345, 粤B 1234学) and VINs.
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_PLATE = re.compile(rf"[{_PROVINCES}][A-Z][·• -]?[A-Z0-9]{{4,5}}[A-Z0-9挂学警港澳]|(?<![A-Z0-9])[A-HJ-NPR-Z0-9]{{17}}(?![A-Z0-9])")
+
+
 def mask_numbers(text: str) -> str:
-    """Mask every run of 7+ digits (phone numbers inside SMS bodies, TwiML, notes)."""
-    return re.sub(r"\+?\d{7,}", lambda m: mask_phone(m.group()), text)
+    """Mask id numbers (last 4 kept) and phone numbers (first 3 and last 4 digits kept) in text."""
+    return _NUMBERS.sub(lambda m: mask_id_number(m["id"]) if m["id"] else mask_phone(m["phone"]), text)
+
+
+def mask_text(text: str | None, *, contact: bool, identity: bool, names: Iterable[str | None] = ()) -> str | None:
+    """Free text as a reader may see it: id numbers always keep only their last 4; phones are in
+    full only for a reader entitled to the customer's contact details; plates, VINs and the given
+    names (the customer's, say) only for a reader entitled to identities (not auditors)."""
+    if not text:
+        return text
+    if not contact:
+        text = mask_numbers(text)
+    else:
+        text = _NUMBERS.sub(lambda m: mask_id_number(m["id"]) if m["id"] else m[0], text)
+    if not identity:
+        text = _PLATE.sub(lambda m: mask_plate(m[0]), text)
+        for name in sorted({n for n in names if n and len(n) > 1}, key=len, reverse=True):
+            text = text.replace(name, mask_name(name))
+    return text
 
 
 def mask_id_number(id_number: str | None) -> str | None:

@@ -33,7 +33,9 @@ class SendError(Exception):
     """A send that failed; `retryable` says whether trying again later can succeed."""
 
     def __init__(self, message: str, *, code: int | None = None, status: int | None = None, retryable: bool):
-        super().__init__(message)
+        # Twilio's error texts quote the number ("The 'To' number +86139... is not valid"): the
+        # message ends up in activity failures and logs, so its digits are masked.
+        super().__init__(mask_numbers(message))
         self.code = code
         self.status = status
         self.retryable = retryable
@@ -52,7 +54,9 @@ class PlacedCall:
 
 
 class Notifier(Protocol):
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage: ...
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
+                 label: str | None = None) -> SentMessage:
+        """`label` says what the message is (template, case) for logs, which never carry the body."""
 
     def place_call(
         self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
@@ -87,7 +91,8 @@ class TwilioNotifier:
         # hard-coded to https://api.twilio.com, so this one override covers every send.
         self.client.api.base_url = settings.twilio_api_base_url.rstrip("/")
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage:
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
+                 label: str | None = None) -> SentMessage:
         sender = (
             {"messaging_service_sid": self.messaging_service_sid} if self.messaging_service_sid else {"from_": self.from_}
         )
@@ -149,10 +154,12 @@ class ConsoleNotifier:
     def __init__(self, keep: int = 100):
         self.sent: deque[ConsoleRecord] = deque(maxlen=keep)
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage:
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
+                 label: str | None = None) -> SentMessage:
         sid = "SM" + uuid.uuid4().hex
         self.sent.append(ConsoleRecord("sms", to, body, sid, status_callback))
-        log.info("SMS %s to %s: %s", sid, mask_phone(to), body)
+        # Never the body: it carries the customer's name, the plate and the manager's phone.
+        log.info("SMS %s %s to %s (%d characters)", sid, label or "", mask_phone(to), len(body))
         return SentMessage(provider_id=sid, status="queued")
 
     def place_call(
@@ -160,7 +167,7 @@ class ConsoleNotifier:
     ) -> PlacedCall:
         sid = "CA" + uuid.uuid4().hex
         self.sent.append(ConsoleRecord("call", to, twiml, sid, status_callback, recording_callback))
-        log.info("call %s to %s: %s", sid, mask_phone(to), mask_numbers(twiml))
+        log.info("call %s to %s", sid, mask_phone(to))
         return PlacedCall(provider_id=sid, status="queued")
 
 

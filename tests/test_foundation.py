@@ -38,7 +38,7 @@ def test_prod_refuses_default_secrets():
     with pytest.raises(ValueError, match="JWT_SECRET is the development default"):
         Settings(_env_file=None, environment="prod", database_url="postgresql://db/x", temporal_address="t:7233")
     ok = Settings(_env_file=None, environment="prod", database_url="postgresql://db/x", temporal_address="t:7233",
-                  jwt_secret="x" * 40)
+                  jwt_secret="x" * 40, twilio_auth_token="f" * 32, temporal_api_key="key")
     assert ok.environment == "prod"
 
 
@@ -67,7 +67,7 @@ async def test_readyz_names_the_database_when_it_is_down(settings, pg, time_env)
     app = create_app(settings, engine=down, temporal=time_env.client)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         ready = await client.get("/readyz")
-    assert ready.status_code == 503
+    assert ready.status_code == 503 and int(ready.headers["Retry-After"]) > 0
     body = ready.json()
     assert body["database"].startswith("unavailable") and body["temporal"] == "ok"
 

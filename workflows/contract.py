@@ -105,6 +105,16 @@ class ActorRole(StrEnum):
     system = "system"  # the core policy system's integrations
 
 
+class SystemComponent(StrEnum):
+    """Who acted when no staff member did: named in signals and in the timeline (issue 10)."""
+
+    intake = "intake"  # policy imports start cases
+    core_system = "core_system"  # the core policy system: renewals issued, endorsements
+    twilio_webhook = "twilio_webhook"  # delivery callbacks and inbound SMS (STOP/START)
+    workflow = "workflow"  # the case's own clock: stage changes, escalation, automatic SMS
+    archiver = "archiver"  # stores closed cases' histories in PostgreSQL
+
+
 class Channel(StrEnum):
     call = "call"
     sms = "sms"
@@ -208,11 +218,13 @@ class SmsDecision:
 @dataclass
 class PolicyRenewed:
     new_policy_no: str
+    source: SystemComponent = SystemComponent.core_system
 
 
 @dataclass
 class ExpiryChanged:
     new_expiry_date: date
+    source: SystemComponent = SystemComponent.core_system
 
 
 @dataclass
@@ -226,6 +238,7 @@ class BranchAdmins:
 class ContactFailed:
     channel: Channel
     error_code: int | None = None
+    source: SystemComponent = SystemComponent.twilio_webhook
 
 
 @dataclass

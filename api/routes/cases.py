@@ -20,11 +20,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, actor, case_scope, number_to_dial
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
+from api.quoting import quote_to_send
+from api.inputs import Limit, Offset
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
 )
-from models import Assignment, ContactRecord, Customer, Note, Policy, Quote, RenewalCase, Role, Staff
+from models import Assignment, ContactRecord, Customer, Note, Policy, RenewalCase, Role, Staff
+from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
@@ -37,6 +40,10 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 ACTION_ERRORS = error_responses(401, 403, 404, 409, 422)
+SMS_RESPONSES = {202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
+                       "content": {"application/json": {"example": {"status": "held",
+                                                                     "send_at": "2026-02-12T00:00:00Z"}}}},
+                 **ACTION_ERRORS}
 
 
 # --- running an action ---------------------------------------------------------------------------
@@ -65,6 +72,7 @@ class StaffAction:
     staff: Staff
     session: Session
     client: Client
+    now: datetime  # the business clock when the request came (a refusal is recorded at it)
 
     async def update(self, name: str, payload: Callable[[c.Actor, uuid.UUID | None], object],
                      note: str | None = None, result_type: type = c.CaseState) -> Any:
@@ -72,20 +80,26 @@ class StaffAction:
         a rejected action leaves no note behind."""
         note_id = await run_in_threadpool(_write_note, self.session, self.case, self.staff, note)
         handle = self.client.get_workflow_handle(self.case.workflow_id)
+        request = payload(actor(self.staff), note_id)
         try:
-            return await update_case(handle, name, payload(actor(self.staff), note_id), result_type)
-        except CaseRejected:
+            return await update_case(handle, name, request, result_type)
+        except CaseRejected as refused:
             if note_id:
                 await run_in_threadpool(_drop_note, self.session, note_id)
+            # A refused update leaves no history event: the audit timeline reads it from here.
+            await run_in_threadpool(record_refusal, self.session, self.case, self.staff, name, request,
+                                    refused.reason, self.now)
             raise
 
 
-def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
-    return StaffAction(case, staff, session, client)
+def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
+              now: NowDep) -> StaffAction:
+    return StaffAction(case, staff, session, client, now)
 
 
-def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep) -> StaffAction:
-    return StaffAction(case, staff, session, client)
+def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
+                    now: NowDep) -> StaffAction:
+    return StaffAction(case, staff, session, client, now)
 
 
 Casework = Annotated[StaffAction, Depends(_casework)]
@@ -100,7 +114,7 @@ Administration = Annotated[StaffAction, Depends(_administration)]
 def list_cases(staff: CurrentStaff, session: SessionDep, stage: Stage | None = None,
                status: CaseStatus | None = Query(None, description="open, or closed (any outcome)"),
                outcome: Outcome | None = None, owner: uuid.UUID | None = Query(None, description="owner's staff id"),
-               limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> CasePage:
+               limit: Limit = 50, offset: Offset = 0) -> CasePage:
     where = [case_scope(staff)]
     if stage:
         where.append(RenewalCase.stage == stage)
@@ -203,23 +217,13 @@ async def reassign(body: ReassignIn, act: Administration, now: NowDep) -> c.Case
     return state
 
 
-def _check_quote(session: Session, case: RenewalCase, quote_id: uuid.UUID | None) -> None:
-    if quote_id is not None:
-        quote = session.get(Quote, quote_id)
-        if quote is None or quote.case_id != case.id:
-            raise ApiError(422, "quote_id: no quote with this id on this case", field="quote_id")
-
-
 @router.post(
     "/{case_id}/sms", summary="Send the customer a quote or service-request SMS (held in quiet hours)",
-    response_model=SmsOut,
-    responses={202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
-                     "content": {"application/json": {"example": {"status": "held",
-                                                                   "send_at": "2026-02-12T00:00:00Z"}}}},
-               **ACTION_ERRORS},
+    response_model=SmsOut, responses=SMS_RESPONSES,
 )
-async def send_sms(body: SmsIn, act: Casework, response: Response) -> SmsOut:
-    await run_in_threadpool(_check_quote, act.session, act.case, body.quote_id)
+async def send_sms(body: SmsIn, act: Casework, response: Response, now: NowDep, settings: SettingsDep) -> SmsOut:
+    if body.quote_id is not None:  # only a priced, unexpired, still eligible quote goes out
+        await run_in_threadpool(quote_to_send, act.session, act.case, body.quote_id, now, settings)
     decision: c.SmsDecision = await act.update("send_customer_sms", lambda who, _: c.SendCustomerSms(
         actor=who, template=body.template, quote_id=body.quote_id), result_type=c.SmsDecision)
     response.status_code = 202 if decision.status in ("held", "queued") else 200

@@ -3,33 +3,34 @@ renewal cases and the whole contact history, masked for whoever may not see it i
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from sqlmodel import Session, select
 
 from api.access import CustomerVisibility, ReadableCustomer, customer_visibility
-from api.deps import CurrentStaff, SessionDep
+from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
+from api.quoting import quotes_of
 from api.schemas import ContactOut, CustomerView, NoteOut, PolicyOut, VehicleOut
 from models import ContactRecord, Customer, Note, Policy, RenewalCase, Vehicle
-from renewals.masking import mask_id_number, mask_name, mask_numbers, mask_phone, mask_plate
+from renewals.masking import mask_id_number, mask_name, mask_phone, mask_plate, mask_text
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
 
-def _text(text: str | None, seen: CustomerVisibility) -> str | None:
-    """Free text (SMS bodies, notes) carries names and phones: in full for the owner only."""
-    return text if seen.contact or text is None else mask_numbers(text)
-
-
-def _masked_json(value: Any, seen: CustomerVisibility) -> Any:
+def _masked_json(value: Any, seen: CustomerVisibility, names: list[str], key: str = "") -> Any:
+    """Family fields: free text like notes, and a family member's name only for identity readers."""
     if isinstance(value, str):
-        return _text(value, seen)
+        if "name" in key.lower() and not seen.identity:
+            return mask_name(value)
+        return mask_text(value, contact=seen.contact, identity=seen.identity, names=names)
     if isinstance(value, dict):
-        return {key: _masked_json(item, seen) for key, item in value.items()}
+        return {k: _masked_json(item, seen, names, str(k)) for k, item in value.items()}
     if isinstance(value, list):
-        return [_masked_json(item, seen) for item in value]
+        return [_masked_json(item, seen, names, key) for item in value]
     return value
 
 
@@ -37,8 +38,14 @@ def _identity(value: str | None, mask, seen: CustomerVisibility) -> str | None:
     return value if seen.identity else mask(value)
 
 
-def customer_view(session: Session, customer: Customer, seen: CustomerVisibility) -> CustomerView:
+def customer_view(session: Session, customer: Customer, seen: CustomerVisibility, today: date) -> CustomerView:
     phone = (lambda number: number) if seen.contact else mask_phone
+    names = [customer.name]
+
+    def _text(text: str | None) -> str | None:
+        """Free text (SMS bodies, notes) carries names, phones, plates and id numbers."""
+        return mask_text(text, contact=seen.contact, identity=seen.identity, names=names)
+
     policies = session.exec(select(Policy).where(Policy.customer_id == customer.id)
                             .order_by(Policy.expires_on.desc())).all()
     vehicles = session.exec(select(Vehicle).where(Vehicle.customer_id == customer.id)).all()
@@ -55,7 +62,7 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
         corrected_phone=customer.corrected_phone if seen.corrected_phone else None,
         has_corrected_phone=customer.corrected_phone is not None, phone_unreachable=customer.phone_unreachable,
         sms_opt_out=customer.sms_opt_out, do_not_call_until=customer.do_not_call_until,
-        blacklisted=customer.blacklisted, language=customer.language, family=_masked_json(customer.family, seen),
+        blacklisted=customer.blacklisted, language=customer.language, family=_masked_json(customer.family, seen, names),
         vehicles=[VehicleOut(id=v.id, plate=_identity(v.plate, mask_plate, seen),
                              vin=_identity(v.vin, mask_plate, seen), model_code=v.model_code,
                              model_confirmed=v.model_confirmed, first_registered_on=v.first_registered_on)
@@ -64,12 +71,13 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
         cases=list(cases),
         contacts=[ContactOut(id=r.id, case_id=r.case_id, staff_id=r.staff_id, recipient=r.recipient,
                              channel=r.channel, direction=r.direction, number=r.masked_number, template=r.template,
-                             body=_text(r.body, seen), delivery_status=r.delivery_status, error_code=r.error_code,
+                             body=_text(r.body), delivery_status=r.delivery_status, error_code=r.error_code,
                              duration_seconds=r.duration_seconds, recording_url=r.recording_url, result=r.result,
-                             note=_text(note, seen), at=r.sent_at or r.created_at)
+                             note=_text(note), at=r.sent_at or r.created_at)
                   for r, note in contacts],
-        notes=[NoteOut(id=n.id, case_id=n.case_id, author_id=n.author_id, body=_text(n.body, seen),
+        notes=[NoteOut(id=n.id, case_id=n.case_id, author_id=n.author_id, body=_text(n.body),
                        created_at=n.created_at) for n in notes],
+        quotes=quotes_of(session, [case.id for case in cases], today),
     )
 
 
@@ -77,6 +85,9 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
             responses=error_responses(401, 403, 404, 422),
             description="Phones in full only for the current owner of one of the customer's open cases; the "
                         "corrected phone only for the manager who entered it; the id number always masked but "
-                        "the last 4; SMS bodies and notes with digits masked for everyone but the owner.")
-def get_customer(customer: ReadableCustomer, staff: CurrentStaff, session: SessionDep) -> CustomerView:
-    return customer_view(session, customer, customer_visibility(session, staff, customer))
+                        "the last 4; free text (SMS bodies, notes, family) masked alike: id numbers for everyone, "
+                        "phones for all but the owner, names, plates and VINs for auditors.")
+def get_customer(customer: ReadableCustomer, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
+                 now: NowDep) -> CustomerView:
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    return customer_view(session, customer, customer_visibility(session, staff, customer), today)

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
+from api.errors import RETRY_AFTER_SECONDS
+
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 3.0
 
@@ -53,4 +55,5 @@ async def readyz(request: Request) -> JSONResponse:
         except Exception as exc:  # noqa: BLE001 — any failure means not ready; say which and why
             checks[name] = f"unavailable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
+    return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503,
+                        headers=None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)})

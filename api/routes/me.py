@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date as Date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
@@ -12,6 +12,7 @@ from sqlmodel import select
 from api.access import own_tasks
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
+from api.inputs import Day, Limit, Offset
 from api.schemas import MeOut, TaskItem, TaskPage
 from models import Branch, Customer, Policy, RenewalCase, SubBranch, Task, TaskState, Vehicle
 from renewals.calendar import Stage
@@ -49,7 +50,10 @@ WHAT_TO_DO_ANY_STAGE = {
 }
 
 
-def what_to_do(kind: str, stage: str) -> str:
+def what_to_do(kind: str, stage: str, proposal_no: str | None = None) -> str:
+    if proposal_no and kind == "call":  # the customer accepted a quote: the proposal awaits payment
+        return (f"待缴费:客户已接受报价,暂存单 {proposal_no};缴费出单后设置跟进状态“成功”并填写新保单号 / awaiting "
+                f"payment on proposal {proposal_no}: once paid and issued, set success with the new policy number")
     return WHAT_TO_DO.get((kind, stage)) or WHAT_TO_DO_ANY_STAGE.get(kind, "联系客户 / contact the customer")
 
 
@@ -69,8 +73,8 @@ def me(staff: CurrentStaff, session: SessionDep) -> MeOut:
     response_model=TaskPage, responses=error_responses(401, 422),
 )
 def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, now: NowDep,
-             date: Date | None = Query(None, description="YYYY-MM-DD; default today in the company time zone"),
-             limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> TaskPage:
+             date: Day | None = Query(None, description="YYYY-MM-DD; default today in the company time zone"),
+             limit: Limit = 50, offset: Offset = 0) -> TaskPage:
     zone = ZoneInfo(settings.timezone)
     day = date or now.astimezone(zone).date()
     day_start = datetime.combine(day, time(0), tzinfo=zone)
@@ -81,7 +85,8 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
     missed = or_(Task.state == TaskState.expired, Task.due_at < now).label("missed")
     # One query, driven by ix_task_assignee_state_opens (assignee, state in (open, expired), opens_at range).
     rows = session.exec(
-        select(Task, RenewalCase.policy_no, Customer.name, Customer.phone, Vehicle.plate, missed,
+        select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, Customer.name, Customer.phone, Vehicle.plate,
+               missed,
                func.count().over().label("total"))
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .join(Policy, Policy.id == RenewalCase.policy_id)
@@ -96,9 +101,9 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
     ).all()
     items = [
         TaskItem(task_id=task.id, case_id=task.case_id, policy_no=policy_no, stage=task.stage, kind=task.kind,
-                 day=task.day, what_to_do=what_to_do(task.kind, task.stage), opens_at=task.opens_at,
+                 day=task.day, what_to_do=what_to_do(task.kind, task.stage, proposal_no), opens_at=task.opens_at,
                  due_at=task.due_at, missed=is_missed, customer_name=mask_name(name),
                  customer_phone=mask_phone(phone), plate=mask_plate(plate))
-        for task, policy_no, name, phone, plate, is_missed, _ in rows
+        for task, policy_no, proposal_no, name, phone, plate, is_missed, _ in rows
     ]
     return TaskPage(date=day, items=items, total=rows[0].total if rows else 0, limit=limit, offset=offset)

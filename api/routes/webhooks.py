@@ -7,6 +7,7 @@ the form parameters; anything unsigned or altered answers 403 before anything is
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -47,6 +48,27 @@ def _public_url(settings: Settings, path: str) -> str:
     return settings.public_base_url.rstrip("/") + path
 
 
+# What Twilio sends, parsed strictly: anything else is refused (422 naming the field) before use.
+_TWILIO_FIELDS = {
+    **dict.fromkeys(("ErrorCode", "CallDuration", "RecordingDuration"), re.compile(r"[0-9]{1,9}")),
+    **dict.fromkeys(("MessageStatus", "CallStatus", "RecordingStatus", "OptOutType"), re.compile(r"[A-Za-z-]{1,32}")),
+    **dict.fromkeys(("MessageSid", "CallSid", "ParentCallSid", "RecordingSid", "AccountSid"),
+                    re.compile(r"[A-Za-z0-9]{1,64}")),
+    "From": re.compile(r"[+0-9A-Za-z:.@ -]{1,64}"),
+    # Recordings live on Twilio's API host only, over https: never `javascript:` or anywhere else.
+    "RecordingUrl": re.compile(r"https://api(\.[a-z0-9-]+)*\.twilio\.com/[A-Za-z0-9/._-]{1,500}"),
+}
+MAX_SMS_BODY = 1600  # Twilio's longest concatenated message
+
+
+def _check_twilio_fields(params: dict[str, str]) -> None:
+    for name, pattern in _TWILIO_FIELDS.items():
+        if name in params and params[name] != "" and not pattern.fullmatch(params[name]):
+            raise ApiError(422, f"{name}: not a value Twilio sends", field=name)
+    if len(params.get("Body", "")) > MAX_SMS_BODY:
+        raise ApiError(422, f"Body: longer than {MAX_SMS_BODY} characters", field="Body")
+
+
 async def signed_form(request: Request, settings: SettingsDep) -> dict[str, str]:
     form = await request.form()
     params = {key: str(value) for key, value in form.multi_items()}
@@ -54,6 +76,7 @@ async def signed_form(request: Request, settings: SettingsDep) -> dict[str, str]
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature or not RequestValidator(settings.twilio_auth_token).validate(url, params, signature):
         raise ApiError(403, "the request is not signed by Twilio", code="bad_signature")
+    _check_twilio_fields(params)
     return params
 
 

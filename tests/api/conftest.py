@@ -25,6 +25,14 @@ PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = hash_password(PASSWORD)  # one Argon2 hash for every test account: hashing is slow
 
 
+def give_password(engine: Engine, staff_id: uuid.UUID) -> str:
+    """Set the test password (PASSWORD) on a staff account; returns its username."""
+    with Session(engine) as session:
+        session.execute(update(Staff).where(Staff.id == staff_id).values(password_hash=_PASSWORD_HASH))
+        session.commit()
+        return session.get(Staff, staff_id).username
+
+
 class Api:
     """The HTTP client plus what tests need around it: signing in and signing webhooks."""
 
@@ -36,11 +44,7 @@ class Api:
 
     async def sign_in(self, staff_id: uuid.UUID) -> dict[str, str]:
         """Give the staff member a password and sign in through POST /auth/token; returns the auth header."""
-        with Session(self.engine) as session:
-            staff = session.get(Staff, staff_id)
-            session.execute(update(Staff).where(Staff.id == staff_id).values(password_hash=_PASSWORD_HASH))
-            session.commit()
-            username = staff.username
+        username = give_password(self.engine, staff_id)
         response = await self.client.post("/auth/token", data={"username": username, "password": PASSWORD})
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['access_token']}"}

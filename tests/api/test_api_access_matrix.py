@@ -12,12 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
 
-from models import Role
+from sqlmodel import Session
+
+from models import Quote, Role
+from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from tests.api.conftest import Api, add_person, add_sub_branch
 from tests.scenario import Case, Scenario, unique_phone
 
@@ -38,6 +42,7 @@ class World:
     own: Case
     foreign: Case
     headers: dict[str, dict[str, str]]
+    quotes: dict[str, uuid.UUID]  # a priced quote of the own and of the foreign case
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Row:
     missing: str | None = None
     body: Callable[[World], Any] | None = None
     customer: bool = False
+    quote: bool = False  # {id} is a quote of the case
 
 
 def _json(value: Any) -> Callable[[World], Any]:
@@ -59,8 +65,17 @@ MATRIX = [
     Row("GET", "/me", ANY_STAFF),
     Row("GET", "/me/tasks", ANY_STAFF),
     Row("GET", "/cases", ANY_STAFF),
+    # reports: everyone reads the figures of their own scope (tests/api/test_api_reports.py checks which)
+    Row("GET", "/reports/renewals", ANY_STAFF),
+    Row("GET", "/reports/funnel", ANY_STAFF),
+    Row("GET", "/reports/tasks", ANY_STAFF),
     Row("GET", "/cases/{id}", READ_OWN, READ_FOREIGN, UNSEEN),
     Row("GET", "/customers/{id}", READ_OWN, READ_FOREIGN, UNSEEN, customer=True),
+    # audit: the timeline for the case's own staff, the branch's admins and managers, auditors;
+    # the raw history for auditors only
+    Row("GET", "/cases/{id}/timeline", READ_OWN, READ_FOREIGN, UNSEEN),
+    Row("GET", "/cases/{id}/history.json", "401 403 403 403 403 403 403 403 200",
+        "401 403 403 403 403 403 403 403 200", UNSEEN),
     # casework: the owner, or the case's deputy (whom the workflow turns away outside their stage)
     Row("POST", "/cases/{id}/contacts", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"channel": "call", "result": "reached"})),
@@ -79,6 +94,18 @@ MATRIX = [
     # administration: an admin of the branch (reassigning to the current owner: the workflow says no)
     Row("POST", "/cases/{id}/reassign", "401 403 403 403 403 409 403 403 403", ACT_FOREIGN, UNSEEN,
         lambda w: {"new_owner_id": str(w.own.owner_id), "reason": "workload"}),
+    # quotes: configuration by those who quote; quoting, sending and accepting is casework
+    Row("GET", "/me/quote-config", ANY_STAFF),
+    Row("PUT", "/me/quote-config", "401 200 200 200 200 403 403 403 403", body=_json({"channel": "traditional"})),
+    Row("GET", "/vehicle-models", ANY_STAFF),
+    Row("POST", "/cases/{id}/vehicle-model", "401 200 403 200 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"model_code": "SVW7182QQD"})),
+    Row("POST", "/cases/{id}/quotes", "401 201 403 201 403 403 403 403 403", ACT_FOREIGN, UNSEEN, _json({})),
+    Row("GET", "/cases/{id}/quotes", READ_OWN, READ_FOREIGN, UNSEEN),
+    Row("GET", "/quotes/{id}", READ_OWN, READ_FOREIGN, UNSEEN, quote=True),
+    Row("POST", "/quotes/{id}/send", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN, quote=True),
+    Row("POST", "/quotes/{id}/accept", "401 200 403 200 403 403 403 403 403", ACT_FOREIGN, UNSEEN, _json({}),
+        quote=True),
     Row("POST", "/cases/{id}/renewed-elsewhere", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"insurer": "ping_an"})),
     Row("POST", "/cases/{id}/close", "401 403 403 403 403 200 403 403 403", ACT_FOREIGN, UNSEEN,
@@ -88,6 +115,12 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("G
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token")}
 SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in (
     "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")}
+# The browser console (session cookie, CSRF): its pages call the routes above through api.access;
+# tests/console drives them in a browser.
+CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", "/app/sign-in"),
+           ("POST", "/app/sign-out"), ("GET", "/app/language/{language}"), ("GET", "/app/tasks"),
+           ("GET", "/app/cases"), ("GET", "/app/cases/{case_id}"), ("POST", "/app/cases/{case_id}/{action}"),
+           ("GET", "/app/supervision"), ("GET", "/app/admin"), ("GET", "/app/manager")}
 
 
 def app_routes(api: Api) -> set[tuple[str, str]]:
@@ -96,11 +129,11 @@ def app_routes(api: Api) -> set[tuple[str, str]]:
 
 
 async def test_role_by_route_matrix(api: Api, sc: Scenario, time_env, engine, twilio, task_queue):
-    matrix_routes = {(row.method, row.path.replace("{id}", "{customer_id}" if row.customer else "{case_id}"))
-                     for row in MATRIX}
-    unlisted = app_routes(api) - matrix_routes - PUBLIC - SIGNED
+    matrix_routes = {(row.method, row.path.replace("{id}", "{customer_id}" if row.customer else
+                                                   "{quote_id}" if row.quote else "{case_id}")) for row in MATRIX}
+    unlisted = app_routes(api) - matrix_routes - PUBLIC - SIGNED - CONSOLE
     assert not unlisted, f"routes without a row in the access matrix: {sorted(unlisted)}"
-    assert not (matrix_routes | PUBLIC | SIGNED) - app_routes(api), "rows for routes that do not exist"
+    assert not (matrix_routes | PUBLIC | SIGNED | CONSOLE) - app_routes(api), "rows for routes that do not exist"
 
     other = Scenario(time_env, engine, twilio, task_queue)
     try:
@@ -164,13 +197,23 @@ async def _world(api: Api, sc: Scenario, other: Scenario) -> World:
         "auditor": add_person(engine, Role.auditor).id,
     }
     headers = {"anonymous": {}} | {role: await api.sign_in(staff_id) for role, staff_id in people.items()}
-    return World(own, foreign, headers)
+    with Session(engine) as session:
+        import_vehicle_models(session, SAMPLE_FILE)
+        quotes = {name: Quote(case_id=case.case_id, created_by=case.owner_id, channel="traditional", eligible=True,
+                              premium=Decimal("3728.53"), valid_until=case.inp.expiry_date)
+                  for name, case in (("own", own), ("foreign", foreign))}
+        session.add_all(quotes.values())
+        session.commit()
+        quote_ids = {name: quote.id for name, quote in quotes.items()}
+    return World(own, foreign, headers, quote_ids)
 
 
 async def _call(api: Api, world: World, row: Row, target: str, role: str):
     case = {"own": world.own, "foreign": world.foreign}.get(target)
     if case is None:
         object_id = uuid.uuid4()
+    elif row.quote:
+        object_id = world.quotes[target]
     else:
         object_id = case.customer_id if row.customer else case.case_id
     path = row.path.replace("{id}", str(object_id))

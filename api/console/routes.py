@@ -1,0 +1,453 @@
+"""The staff console's pages under /app: a thin client of the API's own rules.
+
+Every read goes through api.access (scopes, masking) and the API's read functions; every action
+is the API's own route function (api.routes.cases) with the same StaffAction, so a page can do
+exactly what the API allows and the workflow's validator has the last word. Refusals are shown
+in the page with their reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy import func
+from sqlmodel import Session, select
+from starlette.datastructures import FormData
+
+from api.access import CaseAction, customer_visibility, find_case, find_customer, require
+from api.auth import issue_token
+from api.console import session as web
+from api.console.i18n import WINDOW_DAYS, t_day, translator
+from api.routes.auth import checked_sign_in
+from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
+from api.errors import ApiError
+from api.routes import cases as case_routes, me as me_routes
+from api.routes.customers import customer_view
+from api.schemas import (
+    ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn, SmsIn,
+)
+from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
+from renewals.calendar import Stage, call_refusal, customer_sms_time
+from renewals.cases import CaseRejected
+from renewals.settings import Settings
+from renewals.staff import StaffError
+from workflows import contract as c
+from workflows.renewal import STAFF_STAGES_FOR_STATUS
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "console"
+templates = Jinja2Templates(directory=TEMPLATES)
+templates.env.globals.update(t_day=t_day, WINDOW_DAYS=WINDOW_DAYS)
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+HOME = {Role.sales: "/app/tasks", Role.deputy: "/app/tasks", Role.admin: "/app/admin",
+        Role.manager: "/app/manager", Role.auditor: "/app/cases"}
+# (path under /app, its words)
+NAV = {
+    Role.sales: (("tasks", "tasks"), ("cases", "cases")),
+    Role.deputy: (("tasks", "tasks"), ("supervision", "supervision"), ("cases", "cases")),
+    Role.admin: (("admin", "admin_page"), ("cases", "cases")),
+    Role.manager: (("manager", "manager_page"), ("cases", "cases")),
+    Role.auditor: (("cases", "cases"),),
+}
+
+
+def _local(value: datetime | None, zone: str, fmt: str = "%m-%d %H:%M") -> str:
+    return value.astimezone(ZoneInfo(zone)).strftime(fmt) if value else ""
+
+
+def _deadline(value: datetime, zone: str) -> str:
+    """A task due at the end of its day reads as that day's 24:00, not the next day's 00:00."""
+    local = value.astimezone(ZoneInfo(zone))
+    if (local.hour, local.minute) == (0, 0):
+        return f"{local - timedelta(days=1):%m-%d} 24:00"
+    return f"{local:%m-%d %H:%M}"
+
+
+templates.env.filters.update(local=_local, deadline=_deadline)
+
+
+def render(request: Request, template: str, *, staff: Staff | None = None, status: int = 200,
+           **context: Any) -> Response:
+    settings: Settings = request.app.state.settings
+    lang = web.language(request)
+    token, fresh_nonce = web.form_token(request, settings)
+    context.update(staff=staff, t=translator(lang), lang=lang, csrf=token, csrf_field=web.CSRF_FIELD,
+                   tz=settings.timezone, nav=NAV.get(staff.role, ()) if staff else (), path=request.url.path)
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    if fresh_nonce:
+        web.give_nonce(response, settings, fresh_nonce)
+    response.headers["Cache-Control"] = "no-store"  # pages carry customer data
+    return response
+
+
+def refusal_page(request: Request, staff: Staff | None, status: int, message: str) -> Response:
+    return render(request, "message.html", staff=staff, status=status, title_key="refused_title", message=message)
+
+
+async def _form(request: Request, settings: Settings) -> FormData:
+    form = await request.form()
+    web.check_csrf(request, form, settings)
+    return form
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- signing in ------------------------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+def home(staff: web.ConsoleStaff) -> RedirectResponse:
+    return _redirect(HOME[staff.role])
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request) -> Response:
+    return render(request, "sign_in.html")
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    form = await _form(request, settings)
+    username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
+    try:
+        staff = await checked_sign_in(request, session, settings, username, password)
+    except ApiError as refused:
+        page = render(request, "sign_in.html", status=refused.status, error=True, username=username)
+        page.headers.update(refused.headers or {})  # a throttled sign-in says when to try again
+        return page
+    token, _ = issue_token(staff, settings)
+    response = _redirect(HOME[staff.role])
+    web.start_session(response, settings, token)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, settings: SettingsDep) -> Response:
+    await _form(request, settings)
+    response = _redirect("/app/sign-in")
+    web.end_session(response)
+    return response
+
+
+@router.get("/language/{language}")
+def choose_language(language: str, request: Request, settings: SettingsDep, next: str = "/app") -> Response:
+    # Only back into the console: never an open redirect.
+    target = next if next.startswith("/app") and not next.startswith("//") else "/app"
+    response = _redirect(target)
+    if language in web.LANGUAGES:
+        web.set_language(response, settings, language)
+    return response
+
+
+# --- the to-do panel ---------------------------------------------------------------------------------
+
+
+def _done_today(session: Session, staff: Staff, settings: Settings, now: datetime) -> int:
+    zone = ZoneInfo(settings.timezone)
+    day_start = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    return session.exec(select(func.count()).select_from(Task).where(
+        Task.handled_by == staff.id, Task.handled_at >= day_start, Task.handled_at < day_start + timedelta(days=1),
+    )).one()
+
+
+@router.get("/tasks")
+async def tasks_page(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
+                     now: NowDep) -> Response:
+    page = await run_in_threadpool(me_routes.my_tasks, staff, session, settings, now, date=None, limit=200,
+                                   offset=0)
+    done = await run_in_threadpool(_done_today, session, staff, settings, now)
+    missed = sum(item.missed for item in page.items)
+    return render(request, "tasks.html", staff=staff, page=page, counts={
+        "missed": missed, "due": len(page.items) - missed, "done_today": done})
+
+
+# --- cases -----------------------------------------------------------------------------------------------
+
+
+@router.get("/cases")
+async def cases_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
+    page = await run_in_threadpool(case_routes.list_cases, staff, session, stage=None, status=None, outcome=None,
+                                   owner=None, limit=200, offset=0)
+    return render(request, "cases.html", staff=staff, title_key="cases", cases=page.items, total=page.total)
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What the case page offers the reader now. The workflow's validator and api.access still
+    decide; this only keeps buttons off the page that would certainly be refused."""
+
+    contact: bool
+    sms: bool
+    follow_up: tuple[str, ...]
+    renewed_elsewhere: bool
+    loss_reason: bool
+    phone: bool
+
+
+def allowed_actions(staff: Staff, case: RenewalCase, state: c.CaseState | None) -> Allowed:
+    if state is None or state.outcome or staff.role not in (Role.sales, Role.deputy):
+        return Allowed(False, False, (), False, False, False)
+    turn = state.deputy_id if state.stage == Stage.DEPUTY_SUPERVISION else state.owner_id
+    mine = staff.id == turn
+    complaint = staff.id == state.deputy_id and any(task.kind == "complaint" for task in state.open_tasks)
+    statuses = ((c.FollowUpStatus.success.value,) + tuple(
+        s.value for s in (c.FollowUpStatus.failed, c.FollowUpStatus.continue_)
+        if state.stage in STAFF_STAGES_FOR_STATUS and not state.renewed_elsewhere)) if mine else ()
+    return Allowed(
+        contact=(mine or complaint) and not state.renewed_elsewhere,
+        sms=mine and not state.renewed_elsewhere and not state.sms_opted_out,
+        follow_up=statuses,
+        renewed_elsewhere=not state.renewed_elsewhere and staff.id in (state.owner_id, turn),
+        loss_reason=state.renewed_elsewhere and staff.id == state.owner_id,
+        phone=staff.id == case.owner_id,
+    )
+
+
+def _timeline(session: Session, case: RenewalCase, view: CustomerView) -> list[dict[str, Any]]:
+    """Contacts (with their notes), other notes and the tasks no longer open, newest first."""
+    items: list[dict[str, Any]] = [
+        {"at": contact.at, "kind": contact.channel, "what": contact.result or contact.template,
+         "detail": contact.number, "status": contact.delivery_status, "text": contact.note}
+        for contact in view.contacts if contact.case_id == case.id
+    ]
+    with_contact = set(session.exec(select(ContactRecord.note_id).where(
+        ContactRecord.case_id == case.id, ContactRecord.note_id.is_not(None))).all())
+    items += [{"at": note.created_at, "kind": "note", "text": note.body} for note in view.notes
+              if note.case_id == case.id and note.id not in with_contact]
+    tasks = session.exec(select(Task).where(Task.case_id == case.id, Task.state != TaskState.open)).all()
+    items += [{"at": task.handled_at or task.due_at, "kind": f"task_kind.{task.kind}", "day": task.day,
+               "what": task.handled_result, "status": str(task.state)} for task in tasks]
+    return sorted(items, key=lambda item: item["at"], reverse=True)
+
+
+def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: uuid.UUID,
+               today: date) -> dict[str, Any]:
+    customer = find_customer(session, staff, customer_id)
+    view = customer_view(session, customer, customer_visibility(session, staff, customer), today)
+    people = {s.id: s for s in session.exec(select(Staff).where(Staff.id.in_([case.owner_id, case.deputy_id])))}
+    quotes = session.exec(select(Quote).where(Quote.case_id == case.id, Quote.eligible)
+                          .order_by(Quote.created_at)).all()
+    return {"customer": view, "owner": people.get(case.owner_id), "deputy": people.get(case.deputy_id),
+            "quotes": quotes, "timeline": _timeline(session, case, view)}
+
+
+async def _show_case(request: Request, staff: Staff, session: Session, client, now: datetime, case_id: uuid.UUID,
+                     *, status: int = 200, error: str | None = None) -> Response:
+    try:
+        case = await run_in_threadpool(find_case, session, staff, case_id)
+    except ApiError as exc:
+        return refusal_page(request, staff, exc.status, exc.message)
+    view = await case_routes.get_case(case, session, client, now)
+    data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id,
+                                  now.astimezone(ZoneInfo(case.timezone)).date())
+    state = view.state
+    sms_at = customer_sms_time(now, case.timezone)
+    done = request.query_params.get("done")
+    return render(
+        request, "case.html", staff=staff, status=status, case=case, state=state, error=error,
+        allowed=allowed_actions(staff, case, state), today=t_day((now.astimezone(ZoneInfo(case.timezone)).date()
+                                                                 - case.expiry_date).days),
+        my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == staff.id],
+        sms_held_until=sms_at if sms_at > now else None, call_refusal=call_refusal(now, case.timezone),
+        done=done if done in _ACTIONS or done in ("sms_held", "sms_suppressed", "sms_failed") else None,
+        done_at=request.query_params.get("at", "")[:40],
+        enums=_ENUM_CHOICES, **data,
+    )
+
+
+@router.get("/cases/{case_id}")
+async def case_page(case_id: uuid.UUID, request: Request, staff: web.ConsoleStaff, session: SessionDep,
+                    client: TemporalDep, now: NowDep) -> Response:
+    return await _show_case(request, staff, session, client, now, case_id)
+
+
+# --- actions: the API's own route functions, fed from the form ------------------------------------------
+
+
+@dataclass
+class _Context:
+    form: FormData
+    staff: Staff
+    case: RenewalCase
+    session: Session
+    client: Any
+    settings: Settings
+    notifier: Any
+    now: datetime
+
+    def get(self, name: str) -> str | None:
+        value = self.form.get(name)
+        return value if isinstance(value, str) and value != "" else None
+
+    def casework(self) -> case_routes.StaffAction:
+        require(self.staff, self.case, CaseAction.casework)
+        return case_routes.StaffAction(self.case, self.staff, self.session, self.client, self.now)
+
+
+# Each action answers (what was done, a detail to show).
+Action = Callable[[_Context], Awaitable[tuple[str, str]]]
+
+
+async def _contacts(x: _Context) -> tuple[str, str]:
+    body = ContactIn(channel=x.get("channel"), result=x.get("result"), note=x.get("note"))
+    await case_routes.record_contact(body, x.casework())
+    return "contacts", ""
+
+
+async def _follow_up(x: _Context) -> tuple[str, str]:
+    body = FollowUpIn(status=x.get("status"), note=x.get("note"), new_policy_no=x.get("new_policy_no"))
+    await case_routes.set_follow_up(body, x.casework())
+    return "follow-up", ""
+
+
+async def _renewed_elsewhere(x: _Context) -> tuple[str, str]:
+    body = RenewedElsewhereIn(insurer=x.get("insurer"), reason=x.get("reason"), note=x.get("note"))
+    await case_routes.report_renewed_elsewhere(body, x.casework())
+    return "renewed-elsewhere", ""
+
+
+async def _loss_reason(x: _Context) -> tuple[str, str]:
+    body = LossReasonIn(reason=x.get("reason"), note=x.get("note"))
+    await case_routes.record_loss_reason(body, x.casework())
+    return "loss-reason", ""
+
+
+async def _sms(x: _Context) -> tuple[str, str]:
+    body = SmsIn(template=x.get("template"), quote_id=x.get("quote_id"))
+    sent = await case_routes.send_sms(body, x.casework(), Response(), x.now, x.settings)
+    if sent.status == "sent":
+        return "sms", ""
+    return f"sms_{sent.status}", _local(sent.send_at, x.case.timezone, "%Y-%m-%d %H:%M")
+
+
+async def _call(x: _Context) -> tuple[str, str]:
+    placed = await case_routes.click_to_call(x.casework(), x.settings, x.notifier, x.now)
+    return "call", placed.dialing or ""
+
+
+async def _customer_phone(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.customer_phone)
+    body = CustomerPhoneIn(phone=x.get("phone") or "", note=x.get("note"))
+    await run_in_threadpool(case_routes.set_customer_phone, body, x.case, x.staff, x.session)
+    return "customer-phone", ""
+
+
+async def _phone_unreachable(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.customer_phone)
+    body = PhoneUnreachableIn(note=x.get("note") or "")
+    await run_in_threadpool(case_routes.mark_phone_unreachable, body, x.case, x.staff, x.session)
+    return "phone-unreachable", ""
+
+
+_ACTIONS: dict[str, Action] = {
+    "contacts": _contacts, "follow-up": _follow_up, "renewed-elsewhere": _renewed_elsewhere,
+    "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
+    "phone-unreachable": _phone_unreachable,
+}
+_ENUM_CHOICES = {
+    "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
+    "loss_reasons": [r.value for r in c.LossReason if r is not c.LossReason.unknown],
+    "templates": [tpl.value for tpl in c.StaffSmsTemplate],
+}
+
+
+def _invalid(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
+
+
+@router.post("/cases/{case_id}/{action}")
+async def case_action(case_id: uuid.UUID, action: str, request: Request, staff: web.ConsoleStaff,
+                      session: SessionDep, client: TemporalDep, settings: SettingsDep, notifier: NotifierDep,
+                      now: NowDep) -> Response:
+    form = await _form(request, settings)
+    run = _ACTIONS.get(action)
+    if run is None:
+        return refusal_page(request, staff, 404, translator(web.language(request))("page_not_found"))
+    try:
+        case = await run_in_threadpool(find_case, session, staff, case_id)
+    except ApiError as exc:
+        return refusal_page(request, staff, exc.status, exc.message)
+    try:
+        done, detail = await run(_Context(form, staff, case, session, client, settings, notifier, now))
+    except CaseRejected as exc:
+        return await _show_case(request, staff, session, client, now, case_id, status=409, error=exc.reason)
+    except ApiError as exc:
+        return await _show_case(request, staff, session, client, now, case_id, status=exc.status, error=exc.message)
+    except ValidationError as exc:
+        return await _show_case(request, staff, session, client, now, case_id, status=422, error=_invalid(exc))
+    except StaffError as exc:
+        return await _show_case(request, staff, session, client, now, case_id, status=422, error=str(exc))
+    return _redirect(f"/app/cases/{case_id}?done={done}" + (f"&at={quote(detail)}" if detail else "") + "#result")
+
+
+# --- deputy, admin and manager pages -------------------------------------------------------------------
+
+
+def _complaints(session: Session, staff: Staff) -> list[tuple[Task, str]]:
+    return list(session.exec(
+        select(Task, RenewalCase.policy_no).join(RenewalCase, RenewalCase.id == Task.case_id)
+        .where(Task.assignee_id == staff.id, Task.kind == "complaint", Task.state == TaskState.open,
+               RenewalCase.outcome.is_(None))
+        .order_by(Task.due_at)
+    ).all())
+
+
+@router.get("/supervision")
+async def supervision_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
+    if staff.role != Role.deputy:
+        return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
+    supervised = await run_in_threadpool(case_routes.list_cases, staff, session, stage=Stage.DEPUTY_SUPERVISION,
+                                         status=case_routes.CaseStatus.open, outcome=None, owner=None, limit=200,
+                                         offset=0)
+    complaints = await run_in_threadpool(_complaints, session, staff)
+    return render(request, "supervision.html", staff=staff, cases=supervised.items, complaints=complaints)
+
+
+def temporal_ui(settings: Settings, query: str) -> str:
+    base = settings.temporal_ui_url or f"http://127.0.0.1:{settings.temporal_ui_port}"
+    return f"{base.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows?query={quote(query)}"
+
+
+@router.get("/admin")
+def admin_page(request: Request, staff: web.ConsoleStaff) -> Response:
+    if staff.role != Role.admin:
+        return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
+    return render(request, "tools.html", staff=staff, title_key="admin_page", links=[
+        ("import_policies", "/docs#/imports", "POST /imports/policies"),
+        ("unassigned", "/assignments/unassigned", "GET /assignments/unassigned"),
+        ("reassign_book", "/docs#/staff", "POST /staff/{id}/reassign-book?dry_run=true"),
+        ("api_docs", "/docs", "OpenAPI"),
+    ])
+
+
+@router.get("/manager")
+def manager_page(request: Request, staff: web.ConsoleStaff, settings: SettingsDep) -> Response:
+    if staff.role not in (Role.manager, Role.admin, Role.auditor):
+        return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
+    queries = [
+        ("DEPUTY_SUPERVISION", 'RenewalStage = "DEPUTY_SUPERVISION" AND ExecutionStatus = "Running"'),
+        ("escalated", 'Escalated = true AND ExecutionStatus = "Running"'),
+        ("LAPSED", 'RenewalOutcome = "LAPSED"'),
+        ("FINAL_CONTACT", 'RenewalStage = "FINAL_CONTACT"'),
+    ]
+    return render(request, "tools.html", staff=staff, title_key="manager_page", links=[
+        ("reports", "/docs#/reports", "GET /reports/…"), ("api_docs", "/docs", "OpenAPI"),
+    ], temporal=[(label, temporal_ui(settings, query), query) for label, query in queries])

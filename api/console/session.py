@@ -1,0 +1,104 @@
+"""The console's sign-in session, CSRF protection and language choice.
+
+The session cookie carries the same signed token as the API's bearer header (api.auth), so a
+deactivation or role change takes effect at once here too. It is HttpOnly (no script reads it),
+SameSite=Lax (not sent on cross-site posts) and Secure in production.
+
+CSRF: every form carries a token that is an HMAC of a random per-browser nonce kept in its own
+HttpOnly cookie (signed double submit). A post without the matching token is refused, even from
+a browser that holds a valid session. The nonce is renewed at sign-in, so a nonce planted before
+sign-in is useless after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from starlette.datastructures import FormData
+
+from api.deps import SessionDep, SettingsDep, staff_for_token
+from api.errors import ApiError
+from models import Staff
+from renewals.settings import Settings
+
+SESSION_COOKIE = "console_session"
+CSRF_COOKIE = "console_csrf"
+LANG_COOKIE = "console_lang"
+CSRF_FIELD = "csrf_token"
+LANGUAGES = ("zh", "en")
+COOKIE_PATH = "/app"
+
+
+class SignInRequired(Exception):
+    """Raised by console pages when nobody (valid) is signed in: answered with a redirect."""
+
+    def __init__(self, reason: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CsrfRefused(Exception):
+    """A form post without the token this browser was given."""
+
+
+def _cookie(response: Response, settings: Settings, name: str, value: str, *, max_age: int | None,
+            http_only: bool = True) -> None:
+    response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH, httponly=http_only, samesite="lax",
+                        secure=settings.environment == "prod")
+
+
+def start_session(response: Response, settings: Settings, token: str) -> None:
+    _cookie(response, settings, SESSION_COOKIE, token, max_age=settings.jwt_expire_minutes * 60)
+    give_nonce(response, settings, secrets.token_urlsafe(32))
+
+
+def end_session(response: Response) -> None:
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(name, path=COOKIE_PATH)
+
+
+def set_language(response: Response, settings: Settings, language: str) -> None:
+    _cookie(response, settings, LANG_COOKIE, language, max_age=365 * 86400)
+
+
+def language(request: Request) -> str:
+    chosen = request.cookies.get(LANG_COOKIE)
+    return chosen if chosen in LANGUAGES else LANGUAGES[0]
+
+
+def _csrf_for(nonce: str, settings: Settings) -> str:
+    return hmac.new(settings.jwt_secret.encode(), f"console-csrf:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def form_token(request: Request, settings: Settings) -> tuple[str, str | None]:
+    """The token for this browser's forms, and a new nonce to set when the browser has none yet."""
+    nonce = request.cookies.get(CSRF_COOKIE)
+    fresh = None if nonce else secrets.token_urlsafe(32)
+    return _csrf_for(nonce or fresh, settings), fresh
+
+
+def give_nonce(response: Response, settings: Settings, nonce: str) -> None:
+    _cookie(response, settings, CSRF_COOKIE, nonce, max_age=None)
+
+
+def check_csrf(request: Request, form: FormData, settings: Settings) -> None:
+    nonce, sent = request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
+    if not nonce or not isinstance(sent, str) or not hmac.compare_digest(sent, _csrf_for(nonce, settings)):
+        raise CsrfRefused()
+
+
+def console_staff(request: Request, session: SessionDep, settings: SettingsDep) -> Staff:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequired()
+    try:
+        return staff_for_token(token, session, settings)
+    except ApiError as exc:  # expired, forged, or the account was deactivated
+        raise SignInRequired(exc.message) from None
+
+
+ConsoleStaff = Annotated[Staff, Depends(console_staff)]

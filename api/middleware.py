@@ -1,0 +1,97 @@
+"""What every response carries and what no request may do, around the whole app:
+
+- a request id (the caller's `X-Request-ID` when it is sane, else a new one) on every response
+  and in every 500/503 body, so a staff member's report finds the log line;
+- `X-Content-Type-Options: nosniff`, `Content-Security-Policy: frame-ancestors 'none'`,
+  `Referrer-Policy: no-referrer`, and `Cache-Control: no-store` (responses carry personal data;
+  a route may say otherwise);
+- bodies bounded (1 MiB; CSV uploads as multipart are bounded by their own route);
+- the catch-all: an unhandled exception answers 500 in the API's error shape and is logged with
+  its type, route and traceback only, never the request's parameters, body or exception text
+  (which may quote them).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_body
+
+log = logging.getLogger("api.errors")
+MAX_BODY_BYTES = 1 << 20
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def request_id_of(scope: Scope) -> str | None:
+    return scope.get("state", {}).get("request_id")
+
+
+class Protect:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES):
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        given = headers.get("x-request-id", "")
+        request_id = given if _SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_protected(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                out = MutableHeaders(scope=message)
+                out["X-Request-ID"] = request_id
+                for name, value in _HEADERS.items():
+                    out[name] = value
+                if "cache-control" not in out:
+                    out["Cache-Control"] = "no-store"
+            await send(message)
+
+        bounded = not headers.get("content-type", "").startswith("multipart/form-data")
+        declared = headers.get("content-length", "")
+        if bounded and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send_protected)
+            return
+        received = 0
+
+        async def receive_bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if bounded and received > self.max_body_bytes:
+                # Raised inside the app's body reading; FastAPI passes HTTPExceptions through.
+                raise HTTPException(413, f"the request body is larger than {self.max_body_bytes} bytes")
+            return message
+
+        try:
+            await self.app(scope, receive_bounded, send_protected)
+        except Exception as exc:  # noqa: BLE001 — the catch-all: nothing leaves as a bare 500 text page
+            route = getattr(scope.get("route"), "path", "?")
+            log.error("unhandled %s in %s %s [request %s]\n%s", type(exc).__qualname__, scope["method"], route,
+                      request_id, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+            if not started:
+                body = error_body(500, "internal_error", f"internal error (request {request_id})",
+                                  request_id=request_id)
+                await JSONResponse(body, 500)(scope, receive, send_protected)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = error_body(413, "too_large", f"the request body is larger than {self.max_body_bytes} bytes")
+        await JSONResponse(body, 413)(scope, receive, send)

@@ -1,0 +1,185 @@
+"""Quotes in the API: their request and response bodies, and the database side of the quote rules
+(renewals.quotes) shared by the quote, case-SMS and customer routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlmodel import Session, select
+
+from api.errors import ApiError
+from models import Customer, Policy, Quote, RenewalCase, StaffQuoteConfig, Vehicle
+from renewals.quotes import (
+    QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, eligibility_refusals,
+    quote_status,
+)
+from renewals.settings import Settings
+from renewals.text import printable
+
+QUOTE_ID = "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"
+CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
+
+
+Text = Annotated[str, AfterValidator(printable)]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+# --- bodies ----------------------------------------------------------------------------------------
+
+
+class QuoteConfigIn(BaseModel):
+    model_config = _examples({"channel": "online", "group_buy_id": "20231234", "online_account": "li.si@example.com"},
+                             {"channel": "traditional"})
+    channel: QuoteChannel = Field(description="your default channel: traditional (传统渠道) or online (网销渠道)")
+    group_buy_id: Text | None = Field(default=None, min_length=1, max_length=32,
+                                      description="团购ID: the digits at the end of your personal online-sales link")
+    online_account: Text | None = Field(default=None, min_length=1, max_length=128,
+                                        description="the epicc account you registered (user name or e-mail)")
+
+
+class QuoteConfigOut(BaseModel):
+    model_config = _examples({"configured": True, "channel": "online", "group_buy_id": "20231234",
+                              "online_account": "li.si@example.com", "online_ready": True})
+    configured: bool = Field(description="false until you save a configuration; quotes are refused until then")
+    channel: QuoteChannel | None
+    group_buy_id: str | None
+    online_account: str | None
+    online_ready: bool = Field(description="online quotes possible: group-buy id and account are set")
+
+
+class QuoteIn(BaseModel):
+    model_config = _examples({}, {"channel": "online", "coverages": ["CTP", "TPL"]})
+    channel: QuoteChannel | None = Field(default=None, description="default: your configured channel")
+    coverages: list[Annotated[Text, Field(min_length=1, max_length=16)]] | None = Field(
+        default=None, max_length=40,
+        description="codes of last year's covers to keep; default all of them (续保复制). Covers can be "
+                    "dropped, not added: a renewal quote starts from renewal copy.")
+
+
+class RefusalOut(BaseModel):
+    code: RefusalCode
+    message: str
+
+
+class QuoteOut(BaseModel):
+    model_config = _examples({
+        "id": QUOTE_ID, "case_id": CASE_ID, "created_by": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+        "channel": "traditional", "coverages": [{"code": "CTP", "name": "交强险"}], "premium": "3728.53",
+        "eligible": True, "reasons": [], "status": "ready", "valid_until": "2026-02-26",
+        "pricing": {"provider": "rule-based", "last_premium": "4386.50", "base": "4386.50", "ncd_factor": "0.85",
+                    "channel_factor": "1.00"},
+        "created_at": "2026-02-11T02:00:00Z", "sent_at": None, "accepted_at": None, "proposal_no": None,
+    })
+    id: uuid.UUID
+    case_id: uuid.UUID
+    created_by: uuid.UUID
+    channel: QuoteChannel | None
+    coverages: list[dict[str, Any]]
+    premium: Decimal | None = Field(description="CNY, to the fen; none when refused")
+    eligible: bool
+    reasons: list[RefusalOut] = Field(description="why the quote was refused, one per seed common error")
+    status: QuoteStatus
+    valid_until: date | None = Field(description="the last day it may be sent or accepted")
+    pricing: dict[str, str]
+    created_at: datetime
+    sent_at: datetime | None
+    accepted_at: datetime | None
+    proposal_no: str | None = Field(description="the proposal (暂存单) recorded when the customer accepted")
+
+
+class QuoteAcceptIn(BaseModel):
+    model_config = _examples({"note": "客户同意,明天到网点缴费 / will pay at the branch tomorrow"})
+    note: Text | None = Field(default=None, max_length=2000, description="stored as a note on the case")
+
+
+# --- database side of the rules ----------------------------------------------------------------------
+
+
+def local_today(case: RenewalCase, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(case.timezone)).date()
+
+
+def quote_out(quote: Quote, today: date) -> QuoteOut:
+    return QuoteOut(
+        id=quote.id, case_id=quote.case_id, created_by=quote.created_by, channel=quote.channel,
+        coverages=quote.coverages, premium=quote.premium, eligible=quote.eligible,
+        reasons=[RefusalOut(**r) for r in quote.reasons], valid_until=quote.valid_until, pricing=quote.pricing,
+        status=quote_status(eligible=quote.eligible, valid_until=quote.valid_until, sent=quote.sent_at is not None,
+                            accepted=quote.accepted_at is not None, today=today),
+        created_at=quote.created_at, sent_at=quote.sent_at, accepted_at=quote.accepted_at,
+        proposal_no=quote.proposal_no,
+    )
+
+
+def quotes_of(session: Session, case_ids: list[uuid.UUID], today: date) -> list[QuoteOut]:
+    rows = session.exec(select(Quote).where(Quote.case_id.in_(case_ids)).order_by(Quote.created_at.desc())).all()
+    return [quote_out(q, today) for q in rows]
+
+
+def quote_setup(config: StaffQuoteConfig | None) -> QuoteSetup | None:
+    if config is None:
+        return None
+    return QuoteSetup(QuoteChannel(config.channel), config.group_buy_id, config.online_account)
+
+
+def quote_limits(settings: Settings) -> QuoteLimits:
+    return QuoteLimits(max_claims=settings.max_claims_for_quote, max_vehicle_age_years=settings.max_vehicle_age_years)
+
+
+def case_facts(session: Session, case: RenewalCase) -> tuple[QuoteFacts, Policy]:
+    policy = session.get(Policy, case.policy_id)
+    vehicle = session.get(Vehicle, policy.vehicle_id)
+    customer = session.get(Customer, policy.customer_id)
+    facts = QuoteFacts(
+        case_outcome=case.outcome, renewed_elsewhere_with=case.lost_to_insurer,
+        vehicle_model_confirmed=vehicle.model_confirmed, vehicle_first_registered_on=vehicle.first_registered_on,
+        renewal_starts_on=case.expiry_date + timedelta(days=1),  # the case follows expiry changes
+        claims_last_year=policy.claims_last_year, customer_blacklisted=customer.blacklisted,
+        policy_channel=QuoteChannel(policy.channel),
+    )
+    return facts, policy
+
+
+
+def refused(refusals: list[Refusal], quote_id: uuid.UUID | None = None) -> ApiError:
+    """409 with the first refusal's code and every refusal's message; the quote (refused attempts
+    are kept) is at Location."""
+    headers = {"Location": f"/quotes/{quote_id}"} if quote_id else None
+    return ApiError(409, "; ".join(r.message for r in refusals), code=refusals[0].code.value, headers=headers)
+
+
+def quote_to_send(session: Session, case: RenewalCase, quote_id: uuid.UUID, now: datetime,
+                  settings: Settings) -> Quote:
+    """The quote, if it may go to the customer now: the case's own, priced, unexpired, still
+    eligible, and the customer neither opted out of SMS nor on the do-not-call list."""
+    quote = session.get(Quote, quote_id)
+    if quote is None or quote.case_id != case.id:
+        raise ApiError(422, "quote_id: no quote with this id on this case", field="quote_id")
+    today = local_today(case, now)
+    status = quote_out(quote, today).status
+    if status is QuoteStatus.refused:
+        raise ApiError(409, "this quote was refused (" + ", ".join(r["code"] for r in quote.reasons)
+                       + "): it cannot be sent; make a new quote once the reasons are resolved", code="quote_refused")
+    if status is QuoteStatus.expired:
+        raise ApiError(409, f"the quote expired on {quote.valid_until}: make a new quote", code="quote_expired")
+    if status is QuoteStatus.accepted:
+        raise ApiError(409, "the customer already accepted this quote: it awaits payment", code="quote_accepted")
+    facts, policy = case_facts(session, case)
+    still = eligibility_refusals(facts, quote_limits(settings))
+    if still:
+        raise refused(still)
+    customer = session.get(Customer, policy.customer_id)
+    if customer.sms_opt_out:
+        raise ApiError(409, "the customer opted out of SMS (退订): nothing was sent; call instead", code="sms_opt_out")
+    if customer.do_not_call_until and customer.do_not_call_until >= today:
+        raise ApiError(409, f"the customer refused all contact and is on the do-not-call list until "
+                            f"{customer.do_not_call_until}: nothing was sent", code="do_not_call")
+    return quote

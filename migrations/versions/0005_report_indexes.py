@@ -1,0 +1,22 @@
+"""report indexes: cases due in a period, tasks opened in a period
+
+Revision ID: 0005
+Revises: 0008
+"""
+
+from alembic import op
+
+revision = "0005"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_renewal_case_expiry_report", "renewal_case", ["expiry_date", "sub_branch_id", "owner_id"])
+    op.create_index("ix_task_opens_report", "task", ["opens_at", "assignee_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_task_opens_report", table_name="task")
+    op.drop_index("ix_renewal_case_expiry_report", table_name="renewal_case")

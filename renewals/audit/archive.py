@@ -1,0 +1,207 @@
+"""The audit archive: closed cases' full Temporal histories kept in PostgreSQL (gzip-compressed
+protobuf), so timelines, exports and replays outlive the namespace's retention. Readers ask
+Temporal first and the archive after (`load_history`)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import History
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
+    ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec, ScheduleUpdate, WorkflowHistory,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from models import ContactRecord, HistoryArchive, RefusedAction, RenewalCase, Staff
+from renewals.audit.timeline import (
+    Archived, ContactInfo, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
+)
+from renewals.settings import Settings
+from workflows import contract as c
+from workflows.archiver import ARCHIVER_WORKFLOW
+
+log = logging.getLogger(__name__)
+
+ARCHIVER_SCHEDULE_ID = "renewals-history-archiver"
+_CLOSING_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
+}
+
+
+class HistoryNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadedHistory:
+    history: WorkflowHistory
+    source: str  # temporal or archive
+    archived_at: datetime | None = None
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def closing_status(history: WorkflowHistory) -> str | None:
+    """The workflow's closing status, or None while it still runs."""
+    return _CLOSING_EVENTS.get(history.events[-1].event_type) if history.events else None
+
+
+def archive_row(history: WorkflowHistory, policy_no: str) -> dict:
+    raw = History(events=history.events).SerializeToString()
+    last = history.events[-1]
+    return {
+        "workflow_id": history.workflow_id, "case_id": c.case_id_for(history.workflow_id), "policy_no": policy_no,
+        "run_id": history.events[0].workflow_execution_started_event_attributes.original_execution_run_id,
+        "status": closing_status(history), "closed_at": last.event_time.ToDatetime().replace(tzinfo=UTC),
+        "event_count": len(history.events), "history_bytes": len(raw),
+        "history_gz": gzip.compress(raw, compresslevel=6), "archived_at": datetime.now(UTC),
+    }
+
+
+def store_histories(engine: Engine, rows: list[dict]) -> int:
+    """Store closed histories and mark their cases archived, in one transaction; storing one
+    twice changes nothing (the first copy stays). Returns how many were new."""
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        inserted = conn.execute(insert(HistoryArchive).values(rows)
+                                .on_conflict_do_nothing(index_elements=[HistoryArchive.workflow_id])
+                                .returning(HistoryArchive.workflow_id)).scalars().all()
+        conn.execute(update(RenewalCase).where(RenewalCase.workflow_id.in_([r["workflow_id"] for r in rows]),
+                                               RenewalCase.history_archived_at.is_(None))
+                     .values(history_archived_at=datetime.now(UTC)))
+    return len(inserted)
+
+
+def cases_to_archive(engine: Engine, limit: int) -> list[tuple[str, str]]:
+    """(workflow id, policy number) of closed cases not archived yet, oldest first (partial index)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(RenewalCase.workflow_id, RenewalCase.policy_no)
+                            .where(RenewalCase.closed_at.is_not(None), RenewalCase.history_archived_at.is_(None))
+                            .order_by(RenewalCase.closed_at).limit(limit)).all()
+    return [tuple(row) for row in rows]
+
+
+async def archive_closed_cases(client: Client, engine: Engine, *, batch: int = 100, concurrency: int = 10,
+                               on_batch=None) -> int:
+    """Archive every closed case not archived yet; returns how many were stored. A case whose
+    workflow is still finishing (the outcome is projected just before the workflow returns) is
+    left for the next run."""
+    stored, skipped = 0, set()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def fetch(workflow_id: str, policy_no: str) -> dict | None:
+        async with gate:
+            try:
+                history = await client.get_workflow_handle(workflow_id).fetch_history()
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                log.error("history of %s is gone from Temporal before it was archived", workflow_id)
+                return None
+        return archive_row(history, policy_no) if closing_status(history) else None
+
+    while True:
+        pending = [p for p in await asyncio.to_thread(cases_to_archive, engine, batch + len(skipped))
+                   if p[0] not in skipped]
+        if not pending:
+            return stored
+        rows = await asyncio.gather(*(fetch(wid, policy_no) for wid, policy_no in pending))
+        skipped |= {wid for (wid, _), row in zip(pending, rows) if row is None}
+        stored += await asyncio.to_thread(store_histories, engine, [r for r in rows if r is not None])
+        if on_batch:
+            on_batch(stored)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def archived_history(engine: Engine, workflow_id: str) -> LoadedHistory | None:
+    with Session(engine) as session:
+        row = session.get(HistoryArchive, workflow_id)
+        if row is None:
+            return None
+        history = History.FromString(gzip.decompress(row.history_gz))
+        return LoadedHistory(WorkflowHistory(workflow_id, list(history.events)), "archive", row.archived_at)
+
+
+async def load_history(client: Client | None, engine: Engine, workflow_id: str) -> LoadedHistory:
+    """Temporal while it still has the history; the archive after retention deleted it (or
+    while Temporal cannot be reached)."""
+    if client is not None:
+        try:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            archived = await asyncio.to_thread(_archived_at, engine, workflow_id)
+            return LoadedHistory(history, "temporal", archived)
+        except RPCError as exc:
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.UNAVAILABLE):
+                raise
+    found = await asyncio.to_thread(archived_history, engine, workflow_id)
+    if found is None:
+        raise HistoryNotFound(f"no history for {workflow_id} in Temporal or in the archive")
+    return found
+
+
+def _archived_at(engine: Engine, workflow_id: str) -> datetime | None:
+    with engine.connect() as conn:
+        return conn.execute(select(HistoryArchive.archived_at)
+                            .where(HistoryArchive.workflow_id == workflow_id)).scalar_one_or_none()
+
+
+def case_records(engine: Engine, case_id: uuid.UUID, staff_in_history: set[uuid.UUID]
+                 ) -> tuple[list[ContactInfo], list[RefusalInfo], dict[uuid.UUID, StaffInfo]]:
+    """What the timeline joins from PostgreSQL: contact records, refusals and the staff involved."""
+    with Session(engine) as session:
+        contacts = [ContactInfo(id=r.id, channel=r.channel, staff_id=r.staff_id, idempotency_key=r.idempotency_key,
+                                provider_id=r.provider_id, masked_number=r.masked_number,
+                                delivery_status=r.delivery_status, error_code=r.error_code,
+                                duration_seconds=r.duration_seconds, recording_url=r.recording_url,
+                                created_at=r.created_at)
+                    for r in session.scalars(select(ContactRecord).where(ContactRecord.case_id == case_id))]
+        refusals = [RefusalInfo(staff_id=r.staff_id, role=r.role, action=r.action, request=r.request,
+                                reason=r.reason, at=r.at)
+                    for r in session.scalars(select(RefusedAction).where(RefusedAction.case_id == case_id))]
+        ids = staff_in_history | {r.staff_id for r in refusals} | {r.staff_id for r in contacts if r.staff_id}
+        staff = {s.id: StaffInfo(role=s.role.value, name=s.name)
+                 for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))} if ids else {}
+    return contacts, refusals, staff
+
+
+async def case_timeline(client: Client | None, engine: Engine, workflow_id: str, *, identities_masked: bool,
+                        now: datetime | None = None) -> Timeline:
+    loaded = await load_history(client, engine, workflow_id)
+    contacts, refusals, staff = await asyncio.to_thread(case_records, engine, c.case_id_for(workflow_id),
+                                                        staff_ids(loaded.history))
+    return build_timeline(loaded.history, contacts=contacts, refusals=refusals, staff=staff,
+                          identities_masked=identities_masked, history_from=loaded.source,
+                          archived=Archived(loaded.archived_at) if loaded.archived_at else None, now=now)
+
+
+# --- the schedule ---------------------------------------------------------------------------------
+
+
+async def ensure_archiver_schedule(client: Client, settings: Settings) -> None:
+    """Create (or bring up to date) the schedule that runs the archiver every ARCHIVE_EVERY."""
+    spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=settings.archive_every)])
+    action = ScheduleActionStartWorkflow(ARCHIVER_WORKFLOW, id=ARCHIVER_SCHEDULE_ID, task_queue=settings.task_queue,
+                                         execution_timeout=max(settings.archive_every, timedelta(minutes=30)))
+    schedule = Schedule(action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
+    try:
+        await client.create_schedule(ARCHIVER_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(ARCHIVER_SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))

@@ -1,0 +1,476 @@
+"""A renewal case's story for auditors (pure): its Temporal history, joined with the contact
+records, the refused staff actions and the staff directory, turned into domain events in order.
+
+Each event carries its instant, the local time in the policy's zone and the day relative to
+expiry (T-12), who acted (a staff id and role, or a system component) and what happened. Nothing
+personal leaves here but masked forms: numbers are always masked, SMS bodies and notes are never
+shown, and staff names are masked for readers who see identities masked (auditors).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from renewals.calendar import RenewalPlan, plan_renewal
+from renewals.masking import mask_name
+from workflows import contract as c
+from workflows.tasks import stage_tasks
+
+_converter = pydantic_data_converter.payload_converter
+
+# Who sends a signal when its payload does not say (payloads older than the `source` field, and
+# signals without a payload: a STOP/START reply reaches us through Twilio).
+SIGNAL_SOURCES = {
+    "policy_renewed": c.SystemComponent.core_system, "expiry_changed": c.SystemComponent.core_system,
+    "contact_failed": c.SystemComponent.twilio_webhook, "opted_out": c.SystemComponent.twilio_webhook,
+    "opted_in": c.SystemComponent.twilio_webhook,
+}
+_ENDINGS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "canceled",
+}
+
+
+@dataclass
+class Actor:
+    """Who did it: a staff member (id, role, name as the reader may see it) or a system component."""
+
+    role: str  # sales, deputy, admin, or "system"
+    id: str | None = None
+    name: str | None = None
+    component: str | None = None  # set for system actions
+
+    @staticmethod
+    def system(component: c.SystemComponent | str) -> Actor:
+        return Actor(role=c.ActorRole.system.value, component=str(component))
+
+
+@dataclass
+class TimelineEvent:
+    at: datetime
+    local_time: str  # YYYY-MM-DD HH:MM in the policy's time zone
+    day: int  # relative to expiry: -12 is T-12
+    t_day: str
+    kind: str
+    actor: Actor
+    stage: str  # the stage the case is in once the event has happened
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Timeline:
+    workflow_id: str
+    case_id: uuid.UUID
+    policy_no: str
+    expiry_date: str
+    timezone: str
+    history_from: str  # temporal or archive
+    outcome: str | None
+    events: list[TimelineEvent]
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    role: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    """The columns of a contact record the timeline joins (see models.ContactRecord)."""
+
+    id: uuid.UUID
+    channel: str
+    staff_id: uuid.UUID | None
+    idempotency_key: str | None
+    provider_id: str | None
+    masked_number: str | None
+    delivery_status: str | None
+    error_code: int | None
+    duration_seconds: int | None
+    recording_url: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RefusalInfo:
+    staff_id: uuid.UUID
+    role: str
+    action: str
+    request: dict[str, Any]
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Archived:
+    at: datetime
+
+
+def t_day(day: int) -> str:
+    return f"T{day:+d}" if day else "T-0"
+
+
+class _Fields(dict):
+    """A decoded payload read by field name. Payloads are read as plain JSON, not as today's
+    dataclasses: histories recorded years ago may lack fields added since."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = self.get(name)
+        return _Fields(value) if isinstance(value, dict) else value
+
+
+def _decode(payloads: Payloads) -> Any:
+    if not payloads.payloads:
+        return None
+    value = _converter.from_payloads([payloads.payloads[0]], None)[0]
+    return _Fields(value) if isinstance(value, dict) else value
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(str(value)) if value else None
+
+
+def _instant(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _plan(expiry: Any, timezone: str, day_seconds: int | None, anchor: Any) -> RenewalPlan:
+    return plan_renewal(date.fromisoformat(str(expiry)), timezone, day_seconds=day_seconds or 86400,
+                        anchor=_instant(anchor))
+
+
+def _open_task(t: dict) -> c.OpenTask:
+    return c.OpenTask(id=_uuid(t["id"]), kind=t["kind"], assignee_id=_uuid(t["assignee_id"]), stage=t["stage"],
+                      opens_at=_instant(t["opens_at"]), due_at=_instant(t["due_at"]), day=t.get("day"))
+
+
+@dataclass
+class _Task:
+    task: c.OpenTask
+    created_at: datetime
+    plan: RenewalPlan
+    seq: float  # where the derived events sort among events at the same instant
+    handled_at: datetime | None = None
+    handled_by: Actor | None = None
+    handled_seq: float = 0
+    result: str | None = None
+    cancelled_at: datetime | None = None
+    cancelled_seq: float = 0
+
+
+class _Builder:
+    def __init__(self, staff: dict[uuid.UUID, StaffInfo], identities_masked: bool):
+        self.staff, self.masked = staff, identities_masked
+        self.events: list[tuple[datetime, float, TimelineEvent]] = []
+        self.task_time: datetime | None = None  # workflow.now() of the workflow task being read
+        self.inp: _Fields | None = None
+        self.plan: RenewalPlan | None = None
+        self.stage = "WAITING"
+        self.escalated = False
+        self.outcome: str | None = None
+        self.tasks: dict[uuid.UUID, _Task] = {}
+        self.activities: dict[int, tuple[str, Any]] = {}  # scheduled event id -> (type, input)
+        self.updates: dict[str, TimelineEvent] = {}  # update id -> its staff_action event
+        self.in_flight: TimelineEvent | None = None  # the staff action being handled
+        self.in_flight_seq = 0.0
+        self.sms: dict[int, TimelineEvent] = {}
+
+    # --- output -----------------------------------------------------------------------------------
+
+    def person(self, staff_id: uuid.UUID | str | None, role: str | None = None) -> Actor:
+        if staff_id is None:
+            return Actor.system(c.SystemComponent.workflow)
+        staff_id = uuid.UUID(str(staff_id))
+        info = self.staff.get(staff_id)
+        name = info.name if info else None
+        return Actor(role=str(role or (info.role if info else "unknown")), id=str(staff_id),
+                     name=mask_name(name) if self.masked else name)
+
+    def emit(self, at: datetime, kind: str, actor: Actor, summary: str, plan: RenewalPlan | None = None,
+             seq: float | None = None, **details: Any) -> TimelineEvent:
+        plan = plan or self.plan
+        day = plan.day_of(at)
+        local = at.astimezone(plan_zone(plan))
+        event = TimelineEvent(at=at, local_time=f"{local:%Y-%m-%d %H:%M}", day=day, t_day=t_day(day), kind=kind,
+                              actor=actor, stage=self.stage, summary=summary,
+                              details={k: v for k, v in details.items() if v is not None})
+        self.events.append((at, len(self.events) if seq is None else seq, event))
+        return event
+
+    # --- history ----------------------------------------------------------------------------------
+
+    def read(self, history: WorkflowHistory) -> datetime:
+        end = None
+        for ev in history.events:
+            at = ev.event_time.ToDatetime().replace(tzinfo=UTC)
+            et = ev.event_type
+            if et == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                self.task_time = at
+            elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                self.started(ev, at)
+            elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                self.activity_scheduled(ev, at)
+            elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                self.activity_completed(ev)
+            elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                self.update_accepted(ev, at)
+            elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+                self.update_completed(ev)
+            elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                self.signalled(ev, at)
+            elif et in _ENDINGS:
+                end = at
+                self.emit(at, "workflow_ended", Actor.system("temporal"), f"workflow {_ENDINGS[et]}",
+                          reason=getattr(ev.workflow_execution_terminated_event_attributes, "reason", None) or None)
+            elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                end = at
+            last = at
+        return end or last
+
+    def started(self, ev, at: datetime) -> None:
+        attrs = ev.workflow_execution_started_event_attributes
+        self.inp = _decode(attrs.input)
+        self.plan = _plan(self.inp.expiry_date, self.inp.timezone, self.inp.day_seconds, self.inp.clock_anchor)
+        memo = attrs.memo.fields.get("started_by")
+        source = _converter.from_payloads([memo], None)[0] if memo is not None else c.SystemComponent.intake
+        self.emit(at, "case_started", Actor.system(source), f"case started for policy {self.inp.policy_no}",
+                  expiry_date=str(self.inp.expiry_date), owner=self.person(self.inp.owner_id).__dict__,
+                  deputy=self.person(self.inp.deputy_id).__dict__)
+
+    def activity_scheduled(self, ev, at: datetime) -> None:
+        attrs = ev.activity_task_scheduled_event_attributes
+        name = attrs.activity_type.name
+        if name == "project_case":
+            self.change(_decode(attrs.input))
+        elif name == "send_sms":
+            sms = _decode(attrs.input)
+            requested = self.in_flight.actor if self.in_flight else None
+            event = self.emit(_instant(sms.at) or at, "sms", Actor.system(c.SystemComponent.workflow),
+                              f"SMS {sms.template} to the {_recipient(sms.recipient)}",
+                              template=sms.template, recipient=sms.recipient,
+                              requested_by=requested.__dict__ if requested else None, key=sms.idempotency_key)
+            self.sms[ev.event_id] = event
+
+    def activity_completed(self, ev) -> None:
+        attrs = ev.activity_task_completed_event_attributes
+        event = self.sms.get(attrs.scheduled_event_id)
+        if event is not None:
+            outcome = _decode(attrs.result)
+            event.details["status"] = outcome.status
+            if outcome.error_code:
+                event.details["error_code"] = outcome.error_code
+
+    def change(self, change: _Fields) -> None:
+        snap, at = change.case, _instant(change.at)
+        if self.plan is None or str(snap.expiry_date) != str(self.plan.expiry):
+            self.plan = _plan(snap.expiry_date, snap.timezone, snap.day_seconds, snap.clock_anchor)
+        workflow_actor = Actor.system(c.SystemComponent.workflow)
+        if snap.stage != self.stage and not snap.outcome:
+            self.stage = snap.stage
+            self.emit(at, "stage_entered", workflow_actor, f"entered {snap.stage}")
+            if snap.escalated and not self.escalated:
+                reason = (f"follow-up status {snap.follow_up_status}" if snap.follow_up_status
+                          else "no follow-up status was set")
+                self.emit(at, "escalated", workflow_actor, f"escalated to the deputy ({reason})",
+                          deputy=self.person(snap.deputy_id).__dict__)
+        self.escalated = self.escalated or bool(snap.escalated)
+        seq = len(self.events) - 0.5  # derived task events sort before what follows this change
+        new = list(map(_open_task, change.open_tasks or ()))
+        if change.open_stage_tasks:
+            new += stage_tasks(_uuid(snap.case_id), self.plan, snap.stage, _uuid(snap.owner_id), _uuid(snap.deputy_id))
+        for task in new:
+            self.tasks.setdefault(task.id, _Task(task, at, self.plan, seq))
+        done = self.tasks.get(_uuid(change.complete_task_id))
+        if done is not None:
+            handler = _uuid(change.handled_by)
+            actor = self.in_flight.actor if self.in_flight and self.in_flight.actor.id == str(handler) else None
+            done.handled_at, done.handled_by, done.result = at, actor or self.person(handler), change.handled_result
+            done.handled_seq = self.in_flight_seq  # right after the staff action
+        cancel, moved_from = change.cancel_kinds or [], _uuid(change.move_tasks_from)
+        for task in self.tasks.values():
+            if cancel and task.handled_at is None and task.cancelled_at is None and at < task.task.due_at \
+                    and ("*" in cancel or task.task.kind in cancel):
+                task.cancelled_at, task.cancelled_seq = at, seq
+            if moved_from and task.task.assignee_id == moved_from and task.handled_at is None:
+                task.task.assignee_id = _uuid(snap.owner_id)
+        if snap.outcome and not self.outcome:
+            self.outcome = snap.outcome
+            self.stage = snap.outcome
+            details = {"reason": snap.outcome_reason, "in_stage": snap.outcome_stage,
+                       "new_policy_no": snap.new_policy_no, "lost_to_insurer": snap.lost_to_insurer}
+            actor = self.in_flight.actor if self.in_flight else Actor.system(c.SystemComponent.workflow)
+            reason = f" ({snap.outcome_reason})" if snap.outcome_reason else ""
+            self.emit(at, "outcome", actor, f"case ended {snap.outcome}{reason}", **details)
+
+    def update_accepted(self, ev, at: datetime) -> None:
+        attrs = ev.workflow_execution_update_accepted_event_attributes
+        request = attrs.accepted_request
+        name = request.input.name
+        payload = _decode(request.input.args) or _Fields()
+        actor = payload.actor
+        if actor and actor.role == c.ActorRole.system:  # the core system's data, through the API
+            who = Actor(role=actor.role, id=actor.id, component=c.SystemComponent.core_system.value)
+        else:
+            who = self.person(actor.id, actor.role) if actor else Actor(role="unknown")
+        what = {k: v for k, v in payload.items() if k not in ("actor", "note_id") and v is not None}
+        if payload.note_id:
+            what["note"] = "attached"
+        event = self.emit(self.task_time or at, "staff_action", who, _describe(name, what), action=name,
+                          request=what)
+        self.updates[request.meta.update_id] = event
+        self.in_flight, self.in_flight_seq = event, len(self.events) - 0.5
+
+    def update_completed(self, ev) -> None:
+        attrs = ev.workflow_execution_update_completed_event_attributes
+        event = self.updates.get(attrs.meta.update_id)
+        self.in_flight = None
+        if event is None:
+            return
+        if attrs.outcome.HasField("failure"):
+            event.details["failed"] = attrs.outcome.failure.message
+            return
+        name = event.details["action"]
+        result = _decode(attrs.outcome.success) or _Fields()
+        if name == "send_customer_sms":
+            event.details["sms"] = result.status
+            if result.status == "held":
+                event.details["held_until"] = _local(_instant(result.send_at), self.plan)
+        else:
+            event.details["resulting_stage"] = result.outcome or result.stage
+        event.stage = self.stage
+
+    def signalled(self, ev, at: datetime) -> None:
+        attrs = ev.workflow_execution_signaled_event_attributes
+        name = attrs.signal_name
+        payload = _decode(attrs.input) or _Fields()
+        source = payload.source or SIGNAL_SOURCES.get(name, "unknown")
+        what = {k: v for k, v in payload.items() if k != "source"}
+        if name == "expiry_changed":
+            old = self.plan.expiry if self.plan else None
+            self.emit(at, "expiry_changed", Actor.system(source),
+                      f"expiry date changed from {old} to {payload.new_expiry_date}", old=str(old), **what)
+        else:
+            self.emit(at, "system_action", Actor.system(source), _describe(name, what), signal=name, **what)
+
+    # --- tasks, contacts, refusals ------------------------------------------------------------------
+
+    def task_events(self, end: datetime) -> None:
+        for t in self.tasks.values():
+            task = t.task
+            opened = max(task.opens_at, t.created_at)
+            who = self.person(task.assignee_id)
+            what = f"{task.kind} task" + (f" for T{task.day:+d}" if task.day is not None else "")
+            common = {"task": task.kind, "assignee": who.__dict__, "due": _local(task.due_at, t.plan)}
+            stop = t.handled_at or t.cancelled_at or end
+            if stop < opened or (t.handled_at is None and t.cancelled_at is None and end < opened):
+                continue  # the case moved on before the task opened
+            system = Actor.system(c.SystemComponent.workflow)
+            self.emit(opened, "task_opened", system, f"{what} opened", t.plan, t.seq, **common)
+            if t.handled_at is not None:
+                self.emit(t.handled_at, "task_handled", t.handled_by, f"{what} handled: {t.result}", t.plan,
+                          t.handled_seq, task=task.kind, result=t.result)
+            elif task.due_at <= stop:
+                self.emit(task.due_at, "task_missed", system, f"{what} missed (not handled by its deadline)", t.plan,
+                          t.seq, task=task.kind, assignee=who.__dict__)
+            elif t.cancelled_at is not None:
+                self.emit(t.cancelled_at, "task_cancelled", system, f"{what} cancelled", t.plan, t.cancelled_seq,
+                          task=task.kind)
+
+    def contacts(self, contacts: Iterable[ContactInfo]) -> None:
+        by_key = {ct.idempotency_key: ct for ct in contacts if ct.idempotency_key}
+        for event in self.sms.values():
+            ct = by_key.get(event.details.pop("key", None))
+            if ct is not None:
+                event.details.update(to=ct.masked_number, delivery=ct.delivery_status,
+                                     **({"error_code": ct.error_code} if ct.error_code else {}))
+        for ct in contacts:
+            if ct.channel == c.Channel.call and ct.provider_id:  # click-to-call, placed by the API
+                self.emit(ct.created_at, "call", self.person(ct.staff_id), "call placed (click-to-call, recorded)",
+                          to=ct.masked_number, customer_leg=ct.delivery_status, duration_seconds=ct.duration_seconds,
+                          recording=ct.recording_url)
+
+    def refusals(self, refusals: Iterable[RefusalInfo]) -> None:
+        for r in refusals:
+            self.emit(r.at, "staff_action_refused", self.person(r.staff_id, r.role),
+                      f"{_describe(r.action, r.request)} refused: {r.reason}", action=r.action, request=r.request,
+                      reason=r.reason)
+
+
+def staff_ids(history: WorkflowHistory) -> set[uuid.UUID]:
+    """Every staff member the history names: owner and deputy at start, actors, new owners."""
+    ids: set[uuid.UUID | None] = set()
+    for ev in history.events:
+        if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            inp = _decode(ev.workflow_execution_started_event_attributes.input)
+            ids |= {_uuid(inp.owner_id), _uuid(inp.deputy_id)}
+        elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            payload = _decode(ev.workflow_execution_update_accepted_event_attributes.accepted_request.input.args)
+            if payload:
+                ids |= {_uuid((payload.actor or {}).get("id")), _uuid(payload.new_owner_id)}
+    return {i for i in ids if i}
+
+
+def build_timeline(history: WorkflowHistory, *, contacts: Sequence[ContactInfo] = (),
+                   refusals: Sequence[RefusalInfo] = (), staff: dict[uuid.UUID, StaffInfo] | None = None,
+                   identities_masked: bool = True, history_from: str = "temporal",
+                   archived: Archived | None = None, now: datetime | None = None) -> Timeline:
+    """The case's domain events in order. `now` bounds a running case (tasks not yet due are not missed)."""
+    b = _Builder(staff or {}, identities_masked)
+    end = b.read(history)
+    if b.outcome is None and now is not None:
+        end = max(end, now)
+    b.task_events(end)
+    b.contacts(contacts)
+    b.refusals(refusals)
+    if archived is not None:
+        b.emit(archived.at, "history_archived", Actor.system(c.SystemComponent.archiver),
+               "history stored in the audit archive")
+    events = [event for _, _, event in sorted(b.events, key=lambda e: (e[0], e[1]))]
+    _restage(events)
+    return Timeline(workflow_id=history.workflow_id, case_id=c.case_id_for(history.workflow_id),
+                    policy_no=b.inp.policy_no, expiry_date=str(b.plan.expiry), timezone=b.inp.timezone,
+                    history_from=history_from, outcome=b.outcome, events=events)
+
+
+def _restage(events: list[TimelineEvent]) -> None:
+    """Derived events (tasks, calls, refusals) are placed by time after the history was read:
+    give each the stage the case was in at that moment."""
+    stage = "WAITING"
+    for event in events:
+        if event.kind in ("stage_entered", "outcome"):
+            stage = event.stage
+        elif event.kind == "staff_action" and "resulting_stage" in event.details:
+            stage = event.stage
+        else:
+            event.stage = stage
+
+
+def _describe(name: str, what: dict[str, Any]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in what.items() if k != "note")
+    return f"{name}({shown})" if shown else name
+
+
+def _recipient(recipient: str) -> str:
+    return {"owner": "service manager", "deputy": "deputy manager"}.get(recipient, recipient)
+
+
+def _local(at: datetime, plan: RenewalPlan | None) -> str:
+    return f"{at.astimezone(plan_zone(plan)):%Y-%m-%d %H:%M}" if plan else at.isoformat()
+
+
+def plan_zone(plan: RenewalPlan) -> ZoneInfo:
+    return ZoneInfo(plan.timezone)

@@ -1,0 +1,78 @@
+"""The console in a real browser: the app served over HTTP by uvicorn (in the tests' event loop,
+its business clock the time-skipping Temporal server's), and Debian's Chromium driven by
+Playwright. Playwright's own browser download is never used."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright
+
+from api.main import create_app
+from tests.api.conftest import PASSWORD
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PHONE = {"width": 390, "height": 844}
+TABLET = {"width": 1024, "height": 768}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest_asyncio.fixture(scope="module")
+async def console_url(settings, engine, time_env, task_queue) -> AsyncIterator[str]:
+    app = create_app(settings, engine=engine, temporal=time_env.client, clock=time_env.get_current_time)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def sign_in(page: Page, base_url: str, username: str) -> None:
+    await page.goto(f"{base_url}/app")
+    await page.get_by_label("用户名").fill(username)
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_load_state()
+
+
+async def no_horizontal_scroll(page: Page) -> None:
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, f"{page.url} scrolls sideways at {viewport} px: {width} px wide"
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Kept in docs/ and shown in the README."""
+    await no_horizontal_scroll(page)
+    DOCS.mkdir(exist_ok=True)
+    await page.screenshot(path=DOCS / f"{name}.png", full_page=True)

@@ -1,0 +1,60 @@
+"""Which actions the case page offers (the workflow still decides; the page only leaves off what
+would certainly be refused)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from api.console.routes import allowed_actions
+from models import RenewalCase, Role, Staff
+from workflows import contract as c
+
+OWNER, DEPUTY = uuid.uuid4(), uuid.uuid4()
+CASE = RenewalCase(id=uuid.uuid4(), workflow_id="w", policy_id=uuid.uuid4(), policy_no="P",
+                   expiry_date=date(2027, 1, 1), timezone="Asia/Shanghai", sub_branch_id=uuid.uuid4(),
+                   stage="THIRD_CONTACT", owner_id=OWNER, deputy_id=DEPUTY)
+
+
+def _state(stage: str, **change) -> c.CaseState:
+    values = dict(case_id=CASE.id, policy_no="P", expiry_date=CASE.expiry_date, stage=stage, owner_id=OWNER,
+                  deputy_id=DEPUTY, escalated=False, last_status=None, outcome=None, outcome_reason=None,
+                  new_policy_no=None, renewed_elsewhere=False, sms_opted_out=False)
+    return c.CaseState(**{**values, **change})
+
+
+def _staff(staff_id: uuid.UUID, role: Role) -> Staff:
+    return Staff(id=staff_id, username="u", name="n", role=role, phone="+8613800000000")
+
+
+owner, deputy = _staff(OWNER, Role.sales), _staff(DEPUTY, Role.deputy)
+
+
+def test_the_manager_sets_failed_or_continue_only_in_third_contact_and_the_deputy_acts_in_supervision():
+    assert allowed_actions(owner, CASE, _state("FIRST_CONTACT")).follow_up == ("success",)
+    assert allowed_actions(owner, CASE, _state("THIRD_CONTACT")).follow_up == ("success", "failed", "continue")
+    supervised = _state("DEPUTY_SUPERVISION")
+    assert allowed_actions(owner, CASE, supervised).follow_up == ()
+    assert not allowed_actions(owner, CASE, supervised).contact
+    assert allowed_actions(deputy, CASE, supervised).follow_up == ("success", "failed", "continue")
+    assert not allowed_actions(deputy, CASE, _state("THIRD_CONTACT")).contact
+
+
+def test_a_complaint_lets_the_deputy_record_contacts_in_any_stage():
+    complaint = c.OpenTask(id=uuid.uuid4(), kind="complaint", assignee_id=DEPUTY, stage="FIRST_CONTACT",
+                           opens_at=datetime(2026, 11, 1, tzinfo=UTC), due_at=datetime(2026, 11, 3, tzinfo=UTC))
+    allowed = allowed_actions(deputy, CASE, _state("FIRST_CONTACT", open_tasks=[complaint]))
+    assert allowed.contact and not allowed.sms and allowed.follow_up == ()
+
+
+def test_after_renewed_elsewhere_only_the_loss_reason_is_left_and_a_closed_case_offers_nothing():
+    elsewhere = allowed_actions(owner, CASE, _state("FINAL_CONTACT", renewed_elsewhere=True))
+    assert (elsewhere.contact, elsewhere.sms, elsewhere.renewed_elsewhere, elsewhere.loss_reason) == (
+        False, False, False, True)
+    assert elsewhere.follow_up == ("success",)
+    closed = allowed_actions(owner, CASE, _state("FINAL_CONTACT", outcome="RENEWED"))
+    assert not any((closed.contact, closed.sms, closed.follow_up, closed.renewed_elsewhere, closed.loss_reason,
+                    closed.phone))
+    reader = allowed_actions(_staff(uuid.uuid4(), Role.manager), CASE, _state("THIRD_CONTACT"))
+    assert not any((reader.contact, reader.follow_up, reader.phone))
+    assert not allowed_actions(owner, CASE, _state("THIRD_CONTACT", sms_opted_out=True)).sms

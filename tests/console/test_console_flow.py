@@ -1,0 +1,115 @@
+"""The seed's renewal flow in a real browser: the manager works today's task on a phone, sets
+`failed`, the case moves to the deputy at T-10 and the deputy renews it; with screenshots."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.api.conftest import give_password
+from tests.console.conftest import PHONE, TABLET, screenshot, sign_in
+from tests.scenario import Scenario, eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_manager_fails_the_case_and_the_deputy_renews_it(console_url: str, browser: Browser, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    owner, deputy = give_password(sc.engine, case.owner_id), give_password(sc.engine, case.deputy_id)
+    await sc.sleep_until(case.at(-18, 10))
+
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, owner)
+    assert page.url.endswith("/app/tasks")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("待办任务")
+    assert [await page.inner_text(f"#count-{n}") for n in ("missed", "due", "done")] == ["1", "1", "0"]
+    tasks = page.locator("li.task")
+    assert await tasks.count() == 2
+    await expect(tasks.nth(0)).to_contain_text("逾期")  # yesterday's missed call comes first
+    await expect(tasks.nth(0)).to_contain_text("T-19")
+    await expect(tasks.nth(1)).to_contain_text("T-18")
+    await expect(tasks.nth(1)).to_contain_text("T-20 ~ T-11")
+    panel = await page.inner_text("main")
+    assert case.customer_name not in panel and case.customer_name[0] + "**" in panel, "the panel masks the name"
+    assert case.plate not in panel and case.customer_phone[-8:] not in panel
+    await screenshot(page, "console-tasks-390")
+    await page.set_viewport_size(TABLET)
+    await screenshot(page, "console-tasks-1024")
+    await page.set_viewport_size(PHONE)
+
+    await tasks.nth(1).get_by_role("link", name="办理").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(case.inp.policy_no)
+    await expect(page.locator("#task")).to_contain_text("T-18")
+    await page.get_by_role("radio", name="已接通").check()
+    await page.get_by_label("备注").first.fill("客户考虑中,价格偏高")
+    await page.get_by_role("button", name="记录联系结果").click()
+    await expect(page.get_by_role("status")).to_contain_text("联系结果已记录")
+    await expect(page.locator("#task")).to_contain_text("目前没有您的待办任务")
+
+    # A refusal shows the workflow's reason in the page.
+    await page.get_by_role("radio", name="成功(已缴费出单)").check()
+    await page.get_by_role("button", name="保存").first.click()
+    await expect(page.get_by_role("alert")).to_contain_text("success needs the new policy number")
+
+    await page.get_by_role("radio", name="失败(需副经理协助)").check()
+    await page.get_by_role("button", name="保存").first.click()
+    await expect(page.get_by_role("status")).to_contain_text("跟进状态已保存")
+    await expect(page.locator("#follow-up-status")).to_contain_text("失败")
+    await expect(page.locator(".timeline")).to_contain_text("已接通")
+    await expect(page.locator(".timeline")).to_contain_text("客户考虑中")
+    await screenshot(page, "console-case-390")
+    await page.set_viewport_size(TABLET)
+    await screenshot(page, "console-case-1024")
+    await page.set_viewport_size(PHONE)
+
+    await page.get_by_role("link", name="待办任务").click()
+    assert [await page.inner_text(f"#count-{n}") for n in ("missed", "due", "done")] == ["1", "0", "1"]
+
+    await sc.sleep_until(case.at(-10, 10))
+    await page.goto(f"{console_url}/app/cases/{case.case_id}")
+    await expect(page.locator("#stage")).to_contain_text("副经理督办")
+    assert await page.locator("form[action$='/follow-up']").count() == 0, "not the manager's turn any more"
+    await page.get_by_role("button", name="退出").click()
+
+    await sign_in(page, console_url, deputy)
+    await expect(page.locator("li.task")).to_contain_text("副经理督办")
+    await page.get_by_role("link", name="督办与投诉").click()
+    await page.get_by_role("link", name=case.inp.policy_no).click()
+    await expect(page.locator("#customer-phone")).to_contain_text("****")  # the deputy is not the owner
+    await page.get_by_role("radio", name="成功(已缴费出单)").check()
+    await page.get_by_role("textbox", name="新保单号").fill("PDAA2027DEPUTY")
+    await page.get_by_role("button", name="保存").first.click()
+    await expect(page.get_by_role("status")).to_contain_text("跟进状态已保存")
+    await expect(page.locator("#outcome")).to_contain_text("已续保")
+    await expect(page.locator("#new-policy-no")).to_have_text("PDAA2027DEPUTY")
+
+    def renewed():
+        assert sc.case_row(case).outcome == "RENEWED"
+    await eventually(renewed)
+    await context.close()
+
+
+async def test_quiet_hours_hold_the_sms_and_refuse_the_call_in_the_page(console_url: str, browser: Browser,
+                                                                        sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-7, 21, 30))
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
+    await page.goto(f"{console_url}/app/cases/{case.case_id}")
+    html = await page.content()
+    assert "<script" not in html and " style=" not in html, "no inline script or style: a strict CSP holds"
+    held_until = case.at(-6, 8).strftime("%Y-%m-%d %H:%M")
+
+    await page.get_by_text("发送短信").click()
+    await expect(page.get_by_role("note")).to_contain_text(held_until)
+    await page.get_by_label("短信模板").select_option("service_request")
+    await page.get_by_role("button", name="发送").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"短信将于 {held_until} 发出")
+
+    await page.locator("#actions").get_by_role("button", name="拨打电话").click()
+    await expect(page.get_by_role("alert")).to_contain_text("only allowed between 09:00 and 21:00")
+    await expect(page.get_by_role("alert")).to_contain_text("it is 21:")
+    assert sc.twilio.calls() == [] or all(call["To"] != case.owner_phone for call in sc.twilio.calls())
+    await context.close()

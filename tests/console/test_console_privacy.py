@@ -1,0 +1,102 @@
+"""What the console keeps apart in a real browser: a service manager's panel shows their own tasks
+only, another manager's case answers like any id out of scope, and a form post without this
+browser's CSRF token changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+from sqlmodel import Session, select
+
+from models import ContactRecord, Role, TaskState
+from tests.api.conftest import add_person, give_password
+from tests.console.conftest import PHONE, no_horizontal_scroll, sign_in
+from tests.scenario import Scenario
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_panel_shows_only_my_tasks_and_forged_posts_are_refused(console_url: str, browser: Browser,
+                                                                       sc: Scenario):
+    mine = await sc.start(days_to_expiry=62, customer_name="钱多多")
+    theirs = await sc.start(days_to_expiry=62, customer_name="孙小美")  # another manager, same sub-branch
+    await sc.sleep_until(mine.at(-59, 10))
+
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, give_password(sc.engine, mine.owner_id))
+    tasks = page.locator("li.task")
+    assert await tasks.count() == 1
+    await expect(tasks).to_contain_text(mine.inp.policy_no)
+    panel = await page.content()
+    assert theirs.inp.policy_no not in panel and str(theirs.case_id) not in panel and "孙" not in panel
+    await no_horizontal_scroll(page)
+
+    cookies = {cookie["name"]: cookie for cookie in await context.cookies()}
+    session_cookie = cookies["console_session"]
+    assert (session_cookie["httpOnly"], session_cookie["sameSite"]) == (True, "Lax")
+    assert cookies["console_csrf"]["httpOnly"]
+
+    response = await page.goto(f"{console_url}/app/cases/{theirs.case_id}")
+    assert response.status == 403
+    await expect(page.get_by_role("alert")).to_contain_text("no case with this id is in your scope")
+    assert theirs.inp.policy_no not in await page.content()
+
+    # A forged post from this signed-in browser: no token, then someone else's, then a stale one.
+    contact = {"channel": "call", "result": "complaint", "note": "forged"}
+    action = f"{console_url}/app/cases/{mine.case_id}/contacts"
+    for token in (None, "0" * 64, "not-a-token"):
+        form = contact if token is None else {**contact, "csrf_token": token}
+        forged = await page.request.post(action, form=form, max_redirects=0)
+        assert forged.status == 403, await forged.text()
+        assert "表单已过期或来源不明" in await forged.text()
+    with Session(sc.engine) as session:
+        assert session.exec(select(ContactRecord).where(ContactRecord.case_id == mine.case_id,
+                                                        ContactRecord.channel == "call")).all() == []
+    assert [task.state for task in sc.tasks(mine)] == [TaskState.open], "the call task is still to do"
+
+    # The same post with the token the page gave this browser goes through.
+    await page.goto(f"{console_url}/app/tasks")
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    accepted = await page.request.post(action, form={**contact, "result": "reached", "csrf_token": token},
+                                       max_redirects=0)
+    assert accepted.status == 303 and "done=contacts" in accepted.headers["location"]
+
+    # Someone else's case refuses the action too, with a valid token: one authorization layer.
+    theirs_action = f"{console_url}/app/cases/{theirs.case_id}/contacts"
+    refused = await page.request.post(theirs_action, form={**contact, "csrf_token": token}, max_redirects=0)
+    assert refused.status == 403
+    assert [task.state for task in sc.tasks(theirs)] == [TaskState.open]
+
+    await page.get_by_role("link", name="English").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("To-do")
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await context.close()
+
+
+async def test_admins_and_managers_land_on_their_pages_and_sales_cannot_open_them(console_url: str, browser: Browser,
+                                                                                   sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    admin = add_person(sc.engine, Role.admin, branch_code=sc.branch_code)
+    manager = add_person(sc.engine, Role.manager, branch_code=sc.branch_code)
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+
+    await sign_in(page, console_url, give_password(sc.engine, admin.id))
+    assert page.url.endswith("/app/admin")
+    for api_path in ("/imports/policies", "/assignments/unassigned", "/staff/{id}/reassign-book"):
+        await expect(page.locator("main")).to_contain_text(api_path)
+    await page.get_by_role("button", name="退出").click()
+
+    await sign_in(page, console_url, give_password(sc.engine, manager.id))
+    assert page.url.endswith("/app/manager")
+    link = page.get_by_role("link", name="副经理督办").first
+    assert 'RenewalStage%20%3D%20%22DEPUTY_SUPERVISION%22' in await link.get_attribute("href")
+    await page.get_by_role("link", name="案件", exact=True).click()
+    await expect(page.locator("main")).to_contain_text(case.inp.policy_no)  # managers read their branch
+    await page.get_by_role("button", name="退出").click()
+
+    await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
+    response = await page.goto(f"{console_url}/app/admin")
+    assert response.status == 403
+    await context.close()

@@ -1,0 +1,47 @@
+"""The console's cookies and CSRF tokens, without a browser."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import Response
+from starlette.datastructures import FormData
+from starlette.requests import Request
+
+from api.console import session as web
+from renewals.settings import Settings
+
+
+def _settings(environment: str) -> Settings:
+    return Settings(_env_file=None, environment=environment, jwt_secret="s" * 40, database_url="postgresql://db/x",
+                    temporal_address="temporal:7233", twilio_auth_token="f" * 32, temporal_api_key="key")
+
+
+@pytest.mark.parametrize(("environment", "secure"), [("prod", True), ("dev", False)])
+def test_session_cookies_are_http_only_same_site_and_secure_in_prod(environment: str, secure: bool):
+    response = Response()
+    web.start_session(response, _settings(environment), "token")
+    cookies = response.headers.getlist("set-cookie")
+    assert [cookie.split("=")[0] for cookie in cookies] == ["console_session", "console_csrf"]
+    for cookie in cookies:
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/app" in cookie
+        assert ("Secure" in cookie) is secure
+
+
+def _request(cookies: dict[str, str]) -> Request:
+    header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return Request({"type": "http", "method": "POST", "path": "/app/x", "headers": [(b"cookie", header.encode())]})
+
+
+def test_a_csrf_token_is_bound_to_the_browser_nonce_and_the_secret():
+    settings = _settings("dev")
+    token, fresh = web.form_token(_request({}), settings)
+    assert fresh, "a browser without a nonce is given one"
+    browser = _request({web.CSRF_COOKIE: fresh})
+    web.check_csrf(browser, FormData({web.CSRF_FIELD: token}), settings)
+    for form, request in [(FormData({}), browser), (FormData({web.CSRF_FIELD: token}), _request({})),
+                          (FormData({web.CSRF_FIELD: token}), _request({web.CSRF_COOKIE: "another-nonce"}))]:
+        with pytest.raises(web.CsrfRefused):
+            web.check_csrf(request, form, settings)
+    other_secret = Settings(_env_file=None, jwt_secret="t" * 40)
+    with pytest.raises(web.CsrfRefused):
+        web.check_csrf(browser, FormData({web.CSRF_FIELD: token}), other_secret)
