@@ -98,6 +98,19 @@ class Insurer(StrEnum):
     other = "other"  # named in the note
 
 
+INSURER_NAMES = {
+    Insurer.picc: "中国人保财险", Insurer.ping_an: "平安产险", Insurer.cpic: "太平洋产险",
+    Insurer.china_life: "国寿财险", Insurer.china_united: "中华联合", Insurer.sunshine: "阳光财险",
+    Insurer.taiping: "太平财险", Insurer.dajia: "大家财险", Insurer.tianan: "天安财险",
+    Insurer.zhongan: "众安保险", Insurer.other: "其他保险公司",
+}
+
+
+def insurer_name(code: str | None) -> str | None:
+    """What staff read for an insurer code (cases recorded before the codes kept free text)."""
+    return INSURER_NAMES.get(code, code) if code else code
+
+
 class ActorRole(StrEnum):
     sales = "sales"
     deputy = "deputy"

@@ -160,11 +160,11 @@ def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now
 
 @case_update("contacts", "Record a contact and its result (handles the open call task); do_not_contact puts "
                          "the customer on the do-not-call list and stops the case's calls and customer SMS")
-async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep, now: NowDep) -> c.CaseState:
+async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) -> c.CaseState:
     state = await act.update("record_contact", lambda who, note_id: c.RecordContact(
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
     if body.result is c.ContactResult.do_not_contact:
-        await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, now)
+        await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
     return state
 
 
