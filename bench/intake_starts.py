@@ -70,7 +70,8 @@ async def main(count: int) -> None:
         load(engine, good, settings)
 
         raw_inputs = [renewal_input(settings, policy_no=f"RAW{r.policy_no}", expiry_date=r.expires_on,
-                                    owner_id=r.owner_id, deputy_id=r.owner_id, branch="3100", sub_branch="310101")
+                                    owner_id=r.owner_id, deputy_id=r.owner_id, branch="3100", sub_branch="310101",
+                                    admin_ids=[])
                       for r in good]
         gate = asyncio.Semaphore(CONCURRENCY)
 

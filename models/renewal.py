@@ -58,6 +58,8 @@ class TaskKind(StrEnum):
     supervision = "supervision"  # deputy intervenes on an escalated case
     complaint = "complaint"  # deputy handles a complaint
     loss_reason = "loss_reason"  # manager records why the customer renewed elsewhere
+    attention = "attention"  # branch admin: something the case could not do (see workflows.contract.Problem)
+    find_number = "find_number"  # owner: no working number for the customer; enter a corrected phone
 
 
 class TaskState(StrEnum):

@@ -231,6 +231,35 @@ def staff_add(
             console.print(f"added {staff.role.value} {staff.username} ({staff.id})")
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    if staff.role.value == "admin":
+        _publish_branch_admins(settings, branch)
+
+
+def _publish_branch_admins(settings, branch_code: str) -> None:
+    """Open cases accept close/reassign only from the admins they know: tell them (see renewals.branch_admins)."""
+    from renewals.branch_admins import publish_branch_admins
+    from renewals.db import make_engine
+    from renewals.temporal import connect
+
+    async def publish() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            return await publish_branch_admins(await connect(settings), engine, branch_code)
+        finally:
+            engine.dispose()
+
+    try:
+        told = asyncio.run(publish())
+    except Exception as exc:  # noqa: BLE001 — Temporal down: say how to finish the job later
+        raise _fail(f"branch {branch_code}: open cases not told about the admin change ({exc}); "
+                    f"run `renewals staff publish-admins {branch_code}` when Temporal is up") from None
+    console.print(f"branch {branch_code}: {told} open case(s) told about their admins")
+
+
+@staff_app.command("publish-admins")
+def staff_publish_admins(branch: str) -> None:
+    """Tell every open case of BRANCH who its admins are now (after adding or deactivating one)."""
+    _publish_branch_admins(_settings(), branch)
 
 
 @staff_app.command("list")
@@ -261,6 +290,7 @@ def staff_list(include_inactive: Annotated[bool, typer.Option("--all", help="Inc
 @staff_app.command("deactivate")
 def staff_deactivate(username: str) -> None:
     """Deactivate a staff member (they can no longer sign in; move their book with reassign)."""
+    from models import Branch
     from renewals.db import session_scope
     from renewals.ownership import Refused
     from renewals.staff import StaffError, deactivate_staff
@@ -268,10 +298,13 @@ def staff_deactivate(username: str) -> None:
     _settings()
     try:
         with session_scope() as session:
-            deactivate_staff(session, username)
+            staff = deactivate_staff(session, username)
+            admin_branch = session.get(Branch, staff.branch_id).code if staff.role.value == "admin" else None
     except (StaffError, Refused) as exc:
         raise _fail(str(exc)) from None
     console.print(f"deactivated {username}")
+    if admin_branch:
+        _publish_branch_admins(_settings(), admin_branch)
 
 
 @app.command("import")

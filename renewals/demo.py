@@ -30,7 +30,7 @@ POLICIES = 30
 BRANCH, SUB_BRANCH = "3100", "310101"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超"]
-INSURERS = ["平安产险", "太平洋产险", "国寿财险"]
+INSURERS = [c.Insurer.ping_an, c.Insurer.cpic, c.Insurer.china_life]
 # 经办人 codes of the demo service managers: samples/policies-demo.csv matches rows without a manager by them.
 HANDLER_CODES = {"demo-sales-1": "JB310101001", "demo-sales-2": "JB310101002", "demo-sales-3": "JB310101003"}
 
@@ -85,6 +85,7 @@ async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int)
     with Session(engine, expire_on_commit=False) as session:
         sales = [_staff(session, f"demo-sales-{n}") for n in (1, 2, 3)]
         deputy = _staff(session, "demo-deputy")
+        admin = _staff(session, "demo-admin")
         for i in range(policies):
             # Spread the cases over the whole calendar, so every stage is populated at once.
             days_to_expiry = 61 - (i * 68) // policies
@@ -98,8 +99,8 @@ async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int)
                 claims_last_year=rng.choice([0, 0, 0, 1, 2, 4]))
             inputs.append(renewal_input(
                 settings, policy_no=seeded.policy.policy_no, expiry_date=expiry, owner_id=owner.id,
-                deputy_id=deputy.id, branch=BRANCH, sub_branch=SUB_BRANCH, day_seconds=day_seconds,
-                now=now))
+                deputy_id=deputy.id, branch=BRANCH, sub_branch=SUB_BRANCH, admin_ids=[admin.id],
+                day_seconds=day_seconds, now=now))
         session.commit()
     engine.dispose()
     for inp in inputs:

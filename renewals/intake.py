@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from models import ImportJob, Role, Staff, SubBranch
+from renewals.branch_admins import branch_admin_ids
 from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case, update_case
 from renewals.policy_file import FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file
 from renewals.settings import Settings
@@ -257,6 +258,11 @@ async def _bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
     return await asyncio.gather(*(one(item) for item in items))
 
 
+def _branch_admins(engine: Engine, branches: set[str]) -> dict[str, list[uuid.UUID]]:
+    with Session(engine) as session:
+        return {branch: branch_admin_ids(session, branch) for branch in branches}
+
+
 def _due(engine: Engine, params: dict[str, Any]) -> list[Any]:
     with engine.connect() as conn:
         return conn.execute(text(_DUE), params).all()
@@ -273,10 +279,12 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     summary = IntakeBatchResult(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
     startable = [p for p in due if p.deputy_id is not None]
     summary.no_deputy = len(due) - len(startable)
+    admins = await asyncio.to_thread(_branch_admins, engine, {p.branch for p in startable})
 
     async def start(p) -> StartOutcome:
         inp = renewal_input(settings, policy_no=p.policy_no, expiry_date=p.expires_on, owner_id=p.owner_id,
-                            deputy_id=p.deputy_id, branch=p.branch, sub_branch=p.sub_branch, timezone=p.timezone)
+                            deputy_id=p.deputy_id, branch=p.branch, sub_branch=p.sub_branch,
+                            admin_ids=admins[p.branch], timezone=p.timezone)
         outcome = (await start_case(client, inp, settings.task_queue)).outcome
         if on_start:
             on_start(p.policy_no)

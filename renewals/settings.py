@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # SPEC §2: an unattended case (no follow-up status by T-10) goes to the deputy.
     escalate_without_status: bool = True
+    # A customer who refuses all contact stays on the do-not-call list this long (at least 6 months).
+    do_not_call_days: int = Field(default=183, ge=183)
     # SPEC §7: more claims than this last year makes a policy not quotable.
     max_claims_for_quote: int = Field(default=3, ge=0)
     # SPEC §7: vehicles older than this (from first registration to the renewal's start) are not quotable.

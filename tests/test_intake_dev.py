@@ -186,7 +186,7 @@ async def test_a_finished_case_is_never_started_again(engine, dev_env, dev_setti
     again = await import_rows(engine, dev_env, dev_settings, records)
     assert again.counts["cases_started"] == 0
     inp = renewal_input(dev_settings, policy_no=policy_no, expiry_date=case.expiry_date, owner_id=case.owner_id,
-                        deputy_id=case.deputy_id, branch=org.branch, sub_branch=org.sub_branch)
+                        deputy_id=case.deputy_id, branch=org.branch, sub_branch=org.sub_branch, admin_ids=[])
     started = await start_case(dev_env.client, inp, dev_settings.task_queue)
     assert started.outcome is StartOutcome.already_done and started.said == "already done"
     assert await settled_runs(dev_env, f'PolicyNo = "{policy_no}"', 2) == 1, "no second run"

@@ -306,7 +306,7 @@ Action = Callable[[_Context], Awaitable[tuple[str, str]]]
 
 async def _contacts(x: _Context) -> tuple[str, str]:
     body = ContactIn(channel=x.get("channel"), result=x.get("result"), note=x.get("note"))
-    await case_routes.record_contact(body, x.casework())
+    await case_routes.record_contact(body, x.casework(), x.settings)
     return "contacts", ""
 
 
@@ -344,14 +344,14 @@ async def _call(x: _Context) -> tuple[str, str]:
 async def _customer_phone(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = CustomerPhoneIn(phone=x.get("phone") or "", note=x.get("note"))
-    await run_in_threadpool(case_routes.set_customer_phone, body, x.case, x.staff, x.session)
+    await case_routes.set_customer_phone(body, x.case, x.staff, x.session, x.client)
     return "customer-phone", ""
 
 
 async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = PhoneUnreachableIn(note=x.get("note") or "")
-    await run_in_threadpool(case_routes.mark_phone_unreachable, body, x.case, x.staff, x.session)
+    await case_routes.mark_phone_unreachable(body, x.case, x.staff, x.session, x.client)
     return "phone-unreachable", ""
 
 

@@ -108,13 +108,14 @@ MATRIX = [
     Row("POST", "/quotes/{id}/accept", "401 200 403 200 403 403 403 403 403", ACT_FOREIGN, UNSEEN, _json({}),
         quote=True),
     Row("POST", "/cases/{id}/renewed-elsewhere", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
-        _json({"insurer": "平安产险"})),
+        _json({"insurer": "ping_an"})),
     Row("POST", "/cases/{id}/close", "401 403 403 403 403 200 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"reason": "other"})),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token")}
-SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in ("sms-status", "call-status", "recording", "inbound-sms")}
+SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in (
+    "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")}
 # The browser console (session cookie, CSRF): its pages call the routes above through api.access;
 # tests/console drives them in a browser.
 CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", "/app/sign-in"),
@@ -191,7 +192,7 @@ async def _world(api: Api, sc: Scenario, other: Scenario) -> World:
         "other_sales": sc.add_sales("赵六").id,
         "deputy": own.deputy_id,
         "other_deputy": add_person(engine, Role.deputy, sub_branch_code=add_sub_branch(engine, sc.branch_code)).id,
-        "admin": add_person(engine, Role.admin, branch_code=sc.branch_code).id,
+        "admin": sc.admin.id,  # the branch admin recorded in the cases
         "manager": add_person(engine, Role.manager, branch_code=sc.branch_code).id,
         "other_manager": add_person(engine, Role.manager, branch_code=other.branch_code).id,
         "auditor": add_person(engine, Role.auditor).id,

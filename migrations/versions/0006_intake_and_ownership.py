@@ -1,7 +1,7 @@
 """intake and ownership: import jobs with progress and counts, handler codes, sub-branch deputies,
 assignment history with one open assignment per policy
 
-Revision ID: 0002
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-27 23:35:36.233528
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from sqlalchemy.dialects import postgresql
 
-revision = '0002'
+revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None
