@@ -50,8 +50,9 @@ def _public_url(settings: Settings, path: str) -> str:
 
 # What Twilio sends, parsed strictly: anything else is refused (422 naming the field) before use.
 _TWILIO_FIELDS = {
-    **dict.fromkeys(("ErrorCode", "CallDuration", "RecordingDuration"), re.compile(r"[0-9]{1,9}")),
-    **dict.fromkeys(("MessageStatus", "CallStatus", "RecordingStatus", "OptOutType"), re.compile(r"[A-Za-z-]{1,32}")),
+    **dict.fromkeys(("ErrorCode", "CallDuration", "DialCallDuration", "RecordingDuration"), re.compile(r"[0-9]{1,9}")),
+    **dict.fromkeys(("MessageStatus", "CallStatus", "DialCallStatus", "RecordingStatus", "OptOutType"),
+                    re.compile(r"[A-Za-z-]{1,32}")),
     **dict.fromkeys(("MessageSid", "CallSid", "ParentCallSid", "RecordingSid", "AccountSid"),
                     re.compile(r"[A-Za-z0-9]{1,64}")),
     "From": re.compile(r"[+0-9A-Za-z:.@ -]{1,64}"),
