@@ -265,7 +265,7 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
                                                                  - case.expiry_date).days),
         my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == staff.id],
         sms_held_until=sms_at if sms_at > now else None, call_refusal=call_refusal(now, case.timezone),
-        done=done if done in _ACTIONS or done in ("sms_held", "sms_suppressed", "sms_failed") else None,
+        done=done if done in _ACTIONS or done in ("sms_held", "sms_queued", "sms_suppressed", "sms_failed") else None,
         done_at=request.query_params.get("at", "")[:40],
         enums=_ENUM_CHOICES, **data,
     )
@@ -364,6 +364,7 @@ _ENUM_CHOICES = {
     "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
     "loss_reasons": [r.value for r in c.LossReason if r is not c.LossReason.unknown],
     "templates": [tpl.value for tpl in c.StaffSmsTemplate],
+    "insurers": [i.value for i in c.Insurer],
 }
 
 
