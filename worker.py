@@ -12,11 +12,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.archive import HistoryArchiving
+from activities.intake import IntakeActivities
 from activities.notifications import Notifications
 from activities.projection import CaseProjection
 from renewals.notify import Notifier, build_notifier
 from renewals.settings import Settings
 from workflows.archiver import HistoryArchiver
+from workflows.intake import PolicyIntake
 from workflows.renewal import PolicyRenewal
 
 log = logging.getLogger(__name__)
@@ -25,14 +27,16 @@ log = logging.getLogger(__name__)
 def build_worker(
     client: Client, settings: Settings, engine: Engine, notifier: Notifier | None = None, *, task_queue: str | None = None
 ) -> Worker:
+    queue = task_queue or settings.task_queue
     projection = CaseProjection(engine)
     notifications = Notifications(engine, notifier or build_notifier(settings), settings)
     return Worker(
         client,
-        task_queue=task_queue or settings.task_queue,
-        workflows=[PolicyRenewal, HistoryArchiver],
+        task_queue=queue,
+        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake],
         activities=[*projection.activities(), *notifications.activities(),
-                    *HistoryArchiving(client, engine).activities()],
+                    *HistoryArchiving(client, engine).activities(),
+                    *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities()],
         # Activities are blocking (SQLAlchemy, twilio): a bounded thread pool, nothing per case.
         activity_executor=ThreadPoolExecutor(settings.activity_workers),
         max_concurrent_activities=settings.activity_workers,

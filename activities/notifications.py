@@ -16,7 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
+from jinja2 import TemplateError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.types import SmsOutcome, SmsRequest
 from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff, Vehicle
@@ -60,14 +62,19 @@ class Notifications:
             if found is not None and found.delivery_status in SENT_STATES:
                 return SmsOutcome(status=_outcome_status(found.delivery_status), contact_id=found.id,
                                   error_code=found.error_code)
-            case = session.get(RenewalCase, req.case_id)
-            policy = session.get(Policy, case.policy_id)
-            customer = session.get(Customer, policy.customer_id)
+            case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
+            policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
+            customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
             staff_id = {"customer": None, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
-            staff = session.get(Staff, staff_id) if staff_id else None
+            staff = _required(session.get(Staff, staff_id), f"staff {staff_id}") if staff_id else None
             to = staff.phone if staff else (customer.corrected_phone or customer.phone)
             language = customer.language if staff is None else "zh-CN"
-            body = render_sms(req.template, language, self._context(session, case, policy, customer, req)).body
+            try:
+                body = render_sms(req.template, language, self._context(session, case, policy, customer, req)).body
+            except (ValueError, TemplateError) as exc:
+                # Unknown language or template, a rendering error, a message too long: no retry helps.
+                raise ApplicationError(f"SMS {req.template} cannot be rendered: {exc}", type="TemplateError",
+                                       non_retryable=True) from None
 
             # Record first, so a retry after a crash finds the attempt by its key.
             session.execute(insert(ContactRecord).values(
@@ -150,6 +157,13 @@ def _first_attempt_day(scheduled_at: datetime) -> date:
     (in tests it may run ahead of the wall clock); a day earlier covers a send just before midnight
     and clock skew. Twilio's DateSent filter is day-granular anyway."""
     return (min(scheduled_at, datetime.now(UTC)) - timedelta(days=1)).astimezone(UTC).date()
+
+
+def _required(row, what: str):
+    """A row the send needs; missing, it will stay missing however often the activity retries."""
+    if row is None:
+        raise ApplicationError(f"{what} is not in the database", type="MissingRow", non_retryable=True)
+    return row
 
 
 def _national(phone: str) -> str:

@@ -8,6 +8,7 @@ an upsert or a guarded update keyed by deterministic ids, so a retry writes the 
 from __future__ import annotations
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
@@ -17,6 +18,8 @@ from activities.types import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
 from renewals.calendar import plan_renewal
 from workflows.tasks import stage_tasks
+
+PLANNED_KINDS = ("call", "supervision")  # the calendar's tasks (the rest are one-off)
 
 
 class CaseProjection:
@@ -28,6 +31,15 @@ class CaseProjection:
 
     @activity.defn(name="project_case")
     def project_case(self, change: CaseChange) -> None:
+        try:
+            self._apply(change)
+        except (DataError, IntegrityError) as exc:
+            # A value the database refuses (too long, a control character, a row it points to
+            # that is missing) is refused again on every retry.
+            raise ApplicationError(f"the projection refused the change: {exc.orig}", type=type(exc).__name__,
+                                   non_retryable=True) from None
+
+    def _apply(self, change: CaseChange) -> None:
         case, at = change.case, change.at
         with self._engine.begin() as conn:
             policy = conn.execute(
@@ -71,11 +83,23 @@ class CaseProjection:
             if change.move_tasks_from:
                 conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_tasks_from)
                              .values(assignee_id=case.owner_id))
+            if change.move_deputy_tasks_from:
+                conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_deputy_tasks_from)
+                             .values(assignee_id=case.deputy_id))
             new_tasks = list(change.open_tasks)
             if change.open_stage_tasks:
                 plan = plan_renewal(case.expiry_date, case.timezone, day_seconds=case.day_seconds,
                                     anchor=case.clock_anchor)
-                new_tasks += stage_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id)
+                planned = stage_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id,
+                                      case.plan_revision)
+                if case.calls_stopped:
+                    planned = [t for t in planned if t.kind != "call"]
+                if change.replan:
+                    planned = [t for t in planned if t.due_at > at]
+                    keep = [Task.id.not_in([t.id for t in planned])] if planned else []
+                    conn.execute(update(Task).where(this_case, open_tasks, Task.kind.in_(PLANNED_KINDS), *keep)
+                                 .values(state=TaskState.cancelled))
+                new_tasks += planned
             if new_tasks:
                 conn.execute(insert(Task).values([
                     {"id": t.id, "case_id": case.case_id, "assignee_id": t.assignee_id, "kind": t.kind,

@@ -31,6 +31,8 @@ class CaseSnapshot:
     outcome_stage: str | None = None
     new_policy_no: str | None = None
     lost_to_insurer: str | None = None
+    plan_revision: int = 0  # see workflows.tasks.task_id
+    calls_stopped: bool = False  # the customer refused all contact: stages open no call tasks
 
 
 @dataclass
@@ -47,6 +49,9 @@ class CaseChange:
     at: datetime  # workflow time: what "now" means for this change
     case: CaseSnapshot
     open_stage_tasks: bool = False  # the stage's planned tasks (see workflows.tasks.stage_tasks)
+    # The expiry moved: call and supervision tasks of the old plan are cancelled and only the new
+    # plan's tasks not yet due are opened (days that passed under the old plan are not "missed").
+    replan: bool = False
     open_tasks: list[OpenTask] = field(default_factory=list)  # one-off tasks: complaint, loss reason
     complete_task_id: uuid.UUID | None = None
     handled_by: uuid.UUID | None = None
@@ -54,6 +59,7 @@ class CaseChange:
     # Open tasks of these kinds are cancelled (a terminal outcome cancels every kind).
     cancel_kinds: list[str] = field(default_factory=list)
     move_tasks_from: uuid.UUID | None = None  # reassignment: open tasks move to case.owner_id
+    move_deputy_tasks_from: uuid.UUID | None = None  # deputy change: open tasks move to case.deputy_id
     contact: ContactToRecord | None = None
 
 

@@ -188,12 +188,11 @@ def customer_visibility(session: Session, staff: Staff, customer: Customer) -> C
     )
 
 
-def number_to_dial(staff: Staff, case: RenewalCase, customer: Customer) -> str:
-    """The corrected phone rings only when the manager who entered it calls on a case they own;
-    anyone else (the deputy, a new owner after reassignment) reaches the customer's own number."""
-    if customer.corrected_phone and customer.corrected_phone_by == staff.id == case.owner_id:
-        return customer.corrected_phone
-    return customer.phone
+def number_to_dial(customer: Customer) -> str:
+    """Everyone who may call the case (owner, deputy, a successor after reassignment) dials the
+    corrected phone when there is one: the old number is known to be wrong. Only its author ever
+    sees it (customer_visibility); the others' click-to-call shows it masked."""
+    return customer.corrected_phone or customer.phone
 
 
 # --- dependencies for routes ---------------------------------------------------------------------

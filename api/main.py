@@ -14,7 +14,10 @@ from api import console
 from api.errors import DependencyUnavailable, document_common_errors, install_error_handlers
 from api.inputs import refuse_control_characters
 from api.middleware import Protect
-from api.routes import audit, auth, cases, customers, health, me, quotes, reports, vehicle_models, webhooks
+from api.routes import (
+    assignments, audit, auth, cases, customers, health, imports, me, quotes, reports, staff, sub_branches,
+    vehicle_models, webhooks,
+)
 from renewals.db import make_engine
 from renewals.notify import Notifier, build_notifier
 from renewals.pricing import RuleBasedPricing
@@ -73,7 +76,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_error_handlers(app)
     app.add_middleware(Protect)
     app.include_router(health.router)
-    for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports):
+    for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports, imports, assignments,
+                   staff, sub_branches):
         app.include_router(module.router)
     console.install(app)
     document_common_errors(app)

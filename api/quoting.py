@@ -20,6 +20,7 @@ from renewals.quotes import (
 )
 from renewals.settings import Settings
 from renewals.text import printable
+from workflows.contract import insurer_name
 
 QUOTE_ID = "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"
 CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
@@ -139,7 +140,7 @@ def case_facts(session: Session, case: RenewalCase) -> tuple[QuoteFacts, Policy]
     vehicle = session.get(Vehicle, policy.vehicle_id)
     customer = session.get(Customer, policy.customer_id)
     facts = QuoteFacts(
-        case_outcome=case.outcome, renewed_elsewhere_with=case.lost_to_insurer,
+        case_outcome=case.outcome, renewed_elsewhere_with=insurer_name(case.lost_to_insurer),
         vehicle_model_confirmed=vehicle.model_confirmed, vehicle_first_registered_on=vehicle.first_registered_on,
         renewal_starts_on=case.expiry_date + timedelta(days=1),  # the case follows expiry changes
         claims_last_year=policy.claims_last_year, customer_blacklisted=customer.blacklisted,

@@ -17,7 +17,7 @@ from api.quoting import QuoteOut
 from api.inputs import Note, Text
 from models import RenewalCase
 from workflows.contract import (
-    CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, LossReason, StaffSmsTemplate,
+    CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
 
 CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
@@ -108,9 +108,9 @@ GivenLossReason = Annotated[_GivenLossReason, AfterValidator(lambda given: LossR
 
 
 class RenewedElsewhereIn(BaseModel):
-    model_config = _examples({"insurer": "平安产险", "reason": "price", "note": "对方便宜300元"},
-                             {"insurer": "人保财险"})
-    insurer: Text(64, min_length=1)
+    model_config = _examples({"insurer": "ping_an", "reason": "price", "note": "平安产险,对方便宜300元"},
+                             {"insurer": "other", "note": "某地方保险公司"})
+    insurer: Insurer = Field(description="the insurer's code; name any other insurer in the note")
     reason: GivenLossReason | None = Field(default=None, description="if known now; else a loss-reason task opens")
     note: Note = None
 
@@ -160,8 +160,9 @@ class SmsIn(BaseModel):
 class SmsOut(BaseModel):
     model_config = _examples({"status": "sent", "send_at": "2026-02-11T02:00:00Z"},
                              {"status": "held", "send_at": "2026-02-12T00:00:00Z"})
-    status: Literal["sent", "held", "suppressed", "failed"] = Field(
-        description="held: quiet hours (21:00-08:00 local), goes out at send_at")
+    status: Literal["sent", "held", "queued", "suppressed", "failed"] = Field(
+        description="held: quiet hours (21:00-08:00 local), goes out at send_at; queued: accepted, Twilio "
+                    "has not answered yet (it goes out as soon as it does)")
     send_at: datetime | None = None
     error_code: int | None = None
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import Column, ForeignKey, Uuid
 from sqlmodel import Field, SQLModel
 
 from models.base import timestamp, uuid_pk
@@ -31,6 +32,10 @@ class SubBranch(SQLModel, table=True):
     code: str = Field(unique=True, max_length=32)
     name: str = Field(max_length=128)
     branch_id: uuid.UUID = Field(foreign_key="branch.id", index=True)
+    # The sub-branch's deputy manager for motor (分管车险副经理): every new case is escalated to them.
+    # use_alter: staff and sub_branch refer to each other.
+    deputy_id: uuid.UUID | None = Field(default=None, sa_column=Column(
+        Uuid, ForeignKey("staff.id", use_alter=True, name="fk_sub_branch_deputy_id_staff"), nullable=True))
 
 
 class Staff(SQLModel, table=True):
@@ -43,6 +48,8 @@ class Staff(SQLModel, table=True):
     branch_id: uuid.UUID | None = Field(default=None, foreign_key="branch.id", index=True)
     sub_branch_id: uuid.UUID | None = Field(default=None, foreign_key="sub_branch.id", index=True)
     active: bool = True
+    # 经办人 code in the core policy system: imported rows without a manager are matched by it.
+    handler_code: str | None = Field(default=None, unique=True, max_length=32)
     password_hash: str | None = Field(default=None, max_length=256)
     created_at: datetime = timestamp(default_now=True)
 

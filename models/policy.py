@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric
+from sqlalchemy import Index, Numeric, text
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, timestamp, uuid_pk
@@ -28,6 +28,7 @@ class Customer(SQLModel, table=True):
     do_not_call_until: date | None = None
     blacklisted: bool = False
     language: str = Field(default="zh-CN", max_length=8)
+    birth_date: date | None = None
     family: dict[str, Any] = jsonb(dict)
     created_at: datetime = timestamp(default_now=True)
 
@@ -67,11 +68,17 @@ class Policy(SQLModel, table=True):
 
 
 class Assignment(SQLModel, table=True):
-    """Who serves a policy; history kept (ended_at set when the book moves)."""
+    """Who serves a policy; history kept (ended_at set when the book moves): who assigned it, from
+    whom, to whom, when and why. The database allows one open assignment per policy."""
 
+    __table_args__ = (
+        Index("ux_assignment_open_policy", "policy_id", unique=True, postgresql_where=text("ended_at IS NULL")),
+    )
     id: uuid.UUID = uuid_pk()
     policy_id: uuid.UUID = Field(foreign_key="policy.id", index=True)
     staff_id: uuid.UUID = Field(foreign_key="staff.id", index=True)
     assigned_at: datetime = timestamp(default_now=True)
     ended_at: datetime | None = timestamp(nullable=True)
     reason: str | None = Field(default=None, max_length=256)
+    previous_staff_id: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    assigned_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")  # None: an import or the system

@@ -58,6 +58,8 @@ class TaskKind(StrEnum):
     supervision = "supervision"  # deputy intervenes on an escalated case
     complaint = "complaint"  # deputy handles a complaint
     loss_reason = "loss_reason"  # manager records why the customer renewed elsewhere
+    attention = "attention"  # branch admin: something the case could not do (see workflows.contract.Problem)
+    find_number = "find_number"  # owner: no working number for the customer; enter a corrected phone
 
 
 class TaskState(StrEnum):
@@ -148,9 +150,17 @@ class ImportJob(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     filename: str = Field(max_length=256)
     created_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
-    status: str = Field(default="pending", max_length=16)
+    # An admin imports for their branch; None: the CLI, for the whole company.
+    branch_id: uuid.UUID | None = Field(default=None, foreign_key="branch.id", index=True)
+    file_sha256: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="pending", max_length=16)  # pending, running, done, failed
+    phase: str | None = Field(default=None, max_length=16)  # reading, loading, cases
     total_rows: int = 0
+    processed_rows: int = 0
     imported_rows: int = 0
-    errors: list[dict[str, Any]] = jsonb(list)  # row-level: {"row": n, "field": ..., "reason": ...}
+    # inserted, updated, unchanged, cases_started, expiry_signalled, reassigned, unassigned, ...
+    counts: dict[str, Any] = jsonb(dict)
+    errors: list[dict[str, Any]] = jsonb(list)  # row-level: {"row": n, "column": ..., "reason": ...}
+    failure: str | None = None
     created_at: datetime = timestamp(default_now=True)
     finished_at: datetime | None = timestamp(nullable=True)

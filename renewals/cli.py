@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,6 +29,8 @@ app.add_typer(temporal_app, name="temporal")
 app.add_typer(vehicle_models_app, name="vehicle-models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
+intake_app = typer.Typer(help="Intake: the daily run that starts the cases entering the horizon.", no_args_is_help=True)
+app.add_typer(intake_app, name="intake")
 console = Console()
 
 
@@ -85,6 +88,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
                 asyncio.run(_register_search_attributes(settings))
             status.update("scheduling the history archiver…")
             asyncio.run(_schedule_archiver(settings))
+            status.update("creating the intake schedule…")
+            asyncio.run(_ensure_intake_schedule(settings))
         extra = ()
         demo_logins: list[str] = []
         if demo:
@@ -166,15 +171,23 @@ async def _schedule_archiver(settings: Settings) -> None:
     await ensure_archiver_schedule(await connect(settings), settings)
 
 
+async def _ensure_intake_schedule(settings: Settings) -> str:
+    from renewals.temporal import connect, ensure_intake_schedule
+
+    return await ensure_intake_schedule(await connect(settings), settings)
+
+
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the search attributes of the renewal workflow in the namespace and schedule the
-    history archiver (both idempotent)."""
+    """Register the search attributes, schedule the history archiver and create the
+    `policy-intake-daily` schedule (all idempotent)."""
     settings = _settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
     asyncio.run(_schedule_archiver(settings))
     console.print(f"history archiver scheduled every {settings.archive_every}.")
+    console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): "
+                  f"{asyncio.run(_ensure_intake_schedule(settings))}")
 
 
 @org_app.command("add")
@@ -222,6 +235,35 @@ def staff_add(
             console.print(f"added {staff.role.value} {staff.username} ({staff.id})")
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    if staff.role.value == "admin":
+        _publish_branch_admins(settings, branch)
+
+
+def _publish_branch_admins(settings, branch_code: str) -> None:
+    """Open cases accept close/reassign only from the admins they know: tell them (see renewals.branch_admins)."""
+    from renewals.branch_admins import publish_branch_admins
+    from renewals.db import make_engine
+    from renewals.temporal import connect
+
+    async def publish() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            return await publish_branch_admins(await connect(settings), engine, branch_code)
+        finally:
+            engine.dispose()
+
+    try:
+        told = asyncio.run(publish())
+    except Exception as exc:  # noqa: BLE001 — Temporal down: say how to finish the job later
+        raise _fail(f"branch {branch_code}: open cases not told about the admin change ({exc}); "
+                    f"run `renewals staff publish-admins {branch_code}` when Temporal is up") from None
+    console.print(f"branch {branch_code}: {told} open case(s) told about their admins")
+
+
+@staff_app.command("publish-admins")
+def staff_publish_admins(branch: str) -> None:
+    """Tell every open case of BRANCH who its admins are now (after adding or deactivating one)."""
+    _publish_branch_admins(_settings(), branch)
 
 
 @staff_app.command("list")
@@ -252,16 +294,58 @@ def staff_list(include_inactive: Annotated[bool, typer.Option("--all", help="Inc
 @staff_app.command("deactivate")
 def staff_deactivate(username: str) -> None:
     """Deactivate a staff member (they can no longer sign in; move their book with reassign)."""
+    from models import Branch
     from renewals.db import session_scope
+    from renewals.ownership import Refused
     from renewals.staff import StaffError, deactivate_staff
 
     _settings()
     try:
         with session_scope() as session:
-            deactivate_staff(session, username)
-    except StaffError as exc:
+            staff = deactivate_staff(session, username)
+            admin_branch = session.get(Branch, staff.branch_id).code if staff.role.value == "admin" else None
+    except (StaffError, Refused) as exc:
         raise _fail(str(exc)) from None
     console.print(f"deactivated {username}")
+    if admin_branch:
+        _publish_branch_admins(_settings(), admin_branch)
+
+
+@app.command("import")
+def import_policies(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of policies (UTF-8 or GB18030).")],
+    errors_to: Annotated[Path | None, typer.Option("--errors", help="Where to write the row errors (CSV).")] = None,
+) -> None:
+    """Import a book of policies: check every row, load the good ones, start the cases due."""
+    from renewals.imports_cli import run
+
+    settings = _settings()
+    errors_to = errors_to or file.with_name(file.stem + ".errors.csv")
+    if not run(settings, file, errors_to, console):
+        raise typer.Exit(1)
+
+
+@intake_app.command("run")
+def intake_run(day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD; default today.")] = None) -> None:
+    """Run the daily intake now (as the schedule does at 01:00) and print its summary."""
+    from renewals.imports_cli import run_intake
+
+    run_intake(_settings(), day, console)
+
+
+@staff_app.command("reassign-book")
+def staff_reassign_book(
+    username: str,
+    to: Annotated[list[str], typer.Option("--to", help="Username of a service manager to take a share; repeat.")],
+    reason: Annotated[str, typer.Option(help="Why the book moves (kept in the history).")] = "staff left",
+    admin: Annotated[str | None, typer.Option(help="Admin username acting (default: the system).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; move nothing.")] = False,
+) -> None:
+    """Move every policy and open case of USERNAME to the --to managers, spread evenly."""
+    from renewals.imports_cli import reassign_book
+
+    if not reassign_book(_settings(), username, to, reason, admin, dry_run, console):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

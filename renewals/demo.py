@@ -12,9 +12,9 @@ from decimal import Decimal
 from sqlmodel import Session, func, select
 from temporalio.service import RPCError
 
-from models import Policy, RenewalCase, Staff
+from models import Policy, RenewalCase, Staff, SubBranch
 from renewals.calendar import Stage
-from renewals.cases import CaseRejected, start_renewal, update_case
+from renewals.cases import CaseRejected, renewal_input, start_renewal, update_case
 from renewals.db import make_engine
 from renewals.seed import create_policy
 from renewals.settings import Settings
@@ -30,7 +30,9 @@ POLICIES = 30
 BRANCH, SUB_BRANCH = "3100", "310101"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超"]
-INSURERS = ["平安产险", "太平洋产险", "国寿财险"]
+INSURERS = [c.Insurer.ping_an, c.Insurer.cpic, c.Insurer.china_life]
+# 经办人 codes of the demo service managers: samples/policies-demo.csv matches rows without a manager by them.
+HANDLER_CODES = {"demo-sales-1": "JB310101001", "demo-sales-2": "JB310101002", "demo-sales-3": "JB310101003"}
 
 
 def demo_jobs(settings: Settings, *, day_seconds: int = DAY_SECONDS, policies: int = POLICIES):
@@ -44,6 +46,7 @@ def demo_jobs(settings: Settings, *, day_seconds: int = DAY_SECONDS, policies: i
                 sub_branch_name="黄浦支公司")
         logins = create_demo_users(session, sub_branch_code=SUB_BRANCH, branch_code=BRANCH, settings=settings)
         import_vehicle_models(session, SAMPLE_FILE)  # so demo staff can confirm models and quote
+        _set_up_ownership(session)
         session.commit()
     engine.dispose()
 
@@ -64,6 +67,18 @@ def _demo_policies(session: Session) -> int:
     return session.exec(select(func.count()).select_from(Policy).where(Policy.policy_no.startswith("DEMO"))).one()
 
 
+def _set_up_ownership(session: Session) -> None:
+    """The demo sub-branch's deputy, and the sales staff's 经办人 codes (imports match by them)."""
+    sub = session.exec(select(SubBranch).where(SubBranch.code == SUB_BRANCH)).one()
+    sub.deputy_id = sub.deputy_id or _staff(session, "demo-deputy").id
+    session.add(sub)
+    for username, code in HANDLER_CODES.items():
+        staff = _staff(session, username)
+        staff.handler_code = staff.handler_code or code
+        session.add(staff)
+    session.flush()
+
+
 async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int) -> None:
     engine = make_engine(settings.database_url)
     with Session(engine) as session:
@@ -80,6 +95,7 @@ async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int)
     with Session(engine, expire_on_commit=False) as session:
         sales = [_staff(session, f"demo-sales-{n}") for n in (1, 2, 3)]
         deputy = _staff(session, "demo-deputy")
+        admin = _staff(session, "demo-admin")
         for i in range(policies):
             # Spread the cases over the whole calendar, so every stage is populated at once.
             days_to_expiry = 61 - (i * 68) // policies
@@ -91,10 +107,10 @@ async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int)
                 phone=f"+86139{rng.randrange(10**8):08d}", id_number=f"3101011980{rng.randrange(10**8):08d}",
                 plate=f"沪A{rng.randrange(10**5):05d}", premium=Decimal(rng.randrange(2500, 9000)),
                 claims_last_year=rng.choice([0, 0, 0, 1, 2, 4]))
-            inputs.append(c.RenewalInput(
-                policy_no=seeded.policy.policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
-                branch=BRANCH, sub_branch=SUB_BRANCH, day_seconds=day_seconds,
-                clock_anchor=now + timedelta(seconds=days_to_expiry * day_seconds)))
+            inputs.append(renewal_input(
+                settings, policy_no=seeded.policy.policy_no, expiry_date=expiry, owner_id=owner.id,
+                deputy_id=deputy.id, branch=BRANCH, sub_branch=SUB_BRANCH, admin_ids=[admin.id],
+                day_seconds=day_seconds, now=now))
         session.commit()
     engine.dispose()
     for inp in inputs:

@@ -15,6 +15,8 @@ from typing import Literal, NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from renewals.consent import OPT_OUT_REPLY
+
 Encoding = Literal["GSM-7", "UCS-2"]
 
 MESSAGE_KEYS: tuple[str, ...] = (
@@ -110,6 +112,7 @@ def render_sms(key: str, language: str | None = DEFAULT_LANGUAGE, context: Mappi
     values = dict(context or {})
     if values.get("insurer_name") is None:
         values["insurer_name"] = DEFAULT_INSURER_NAME[language]
+    values.setdefault("opt_out_reply", OPT_OUT_REPLY[language])  # the word the webhook recognises
     body = _environment().get_template(f"{language}/{key}.txt.j2").render(values).strip()
     segments, encoding = sms_segments(body)
     if segments > MAX_SEGMENTS:

@@ -229,27 +229,46 @@ def build_notifier(settings: Settings) -> Notifier:
     return TwilioNotifier(settings) if settings.notify_backend == "twilio" else ConsoleNotifier()
 
 
+# SPEC §2: calls start with a recording notice. The customer hears it as they answer (a whisper
+# on their leg); the staff member hears that they are being connected.
+RECORDING_NOTICE = "您好,为保障服务质量,本次通话将全程录音。"
+CONNECTING_NOTICE = "本次通话将全程录音,正在为您接通客户。"
+
+
 def call_twiml(
-    recording_notice: str,
+    connecting_notice: str,
     dial_to: str,
     *,
     caller_id: str,
     recording_callback: str | None,
+    whisper_url: str | None = None,
+    dial_action_url: str | None = None,
     language: str = "cmn-CN",
     voice: str = "Polly.Zhiyu",
 ) -> str:
-    """TwiML for the called party: hear the recording notice, then be bridged to `dial_to`.
+    """TwiML for the staff member's leg: hear `connecting_notice`, then be bridged to `dial_to`.
 
-    The default <Say> voice is English-only, so Chinese needs a Mandarin voice. The <Say> is
-    heard only by the party Twilio called, not by `dial_to`. Recording starts when `dial_to`
-    answers, one channel per side.
+    The default <Say> voice is English-only, so Chinese needs a Mandarin voice. `whisper_url`
+    (<Number url>) answers TwiML played to the customer when they pick up (the recording notice,
+    see whisper_twiml) before the legs are joined. `dial_action_url` (<Dial action>) is told how the
+    customer's leg ended (DialCallStatus, DialCallDuration): the contact's outcome is the
+    customer's, not the staff phone's. Recording starts when `dial_to` answers, one channel per side.
     """
     response = VoiceResponse()
-    response.say(recording_notice, voice=voice, language=language)
+    response.say(connecting_notice, voice=voice, language=language)
     dial = response.dial(
         caller_id=caller_id,
         record="record-from-answer-dual",
         recording_status_callback=recording_callback,  # fires once, when the recording is ready
+        action=dial_action_url,
+        method="POST" if dial_action_url else None,
     )
-    dial.number(dial_to)
+    dial.number(dial_to, url=whisper_url, method="POST" if whisper_url else None)
+    return str(response)
+
+
+def whisper_twiml(notice: str = RECORDING_NOTICE, *, language: str = "cmn-CN", voice: str = "Polly.Zhiyu") -> str:
+    """What the customer hears on answering a bridged call, before the staff member is joined."""
+    response = VoiceResponse()
+    response.say(notice, voice=voice, language=language)
     return str(response)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from models import Assignment, Customer, Policy, Vehicle
+from renewals.messages import LANGUAGES
 
 
 @dataclass
@@ -26,6 +27,8 @@ def create_policy(
     claims_last_year: int = 0, timezone: str = "Asia/Shanghai", language: str = "zh-CN",
     first_registered_on: date | None = None,
 ) -> SeededPolicy:
+    if language not in LANGUAGES:  # an SMS in a language we have no templates for could never be sent
+        raise ValueError(f"language: {language!r} is not one of {', '.join(LANGUAGES)}")
     customer = Customer(name=customer_name, id_number=id_number, phone=phone, language=language)
     session.add(customer)
     session.flush()

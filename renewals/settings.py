@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # SPEC §2: an unattended case (no follow-up status by T-10) goes to the deputy.
     escalate_without_status: bool = True
+    # A customer who refuses all contact stays on the do-not-call list this long (at least 6 months).
+    do_not_call_days: int = Field(default=183, ge=183)
     # SPEC §7: more claims than this last year makes a policy not quotable.
     max_claims_for_quote: int = Field(default=3, ge=0)
     # SPEC §7: vehicles older than this (from first registration to the renewal's start) are not quotable.
@@ -63,6 +65,10 @@ class Settings(BaseSettings):
     # How often the archiver stores closed cases' histories; keep it well under the namespace's
     # retention (Temporal deletes a closed workflow's history when retention runs out).
     archive_every: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    # Issue 9: cases start once their policy's expiry is this many days away (T-60 opens FIRST_CONTACT).
+    intake_horizon_days: int = Field(default=60, ge=1, le=366)
+    # Training sandbox (ENVIRONMENT=dev only): imported cases run on a day this many seconds long.
+    day_seconds: int = Field(default=86400, ge=1, le=86400)
     log_level: str = "INFO"
     # Server logs: plain lines, or one JSON object per line for a log collector.
     log_format: Literal["plain", "json"] = "plain"
@@ -95,6 +101,8 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must point at the production PostgreSQL")
         if not self.temporal_address:
             problems.append("TEMPORAL_ADDRESS must point at the production Temporal service")
+        if self.day_seconds != 86400:
+            problems.append("DAY_SECONDS compresses the renewal calendar for training; it is for ENVIRONMENT=dev only")
         if problems:
             raise ValueError("refusing to start with ENVIRONMENT=prod: " + "; ".join(problems))
         return self

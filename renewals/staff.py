@@ -78,9 +78,13 @@ def add_staff(session: Session, *, username: str, name: str, role: Role | str, p
 
 
 def deactivate_staff(session: Session, username: str) -> Staff:
+    """Refused (ownership.Refused, with the count) while they still own policies or open cases."""
+    from renewals.ownership import refuse_deactivation_with_a_book
+
     staff = session.exec(select(Staff).where(Staff.username == username)).first()
     if staff is None:
         raise StaffError(f"username: no staff member {username!r}")
+    refuse_deactivation_with_a_book(session, staff)
     staff.active = False
     session.add(staff)
     return staff

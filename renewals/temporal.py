@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client, TLSConfig
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy,
+    SchedulePolicy, ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput, TLSConfig,
+)
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from renewals.settings import Settings
 from workflows.contract import SEARCH_ATTRIBUTES
+from workflows.intake import SCHEDULE_CRON, SCHEDULE_ID, WORKFLOW_TYPE as INTAKE_WORKFLOW, IntakeInput
 
 
 async def connect(settings: Settings) -> Client:
@@ -63,3 +69,29 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
         )
     return sorted(missing)
 
+
+
+def intake_schedule(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            INTAKE_WORKFLOW, IntakeInput(timezone=settings.timezone), id="policy-intake",
+            task_queue=settings.task_queue, static_summary="Start the renewal cases entering the horizon today",
+        ),
+        spec=ScheduleSpec(cron_expressions=[SCHEDULE_CRON], time_zone_name=settings.timezone),
+        # A run still going (a huge book) is not doubled; a missed night runs when the server is back.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
+async def ensure_intake_schedule(client: Client, settings: Settings) -> str:
+    """Create `policy-intake-daily`, or bring an existing one in line with the settings (idempotent)."""
+    schedule = intake_schedule(settings)
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+        return "updated"

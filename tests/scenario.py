@@ -20,7 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import ContactRecord, RenewalCase, Role, Task
 from renewals.calendar import plan_renewal
-from renewals.cases import start_renewal, update_case
+from renewals.cases import renewal_input, start_renewal, update_case
+from renewals.settings import Settings
 from renewals.seed import create_policy
 from renewals.staff import add_org, add_staff
 from tests.fake_twilio import FakeTwilio
@@ -46,6 +47,7 @@ class Case:
     owner_name: str
     deputy_id: uuid.UUID
     deputy_phone: str
+    admin_id: uuid.UUID  # the branch's system specialist, recorded in the case's input
     customer_id: uuid.UUID
     customer_phone: str
     customer_name: str
@@ -61,7 +63,9 @@ class Case:
             return c.Actor(id=self.owner_id, role=c.ActorRole.sales)
         if who == "deputy":
             return c.Actor(id=self.deputy_id, role=c.ActorRole.deputy)
-        return c.Actor(id=uuid.uuid4(), role=c.ActorRole.admin)
+        if who == "admin":
+            return c.Actor(id=self.admin_id, role=c.ActorRole.admin)
+        return c.Actor(id=uuid.uuid4(), role=c.ActorRole.admin)  # a made-up admin
 
     async def update(self, name: str, payload) -> c.CaseState:
         return await update_case(self.handle, name, payload)
@@ -76,11 +80,13 @@ class Scenario:
         self.env, self.engine, self.twilio, self.task_queue = env, engine, twilio, task_queue
         self.started: list[Case] = []
         self._pending_histories: list[tuple[Case, str]] = []
-        with Session(engine) as session:
+        with Session(engine, expire_on_commit=False) as session:
             suffix = uuid.uuid4().hex[:6]
             _, sub = add_org(session, branch_code=f"B{suffix}", branch_name="上海分公司",
                              sub_branch_code=f"S{suffix}", sub_branch_name="黄浦支公司")
             self.sub_branch_id, self.sub_branch_code, self.branch_code = sub.id, sub.code, f"B{suffix}"
+            self.admin = add_staff(session, username=f"admin-{suffix}", name="陈静", role=Role.admin,
+                                   phone=unique_phone(), branch_code=self.branch_code)
             session.commit()
 
     tz = ZoneInfo(TZ)
@@ -127,12 +133,14 @@ class Scenario:
                 expires_on=expiry, customer_name=customer_name, phone=unique_phone(),
                 id_number="310101199001011234", plate=plate, premium=Decimal("4386.50"), language=language)
             session.commit()
-        inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
-                             branch=self.branch_code, sub_branch=self.sub_branch_code, timezone=TZ,
-                             escalate_without_status=escalate_without_status)
+        inp = renewal_input(Settings(_env_file=None, escalate_without_status=escalate_without_status),
+                            policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
+                            branch=self.branch_code, sub_branch=self.sub_branch_code, admin_ids=[self.admin.id],
+                            timezone=TZ)
         handle = await starter(self.env.client, inp, self.task_queue)
         case = Case(env=self.env, handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
                     owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,
+                    admin_id=self.admin.id,
                     customer_id=seeded.customer.id, customer_phone=seeded.customer.phone,
                     customer_name=customer_name, plate=plate)
         self.started.append(case)
@@ -165,10 +173,25 @@ class Scenario:
             history = await case.handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
         for case in self.started:
+            await _settled(case.handle)
             try:
                 await case.handle.terminate("test finished")
             except Exception:  # noqa: BLE001 — already completed
                 pass
+
+
+async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:
+    """Wait (briefly) until the case has no write or send in flight: the time-skipping server
+    stops skipping for good if a workflow is terminated while one of its activities runs."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            description = await handle.describe()
+        except Exception:  # noqa: BLE001 — nothing to wait for
+            return
+        if not description.raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def eventually(check, timeout: float = 10.0):
@@ -181,3 +204,15 @@ async def eventually(check, timeout: float = 10.0):
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+async def terminate_open_cases(client, engine: Engine) -> None:
+    """Stop every case of this module's database still running (cases started by imports and
+    assignments), so none wakes up in a later module's time with no worker for its queue."""
+    with Session(engine) as session:
+        running = session.exec(select(RenewalCase.workflow_id).where(RenewalCase.outcome.is_(None))).all()
+    for workflow_id in running:
+        try:
+            await client.get_workflow_handle(workflow_id).terminate("test module finished")
+        except Exception:  # noqa: BLE001 — already finished
+            pass

@@ -116,7 +116,7 @@ async def test_lapsed_path_unattended(sc: Scenario):
 async def test_renewed_elsewhere_path_with_a_refused_action(sc: Scenario):
     case = await sc.start(days_to_expiry=62, escalate_without_status=False)
     await sc.sleep_until(case.at(-3, 10))
-    await case.update("report_renewed_elsewhere", c.ReportRenewedElsewhere(actor=case.actor(), insurer="平安产险"))
+    await case.update("report_renewed_elsewhere", c.ReportRenewedElsewhere(actor=case.actor(), insurer=c.Insurer.ping_an))
     await case.update("record_loss_reason", c.RecordLossReason(actor=case.actor(), reason=c.LossReason.price))
     await case.handle.result()
 

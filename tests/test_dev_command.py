@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from renewals.devservers import wheel_binary
+
 READY_WITHIN = 90
 
 
@@ -97,6 +99,18 @@ def test_dev_starts_everything_stops_cleanly_and_keeps_its_data(tmp_path):
     assert again.returncode == 0 and "上海分公司" in again.stdout, "the second run finds the first run's data"
     time.sleep(3)
     assert "demo: started 30 renewal cases" in log.read_text()
+    # The intake schedule exists, and the sample book imports into the demo organisation with 0 errors.
+    temporal_env = {**db_env, "TEMPORAL_ADDRESS": f"127.0.0.1:{env['TEMPORAL_PORT']}", "COLUMNS": "200"}
+    schedule = subprocess.run([wheel_binary("temporal"), "schedule", "describe", "--schedule-id",
+                               "policy-intake-daily", "--address", temporal_env["TEMPORAL_ADDRESS"]],
+                              capture_output=True, text=True)
+    assert schedule.returncode == 0 and "PolicyIntake" in schedule.stdout, schedule.stdout + schedule.stderr
+    sample = tmp_path / "policies-demo.csv"
+    sample.write_bytes((Path(__file__).resolve().parent.parent / "samples" / "policies-demo.csv").read_bytes())
+    imported = subprocess.run([sys.executable, "-m", "renewals.cli", "import", str(sample)], env=temporal_env,
+                              capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "200 of 200 rows imported" in imported.stdout and not (tmp_path / "policies-demo.errors.csv").exists()
     assert stop(proc, signal.SIGTERM, group=False) < 10
     assert proc.returncode == 0, log.read_text()
     assert processes_using(data) == []

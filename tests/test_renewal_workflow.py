@@ -196,7 +196,7 @@ async def test_g_renewed_elsewhere_asks_for_the_reason(sc: Scenario):
     await sc.sleep_until(told.at(-3, 10))
     for case in (told, silent):
         state = await case.update("report_renewed_elsewhere", c.ReportRenewedElsewhere(
-            actor=case.actor(), insurer="平安产险"))
+            actor=case.actor(), insurer=c.Insurer.ping_an))
         assert state.renewed_elsewhere and [t.kind for t in state.open_tasks] == ["loss_reason"]
         [request] = sc.sms_to(case.owner_phone)[-1:]
         assert "价格" in request and "理赔" in request and "人情" in request
@@ -207,7 +207,7 @@ async def test_g_renewed_elsewhere_asks_for_the_reason(sc: Scenario):
     state = await told.update("record_loss_reason", c.RecordLossReason(actor=told.actor(), reason=c.LossReason.price))
     assert (state.outcome, state.outcome_reason) == ("LOST", "price")
     assert [t[3] for t in tasks_summary(sc, told) if t[0] == "loss_reason"] == ["done"]
-    assert sc.case_row(told).lost_to_insurer == "平安产险"
+    assert sc.case_row(told).lost_to_insurer == "ping_an"
 
     await sc.sleep_until(silent.at(8, 0, 1))
     result = await silent.handle.result()
@@ -290,16 +290,24 @@ async def test_l_expiry_change_replans_every_later_window(sc: Scenario):
     await sc.sleep_until(case.at(-40, 10))
     new_expiry = case.inp.expiry_date + timedelta(days=30)
     await case.handle.signal("expiry_changed", c.ExpiryChanged(new_expiry_date=new_expiry))
-    await sc.sleep_until(case.at(-30, 10))
+    await sc.sleep_until(case.at(-40, 10, 1))
+    # Old T-40 is new T-70: before the first window; the old plan's open call is cancelled.
     state = await case.state()
-    assert (state.stage, state.expiry_date) == ("FIRST_CONTACT", new_expiry)
+    assert (state.stage, state.expiry_date, state.open_tasks) == ("WAITING", new_expiry, [])
     assert sc.case_row(case).expiry_date == new_expiry
+    await sc.sleep_until(case.at(-30, 10))  # new T-60: the first window opens again, with its call
+    state = await case.state()
+    assert state.stage == "FIRST_CONTACT"
+    assert [(t.kind, t.due_at) for t in state.open_tasks] == [("call", case.at(-14, 0))]
+    assert len(sc.sms_to(case.customer_phone)) == 1, "the first notice is not sent twice"
     await sc.sleep_until(case.at(0, 9, 1))  # the old expiry day is the new T-30
     assert (await case.state()).stage == "SECOND_CONTACT"
     [second] = [t for t in sc.tasks(case) if t.stage == "SECOND_CONTACT"]
     assert second.opens_at == case.at(0) and second.due_at == case.at(6, 0)
-    assert [t.state for t in sc.tasks(case) if t.stage == "FIRST_CONTACT"] == ["expired"]
-    sc.save_history(case, "expiry_moved_after_first_contact")
+    # The old window's call was missed before the move; the new window's was opened and missed too.
+    assert [(t.state, t.opens_at) for t in sc.tasks(case) if t.stage == "FIRST_CONTACT"] == [
+        ("expired", case.at(-60)), ("expired", case.at(-30))]
+    sc.save_history(case, "expiry_moved_back_to_waiting")
 
 
 async def test_m_validators_reject_with_readable_reasons(sc: Scenario):

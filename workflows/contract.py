@@ -54,6 +54,8 @@ class ContactResult(StrEnum):
     wrong_number = "wrong_number"  # 电话有误
     refused = "refused"
     complaint = "complaint"  # 投诉: goes to the deputy at once
+    # The customer refuses all contact: do-not-call list, no more calls or customer SMS.
+    do_not_contact = "do_not_contact"
 
 
 class FollowUpStatus(StrEnum):
@@ -78,6 +80,35 @@ class CloseReason(StrEnum):
     vehicle_scrapped = "vehicle_scrapped"
     vehicle_transferred = "vehicle_transferred"
     other = "other"
+
+
+class Insurer(StrEnum):
+    """Who the customer renewed with instead (codes only: staff free text goes in a note)."""
+
+    picc = "picc"  # 中国人保财险
+    ping_an = "ping_an"  # 平安产险
+    cpic = "cpic"  # 太平洋产险
+    china_life = "china_life"  # 国寿财险
+    china_united = "china_united"  # 中华联合
+    sunshine = "sunshine"  # 阳光财险
+    taiping = "taiping"  # 太平财险
+    dajia = "dajia"  # 大家财险
+    tianan = "tianan"  # 天安财险
+    zhongan = "zhongan"  # 众安保险
+    other = "other"  # named in the note
+
+
+INSURER_NAMES = {
+    Insurer.picc: "中国人保财险", Insurer.ping_an: "平安产险", Insurer.cpic: "太平洋产险",
+    Insurer.china_life: "国寿财险", Insurer.china_united: "中华联合", Insurer.sunshine: "阳光财险",
+    Insurer.taiping: "太平财险", Insurer.dajia: "大家财险", Insurer.tianan: "天安财险",
+    Insurer.zhongan: "众安保险", Insurer.other: "其他保险公司",
+}
+
+
+def insurer_name(code: str | None) -> str | None:
+    """What staff read for an insurer code (cases recorded before the codes kept free text)."""
+    return INSURER_NAMES.get(code, code) if code else code
 
 
 class ActorRole(StrEnum):
@@ -120,6 +151,10 @@ class RenewalInput:
     day_seconds: int = 86400
     # Compressed days only: the instant that counts as 00:00 of the expiry day.
     clock_anchor: datetime | None = None
+    # The system specialists (admins) of the case's branch when it started; kept current by the
+    # `branch_admins` signal. Only they may close or reassign the case, and a needs-attention
+    # task goes to the first. Cases started before this field existed have none recorded.
+    admin_ids: list[uuid.UUID] = field(default_factory=list)
 
 
 @dataclass
@@ -147,7 +182,7 @@ class SetFollowUp:
 @dataclass
 class ReportRenewedElsewhere:
     actor: Actor
-    insurer: str
+    insurer: str  # an Insurer code (a str so histories recorded with free text still replay)
     reason: LossReason | None = None
     note_id: uuid.UUID | None = None
 
@@ -165,6 +200,16 @@ class Reassign:
     new_owner_id: uuid.UUID
     reason: str
     note_id: uuid.UUID | None = None
+
+
+# --- change_deputy (intake and ownership, issue 9) ---
+@dataclass
+class ChangeDeputy:
+    """The sub-branch's deputy manager changed: the case (and the deputy's open tasks) go to the new one."""
+
+    actor: Actor
+    new_deputy_id: uuid.UUID
+# --- end change_deputy ---
 
 
 @dataclass
@@ -188,7 +233,7 @@ class SendCustomerSms:
 
 @dataclass
 class SmsDecision:
-    status: str  # sent, held (quiet hours: goes out at send_at), suppressed or failed
+    status: str  # sent, held (quiet hours: goes out at send_at), queued (Twilio slow), suppressed or failed
     send_at: datetime
     error_code: int | None = None
 
@@ -203,6 +248,13 @@ class PolicyRenewed:
 class ExpiryChanged:
     new_expiry_date: date
     source: SystemComponent = SystemComponent.core_system
+
+
+@dataclass
+class BranchAdmins:
+    """The branch's system specialists now (sent when one is added or leaves)."""
+
+    admin_ids: list[uuid.UUID]
 
 
 @dataclass
@@ -224,6 +276,16 @@ class OpenTask:
 
 
 @dataclass
+class Problem:
+    """Something the case could not do after bounded retries; a needs-attention task for the
+    branch admin goes with it, and the case carries on with its calendar."""
+
+    at: datetime
+    activity: str  # project_case or send_sms (with the template)
+    error: str  # the failure's type and message, numbers masked
+
+
+@dataclass
 class CaseState:
     case_id: uuid.UUID
     policy_no: str
@@ -239,8 +301,9 @@ class CaseState:
     renewed_elsewhere: bool
     sms_opted_out: bool
     open_tasks: list[OpenTask] = field(default_factory=list)
-    contact_failures: int = 0  # permanent SMS/call failures reported by delivery webhooks
+    contact_failures: int = 0  # permanent SMS/call failures, at send time or from delivery webhooks
     next_deadline: datetime | None = None
+    problems: list[Problem] = field(default_factory=list)  # needs attention (see Problem)
 
 
 # After a renewal elsewhere is reported the customer is left alone (SPEC §2); the workflow and the

@@ -8,21 +8,34 @@ sends the automatic SMS, and answers staff updates. Every write is an activity.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
-    from renewals.calendar import Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
+    from renewals.calendar import STAGE_ORDER, Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
+    from renewals.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
     from workflows.tasks import stage_tasks, task_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Retries are bounded: a passing outage (PostgreSQL restarting, Twilio 5xx) is ridden out for up
+# to an hour; deterministic failures are non-retryable and fail at once. What still fails is
+# recorded on the case with a needs-attention task for the branch admin, and the case goes on.
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
+                    maximum_attempts=70)
+GIVE_UP_AFTER = timedelta(hours=1)
+# Workflow code changes that would make recorded histories diverge (see tests/histories/).
+STATUS_REPLANS = "status-change-replans-wake-up"
+EXPIRY_REPLANS_STAGE = "expiry-change-replans-current-stage"
+EFFECTS_QUEUED = "writes-and-sends-queued-for-one-writer"
+# How long a staff action waits for its own writes (and SMS) before it answers anyway.
+ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
 STAFF_STAGES_FOR_STATUS = (Stage.THIRD_CONTACT, Stage.DEPUTY_SUPERVISION)
@@ -41,8 +54,10 @@ class PolicyRenewal:
         # workflow's first task (update-with-start), before run has begun.
         self._in = inp
         self._owner, self._deputy = inp.owner_id, inp.deputy_id
+        self._admins = list(inp.admin_ids)
         self._case_id = c.case_id_for(workflow.info().workflow_id)
         self._plan = self._make_plan(inp.expiry_date)
+        self._plan_revision = 0  # how many times an expiry change re-planned the case
         self._lock = asyncio.Lock()
         self._nudged = False
         self._stage = Stage.WAITING
@@ -54,11 +69,21 @@ class PolicyRenewal:
         self._renewed_elsewhere = False
         self._lost_to: str | None = None
         self._opted_out = False
+        self._do_not_contact = False  # the customer refused all contact (a staff action)
+        self._unreachable = False  # no working number until a corrected phone is entered
         self._contact_failures = 0
         self._handled: set[uuid.UUID] = set()
         self._stage_tasks: list[c.OpenTask] = []  # the current stage's planned tasks
         self._extra_tasks: list[c.OpenTask] = []  # complaint and loss-reason tasks
         self._held_sms: list[tuple[datetime, SmsRequest]] = []  # customer SMS held for quiet hours
+        self._problems: list[c.Problem] = []
+        # Writes and sends, in order, for the one writer task (see _effects_queued).
+        self._queued: bool | None = None
+        self._effects: list[CaseChange | SmsRequest] = []
+        self._writing = self._closing = False
+        self._awaited: set[str] = set()  # staff SMS whose sender waits (briefly) for Twilio's answer
+        self._sms_answers: dict[str, SmsOutcome] = {}
+        self._queued_count = self._written_count = 0
 
     # --- run -----------------------------------------------------------------------------------
 
@@ -66,7 +91,7 @@ class PolicyRenewal:
     async def run(self, inp: c.RenewalInput) -> c.CaseState:
         await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
         while self._outcome is None:
-            async with self._lock:
+            async with self._guard():
                 await self._advance()
             if self._outcome is not None:
                 break
@@ -82,6 +107,9 @@ class PolicyRenewal:
             except asyncio.TimeoutError:
                 pass  # the next boundary (or a held SMS) is due: _advance handles it
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._queued:
+            self._closing = True
+            await workflow.wait_condition(lambda: not self._effects and not self._writing)
         return self._state()
 
     async def _advance(self) -> None:
@@ -97,7 +125,7 @@ class PolicyRenewal:
         due = [(t, sms) for t, sms in self._held_sms if t <= now]
         self._held_sms = [(t, sms) for t, sms in self._held_sms if t > now]
         for _, sms in due:
-            if not (self._opted_out or self._renewed_elsewhere):
+            if not (self._opted_out or self._renewed_elsewhere or self._do_not_contact):
                 await self._send(sms)
 
     def _due_transition(self) -> tuple[Stage | None, datetime]:
@@ -131,9 +159,10 @@ class PolicyRenewal:
         self._stage = stage
         if stage is Stage.DEPUTY_SUPERVISION:
             self._escalated = True
-        self._stage_tasks = stage_tasks(self._case_id, self._plan, stage, self._owner, self._deputy)
+        self._plan_stage_tasks()
         # The projection derives the same tasks from the snapshot: the payload stays small.
-        await self._project(CaseChange(at=now, case=self._snapshot(), open_stage_tasks=True))
+        await self._project(CaseChange(at=now, case=self._snapshot(), open_stage_tasks=True,
+                                       replan=self._plan_revision > 0))
         self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self._escalated))
         if stage is Stage.FIRST_CONTACT:
             await self._notify_customer(self._sms("first_notice", "customer"))
@@ -142,6 +171,14 @@ class PolicyRenewal:
         elif stage is Stage.FINAL_CONTACT:
             await self._notify_staff("manager_final_reminder", "owner")
             await self._notify_customer(self._sms("final_notice", "customer"))
+
+    def _plan_stage_tasks(self) -> None:
+        tasks = stage_tasks(self._case_id, self._plan, self._stage, self._owner, self._deputy, self._plan_revision)
+        if self._plan_revision:  # as the projection does: a re-planned stage has no missed past days
+            tasks = [t for t in tasks if t.due_at > workflow.now()]
+        if self._do_not_contact:
+            tasks = [t for t in tasks if t.kind != "call"]
+        self._stage_tasks = tasks
 
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
         self._outcome, self._outcome_reason = outcome, reason
@@ -155,7 +192,7 @@ class PolicyRenewal:
 
     @workflow.update
     async def record_contact(self, u: c.RecordContact) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             task = self._current_task(u.actor.id, ("complaint",) if u.actor.id != self._actor_for_stage() else None)
             contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
                                       result=u.result, note_id=u.note_id)
@@ -167,10 +204,16 @@ class PolicyRenewal:
                                        due_at=self._plan.end_of_day(self._plan.day_of(now) + COMPLAINT_DAYS))
                 self._extra_tasks.append(complaint)
                 extra = [complaint]
-            await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra)
+            if u.result is c.ContactResult.do_not_contact:
+                # Calls stop (their open tasks are cancelled) and customer SMS stop; the case goes
+                # on to its outcome (renewed, renewed elsewhere, or lapsed after T+7).
+                self._do_not_contact, self._held_sms = True, []
+                self._stage_tasks = [t for t in self._stage_tasks if t.kind != "call" or t is task]
+            await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra,
+                               cancel_kinds=["call"] if u.result is c.ContactResult.do_not_contact else [])
             if u.result is c.ContactResult.complaint:
                 await self._notify_staff("complaint_alert", "deputy", key=f"complaint:{self._update_uuid()}")
-            return self._state()
+            return await self._answer()
 
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
@@ -183,7 +226,7 @@ class PolicyRenewal:
 
     @workflow.update
     async def set_follow_up(self, u: c.SetFollowUp) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             task = self._current_task(u.actor.id)
             self._status = u.status
             if u.status is c.FollowUpStatus.success:
@@ -192,7 +235,11 @@ class PolicyRenewal:
             else:
                 await self._handle(task, u.actor.id, u.status)
                 self._upsert(c.FOLLOW_UP_STATUS.value_set(u.status.value))
-            return self._state()
+                if workflow.patched(STATUS_REPLANS):
+                    # The wake-up was computed from the old status: `failed` may now escalate
+                    # (at T-10, or at once if T-10 has passed), `continue` may now skip the deputy.
+                    self._nudged = True
+            return await self._answer()
 
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
@@ -210,12 +257,12 @@ class PolicyRenewal:
 
     @workflow.update
     async def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             self._renewed_elsewhere, self._lost_to = True, u.insurer
             self._held_sms = []
             if u.reason is not None:
                 await self._finish(Outcome.LOST, u.reason)
-                return self._state()
+                return await self._answer()
             now = workflow.now()
             task = c.OpenTask(id=task_id(self._case_id, "loss_reason", self._stage, None), kind="loss_reason",
                               assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
@@ -224,22 +271,25 @@ class PolicyRenewal:
                                            cancel_kinds=["call", "supervision"]))
             await self._notify_staff("loss_reason_request", "owner")
             self._nudged = True  # the case now waits for the reason, not for the next window
-            return self._state()
+            return await self._answer()
 
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
         self._require_open()
         if self._renewed_elsewhere:
             raise Rejected("renewed elsewhere was already reported for this case")
+        if u.insurer not in {code.value for code in c.Insurer}:
+            raise Rejected(f"insurer: {u.insurer!r} is not an insurer code; choose one of "
+                           f"{', '.join(c.Insurer)} (name any other in the note)")
         if u.actor.role is not c.ActorRole.system and u.actor.id not in (self._owner, self._actor_for_stage()):
             raise Rejected(self._not_yours(u.actor))
 
     @workflow.update
     async def record_loss_reason(self, u: c.RecordLossReason) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             task = next((t for t in self._extra_tasks if t.kind == "loss_reason"), None)
             await self._finish(Outcome.LOST, u.reason, **self._handled_change(task, u.actor.id, u.reason))
-            return self._state()
+            return await self._answer()
 
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
@@ -253,11 +303,20 @@ class PolicyRenewal:
 
     @workflow.update
     async def send_customer_sms(self, u: c.SendCustomerSms) -> c.SmsDecision:
-        """A quote or service-request SMS the manager sends after a contact (held in quiet hours)."""
-        async with self._lock:
+        """A quote or service-request SMS the manager sends after a contact (held in quiet hours).
+        With writes queued, it waits up to ANSWER_WAIT for Twilio's answer, else says queued."""
+        async with self._guard():
             sms = self._sms(u.template.value, "customer", key=f"staff-sms:{self._update_uuid()}")
             sms.quote_id = u.quote_id
-            return await self._notify_customer(sms)
+            key = sms.idempotency_key
+            self._awaited.add(key)
+            decision = await self._notify_customer(sms, automatic=False)
+        await self._writes_settled()
+        self._awaited.discard(key)
+        outcome = self._sms_answers.pop(key, None)
+        if decision.status != "queued" or outcome is None:
+            return decision  # queued: it goes out when Twilio answers (its contact record shows when)
+        return c.SmsDecision(status=outcome.status, send_at=decision.send_at, error_code=outcome.error_code)
 
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
@@ -266,6 +325,8 @@ class PolicyRenewal:
             raise Rejected(self._not_yours(u.actor))
         if self._renewed_elsewhere:
             raise Rejected(c.NO_MORE_CONTACT)
+        if self._do_not_contact:
+            raise Rejected("the customer refused all contact (do-not-call list): no SMS and no calls")
         if self._opted_out:
             raise Rejected("the customer opted out of SMS (退订); call instead")
         if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
@@ -273,54 +334,123 @@ class PolicyRenewal:
 
     @workflow.update
     async def reassign(self, u: c.Reassign) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             previous, self._owner = self._owner, u.new_owner_id
             for task in (*self._stage_tasks, *self._extra_tasks):
                 if task.assignee_id == previous:
                     task.assignee_id = u.new_owner_id
             await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_tasks_from=previous))
             self._upsert(c.SERVICE_MANAGER.value_set(str(u.new_owner_id)))
-            return self._state()
+            return await self._answer()
 
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
         self._require_open()
-        if u.actor.role is not c.ActorRole.admin:
-            raise Rejected("only a system specialist (admin) can reassign a case")
+        if u.actor.role is not c.ActorRole.system:  # system: an import that moved the policy to a new manager
+            self._require_branch_admin(u.actor, "reassign")
         if u.new_owner_id == self._owner:
             raise Rejected("the case is already assigned to that service manager")
 
+    # --- change_deputy (intake and ownership, issue 9): kept apart from the casework updates ----------
+
+    @workflow.update
+    async def change_deputy(self, u: c.ChangeDeputy) -> c.CaseState:
+        async with self._guard():
+            previous, self._deputy = self._deputy, u.new_deputy_id
+            for task in (*self._stage_tasks, *self._extra_tasks):
+                if task.assignee_id == previous:
+                    task.assignee_id = u.new_deputy_id
+            await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_deputy_tasks_from=previous))
+            self._upsert(c.DEPUTY.value_set(str(u.new_deputy_id)))
+            return await self._answer()
+
+    @change_deputy.validator
+    def _validate_change_deputy(self, u: c.ChangeDeputy) -> None:
+        self._require_open()
+        if u.actor.role is not c.ActorRole.system:  # system: the sub-branch's deputy changed in the records
+            self._require_branch_admin(u.actor, "change the deputy manager of")
+        if u.new_deputy_id == self._deputy:
+            raise Rejected("the case already has that deputy manager")
+
+    # --- end change_deputy ----------------------------------------------------------------------------
+
     @workflow.update
     async def close(self, u: c.Close) -> c.CaseState:
-        async with self._lock:
+        async with self._guard():
             await self._finish(Outcome.CLOSED, u.reason)
-            return self._state()
+            return await self._answer()
 
     @close.validator
     def _validate_close(self, u: c.Close) -> None:
         self._require_open()
-        if u.actor.role is not c.ActorRole.admin:
-            raise Rejected("only a system specialist (admin) can close a case")
+        self._require_branch_admin(u.actor, "close")
 
     # --- signals and query ------------------------------------------------------------------------
 
     @workflow.signal
     async def policy_renewed(self, s: c.PolicyRenewed) -> None:
-        async with self._lock:
+        async with self._guard():
             if self._outcome is None:
                 self._new_policy_no = s.new_policy_no
                 await self._finish(Outcome.RENEWED)
 
     @workflow.signal
     async def expiry_changed(self, s: c.ExpiryChanged) -> None:
-        """Re-plan every future window; what is recorded and the current stage's tasks stay."""
-        async with self._lock:
+        """Re-plan from the new date: the case goes to the stage the new date implies (back to an
+        earlier window if need be) with that stage's tasks; tasks of the old plan that are still
+        open are cancelled; everything recorded stays. Entering a later stage (an earlier date) is
+        left to the main loop, which sends that stage's SMS as usual."""
+        async with self._guard():
             if self._outcome is not None or s.new_expiry_date == self._plan.expiry:
                 return
             self._plan = self._make_plan(s.new_expiry_date)
-            await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
-            self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
+            if not workflow.patched(EXPIRY_REPLANS_STAGE):
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
+                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
+                self._nudged = True
+                return
+            self._plan_revision += 1
+            implied = self._implied_stage()
+            if STAGE_ORDER.index(implied) <= STAGE_ORDER.index(self._stage) and not self._renewed_elsewhere:
+                self._stage = implied
+                self._plan_stage_tasks()
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), open_stage_tasks=True,
+                                               replan=True))
+                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at),
+                             c.RENEWAL_STAGE.value_set(implied.value))
+            else:
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
+                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
             self._nudged = True
+
+    @workflow.signal
+    def branch_admins(self, s: c.BranchAdmins) -> None:
+        """The branch's admins changed (one added or gone): keeps the case's list current."""
+        self._admins = list(s.admin_ids)
+
+    @workflow.signal
+    async def phone_unreachable(self) -> None:
+        """No working number can be found: one "find a working number" task for the owner, and no
+        automatic customer SMS to that number until a corrected phone is entered."""
+        async with self._guard():
+            if self._outcome is not None or self._unreachable:
+                return
+            self._unreachable = True
+            now = workflow.now()
+            task = c.OpenTask(id=uuid.uuid5(self._case_id, f"find_number:{now.isoformat()}"), kind="find_number",
+                              assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
+            self._extra_tasks.append(task)
+            await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=[task]))
+
+    @workflow.signal
+    async def phone_corrected(self) -> None:
+        """A corrected phone was entered: automatic SMS resume and the find-a-number task is done."""
+        async with self._guard():
+            if self._outcome is not None or not self._unreachable:
+                return
+            self._unreachable = False
+            task = next((t for t in self._open_tasks() if t.kind == "find_number"), None)
+            await self._handle(task, self._owner, "corrected_phone")
 
     @workflow.signal
     def opted_out(self) -> None:
@@ -345,6 +475,13 @@ class PolicyRenewal:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    def _implied_stage(self) -> Stage:
+        """The stage the (new) calendar puts the case in now; DEPUTY_SUPERVISION only on escalation."""
+        stage = self._plan.stage_at(workflow.now())
+        if stage is Stage.DEPUTY_SUPERVISION and not self._should_escalate():
+            return Stage.THIRD_CONTACT
+        return stage
+
     def _make_plan(self, expiry) -> RenewalPlan:
         return plan_renewal(expiry, self._in.timezone, day_seconds=self._in.day_seconds, anchor=self._in.clock_anchor)
 
@@ -357,7 +494,7 @@ class PolicyRenewal:
             follow_up_status=self._status.value if self._status else None,
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
-            lost_to_insurer=self._lost_to,
+            lost_to_insurer=self._lost_to, plan_revision=self._plan_revision, calls_stopped=self._do_not_contact,
         )
 
     def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:
@@ -389,6 +526,15 @@ class PolicyRenewal:
     def _actor_for_stage(self) -> uuid.UUID:
         return self._deputy if self._stage is Stage.DEPUTY_SUPERVISION else self._owner
 
+    def _require_branch_admin(self, actor: c.Actor, action: str) -> None:
+        """Only a system specialist recorded for the case's branch: an actor made up by someone
+        who reached Temporal directly, with role `admin` and an id of their choosing, is refused."""
+        if actor.role is not c.ActorRole.admin:
+            raise Rejected(f"only a system specialist (admin) can {action} a case")
+        if actor.id not in self._admins:
+            raise Rejected(f"{actor.id} is not a system specialist (admin) of branch {self._in.branch} "
+                           f"as recorded in this case; only its branch admins can {action} it")
+
     def _require_open(self) -> None:
         if self._outcome is not None:
             raise Rejected(c.closed_reason(self._outcome.value))
@@ -402,15 +548,95 @@ class PolicyRenewal:
 
     # --- I/O through activities -------------------------------------------------------------------
 
+    def _guard(self):
+        """The case lock where handlers await I/O (histories recorded before queued effects);
+        with effects queued nothing awaits I/O in a handler, so nothing needs a lock."""
+        return contextlib.nullcontext() if self._effects_queued() else self._lock
+
+    async def _answer(self) -> c.CaseState:
+        await self._writes_settled()
+        return self._state()
+
+    async def _writes_settled(self) -> None:
+        """Give the writes this action queued up to ANSWER_WAIT: done, the caller reads them in the
+        projection at once; PostgreSQL or Twilio down, the action is answered anyway and its writes
+        follow when they can."""
+        target = self._queued_count
+        if not self._queued or self._written_count >= target:
+            return
+        try:
+            await workflow.wait_condition(lambda: self._written_count >= target, timeout=ANSWER_WAIT,
+                                          timeout_summary="this action's writes")
+        except asyncio.TimeoutError:
+            pass
+
+    def _effects_queued(self) -> bool:
+        """Whether writes and sends go to one writer task instead of being awaited where they
+        arise. Queued, no update handler, signal or stage entry waits for PostgreSQL or Twilio
+        (nor holds the lock across them): a staff action answers at once while either is down,
+        and its writes follow in order. Histories recorded before run the old way (patched)."""
+        if self._queued is None:
+            self._queued = workflow.patched(EFFECTS_QUEUED)
+            if self._queued:
+                self._writer = asyncio.create_task(self._write_effects())
+        return self._queued
+
+    async def _write_effects(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._effects) or self._closing)
+            if not self._effects:
+                return
+            self._writing = True
+            effect = self._effects.pop(0)
+            if isinstance(effect, SmsRequest):
+                outcome = await self._send_now(effect)
+                if effect.idempotency_key in self._awaited:
+                    self._sms_answers[effect.idempotency_key] = outcome
+            else:
+                await self._project_now(effect)
+            self._written_count += 1
+            self._writing = False
+
     async def _project(self, change: CaseChange) -> None:
+        if self._effects_queued():
+            self._effects.append(change)
+            self._queued_count += 1
+        else:
+            await self._project_now(change)
+
+    async def _project_now(self, change: CaseChange) -> None:
+        try:
+            await self._write(change)
+        except ActivityError as failure:
+            await self._needs_attention("project_case", failure)
+
+    async def _write(self, change: CaseChange) -> None:
         await workflow.execute_activity(
             "project_case", change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            schedule_to_close_timeout=GIVE_UP_AFTER,
             summary=f"{change.case.stage}{' → ' + change.case.outcome if change.case.outcome else ''}",
         )
 
-    async def _notify_customer(self, sms: SmsRequest) -> c.SmsDecision:
+    async def _needs_attention(self, what: str, failure: ActivityError) -> None:
+        """An activity failed for good: record it on the case, give the branch admin a task about
+        it, and carry on with the calendar (the case is never failed by one write or one SMS)."""
+        cause = failure.cause or failure
+        kind = getattr(cause, "type", None) or type(cause).__name__
         now = workflow.now()
-        if self._opted_out or self._renewed_elsewhere:
+        self._problems.append(c.Problem(at=now, activity=what, error=mask_numbers(f"{kind}: {cause}")[:300]))
+        task = c.OpenTask(id=uuid.uuid5(self._case_id, f"attention:{len(self._problems)}"), kind="attention",
+                          assignee_id=self._admins[0] if self._admins else self._deputy, stage=self._stage,
+                          opens_at=now, due_at=self._plan.end_of_day(self._plan.day_of(now) + 1))
+        self._extra_tasks.append(task)
+        try:
+            await self._write(CaseChange(at=now, case=self._snapshot(), open_tasks=[task]))
+        except ActivityError:
+            pass  # the projection itself is down: the problem still shows in the case's state and details
+        self._set_details(self._next_wake() if self._outcome is None else None)
+
+    async def _notify_customer(self, sms: SmsRequest, automatic: bool = True) -> c.SmsDecision:
+        now = workflow.now()
+        if self._opted_out or self._renewed_elsewhere or self._do_not_contact or (automatic and self._unreachable):
             return c.SmsDecision(status="suppressed", send_at=now)
         # Business-hour alignment (and with it quiet hours) only applies to real days.
         send_at = customer_sms_time(now, self._in.timezone) if self._in.clock_anchor is None else now
@@ -419,6 +645,8 @@ class PolicyRenewal:
             self._nudged = True  # the main loop must wake for it
             return c.SmsDecision(status="held", send_at=send_at)
         outcome = await self._send(sms)
+        if outcome is None:
+            return c.SmsDecision(status="queued", send_at=now)
         return c.SmsDecision(status=outcome.status, send_at=now, error_code=outcome.error_code)
 
     async def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
@@ -430,12 +658,27 @@ class PolicyRenewal:
                           stage=self._stage, day=day,
                           idempotency_key=key or f"{self._case_id}:{self._stage}:{template}:{day}")
 
-    async def _send(self, sms: SmsRequest) -> SmsOutcome:
+    async def _send(self, sms: SmsRequest) -> SmsOutcome | None:
+        """Send now, or (effects queued) queue it and return None."""
         sms.at, sms.day = workflow.now(), self._plan.day_of(workflow.now())
-        return await workflow.execute_activity(
-            "send_sms", sms, result_type=SmsOutcome, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-            summary=f"{sms.template} → {sms.recipient}",
-        )
+        if self._effects_queued():
+            self._effects.append(sms)
+            self._queued_count += 1
+            return None
+        return await self._send_now(sms)
+
+    async def _send_now(self, sms: SmsRequest) -> SmsOutcome:
+        try:
+            outcome = await workflow.execute_activity(
+                "send_sms", sms, result_type=SmsOutcome, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+                schedule_to_close_timeout=GIVE_UP_AFTER, summary=f"{sms.template} → {sms.recipient}",
+            )
+        except ActivityError as failure:
+            await self._needs_attention(f"send_sms {sms.template} → {sms.recipient}", failure)
+            return SmsOutcome(status="failed")
+        if outcome.status == "failed" and sms.recipient == "customer":
+            self._contact_failures += 1  # refused at send time (e.g. 21211); later ones come by signal
+        return outcome
 
     def _upsert(self, *updates) -> None:
         workflow.upsert_search_attributes(list(updates))
@@ -447,17 +690,26 @@ class PolicyRenewal:
         if self._outcome is not None:
             reason = f" ({self._outcome_reason})" if self._outcome_reason else ""
             return f"{self._outcome.value}{reason} in {self._stage}"
+        # The workflow does not wake every day, so nothing here may go stale between wake-ups:
+        # dates, not "day N of M" counted from the last wake-up.
         parts = [str(self._stage)]
-        if self._stage_tasks and len(self._stage_tasks) > 1:
-            day = self._plan.day_of(workflow.now()) - self._stage_tasks[0].day + 1
-            parts.append(f"day {min(max(day, 1), len(self._stage_tasks))} of {len(self._stage_tasks)}")
+        if len(self._stage_tasks) > 1:
+            first, last = self._stage_tasks[0], self._stage_tasks[-1]
+            parts.append(f"{len(self._stage_tasks)} daily calls {self._local_day(first.opens_at)} → "
+                         f"{self._local_day(last.opens_at)}")
         if self._renewed_elsewhere:
             parts.append("renewed elsewhere: waiting for the loss reason")
         elif wake_at is not None:
-            target, _ = self._due_transition()
-            what = {None: "closes", Stage.DEPUTY_SUPERVISION: "escalates to the deputy"}.get(target, f"moves to {target}")
-            parts.append(f"{what} at {local_label(wake_at, self._in.timezone)}")
+            target, at = self._due_transition()
+            what = {None: "closes", Stage.DEPUTY_SUPERVISION: f"escalates to deputy {self._deputy}"}.get(
+                target, f"moves to {target}")
+            parts.append(f"{what} at {local_label(at, self._in.timezone)}")
+        if self._problems:
+            parts.append(f"needs attention: {len(self._problems)} problem(s), last {self._problems[-1].activity}")
         return " · ".join(parts)
+
+    def _local_day(self, t: datetime) -> str:
+        return local_label(t, self._in.timezone)[:10]
 
     def _state(self, at: datetime | None = None) -> c.CaseState:
         open_tasks = self._open_tasks(at)
@@ -470,5 +722,5 @@ class PolicyRenewal:
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             new_policy_no=self._new_policy_no, renewed_elsewhere=self._renewed_elsewhere,
             sms_opted_out=self._opted_out, open_tasks=open_tasks, next_deadline=min(deadlines, default=None),
-            contact_failures=self._contact_failures,
+            contact_failures=self._contact_failures, problems=list(self._problems),
         )

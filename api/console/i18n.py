@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from renewals.calendar import plan_renewal
+from workflows.contract import INSURER_NAMES, Insurer
 
 # key: (中文, English)
 TEXT: dict[str, tuple[str, str]] = {
@@ -109,6 +110,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "task_kind.supervision": ("副经理督办", "Supervision"),
     "task_kind.complaint": ("处理投诉", "Complaint"),
     "task_kind.loss_reason": ("选择流失原因", "Loss reason"),
+    "task_kind.attention": ("系统异常待处理", "Needs attention"),
+    "task_kind.find_number": ("查找有效号码", "Find a working number"),
     "done.contacts": ("联系结果已记录。", "Contact recorded."),
     "done.follow-up": ("跟进状态已保存。", "Follow-up status saved."),
     "done.renewed-elsewhere": ("已登记他处续保。", "Renewal elsewhere recorded."),
@@ -117,6 +120,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "done.sms_held": ("免打扰时段:短信将于 {at} 发出。", "Quiet hours: the SMS goes out at {at}."),
     "done.sms_suppressed": ("客户已退订,短信未发送。", "The customer opted out: no SMS sent."),
     "done.sms_failed": ("短信发送失败。", "The SMS could not be sent."),
+    "done.sms_queued": ("短信已排队,稍后发出。", "The SMS is queued and goes out shortly."),
     "done.call": ("正在呼叫您的手机,接通后转接客户 {at}。", "Your phone is ringing; then we connect you to {at}."),
     "done.customer-phone": ("已保存更正号码。", "Corrected phone saved."),
     "done.phone-unreachable": ("已登记号码无效。", "Recorded: no working number."),
@@ -143,6 +147,7 @@ ENUMS: dict[str, tuple[str, str]] = {
     "wrong_number": ("电话有误", "wrong number"),
     "refused": ("拒绝沟通", "refused"),
     "complaint": ("投诉", "complaint"),
+    "do_not_contact": ("拒绝一切联系(列入勿扰名单)", "refuses all contact (do-not-call list)"),
     "call": ("电话", "call"),
     "sms": ("短信", "SMS"),
     "visit": ("上门", "visit"),
@@ -179,6 +184,14 @@ ENUMS: dict[str, tuple[str, str]] = {
     "auditor": ("审计", "auditor"),
 }
 
+
+INSURERS_EN = {
+    Insurer.picc: "PICC P&C", Insurer.ping_an: "Ping An P&C", Insurer.cpic: "CPIC P&C",
+    Insurer.china_life: "China Life P&C", Insurer.china_united: "China United", Insurer.sunshine: "Sunshine P&C",
+    Insurer.taiping: "Taiping P&C", Insurer.dajia: "Dajia", Insurer.tianan: "Tian An", Insurer.zhongan: "ZhongAn",
+    Insurer.other: "another insurer",
+}
+TEXT |= {f"insurer.{code.value}": (INSURER_NAMES[code], INSURERS_EN[code]) for code in Insurer}
 
 assert not TEXT.keys() & ENUMS.keys(), "a page word and a business value share a key"
 

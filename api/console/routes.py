@@ -265,7 +265,7 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
                                                                  - case.expiry_date).days),
         my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == staff.id],
         sms_held_until=sms_at if sms_at > now else None, call_refusal=call_refusal(now, case.timezone),
-        done=done if done in _ACTIONS or done in ("sms_held", "sms_suppressed", "sms_failed") else None,
+        done=done if done in _ACTIONS or done in ("sms_held", "sms_queued", "sms_suppressed", "sms_failed") else None,
         done_at=request.query_params.get("at", "")[:40],
         enums=_ENUM_CHOICES, **data,
     )
@@ -306,7 +306,7 @@ Action = Callable[[_Context], Awaitable[tuple[str, str]]]
 
 async def _contacts(x: _Context) -> tuple[str, str]:
     body = ContactIn(channel=x.get("channel"), result=x.get("result"), note=x.get("note"))
-    await case_routes.record_contact(body, x.casework())
+    await case_routes.record_contact(body, x.casework(), x.settings)
     return "contacts", ""
 
 
@@ -344,14 +344,14 @@ async def _call(x: _Context) -> tuple[str, str]:
 async def _customer_phone(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = CustomerPhoneIn(phone=x.get("phone") or "", note=x.get("note"))
-    await run_in_threadpool(case_routes.set_customer_phone, body, x.case, x.staff, x.session)
+    await case_routes.set_customer_phone(body, x.case, x.staff, x.session, x.client)
     return "customer-phone", ""
 
 
 async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = PhoneUnreachableIn(note=x.get("note") or "")
-    await run_in_threadpool(case_routes.mark_phone_unreachable, body, x.case, x.staff, x.session)
+    await case_routes.mark_phone_unreachable(body, x.case, x.staff, x.session, x.client)
     return "phone-unreachable", ""
 
 
@@ -364,6 +364,7 @@ _ENUM_CHOICES = {
     "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
     "loss_reasons": [r.value for r in c.LossReason if r is not c.LossReason.unknown],
     "templates": [tpl.value for tpl in c.StaffSmsTemplate],
+    "insurers": [i.value for i in c.Insurer],
 }
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, actor, case_scope, number_to_dial
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
@@ -33,15 +33,13 @@ from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
-from renewals.notify import Notifier, SendError, call_twiml, callback_url
+from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_twiml, callback_url
 from renewals.settings import Settings
 from renewals.staff import normalise_phone
 from workflows import contract as c
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-# Said to the staff member before the customer is dialled (SPEC §2: calls start with a recording notice).
-RECORDING_NOTICE = "您好,为保障服务质量,本次通话将全程录音。正在为您接通客户。"
 QUERY_TIMEOUT = timedelta(seconds=5)
 ACTION_ERRORS = error_responses(401, 403, 404, 409, 422)
 SMS_RESPONSES = {202: {"description": "held for quiet hours (21:00-08:00 local); goes out at send_at",
@@ -173,10 +171,22 @@ def case_update(action: str, summary: str):
                        responses={**state_responses(), **ACTION_ERRORS})
 
 
-@case_update("contacts", "Record a contact and its result (handles the open call task)")
-async def record_contact(body: ContactIn, act: Casework) -> c.CaseState:
-    return await act.update("record_contact", lambda who, note_id: c.RecordContact(
+def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> None:
+    customer = _customer_of(session, case)
+    until = now.astimezone(ZoneInfo(case.timezone)).date() + timedelta(days=days)
+    customer.do_not_call_until = max(until, customer.do_not_call_until or until)
+    session.add(customer)
+    session.commit()
+
+
+@case_update("contacts", "Record a contact and its result (handles the open call task); do_not_contact puts "
+                         "the customer on the do-not-call list and stops the case's calls and customer SMS")
+async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) -> c.CaseState:
+    state = await act.update("record_contact", lambda who, note_id: c.RecordContact(
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
+    if body.result is c.ContactResult.do_not_contact:
+        await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
+    return state
 
 
 @case_update("follow-up", "Set the follow-up status: success, failed or continue")
@@ -242,7 +252,7 @@ async def send_sms(body: SmsIn, act: Casework, response: Response, now: NowDep, 
         await run_in_threadpool(quote_to_send, act.session, act.case, body.quote_id, now, settings)
     decision: c.SmsDecision = await act.update("send_customer_sms", lambda who, _: c.SendCustomerSms(
         actor=who, template=body.template, quote_id=body.quote_id), result_type=c.SmsDecision)
-    response.status_code = 202 if decision.status == "held" else 200
+    response.status_code = 202 if decision.status in ("held", "queued") else 200
     return SmsOut(status=decision.status, send_at=decision.send_at, error_code=decision.error_code)
 
 
@@ -271,9 +281,11 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
                 now: datetime) -> ContactRecord:
     customer = _customer_of(session, case)
     _refuse_call(case, customer, now)
-    dial_to = number_to_dial(staff, case, customer)
-    twiml = call_twiml(RECORDING_NOTICE, dial_to, caller_id=settings.twilio_from or "",
-                       recording_callback=callback_url(settings, "recording"))
+    dial_to = number_to_dial(customer)
+    twiml = call_twiml(CONNECTING_NOTICE, dial_to, caller_id=settings.twilio_from or "",
+                       recording_callback=callback_url(settings, "recording"),
+                       whisper_url=callback_url(settings, "call-whisper"),
+                       dial_action_url=callback_url(settings, "dial-result"))
     try:
         # Twilio rings the staff member's own phone; the TwiML then bridges to the customer.
         placed = notifier.place_call(staff.phone, twiml, status_callback=callback_url(settings, "call-status"))
@@ -308,19 +320,37 @@ def _correct_phone(session: Session, case: RenewalCase, staff: Staff, body: Cust
     return CustomerPhoneOut(customer_id=customer.id, corrected_phone=phone, phone_unreachable=False, note_id=note_id)
 
 
+async def _tell_case(client: Client, case: RenewalCase, signal: str) -> None:
+    if case.outcome is None:
+        try:
+            await client.get_workflow_handle(case.workflow_id).signal(signal)
+        except RPCError as exc:  # finished meanwhile: a closed case has nothing left to send or call
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+
+
 @router.put("/{case_id}/customer-phone", summary="Enter a corrected phone (电话有误); only you will ever see it",
             response_model=CustomerPhoneOut, responses=error_responses(401, 403, 404, 422))
-def set_customer_phone(body: CustomerPhoneIn, case: CaseForPhone, staff: CurrentStaff,
-                       session: SessionDep) -> CustomerPhoneOut:
-    return _correct_phone(session, case, staff, body)
+async def set_customer_phone(body: CustomerPhoneIn, case: CaseForPhone, staff: CurrentStaff,
+                             session: SessionDep, client: TemporalDep) -> CustomerPhoneOut:
+    corrected = await run_in_threadpool(_correct_phone, session, case, staff, body)
+    await _tell_case(client, case, "phone_corrected")  # automatic SMS resume; the find-a-number task is done
+    return corrected
 
 
-@router.post("/{case_id}/phone-unreachable", summary="Record that no working number can be found for the customer",
-             response_model=CustomerPhoneOut, responses=error_responses(401, 403, 404, 422))
-def mark_phone_unreachable(body: PhoneUnreachableIn, case: CaseForPhone, staff: CurrentStaff,
-                           session: SessionDep) -> CustomerPhoneOut:
+def _mark_unreachable(session: Session, case: RenewalCase, staff: Staff, body: PhoneUnreachableIn) -> CustomerPhoneOut:
     customer = _customer_of(session, case)
     customer.phone_unreachable = True
     session.add(customer)
     note_id = _write_note(session, case, staff, body.note)  # commits the flag with the note
     return CustomerPhoneOut(customer_id=customer.id, corrected_phone=None, phone_unreachable=True, note_id=note_id)
+
+
+@router.post("/{case_id}/phone-unreachable", summary="Record that no working number can be found for the customer: "
+             "opens one find-a-working-number task for you and stops automatic customer SMS until a corrected phone",
+             response_model=CustomerPhoneOut, responses=error_responses(401, 403, 404, 422))
+async def mark_phone_unreachable(body: PhoneUnreachableIn, case: CaseForPhone, staff: CurrentStaff,
+                                 session: SessionDep, client: TemporalDep) -> CustomerPhoneOut:
+    marked = await run_in_threadpool(_mark_unreachable, session, case, staff, body)
+    await _tell_case(client, case, "phone_unreachable")
+    return marked

@@ -17,12 +17,16 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
-from models import ContactRecord, Customer, Policy, RenewalCase
+from models import ContactRecord, Customer, Policy, RenewalCase, Staff
+from activities.notifications import LOSS_REASON_LABELS
+from renewals.cases import CaseRejected, update_case
+from renewals.consent import opt_choice, reply_word
 from renewals.masking import mask_phone
-from renewals.notify import WEBHOOK_PREFIX
+from renewals.notify import WEBHOOK_PREFIX, whisper_twiml
 from renewals.settings import Settings
 from renewals.staff import StaffError, normalise_phone
 from workflows import contract as c
@@ -30,13 +34,13 @@ from workflows import contract as c
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=WEBHOOK_PREFIX, tags=["webhooks"])
 
-OPT_OUT_WORDS = {"stop", "td", "退订", "unsubscribe"}
-OPT_IN_WORDS = {"start"}
 # Later statuses never go back to earlier ones (Twilio's callbacks may arrive out of order).
 _SMS_PROGRESS = {"sending": 0, "accepted": 1, "scheduled": 1, "queued": 1, "sent": 2,
                  "delivered": 3, "undelivered": 3, "failed": 3, "read": 4}
-_CALL_FINAL = {"completed": "answered", "busy": "busy", "no-answer": "no_answer", "failed": "failed",
-               "canceled": "failed"}
+# How the customer's leg of a bridged call ended (<Dial action>'s DialCallStatus) → contact result.
+_DIAL_RESULT = {"completed": "answered", "answered": "answered", "busy": "busy", "no-answer": "no_answer",
+                "failed": "failed", "canceled": "no_answer"}
+_CALL_FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
 def _public_url(settings: Settings, path: str) -> str:
@@ -46,8 +50,9 @@ def _public_url(settings: Settings, path: str) -> str:
 
 # What Twilio sends, parsed strictly: anything else is refused (422 naming the field) before use.
 _TWILIO_FIELDS = {
-    **dict.fromkeys(("ErrorCode", "CallDuration", "RecordingDuration"), re.compile(r"[0-9]{1,9}")),
-    **dict.fromkeys(("MessageStatus", "CallStatus", "RecordingStatus", "OptOutType"), re.compile(r"[A-Za-z-]{1,32}")),
+    **dict.fromkeys(("ErrorCode", "CallDuration", "DialCallDuration", "RecordingDuration"), re.compile(r"[0-9]{1,9}")),
+    **dict.fromkeys(("MessageStatus", "CallStatus", "DialCallStatus", "RecordingStatus", "OptOutType"),
+                    re.compile(r"[A-Za-z-]{1,32}")),
     **dict.fromkeys(("MessageSid", "CallSid", "ParentCallSid", "RecordingSid", "AccountSid"),
                     re.compile(r"[A-Za-z0-9]{1,64}")),
     "From": re.compile(r"[+0-9A-Za-z:.@ -]{1,64}"),
@@ -138,15 +143,15 @@ async def sms_status(form: SignedForm, session: SessionDep, client: TemporalDep)
 
 
 def _apply_call_status(session: Session, form: dict[str, str]) -> None:
+    """The staff member's leg (the call we placed). Its end says nothing about the customer: the
+    outcome comes from the dial result; a staff leg that never connected reached nobody."""
     record = _record(session, form.get("CallSid"))
     status = form.get("CallStatus", "")
     if record is None or record.delivery_status in _CALL_FINAL:
         return
     record.delivery_status = status
-    if status in _CALL_FINAL:
-        record.result = _CALL_FINAL[status]
-        if form.get("CallDuration", "").isdigit():
-            record.duration_seconds = int(form["CallDuration"])
+    if status in _CALL_FINAL and status != "completed" and record.result is None:
+        record.result = "not_connected"
     session.add(record)
     session.commit()
 
@@ -156,6 +161,44 @@ def _apply_call_status(session: Session, form: dict[str, str]) -> None:
 def call_status(form: SignedForm, session: SessionDep) -> Response:
     _apply_call_status(session, form)
     return Response(status_code=204)
+
+
+@router.post("/call-whisper", **_signed(
+    "The customer answered a bridged call: the recording notice they hear first",
+    {"CallSid": "CA0a1b2c3d4e5f60718293a4b5c6d7e8f9", "ParentCallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10"},
+    status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response><Say>…</Say></Response>"}}},
+                                **error_responses(403)}))
+def call_whisper(form: SignedForm) -> Response:
+    return Response(whisper_twiml(), media_type="application/xml")
+
+
+def _apply_dial_result(session: Session, form: dict[str, str]) -> list[str]:
+    """Record how the customer's leg ended on the contact record of the call we placed; returns
+    the case workflow to tell about a failed call (none, or one)."""
+    record = _record(session, form.get("CallSid"))
+    status = form.get("DialCallStatus", "")
+    if record is None or status not in _DIAL_RESULT:
+        return []
+    record.result = _DIAL_RESULT[status]
+    duration = form.get("DialCallDuration", "")
+    record.duration_seconds = int(duration) if duration.isdigit() else 0
+    session.add(record)
+    session.commit()
+    if status != "failed" or not record.case_id:
+        return []
+    case = session.get(RenewalCase, record.case_id)
+    return [case.workflow_id] if case and case.outcome is None else []
+
+
+@router.post("/dial-result", **_signed(
+    "How the customer's leg of a bridged call ended (<Dial action>)",
+    {"CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "DialCallStatus": "no-answer", "DialCallDuration": "0"},
+    status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response/>"}}},
+                                **error_responses(403)}))
+async def dial_result(form: SignedForm, session: SessionDep, client: TemporalDep) -> Response:
+    failed_cases = await run_in_threadpool(_apply_dial_result, session, form)
+    await _signal(client, failed_cases, "contact_failed", c.ContactFailed(channel=c.Channel.call))
+    return Response("<Response/>", media_type="application/xml")  # the customer's leg is over: hang up
 
 
 @router.post("/recording", **_signed("The call recording is ready", {
@@ -174,15 +217,51 @@ def recording(form: SignedForm, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-def _opt_choice(form: dict[str, str]) -> bool | None:
-    """True: opt out (STOP/TD/退订/UNSUBSCRIBE), False: opt back in (START), None: an ordinary reply."""
-    kind = form.get("OptOutType", "").upper()
-    word = form.get("Body", "").strip().lower()
-    if kind == "STOP" or word in OPT_OUT_WORDS:
-        return True
-    if kind == "START" or word in OPT_IN_WORDS:
-        return False
-    return None
+# The loss_reason_request SMS asks the case owner to reply with the number of the reason, in this order.
+REPLY_LOSS_REASONS = tuple(LOSS_REASON_LABELS)
+
+
+def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, list[RenewalCase], str] | None:
+    """A service manager answering the loss-reason SMS with a number: (the manager, their cases
+    waiting for a loss reason, the reply word). None when the reply is not a number or its sender
+    has no case waiting for a loss reason, so it is handled as a customer's reply."""
+    word = reply_word(form.get("Body", ""))
+    if not word.isdigit():
+        return None
+    try:
+        sender = normalise_phone(form.get("From", ""))
+    except StaffError:
+        return None
+    staff = session.exec(select(Staff).where(Staff.phone == sender, Staff.active)).first()
+    if staff is None:
+        return None
+    waiting = list(session.exec(select(RenewalCase).where(
+        RenewalCase.owner_id == staff.id, RenewalCase.outcome.is_(None), RenewalCase.lost_to_insurer.is_not(None))))
+    return (staff, waiting, word) if waiting else None
+
+
+async def _record_loss_reason(client: Client, staff: Staff, waiting: list[RenewalCase], word: str) -> str:
+    """Record the replied reason through the workflow, with the case owner as the actor."""
+    number = int(word)
+    if not 1 <= number <= len(REPLY_LOSS_REASONS):
+        return f"请回复1-{len(REPLY_LOSS_REASONS)}之间的序号 / reply with a number from 1 to {len(REPLY_LOSS_REASONS)}"
+    if len(waiting) != 1:
+        return (f"您有{len(waiting)}个案件待登记流失原因,请在系统中逐一登记 / {len(waiting)} cases wait for a "
+                "loss reason: record them in the console")
+    [case] = waiting
+    reason = REPLY_LOSS_REASONS[number - 1]
+    try:
+        await update_case(client.get_workflow_handle(case.workflow_id), "record_loss_reason", c.RecordLossReason(
+            actor=c.Actor(id=staff.id, role=c.ActorRole(staff.role)), reason=reason))
+    except CaseRejected as rejected:
+        return f"未登记 / not recorded: {rejected.reason}"
+    return f"已登记保单{case.policy_no}的流失原因:{LOSS_REASON_LABELS[reason]} / loss reason recorded"
+
+
+def _reply(text: str) -> Response:
+    response = MessagingResponse()
+    response.message(text)
+    return Response(str(response), media_type="application/xml")
 
 
 def _apply_inbound_sms(session: Session, form: dict[str, str], now) -> tuple[bool | None, list[str]]:
@@ -196,7 +275,7 @@ def _apply_inbound_sms(session: Session, form: dict[str, str], now) -> tuple[boo
         or_(Customer.phone == sender, Customer.corrected_phone == sender))).all())
     if not customers:
         return None, []
-    choice = _opt_choice(form)
+    choice = opt_choice(form.get("Body", ""), form.get("OptOutType", ""))
     open_cases = _open_cases(session, [customer.id for customer in customers])
     case_of = {}
     for _, case_id, customer_id in open_cases:
@@ -215,11 +294,15 @@ def _apply_inbound_sms(session: Session, form: dict[str, str], now) -> tuple[boo
 
 
 @router.post("/inbound-sms", **_signed(
-    "A customer's reply; STOP/TD/退订 opts out, START opts back in",
+    "A reply: from a customer, T/TD/退订/STOP opts out and START/订阅 opts back in; from a service manager "
+    "whose case waits for a loss reason, the number of the reason (recorded as the manager's)",
     {"MessageSid": "SM0a1b2c3d4e5f60718293a4b5c6d7e8f9", "From": "+8613912345678", "Body": "退订"},
     status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response/>"}}},
                                 **error_responses(403)}))
 async def inbound_sms(form: SignedForm, session: SessionDep, client: TemporalDep, now: NowDep) -> Response:
+    waiting = await run_in_threadpool(_loss_reason_reply, session, form)
+    if waiting is not None:
+        return _reply(await _record_loss_reason(client, *waiting))
     choice, workflow_ids = await run_in_threadpool(_apply_inbound_sms, session, form, now)
     if choice is not None:
         await _signal(client, workflow_ids, "opted_out" if choice else "opted_in")

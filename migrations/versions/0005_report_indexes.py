@@ -1,13 +1,13 @@
 """report indexes: cases due in a period, tasks opened in a period
 
 Revision ID: 0005
-Revises: 0008
+Revises: 0004
 """
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0008"
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -311,7 +311,7 @@ class _Builder:
             self.outcome = snap.outcome
             self.stage = snap.outcome
             details = {"reason": snap.outcome_reason, "in_stage": snap.outcome_stage,
-                       "new_policy_no": snap.new_policy_no, "lost_to_insurer": snap.lost_to_insurer}
+                       "new_policy_no": snap.new_policy_no, "lost_to_insurer": c.insurer_name(snap.lost_to_insurer)}
             actor = self.in_flight.actor if self.in_flight else Actor.system(c.SystemComponent.workflow)
             reason = f" ({snap.outcome_reason})" if snap.outcome_reason else ""
             self.emit(at, "outcome", actor, f"case ended {snap.outcome}{reason}", **details)

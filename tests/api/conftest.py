@@ -65,7 +65,9 @@ class Api:
 
 @pytest_asyncio.fixture(scope="module")
 async def api(settings, engine, time_env, task_queue) -> AsyncIterator[Api]:
-    app = create_app(settings, engine=engine, temporal=time_env.client, clock=time_env.get_current_time)
+    # Cases the API starts (imports, assignments) run on this module's worker.
+    app = create_app(settings.model_copy(update={"task_queue": task_queue}), engine=engine, temporal=time_env.client,
+                     clock=time_env.get_current_time)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=settings.public_base_url) as client:
         yield Api(app, client, engine, settings)

@@ -57,7 +57,7 @@ async def test_the_main_flow_logs_no_personal_data(api: Api, sc: Scenario, caplo
     assert (await api.post(f"{on}/sms", headers=owner, json={"template": "service_request"})).status_code == 200
     assert (await api.get(f"/customers/{case.customer_id}", headers=owner)).status_code == 200
     assert (await api.post(f"{on}/renewed-elsewhere", headers=owner,
-                           json={"insurer": "平安产险", "note": f"欧阳娜娜 {case.plate}"})).status_code == 200
+                           json={"insurer": "ping_an", "note": f"平安产险 欧阳娜娜 {case.plate}"})).status_code == 200
 
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records
                        if not r.name.startswith("httpx"))  # (the test's own HTTP client)

@@ -36,7 +36,7 @@ async def test_corrected_phone_is_only_ever_seen_by_the_manager_who_entered_it(a
     national = corrected.removeprefix("+86")
     author = await api.sign_in(case.owner_id)
     deputy = await api.sign_in(case.deputy_id)
-    admin = await api.sign_in(add_person(sc.engine, Role.admin, branch_code=sc.branch_code).id)
+    admin = await api.sign_in(sc.admin.id)
     manager = await api.sign_in(add_person(sc.engine, Role.manager, branch_code=sc.branch_code).id)
     auditor = await api.sign_in(add_person(sc.engine, Role.auditor).id)
 
@@ -49,10 +49,12 @@ async def test_corrected_phone_is_only_ever_seen_by_the_manager_who_entered_it(a
     assert (own_view["corrected_phone"], own_view["phone"]) == (corrected, case.customer_phone)
     calls = len(sc.twilio.calls())
     assert (await api.post(f"/cases/{case.case_id}/call", headers=author)).status_code == 202
-    assert (await api.post(f"/cases/{case.case_id}/call", headers=deputy)).status_code == 202
+    deputy_placed = await api.post(f"/cases/{case.case_id}/call", headers=deputy)
+    assert deputy_placed.status_code == 202 and national not in deputy_placed.text
     author_call, deputy_call = sc.twilio.calls()[calls:]
     assert corrected in author_call["Twiml"] and author_call["To"] == case.owner_phone
-    assert corrected not in deputy_call["Twiml"] and case.customer_phone in deputy_call["Twiml"]
+    # Everyone who may call dials the working number; only its author can see it.
+    assert corrected in deputy_call["Twiml"] and case.customer_phone not in deputy_call["Twiml"]
 
     successor = sc.add_sales("王六")
     moved = await api.post(f"/cases/{case.case_id}/reassign", headers=admin,
@@ -62,7 +64,7 @@ async def test_corrected_phone_is_only_ever_seen_by_the_manager_who_entered_it(a
     successor_call_at = len(sc.twilio.calls())
     assert (await api.post(f"/cases/{case.case_id}/call", headers=successor_headers)).status_code == 202
     [successor_call] = sc.twilio.calls()[successor_call_at:]
-    assert corrected not in successor_call["Twiml"] and case.customer_phone in successor_call["Twiml"]
+    assert corrected in successor_call["Twiml"] and case.customer_phone not in successor_call["Twiml"]
     sms = await api.post(f"/cases/{case.case_id}/sms", headers=successor_headers,
                          json={"template": "service_request"})
     assert sms.json() == {"status": "sent", "send_at": sms.json()["send_at"], "error_code": None}

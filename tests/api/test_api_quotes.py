@@ -138,9 +138,9 @@ async def test_each_seed_common_error_has_its_own_code_and_message(api: Api, sc:
     assert Decimal(quoted.json()["premium"]) == Decimal("6579.75"), "4386.50 × 1.50 (3 claims) × 1.00"
 
     # 在其他主体已投保: reported through the workflow; the quote already made can no longer be sent.
-    reported = await api.post(f"/cases/{case.case_id}/renewed-elsewhere", headers=owner, json={"insurer": "平安产险"})
+    reported = await api.post(f"/cases/{case.case_id}/renewed-elsewhere", headers=owner, json={"insurer": "ping_an"})
     assert reported.status_code == 200, reported.text
-    await eventually(lambda: _assert(sc.case_row(case).lost_to_insurer == "平安产险"))
+    await eventually(lambda: _assert(sc.case_row(case).lost_to_insurer == "ping_an"))
     assert "平安产险" in (await refused("insured_elsewhere"))["message"]
     assert error(await api.post(f"/quotes/{quoted.json()['id']}/send", headers=owner), 409)["code"] == \
         "insured_elsewhere"

@@ -77,10 +77,15 @@ async def test_delivery_and_call_status_land_on_the_contact_records(api: Api, sc
     owner = await api.sign_in(case.owner_id)
     call = (await api.post(f"/cases/{case.case_id}/call", headers=owner)).json()
     call_sid = call["call_sid"]
-    for status, extra in (("ringing", {}), ("completed", {"CallDuration": "95"})):
-        response = await api.webhook("/webhooks/twilio/call-status",
-                                     {"CallSid": call_sid, "CallStatus": status, **extra})
-        assert response.status_code == 204
+    response = await api.webhook("/webhooks/twilio/call-status", {"CallSid": call_sid, "CallStatus": "ringing"})
+    assert response.status_code == 204
+    # The customer's leg (<Dial action>) decides the result and the duration, not the staff phone's leg.
+    response = await api.webhook("/webhooks/twilio/dial-result", {
+        "CallSid": call_sid, "DialCallStatus": "completed", "DialCallDuration": "95"})
+    assert response.status_code == 200
+    response = await api.webhook("/webhooks/twilio/call-status",
+                                 {"CallSid": call_sid, "CallStatus": "completed", "CallDuration": "120"})
+    assert response.status_code == 204
     recording_url = f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE{call_sid[2:]}"
     response = await api.webhook("/webhooks/twilio/recording", {
         "CallSid": call_sid, "RecordingSid": "RE1", "RecordingUrl": recording_url, "RecordingStatus": "completed",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from tests.api.conftest import PASSWORD
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# The README's screenshots are refreshed on request (RENEWALS_SCREENSHOTS=docs); an ordinary run
+# writes them to a scratch folder, so running the suite leaves the checkout as it was.
+DOCS = (Path(__file__).resolve().parents[2] / "docs" if os.environ.get("RENEWALS_SCREENSHOTS") == "docs"
+        else Path(tempfile.gettempdir()) / "renewals-screenshots")
 PHONE = {"width": 390, "height": 844}
 TABLET = {"width": 1024, "height": 768}
 
@@ -72,7 +76,7 @@ async def no_horizontal_scroll(page: Page) -> None:
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """Kept in docs/ and shown in the README."""
+    """Kept in docs/ and shown in the README (see DOCS)."""
     await no_horizontal_scroll(page)
     DOCS.mkdir(exist_ok=True)
     await page.screenshot(path=DOCS / f"{name}.png", full_page=True)

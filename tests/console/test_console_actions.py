@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+from api.console.i18n import ENUMS, TEXT
 from api.console.routes import allowed_actions
-from models import RenewalCase, Role, Staff
+from models import RenewalCase, Role, Staff, TaskKind
+from renewals.calendar import Outcome, Stage
 from workflows import contract as c
 
 OWNER, DEPUTY = uuid.uuid4(), uuid.uuid4()
@@ -58,3 +60,13 @@ def test_after_renewed_elsewhere_only_the_loss_reason_is_left_and_a_closed_case_
     reader = allowed_actions(_staff(uuid.uuid4(), Role.manager), CASE, _state("THIRD_CONTACT"))
     assert not any((reader.contact, reader.follow_up, reader.phone))
     assert not allowed_actions(owner, CASE, _state("THIRD_CONTACT", sms_opted_out=True)).sms
+
+
+def test_every_business_value_a_page_shows_has_words_in_both_languages():
+    """A value added to the contract (a contact result, a task kind, an insurer) must not reach a
+    page as its raw code."""
+    values = [*c.ContactResult, *c.FollowUpStatus, *c.LossReason, *c.Channel, *c.StaffSmsTemplate, *Stage, *Outcome]
+    keys = [*(v.value for v in values), *(f"task_kind.{k.value}" for k in TaskKind),
+            *(f"insurer.{i.value}" for i in c.Insurer)]
+    untranslated = [key for key in keys if key not in TEXT and key not in ENUMS]
+    assert not untranslated, f"no words for {untranslated}"

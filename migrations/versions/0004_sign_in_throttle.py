@@ -1,15 +1,15 @@
 """sign-in throttle
 
-Revision ID: 0008_sign_in_throttle
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 """
 
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = '0008'
-down_revision = '0004'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,406 @@
+"""Intake: the book of policies comes in, every policy gets its owner, and every case starts on time.
+
+An import checks every row (renewals.policy_file), COPYs the good ones into a staging table and
+upserts customers, vehicles, policies and assignments by policy number in set-based statements,
+all in one transaction: valid rows import, bad rows do not, nothing is half-written. A row that
+matches what is stored changes nothing.
+
+Then the cases are reconciled with the policies, and this is what makes imports repeatable and
+resumable: every step compares what is with what should be, so a rerun (after a crash, or of the
+same file) does only what is left.
+  - an open case whose policy's expiry moved gets `expiry_changed` (the running case keeps its
+    workflow id, which carries the first expiry date, and re-plans from the new one);
+  - an open case whose policy has a new manager is reassigned through the workflow;
+  - a policy in the horizon (expiry within INTAKE_HORIZON_DAYS) with an owner and no case gets one.
+The daily intake schedule (workflows/intake.py) runs the last step for every policy, so a policy
+committed by an import that died before starting its case is picked up the next night at the latest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, text
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from models import ImportJob, Role, Staff, SubBranch
+from renewals.branch_admins import branch_admin_ids
+from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case, update_case
+from renewals.policy_file import FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file
+from renewals.settings import Settings
+from workflows import contract as c
+from workflows.intake import IntakeBatchResult
+
+log = logging.getLogger(__name__)
+
+# Concurrent workflow starts/signals/updates per batch: enough to keep a Temporal frontend busy.
+CONCURRENCY = 32
+BATCH = 500
+Progress = Callable[[str, int, int | None], None]  # (phase, done, total)
+# Who imports and the daily schedule act as on a case when the import names no admin (the CLI).
+INTAKE_ACTOR = c.Actor(id=uuid.UUID("00000000-0000-5000-8000-000000000001"), role=c.ActorRole.system)
+
+_STAGING = """
+CREATE TEMP TABLE intake_staging (
+    row_no int NOT NULL, policy_no text NOT NULL, customer_name text NOT NULL, id_number text NOT NULL,
+    phone text NOT NULL, language text NOT NULL, birth_date date, plate text NOT NULL, vin text NOT NULL,
+    model_code text, first_registered_on date, channel text NOT NULL, handler_code text, owner_id uuid,
+    sub_branch_id uuid NOT NULL, premium numeric(12, 2) NOT NULL, coverages jsonb NOT NULL,
+    claims_last_year int NOT NULL, starts_on date NOT NULL, expires_on date NOT NULL,
+    policy_id uuid NOT NULL, customer_id uuid NOT NULL, vehicle_id uuid NOT NULL, previous_owner_id uuid,
+    known boolean NOT NULL DEFAULT false
+) ON COMMIT DROP;
+CREATE TEMP TABLE intake_written (policy_id uuid NOT NULL, inserted boolean NOT NULL) ON COMMIT DROP
+"""
+STAGED_COLUMNS = ("row_no", "policy_no", "customer_name", "id_number", "phone", "language", "birth_date", "plate",
+                  "vin", "model_code", "first_registered_on", "channel", "handler_code", "owner_id", "sub_branch_id",
+                  "premium", "coverages", "claims_last_year", "starts_on", "expires_on", "policy_id", "customer_id",
+                  "vehicle_id")
+
+# Set-based upserts by policy number. Each write happens only where something differs
+# (IS DISTINCT FROM), so a re-import of the same file writes nothing; the policies written are
+# noted in intake_written for the counts.
+_UPSERTS = [
+    "ANALYZE intake_staging",
+    # Rows arrive with fresh ids (one customer per id number in the file). Policies already known
+    # keep their ids, customer and vehicle rows; their previous owner is noted for the history.
+    """UPDATE intake_staging s SET policy_id = p.id, customer_id = p.customer_id, vehicle_id = p.vehicle_id,
+              previous_owner_id = a.staff_id, known = true
+       FROM policy p LEFT JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
+       WHERE p.policy_no = s.policy_no""",
+    # A new policy's customer is the one already known by id number (the unified customer view).
+    """UPDATE intake_staging s SET customer_id = k.id
+       FROM (SELECT DISTINCT ON (id_number) id_number, id FROM customer
+             WHERE id_number IN (SELECT id_number FROM intake_staging WHERE NOT known)
+             ORDER BY id_number, created_at) k
+       WHERE NOT s.known AND s.id_number = k.id_number""",
+    """WITH written AS (
+         INSERT INTO customer AS t (id, name, id_number, phone, language, birth_date, other_phones, phone_unreachable,
+                                    sms_opt_out, blacklisted, family, created_at)
+         SELECT DISTINCT ON (customer_id) customer_id, customer_name, id_number, phone, language, birth_date,
+                '[]'::jsonb, false, false, false, '{}'::jsonb, now()
+         FROM intake_staging ORDER BY customer_id, row_no DESC
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, id_number = excluded.id_number, phone = excluded.phone,
+                language = excluded.language, birth_date = excluded.birth_date
+         WHERE (t.name, t.id_number, t.phone, t.language, t.birth_date)
+               IS DISTINCT FROM (excluded.name, excluded.id_number, excluded.phone, excluded.language, excluded.birth_date)
+         RETURNING t.id, (t.xmax = 0) AS inserted)
+       INSERT INTO intake_written SELECT s.policy_id, false FROM written w JOIN intake_staging s ON s.customer_id = w.id
+       WHERE NOT w.inserted""",
+    """WITH written AS (
+         INSERT INTO vehicle AS t (id, customer_id, plate, vin, model_code, model_confirmed, first_registered_on)
+         SELECT vehicle_id, customer_id, plate, vin, model_code, false, first_registered_on FROM intake_staging
+         ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, plate = excluded.plate,
+                vin = excluded.vin, model_code = excluded.model_code, first_registered_on = excluded.first_registered_on,
+                -- a new model code must be confirmed again before quoting (查询、交互车型后才可报价)
+                model_confirmed = t.model_confirmed AND t.model_code IS NOT DISTINCT FROM excluded.model_code
+         WHERE (t.customer_id, t.plate, t.vin, t.model_code, t.first_registered_on) IS DISTINCT FROM
+               (excluded.customer_id, excluded.plate, excluded.vin, excluded.model_code, excluded.first_registered_on)
+         RETURNING t.id, (t.xmax = 0) AS inserted)
+       INSERT INTO intake_written SELECT s.policy_id, false FROM written w JOIN intake_staging s ON s.vehicle_id = w.id
+       WHERE NOT w.inserted""",
+    """WITH written AS (
+         INSERT INTO policy AS t (id, policy_no, customer_id, vehicle_id, sub_branch_id, channel, handler_code, premium,
+                                  coverages, claims_last_year, starts_on, expires_on, timezone, status)
+         SELECT policy_id, policy_no, customer_id, vehicle_id, sub_branch_id, channel::policychannel, handler_code,
+                premium, coverages, claims_last_year, starts_on, expires_on, :timezone, 'active'
+         FROM intake_staging
+         ON CONFLICT (policy_no) DO UPDATE SET sub_branch_id = excluded.sub_branch_id, channel = excluded.channel,
+                handler_code = excluded.handler_code, premium = excluded.premium, coverages = excluded.coverages,
+                claims_last_year = excluded.claims_last_year, starts_on = excluded.starts_on,
+                expires_on = excluded.expires_on
+         WHERE (t.sub_branch_id, t.channel, t.handler_code, t.premium, t.coverages, t.claims_last_year, t.starts_on,
+                t.expires_on) IS DISTINCT FROM
+               (excluded.sub_branch_id, excluded.channel, excluded.handler_code, excluded.premium, excluded.coverages,
+                excluded.claims_last_year, excluded.starts_on, excluded.expires_on)
+         RETURNING t.id, (t.xmax = 0) AS inserted)
+       INSERT INTO intake_written SELECT id, false FROM written WHERE NOT inserted""",
+    # Ownership: a row with a manager (or a matched 经办人) moves the policy to them, history kept.
+    # A row without one leaves an existing owner in place.
+    """UPDATE assignment a SET ended_at = now()
+       FROM intake_staging s
+       WHERE a.policy_id = s.policy_id AND a.ended_at IS NULL AND s.owner_id IS NOT NULL AND a.staff_id <> s.owner_id""",
+    """WITH written AS (
+         INSERT INTO assignment (id, policy_id, staff_id, assigned_at, reason, previous_staff_id, assigned_by)
+         SELECT gen_random_uuid(), policy_id, owner_id, now(), 'import', previous_owner_id, CAST(:assigned_by AS uuid)
+         FROM intake_staging WHERE owner_id IS NOT NULL AND owner_id IS DISTINCT FROM previous_owner_id
+         RETURNING policy_id)
+       INSERT INTO intake_written SELECT w.policy_id, false FROM written w JOIN intake_staging s USING (policy_id)
+       WHERE s.known""",
+]
+_COUNTS = """
+WITH written AS (SELECT DISTINCT policy_id FROM intake_written)
+SELECT count(*) FILTER (WHERE NOT s.known) AS inserted,
+       count(*) FILTER (WHERE s.known AND w.policy_id IS NOT NULL) AS updated,
+       count(*) FILTER (WHERE s.known AND w.policy_id IS NULL) AS unchanged,
+       count(*) FILTER (WHERE s.owner_id IS NOT NULL AND s.previous_owner_id IS NOT NULL
+                        AND s.owner_id <> s.previous_owner_id) AS owner_changed,
+       count(*) FILTER (WHERE s.owner_id IS NULL AND s.previous_owner_id IS NULL) AS unassigned
+FROM intake_staging s LEFT JOIN written w ON w.policy_id = s.policy_id
+"""
+
+
+@dataclass
+class LoadCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    owner_changed: int = 0
+    unassigned: int = 0
+    policy_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+def organisation(session: Session, branch_id: uuid.UUID | None = None) -> Organisation:
+    subs = {code: (sid, bid) for code, sid, bid in session.exec(select(SubBranch.code, SubBranch.id, SubBranch.branch_id))}
+    staff = session.exec(select(Staff)).all()
+    refs = {s.id: StaffRef(s.id, s.sub_branch_id, s.active, s.role == Role.sales) for s in staff}
+    return Organisation(
+        sub_branches=subs, staff={s.username: refs[s.id] for s in staff},
+        handlers={s.handler_code: refs[s.id] for s in staff if s.handler_code}, branch_id=branch_id,
+    )
+
+
+def _organisation_of(engine: Engine, branch_id: uuid.UUID | None) -> Organisation:
+    with Session(engine) as session:
+        return organisation(session, branch_id)
+
+
+def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by: uuid.UUID | None = None) -> LoadCounts:
+    """COPY the checked rows into a staging table and upsert them, in one transaction. Imports
+    run one at a time (an advisory lock), so two files naming the same new customer cannot race."""
+    if not rows:
+        return LoadCounts()
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('renewals.intake'))"))
+        for statement in _STAGING.split(";"):
+            conn.execute(text(statement))
+        copy_rows(conn, rows)
+        for statement in _UPSERTS:
+            conn.execute(text(statement), {"timezone": settings.timezone,
+                                           "assigned_by": str(assigned_by) if assigned_by else None})
+        counts = conn.execute(text(_COUNTS)).one()
+        ids = [r[0] for r in conn.execute(text("SELECT policy_id FROM intake_staging ORDER BY policy_no"))]
+    return LoadCounts(inserted=counts.inserted, updated=counts.updated, unchanged=counts.unchanged,
+                      owner_changed=counts.owner_changed, unassigned=counts.unassigned, policy_ids=ids)
+
+
+def copy_rows(conn, rows: list[PolicyRow]) -> None:
+    """COPY into intake_staging through the connection's own psycopg connection (same transaction)."""
+    import json
+
+    customers: dict[str, uuid.UUID] = {}
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY intake_staging ({', '.join(STAGED_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            customer_id = customers.setdefault(r.id_number, uuid.uuid4())
+            copy.write_row((r.row, r.policy_no, r.customer_name, r.id_number, r.phone, r.language, r.birth_date,
+                            r.plate, r.vin, r.model_code, r.first_registered_on, r.channel, r.handler_code,
+                            r.owner_id, r.sub_branch_id, r.premium, json.dumps(r.coverages, ensure_ascii=False),
+                            r.claims_last_year, r.starts_on, r.expires_on, uuid.uuid4(), customer_id, uuid.uuid4()))
+
+
+# --- cases follow the policies ----------------------------------------------------------------------
+
+_HAS_CASE = """EXISTS (SELECT 1 FROM renewal_case rc WHERE rc.policy_id = p.id
+                       AND (rc.outcome IS NULL OR rc.expiry_date = p.expires_on))"""
+# Policies due a case: in the horizon, owned, with no case for this expiry (and none running).
+_DUE = f"""
+SELECT p.id, p.policy_no, p.expires_on, p.timezone, a.staff_id AS owner_id,
+       coalesce(sb.deputy_id, (SELECT d.id FROM staff d WHERE d.sub_branch_id = sb.id AND d.role = 'deputy'
+                                AND d.active ORDER BY d.created_at LIMIT 1)) AS deputy_id,
+       sb.code AS sub_branch, b.code AS branch
+FROM policy p
+JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
+JOIN sub_branch sb ON sb.id = p.sub_branch_id
+JOIN branch b ON b.id = sb.branch_id
+WHERE p.status = 'active' AND p.expires_on BETWEEN :first AND :last AND p.policy_no > :after
+  AND (CAST(:ids AS uuid[]) IS NULL OR p.id = ANY(CAST(:ids AS uuid[])))
+  AND NOT {_HAS_CASE}
+ORDER BY p.policy_no
+LIMIT :limit
+"""
+_EXPIRY_MOVED = """
+SELECT rc.workflow_id, p.expires_on FROM renewal_case rc JOIN policy p ON p.id = rc.policy_id
+WHERE rc.outcome IS NULL AND rc.expiry_date <> p.expires_on AND p.id = ANY(CAST(:ids AS uuid[]))
+"""
+_OWNER_MOVED = """
+SELECT rc.workflow_id, a.staff_id FROM renewal_case rc
+JOIN assignment a ON a.policy_id = rc.policy_id AND a.ended_at IS NULL
+WHERE rc.outcome IS NULL AND rc.owner_id <> a.staff_id AND rc.policy_id = ANY(CAST(:ids AS uuid[]))
+"""
+
+
+def horizon(settings: Settings, today: date) -> tuple[date, date]:
+    """Expiry dates whose cases should be running on `today`: from today to the horizon's end."""
+    return today, today + timedelta(days=settings.intake_horizon_days)
+
+
+def local_today(settings: Settings, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(settings.timezone)).date()
+
+
+async def _bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item):
+        async with gate:
+            return await work(item)
+
+    return await asyncio.gather(*(one(item) for item in items))
+
+
+def _branch_admins(engine: Engine, branches: set[str]) -> dict[str, list[uuid.UUID]]:
+    with Session(engine) as session:
+        return {branch: branch_admin_ids(session, branch) for branch in branches}
+
+
+def _due(engine: Engine, params: dict[str, Any]) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(text(_DUE), params).all()
+
+
+async def start_due_cases(engine: Engine, client: Client, settings: Settings, today: date, *,
+                          after: str = "", limit: int = BATCH, policy_ids: list[uuid.UUID] | None = None,
+                          on_start: Callable[[str], None] | None = None) -> IntakeBatchResult:
+    """Start the cases of one batch of policies due one (in policy-number order after `after`)."""
+    first, last = horizon(settings, today)
+    due = await asyncio.to_thread(_due, engine, {
+        "first": first, "last": last, "after": after, "limit": limit,
+        "ids": [str(i) for i in policy_ids] if policy_ids is not None else None})
+    summary = IntakeBatchResult(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
+    startable = [p for p in due if p.deputy_id is not None]
+    summary.no_deputy = len(due) - len(startable)
+    admins = await asyncio.to_thread(_branch_admins, engine, {p.branch for p in startable})
+
+    async def start(p) -> StartOutcome:
+        inp = renewal_input(settings, policy_no=p.policy_no, expiry_date=p.expires_on, owner_id=p.owner_id,
+                            deputy_id=p.deputy_id, branch=p.branch, sub_branch=p.sub_branch,
+                            admin_ids=admins[p.branch], timezone=p.timezone)
+        outcome = (await start_case(client, inp, settings.task_queue)).outcome
+        if on_start:
+            on_start(p.policy_no)
+        return outcome
+
+    for outcome in await _bounded(startable, start):
+        setattr(summary, outcome.value, getattr(summary, outcome.value) + 1)
+    return summary
+
+
+async def follow_policies(engine: Engine, client: Client, settings: Settings, policy_ids: list[uuid.UUID],
+                          actor: c.Actor, today: date | None = None, progress: Progress | None = None
+                          ) -> dict[str, int]:
+    """Bring the cases of these policies in line with them (see the module's docstring)."""
+    today = today or local_today(settings)
+    counts = {"expiry_changed": 0, "reassigned": 0, "cases_started": 0, "cases_running": 0, "cases_already_done": 0,
+              "waiting_for_deputy": 0}
+    done = 0
+    for i in range(0, len(policy_ids), BATCH):
+        ids = policy_ids[i:i + BATCH]
+        with engine.connect() as conn:
+            moved = conn.execute(text(_EXPIRY_MOVED), {"ids": [str(x) for x in ids]}).all()
+            owners = conn.execute(text(_OWNER_MOVED), {"ids": [str(x) for x in ids]}).all()
+
+        async def signal(row) -> None:
+            await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on, source=c.SystemComponent.intake))
+
+        async def reassign(row) -> bool:
+            try:
+                await update_case(client.get_workflow_handle(row.workflow_id), "reassign",
+                                  c.Reassign(actor=actor, new_owner_id=row.staff_id, reason="import"))
+                return True
+            except CaseRejected as exc:  # already theirs, or closed meanwhile: nothing to move
+                log.info("intake: %s not reassigned: %s", row.workflow_id, exc.reason)
+                return False
+
+        await _bounded(moved, signal)
+        counts["expiry_changed"] += len(moved)
+        counts["reassigned"] += sum(await _bounded(owners, reassign))
+        started = await start_due_cases(engine, client, settings, today, limit=len(ids) + 1, policy_ids=ids)
+        counts["cases_started"] += started.started
+        counts["cases_running"] += started.already_running
+        counts["cases_already_done"] += started.already_done
+        counts["waiting_for_deputy"] += started.no_deputy
+        done += len(ids)
+        if progress:
+            progress("cases", done, len(policy_ids))
+    return counts
+
+
+# --- an import, end to end ----------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    job_id: uuid.UUID
+    total_rows: int
+    imported_rows: int
+    errors: list[RowError]
+    counts: dict[str, int]
+
+
+def create_job(engine: Engine, filename: str, data: bytes, created_by: uuid.UUID | None = None,
+               branch_id: uuid.UUID | None = None) -> uuid.UUID:
+    with Session(engine) as session:
+        job = ImportJob(filename=filename[:256], created_by=created_by, branch_id=branch_id,
+                        file_sha256=hashlib.sha256(data).hexdigest())
+        session.add(job)
+        session.commit()
+        return job.id
+
+
+def _save(engine: Engine, job_id: uuid.UUID, **values) -> None:
+    with Session(engine) as session:
+        job = session.get(ImportJob, job_id)
+        for key, value in values.items():
+            setattr(job, key, value)
+        session.add(job)
+        session.commit()
+
+
+async def run_import(engine: Engine, client: Client, settings: Settings, job_id: uuid.UUID, data: bytes, *,
+                     actor: c.Actor = INTAKE_ACTOR, branch_id: uuid.UUID | None = None,
+                     progress: Progress | None = None, today: date | None = None) -> ImportResult:
+    """Check, load and follow up one file; the job row shows progress and ends with the counts
+    and the row errors. Safe to run again with the same file: what is done stays done."""
+    def report(phase: str, done: int, total: int | None) -> None:
+        if progress:
+            progress(phase, done, total)
+
+    def checking(done: int) -> None:
+        report("reading", done, None)
+        if done % 10_000 == 0:
+            _save(engine, job_id, processed_rows=done)
+
+    await asyncio.to_thread(_save, engine, job_id, status="running", phase="reading")
+    try:
+        org = await asyncio.to_thread(_organisation_of, engine, branch_id)
+        good, errors, total = await asyncio.to_thread(check_file, data, org, checking)
+        await asyncio.to_thread(_save, engine, job_id, phase="loading", total_rows=total, processed_rows=total,
+                                errors=[e.as_dict() for e in errors])
+        report("loading", 0, len(good))
+        loaded = await asyncio.to_thread(load, engine, good, settings,
+                                         actor.id if actor.role is c.ActorRole.admin else None)
+        report("loading", len(good), len(good))
+        counts = {"inserted": loaded.inserted, "updated": loaded.updated, "unchanged": loaded.unchanged,
+                  "new_owner": loaded.owner_changed, "unassigned": loaded.unassigned,
+                  "rejected": len({e.row for e in errors})}
+        await asyncio.to_thread(_save, engine, job_id, phase="cases", imported_rows=len(good), counts=counts)
+        counts |= await follow_policies(engine, client, settings, loaded.policy_ids, actor, today, report)
+    except BaseException as exc:
+        # The rows committed stay committed; rerunning the file finishes the cases.
+        failure = str(exc) if isinstance(exc, FileRejected) else f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(_save, engine, job_id, status="failed", failure=failure[:2000],
+                                finished_at=datetime.now(UTC))
+        raise
+    await asyncio.to_thread(_save, engine, job_id, status="done", phase=None, counts=counts,
+                            finished_at=datetime.now(UTC))
+    return ImportResult(job_id, total, len(good), errors, counts)

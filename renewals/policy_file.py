@@ -1,0 +1,398 @@
+"""The policy import file (issue 9): its columns, how it is read, and how each row is checked.
+
+Pure: no database. A CSV in UTF-8 (with or without BOM) or GB18030 (as Chinese spreadsheets save
+it), one policy per row, English header names or their Chinese aliases. Each row is checked on its
+own against what the organisation knows (sub-branches, staff, handler codes); every problem names
+the row (as a spreadsheet numbers it: the header is row 1), the column and the reason. Reasons
+never repeat a customer's personal data, so an error report can be passed around.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import phonenumbers
+
+LANGUAGES = ("zh-CN", "en")
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    aliases: tuple[str, ...]
+    required: bool
+    max_length: int
+    meaning: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("policy_no", ("保单号", "保单号码"), True, 64, "policy number (letters, digits, '-')"),
+    Column("customer_name", ("客户姓名", "投保人", "被保险人"), True, 64, "customer's name"),
+    Column("id_number", ("证件号码", "身份证号"), True, 18, "18-digit resident id number (checksum verified)"),
+    Column("phone", ("手机号", "联系电话"), True, 32, "customer's mobile; +86 may be omitted"),
+    Column("language", ("语言",), False, 8, "zh-CN (default) or en: the language of the customer's SMS"),
+    Column("birth_date", ("出生日期",), False, 10, "YYYY-MM-DD; must agree with the id number"),
+    Column("plate", ("车牌号", "号牌号码"), True, 10, "licence plate, e.g. 沪A12345 (new-energy: 沪AD12345)"),
+    Column("vin", ("车架号", "VIN码"), True, 17, "17 characters, no I, O or Q"),
+    Column("model_code", ("车型代码",), False, 64, "vehicle model code (staff confirm it before quoting)"),
+    Column("first_registered_on", ("初次登记日期", "初登日期"), False, 10, "YYYY-MM-DD"),
+    Column("channel", ("渠道",), False, 16, "traditional (default, 传统) or online (网销)"),
+    Column("handler_code", ("经办人", "经办人代码"), False, 32, "经办人 code: owns the row when no manager is given"),
+    Column("manager", ("客户经理", "服务经理"), False, 64, "service manager's staff code (username)"),
+    Column("sub_branch", ("支公司", "支公司代码"), True, 32, "sub-branch code"),
+    Column("premium", ("保费",), True, 16, "last premium in CNY, e.g. 4386.50"),
+    Column("coverages", ("险别", "承保险别"), False, 500, "codes separated by ';', amounts after ':' (CTP;TPL:1000000)"),
+    Column("claims_last_year", ("上年出险次数", "出险次数"), False, 3, "claims last year (default 0)"),
+    Column("starts_on", ("起保日期", "起保日"), True, 10, "YYYY-MM-DD"),
+    Column("expires_on", ("终保日期", "终保日"), True, 10, "YYYY-MM-DD; after starts_on"),
+)
+HEADER = tuple(col.name for col in COLUMNS)
+_BY_HEADER = {h.lower(): col for col in COLUMNS for h in (col.name, *col.aliases)}
+COVERAGE_NAMES = {"CTP": "交强险", "TPL": "第三者责任险", "VD": "车辆损失险", "DRV": "车上人员责任险(司机)",
+                  "PAS": "车上人员责任险(乘客)", "GLS": "玻璃单独破碎险", "SCR": "划痕险"}
+
+_POLICY_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$")
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_PLATE = re.compile(rf"^[{_PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9挂学警]|[DF][A-HJ-NP-Z0-9]{{5}})$")
+_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+class FileRejected(ValueError):
+    """The file as a whole cannot be imported (unreadable, no header, a required column missing)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class StaffRef:
+    id: uuid.UUID
+    sub_branch_id: uuid.UUID | None
+    active: bool
+    sales: bool
+
+
+@dataclass
+class Organisation:
+    """What rows are checked against: sub-branch code → (id, branch id), staff code → staff, 经办人 → staff."""
+
+    sub_branches: dict[str, tuple[uuid.UUID, uuid.UUID]]
+    staff: dict[str, StaffRef]
+    handlers: dict[str, StaffRef]
+    branch_id: uuid.UUID | None = None  # an admin's import: only their branch's sub-branches
+
+
+@dataclass
+class PolicyRow:
+    row: int
+    policy_no: str
+    customer_name: str
+    id_number: str
+    phone: str
+    language: str
+    birth_date: date | None
+    plate: str
+    vin: str
+    model_code: str | None
+    first_registered_on: date | None
+    channel: str
+    handler_code: str | None
+    owner_id: uuid.UUID | None  # None: unassigned until an admin assigns it
+    sub_branch_id: uuid.UUID
+    premium: Decimal
+    coverages: list[dict[str, Any]] = field(default_factory=list)
+    claims_last_year: int = 0
+    starts_on: date | None = None
+    expires_on: date | None = None
+
+
+def id_number_check_digit(first17: str) -> str:
+    """GB 11643: the 18th character of a resident id number (ISO 7064 MOD 11-2)."""
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS)) % 11]
+
+
+def decode(data: bytes) -> str:
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRejected(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB: split it")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise FileRejected("the file is neither UTF-8 nor GB18030 text: save it as CSV (UTF-8)")
+
+
+def read(data: bytes) -> tuple[list[Column | None], Iterator[tuple[int, list[str]]]]:
+    """The columns in file order (None for a column we do not know) and the data rows with their
+    spreadsheet row numbers."""
+    reader = csv.reader(io.StringIO(decode(data), newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileRejected("the file is empty: the first row must name the columns") from None
+    columns = [_BY_HEADER.get(h.strip().lower()) for h in header]
+    present = {col.name for col in columns if col}
+    missing = [col.name for col in COLUMNS if col.required and col.name not in present]
+    if missing:
+        raise FileRejected("required columns missing from the header: " + ", ".join(missing))
+    seen: set[str] = set()
+    for col in columns:
+        if col and col.name in seen:
+            raise FileRejected(f"column {col.name} appears twice in the header")
+        if col:
+            seen.add(col.name)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for number, values in enumerate(reader, start=2):
+            if any(v.strip() for v in values):
+                yield number, values
+
+    return columns, rows()
+
+
+def check_row(number: int, columns: list[Column | None], values: list[str], org: Organisation
+              ) -> tuple[PolicyRow | None, list[RowError]]:
+    """The row as a policy to import, or the reasons it cannot be (each naming its column)."""
+    errors: list[RowError] = []
+    raw: dict[str, str] = {}
+    for col, value in zip(columns, values):
+        if col is None:
+            continue
+        value = value.strip()
+        if _CONTROL.search(value):
+            errors.append(RowError(number, col.name, "contains control characters"))
+        elif len(value) > col.max_length:
+            errors.append(RowError(number, col.name, f"longer than {col.max_length} characters"))
+        else:
+            raw[col.name] = value
+    for col in COLUMNS:
+        if col.required and not raw.get(col.name) and not any(e.column == col.name for e in errors):
+            errors.append(RowError(number, col.name, "is required"))
+
+    def value(name: str, parse, *, default=None):
+        text = raw.get(name)
+        if not text:
+            return default
+        try:
+            return parse(text)
+        except ValueError as exc:
+            errors.append(RowError(number, name, str(exc)))
+            return default
+
+    policy_no = value("policy_no", _policy_no)
+    id_number = value("id_number", _id_number)
+    birth_date = value("birth_date", _date)
+    if id_number and birth_date and id_number[6:14] != f"{birth_date:%Y%m%d}":
+        errors.append(RowError(number, "birth_date", "does not agree with the birth date in the id number"))
+    phone = value("phone", _mobile)
+    language = value("language", _language, default="zh-CN")
+    plate = value("plate", _plate)
+    vin = value("vin", _vin)
+    first_registered_on = value("first_registered_on", _date)
+    channel = value("channel", _channel, default="traditional")
+    premium = value("premium", _premium)
+    coverages = value("coverages", _coverages, default=[])
+    claims = value("claims_last_year", _claims, default=0)
+    starts_on = value("starts_on", _date)
+    expires_on = value("expires_on", _date)
+    if starts_on and expires_on and expires_on <= starts_on:
+        errors.append(RowError(number, "expires_on", "must be after starts_on"))
+    if first_registered_on and starts_on and first_registered_on > starts_on:
+        errors.append(RowError(number, "first_registered_on", "is after the policy starts"))
+
+    sub_branch_id = None
+    if raw.get("sub_branch"):
+        found = org.sub_branches.get(raw["sub_branch"])
+        if found is None:
+            errors.append(RowError(number, "sub_branch", "no sub-branch with this code"))
+        elif org.branch_id is not None and found[1] != org.branch_id:
+            errors.append(RowError(number, "sub_branch", "not a sub-branch of your branch"))
+        else:
+            sub_branch_id = found[0]
+    owner_id = None
+    manager = raw.get("manager")
+    if manager:
+        staff = org.staff.get(manager)
+        if staff is None:
+            errors.append(RowError(number, "manager", "no staff member with this code"))
+        elif not (staff.active and staff.sales):
+            errors.append(RowError(number, "manager", "not an active service manager (sales)"))
+        elif sub_branch_id and staff.sub_branch_id != sub_branch_id:
+            errors.append(RowError(number, "manager", "works in another sub-branch"))
+        else:
+            owner_id = staff.id
+    elif raw.get("handler_code"):
+        # Direct sales and individual agents: the 经办人 code finds the manager; no match leaves the
+        # policy unassigned (listed for an admin), which is not an error in the row.
+        staff = org.handlers.get(raw["handler_code"])
+        if staff and staff.active and staff.sales and staff.sub_branch_id == sub_branch_id:
+            owner_id = staff.id
+
+    if errors:
+        return None, errors
+    return PolicyRow(
+        row=number, policy_no=policy_no, customer_name=raw["customer_name"], id_number=id_number, phone=phone,
+        language=language, birth_date=birth_date, plate=plate, vin=vin, model_code=raw.get("model_code") or None,
+        first_registered_on=first_registered_on, channel=channel, handler_code=raw.get("handler_code") or None,
+        owner_id=owner_id, sub_branch_id=sub_branch_id, premium=premium, coverages=coverages,
+        claims_last_year=claims, starts_on=starts_on, expires_on=expires_on,
+    ), []
+
+
+def check_file(data: bytes, org: Organisation, progress=None, every: int = 1000
+               ) -> tuple[list[PolicyRow], list[RowError], int]:
+    """Every row checked: the good ones, the problems, and how many rows there were. A policy
+    number that appears twice is refused on its second row (which one is meant is unclear)."""
+    columns, rows = read(data)
+    good: list[PolicyRow] = []
+    problems: list[RowError] = []
+    first_row: dict[str, int] = {}
+    total = 0
+    for number, values in rows:
+        total += 1
+        row, errors = check_row(number, columns, values, org)
+        if row is not None:
+            if row.policy_no in first_row:
+                errors = [RowError(number, "policy_no", f"appears again (first on row {first_row[row.policy_no]})")]
+            else:
+                first_row[row.policy_no] = number
+                good.append(row)
+        problems.extend(errors)
+        if progress and total % every == 0:
+            progress(total)
+    if progress:
+        progress(total)
+    return good, problems, total
+
+
+def errors_csv(errors: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "column", "reason"])
+    for error in errors:
+        writer.writerow([error["row"], error["column"], error["reason"]])
+    return out.getvalue()
+
+
+# --- one parser per column --------------------------------------------------------------------------
+
+
+def _policy_no(text: str) -> str:
+    if not _POLICY_NO.match(text):
+        raise ValueError("3-64 letters, digits or '-', starting with a letter or digit")
+    return text
+
+
+def _id_number(text: str) -> str:
+    text = text.upper()
+    if not re.fullmatch(r"\d{17}[\dX]", text):
+        raise ValueError("an id number has 17 digits and a check digit (0-9 or X)")
+    try:
+        datetime.strptime(text[6:14], "%Y%m%d")
+    except ValueError:
+        raise ValueError("the birth date inside the id number is not a date") from None
+    if id_number_check_digit(text[:17]) != text[17]:
+        raise ValueError("the check digit does not match: mistyped id number")
+    return text
+
+
+def _mobile(text: str) -> str:
+    try:
+        parsed = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    if phonenumbers.number_type(parsed) not in (phonenumbers.PhoneNumberType.MOBILE,
+                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise ValueError("not a mobile number: SMS cannot reach it")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _language(text: str) -> str:
+    for language in LANGUAGES:
+        if text.lower() == language.lower():
+            return language
+    raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+
+
+def _plate(text: str) -> str:
+    text = text.upper().replace(" ", "").replace("·", "")
+    if not _PLATE.match(text):
+        raise ValueError("not a plate: province, letter, then 5 letters/digits (6 for new-energy)")
+    return text
+
+
+def _vin(text: str) -> str:
+    text = text.upper()
+    if not _VIN.match(text):
+        raise ValueError("a VIN has 17 letters and digits, without I, O or Q")
+    return text
+
+
+def _date(text: str) -> date:
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError("not a date (YYYY-MM-DD)")
+
+
+def _channel(text: str) -> str:
+    channel = {"traditional": "traditional", "传统": "traditional", "online": "online", "网销": "online"}.get(
+        text.lower())
+    if channel is None:
+        raise ValueError("must be traditional (传统) or online (网销)")
+    return channel
+
+
+def _premium(text: str) -> Decimal:
+    try:
+        premium = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        raise ValueError("not an amount (e.g. 4386.50)") from None
+    if not premium.is_finite() or premium <= 0 or premium >= Decimal("1e10") or premium != round(premium, 2):
+        raise ValueError("must be a positive amount with at most 2 decimals")
+    return premium
+
+
+def _coverages(text: str) -> list[dict[str, Any]]:
+    coverages = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        code, _, amount = part.partition(":")
+        code = code.strip().upper()
+        if not re.fullmatch(r"[A-Z]{2,8}", code):
+            raise ValueError(f"{code or 'an empty code'!r} is not a coverage code (2-8 letters)")
+        item: dict[str, Any] = {"code": code, "name": COVERAGE_NAMES.get(code, code)}
+        if amount.strip():
+            if not amount.strip().isdigit():
+                raise ValueError(f"the amount of {code} is not a whole number")
+            item["amount"] = int(amount)
+        coverages.append(item)
+    return coverages
+
+
+def _claims(text: str) -> int:
+    if not text.isdigit() or int(text) > 99:
+        raise ValueError("a whole number of claims from 0 to 99")
+    return int(text)

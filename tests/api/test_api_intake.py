@@ -1,0 +1,302 @@
+"""Intake and ownership through the API (issue 9): an admin uploads a book and follows the job,
+moves a leaver's book of 50 open cases (their tasks follow, as both to-do panels show), is refused
+deactivating someone who still owns policies, and changes a sub-branch's deputy."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from sqlmodel import Session, select
+
+from models import RenewalCase, Role, Staff, SubBranch, Task, TaskState
+from renewals.intake import local_today
+from renewals.sample_book import rows, to_csv
+from tests.api.conftest import add_person
+from tests.scenario import eventually, terminate_open_cases
+from workflows import contract as c
+
+BOOK = 50
+
+
+@dataclass
+class Branch:
+    code: str
+    sub_branch: str
+    admin: Staff
+    leaver: Staff
+    takers: list[Staff]
+    deputy: Staff
+    new_deputy: Staff
+
+
+@pytest.fixture(scope="module")
+def branch(engine) -> Branch:
+    from renewals.staff import add_org
+
+    suffix = uuid.uuid4().hex[:5].upper()
+    with Session(engine) as session:
+        add_org(session, branch_code=f"A{suffix}", branch_name="杭州分公司", sub_branch_code=f"T{suffix}",
+                sub_branch_name="西湖支公司")
+        session.commit()
+    sub = f"T{suffix}"
+    people = dict(
+        admin=add_person(engine, Role.admin, branch_code=f"A{suffix}"),
+        leaver=add_person(engine, Role.sales, sub_branch_code=sub, name="李四"),
+        takers=[add_person(engine, Role.sales, sub_branch_code=sub, name=n) for n in ("王六", "赵七")],
+        deputy=add_person(engine, Role.deputy, sub_branch_code=sub, name="刘洋"),
+        new_deputy=add_person(engine, Role.deputy, sub_branch_code=sub, name="孙八"),
+    )
+    with Session(engine) as session:
+        row = session.exec(select(SubBranch).where(SubBranch.code == sub)).one()
+        row.deputy_id = people["deputy"].id
+        session.add(row)
+        session.commit()
+    return Branch(code=f"A{suffix}", sub_branch=sub, **people)
+
+
+@pytest_asyncio.fixture(scope="module", autouse=True)
+async def stop_cases_at_the_end(time_env, engine, task_queue):
+    yield
+    await terminate_open_cases(time_env.client, engine)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def admin_headers(api, branch):
+    return await api.sign_in(branch.admin.id)
+
+
+def book_csv(branch: Branch, count: int, first_expiry, prefix: str, manager: Staff | None) -> bytes:
+    records = rows(count, start=first_expiry, prefix=prefix, sub_branch=branch.sub_branch)
+    for i, record in enumerate(records):
+        expiry = first_expiry + timedelta(days=i % 2)
+        record.update(manager=manager.username if manager else "", handler_code="",
+                      expires_on=f"{expiry:%Y-%m-%d}", starts_on=f"{expiry - timedelta(days=365):%Y-%m-%d}",
+                      first_registered_on=f"{expiry - timedelta(days=3 * 365):%Y-%m-%d}")
+    return to_csv(records)
+
+
+async def upload(api, headers, data: bytes, name: str = "book.csv") -> dict:
+    response = await api.post("/imports/policies", headers=headers, files={"file": (name, data, "text/csv")})
+    assert response.status_code == 202, response.text
+    job = (await api.get(response.json()["progress_url"], headers=headers)).json()
+    assert job["status"] == "done", job
+    return job
+
+
+async def open_cases(engine, prefix: str) -> list[RenewalCase]:
+    with Session(engine) as session:
+        return list(session.exec(select(RenewalCase).where(RenewalCase.policy_no.startswith(prefix),
+                                                           RenewalCase.outcome.is_(None))).all())
+
+
+async def test_an_admin_imports_a_book_and_reads_the_row_errors(api, engine, time_env, branch, admin_headers):
+    today = local_today(api.settings, await time_env.get_current_time())
+    data = book_csv(branch, 3, today + timedelta(days=400), "PAPI", branch.takers[0])
+    lines = data.decode().splitlines()
+    lines[2] = lines[2].replace(",zh-CN,", ",klingon,").replace(",en,", ",klingon,")
+    job = await upload(api, admin_headers, ("\n".join(lines) + "\n").encode())
+    assert job["imported_rows"] == 2 and job["counts"]["inserted"] == 2 and job["error_count"] == 1
+    assert job["errors"] == [{"row": 3, "column": "language", "reason": "must be one of zh-CN, en"}]
+    errors = await api.get(f"/imports/{job['job_id']}/errors.csv", headers=admin_headers)
+    assert errors.status_code == 200 and errors.headers["content-type"].startswith("text/csv")
+    assert list(csv.reader(io.StringIO(errors.content.decode("utf-8-sig")))) == [
+        ["row", "column", "reason"], ["3", "language", "must be one of zh-CN, en"]]
+
+    sales = await api.sign_in(branch.takers[0].id)
+    refused = await api.post("/imports/policies", headers=sales, files={"file": ("b.csv", data, "text/csv")})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    from renewals.staff import add_org
+
+    with Session(engine) as session:
+        add_org(session, branch_code=f"O{branch.code}", branch_name="宁波分公司")
+        session.commit()
+    other_admin = add_person(engine, Role.admin, branch_code=f"O{branch.code}")
+    outsider = await api.sign_in(other_admin.id)
+    assert (await api.get(f"/imports/{job['job_id']}", headers=outsider)).status_code == 403
+
+
+async def test_unassigned_policies_are_listed_and_an_admin_assigns_one(api, engine, time_env, branch, admin_headers):
+    today = local_today(api.settings, await time_env.get_current_time())
+    await upload(api, admin_headers, book_csv(branch, 2, today + timedelta(days=30), "PUNA", None))
+    listed = (await api.get("/assignments/unassigned", headers=admin_headers)).json()
+    waiting = [p for p in listed["items"] if p["policy_no"].startswith("PUNA")]
+    assert len(waiting) == 2 and not await open_cases(engine, "PUNA")
+    assigned = await api.post("/assignments", headers=admin_headers, json={
+        "policy_no": waiting[0]["policy_no"], "staff_id": str(branch.takers[1].id), "reason": "direct sale"})
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["counts"]["cases_started"] == 1
+    wrong = await api.post("/assignments", headers=admin_headers, json={
+        "policy_no": waiting[1]["policy_no"], "staff_id": str(branch.deputy.id), "reason": "x"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "staff_id"
+    after = (await api.get("/assignments/unassigned", headers=admin_headers)).json()
+    assert [p["policy_no"] for p in after["items"] if p["policy_no"].startswith("PUNA")] == [waiting[1]["policy_no"]]
+
+
+async def panel(api, staff: Staff) -> list[dict]:
+    headers = await api.sign_in(staff.id)
+    page = (await api.get("/me/tasks", params={"limit": 200}, headers=headers)).json()
+    return page["items"]
+
+
+async def test_a_book_of_50_moves_with_every_case_and_task(api, engine, time_env, branch, admin_headers):
+    today = local_today(api.settings, await time_env.get_current_time())
+    # Expiring in 50..51 days: every case is in FIRST_CONTACT with its call task open.
+    await upload(api, admin_headers, book_csv(branch, BOOK, today + timedelta(days=50), "PBOOK", branch.leaver))
+
+    def all_cases_open():
+        with Session(engine) as session:
+            tasks = session.exec(select(Task).where(Task.assignee_id == branch.leaver.id,
+                                                    Task.state == TaskState.open)).all()
+        assert len(tasks) == BOOK
+
+    await eventually(all_cases_open, timeout=60)
+    assert len([t for t in await panel(api, branch.leaver) if t["policy_no"].startswith("PBOOK")]) == BOOK
+    url = f"/staff/{branch.leaver.id}/reassign-book"
+    takers = [str(s.id) for s in branch.takers]
+
+    refused = await api.post(f"/staff/{branch.leaver.id}/deactivate", headers=admin_headers)
+    assert refused.status_code == 409 and f"{BOOK} policies" in refused.json()["error"]["message"]
+
+    dry = (await api.post(url, headers=admin_headers, json={"to": takers, "reason": "left", "dry_run": True})).json()
+    assert dry["dry_run"] and dry["policies"] == dry["cases"] == dry["open_tasks"] == BOOK
+    assert sorted(dry["per_owner"].values()) == [BOOK // 2, BOOK // 2] and len(dry["moves"]) == BOOK
+    book = (await api.get(f"/staff/{branch.leaver.id}/book", headers=admin_headers)).json()
+    assert book["policies"] == book["open_cases"] == book["open_tasks"] == BOOK, "a dry run moves nothing"
+
+    moved = await api.post(url, headers=admin_headers, json={"to": takers, "reason": "left"})
+    assert moved.status_code == 200, moved.text
+    report = moved.json()
+    assert report["policies"] == report["cases"] == report["open_tasks"] == BOOK and report["failures"] == []
+    assert (await api.get(f"/staff/{branch.leaver.id}/book", headers=admin_headers)).json() | {"active": True} == {
+        "staff_id": str(branch.leaver.id), "active": True, "policies": 0, "open_cases": 0, "open_tasks": 0}
+
+    owners = {}
+    client = await api.app.state.temporal()
+    for case in await open_cases(engine, "PBOOK"):
+        st = await client.get_workflow_handle(case.workflow_id).query("state", result_type=c.CaseState)
+        assert st.owner_id != branch.leaver.id and all(t.assignee_id == st.owner_id for t in st.open_tasks)
+        owners[st.owner_id] = owners.get(st.owner_id, 0) + 1
+    assert sorted(owners.values()) == [BOOK // 2, BOOK // 2]
+    assert not [t for t in await panel(api, branch.leaver) if t["policy_no"].startswith("PBOOK")]
+    for taker in branch.takers:
+        assert len([t for t in await panel(api, taker) if t["policy_no"].startswith("PBOOK")]) == BOOK // 2
+
+    again = (await api.post(url, headers=admin_headers, json={"to": takers, "reason": "left"})).json()
+    assert again["policies"] == 0, "a rerun has nothing left to move"
+    done = await api.post(f"/staff/{branch.leaver.id}/deactivate", headers=admin_headers)
+    assert done.status_code == 200 and done.json()["active"] is False
+    stale = (await api.get("/assignments/stale", headers=admin_headers)).json()
+    assert not [p for p in stale["items"] if p["policy_no"].startswith("PBOOK")]
+
+
+async def test_a_new_deputy_gets_every_open_case_and_the_deputy_tasks(api, engine, time_env, branch, admin_headers):
+    cases = await open_cases(engine, "PBOOK")
+    assert cases, "runs after the book test: its open cases are the sub-branch's"
+    client = await api.app.state.temporal()
+    first = cases[0]
+    owner = await api.sign_in(first.owner_id)
+    complaint = await api.post(f"/cases/{first.id}/contacts", headers=owner,
+                               json={"channel": "call", "result": "complaint"})
+    assert complaint.status_code == 200, complaint.text
+    assert any(t["kind"] == "complaint" for t in await panel(api, branch.deputy))
+
+    changed = await api.put(f"/sub-branches/{branch.sub_branch}/deputy", headers=admin_headers,
+                            json={"deputy_id": str(branch.new_deputy.id)})
+    assert changed.status_code == 200, changed.text
+    with Session(engine) as session:
+        in_sub_branch = session.exec(select(RenewalCase).join(SubBranch, SubBranch.id == RenewalCase.sub_branch_id)
+                                     .where(SubBranch.code == branch.sub_branch, RenewalCase.outcome.is_(None))).all()
+    assert changed.json()["cases_moved"] == len(in_sub_branch) and changed.json()["failures"] == []
+    st = await client.get_workflow_handle(first.workflow_id).query("state", result_type=c.CaseState)
+    assert st.deputy_id == branch.new_deputy.id
+    assert [t.kind for t in st.open_tasks if t.assignee_id == branch.new_deputy.id] == ["complaint"]
+    assert not any(t["kind"] == "complaint" for t in await panel(api, branch.deputy))
+    assert [t["kind"] for t in await panel(api, branch.new_deputy)] == ["complaint"]
+    with Session(engine) as session:
+        assert session.exec(select(SubBranch).where(SubBranch.code == branch.sub_branch)).one().deputy_id == \
+            branch.new_deputy.id
+
+
+async def test_owners_who_moved_to_another_sub_branch_are_listed_as_stale(api, engine, time_env, branch,
+                                                                          admin_headers):
+    from tests.api.conftest import add_sub_branch
+
+    mover = add_person(engine, Role.sales, sub_branch_code=branch.sub_branch, name="钱九")
+    today = local_today(api.settings, await time_env.get_current_time())
+    await upload(api, admin_headers, book_csv(branch, 1, today + timedelta(days=300), "PSTALE", mover))
+    elsewhere = add_sub_branch(engine, branch.code)
+    with Session(engine) as session:
+        staff = session.get(Staff, mover.id)
+        staff.sub_branch_id = session.exec(select(SubBranch.id).where(SubBranch.code == elsewhere)).one()
+        session.add(staff)
+        session.commit()
+    stale = (await api.get("/assignments/stale", headers=admin_headers)).json()
+    listed = [p for p in stale["items"] if p["policy_no"].startswith("PSTALE")]
+    assert [(p["owner_username"], p["why"]) for p in listed] == [
+        (mover.username, "the owner works in another sub-branch")]
+    sales = await api.sign_in(branch.takers[0].id)
+    assert (await api.get("/assignments/stale", headers=sales)).status_code == 403
+
+
+# Who may use the intake and ownership routes (api.access' rules for administration): codes per role.
+INTAKE_ROLES = ("anonymous", "sales", "deputy", "admin", "manager", "auditor", "other_admin")
+INTAKE_MATRIX = [  # (method, path, codes); {job} {staff} {sub} are this branch's
+    ("POST", "/imports/policies", "401 403 403 202 403 403 202"),
+    ("GET", "/imports/{job}", "401 403 403 200 403 403 403"),
+    ("GET", "/imports/{job}/errors.csv", "401 403 403 200 403 403 403"),
+    ("GET", "/assignments/unassigned", "401 403 403 200 200 403 200"),
+    ("GET", "/assignments/stale", "401 403 403 200 200 403 200"),
+    ("POST", "/assignments", "401 403 403 422 403 403 403"),
+    ("GET", "/staff/{staff}/book", "401 403 403 200 200 403 403"),
+    ("POST", "/staff/{staff}/reassign-book", "401 403 403 200 403 403 403"),
+    ("POST", "/staff/{staff}/deactivate", "401 403 403 409 403 403 403"),
+    ("PUT", "/sub-branches/{sub}/deputy", "401 403 403 200 403 403 403"),
+]
+INTAKE_ROUTES = {(method, path.replace("{job}", "{job_id}").replace("{staff}", "{staff_id}").replace("{sub}", "{code}"))
+                 for method, path, _ in INTAKE_MATRIX}
+
+
+async def test_intake_routes_by_role(api, engine, time_env, branch, admin_headers):
+    from renewals.staff import add_org
+
+    with Session(engine) as session:
+        add_org(session, branch_code=f"M{branch.code}", branch_name="温州分公司")
+        session.commit()
+    holder = add_person(engine, Role.sales, sub_branch_code=branch.sub_branch, name="吴十")
+    today = local_today(api.settings, await time_env.get_current_time())
+    data = book_csv(branch, 1, today + timedelta(days=500), "PROLE", holder)
+    job = await upload(api, admin_headers, data)
+    policy_no = data.decode().splitlines()[1].split(",")[0]
+    people = {"sales": branch.takers[0], "deputy": branch.new_deputy, "admin": branch.admin,
+              "manager": add_person(engine, Role.manager, branch_code=branch.code),
+              "auditor": add_person(engine, Role.auditor),
+              "other_admin": add_person(engine, Role.admin, branch_code=f"M{branch.code}")}
+    headers = {"anonymous": {}} | {role: await api.sign_in(staff.id) for role, staff in people.items()}
+    bodies = {
+        "/imports/policies": None,
+        "/assignments": {"policy_no": policy_no, "staff_id": str(branch.deputy.id), "reason": "x"},  # not sales: 422
+        "/staff/{staff}/reassign-book": {"to": [str(branch.takers[1].id)], "reason": "left", "dry_run": True},
+        "/sub-branches/{sub}/deputy": {"deputy_id": str(branch.new_deputy.id)},
+    }
+    mismatches = []
+    for method, template, codes in INTAKE_MATRIX:
+        path = (template.replace("{job}", job["job_id"]).replace("{staff}", str(holder.id))
+                .replace("{sub}", branch.sub_branch))
+        for role, expected in zip(INTAKE_ROLES, codes.split(), strict=True):
+            if template == "/imports/policies":
+                data = book_csv(branch, 1, today + timedelta(days=600), f"PR{role[:3].upper()}", None)
+                response = await api.post(path, headers=headers[role], files={"file": ("b.csv", data, "text/csv")})
+            else:
+                response = await api.request(method, path, json=bodies.get(template), headers=headers[role])
+            if response.status_code != int(expected):
+                mismatches.append(f"{method} {template} as {role}: {response.status_code} (expected {expected}) "
+                                  f"{response.text[:160]}")
+            if response.status_code >= 400:
+                assert set(response.json()) == {"error"}
+    assert not mismatches, "\n".join(mismatches)
