@@ -64,8 +64,22 @@ def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
     ).all())
 
 
+# What the API's functions refuse with: shown on the admin page with the reason (and the field).
+REFUSALS = (ValidationError, StaffError, Refused, ApiError)
+
+
+def _refusal(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, ValidationError):
+        return 422, _invalid(exc)
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message
+    return (409 if isinstance(exc, Refused) else 422), str(exc)
+
+
 async def _admin_page(request: Request, staff: Staff, session: Session, *, status: int = 200,
-                      error: str | None = None) -> Response:
+                      error: str | None = None, refused: Exception | None = None) -> Response:
+    if refused is not None:
+        status, error = _refusal(refused)
     unassigned = await run_in_threadpool(assignment_routes.list_unassigned, staff, session, limit=200, offset=0)
     sales = await run_in_threadpool(_branch_sales, session, staff)
     assigned = request.query_params.get("assigned", "")[:64]
@@ -94,7 +108,7 @@ async def upload_import(request: Request, staff: web.ConsoleStaff, session: Sess
     try:
         accepted = await import_routes.import_policies(request, background, staff, upload)
     except ApiError as exc:
-        return await _admin_page(request, staff, session, status=exc.status, error=exc.message)
+        return await _admin_page(request, staff, session, refused=exc)
     return RedirectResponse(f"/app/admin/imports/{accepted.job_id}", status_code=303, background=background)
 
 
@@ -133,12 +147,8 @@ async def assign_policy(request: Request, staff: web.ConsoleStaff, session: Sess
         body = assignment_routes.AssignIn(policy_no=_text(form, "policy_no"), staff_id=_text(form, "staff_id"),
                                           reason=_text(form, "reason"))
         await assignment_routes.assign(body, request, staff, session, now)
-    except ValidationError as exc:
-        return await _admin_page(request, staff, session, status=422, error=_invalid(exc))
-    except (StaffError, Refused) as exc:
-        return await _admin_page(request, staff, session, status=422, error=str(exc))
-    except ApiError as exc:
-        return await _admin_page(request, staff, session, status=exc.status, error=exc.message)
+    except REFUSALS as exc:
+        return await _admin_page(request, staff, session, refused=exc)
     return _redirect(f"/app/admin?assigned={body.policy_no}#unassigned")
 
 
@@ -159,12 +169,8 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
         body = staff_routes.ReassignBookIn(to=targets, reason=_text(form, "reason"),
                                            dry_run=_text(form, "dry_run") == "1")
         report = await staff_routes.reassign_book(leaver_id, body, request, staff, session)
-    except ValidationError as exc:
-        return await _admin_page(request, staff, session, status=422, error=_invalid(exc))
-    except (StaffError, Refused) as exc:
-        return await _admin_page(request, staff, session, status=422, error=str(exc))
-    except ApiError as exc:
-        return await _admin_page(request, staff, session, status=exc.status, error=exc.message)
+    except REFUSALS as exc:
+        return await _admin_page(request, staff, session, refused=exc)
     names = {str(s.id): s for s, _ in await run_in_threadpool(_branch_sales, session, staff)}
     leaver = await run_in_threadpool(session.get, Staff, leaver_id)
     return render(request, "book_report.html", staff=staff, report=report, leaver=leaver, names=names,

@@ -89,6 +89,10 @@ async def test_a_book_dry_run_moves_nothing_and_the_confirm_moves_the_cases(cons
     page = await context.new_page()
     await sign_in(page, console_url, give_password(sc.engine, sc.admin.id))
     await page.get_by_label("移交人").select_option(str(case.owner_id))
+    await page.get_by_label("移交原因").fill("李四离职")
+    await page.get_by_role("button", name="试运行").click()  # nobody to take the book: the API's reason
+    await expect(page.get_by_role("alert")).to_contain_text("to:")
+    await page.get_by_label("移交人").select_option(str(case.owner_id))
     await page.get_by_role("checkbox", name="赵七").check()
     await page.get_by_label("移交原因").fill("李四离职")
     await page.get_by_role("button", name="试运行").click()
