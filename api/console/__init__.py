@@ -11,12 +11,14 @@ from fastapi.staticfiles import StaticFiles
 from api.console import session as web
 from api.console.i18n import translator
 from api.console.routes import render, router
+from api.console.tools import router as tools_router
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(tools_router)
     app.mount("/app/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.exception_handler(web.SignInRequired)

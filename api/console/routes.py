@@ -399,7 +399,7 @@ async def case_action(case_id: uuid.UUID, action: str, request: Request, staff: 
     return _redirect(f"/app/cases/{case_id}?done={done}" + (f"&at={quote(detail)}" if detail else "") + "#result")
 
 
-# --- deputy, admin and manager pages -------------------------------------------------------------------
+# --- the deputy's page -------------------------------------------------------------------
 
 
 def _complaints(session: Session, staff: Staff) -> list[tuple[Task, str]]:
@@ -420,35 +420,3 @@ async def supervision_page(request: Request, staff: web.ConsoleStaff, session: S
                                          offset=0)
     complaints = await run_in_threadpool(_complaints, session, staff)
     return render(request, "supervision.html", staff=staff, cases=supervised.items, complaints=complaints)
-
-
-def temporal_ui(settings: Settings, query: str) -> str:
-    base = settings.temporal_ui_url or f"http://127.0.0.1:{settings.temporal_ui_port}"
-    return f"{base.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows?query={quote(query)}"
-
-
-@router.get("/admin")
-def admin_page(request: Request, staff: web.ConsoleStaff) -> Response:
-    if staff.role != Role.admin:
-        return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
-    return render(request, "tools.html", staff=staff, title_key="admin_page", links=[
-        ("import_policies", "/docs#/imports", "POST /imports/policies"),
-        ("unassigned", "/assignments/unassigned", "GET /assignments/unassigned"),
-        ("reassign_book", "/docs#/staff", "POST /staff/{id}/reassign-book?dry_run=true"),
-        ("api_docs", "/docs", "OpenAPI"),
-    ])
-
-
-@router.get("/manager")
-def manager_page(request: Request, staff: web.ConsoleStaff, settings: SettingsDep) -> Response:
-    if staff.role not in (Role.manager, Role.admin, Role.auditor):
-        return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
-    queries = [
-        ("DEPUTY_SUPERVISION", 'RenewalStage = "DEPUTY_SUPERVISION" AND ExecutionStatus = "Running"'),
-        ("escalated", 'Escalated = true AND ExecutionStatus = "Running"'),
-        ("LAPSED", 'RenewalOutcome = "LAPSED"'),
-        ("FINAL_CONTACT", 'RenewalStage = "FINAL_CONTACT"'),
-    ]
-    return render(request, "tools.html", staff=staff, title_key="manager_page", links=[
-        ("reports", "/docs#/reports", "GET /reports/…"), ("api_docs", "/docs", "OpenAPI"),
-    ], temporal=[(label, temporal_ui(settings, query), query) for label, query in queries])

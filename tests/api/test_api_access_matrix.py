@@ -121,7 +121,10 @@ SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in (
 CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", "/app/sign-in"),
            ("POST", "/app/sign-out"), ("GET", "/app/language/{language}"), ("GET", "/app/tasks"),
            ("GET", "/app/cases"), ("GET", "/app/cases/{case_id}"), ("POST", "/app/cases/{case_id}/{action}"),
-           ("GET", "/app/supervision"), ("GET", "/app/admin"), ("GET", "/app/manager")}
+           ("GET", "/app/supervision"), ("GET", "/app/admin"), ("GET", "/app/manager"),
+           ("POST", "/app/admin/imports"), ("GET", "/app/admin/imports/{job_id}"),
+           ("GET", "/app/admin/imports/{job_id}/errors.csv"), ("POST", "/app/admin/assign"),
+           ("POST", "/app/admin/reassign-book"), ("GET", "/app/manager/reports/{name}")}
 
 
 def app_routes(api: Api) -> set[tuple[str, str]]:

@@ -1,0 +1,241 @@
+"""The admin's and the manager's console pages: thin pages over the API's own route functions
+(imports, assignments, book reassignment, reports), so a page can do exactly what the API allows,
+checked by the same rules. Downloads and charts are served here too, because the API's routes
+read the bearer header and the console signs in with its session cookie."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date as Date
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from sqlmodel import Session, select
+from starlette.datastructures import UploadFile
+
+from api.console import session as web
+from api.console.i18n import translator
+from api.console.routes import _form, _invalid, _redirect, refusal_page, render
+from api.deps import NowDep, SessionDep, SettingsDep
+from api.errors import ApiError
+from api.routes import assignments as assignment_routes, imports as import_routes, reports as report_routes
+from api.routes import staff as staff_routes
+from models import Role, Staff, SubBranch
+from renewals.ownership import Refused
+from renewals.reports import funnel_table, renewal_table, task_table
+from renewals.settings import Settings
+from renewals.staff import StaffError
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+RUNNING = ("pending", "running")
+REPORT_READERS = (Role.manager, Role.admin, Role.auditor)
+# The Temporal UI's lists a manager watches: (words, visibility query).
+TEMPORAL_LISTS = (
+    ("DEPUTY_SUPERVISION", 'RenewalStage = "DEPUTY_SUPERVISION" AND ExecutionStatus = "Running"'),
+    ("escalated", 'Escalated = true AND ExecutionStatus = "Running"'),
+    ("LAPSED", 'RenewalOutcome = "LAPSED"'),
+    ("FINAL_CONTACT", 'RenewalStage = "FINAL_CONTACT"'),
+)
+
+
+def _forbidden(request: Request, staff: Staff) -> Response:
+    return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
+
+
+def temporal_ui(settings: Settings, query: str) -> str:
+    base = settings.temporal_ui_url or f"http://127.0.0.1:{settings.temporal_ui_port}"
+    return f"{base.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows?query={quote(query)}"
+
+
+# --- admin: the page, import upload and its job ----------------------------------------------------------
+
+
+def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
+    """The service managers an admin can give policies and books to (the API checks each again)."""
+    return list(session.exec(
+        select(Staff, SubBranch.code).join(SubBranch, SubBranch.id == Staff.sub_branch_id)
+        .where(SubBranch.branch_id == admin.branch_id, Staff.role == Role.sales, Staff.active)
+        .order_by(SubBranch.code, Staff.name)
+    ).all())
+
+
+# What the API's functions refuse with: shown on the admin page with the reason (and the field).
+REFUSALS = (ValidationError, StaffError, Refused, ApiError)
+
+
+def _refusal(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, ValidationError):
+        return 422, _invalid(exc)
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message
+    return (409 if isinstance(exc, Refused) else 422), str(exc)
+
+
+async def _admin_page(request: Request, staff: Staff, session: Session, *, status: int = 200,
+                      error: str | None = None, refused: Exception | None = None) -> Response:
+    if refused is not None:
+        status, error = _refusal(refused)
+    unassigned = await run_in_threadpool(assignment_routes.list_unassigned, staff, session, limit=200, offset=0)
+    sales = await run_in_threadpool(_branch_sales, session, staff)
+    assigned = request.query_params.get("assigned", "")[:64]
+    return render(request, "admin.html", staff=staff, status=status, error=error, unassigned=unassigned,
+                  sales=sales, assigned=assigned)
+
+
+@router.get("/admin")
+async def admin_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
+    if staff.role != Role.admin:
+        return _forbidden(request, staff)
+    return await _admin_page(request, staff, session)
+
+
+@router.post("/admin/imports")
+async def upload_import(request: Request, staff: web.ConsoleStaff, session: SessionDep,
+                        settings: SettingsDep) -> Response:
+    form = await _form(request, settings)
+    if staff.role != Role.admin:
+        return _forbidden(request, staff)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        return await _admin_page(request, staff, session, status=422,
+                                 error=translator(web.language(request))("import_pick_file"))
+    background = BackgroundTasks()
+    try:
+        accepted = await import_routes.import_policies(request, background, staff, upload)
+    except ApiError as exc:
+        return await _admin_page(request, staff, session, refused=exc)
+    return RedirectResponse(f"/app/admin/imports/{accepted.job_id}", status_code=303, background=background)
+
+
+@router.get("/admin/imports/{job_id}")
+async def import_page(job_id: uuid.UUID, request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
+    try:
+        job = await run_in_threadpool(import_routes.import_job, job_id, staff, session)
+    except ApiError as exc:
+        return refusal_page(request, staff, exc.status, exc.message)
+    return render(request, "import_job.html", staff=staff, job=job, running=job.status in RUNNING)
+
+
+@router.get("/admin/imports/{job_id}/errors.csv")
+def import_errors(job_id: uuid.UUID, request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
+    try:
+        return import_routes.import_errors(job_id, staff, session)
+    except ApiError as exc:
+        return refusal_page(request, staff, exc.status, exc.message)
+
+
+# --- admin: assigning a policy, moving a book -------------------------------------------------------------
+
+
+def _text(form, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) and value != "" else None
+
+
+@router.post("/admin/assign")
+async def assign_policy(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
+                        now: NowDep) -> Response:
+    form = await _form(request, settings)
+    if staff.role != Role.admin:
+        return _forbidden(request, staff)
+    try:
+        body = assignment_routes.AssignIn(policy_no=_text(form, "policy_no"), staff_id=_text(form, "staff_id"),
+                                          reason=_text(form, "reason"))
+        await assignment_routes.assign(body, request, staff, session, now)
+    except REFUSALS as exc:
+        return await _admin_page(request, staff, session, refused=exc)
+    return _redirect(f"/app/admin?assigned={body.policy_no}#unassigned")
+
+
+@router.post("/admin/reassign-book")
+async def reassign_book(request: Request, staff: web.ConsoleStaff, session: SessionDep,
+                        settings: SettingsDep) -> Response:
+    """A dry run shows exactly what would move, with a button that posts the same choice to run it."""
+    form = await _form(request, settings)
+    if staff.role != Role.admin:
+        return _forbidden(request, staff)
+    targets = [value for value in form.getlist("to") if isinstance(value, str)][:50]
+    try:
+        leaver_id = uuid.UUID(_text(form, "from") or "")
+    except ValueError:
+        return await _admin_page(request, staff, session, status=422,
+                                 error=translator(web.language(request))("book_pick_leaver"))
+    try:
+        body = staff_routes.ReassignBookIn(to=targets, reason=_text(form, "reason"),
+                                           dry_run=_text(form, "dry_run") == "1")
+        report = await staff_routes.reassign_book(leaver_id, body, request, staff, session)
+    except REFUSALS as exc:
+        return await _admin_page(request, staff, session, refused=exc)
+    names = {str(s.id): s for s, _ in await run_in_threadpool(_branch_sales, session, staff)}
+    leaver = await run_in_threadpool(session.get, Staff, leaver_id)
+    return render(request, "book_report.html", staff=staff, report=report, leaver=leaver, names=names,
+                  targets=[str(t) for t in body.to], reason=body.reason)
+
+
+# --- manager: reports ----------------------------------------------------------------------------------------
+
+REPORTS = {  # name: (route function, table, charts)
+    "renewals": (lambda reading, chart: report_routes.renewals(reading, chart), renewal_table,
+                 tuple(report_routes.RenewalChart)),
+    "funnel": (lambda reading, _: report_routes.funnel(reading), funnel_table, (None,)),
+    "tasks": (lambda reading, _: report_routes.tasks(reading), task_table, (None,)),
+}
+
+
+def _reading(staff: Staff, session: Session, settings: Settings, now, start: Date | None,
+             end: Date | None, format: report_routes.Format = report_routes.Format.json) -> report_routes.ReportQuery:
+    return report_routes.ReportQuery(staff, session, settings, now, start, end, None, None, None, format)
+
+
+@router.get("/manager")
+async def manager_page(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
+                       now: NowDep) -> Response:
+    if staff.role not in REPORT_READERS:
+        return _forbidden(request, staff)
+    temporal = [(label, temporal_ui(settings, query), query) for label, query in TEMPORAL_LISTS]
+    try:
+        start, end = (_day(request, name) for name in ("from", "to"))
+        reading = await run_in_threadpool(_reading, staff, session, settings, now, start, end)
+    except (ApiError, ValueError) as exc:
+        message = exc.message if isinstance(exc, ApiError) else translator(web.language(request))("bad_day")
+        return render(request, "manager.html", staff=staff, status=422, error=message, reports=[],
+                      temporal=temporal, period=None)
+    period = f"from={reading.period.start}&to={reading.period.end}"
+    reports = []
+    for name, (run, table, charts) in REPORTS.items():
+        report = await run_in_threadpool(run, reading, report_routes.RenewalChart.rates)
+        base = f"/app/manager/reports/{name}?{period}"
+        reports.append({"name": name, "table": table(report), "csv": f"{base}&format=csv",
+                        "charts": [f"{base}&format=png" + (f"&chart={chart.value}" if chart else "")
+                                   for chart in charts]})
+    return render(request, "manager.html", staff=staff, reports=reports, temporal=temporal, period=reading.period)
+
+
+def _day(request: Request, name: str) -> Date | None:
+    value = request.query_params.get(name, "")[:10]
+    return Date.fromisoformat(value) if value else None
+
+
+@router.get("/manager/reports/{name}")
+async def report_file(name: str, request: Request, staff: web.ConsoleStaff, session: SessionDep,
+                      settings: SettingsDep, now: NowDep, format: report_routes.Format = report_routes.Format.csv,
+                      chart: report_routes.RenewalChart = report_routes.RenewalChart.rates) -> Response:
+    """A report's CSV or chart, for the cookie session: the API's own report functions."""
+    if staff.role not in REPORT_READERS or name not in REPORTS or format is report_routes.Format.json:
+        return _forbidden(request, staff) if name in REPORTS else refusal_page(
+            request, staff, 404, translator(web.language(request))("page_not_found"))
+    try:
+        start, end = _day(request, "from"), _day(request, "to")
+        reading = await run_in_threadpool(_reading, staff, session, settings, now, start, end, format)
+        answer: Any = await run_in_threadpool(REPORTS[name][0], reading, chart)
+    except ValueError:
+        return refusal_page(request, staff, 422, translator(web.language(request))("bad_day"))
+    except ApiError as exc:
+        return refusal_page(request, staff, exc.status, exc.message)
+    answer.headers["Cache-Control"] = "private, no-store"
+    return answer

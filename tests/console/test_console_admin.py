@@ -1,0 +1,173 @@
+"""The admin's and the manager's pages in a real browser: an import uploaded from the phone and
+followed to its counts and row errors, an unassigned policy given to a service manager, a book
+reassignment previewed (moving nothing) then confirmed, and the reports with their charts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from playwright.async_api import Browser, expect
+from sqlmodel import Session, select
+
+from models import Assignment, Policy, Role
+from renewals.sample_book import rows, to_csv
+from tests.api.conftest import add_person, give_password
+from tests.console.conftest import PHONE, no_horizontal_scroll, sign_in
+from tests.scenario import Scenario, eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def _book(sc: Scenario, first_expiry, prefix: str, managers: list[str]) -> bytes:
+    records = rows(len(managers), start=first_expiry, prefix=prefix, sub_branch=sc.sub_branch_code)
+    for record, manager in zip(records, managers, strict=True):
+        record.update(manager=manager, handler_code="", expires_on=f"{first_expiry:%Y-%m-%d}",
+                      starts_on=f"{first_expiry - timedelta(days=365):%Y-%m-%d}",
+                      first_registered_on=f"{first_expiry - timedelta(days=3 * 365):%Y-%m-%d}")
+    return to_csv(records)
+
+
+def _owner(engine, policy_no: str):
+    with Session(engine) as session:
+        return session.exec(select(Assignment.staff_id).join(Policy, Policy.id == Assignment.policy_id).where(
+            Policy.policy_no == policy_no, Assignment.ended_at.is_(None))).first()
+
+
+async def test_an_admin_imports_a_file_reads_its_row_errors_and_assigns_the_unassigned(
+        console_url: str, browser: Browser, sc: Scenario):
+    taker = sc.add_sales("王六")
+    # Far from expiry, so no case starts: two rows for the taker, one nobody serves, one bad row.
+    data = _book(sc, await sc.local_today() + timedelta(days=400), "PWEB", [taker.username, taker.username, "", ""])
+    lines = data.decode().splitlines()
+    lines[4] = lines[4].replace(",zh-CN,", ",klingon,").replace(",en,", ",klingon,")
+    data = ("\n".join(lines) + "\n").encode()
+    policy_nos = [line.split(",")[0] for line in lines[1:]]
+    assert all(no.startswith("PWEB") for no in policy_nos), "policy_no is the first column"
+
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, give_password(sc.engine, sc.admin.id))
+    assert page.url.endswith("/app/admin")
+    await no_horizontal_scroll(page)
+    await page.get_by_label("保单文件").set_input_files(
+        files=[{"name": "book.csv", "mimeType": "text/csv", "buffer": data}])
+    await page.get_by_role("button", name="上传并导入").click()
+    assert "/app/admin/imports/" in page.url
+    await expect(page.locator("#job-status")).to_contain_text("已完成", timeout=30_000)  # the page refreshes itself
+    counts = page.locator("#job-counts")
+    await expect(counts.locator("div", has_text="新增保单")).to_contain_text("3")
+    await expect(counts.locator("div", has_text="未分配")).to_contain_text("1")
+    await expect(page.locator("#row-errors")).to_contain_text("language")
+    await expect(page.locator("#row-errors")).to_contain_text("must be one of zh-CN, en")
+    await no_horizontal_scroll(page)
+    errors = await page.request.get(console_url + await page.get_by_role("link", name="下载全部错误行(CSV)").get_attribute("href"))
+    assert errors.status == 200 and errors.headers["content-type"].startswith("text/csv")
+    assert list(csv.reader(io.StringIO((await errors.body()).decode("utf-8-sig")))) == [
+        ["row", "column", "reason"], ["5", "language", "must be one of zh-CN, en"]]
+
+    await page.get_by_role("link", name="返回系统管理").click()
+    unassigned = page.locator("li.unassigned", has_text=policy_nos[2])
+    await expect(unassigned).to_contain_text(sc.sub_branch_code)
+    assert _owner(sc.engine, policy_nos[2]) is None
+    await unassigned.get_by_label("分配给").select_option(str(taker.id))
+    await unassigned.get_by_label("分配原因").fill("直销客户,由支公司服务")
+    await unassigned.get_by_role("button", name="分配").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"保单 {policy_nos[2]} 已分配")
+    assert await page.locator("li.unassigned", has_text=policy_nos[2]).count() == 0
+    assert _owner(sc.engine, policy_nos[2]) == taker.id
+    await context.close()
+
+
+async def test_a_book_dry_run_moves_nothing_and_the_confirm_moves_the_cases(console_url: str, browser: Browser,
+                                                                            sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    taker = sc.add_sales("赵七")
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, give_password(sc.engine, sc.admin.id))
+    await page.get_by_label("移交人").select_option(str(case.owner_id))
+    await page.get_by_label("移交原因").fill("李四离职")
+    await page.get_by_role("button", name="试运行").click()  # nobody to take the book: the API's reason
+    await expect(page.get_by_role("alert")).to_contain_text("to:")
+    await page.get_by_label("移交人").select_option(str(case.owner_id))
+    await page.get_by_role("checkbox", name="赵七").check()
+    await page.get_by_label("移交原因").fill("李四离职")
+    await page.get_by_role("button", name="试运行").click()
+
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("移交试运行")
+    await expect(page.locator("#book-moves")).to_contain_text(case.inp.policy_no)
+    await expect(page.locator("#book-moves")).to_contain_text("赵七")
+    await expect(page.locator("#book-summary div", has_text="进行中的案件")).to_contain_text("1")
+    await no_horizontal_scroll(page)
+    assert (await case.state()).owner_id == case.owner_id, "a dry run moves nothing"
+    assert _owner(sc.engine, case.inp.policy_no) == case.owner_id
+
+    await page.get_by_role("button", name="确认移交").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("移交结果")
+    await expect(page.locator("#book-moves")).to_contain_text(case.inp.policy_no)
+    assert _owner(sc.engine, case.inp.policy_no) == taker.id
+
+    async def moved():
+        assert (await case.state()).owner_id == taker.id
+
+    await eventually(moved)
+    await context.close()
+
+
+async def test_a_manager_reads_the_reports_with_their_charts(console_url: str, browser: Browser, sc: Scenario):
+    await sc.start(days_to_expiry=20)
+    manager = add_person(sc.engine, Role.manager, branch_code=sc.branch_code)
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, give_password(sc.engine, manager.id))
+    assert page.url.endswith("/app/manager")
+    for name in ("续保率与脱保率", "续保漏斗", "每日任务完成情况"):
+        await expect(page.get_by_role("heading", name=name)).to_be_visible()
+    charts = page.locator("img.chart")
+    assert await charts.count() == 4
+    for i in range(4):
+        src = await charts.nth(i).get_attribute("src")
+        chart = await page.request.get(console_url + src)
+        assert chart.status == 200 and chart.headers["content-type"] == "image/png", src
+        await expect(charts.nth(i)).to_have_js_property("complete", True)
+        assert await charts.nth(i).evaluate("img => img.naturalWidth") > 0, f"{src} did not draw"
+    download = await page.request.get(console_url + await page.locator("#report-renewals a", has_text="CSV")
+                                      .get_attribute("href"))
+    assert download.status == 200 and download.headers["content-type"].startswith("text/csv")
+    await no_horizontal_scroll(page)
+
+    await page.get_by_label("起始日期").fill("2026-01-01")
+    await page.get_by_label("截止日期").fill("2026-01-31")
+    await page.get_by_role("button", name="查看报表").click()
+    assert "from=2026-01-01" in await charts.first.get_attribute("src")
+    await page.get_by_role("link", name="English").click()
+    await expect(page.get_by_role("heading", name="Renewal funnel")).to_be_visible()
+    await context.close()
+
+
+async def test_a_sales_user_cannot_open_the_admin_or_manager_pages(console_url: str, browser: Browser,
+                                                                   sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
+    for path in ("/app/admin", "/app/manager", "/app/manager/reports/renewals?format=png",
+                 "/app/manager/reports/tasks?format=csv", f"/app/admin/imports/{case.case_id}",
+                 f"/app/admin/imports/{case.case_id}/errors.csv"):
+        response = await page.goto(console_url + path)
+        assert response.status == 403, path
+        assert response.headers["content-type"].startswith("text/html"), path
+    await page.goto(f"{console_url}/app/tasks")
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    taker = sc.add_sales("赵七")
+    forged = await page.request.post(f"{console_url}/app/admin/reassign-book", max_redirects=0, form={
+        "csrf_token": token, "from": str(case.owner_id), "to": str(taker.id), "reason": "x"})
+    assert forged.status == 403
+    assigned = await page.request.post(f"{console_url}/app/admin/assign", max_redirects=0, form={
+        "csrf_token": token, "policy_no": case.inp.policy_no, "staff_id": str(taker.id), "reason": "x"})
+    assert assigned.status == 403
+    assert _owner(sc.engine, case.inp.policy_no) == case.owner_id
+    await context.close()
