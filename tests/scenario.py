@@ -4,6 +4,7 @@ case, move the clock to a day of the renewal calendar, and read what staff and c
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import os
 import uuid
@@ -195,11 +196,13 @@ async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:
 
 
 async def eventually(check, timeout: float = 10.0):
-    """Poll `check` until it stops raising AssertionError (the projection is written by activities)."""
+    """Poll `check` (plain or async) until it stops raising AssertionError (the projection is
+    written by activities)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            return check()
+            result = check()
+            return await result if inspect.isawaitable(result) else result
         except AssertionError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
