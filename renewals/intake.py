@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 from temporalio.client import Client
@@ -211,9 +211,10 @@ def copy_rows(conn, rows: list[PolicyRow]) -> None:
     """COPY into intake_staging through the connection's own psycopg connection (same transaction)."""
     customers: dict[str, uuid.UUID] = {}
     new_customer = uuid.uuid4
-    coverages = json.JSONEncoder(ensure_ascii=False).encode
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY intake_staging ({', '.join(STAGED_COLUMNS)}) FROM STDIN") as copy:
+    # The queued writer sends from a thread, so the server parses while Python formats the next rows.
+    with cursor.copy(f"COPY intake_staging ({', '.join(STAGED_COLUMNS)}) FROM STDIN",
+                     writer=QueuedLibpqWriter(cursor)) as copy:
         write = copy.write_row
         for r in rows:
             customer_id = customers.get(r.id_number)
@@ -221,7 +222,7 @@ def copy_rows(conn, rows: list[PolicyRow]) -> None:
                 customer_id = customers[r.id_number] = new_customer()
             write((r.row, r.policy_no, r.customer_name, r.id_number, r.phone, r.language, r.birth_date,
                    r.plate, r.vin, r.model_code, r.first_registered_on, r.channel, r.handler_code,
-                   r.owner_id, r.sub_branch_id, r.premium, coverages(r.coverages),
+                   r.owner_id, r.sub_branch_id, r.premium, r.coverages,
                    r.claims_last_year, r.starts_on, r.expires_on, customer_id))
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
 import operator
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -126,7 +127,7 @@ class PolicyRow:
     owner_id: uuid.UUID | None  # None: unassigned until an admin assigns it
     sub_branch_id: uuid.UUID
     premium: Decimal
-    coverages: list[dict[str, Any]] = field(default_factory=list)
+    coverages: str = "[]"  # a JSON array of {code, name, amount?}, as the policy stores it
     claims_last_year: int = 0
     starts_on: date | None = None
     expires_on: date | None = None
@@ -218,7 +219,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     first_registered_on = value("first_registered_on", _date)
     channel = value("channel", _channel, default="traditional")
     premium = value("premium", _premium)
-    coverages = value("coverages", _coverages, default=[])
+    coverages = value("coverages", _coverages, default="[]")
     claims = value("claims_last_year", _claims, default=0)
     starts_on = value("starts_on", _date)
     expires_on = value("expires_on", _date)
@@ -401,13 +402,9 @@ def _premium(text: str) -> Decimal:
     return premium
 
 
-def _coverages(text: str) -> list[dict[str, Any]]:
-    return list(_parse_coverages(text))
-
-
 @functools.lru_cache(maxsize=4096)
-def _parse_coverages(text: str) -> tuple[dict[str, Any], ...]:
-    """Cached: a book has a few dozen coverage combinations, written the same way on most rows."""
+def _coverages(text: str) -> str:
+    """As JSON. Cached: a book has a few dozen coverage combinations, written alike on most rows."""
     coverages = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
         code, _, amount = part.partition(":")
@@ -420,7 +417,7 @@ def _parse_coverages(text: str) -> tuple[dict[str, Any], ...]:
                 raise ValueError(f"the amount of {code} is not a whole number")
             item["amount"] = int(amount)
         coverages.append(item)
-    return tuple(coverages)
+    return json.dumps(coverages, ensure_ascii=False)
 
 
 def _claims(text: str) -> int:
