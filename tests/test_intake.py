@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import uuid
+
 import pytest
 import pytest_asyncio
 from sqlmodel import Session, select
@@ -13,7 +15,7 @@ from sqlmodel import Session, select
 from models import Assignment, ImportJob, Policy
 from renewals.demo import demo_jobs
 from renewals.intake import create_job, run_import
-from renewals.policy_file import HEADER, FileRejected, id_number_check_digit
+from renewals.policy_file import HEADER, FileRejected, Organisation, StaffRef, check_file, id_number_check_digit
 from renewals.sample_book import rows, to_csv
 from tests.scenario import terminate_open_cases
 
@@ -28,6 +30,33 @@ def id_number(birth: str = "19850612", serial: str = "123") -> str:
 def test_the_id_number_checksum_is_the_national_standard():
     assert id_number_check_digit("11010519491231002") == "X"  # the standard's own example
     assert id_number_check_digit("44052418800101001") == "4"
+
+
+def test_the_checks_shortcuts_keep_every_verdict():
+    """Phones are parsed once per number, ISO dates without strptime, a row searched once for
+    control characters: the verdicts (and which column they name) stay those of the full checks."""
+    sub_branch = uuid.uuid4()
+    org = Organisation(sub_branches={"310101": (sub_branch, uuid.uuid4())}, staff={}, handlers={})
+    cells = {"landline": ("phone", "021 6321 1234"), "again": ("phone", "021 6321 1234"),
+             "bad id date": ("id_number", "310101198513321234"), "no feb 30": ("expires_on", "2027-02-30"),
+             "slashes": ("starts_on", "2026/01/05"), "compact": ("starts_on", "20260105"),
+             "tab inside": ("customer_name", "张\t三"), "tab around": ("customer_name", "\t张三 ")}
+    records = rows(len(cells), start=date(2027, 1, 1), prefix="PSHORT")
+    for record, (column, value) in zip(records, cells.values()):
+        record[column] = value
+        record["manager"] = ""
+    good, errors, _ = check_file(to_csv(records), org)
+    verdict = {name: [(e.column, e.reason) for e in errors if e.row == number]
+               for number, name in enumerate(cells, start=2)}
+    assert verdict["landline"] == verdict["again"] == [("phone", "not a mobile number: SMS cannot reach it")]
+    assert verdict["bad id date"] == [("id_number", "the birth date inside the id number is not a date")]
+    assert verdict["no feb 30"] == [("expires_on", "not a date (YYYY-MM-DD)")]
+    assert verdict["tab inside"] == [("customer_name", "contains control characters")]
+    assert not verdict["slashes"] and not verdict["compact"] and not verdict["tab around"]
+    imported = {name: row for row in good for number, name in enumerate(cells, start=2) if row.row == number}
+    assert imported["slashes"].starts_on == imported["compact"].starts_on == date(2026, 1, 5)
+    assert imported["tab around"].customer_name == "张三"
+    assert all(row.phone.startswith("+861") for row in good)
 
 
 @pytest.fixture(scope="module")
