@@ -17,9 +17,8 @@ from temporalio.exceptions import ApplicationError
 from activities.types import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
 from renewals.calendar import plan_renewal
-from workflows.tasks import stage_tasks
+from workflows.tasks import PLANNED_KINDS, planned_tasks
 
-PLANNED_KINDS = ("call", "supervision")  # the calendar's tasks (the rest are one-off)
 
 
 class CaseProjection:
@@ -90,12 +89,10 @@ class CaseProjection:
             if change.open_stage_tasks:
                 plan = plan_renewal(case.expiry_date, case.timezone, day_seconds=case.day_seconds,
                                     anchor=case.clock_anchor)
-                planned = stage_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id,
-                                      case.plan_revision)
-                if case.calls_stopped:
-                    planned = [t for t in planned if t.kind != "call"]
+                planned = planned_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id,
+                                        plan_revision=case.plan_revision, calls_stopped=case.calls_stopped,
+                                        replanned_at=at if change.replan else None)
                 if change.replan:
-                    planned = [t for t in planned if t.due_at > at]
                     keep = [Task.id.not_in([t.id for t in planned])] if planned else []
                     conn.execute(update(Task).where(this_case, open_tasks, Task.kind.in_(PLANNED_KINDS), *keep)
                                  .values(state=TaskState.cancelled))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session
@@ -135,6 +136,27 @@ async def test_renewed_elsewhere_path_with_a_refused_action(sc: Scenario):
     assert (lost.details["reason"], lost.details["lost_to_insurer"]) == ("price", "平安产险")
     [request] = [e for e in timeline.events if e.details.get("template") == "loss_reason_request"]
     assert request.details["requested_by"]["id"] == str(case.owner_id)
+
+
+async def test_a_re_planned_case_shows_the_new_plans_tasks(sc: Scenario):
+    """An expiry change re-plans the daily calls under new ids: the timeline follows the tasks the
+    projection wrote, so the call handled after the move is in it, and the old plan's open call is
+    cancelled, not missed (its later calls never opened, so they are not shown)."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-15, 10))
+    await case.handle.signal("expiry_changed", c.ExpiryChanged(new_expiry_date=case.inp.expiry_date + timedelta(days=3)))
+    await sc.sleep_until(case.at(-15, 10, 1))
+    await case.update("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call,
+                                                        result=c.ContactResult.reached))
+    await sc.sleep_until(case.at(-15, 11))
+
+    events = (await timeline_of(sc, case)).events
+    handled = [e for e in events if e.kind == "task_handled"]
+    assert [(e.t_day, e.details.get("task")) for e in handled] == [("T-18", "call")], "the new plan's T-18 call"
+    after_move = [e for e in events if e.at >= case.at(-15, 10)]
+    assert [(e.t_day, e.kind) for e in after_move if e.kind.startswith("task_")] == [
+        ("T-15", "task_cancelled"), ("T-18", "task_opened"), ("T-18", "task_handled")]  # each in its own plan
+    assert not [e for e in after_move if e.kind == "task_missed"]
 
 
 async def test_auditor_timeline_shows_no_personal_data(sc: Scenario):

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from models import Assignment, ImportJob, Policy
 from renewals.demo import demo_jobs
 from renewals.intake import create_job, run_import
-from renewals.policy_file import HEADER, FileRejected, Organisation, StaffRef, check_file, id_number_check_digit
+from renewals.policy_file import HEADER, FileRejected, Organisation, check_file, id_number_check_digit
 from renewals.sample_book import rows, to_csv
 from tests.scenario import terminate_open_cases
 

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from renewals.calendar import STAGE_ORDER, Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
     from renewals.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
-    from workflows.tasks import stage_tasks, task_id
+    from workflows.tasks import planned_tasks, task_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Retries are bounded: a passing outage (PostgreSQL restarting, Twilio 5xx) is ridden out for up
@@ -173,12 +173,9 @@ class PolicyRenewal:
             await self._notify_customer(self._sms("final_notice", "customer"))
 
     def _plan_stage_tasks(self) -> None:
-        tasks = stage_tasks(self._case_id, self._plan, self._stage, self._owner, self._deputy, self._plan_revision)
-        if self._plan_revision:  # as the projection does: a re-planned stage has no missed past days
-            tasks = [t for t in tasks if t.due_at > workflow.now()]
-        if self._do_not_contact:
-            tasks = [t for t in tasks if t.kind != "call"]
-        self._stage_tasks = tasks
+        self._stage_tasks = planned_tasks(
+            self._case_id, self._plan, self._stage, self._owner, self._deputy, plan_revision=self._plan_revision,
+            calls_stopped=self._do_not_contact, replanned_at=workflow.now() if self._plan_revision else None)
 
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
         self._outcome, self._outcome_reason = outcome, reason

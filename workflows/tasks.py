@@ -4,9 +4,13 @@ writes them, and both derive the same deterministic ids from the renewal calenda
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from renewals.calendar import RenewalPlan, Stage
 from workflows.contract import OpenTask
+
+
+PLANNED_KINDS = ("call", "supervision")  # the calendar's tasks (the rest are one-off)
 
 
 def task_id(case_id: uuid.UUID, kind: str, stage: str, day: int | None, plan_revision: int = 0) -> uuid.UUID:
@@ -26,3 +30,17 @@ def stage_tasks(case_id: uuid.UUID, plan: RenewalPlan, stage: Stage | str, owner
                  opens_at=slot.opens_at, due_at=slot.due_at, day=slot.day)
         for slot in plan.task_slots(stage)
     ]
+
+
+def planned_tasks(case_id: uuid.UUID, plan: RenewalPlan, stage: Stage | str, owner_id: uuid.UUID,
+                  deputy_id: uuid.UUID, *, plan_revision: int = 0, calls_stopped: bool = False,
+                  replanned_at: datetime | None = None) -> list[OpenTask]:
+    """The tasks a stage opens as the workflow, the projection and the audit timeline all count
+    them: a stage re-planned at `replanned_at` has no missed days before it, and a customer who
+    refused all contact gets no calls."""
+    tasks = stage_tasks(case_id, plan, stage, owner_id, deputy_id, plan_revision)
+    if replanned_at is not None:
+        tasks = [t for t in tasks if t.due_at > replanned_at]
+    if calls_stopped:
+        tasks = [t for t in tasks if t.kind != "call"]
+    return tasks

@@ -24,7 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from renewals.calendar import RenewalPlan, plan_renewal
 from renewals.masking import mask_name
 from workflows import contract as c
-from workflows.tasks import stage_tasks
+from workflows.tasks import PLANNED_KINDS, planned_tasks
 
 _converter = pydantic_data_converter.payload_converter
 
@@ -291,7 +291,11 @@ class _Builder:
         seq = len(self.events) - 0.5  # derived task events sort before what follows this change
         new = list(map(_open_task, change.open_tasks or ()))
         if change.open_stage_tasks:
-            new += stage_tasks(_uuid(snap.case_id), self.plan, snap.stage, _uuid(snap.owner_id), _uuid(snap.deputy_id))
+            # Fields a history recorded before re-planning lacks read as None: the first plan, calls on.
+            new += planned_tasks(_uuid(snap.case_id), self.plan, snap.stage, _uuid(snap.owner_id),
+                                 _uuid(snap.deputy_id), plan_revision=snap.plan_revision or 0,
+                                 calls_stopped=bool(snap.calls_stopped),
+                                 replanned_at=at if change.replan else None)
         for task in new:
             self.tasks.setdefault(task.id, _Task(task, at, self.plan, seq))
         done = self.tasks.get(_uuid(change.complete_task_id))
@@ -301,9 +305,12 @@ class _Builder:
             done.handled_at, done.handled_by, done.result = at, actor or self.person(handler), change.handled_result
             done.handled_seq = self.in_flight_seq  # right after the staff action
         cancel, moved_from = change.cancel_kinds or [], _uuid(change.move_tasks_from)
+        # A re-plan cancels the old plan's calendar tasks still open, as the projection does.
+        replanned = {task.id for task in new} if change.replan else None
         for task in self.tasks.values():
-            if cancel and task.handled_at is None and task.cancelled_at is None and at < task.task.due_at \
-                    and ("*" in cancel or task.task.kind in cancel):
+            still_open = task.handled_at is None and task.cancelled_at is None and at < task.task.due_at
+            if still_open and (("*" in cancel or task.task.kind in cancel) or (
+                    replanned is not None and task.task.kind in PLANNED_KINDS and task.task.id not in replanned)):
                 task.cancelled_at, task.cancelled_seq = at, seq
             if moved_from and task.task.assignee_id == moved_from and task.handled_at is None:
                 task.task.assignee_id = _uuid(snap.owner_id)
