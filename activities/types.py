@@ -48,7 +48,7 @@ class ContactToRecord:
 class CaseChange:
     at: datetime  # workflow time: what "now" means for this change
     case: CaseSnapshot
-    open_stage_tasks: bool = False  # the stage's planned tasks (see workflows.tasks.stage_tasks)
+    open_stage_tasks: bool = False  # the stage's planned tasks (see workflows.tasks.planned_tasks)
     # The expiry moved: call and supervision tasks of the old plan are cancelled and only the new
     # plan's tasks not yet due are opened (days that passed under the old plan are not "missed").
     replan: bool = False

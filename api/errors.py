@@ -113,7 +113,6 @@ def error_body(status: int, code: str, message: str, field: str | None = None,
     return {"error": error}
 
 
-
 def _field_of(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in _LOCATIONS]
     return ".".join(parts) or None

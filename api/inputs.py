@@ -27,11 +27,9 @@ from fastapi import Query, Request
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from api.errors import ApiError
+from renewals.text import FORBIDDEN
 
-# C0 controls but tab/newline/carriage return, DEL, C1 controls, and lone surrogates (which
-# PostgreSQL cannot store and which cannot be encoded as UTF-8).
-_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
-_FORBIDDEN_RE = re.compile(f"[{_FORBIDDEN}]")
+_FORBIDDEN_RE = re.compile(f"[{FORBIDDEN}]")  # free text keeps its tabs and line breaks
 # The same rule as the OpenAPI schema states it (ECMAScript regex escapes).
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$"
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2199, 12, 31)

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from api.quoting import QuoteOut
 from api.inputs import Note, Text
+from api.quoting import QuoteOut
 from models import RenewalCase
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,

@@ -27,7 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.cost import daily_calls_then_renewed
-from bench.harness import renewal_system
+from bench.harness import percentile, renewal_system
 from renewals.audit.archive import (
     archive_closed_cases, archive_row, case_timeline, closing_status, store_histories,
 )
@@ -40,7 +40,7 @@ console = Console()
 
 
 def ms(seconds: list[float], q: float) -> float:
-    return statistics.quantiles(seconds, n=100)[int(q) - 1] * 1000 if len(seconds) > 1 else seconds[0] * 1000
+    return percentile(seconds, q / 100) * 1000
 
 
 async def main(n_archive: int) -> None:

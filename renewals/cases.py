@@ -69,8 +69,7 @@ class CaseStart:
 
     @property
     def said(self) -> str:
-        return {StartOutcome.started: "started", StartOutcome.already_running: "already running",
-                StartOutcome.already_done: "already done"}[self.outcome]
+        return self.outcome.value.replace("_", " ")
 
 
 async def start_case(client: Client, inp: c.RenewalInput, task_queue: str,

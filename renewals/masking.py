@@ -29,9 +29,10 @@ _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕
 _PLATE = re.compile(rf"[{_PROVINCES}][A-Z][·• -]?[A-Z0-9]{{4,5}}[A-Z0-9挂学警港澳]|(?<![A-Z0-9])[A-HJ-NPR-Z0-9]{{17}}(?![A-Z0-9])")
 
 
-def mask_numbers(text: str) -> str:
-    """Mask id numbers (last 4 kept) and phone numbers (first 3 and last 4 digits kept) in text."""
-    return _NUMBERS.sub(lambda m: mask_id_number(m["id"]) if m["id"] else mask_phone(m["phone"]), text)
+def mask_numbers(text: str, *, keep_phones: bool = False) -> str:
+    """Mask id numbers (last 4 kept) and, unless kept, phone numbers (first 3 and last 4 digits kept) in text."""
+    return _NUMBERS.sub(lambda m: mask_id_number(m["id"]) if m["id"] else m[0] if keep_phones
+                        else mask_phone(m["phone"]), text)
 
 
 def mask_text(text: str | None, *, contact: bool, identity: bool, names: Iterable[str | None] = ()) -> str | None:
@@ -40,10 +41,7 @@ def mask_text(text: str | None, *, contact: bool, identity: bool, names: Iterabl
     names (the customer's, say) only for a reader entitled to identities (not auditors)."""
     if not text:
         return text
-    if not contact:
-        text = mask_numbers(text)
-    else:
-        text = _NUMBERS.sub(lambda m: mask_id_number(m["id"]) if m["id"] else m[0], text)
+    text = mask_numbers(text, keep_phones=contact)
     if not identity:
         text = _PLATE.sub(lambda m: mask_plate(m[0]), text)
         for name in sorted({n for n in names if n and len(n) > 1}, key=len, reverse=True):

@@ -33,7 +33,7 @@ PERMANENT_ERROR_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 30003, 300
 # Applies to connecting and to each read, so one request lasts at most twice this. A send
 # attempt makes at most two requests (a lookup, then the send): the send_sms activity's
 # start-to-close timeout must exceed that worst case, or Temporal would start a retry while
-# the abandoned attempt's request is still on its way to Twilio (see SEND_ATTEMPT_SECONDS).
+# the abandoned attempt's request is still on its way to Twilio (see Notifications._check_time_left).
 HTTP_TIMEOUT_SECONDS = 5.0
 REQUEST_WORST_SECONDS = 2 * HTTP_TIMEOUT_SECONDS
 # How many of the recipient's messages since the first attempt a lookup reads (one page).

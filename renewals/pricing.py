@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+from renewals.quotes import QuoteChannel
 from renewals.settings import Settings
 
 FEN = Decimal("0.01")
-CHANNELS = ("traditional", "online")
 
 
 class PricingUnavailable(Exception):
@@ -55,7 +55,7 @@ class RuleBasedPricing:
     def __init__(self, ncd_factors: Mapping[int, Decimal], channel_factors: Mapping[str, Decimal]):
         if 0 not in ncd_factors or any(k < 0 for k in ncd_factors):
             raise ValueError("QUOTE_NCD_FACTORS needs a factor for 0 claims and no negative claim counts")
-        missing = [ch for ch in CHANNELS if ch not in channel_factors]
+        missing = [ch.value for ch in QuoteChannel if ch not in channel_factors]
         if missing:
             raise ValueError(f"QUOTE_CHANNEL_FACTORS has no factor for {', '.join(missing)}")
         if any(f <= 0 for f in (*ncd_factors.values(), *channel_factors.values())):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -32,6 +31,7 @@ def _print(table: ReportTable) -> None:
 def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | None, sub_branch: str | None) -> None:
     from renewals import report_queries as q
     from renewals.db import session_scope
+    from renewals.intake import local_today
     from renewals.settings import get_settings
 
     settings = get_settings()
@@ -40,8 +40,7 @@ def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | 
         raise typer.Exit(2)
     now = datetime.now(UTC)
     try:
-        today = now.astimezone(ZoneInfo(settings.timezone)).date()
-        period = make_period(start and start.date(), end and end.date(), today)
+        period = make_period(start and start.date(), end and end.date(), local_today(settings, now))
     except PeriodError as exc:
         Console().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

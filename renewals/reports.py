@@ -82,9 +82,10 @@ def make_period(start: date | None, end: date | None, today: date) -> Period:
     end = end or (_add_months(start, 1) - timedelta(days=1))
     if end < start:
         raise PeriodError("to", f"{end} is before from ({start})")
-    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+    period = Period(start, end)
+    if period.days > MAX_PERIOD_DAYS:
         raise PeriodError("to", f"a report covers at most {MAX_PERIOD_DAYS} days")
-    return Period(start, end)
+    return period
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -369,7 +370,6 @@ class TaskReport:
 def task_report(counts: Iterable[TaskCount], escalations: dict[uuid.UUID, int], period: Period) -> TaskReport:
     rows: list[TaskRow] = []
     total = None
-    seen: set[uuid.UUID] = set()
     for c in counts:
         median = None if c.median_seconds_to_handle is None else round(c.median_seconds_to_handle / 60, 1)
         row = TaskRow(c.manager_id, c.manager_name, c.role, c.sub_branch_code, c.opened, c.handled, c.daily_due,
@@ -378,7 +378,6 @@ def task_report(counts: Iterable[TaskCount], escalations: dict[uuid.UUID, int], 
         if c.manager_id is None:
             total = row
         else:
-            seen.add(c.manager_id)
             rows.append(row)
     if total is None:
         total = TaskRow(None, None, None, None, 0, 0, 0, 0, None, 0, 0, 0, sum(escalations.values()), None)

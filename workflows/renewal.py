@@ -125,7 +125,7 @@ class PolicyRenewal:
         due = [(t, sms) for t, sms in self._held_sms if t <= now]
         self._held_sms = [(t, sms) for t, sms in self._held_sms if t > now]
         for _, sms in due:
-            if not (self._opted_out or self._renewed_elsewhere or self._do_not_contact):
+            if not self._customer_sms_stopped():
                 await self._send(sms)
 
     def _due_transition(self) -> tuple[Stage | None, datetime]:
@@ -333,9 +333,7 @@ class PolicyRenewal:
     async def reassign(self, u: c.Reassign) -> c.CaseState:
         async with self._guard():
             previous, self._owner = self._owner, u.new_owner_id
-            for task in (*self._stage_tasks, *self._extra_tasks):
-                if task.assignee_id == previous:
-                    task.assignee_id = u.new_owner_id
+            self._move_tasks(previous, u.new_owner_id)
             await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_tasks_from=previous))
             self._upsert(c.SERVICE_MANAGER.value_set(str(u.new_owner_id)))
             return await self._answer()
@@ -354,9 +352,7 @@ class PolicyRenewal:
     async def change_deputy(self, u: c.ChangeDeputy) -> c.CaseState:
         async with self._guard():
             previous, self._deputy = self._deputy, u.new_deputy_id
-            for task in (*self._stage_tasks, *self._extra_tasks):
-                if task.assignee_id == previous:
-                    task.assignee_id = u.new_deputy_id
+            self._move_tasks(previous, u.new_deputy_id)
             await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_deputy_tasks_from=previous))
             self._upsert(c.DEPUTY.value_set(str(u.new_deputy_id)))
             return await self._answer()
@@ -401,23 +397,18 @@ class PolicyRenewal:
             if self._outcome is not None or s.new_expiry_date == self._plan.expiry:
                 return
             self._plan = self._make_plan(s.new_expiry_date)
-            if not workflow.patched(EXPIRY_REPLANS_STAGE):
-                await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
-                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
-                self._nudged = True
-                return
-            self._plan_revision += 1
-            implied = self._implied_stage()
-            if STAGE_ORDER.index(implied) <= STAGE_ORDER.index(self._stage) and not self._renewed_elsewhere:
-                self._stage = implied
-                self._plan_stage_tasks()
-                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), open_stage_tasks=True,
-                                               replan=True))
-                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at),
-                             c.RENEWAL_STAGE.value_set(implied.value))
-            else:
-                await self._project(CaseChange(at=workflow.now(), case=self._snapshot()))
-                self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at))
+            restaged = False  # histories recorded before the patch only moved the dates
+            if workflow.patched(EXPIRY_REPLANS_STAGE):
+                self._plan_revision += 1
+                implied = self._implied_stage()
+                restaged = STAGE_ORDER.index(implied) <= STAGE_ORDER.index(self._stage) and not self._renewed_elsewhere
+                if restaged:
+                    self._stage = implied
+                    self._plan_stage_tasks()
+            await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), open_stage_tasks=restaged,
+                                           replan=restaged))
+            self._upsert(c.EXPIRY_DATE.value_set(self._plan.expiry_day_starts_at),
+                         *([c.RENEWAL_STAGE.value_set(self._stage.value)] if restaged else []))
             self._nudged = True
 
     @workflow.signal
@@ -478,6 +469,16 @@ class PolicyRenewal:
         if stage is Stage.DEPUTY_SUPERVISION and not self._should_escalate():
             return Stage.THIRD_CONTACT
         return stage
+
+    def _move_tasks(self, previous: uuid.UUID, new: uuid.UUID) -> None:
+        """A reassignment or deputy change: the case's open tasks of `previous` go to `new`."""
+        for task in (*self._stage_tasks, *self._extra_tasks):
+            if task.assignee_id == previous:
+                task.assignee_id = new
+
+    def _customer_sms_stopped(self) -> bool:
+        """Opted out, renewed elsewhere or on the do-not-call list: no customer SMS at all."""
+        return self._opted_out or self._renewed_elsewhere or self._do_not_contact
 
     def _make_plan(self, expiry) -> RenewalPlan:
         return plan_renewal(expiry, self._in.timezone, day_seconds=self._in.day_seconds, anchor=self._in.clock_anchor)
@@ -633,7 +634,7 @@ class PolicyRenewal:
 
     async def _notify_customer(self, sms: SmsRequest, automatic: bool = True) -> c.SmsDecision:
         now = workflow.now()
-        if self._opted_out or self._renewed_elsewhere or self._do_not_contact or (automatic and self._unreachable):
+        if self._customer_sms_stopped() or (automatic and self._unreachable):
             return c.SmsDecision(status="suppressed", send_at=now)
         # Business-hour alignment (and with it quiet hours) only applies to real days.
         send_at = customer_sms_time(now, self._in.timezone) if self._in.clock_anchor is None else now

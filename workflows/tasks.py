@@ -19,28 +19,21 @@ def task_id(case_id: uuid.UUID, kind: str, stage: str, day: int | None, plan_rev
     return uuid.uuid5(case_id, f"{kind}:{stage}:{day}{revision}")
 
 
-def stage_tasks(case_id: uuid.UUID, plan: RenewalPlan, stage: Stage | str, owner_id: uuid.UUID,
-                deputy_id: uuid.UUID, plan_revision: int = 0) -> list[OpenTask]:
-    """Call tasks for the service manager; in DEPUTY_SUPERVISION one supervision task for the deputy."""
-    stage = Stage(stage)
-    supervised = stage is Stage.DEPUTY_SUPERVISION
-    kind, assignee = ("supervision", deputy_id) if supervised else ("call", owner_id)
-    return [
-        OpenTask(id=task_id(case_id, kind, stage, slot.day, plan_revision), kind=kind, assignee_id=assignee, stage=stage,
-                 opens_at=slot.opens_at, due_at=slot.due_at, day=slot.day)
-        for slot in plan.task_slots(stage)
-    ]
-
-
 def planned_tasks(case_id: uuid.UUID, plan: RenewalPlan, stage: Stage | str, owner_id: uuid.UUID,
                   deputy_id: uuid.UUID, *, plan_revision: int = 0, calls_stopped: bool = False,
                   replanned_at: datetime | None = None) -> list[OpenTask]:
     """The tasks a stage opens as the workflow, the projection and the audit timeline all count
-    them: a stage re-planned at `replanned_at` has no missed days before it, and a customer who
+    them: call tasks for the service manager, in DEPUTY_SUPERVISION one supervision task for the
+    deputy; a stage re-planned at `replanned_at` has no missed days before it, and a customer who
     refused all contact gets no calls."""
-    tasks = stage_tasks(case_id, plan, stage, owner_id, deputy_id, plan_revision)
-    if replanned_at is not None:
-        tasks = [t for t in tasks if t.due_at > replanned_at]
-    if calls_stopped:
-        tasks = [t for t in tasks if t.kind != "call"]
-    return tasks
+    stage = Stage(stage)
+    supervised = stage is Stage.DEPUTY_SUPERVISION
+    kind, assignee = ("supervision", deputy_id) if supervised else ("call", owner_id)
+    if calls_stopped and kind == "call":
+        return []
+    return [
+        OpenTask(id=task_id(case_id, kind, stage, slot.day, plan_revision), kind=kind, assignee_id=assignee,
+                 stage=stage, opens_at=slot.opens_at, due_at=slot.due_at, day=slot.day)
+        for slot in plan.task_slots(stage)
+        if replanned_at is None or slot.due_at > replanned_at
+    ]

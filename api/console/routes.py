@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ from api.routes import cases as case_routes, me as me_routes
 from api.routes.customers import customer_view
 from api.schemas import (
     ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn, SmsIn,
+    SmsOut,
 )
 from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
 from renewals.calendar import Stage, call_refusal, customer_sms_time
@@ -105,6 +106,16 @@ async def _form(request: Request, settings: Settings) -> FormData:
 
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def form_text(form: FormData, name: str) -> str | None:
+    """A form field as the API's bodies take it: an empty field is a field not given."""
+    value = form.get(name)
+    return value if isinstance(value, str) and value != "" else None
+
+
+def forbidden(request: Request, staff: Staff) -> Response:
+    return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
 
 
 # --- signing in ------------------------------------------------------------------------------------
@@ -254,18 +265,17 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
     view = await case_routes.get_case(case, session, client, now)
-    data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id,
-                                  now.astimezone(ZoneInfo(case.timezone)).date())
+    today = now.astimezone(ZoneInfo(case.timezone)).date()
+    data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id, today)
     state = view.state
     sms_at = customer_sms_time(now, case.timezone)
     done = request.query_params.get("done")
     return render(
         request, "case.html", staff=staff, status=status, case=case, state=state, error=error,
-        allowed=allowed_actions(staff, case, state), today=t_day((now.astimezone(ZoneInfo(case.timezone)).date()
-                                                                 - case.expiry_date).days),
+        allowed=allowed_actions(staff, case, state), today=t_day((today - case.expiry_date).days),
         my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == staff.id],
         sms_held_until=sms_at if sms_at > now else None, call_refusal=call_refusal(now, case.timezone),
-        done=done if done in _ACTIONS or done in ("sms_held", "sms_queued", "sms_suppressed", "sms_failed") else None,
+        done=done if done in _DONE else None,
         done_at=request.query_params.get("at", "")[:40],
         enums=_ENUM_CHOICES, **data,
     )
@@ -292,8 +302,7 @@ class _Context:
     now: datetime
 
     def get(self, name: str) -> str | None:
-        value = self.form.get(name)
-        return value if isinstance(value, str) and value != "" else None
+        return form_text(self.form, name)
 
     def casework(self) -> case_routes.StaffAction:
         require(self.staff, self.case, CaseAction.casework)
@@ -330,28 +339,29 @@ async def _loss_reason(x: _Context) -> tuple[str, str]:
 
 async def _sms(x: _Context) -> tuple[str, str]:
     body = SmsIn(template=x.get("template"), quote_id=x.get("quote_id"))
-    sent = await case_routes.send_sms(body, x.casework(), Response(), x.now, x.settings)
+    sent = await case_routes.send_sms(body, x.casework(), response=Response(), now=x.now, settings=x.settings)
     if sent.status == "sent":
         return "sms", ""
     return f"sms_{sent.status}", _local(sent.send_at, x.case.timezone, "%Y-%m-%d %H:%M")
 
 
 async def _call(x: _Context) -> tuple[str, str]:
-    placed = await case_routes.click_to_call(x.casework(), x.settings, x.notifier, x.now)
+    placed = await case_routes.click_to_call(x.casework(), settings=x.settings, notifier=x.notifier, now=x.now)
     return "call", placed.dialing or ""
 
 
 async def _customer_phone(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = CustomerPhoneIn(phone=x.get("phone") or "", note=x.get("note"))
-    await case_routes.set_customer_phone(body, x.case, x.staff, x.session, x.client)
+    await case_routes.set_customer_phone(body, case=x.case, staff=x.staff, session=x.session, client=x.client)
     return "customer-phone", ""
 
 
 async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = PhoneUnreachableIn(note=x.get("note") or "")
-    await case_routes.mark_phone_unreachable(body, x.case, x.staff, x.session, x.client)
+    await case_routes.mark_phone_unreachable(body, case=x.case, staff=x.staff, session=x.session,
+                                            client=x.client)
     return "phone-unreachable", ""
 
 
@@ -360,6 +370,9 @@ _ACTIONS: dict[str, Action] = {
     "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
     "phone-unreachable": _phone_unreachable,
 }
+# What a redirect's ?done= may name: an action, or an SMS that did not go out at once (see _sms).
+_DONE = frozenset(_ACTIONS) | {f"sms_{status}" for status in get_args(SmsOut.model_fields["status"].annotation)
+                               if status != "sent"}
 _ENUM_CHOICES = {
     "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
     "loss_reasons": [r.value for r in c.LossReason if r is not c.LossReason.unknown],
@@ -414,7 +427,7 @@ def _complaints(session: Session, staff: Staff) -> list[tuple[Task, str]]:
 @router.get("/supervision")
 async def supervision_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
     if staff.role != Role.deputy:
-        return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
+        return forbidden(request, staff)
     supervised = await run_in_threadpool(case_routes.list_cases, staff, session, stage=Stage.DEPUTY_SUPERVISION,
                                          status=case_routes.CaseStatus.open, outcome=None, owner=None, limit=200,
                                          offset=0)

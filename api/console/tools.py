@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 
 from api.console import session as web
 from api.console.i18n import translator
-from api.console.routes import _form, _invalid, _redirect, refusal_page, render
+from api.console.routes import _form, _invalid, _redirect, forbidden, form_text, refusal_page, render
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.routes import assignments as assignment_routes, imports as import_routes, reports as report_routes
@@ -41,10 +41,6 @@ TEMPORAL_LISTS = (
     ("LAPSED", 'RenewalOutcome = "LAPSED"'),
     ("FINAL_CONTACT", 'RenewalStage = "FINAL_CONTACT"'),
 )
-
-
-def _forbidden(request: Request, staff: Staff) -> Response:
-    return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
 
 
 def temporal_ui(settings: Settings, query: str) -> str:
@@ -90,7 +86,7 @@ async def _admin_page(request: Request, staff: Staff, session: Session, *, statu
 @router.get("/admin")
 async def admin_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
     if staff.role != Role.admin:
-        return _forbidden(request, staff)
+        return forbidden(request, staff)
     return await _admin_page(request, staff, session)
 
 
@@ -99,7 +95,7 @@ async def upload_import(request: Request, staff: web.ConsoleStaff, session: Sess
                         settings: SettingsDep) -> Response:
     form = await _form(request, settings)
     if staff.role != Role.admin:
-        return _forbidden(request, staff)
+        return forbidden(request, staff)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         return await _admin_page(request, staff, session, status=422,
@@ -132,21 +128,16 @@ def import_errors(job_id: uuid.UUID, request: Request, staff: web.ConsoleStaff, 
 # --- admin: assigning a policy, moving a book -------------------------------------------------------------
 
 
-def _text(form, name: str) -> str | None:
-    value = form.get(name)
-    return value if isinstance(value, str) and value != "" else None
-
-
 @router.post("/admin/assign")
 async def assign_policy(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
                         now: NowDep) -> Response:
     form = await _form(request, settings)
     if staff.role != Role.admin:
-        return _forbidden(request, staff)
+        return forbidden(request, staff)
     try:
-        body = assignment_routes.AssignIn(policy_no=_text(form, "policy_no"), staff_id=_text(form, "staff_id"),
-                                          reason=_text(form, "reason"))
-        await assignment_routes.assign(body, request, staff, session, now)
+        body = assignment_routes.AssignIn(policy_no=form_text(form, "policy_no"),
+                                          staff_id=form_text(form, "staff_id"), reason=form_text(form, "reason"))
+        await assignment_routes.assign(body, request, staff=staff, session=session, now=now)
     except REFUSALS as exc:
         return await _admin_page(request, staff, session, refused=exc)
     return _redirect(f"/app/admin?assigned={body.policy_no}#unassigned")
@@ -158,17 +149,17 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
     """A dry run shows exactly what would move, with a button that posts the same choice to run it."""
     form = await _form(request, settings)
     if staff.role != Role.admin:
-        return _forbidden(request, staff)
+        return forbidden(request, staff)
     targets = [value for value in form.getlist("to") if isinstance(value, str)][:50]
     try:
-        leaver_id = uuid.UUID(_text(form, "from") or "")
+        leaver_id = uuid.UUID(form_text(form, "from") or "")
     except ValueError:
         return await _admin_page(request, staff, session, status=422,
                                  error=translator(web.language(request))("book_pick_leaver"))
     try:
-        body = staff_routes.ReassignBookIn(to=targets, reason=_text(form, "reason"),
-                                           dry_run=_text(form, "dry_run") == "1")
-        report = await staff_routes.reassign_book(leaver_id, body, request, staff, session)
+        body = staff_routes.ReassignBookIn(to=targets, reason=form_text(form, "reason"),
+                                           dry_run=form_text(form, "dry_run") == "1")
+        report = await staff_routes.reassign_book(leaver_id, body, request, admin=staff, session=session)
     except REFUSALS as exc:
         return await _admin_page(request, staff, session, refused=exc)
     names = {str(s.id): s for s, _ in await run_in_threadpool(_branch_sales, session, staff)}
@@ -189,14 +180,14 @@ REPORTS = {  # name: (route function, table, charts)
 
 def _reading(staff: Staff, session: Session, settings: Settings, now, start: Date | None,
              end: Date | None, format: report_routes.Format = report_routes.Format.json) -> report_routes.ReportQuery:
-    return report_routes.ReportQuery(staff, session, settings, now, start, end, None, None, None, format)
+    return report_routes.ReportQuery(staff, session, settings, now, start=start, end=end, format=format)
 
 
 @router.get("/manager")
 async def manager_page(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
                        now: NowDep) -> Response:
     if staff.role not in REPORT_READERS:
-        return _forbidden(request, staff)
+        return forbidden(request, staff)
     temporal = [(label, temporal_ui(settings, query), query) for label, query in TEMPORAL_LISTS]
     try:
         start, end = (_day(request, name) for name in ("from", "to"))
@@ -227,7 +218,7 @@ async def report_file(name: str, request: Request, staff: web.ConsoleStaff, sess
                       chart: report_routes.RenewalChart = report_routes.RenewalChart.rates) -> Response:
     """A report's CSV or chart, for the cookie session: the API's own report functions."""
     if staff.role not in REPORT_READERS or name not in REPORTS or format is report_routes.Format.json:
-        return _forbidden(request, staff) if name in REPORTS else refusal_page(
+        return forbidden(request, staff) if name in REPORTS else refusal_page(
             request, staff, 404, translator(web.language(request))("page_not_found"))
     try:
         start, end = _day(request, "from"), _day(request, "to")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -21,8 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, actor, case_scope, number_to_dial
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
-from api.quoting import quote_to_send
 from api.inputs import Limit, Offset
+from api.quoting import local_today, quote_to_send
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
@@ -173,7 +172,7 @@ def case_update(action: str, summary: str):
 
 def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> None:
     customer = _customer_of(session, case)
-    until = now.astimezone(ZoneInfo(case.timezone)).date() + timedelta(days=days)
+    until = local_today(case, now) + timedelta(days=days)
     customer.do_not_call_until = max(until, customer.do_not_call_until or until)
     session.add(customer)
     session.commit()
@@ -272,8 +271,7 @@ def _refuse_call(case: RenewalCase, customer: Customer, now: datetime) -> None:
     refusal = call_refusal(now, case.timezone)
     if refusal:
         raise CaseRejected(refusal)
-    today = now.astimezone(ZoneInfo(case.timezone)).date()
-    if customer.do_not_call_until and customer.do_not_call_until >= today:
+    if customer.do_not_call_until and customer.do_not_call_until >= local_today(case, now):
         raise CaseRejected(f"the customer is on the do-not-call list until {customer.do_not_call_until}: no calls")
 
 

@@ -3,6 +3,7 @@ renewal cases and the whole contact history, masked for whoever may not see it i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,16 +22,14 @@ from renewals.masking import mask_id_number, mask_name, mask_phone, mask_plate, 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
 
-def _masked_json(value: Any, seen: CustomerVisibility, names: list[str], key: str = "") -> Any:
+def _masked_json(value: Any, seen: CustomerVisibility, text: Callable[[str], str], key: str = "") -> Any:
     """Family fields: free text like notes, and a family member's name only for identity readers."""
     if isinstance(value, str):
-        if "name" in key.lower() and not seen.identity:
-            return mask_name(value)
-        return mask_text(value, contact=seen.contact, identity=seen.identity, names=names)
+        return mask_name(value) if "name" in key.lower() and not seen.identity else text(value)
     if isinstance(value, dict):
-        return {k: _masked_json(item, seen, names, str(k)) for k, item in value.items()}
+        return {k: _masked_json(item, seen, text, str(k)) for k, item in value.items()}
     if isinstance(value, list):
-        return [_masked_json(item, seen, names, key) for item in value]
+        return [_masked_json(item, seen, text, key) for item in value]
     return value
 
 
@@ -40,11 +39,10 @@ def _identity(value: str | None, mask, seen: CustomerVisibility) -> str | None:
 
 def customer_view(session: Session, customer: Customer, seen: CustomerVisibility, today: date) -> CustomerView:
     phone = (lambda number: number) if seen.contact else mask_phone
-    names = [customer.name]
 
     def _text(text: str | None) -> str | None:
-        """Free text (SMS bodies, notes) carries names, phones, plates and id numbers."""
-        return mask_text(text, contact=seen.contact, identity=seen.identity, names=names)
+        """Free text (SMS bodies, notes, family) carries names, phones, plates and id numbers."""
+        return mask_text(text, contact=seen.contact, identity=seen.identity, names=[customer.name])
 
     policies = session.exec(select(Policy).where(Policy.customer_id == customer.id)
                             .order_by(Policy.expires_on.desc())).all()
@@ -62,7 +60,7 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
         corrected_phone=customer.corrected_phone if seen.corrected_phone else None,
         has_corrected_phone=customer.corrected_phone is not None, phone_unreachable=customer.phone_unreachable,
         sms_opt_out=customer.sms_opt_out, do_not_call_until=customer.do_not_call_until,
-        blacklisted=customer.blacklisted, language=customer.language, family=_masked_json(customer.family, seen, names),
+        blacklisted=customer.blacklisted, language=customer.language, family=_masked_json(customer.family, seen, _text),
         vehicles=[VehicleOut(id=v.id, plate=_identity(v.plate, mask_plate, seen),
                              vin=_identity(v.vin, mask_plate, seen), model_code=v.model_code,
                              model_confirmed=v.model_confirmed, first_registered_on=v.first_registered_on)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import date as Date
 from enum import StrEnum
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -20,6 +19,7 @@ from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import ApiError, error_responses
 from renewals import report_charts as charts
 from renewals import report_queries as q
+from renewals.intake import local_today
 from renewals.reports import (
     FunnelReport, Period, PeriodError, RenewalReport, Table, TaskReport, funnel_table, make_period, renewal_table,
     task_table, to_csv,
@@ -56,7 +56,7 @@ class ReportQuery:
                  manager: Annotated[uuid.UUID | None, Query(description="service manager's staff id")] = None,
                  format: Format = Format.json):
         try:
-            self.period: Period = make_period(start, end, now.astimezone(ZoneInfo(settings.timezone)).date())
+            self.period: Period = make_period(start, end, local_today(settings, now))
         except PeriodError as exc:
             raise ApiError(422, str(exc), field=exc.field) from None
         self.filters = report_filters(session, staff, branch, sub_branch, manager)

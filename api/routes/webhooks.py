@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from api.access import actor
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from models import ContactRecord, Customer, Policy, RenewalCase, Staff
@@ -252,7 +253,7 @@ async def _record_loss_reason(client: Client, staff: Staff, waiting: list[Renewa
     reason = REPLY_LOSS_REASONS[number - 1]
     try:
         await update_case(client.get_workflow_handle(case.workflow_id), "record_loss_reason", c.RecordLossReason(
-            actor=c.Actor(id=staff.id, role=c.ActorRole(staff.role)), reason=reason))
+            actor=actor(staff), reason=reason))
     except CaseRejected as rejected:
         return f"未登记 / not recorded: {rejected.reason}"
     return f"已登记保单{case.policy_no}的流失原因:{LOSS_REASON_LABELS[reason]} / loss reason recorded"

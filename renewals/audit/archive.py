@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
-from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import History
 from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
@@ -24,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models import ContactRecord, HistoryArchive, RefusedAction, RenewalCase, Staff
 from renewals.audit.timeline import (
-    Archived, ContactInfo, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
+    CLOSING_STATUS, Archived, ContactInfo, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
 )
 from renewals.settings import Settings
 from workflows import contract as c
@@ -33,14 +32,6 @@ from workflows.archiver import ARCHIVER_WORKFLOW
 log = logging.getLogger(__name__)
 
 ARCHIVER_SCHEDULE_ID = "renewals-history-archiver"
-_CLOSING_EVENTS = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
-}
-
 
 class HistoryNotFound(LookupError):
     pass
@@ -58,7 +49,7 @@ class LoadedHistory:
 
 def closing_status(history: WorkflowHistory) -> str | None:
     """The workflow's closing status, or None while it still runs."""
-    return _CLOSING_EVENTS.get(history.events[-1].event_type) if history.events else None
+    return CLOSING_STATUS.get(history.events[-1].event_type) if history.events else None
 
 
 def archive_row(history: WorkflowHistory, policy_no: str) -> dict:

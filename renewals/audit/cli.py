@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.table import Table
 audit_app = typer.Typer(help="Audit: timelines, raw histories, the replay gate, the archive.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
+T = TypeVar("T")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -94,24 +95,31 @@ Expiry = Annotated[datetime | None, typer.Option("--expiry", formats=["%Y-%m-%d"
                                                  help="The expiry date of the case (default: the latest).")]
 
 
-@audit_app.command("timeline")
-def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], expiry: Expiry = None,
-             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
-    """A case's timeline in order: local time, T-day, who, what (masked as for an auditor)."""
-    from renewals.audit.archive import HistoryNotFound, case_timeline
+def _read_case(policy_no: str, expiry: datetime | None, read: Callable[[Any, Any, str], Awaitable[T]]) -> tuple[str, T]:
+    """The case's workflow id and what `read(client, engine, workflow_id)` makes of its history."""
+    from renewals.audit.archive import HistoryNotFound
 
     settings = _settings()
     engine = _engine(settings)
     workflow_id = _one_case(engine, _policy_no(policy_no), expiry.date() if expiry else None)
 
-    async def run():
-        return await case_timeline(await _client(settings), engine, workflow_id, identities_masked=True,
-                                   now=datetime.now().astimezone())
+    async def run() -> T:
+        return await read(await _client(settings), engine, workflow_id)
 
     try:
-        story = asyncio.run(run())
+        return workflow_id, asyncio.run(run())
     except HistoryNotFound as exc:
         raise _fail(str(exc)) from None
+
+
+@audit_app.command("timeline")
+def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], expiry: Expiry = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """A case's timeline in order: local time, T-day, who, what (masked as for an auditor)."""
+    from renewals.audit.archive import case_timeline
+
+    _, story = _read_case(policy_no, expiry, lambda client, engine, workflow_id: case_timeline(
+        client, engine, workflow_id, identities_masked=True, now=datetime.now().astimezone()))
     if as_json:
         console.print_json(json.dumps(dataclasses.asdict(story), default=str, ensure_ascii=False))
         return
@@ -127,19 +135,9 @@ def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], exp
 @audit_app.command("export")
 def export(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], expiry: Expiry = None) -> None:
     """Write the case's raw history JSON to stdout (`temporal workflow show --output json` format)."""
-    from renewals.audit.archive import HistoryNotFound, load_history
+    from renewals.audit.archive import load_history
 
-    settings = _settings()
-    engine = _engine(settings)
-    workflow_id = _one_case(engine, _policy_no(policy_no), expiry.date() if expiry else None)
-
-    async def run():
-        return await load_history(await _client(settings), engine, workflow_id)
-
-    try:
-        loaded = asyncio.run(run())
-    except HistoryNotFound as exc:
-        raise _fail(str(exc)) from None
+    workflow_id, loaded = _read_case(policy_no, expiry, load_history)
     sys.stdout.write(loaded.history.to_json())
     err.print(f"{workflow_id}: {len(loaded.history.events)} events from {loaded.source}")
 

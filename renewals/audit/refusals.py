@@ -10,13 +10,13 @@ from datetime import datetime
 from sqlmodel import Session
 
 from models import RefusedAction, RenewalCase, Staff
+from renewals.audit.timeline import asked_request
 
 
 def refused_request(payload: object) -> dict:
     """What was asked, as JSON: ids, codes and enums only (no actor, no note: its text was dropped)."""
     fields = dataclasses.asdict(payload) if dataclasses.is_dataclass(payload) else {}
-    asked = {k: v for k, v in fields.items() if k not in ("actor", "note_id") and v is not None}
-    return json.loads(json.dumps(asked, default=str))
+    return json.loads(json.dumps(asked_request(fields), default=str))
 
 
 def record_refusal(session: Session, case: RenewalCase, staff: Staff, action: str, payload: object, reason: str,

@@ -10,7 +10,7 @@ shown, and staff names are masked for readers who see identities masked (auditor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,11 +35,13 @@ SIGNAL_SOURCES = {
     "contact_failed": c.SystemComponent.twilio_webhook, "opted_out": c.SystemComponent.twilio_webhook,
     "opted_in": c.SystemComponent.twilio_webhook,
 }
-_ENDINGS = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "canceled",
+# A workflow's closing event and the status it closed with, as Temporal names it.
+CLOSING_STATUS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
 }
 
 
@@ -204,8 +206,7 @@ class _Builder:
              seq: float | None = None, **details: Any) -> TimelineEvent:
         plan = plan or self.plan
         day = plan.day_of(at)
-        local = at.astimezone(plan_zone(plan))
-        event = TimelineEvent(at=at, local_time=f"{local:%Y-%m-%d %H:%M}", day=day, t_day=t_day(day), kind=kind,
+        event = TimelineEvent(at=at, local_time=_local(at, plan), day=day, t_day=t_day(day), kind=kind,
                               actor=actor, stage=self.stage, summary=summary,
                               details={k: v for k, v in details.items() if v is not None})
         self.events.append((at, len(self.events) if seq is None else seq, event))
@@ -232,12 +233,11 @@ class _Builder:
                 self.update_completed(ev)
             elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 self.signalled(ev, at)
-            elif et in _ENDINGS:
+            elif et in CLOSING_STATUS:
                 end = at
-                self.emit(at, "workflow_ended", Actor.system("temporal"), f"workflow {_ENDINGS[et]}",
-                          reason=getattr(ev.workflow_execution_terminated_event_attributes, "reason", None) or None)
-            elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-                end = at
+                if et != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                    self.emit(at, "workflow_ended", Actor.system("temporal"), f"workflow {CLOSING_STATUS[et].lower()}",
+                              reason=getattr(ev.workflow_execution_terminated_event_attributes, "reason", None) or None)
             last = at
         return end or last
 
@@ -333,7 +333,7 @@ class _Builder:
             who = Actor(role=actor.role, id=actor.id, component=c.SystemComponent.core_system.value)
         else:
             who = self.person(actor.id, actor.role) if actor else Actor(role="unknown")
-        what = {k: v for k, v in payload.items() if k not in ("actor", "note_id") and v is not None}
+        what = asked_request(payload)
         if payload.note_id:
             what["note"] = "attached"
         event = self.emit(self.task_time or at, "staff_action", who, _describe(name, what), action=name,
@@ -383,7 +383,7 @@ class _Builder:
             what = f"{task.kind} task" + (f" for T{task.day:+d}" if task.day is not None else "")
             common = {"task": task.kind, "assignee": who.__dict__, "due": _local(task.due_at, t.plan)}
             stop = t.handled_at or t.cancelled_at or end
-            if stop < opened or (t.handled_at is None and t.cancelled_at is None and end < opened):
+            if stop < opened:
                 continue  # the case moved on before the task opened
             system = Actor.system(c.SystemComponent.workflow)
             self.emit(opened, "task_opened", system, f"{what} opened", t.plan, t.seq, **common)
@@ -466,6 +466,12 @@ def _restage(events: list[TimelineEvent]) -> None:
             event.stage = stage
 
 
+def asked_request(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What a staff action asked for: neither the actor (shown apart) nor the note (its text is never
+    shown), and no empty fields."""
+    return {k: v for k, v in fields.items() if k not in ("actor", "note_id") and v is not None}
+
+
 def _describe(name: str, what: dict[str, Any]) -> str:
     shown = ", ".join(f"{k}={v}" for k, v in what.items() if k != "note")
     return f"{name}({shown})" if shown else name
@@ -476,8 +482,4 @@ def _recipient(recipient: str) -> str:
 
 
 def _local(at: datetime, plan: RenewalPlan | None) -> str:
-    return f"{at.astimezone(plan_zone(plan)):%Y-%m-%d %H:%M}" if plan else at.isoformat()
-
-
-def plan_zone(plan: RenewalPlan) -> ZoneInfo:
-    return ZoneInfo(plan.timezone)
+    return f"{at.astimezone(ZoneInfo(plan.timezone)):%Y-%m-%d %H:%M}" if plan else at.isoformat()
