@@ -24,9 +24,10 @@ def mask_phone(phone: str | None) -> str | None:
 _ID_NUMBER = r"\d{17}[\dXx]|\d{15}"
 _SPACED_PHONE = r"(?:\+?86[ .-]?)?1\d{2}[ .-]?\d{4}[ .-]?\d{4}|0\d{2,3}[ .-]\d{3,4}[ .-]?\d{4}"
 _NUMBERS = re.compile(rf"(?<!\d)(?:(?P<id>{_ID_NUMBER})|(?P<phone>{_SPACED_PHONE}|\+?\d{{7,}}))(?!\d)")
+# The provinces a Chinese plate starts with: masking finds plates by them, imports check plates against them.
+PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 # Chinese plates (沪A12345, 沪A·D12345, 粤B 1234学) and VINs.
-_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_PLATE = re.compile(rf"[{_PROVINCES}][A-Z][·• -]?[A-Z0-9]{{4,5}}[A-Z0-9挂学警港澳]|(?<![A-Z0-9])[A-HJ-NPR-Z0-9]{{17}}(?![A-Z0-9])")
+_PLATE = re.compile(rf"[{PLATE_PROVINCES}][A-Z][·• -]?[A-Z0-9]{{4,5}}[A-Z0-9挂学警港澳]|(?<![A-Z0-9])[A-HJ-NPR-Z0-9]{{17}}(?![A-Z0-9])")
 
 
 def mask_numbers(text: str, *, keep_phones: bool = False) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import phonenumbers
 
-from renewals.masking import _PROVINCES
+from renewals.masking import PLATE_PROVINCES
 
 LANGUAGES = ("zh-CN", "en")
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -67,7 +67,7 @@ COVERAGE_NAMES = {"CTP": "交强险", "TPL": "第三者责任险", "VD": "车辆
                   "PAS": "车上人员责任险(乘客)", "GLS": "玻璃单独破碎险", "SCR": "划痕险"}
 
 _POLICY_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$")
-_PLATE = re.compile(rf"^[{_PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9挂学警]|[DF][A-HJ-NP-Z0-9]{{5}})$")
+_PLATE = re.compile(rf"^[{PLATE_PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9挂学警]|[DF][A-HJ-NP-Z0-9]{{5}})$")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ID_NUMBER = re.compile(r"\d{17}[\dX]")
