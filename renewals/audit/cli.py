@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -52,7 +53,7 @@ async def _client(settings):
 
 
 def _workflow_ids(engine, policy_nos: list[str] | None = None, expiry: date | None = None,
-                  since: date | None = None) -> list[tuple[str, str]]:
+                  since: datetime | None = None) -> list[tuple[str, str]]:
     """(policy number, workflow id) of the cases asked for: in the projection or in the archive."""
     from sqlalchemy import select, union
 
@@ -68,7 +69,7 @@ def _workflow_ids(engine, policy_nos: list[str] | None = None, expiry: date | No
     if expiry:
         where.append(query.c.workflow_id.like(f"%-{expiry:%Y%m%d}"))
     if since:
-        where.append(query.c.at >= datetime(since.year, since.month, since.day))
+        where.append(query.c.at >= since)
     with engine.connect() as conn:
         rows = conn.execute(select(query.c.policy_no, query.c.workflow_id).where(*where).distinct()
                             .order_by(query.c.policy_no, query.c.workflow_id)).all()
@@ -172,8 +173,9 @@ def replay(
 
             settings = _settings()
             engine = _engine(settings)
-            cases = await asyncio.to_thread(_workflow_ids, engine, policy_nos or None, None,
-                                            since.date() if since else None)
+            # DATE is a business day: it starts at midnight in the insurer's time zone, not in UTC.
+            start = since.replace(tzinfo=ZoneInfo(settings.timezone)) if since else None
+            cases = await asyncio.to_thread(_workflow_ids, engine, policy_nos or None, None, start)
             missing = set(policy_nos) - {p for p, _ in cases}
             if missing:
                 raise _fail(f"POLICY_NO: no renewal case for {', '.join(sorted(missing))}")
