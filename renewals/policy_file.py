@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 import functools
+import gc
 import io
 import json
 import operator
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -268,10 +270,29 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     ), []
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a file's rows are made: each collection walks every row
+    made so far, which costs a tenth of the checks and a third of the COPY on a large file. The rows
+    hold no cycles; reference counting frees them. Re-enabled by whoever paused it first."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def check_file(data: bytes, org: Organisation, progress=None, every: int = 1000
                ) -> tuple[list[PolicyRow], list[RowError], int]:
     """Every row checked: the good ones, the problems, and how many rows there were. A policy
     number that appears twice is refused on its second row (which one is meant is unclear)."""
+    with paused_gc():
+        return _check_rows(data, org, progress, every)
+
+
+def _check_rows(data: bytes, org: Organisation, progress, every: int) -> tuple[list[PolicyRow], list[RowError], int]:
     columns, rows = read(data)
     good: list[PolicyRow] = []
     problems: list[RowError] = []

@@ -1,0 +1,124 @@
+"""A first load of a book (issue 9) drops the loaded tables' secondary indexes and constraints and
+builds them again in the same transaction: what is stored, and the schema after, are those of the
+usual load; a load into a larger book, or while the tables are busy, keeps the indexes."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from renewals import intake
+from renewals.demo import demo_jobs
+from renewals.intake import load, organisation
+from renewals.policy_file import check_file
+from renewals.sample_book import rows, to_csv
+
+TABLES = ["customer", "vehicle", "policy", "assignment"]
+SCHEMA = """
+SELECT 'index ' || indexname || ': ' || indexdef AS definition, (quote_ident(indexname))::regclass::oid AS oid
+FROM pg_indexes WHERE tablename = ANY(:tables)
+UNION ALL
+SELECT 'constraint ' || conname || ': ' || pg_get_constraintdef(oid), oid FROM pg_constraint
+WHERE conrelid = ANY(CAST(:tables AS regclass[]))
+"""
+
+
+@pytest.fixture(scope="module")
+def org(engine, settings):
+    demo_jobs(settings)  # the demo organisation: the generated rows' sub-branch and managers
+    with Session(engine) as session:
+        return organisation(session)
+
+
+@pytest.fixture
+def first_load_from_300(monkeypatch):
+    monkeypatch.setattr(intake, "FIRST_LOAD_ROWS", 300)
+
+
+def schema(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text(SCHEMA), {"tables": TABLES}).all())
+
+
+def checked(org, count: int, prefix: str):
+    good, errors, _ = check_file(to_csv(rows(count, start=date(2027, 3, 1), prefix=prefix)), org)
+    assert len(good) == count and not errors, errors[:3]
+    return good
+
+
+def stored(engine, prefix: str):
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT count(*) AS policies, count(DISTINCT p.customer_id) AS customers, count(v.id) AS vehicles, "
+            "count(a.id) AS owned FROM policy p JOIN vehicle v ON v.id = p.vehicle_id "
+            "LEFT JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL WHERE p.policy_no LIKE :prefix"),
+            {"prefix": f"{prefix}%"}).one()
+
+
+def test_a_first_load_builds_every_index_and_constraint_again(engine, settings, org, first_load_from_300):
+    before = schema(engine)
+    counts = load(engine, checked(org, 400, "PFIRST"), settings)
+    after = schema(engine)
+    assert counts.inserted == 400
+    assert sorted(after) == sorted(before)  # every index and constraint, with the same definition
+    rebuilt = [d for d in before if before[d] != after[d]]
+    assert any(d.startswith("index ix_policy_expires_on") for d in rebuilt), rebuilt
+    assert not any("_pkey" in d for d in rebuilt)  # primary keys stay: other tables point at them
+    policies, customers, vehicles, owned = stored(engine, "PFIRST")
+    assert policies == customers == vehicles == owned == 400  # rows without a manager are owned by 经办人
+    # The rebuilt constraints hold: a policy number twice, a vehicle of no customer are refused.
+    for violation, statement in [
+        ("policy_policy_no_key", "UPDATE policy SET policy_no = 'PFIRST20273101010000000' "
+                                 "WHERE policy_no = 'PFIRST20273101010000001'"),
+        ("vehicle_customer_id_fkey", "UPDATE vehicle SET customer_id = gen_random_uuid() "
+                                     "WHERE id = (SELECT vehicle_id FROM policy WHERE policy_no LIKE 'PFIRST%' LIMIT 1)"),
+    ]:
+        with pytest.raises(IntegrityError, match=violation), engine.begin() as conn:
+            conn.execute(text(statement))
+
+
+def test_a_smaller_load_into_a_larger_book_keeps_the_indexes(engine, settings, org, first_load_from_300):
+    before = schema(engine)
+    assert load(engine, checked(org, 350, "PSMALL"), settings).inserted == 350  # the book holds 400
+    assert schema(engine) == before
+
+
+def test_a_first_load_while_the_tables_are_busy_keeps_the_indexes(engine, settings, org, first_load_from_300):
+    """A long transaction reading policies: the load waits two seconds for its lock, then loads
+    the usual way instead of queueing every reader behind it."""
+    before = schema(engine)
+    reading, done = threading.Event(), threading.Event()
+
+    def long_reader():
+        with engine.connect() as conn, conn.begin():
+            conn.execute(text("SELECT count(*) FROM policy"))
+            reading.set()
+            done.wait(30)
+
+    reader = threading.Thread(target=long_reader)
+    reader.start()
+    try:
+        assert reading.wait(10)
+        assert load(engine, checked(org, 800, "PBUSY"), settings).inserted == 800  # ≥ the book of 750
+    finally:
+        done.set()
+        reader.join()
+    assert schema(engine) == before
+    assert stored(engine, "PBUSY").policies == 800
+
+
+def test_the_ids_an_import_draws_are_random_version_4_uuids():
+    ids = [uuid.UUID(i) for i in intake.random_ids(10_000)]
+    assert len(set(ids)) == 10_000
+    assert {i.version for i in ids} == {4} and {i.variant for i in ids} == {uuid.RFC_4122}
+    # Every other bit is random: each of the 122 is set in about half of the ids.
+    fixed = (0xF << 76) | (0x3 << 62)
+    for bit in range(128):
+        if not fixed >> bit & 1:
+            assert 4_500 < sum(i.int >> bit & 1 for i in ids) < 5_500, bit
