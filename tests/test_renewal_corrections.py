@@ -68,6 +68,26 @@ async def test_continue_then_failed_after_t10_escalates_at_once(sc: Scenario):
     sc.save_history(case, "continue_then_failed_escalates_at_once")
 
 
+async def test_failed_after_the_end_of_t8_waits_for_final_contact_without_the_deputy(sc: Scenario):
+    """At T-7 03:00 the deputy's window still runs until 09:00, but their task would already be
+    due: a `failed` set then leads to FINAL_CONTACT at 09:00, with no supervision for a few hours."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-12, 10))
+    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.continue_))
+    await sc.sleep_until(case.at(-7, 3))
+    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.failed))
+    await settle(sc)
+    state = await case.state()
+    assert (state.stage, state.escalated) == ("THIRD_CONTACT", False)
+    assert f"moves to FINAL_CONTACT at {case.at(-7):%Y-%m-%d} 09:00" in await details(case)
+    await sc.sleep_until(case.at(-7, 9, 1))
+    state = await case.state()
+    assert (state.stage, state.escalated) == ("FINAL_CONTACT", False)
+    assert sc.sms_to(case.deputy_phone) == []
+    assert "DEPUTY_SUPERVISION" not in {t.stage for t in sc.tasks(case)}
+    sc.save_history(case, "failed_after_t8_goes_to_final_contact")
+
+
 # --- item 3: an expiry change re-plans the current stage --------------------------------------------
 
 

@@ -34,6 +34,7 @@ GIVE_UP_AFTER = timedelta(hours=1)
 STATUS_REPLANS = "status-change-replans-wake-up"
 EXPIRY_REPLANS_STAGE = "expiry-change-replans-current-stage"
 EFFECTS_QUEUED = "writes-and-sends-queued-for-one-writer"
+ESCALATION_ENDS_WITH_T8 = "escalation-ends-with-the-deputy-task-due-day"
 # How long a staff action waits for its own writes (and SMS) before it answers anyway.
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
@@ -62,6 +63,7 @@ class PolicyRenewal:
         self._nudged = False
         self._stage = Stage.WAITING
         self._escalated = False
+        self._late_failure_waits: bool | None = None  # ESCALATION_ENDS_WITH_T8, once decided
         self._status: c.FollowUpStatus | None = None
         self._outcome: Outcome | None = None
         self._outcome_reason: str | None = None
@@ -134,11 +136,11 @@ class PolicyRenewal:
         if self._renewed_elsewhere:
             return None, self._plan.ends_at
         now, stage = workflow.now(), self._stage
-        nxt, at = self._plan.next_stage_after(stage, self._should_escalate())
+        nxt, at = self._plan.next_stage_after(stage, self._escalates())
         first_at = at
         while nxt is not None and at <= now:
             stage = nxt
-            nxt, at = self._plan.next_stage_after(stage, self._should_escalate())
+            nxt, at = self._plan.next_stage_after(stage, self._escalates())
         if stage is self._stage:
             return nxt, first_at
         return stage, first_at
@@ -147,10 +149,21 @@ class PolicyRenewal:
         _, at = self._due_transition()
         return min([at, *(t for t, _ in self._held_sms)])
 
-    def _should_escalate(self) -> bool:
-        if self._status is None:
-            return self._in.escalate_without_status
-        return self._status is c.FollowUpStatus.failed
+    def _escalates(self) -> bool:
+        """The status calls for the deputy, and there is still time for them: a `failed` after the
+        end of T-8 (when the deputy's task would be due) waits for FINAL_CONTACT at T-7 09:00
+        instead of putting the case under supervision for a few hours."""
+        if not (self._in.escalate_without_status if self._status is None
+                else self._status is c.FollowUpStatus.failed):
+            return False
+        [deputy_task] = self._plan.task_slots(Stage.DEPUTY_SUPERVISION)
+        if workflow.now() < deputy_task.due_at:
+            return True
+        # Queries and validators may not record the patch marker; they read the decision the
+        # handler or the main loop recorded before them.
+        if self._late_failure_waits is None and not workflow.unsafe.is_read_only():
+            self._late_failure_waits = workflow.patched(ESCALATION_ENDS_WITH_T8)
+        return not self._late_failure_waits
 
     # --- stages and outcomes --------------------------------------------------------------------
 
@@ -466,7 +479,7 @@ class PolicyRenewal:
     def _implied_stage(self) -> Stage:
         """The stage the (new) calendar puts the case in now; DEPUTY_SUPERVISION only on escalation."""
         stage = self._plan.stage_at(workflow.now())
-        if stage is Stage.DEPUTY_SUPERVISION and not self._should_escalate():
+        if stage is Stage.DEPUTY_SUPERVISION and not self._escalates():
             return Stage.THIRD_CONTACT
         return stage
 
