@@ -153,7 +153,7 @@ class ImportJob(SQLModel, table=True):
     # An admin imports for their branch; None: the CLI, for the whole company.
     branch_id: uuid.UUID | None = Field(default=None, foreign_key="branch.id", index=True)
     file_sha256: str | None = Field(default=None, max_length=64)
-    status: str = Field(default="pending", max_length=16)  # pending, running, done, failed
+    status: str = Field(default="pending", max_length=16)  # pending, running, done, failed (see job_status)
     phase: str | None = Field(default=None, max_length=16)  # reading, loading, cases
     total_rows: int = 0
     processed_rows: int = 0
@@ -164,3 +164,4 @@ class ImportJob(SQLModel, table=True):
     failure: str | None = None
     created_at: datetime = timestamp(default_now=True)
     finished_at: datetime | None = timestamp(nullable=True)
+    heartbeat_at: datetime | None = timestamp(nullable=True)  # the importing process is alive

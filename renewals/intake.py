@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from psycopg.copy import QueuedLibpqWriter
@@ -433,6 +433,25 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
 # --- an import, end to end ----------------------------------------------------------------------------
 
 
+# A running import touches its job every HEARTBEAT. One silent for longer than STALE stopped without
+# finishing (the API or the CLI process died): it shows as interrupted, never as running for ever,
+# and uploading the same file again finishes it (the rows saved stay saved).
+HEARTBEAT = timedelta(seconds=30)
+STALE = timedelta(minutes=2)
+INTERRUPTED = ("the import stopped without finishing (the service restarted): upload the same file again "
+               "to finish it; the rows already saved stay saved")
+
+
+JobStatus = Literal["pending", "running", "done", "failed", "interrupted"]
+
+
+def job_status(job: ImportJob, now: datetime) -> tuple[JobStatus, str | None]:
+    """The status to show, and the failure to show with it."""
+    if job.status in ("pending", "running") and (job.heartbeat_at or job.created_at) < now - STALE:
+        return "interrupted", INTERRUPTED
+    return job.status, job.failure
+
+
 @dataclass
 class ImportResult:
     job_id: uuid.UUID
@@ -475,7 +494,13 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
         if done % 10_000 == 0:
             _save(engine, job_id, processed_rows=done)
 
-    await asyncio.to_thread(_save, engine, job_id, status="running", phase="reading")
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT.total_seconds())
+            await asyncio.to_thread(_save, engine, job_id, heartbeat_at=datetime.now(UTC))
+
+    await asyncio.to_thread(_save, engine, job_id, status="running", phase="reading", heartbeat_at=datetime.now(UTC))
+    beating = asyncio.create_task(heartbeat())
     try:
         org = await asyncio.to_thread(_organisation_of, engine, branch_id)
         good, errors, total = await asyncio.to_thread(check_file, data, org, checking)
@@ -496,6 +521,8 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
         await asyncio.to_thread(_save, engine, job_id, status="failed", failure=failure[:2000],
                                 finished_at=datetime.now(UTC))
         raise
+    finally:
+        beating.cancel()
     await asyncio.to_thread(_save, engine, job_id, status="done", phase=None, counts=counts,
                             finished_at=datetime.now(UTC))
     return ImportResult(job_id, total, len(good), errors, counts)

@@ -131,6 +131,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "import.running": ("进行中", "running"),
     "import.done": ("已完成", "done"),
     "import.failed": ("失败", "failed"),
+    "import.interrupted": ("已中断", "interrupted"),
     "import_phase.reading": ("读取校验", "reading and checking"),
     "import_phase.loading": ("写入保单", "saving policies"),
     "import_phase.cases": ("启动续保流程", "starting renewal cases"),

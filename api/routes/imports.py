@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, File, Request, UploadFile
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
 from models import ImportJob, Role, Staff
-from renewals.intake import create_job, local_today, run_import
+from renewals.intake import JobStatus, create_job, job_status, local_today, run_import
 from renewals.policy_file import COLUMNS, MAX_FILE_BYTES, errors_csv
 from workflows import contract as c
 
@@ -48,7 +48,8 @@ class ImportJobOut(BaseModel):
         "failure": None, "created_at": "2026-11-27T09:00:00Z", "finished_at": "2026-11-27T09:00:04Z"}]}}
     job_id: uuid.UUID
     filename: str
-    status: str = Field(description="pending, running, done or failed")
+    status: JobStatus = Field(description="interrupted: the import stopped without finishing (the service "
+                                          "restarted); upload the same file again to finish it")
     phase: str | None = Field(description="reading, loading or cases while running")
     total_rows: int
     processed_rows: int
@@ -110,11 +111,12 @@ async def import_policies(request: Request, background: BackgroundTasks, staff: 
             summary="An import's progress, counts and row errors")
 def import_job(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> ImportJobOut:
     job = _job(session, staff, job_id)
+    status, failure = job_status(job, datetime.now(UTC))
     return ImportJobOut(
-        job_id=job.id, filename=job.filename, status=job.status, phase=job.phase, total_rows=job.total_rows,
+        job_id=job.id, filename=job.filename, status=status, phase=job.phase, total_rows=job.total_rows,
         processed_rows=job.processed_rows, imported_rows=job.imported_rows, counts=job.counts,
         error_count=len(job.errors), errors=[RowErrorOut(**e) for e in job.errors[:ERRORS_SHOWN]],
-        failure=job.failure, created_at=job.created_at, finished_at=job.finished_at)
+        failure=failure, created_at=job.created_at, finished_at=job.finished_at)
 
 
 @router.get("/{job_id}/errors.csv", response_class=Response,

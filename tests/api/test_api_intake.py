@@ -8,7 +8,7 @@ import csv
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -300,3 +300,34 @@ async def test_intake_routes_by_role(api, engine, time_env, branch, admin_header
             if response.status_code >= 400:
                 assert set(response.json()) == {"error"}
     assert not mismatches, "\n".join(mismatches)
+
+
+async def test_an_import_whose_process_died_shows_as_interrupted_and_a_rerun_finishes_it(
+        api, engine, time_env, branch, admin_headers):
+    """The API died in the middle of an import: its job stops beating. Two minutes later the job
+    shows as interrupted, with what to do, instead of running for ever; the same file again finishes."""
+    from models import ImportJob
+    from renewals.intake import create_job
+
+    today = local_today(api.settings, await time_env.get_current_time())
+    data = book_csv(branch, 4, today + timedelta(days=450), "PDIED", branch.takers[0])
+    job_id = create_job(engine, "died.csv", data, branch.admin.id, branch.admin.branch_id)
+
+    def beat(ago: timedelta) -> None:
+        with Session(engine) as session:
+            job = session.get(ImportJob, job_id)
+            job.status, job.phase, job.heartbeat_at = "running", "loading", datetime.now(UTC) - ago
+            session.add(job)
+            session.commit()
+
+    beat(timedelta(seconds=20))
+    alive = (await api.get(f"/imports/{job_id}", headers=admin_headers)).json()
+    assert (alive["status"], alive["failure"]) == ("running", None)
+    beat(timedelta(minutes=3))
+    died = (await api.get(f"/imports/{job_id}", headers=admin_headers)).json()
+    assert died["status"] == "interrupted" and "upload the same file again" in died["failure"], died
+
+    rerun = await upload(api, admin_headers, data, name="died.csv")
+    assert rerun["counts"]["inserted"] == 4
+    with Session(engine) as session:
+        assert session.get(ImportJob, uuid.UUID(rerun["job_id"])).heartbeat_at is not None

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import get_args
 
 from api.console.i18n import ENUMS, TEXT
 from api.console.routes import allowed_actions
 from models import RenewalCase, Role, Staff, TaskKind
 from renewals.calendar import Outcome, Stage
+from renewals.intake import JobStatus
 from workflows import contract as c
 
 OWNER, DEPUTY = uuid.uuid4(), uuid.uuid4()
@@ -67,6 +69,6 @@ def test_every_business_value_a_page_shows_has_words_in_both_languages():
     page as its raw code."""
     values = [*c.ContactResult, *c.FollowUpStatus, *c.LossReason, *c.Channel, *c.StaffSmsTemplate, *Stage, *Outcome]
     keys = [*(v.value for v in values), *(f"task_kind.{k.value}" for k in TaskKind),
-            *(f"insurer.{i.value}" for i in c.Insurer)]
+            *(f"insurer.{i.value}" for i in c.Insurer), *(f"import.{s}" for s in get_args(JobStatus))]
     untranslated = [key for key in keys if key not in TEXT and key not in ENUMS]
     assert not untranslated, f"no words for {untranslated}"
