@@ -200,6 +200,13 @@ def call_refusal(t: datetime, timezone: str) -> str | None:
     )
 
 
+def t_day(day: int | None) -> str:
+    """Days relative to expiry as the seed writes them: T-18, T0, T+3 ("" for no day)."""
+    if day is None:
+        return ""
+    return f"T{day:+d}" if day else "T0"
+
+
 def local_label(t: datetime, timezone: str) -> str:
     """`2026-03-02 09:00 (Asia/Shanghai)`: an instant as staff in that zone read it."""
     return f"{_aware(t, 't').astimezone(_zone(timezone)):%Y-%m-%d %H:%M} ({timezone})"

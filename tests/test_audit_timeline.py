@@ -28,7 +28,7 @@ WF = "system:workflow"
 
 
 def t(day: int) -> str:
-    return f"T{day:+d}" if day else "T-0"
+    return f"T{day:+d}" if day else "T0"
 
 
 def brief(timeline: Timeline) -> list[str]:

@@ -388,3 +388,9 @@ def test_naive_datetimes_unknown_zones_and_stages_are_rejected():
         ORDINARY.task_slots("BOGUS")
     with pytest.raises(ValueError, match="WAITING has no window"):
         ORDINARY.window(Stage.WAITING)
+
+
+def test_days_relative_to_expiry_are_written_as_the_seed_writes_them():
+    from renewals.calendar import t_day
+
+    assert [t_day(d) for d in (-60, -1, 0, 3, None)] == ["T-60", "T-1", "T0", "T+3", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from renewals.calendar import plan_renewal
+from renewals.calendar import plan_renewal, t_day
 from workflows.contract import INSURER_NAMES, Insurer
 
 # key: (中文, English)
@@ -280,13 +280,6 @@ def translator(language: str):
         return text.format(**values) if values else text
 
     return t
-
-
-def t_day(day: int | None) -> str:
-    """Days relative to expiry as the seed writes them: T-18, T0, T+3."""
-    if day is None:
-        return ""
-    return f"T{day:+d}" if day else "T0"
 
 
 def _window_days() -> dict[str, str]:

@@ -29,7 +29,7 @@ from starlette.datastructures import FormData
 from api.access import CaseAction, customer_visibility, find_case, find_customer, require
 from api.auth import issue_token
 from api.console import session as web
-from api.console.i18n import WINDOW_DAYS, t_day, translator
+from api.console.i18n import WINDOW_DAYS, translator
 from api.routes.auth import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
@@ -40,7 +40,7 @@ from api.schemas import (
     SmsOut,
 )
 from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
-from renewals.calendar import Stage, call_refusal, customer_sms_time
+from renewals.calendar import Stage, call_refusal, customer_sms_time, t_day
 from renewals.cases import CaseRejected
 from renewals.settings import Settings
 from renewals.staff import StaffError

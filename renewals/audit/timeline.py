@@ -21,7 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from renewals.calendar import RenewalPlan, plan_renewal
+from renewals.calendar import RenewalPlan, plan_renewal, t_day
 from renewals.masking import mask_name
 from workflows import contract as c
 from workflows.tasks import PLANNED_KINDS, planned_tasks
@@ -120,10 +120,6 @@ class RefusalInfo:
 @dataclass(frozen=True)
 class Archived:
     at: datetime
-
-
-def t_day(day: int) -> str:
-    return f"T{day:+d}" if day else "T-0"
 
 
 class _Fields(dict):
