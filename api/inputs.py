@@ -9,9 +9,10 @@ Two layers, so routes added later are covered without doing anything:
 - The types below declare the same rule and a length in the OpenAPI schema, and enforce it where
   a model is used outside a request. Declare every string field with one of them:
 
-      from api.inputs import Note, Text, Limit, Offset, Day
+      from api.inputs import Line, Note, Text, Limit, Offset, Day
       class Thing(BaseModel):
-          code: Text(32, min_length=1)          # bounded like its column (VARCHAR(32))
+          code: Line(32, min_length=1)          # one line, bounded like its column (VARCHAR(32))
+          remark: Text(500)                     # may hold line breaks
           note: Note = None                     # free text, up to 2,000 characters
       def route(limit: Limit = 50, offset: Offset = 0, date: Day | None = None): ...
 """
@@ -27,11 +28,12 @@ from fastapi import Query, Request
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from api.errors import ApiError
-from renewals.text import FORBIDDEN
+from renewals.text import FORBIDDEN, printable
 
 _FORBIDDEN_RE = re.compile(f"[{FORBIDDEN}]")  # free text keeps its tabs and line breaks
 # The same rule as the OpenAPI schema states it (ECMAScript regex escapes).
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$"
+LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*$"
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2199, 12, 31)
 MAX_OFFSET = 1_000_000
 
@@ -53,6 +55,12 @@ def Text(max_length: int, *, min_length: int = 0) -> Any:  # noqa: N802 — read
     """A string of at most `max_length` characters with no control characters."""
     return Annotated[str, AfterValidator(_clean),
                      Field(min_length=min_length, max_length=max_length, json_schema_extra={"pattern": TEXT_PATTERN})]
+
+
+def Line(max_length: int, *, min_length: int = 0) -> Any:  # noqa: N802 — reads as a type in annotations
+    """A one-line string (a code, an id, an account): as Text, and no tab or line break either."""
+    return Annotated[str, AfterValidator(printable),
+                     Field(min_length=min_length, max_length=max_length, json_schema_extra={"pattern": LINE_PATTERN})]
 
 
 Note = Annotated[Text(2000) | None, Field(description="free text; stored as a note, never sent to the workflow",

@@ -6,27 +6,24 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
 from api.errors import ApiError
+from api.inputs import Line, Note
 from models import Customer, Policy, Quote, RenewalCase, StaffQuoteConfig, Vehicle
 from renewals.quotes import (
     QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, eligibility_refusals,
     quote_status,
 )
 from renewals.settings import Settings
-from renewals.text import printable
 from workflows.contract import insurer_name
 
 QUOTE_ID = "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"
 CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
-
-
-Text = Annotated[str, AfterValidator(printable)]
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -40,10 +37,10 @@ class QuoteConfigIn(BaseModel):
     model_config = _examples({"channel": "online", "group_buy_id": "20231234", "online_account": "li.si@example.com"},
                              {"channel": "traditional"})
     channel: QuoteChannel = Field(description="your default channel: traditional (传统渠道) or online (网销渠道)")
-    group_buy_id: Text | None = Field(default=None, min_length=1, max_length=32,
-                                      description="团购ID: the digits at the end of your personal online-sales link")
-    online_account: Text | None = Field(default=None, min_length=1, max_length=128,
-                                        description="the epicc account you registered (user name or e-mail)")
+    group_buy_id: Line(32, min_length=1) | None = Field(
+        default=None, description="团购ID: the digits at the end of your personal online-sales link")
+    online_account: Line(128, min_length=1) | None = Field(
+        default=None, description="the epicc account you registered (user name or e-mail)")
 
 
 class QuoteConfigOut(BaseModel):
@@ -59,7 +56,7 @@ class QuoteConfigOut(BaseModel):
 class QuoteIn(BaseModel):
     model_config = _examples({}, {"channel": "online", "coverages": ["CTP", "TPL"]})
     channel: QuoteChannel | None = Field(default=None, description="default: your configured channel")
-    coverages: list[Annotated[Text, Field(min_length=1, max_length=16)]] | None = Field(
+    coverages: list[Line(16, min_length=1)] | None = Field(
         default=None, max_length=40,
         description="codes of last year's covers to keep; default all of them (续保复制). Covers can be "
                     "dropped, not added: a renewal quote starts from renewal copy.")
@@ -98,7 +95,7 @@ class QuoteOut(BaseModel):
 
 class QuoteAcceptIn(BaseModel):
     model_config = _examples({"note": "客户同意,明天到网点缴费 / will pay at the branch tomorrow"})
-    note: Text | None = Field(default=None, max_length=2000, description="stored as a note on the case")
+    note: Note = None
 
 
 # --- database side of the rules ----------------------------------------------------------------------

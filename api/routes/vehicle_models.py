@@ -15,7 +15,7 @@ from sqlmodel import select
 from api.access import CaseForWork
 from api.deps import CurrentStaff, NowDep, SessionDep
 from api.errors import ApiError, error_responses
-from api.quoting import Text
+from api.inputs import Line
 from models import Policy, Vehicle, VehicleModel
 from renewals.vehicle_models import normalise_model_code, search_vehicle_models
 from workflows.contract import closed_reason
@@ -38,7 +38,7 @@ class VehicleModelOut(BaseModel):
 
 class VehicleModelIn(BaseModel):
     model_config = {"json_schema_extra": {"examples": [{"model_code": "SVW7182QQD"}]}}
-    model_code: Text = Field(min_length=3, max_length=64, description="a code from GET /vehicle-models")
+    model_code: Line(64, min_length=3) = Field(description="a code from GET /vehicle-models")
 
 
 class VehicleModelConfirmed(BaseModel):
@@ -60,8 +60,8 @@ def _out(model: VehicleModel) -> VehicleModelOut:
 @router.get("/vehicle-models", summary="Search vehicle models by code (prefix) or name/brand (part)",
             response_model=list[VehicleModelOut], responses=error_responses(401, 422))
 def find_vehicle_models(_: CurrentStaff, session: SessionDep,
-                        q: Annotated[Text | None, Query(min_length=1, max_length=64,
-                                                        description="e.g. SVW71 or 朗逸; none: the catalogue by code")] = None,
+                        q: Annotated[Line(64, min_length=1) | None,
+                                     Query(description="e.g. SVW71 or 朗逸; none: the catalogue by code")] = None,
                         limit: int = Query(20, ge=1, le=100)) -> list[VehicleModelOut]:
     return [_out(m) for m in search_vehicle_models(session, q, limit)]
 

@@ -69,6 +69,9 @@ async def test_quote_configuration_is_validated_with_clear_reasons(api: Api, sc:
     control = error(await api.put("/me/quote-config", headers=owner,
                                   json={**ONLINE, "online_account": "li\u0007si"}), 422)
     assert control["field"] == "online_account" and "control characters" in control["message"]
+    two_lines = error(await api.put("/me/quote-config", headers=owner,
+                                    json={**ONLINE, "online_account": "li.si\nwang.wu"}), 422)
+    assert two_lines["field"] == "online_account", "an account is one line"
     too_long = error(await api.put("/me/quote-config", headers=owner, json={**ONLINE, "group_buy_id": "1" * 40}), 422)
     assert too_long["field"] == "group_buy_id"
 
@@ -181,7 +184,8 @@ async def test_quote_is_texted_with_its_premium_and_the_managers_name_then_accep
     view = (await api.get(f"/customers/{case.customer_id}", headers=owner)).json()
     assert [(q["id"], q["status"]) for q in view["quotes"]] == [(quote["id"], "sent")]
 
-    accepted = await api.post(f"/quotes/{quote['id']}/accept", headers=owner, json={"note": "明天缴费"})
+    accepted = await api.post(f"/quotes/{quote['id']}/accept", headers=owner,
+                              json={"note": "明天缴费\n带上行驶证"})  # a note may run over lines
     assert accepted.status_code == 200, accepted.text
     proposal = accepted.json()["proposal_no"]
     assert accepted.json()["status"] == "accepted" and proposal.startswith("ZC")
