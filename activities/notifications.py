@@ -155,7 +155,7 @@ class Notifications:
 def _first_attempt_day(scheduled_at: datetime) -> date:
     """The UTC day to look for an earlier attempt's message from. `scheduled_at` is workflow time
     (in tests it may run ahead of the wall clock); a day earlier covers a send just before midnight
-    and clock skew. Twilio's DateSent filter is day-granular anyway."""
+    and clock skew. Messages are matched on the UTC day Twilio created them."""
     return (min(scheduled_at, datetime.now(UTC)) - timedelta(days=1)).astimezone(UTC).date()
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from typing import Any, Callable, Literal, Protocol
 
 import requests
@@ -117,15 +117,17 @@ class TwilioNotifier:
         return SentMessage(provider_id=message.sid, status=message.status)
 
     def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
-        # The Messages list filters on To, From and the GMT date sent (DateSent>= is day-granular);
-        # the body and our sender are matched here. A messaging service picks its sender itself,
-        # so then only To is filtered and the service sid is matched.
+        # The Messages list filters on To and From, newest first. Not on DateSent: a message Twilio
+        # accepted but has not sent yet (queued behind a rate limit) has none, and it is the one a
+        # retry must adopt. One page holds years of one customer's messages from us; the body, the
+        # day it was created and our sender are matched here. A messaging service picks its sender
+        # itself, so then only To is filtered and the service sid is matched.
         sender = {} if self.messaging_service_sid else {"from_": self.from_}
-        found = self._call(self.client.messages.list, to=to, date_sent_after=sent_since, limit=LOOKUP_PAGE,
-                           page_size=LOOKUP_PAGE, **sender)
+        found = self._call(self.client.messages.list, to=to, limit=LOOKUP_PAGE, page_size=LOOKUP_PAGE, **sender)
         for message in found:
             ours = message.messaging_service_sid == self.messaging_service_sid if self.messaging_service_sid else True
-            if ours and message.body == body and message.sid not in exclude:
+            if (ours and message.body == body and message.sid not in exclude
+                    and message.date_created.astimezone(UTC).date() >= sent_since):
                 return SentMessage(provider_id=message.sid, status=str(message.status))
         return None
 

@@ -55,6 +55,9 @@ class FakeTwilio:
         self._failures: list[tuple[int, int | None]] = []
         self._slow: list[float] = []
         self._chaos: Chaos | None = None
+        # Twilio accepted the messages but has not sent them (queued behind a messaging service's
+        # rate limit): they stay queued, with no DateSent.
+        self.holds_messages = False
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -174,9 +177,10 @@ class FakeTwilio:
             make = _message if resource == "Messages.json" else _call
             created = make(account, request.params)
             with self._lock:
-                # Stored as sent at once (the create answer itself still says queued, DateSent null).
-                self.resources[created["sid"]] = {**created, "date_sent": created["date_created"]} \
-                    if resource == "Messages.json" else created
+                # Stored as sent at once (the create answer itself still says queued, DateSent null),
+                # unless messages are held.
+                sent = resource == "Messages.json" and not self.holds_messages
+                self.resources[created["sid"]] = {**created, "date_sent": created["date_created"]} if sent else created
             return 201, created
         if request.method == "GET" and len(parts) == 4 and resource == "Messages.json":
             return 200, self._list_messages(request)
