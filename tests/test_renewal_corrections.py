@@ -230,7 +230,7 @@ async def test_a_customer_who_refuses_all_contact_gets_no_calls_or_sms_and_the_c
     await sc.sleep_until(case.at(-15, 10))
     state = await case.update("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call,
                                                                 result=c.ContactResult.do_not_contact))
-    assert state.open_tasks == []
+    assert state.open_tasks == [] and state.no_contact  # the console reads it to offer no SMS
     calls = [t for t in sc.tasks(case) if t.kind == "call" and t.stage == "THIRD_CONTACT"]
     assert [t.state for t in calls if t.day >= -14] == ["cancelled"] * 4 and [t.state for t in calls if t.day == -15] == [
         "done"]

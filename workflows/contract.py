@@ -301,6 +301,7 @@ class CaseState:
     renewed_elsewhere: bool
     sms_opted_out: bool
     open_tasks: list[OpenTask] = field(default_factory=list)
+    no_contact: bool = False  # the customer refused all contact (do-not-call list)
     contact_failures: int = 0  # permanent SMS/call failures, at send time or from delivery webhooks
     next_deadline: datetime | None = None
     problems: list[Problem] = field(default_factory=list)  # needs attention (see Problem)

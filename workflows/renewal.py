@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from renewals.calendar import STAGE_ORDER, Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
     from renewals.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
+    import workflows.staff_rules as staff_rules
     from workflows.tasks import planned_tasks, task_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -39,12 +40,16 @@ ESCALATION_ENDS_WITH_T8 = "escalation-ends-with-the-deputy-task-due-day"
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
-STAFF_STAGES_FOR_STATUS = (Stage.THIRD_CONTACT, Stage.DEPUTY_SUPERVISION)
 CUSTOMER_TEMPLATES = {"first_notice", "final_notice", "quote", "service_request"}
 
 
 class Rejected(ApplicationError):
     """An update the validator refuses; the message is shown to the staff member as is."""
+
+
+def _refuse(reason: str | None) -> None:
+    if reason is not None:
+        raise Rejected(reason)
 
 
 @workflow.defn(name=c.WORKFLOW_TYPE)
@@ -228,11 +233,7 @@ class PolicyRenewal:
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
         self._require_open()
-        if self._renewed_elsewhere:
-            raise Rejected(c.NO_MORE_CONTACT)
-        if u.actor.id == self._actor_for_stage() or (u.actor.id == self._deputy and self._open_complaint()):
-            return
-        raise Rejected(self._not_yours(u.actor))
+        _refuse(staff_rules.contact_refusal(u.actor.id, self._state()))
 
     @workflow.update
     async def set_follow_up(self, u: c.SetFollowUp) -> c.CaseState:
@@ -254,16 +255,9 @@ class PolicyRenewal:
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
         self._require_open()
-        if u.actor.id != self._actor_for_stage():
-            raise Rejected(self._not_yours(u.actor))
-        if u.status is c.FollowUpStatus.success:
-            if not u.new_policy_no:
-                raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
-        elif self._stage not in STAFF_STAGES_FOR_STATUS:
-            raise Rejected(f"status {u.status.value!r} cannot be set in {self._stage}: only success is allowed "
-                           f"before THIRD_CONTACT (T-20) and after DEPUTY_SUPERVISION")
-        elif self._renewed_elsewhere:
-            raise Rejected("the customer renewed elsewhere: record the loss reason instead")
+        _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state()))
+        if u.status is c.FollowUpStatus.success and not u.new_policy_no:
+            raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
 
     @workflow.update
     async def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.CaseState:
@@ -286,13 +280,11 @@ class PolicyRenewal:
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
         self._require_open()
-        if self._renewed_elsewhere:
-            raise Rejected("renewed elsewhere was already reported for this case")
+        _refuse(staff_rules.renewed_elsewhere_refusal(u.actor.id, self._state(),
+                                                      by_system=u.actor.role is c.ActorRole.system))
         if u.insurer not in {code.value for code in c.Insurer}:
             raise Rejected(f"insurer: {u.insurer!r} is not an insurer code; choose one of "
                            f"{', '.join(c.Insurer)} (name any other in the note)")
-        if u.actor.role is not c.ActorRole.system and u.actor.id not in (self._owner, self._actor_for_stage()):
-            raise Rejected(self._not_yours(u.actor))
 
     @workflow.update
     async def record_loss_reason(self, u: c.RecordLossReason) -> c.CaseState:
@@ -304,10 +296,7 @@ class PolicyRenewal:
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
         self._require_open()
-        if not self._renewed_elsewhere:
-            raise Rejected("a loss reason can only be recorded after renewed elsewhere is reported")
-        if u.actor.id != self._owner:
-            raise Rejected(self._not_yours(u.actor))
+        _refuse(staff_rules.loss_reason_refusal(u.actor.id, self._state()))
         if u.reason is c.LossReason.unknown:
             raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
 
@@ -331,14 +320,7 @@ class PolicyRenewal:
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
         self._require_open()
-        if u.actor.id != self._actor_for_stage():
-            raise Rejected(self._not_yours(u.actor))
-        if self._renewed_elsewhere:
-            raise Rejected(c.NO_MORE_CONTACT)
-        if self._do_not_contact:
-            raise Rejected("the customer refused all contact (do-not-call list): no SMS and no calls")
-        if self._opted_out:
-            raise Rejected("the customer opted out of SMS (退订); call instead")
+        _refuse(staff_rules.sms_refusal(u.actor.id, self._state()))
         if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
             raise Rejected("a quote SMS needs the quote to send (quote_id)")
 
@@ -521,9 +503,6 @@ class PolicyRenewal:
         return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at)
                      if t.assignee_id == actor and (kinds is None or t.kind in kinds)), None)
 
-    def _open_complaint(self) -> bool:
-        return any(t.kind == "complaint" for t in self._open_tasks())
-
     def _handled_change(self, task: c.OpenTask | None, actor: uuid.UUID, result: str) -> dict:
         if task is None:
             return {}
@@ -535,7 +514,7 @@ class PolicyRenewal:
                                        **self._handled_change(task, actor, result), **change))
 
     def _actor_for_stage(self) -> uuid.UUID:
-        return self._deputy if self._stage is Stage.DEPUTY_SUPERVISION else self._owner
+        return staff_rules.turn(self._stage, self._owner, self._deputy)
 
     def _require_branch_admin(self, actor: c.Actor, action: str) -> None:
         """Only a system specialist recorded for the case's branch: an actor made up by someone
@@ -549,10 +528,6 @@ class PolicyRenewal:
     def _require_open(self) -> None:
         if self._outcome is not None:
             raise Rejected(c.closed_reason(self._outcome.value))
-
-    def _not_yours(self, actor: c.Actor) -> str:
-        who = "the deputy manager" if self._stage is Stage.DEPUTY_SUPERVISION else "the case's service manager"
-        return f"not your case to act on in {self._stage}: only {who} can"
 
     def _update_uuid(self, purpose: str = "") -> uuid.UUID:
         return uuid.uuid5(self._case_id, f"update:{workflow.current_update_info().id}:{purpose}")
@@ -732,6 +707,6 @@ class PolicyRenewal:
             owner_id=self._owner, deputy_id=self._deputy, escalated=self._escalated, last_status=self._status,
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             new_policy_no=self._new_policy_no, renewed_elsewhere=self._renewed_elsewhere,
-            sms_opted_out=self._opted_out, open_tasks=open_tasks, next_deadline=min(deadlines, default=None),
+            sms_opted_out=self._opted_out, no_contact=self._do_not_contact, open_tasks=open_tasks, next_deadline=min(deadlines, default=None),
             contact_failures=self._contact_failures, problems=list(self._problems),
         )

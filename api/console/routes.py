@@ -45,7 +45,7 @@ from renewals.cases import CaseRejected
 from renewals.settings import Settings
 from renewals.staff import StaffError
 from workflows import contract as c
-from workflows.renewal import STAFF_STAGES_FOR_STATUS
+from workflows import staff_rules
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "console"
 templates = Jinja2Templates(directory=TEMPLATES)
@@ -200,8 +200,8 @@ async def cases_page(request: Request, staff: web.ConsoleStaff, session: Session
 
 @dataclass(frozen=True)
 class Allowed:
-    """What the case page offers the reader now. The workflow's validator and api.access still
-    decide; this only keeps buttons off the page that would certainly be refused."""
+    """What the case page offers the reader now: what the workflow's validators (workflows.staff_rules)
+    would accept. The workflow and api.access still decide when the form is sent."""
 
     contact: bool
     sms: bool
@@ -214,18 +214,13 @@ class Allowed:
 def allowed_actions(staff: Staff, case: RenewalCase, state: c.CaseState | None) -> Allowed:
     if state is None or state.outcome or staff.role not in (Role.sales, Role.deputy):
         return Allowed(False, False, (), False, False, False)
-    turn = state.deputy_id if state.stage == Stage.DEPUTY_SUPERVISION else state.owner_id
-    mine = staff.id == turn
-    complaint = staff.id == state.deputy_id and any(task.kind == "complaint" for task in state.open_tasks)
-    statuses = ((c.FollowUpStatus.success.value,) + tuple(
-        s.value for s in (c.FollowUpStatus.failed, c.FollowUpStatus.continue_)
-        if state.stage in STAFF_STAGES_FOR_STATUS and not state.renewed_elsewhere)) if mine else ()
     return Allowed(
-        contact=(mine or complaint) and not state.renewed_elsewhere,
-        sms=mine and not state.renewed_elsewhere and not state.sms_opted_out,
-        follow_up=statuses,
-        renewed_elsewhere=not state.renewed_elsewhere and staff.id in (state.owner_id, turn),
-        loss_reason=state.renewed_elsewhere and staff.id == state.owner_id,
+        contact=staff_rules.contact_refusal(staff.id, state) is None,
+        sms=staff_rules.sms_refusal(staff.id, state) is None,
+        follow_up=tuple(s.value for s in (c.FollowUpStatus.success, c.FollowUpStatus.failed, c.FollowUpStatus.continue_)
+                        if staff_rules.follow_up_refusal(staff.id, s, state) is None),
+        renewed_elsewhere=staff_rules.renewed_elsewhere_refusal(staff.id, state) is None,
+        loss_reason=staff_rules.loss_reason_refusal(staff.id, state) is None,
         phone=staff.id == case.owner_id,
     )
 

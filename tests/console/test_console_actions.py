@@ -72,3 +72,10 @@ def test_every_business_value_a_page_shows_has_words_in_both_languages():
             *(f"insurer.{i.value}" for i in c.Insurer), *(f"import.{s}" for s in get_args(JobStatus))]
     untranslated = [key for key in keys if key not in TEXT and key not in ENUMS]
     assert not untranslated, f"no words for {untranslated}"
+
+
+def test_a_customer_who_refused_all_contact_is_offered_no_sms_button():
+    """The workflow refuses a staff SMS to a do-not-call customer; the page no longer offers it."""
+    refused_all = _state("THIRD_CONTACT", no_contact=True)
+    assert not allowed_actions(owner, CASE, refused_all).sms
+    assert allowed_actions(owner, CASE, refused_all).follow_up == ("success", "failed", "continue")
