@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import LargeBinary
+from sqlalchemy import Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from models.base import timestamp
@@ -17,6 +17,8 @@ class TaskDay(SQLModel, table=True):
     cancelled ones left out. Every figure is final: no task of the day is open any more."""
 
     __tablename__ = "task_day"
+    # A reader's scope: their staff's rows of the period (the key serves the company-wide read).
+    __table_args__ = (Index("ix_task_day_assignee", "timezone", "assignee_id", "day"),)
     timezone: str = Field(primary_key=True, max_length=64)
     day: date = Field(primary_key=True)
     assignee_id: uuid.UUID = Field(primary_key=True, foreign_key="staff.id")

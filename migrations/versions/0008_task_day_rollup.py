@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["assignee_id"], ["staff.id"]),
         sa.PrimaryKeyConstraint("timezone", "day", "assignee_id"),
     )
+    op.create_index("ix_task_day_assignee", "task_day", ["timezone", "assignee_id", "day"])
     op.create_table(
         "task_day_rolled",
         sa.Column("timezone", sa.String(length=64), nullable=False),
@@ -40,4 +41,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("task_day_rolled")
+    op.drop_index("ix_task_day_assignee", table_name="task_day")
     op.drop_table("task_day")
