@@ -19,9 +19,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, DateTime, Engine, delete, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy, SchedulePolicy,
+    ScheduleSpec, ScheduleUpdate,
+)
 
 from models import RolledTaskDay, Task, TaskDay, TaskState
 from renewals.report_queries import opened_between, task_figures
+from renewals.settings import Settings
+from workflows.task_rollup import TASK_ROLLUP_WORKFLOW
+
+ROLLUP_SCHEDULE_ID = "task-rollup-daily"
+ROLLUP_CRON = "30 1 * * *"  # after the 01:00 intake, in the company time zone
 
 # Rolling a day up holds this advisory lock exclusively, the projection holds it shared while it
 # inserts tasks: a task committed during a roll-up is either counted or unmarks the day after it.
@@ -87,3 +96,18 @@ def unroll(conn: Connection, opened: Iterable[datetime]) -> None:
                             .returning(RolledTaskDay.timezone, RolledTaskDay.day)).all()
     for timezone, day in unmarked:
         conn.execute(delete(TaskDay).where(TaskDay.timezone == timezone, TaskDay.day == day))
+
+
+async def ensure_rollup_schedule(client: Client, settings: Settings) -> None:
+    """Create (or bring up to date) `task-rollup-daily`: the roll-up at 01:30 every night."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(TASK_ROLLUP_WORKFLOW, id="task-rollup", task_queue=settings.task_queue,
+                                           static_summary="Roll the settled days' tasks up for the compliance report"),
+        spec=ScheduleSpec(cron_expressions=[ROLLUP_CRON], time_zone_name=settings.timezone),
+        # A missed night runs when the server is back; the report scans what is not rolled up meanwhile.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+    try:
+        await client.create_schedule(ROLLUP_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(ROLLUP_SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))

@@ -23,9 +23,10 @@ from renewals import report_queries as q
 from renewals.reports import Period, unrolled_days
 from renewals.seed import create_policy
 from renewals.staff import add_org, add_staff
-from renewals.task_rollup import roll_up
+from renewals.task_rollup import ROLLUP_CRON, ROLLUP_SCHEDULE_ID, ensure_rollup_schedule, roll_up
 from tests.scenario import unique_phone
 from workflows.contract import OpenTask
+from workflows.task_rollup import TASK_ROLLUP_WORKFLOW
 
 TIMEZONE = "Asia/Shanghai"
 TZ = ZoneInfo(TIMEZONE)
@@ -102,6 +103,15 @@ def _reports(bind, people) -> list[dict]:
                 for filters in (q.Filters(), q.Filters(manager_id=people["甲"].id))]
 
 
+def _scanned(engine, people) -> list[dict]:
+    """The reports from a scan of every task: the roll-up as if it had never run."""
+    with engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(delete(RolledTaskDay))
+        reports = _reports(conn, people)
+        transaction.rollback()
+    return reports
+
+
 def _exact_medians(engine, period: Period) -> dict[uuid.UUID | None, float]:
     """Today's definition: percentile_cont over every handled task of the period, in minutes."""
     with engine.connect() as conn:
@@ -165,12 +175,9 @@ def test_a_day_is_rolled_up_once_its_last_open_task_is_handled(engine, people):
                                         Task.opens_at < _local(day + timedelta(days=1), 0))
                      .values(state=TaskState.done, handled_at=NOW))
         session.commit()
-    scanned = _reports(engine, people)
-    with engine.begin() as conn:  # the scan alone, as a reference
-        conn.execute(delete(RolledTaskDay))
-        conn.execute(delete(TaskDay))
+    scanned = _scanned(engine, people)
     assert _reports(engine, people) == scanned
-    assert roll_up(engine, TIMEZONE, NOW) == (47 - len(open_days) + 1, len(open_days) - 1)
+    assert roll_up(engine, TIMEZONE, NOW) == (1, len(open_days) - 1)
     assert _reports(engine, people) == scanned
 
 
@@ -205,3 +212,44 @@ def test_a_task_the_projection_opens_on_a_rolled_up_day_is_counted(engine, peopl
     assert march["total"]["overdue_open"] == before["total"]["overdue_open"] + 1
     roll_up(engine, TIMEZONE, NOW)
     assert _reports(engine, people) == after
+
+
+# Last in this module: they roll up to the real today.
+async def test_the_nightly_workflow_rolls_up_the_settled_days(engine, people, time_env, task_queue, database_url,
+                                                               monkeypatch):
+    from typer.testing import CliRunner
+
+    from renewals.cli import app as cli
+    from renewals.db import get_engine
+    from renewals.settings import get_settings
+
+    with engine.connect() as conn:
+        opened_before_today = text("select count(distinct (opens_at at time zone :tz)::date) from task "
+                                   "where state = 'open' and opens_at < date_trunc('day', now() at time zone :tz) "
+                                   "at time zone :tz")
+        left = conn.execute(opened_before_today, {"tz": TIMEZONE}).scalar()
+    rolled, still_open = await time_env.client.execute_workflow(
+        TASK_ROLLUP_WORKFLOW, id=f"task-rollup-{uuid.uuid4()}", task_queue=task_queue)
+    assert rolled > 0 and still_open == left
+    assert _reports(engine, people) == _scanned(engine, people)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    try:
+        again = CliRunner().invoke(cli, ["report", "roll-up"])
+    finally:
+        get_settings.cache_clear()
+        get_engine.cache_clear()
+    assert again.exit_code == 0 and f"0 days rolled up; {left} days with a task still open" in again.output
+
+
+async def test_setup_schedules_the_roll_up_every_night_after_the_intake(dev_env, settings):
+    await ensure_rollup_schedule(dev_env.client, settings)
+    await ensure_rollup_schedule(dev_env.client, settings)  # again: brought up to date, not doubled
+    handle = dev_env.client.get_schedule_handle(ROLLUP_SCHEDULE_ID)
+    described = await handle.describe()
+    assert described.schedule.action.workflow == TASK_ROLLUP_WORKFLOW
+    assert described.schedule.spec.time_zone_name == settings.timezone
+    assert [(s.hour[0].start, s.minute[0].start) for s in described.schedule.spec.calendars] == [(1, 30)] or (
+        described.schedule.spec.cron_expressions == [ROLLUP_CRON])
+    await handle.delete()
