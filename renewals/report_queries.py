@@ -153,7 +153,8 @@ def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: F
         parts.append(select(TaskDay.assignee_id, TaskDay.opened, TaskDay.daily_due, TaskDay.daily_same_day,
                             TaskDay.missed, TaskDay.overdue_open, literal(0).label("pending"), TaskDay.handled,
                             TaskDay.handling_seconds)
-                     .where(TaskDay.timezone == timezone, TaskDay.day.between(period.start, period.end),
+                     # Only the days the scan leaves out, even if more were rolled up since.
+                     .where(TaskDay.timezone == timezone, TaskDay.day.in_(sorted(rolled)),
                             *map(_on_task_day, where)))
     counted = union_all(*parts).subquery()
     totals = [cast(func.sum(counted.c[name]), Integer).label(name) for name in
