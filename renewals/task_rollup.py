@@ -32,8 +32,9 @@ from workflows.task_rollup import TASK_ROLLUP_WORKFLOW
 ROLLUP_SCHEDULE_ID = "task-rollup-daily"
 ROLLUP_CRON = "30 1 * * *"  # after the 01:00 intake, in the company time zone
 
-# Rolling a day up holds this advisory lock exclusively, the projection holds it shared while it
-# inserts tasks: a task committed during a roll-up is either counted or unmarks the day after it.
+# Rolling a day up holds this advisory lock exclusively; the projection takes it shared after
+# inserting tasks on past days, before unmarking their days. Whichever commits second sees the
+# other's rows: a task inserted during a roll-up is counted, or unmarks its day afterwards.
 ROLLUP_LOCK = 0x7461736B  # "task"
 
 
