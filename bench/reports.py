@@ -18,8 +18,8 @@ import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 from rich.console import Console

@@ -8,8 +8,8 @@ authorization layer (api/access.py); the CLI passes `true()`.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
