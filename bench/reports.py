@@ -6,8 +6,9 @@ Generates, in an embedded PostgreSQL, CASES renewal cases (default 1,000,000) wi
 customers and vehicles, expiring over 2026 across 10 branches × 10 sub-branches × 20 service
 managers, with realistic outcomes, and TASKS_PER_CASE tasks each (default 8), all with
 INSERT … SELECT over generate_series (no row leaves the server), and rolls the settled days' tasks up
-(renewals/task_rollup.py, timed). Then times every report as the API builds it (query + figures) for an auditor (the whole company), a branch manager and a deputy,
-over a month and over the whole year, and prints the indexes the query plans use.
+(renewals/task_rollup.py, timed). Then times every report as the API builds it (query + figures)
+for an auditor (the whole company), a branch manager and a deputy, over a month and over the
+whole year, and prints the indexes the query plans use.
 """
 
 from __future__ import annotations
@@ -177,7 +178,8 @@ def main(cases: int, tasks_per_case: int) -> None:
                  lambda r, p: q.renewal_counts_statement(p, case_scope(r), q.Filters())),
                 ("funnel", lambda s, r, p: q.funnel(s, p, case_scope(r), q.Filters()),
                  lambda r, p: q.funnel_counts_statement(p, case_scope(r), q.Filters())),
-                ("tasks", lambda s, r, p: q.tasks_report(s, p, task_scope(r), case_scope(r), q.Filters(), TIMEZONE, NOW),
+                ("tasks",
+                 lambda s, r, p: q.tasks_report(s, p, task_scope(r), case_scope(r), q.Filters(), TIMEZONE, NOW),
                  lambda r, p: q.task_counts_statement(p, task_scope(r), q.Filters(), TIMEZONE, NOW,
                                                       q.rolled_days(session, p, TIMEZONE))),
             ]

@@ -10,6 +10,7 @@ from models.vehicle_model import VehicleModel
 
 __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "ImportJob", "Note", "Policy",
-    "PolicyChannel", "Quote", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay", "SignInThrottle", "Staff", "StaffQuoteConfig",
+    "PolicyChannel", "Quote", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay", "SignInThrottle", "Staff",
+    "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskKind", "TaskState", "Vehicle", "VehicleModel",
 ]

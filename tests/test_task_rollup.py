@@ -116,7 +116,8 @@ def _exact_medians(engine, period: Period) -> dict[uuid.UUID | None, float]:
     """Today's definition: percentile_cont over every handled task of the period, in minutes."""
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "select assignee_id, percentile_cont(0.5) within group (order by extract(epoch from handled_at - opens_at)) "
+            "select assignee_id, "
+            "percentile_cont(0.5) within group (order by extract(epoch from handled_at - opens_at)) "
             "from task where state = 'done' and (opens_at at time zone :tz)::date between :first and :last "
             "group by grouping sets (assignee_id, ())"), {"tz": TIMEZONE, "first": period.start, "last": period.end})
         return {assignee: round(seconds / 60, 1) for assignee, seconds in rows}
