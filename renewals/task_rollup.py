@@ -8,7 +8,7 @@ tasks), so its figures are final. Rolling a day up recomputes its rows from the 
 marks it in task_day_rolled, in one transaction: running it again writes the same rows. The
 report reads marked days from task_day and scans the others, so it is right whether or not the
 roll-up has run. A task inserted later into a rolled-up day (a case planned late) unmarks the day
-(`unroll`) until the next roll-up.
+(`unroll`) until the next roll-up, which recomputes its rows.
 """
 
 from __future__ import annotations
@@ -86,17 +86,15 @@ def roll_up(engine: Engine, timezone: str, now: datetime,
 
 def unroll(conn: Connection, opened: Iterable[datetime]) -> None:
     """New tasks opened at `opened`: the rolled-up days they fall on (in any roll-up's time zone)
-    go back to the scan until they are rolled up again."""
+    go back to the scan until they are rolled up again. Only the mark goes: the report reads a
+    day's rows only while it is marked, so one that read the mark just before still finds them."""
     opened = sorted(set(opened))
     if not opened:
         return
     conn.execute(select(func.pg_advisory_xact_lock_shared(ROLLUP_LOCK)))
     local_day = [func.date(func.timezone(RolledTaskDay.timezone, literal(at, DateTime(timezone=True))))
                  for at in opened]
-    unmarked = conn.execute(delete(RolledTaskDay).where(RolledTaskDay.day.in_(local_day))
-                            .returning(RolledTaskDay.timezone, RolledTaskDay.day)).all()
-    for timezone, day in unmarked:
-        conn.execute(delete(TaskDay).where(TaskDay.timezone == timezone, TaskDay.day == day))
+    conn.execute(delete(RolledTaskDay).where(RolledTaskDay.day.in_(local_day)))
 
 
 async def ensure_rollup_schedule(client: Client, settings: Settings) -> None:
