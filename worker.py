@@ -15,11 +15,13 @@ from activities.archive import HistoryArchiving
 from activities.intake import IntakeActivities
 from activities.notifications import Notifications
 from activities.projection import CaseProjection
+from activities.task_rollup import TaskRollupActivities
 from renewals.notify import Notifier, build_notifier
 from renewals.settings import Settings
 from workflows.archiver import HistoryArchiver
 from workflows.intake import PolicyIntake
 from workflows.renewal import PolicyRenewal
+from workflows.task_rollup import TaskRollup
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,11 @@ def build_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake],
+        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, TaskRollup],
         activities=[*projection.activities(), *notifications.activities(),
                     *HistoryArchiving(client, engine).activities(),
-                    *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities()],
+                    *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities(),
+                    *TaskRollupActivities(engine, settings.timezone).activities()],
         # Activities are blocking (SQLAlchemy, twilio): a bounded thread pool, nothing per case.
         activity_executor=ThreadPoolExecutor(settings.activity_workers),
         max_concurrent_activities=settings.activity_workers,

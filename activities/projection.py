@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.types import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
 from renewals.calendar import plan_renewal
+from renewals.task_rollup import unroll
 from workflows.tasks import PLANNED_KINDS, planned_tasks
 
 
@@ -104,6 +105,7 @@ class CaseProjection:
                      "state": TaskState.open if t.due_at > at else TaskState.expired}
                     for t in new_tasks
                 ]).on_conflict_do_nothing(index_elements=[Task.id]))
+                unroll(conn, [t.opens_at for t in new_tasks if t.opens_at < at])
             if change.contact:
                 contact = change.contact
                 conn.execute(insert(ContactRecord).values(

@@ -90,6 +90,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             asyncio.run(_schedule_archiver(settings))
             status.update("creating the intake schedule…")
             asyncio.run(_ensure_intake_schedule(settings))
+            status.update("scheduling the task roll-up…")
+            asyncio.run(_schedule_task_rollup(settings))
         extra = ()
         demo_logins: list[str] = []
         if demo:
@@ -177,10 +179,17 @@ async def _ensure_intake_schedule(settings: Settings) -> str:
     return await ensure_intake_schedule(await connect(settings), settings)
 
 
+async def _schedule_task_rollup(settings: Settings) -> None:
+    from renewals.task_rollup import ensure_rollup_schedule
+    from renewals.temporal import connect
+
+    await ensure_rollup_schedule(await connect(settings), settings)
+
+
 @temporal_app.command("setup")
 def temporal_setup() -> None:
     """Register the search attributes, schedule the history archiver and create the
-    `policy-intake-daily` schedule (all idempotent)."""
+    `policy-intake-daily` and `task-rollup-daily` schedules (all idempotent)."""
     settings = _settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
@@ -188,6 +197,8 @@ def temporal_setup() -> None:
     console.print(f"history archiver scheduled every {settings.archive_every}.")
     console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): "
                   f"{asyncio.run(_ensure_intake_schedule(settings))}")
+    asyncio.run(_schedule_task_rollup(settings))
+    console.print(f"task roll-up scheduled daily at 01:30 {settings.timezone} (task-rollup-daily).")
 
 
 @org_app.command("add")

@@ -28,16 +28,22 @@ def _print(table: ReportTable) -> None:
     Console().print(out)  # made here: its width follows the terminal (COLUMNS) of this run
 
 
-def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | None, sub_branch: str | None) -> None:
-    from renewals import report_queries as q
-    from renewals.db import session_scope
-    from renewals.intake import local_today
+def _settings():
     from renewals.settings import get_settings
 
     settings = get_settings()
     if not settings.database_url:
         Console().print("[red]error:[/red] DATABASE_URL is not set")
         raise typer.Exit(2)
+    return settings
+
+
+def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | None, sub_branch: str | None) -> None:
+    from renewals import report_queries as q
+    from renewals.db import session_scope
+    from renewals.intake import local_today
+
+    settings = _settings()
     now = datetime.now(UTC)
     try:
         period = make_period(start and start.date(), end and end.date(), local_today(settings, now))
@@ -71,3 +77,20 @@ def funnel(start: From = None, end: To = None, branch: Branch = None, sub_branch
 def tasks(start: From = None, end: To = None, branch: Branch = None, sub_branch: SubBranch = None) -> None:
     """Daily-task compliance per manager: handled the same day, missed, overdue, escalations, median handling time."""
     _run("tasks", start, end, branch, sub_branch)
+
+
+@app.command("roll-up")
+def roll_up_command() -> None:
+    """Roll the settled days' tasks up now (as `task-rollup-daily` does every night): the task report
+    reads them from the roll-up instead of scanning them. Safe to run again at any time."""
+    from rich.progress import Progress
+
+    from renewals.db import get_engine
+    from renewals.task_rollup import roll_up
+
+    settings = _settings()
+    with Progress() as progress:
+        days = progress.add_task("rolling up days", total=None)
+        rolled, left = roll_up(get_engine(), settings.timezone, datetime.now(UTC),
+                               lambda done, total: progress.update(days, completed=done, total=total))
+    Console().print(f"{rolled} days rolled up; {left} days with a task still open are left to the report's scan.")

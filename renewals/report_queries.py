@@ -8,20 +8,24 @@ authorization layer (api/access.py); the CLI passes `true()`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy
 from sqlalchemy import (
-    ColumnElement, Date, Integer, Select, and_, case, cast, extract, func, literal_column, or_, select, true,
+    Column, ColumnElement, Date, Float, Integer, Select, and_, case, cast, extract, func, literal, or_, select, true,
+    union_all,
 )
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlmodel import Session
 
-from models import Branch, RenewalCase, Staff, SubBranch, Task, TaskKind, TaskState
+from models import Branch, RenewalCase, RolledTaskDay, Staff, SubBranch, Task, TaskDay, TaskKind, TaskState
 from renewals.calendar import Outcome
 from renewals.reports import (
     DAILY_STAGES, EARLIEST_DAY, ESCALATION_DAY, LATEST_DAY, OPEN_HOUR, CaseCount, FunnelCount, FunnelReport, Period, RenewalReport,
-    TaskCount, TaskReport, funnel_report, renewal_report, task_report,
+    TaskCount, TaskReport, funnel_report, renewal_report, task_report, unrolled_days,
 )
 
 
@@ -85,11 +89,12 @@ def funnel_counts_statement(period: Period, scope: ColumnElement[bool], filters:
     )
 
 
-def _opened_in(period: Period, timezone: str) -> ColumnElement[bool]:
+def opened_between(first: date, last: date, timezone: str) -> ColumnElement[bool]:
+    """Tasks opened from the start of `first` to the end of `last`, days in `timezone`."""
     zone = ZoneInfo(timezone)
-    opened_from = datetime.combine(period.start, time(0), tzinfo=zone)
-    opened_until = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=zone)
-    return and_(Task.opens_at >= opened_from, Task.opens_at < opened_until, Task.state != TaskState.cancelled)
+    opened_from = datetime.combine(first, time(0), tzinfo=zone)
+    opened_until = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    return and_(Task.opens_at >= opened_from, Task.opens_at < opened_until)
 
 
 def _assignee_filters(filters: Filters) -> list[ColumnElement[bool]]:
@@ -98,10 +103,10 @@ def _assignee_filters(filters: Filters) -> list[ColumnElement[bool]]:
     return [Task.assignee_id.in_(select(Staff.id).where(*where))] if where else []
 
 
-def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
-                          now: datetime) -> Select:
-    """Tasks opened in the period (days in `timezone`), per assignee and in total. `scope` is a
-    condition on Task alone: no join to the cases, so the assignee index drives the scan."""
+def task_figures(now: datetime) -> list[ColumnElement]:
+    """Per group of tasks (cancelled ones left out): the counts of the compliance report at `now`,
+    and the handled tasks' seconds to handling as big-endian float8s. Tasks no longer open give
+    the same figures at any `now`: the daily roll-up stores them (renewals/task_rollup.py)."""
     daily = and_(Task.kind == TaskKind.call, Task.stage.in_(DAILY_STAGES))
     done = Task.state == TaskState.done
     past_due_unhandled = or_(Task.state == TaskState.expired, and_(Task.state == TaskState.open, Task.due_at <= now))
@@ -109,27 +114,66 @@ def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: F
     def n(condition: ColumnElement[bool]):
         return func.count().filter(condition)
 
-    handling = extract("epoch", Task.handled_at - Task.opens_at)
-    grouped = (
-        select(Task.assignee_id, func.count().label("opened"),
-               n(and_(daily, or_(done, Task.due_at <= now))).label("daily_due"),
-               n(and_(daily, done, Task.handled_at <= Task.due_at)).label("daily_same_day"),
-               n(and_(daily, past_due_unhandled)).label("missed"),
-               n(and_(~daily, past_due_unhandled)).label("overdue_open"),
-               n(and_(Task.state == TaskState.open, Task.due_at > now)).label("pending"),
-               n(done).label("handled"),
-               func.percentile_cont(0.5).within_group(handling).filter(done).label("median"))
-        .where(_opened_in(period, timezone), scope, *_assignee_filters(filters))
-        .group_by(func.grouping_sets(Task.assignee_id, literal_column("()")))
-        .subquery()
-    )
+    handling = func.float8send(cast(extract("epoch", Task.handled_at - Task.opens_at), Float))
+    return [func.count().label("opened"),
+            n(and_(daily, or_(done, Task.due_at <= now))).label("daily_due"),
+            n(and_(daily, done, Task.handled_at <= Task.due_at)).label("daily_same_day"),
+            n(and_(daily, past_due_unhandled)).label("missed"),
+            n(and_(~daily, past_due_unhandled)).label("overdue_open"),
+            n(and_(Task.state == TaskState.open, Task.due_at > now)).label("pending"),
+            n(done).label("handled"),
+            func.coalesce(func.string_agg(handling, literal(b"")).filter(done), b"").label("handling_seconds")]
+
+
+def _on_task_day(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A condition on a task's assignee (a reader's scope, the filters) as the same condition on
+    the roll-up's assignee."""
+    def replace(element):
+        if isinstance(element, Column) and element.table is Task.__table__:
+            if element.name != "assignee_id":
+                raise ValueError(f"the task roll-up has no column {element.name}")
+            return TaskDay.__table__.c.assignee_id
+        return None
+
+    return replacement_traverse(condition, {}, replace)
+
+
+def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters, timezone: str,
+                          now: datetime, rolled: Collection[date] = ()) -> Select:
+    """Tasks opened in the period (days in `timezone`), per assignee: the `rolled` days read from
+    the daily roll-up, the other days scanned. `scope` is a condition on Task's assignee alone: no
+    join to the cases, so the assignee index drives the scan."""
+    where = [scope, *_assignee_filters(filters)]
+    parts = []
+    scanned = [opened_between(first, last, timezone) for first, last in unrolled_days(period, rolled)]
+    if scanned:
+        parts.append(select(Task.assignee_id, *task_figures(now))
+                     .where(or_(*scanned), Task.state != TaskState.cancelled, *where).group_by(Task.assignee_id))
+    if rolled:
+        parts.append(select(TaskDay.assignee_id, TaskDay.opened, TaskDay.daily_due, TaskDay.daily_same_day,
+                            TaskDay.missed, TaskDay.overdue_open, literal(0).label("pending"), TaskDay.handled,
+                            TaskDay.handling_seconds)
+                     # Only the days the scan leaves out, even if more were rolled up since.
+                     .where(TaskDay.timezone == timezone, TaskDay.day.in_(sorted(rolled)),
+                            *map(_on_task_day, where)))
+    counted = union_all(*parts).subquery()
+    totals = [cast(func.sum(counted.c[name]), Integer).label(name) for name in
+              ("opened", "daily_due", "daily_same_day", "missed", "overdue_open", "pending", "handled")]
+    grouped = (select(counted.c.assignee_id, *totals,
+                      func.string_agg(counted.c.handling_seconds, literal(b"")).label("handling_seconds"))
+               .group_by(counted.c.assignee_id).subquery())
     return (
         select(grouped.c.assignee_id, Staff.name, Staff.role, SubBranch.code, grouped.c.opened, grouped.c.daily_due,
                grouped.c.daily_same_day, grouped.c.missed, grouped.c.overdue_open, grouped.c.pending,
-               grouped.c.handled, grouped.c.median)
-        .join(Staff, Staff.id == grouped.c.assignee_id, isouter=True)
+               grouped.c.handled, grouped.c.handling_seconds)
+        .join(Staff, Staff.id == grouped.c.assignee_id)
         .join(SubBranch, SubBranch.id == Staff.sub_branch_id, isouter=True)
     )
+
+
+def rolled_days(session: Session, period: Period, timezone: str) -> list[date]:
+    return [day for day, in session.exec(select(RolledTaskDay.day).where(
+        RolledTaskDay.timezone == timezone, RolledTaskDay.day.between(period.start, period.end)))]
 
 
 def escalations_statement(period: Period, scope: ColumnElement[bool], filters: Filters) -> Select:
@@ -163,7 +207,16 @@ def funnel(session: Session, period: Period, scope: ColumnElement[bool], filters
 def tasks_report(session: Session, period: Period, tasks: ColumnElement[bool], cases: ColumnElement[bool],
                  filters: Filters, timezone: str, now: datetime) -> TaskReport:
     """`tasks` and `cases`: the reader's scope as conditions on Task and on RenewalCase."""
-    rows = session.exec(task_counts_statement(period, tasks, filters, timezone, now)).all()
-    counts = [TaskCount(*row[:11], None if row[11] is None else float(row[11])) for row in rows]
+    rolled = rolled_days(session, period, timezone)
+    rows = session.exec(task_counts_statement(period, tasks, filters, timezone, now, rolled)).all()
+    handling = [numpy.frombuffer(row[11], dtype=">f8") for row in rows]
+    counts = [TaskCount(*row[:11], median(seconds)) for row, seconds in zip(rows, handling, strict=True)]
+    total = TaskCount(None, None, None, None, *(sum(c[i] for c in rows) for i in range(4, 11)),
+                      median(numpy.concatenate(handling)) if handling else None)
     escalations = dict(session.exec(escalations_statement(period, cases, filters)).all())
-    return task_report(counts, escalations, period)
+    return task_report([*counts, total], escalations, period)
+
+
+def median(values: numpy.ndarray) -> float | None:
+    """The median as PostgreSQL's percentile_cont(0.5): the middle value, or halfway between the two."""
+    return float(numpy.median(values)) if len(values) else None

@@ -88,6 +88,22 @@ def make_period(start: date | None, end: date | None, today: date) -> Period:
     return period
 
 
+def unrolled_days(period: Period, rolled: Iterable[date]) -> list[tuple[date, date]]:
+    """The runs of consecutive days of the period not in `rolled` (first, last): what the task
+    report still scans because the daily roll-up does not hold them yet."""
+    rolled = set(rolled)
+    runs: list[tuple[date, date]] = []
+    day = period.start
+    while day <= period.end:
+        if day not in rolled:
+            if runs and runs[-1][1] == day - timedelta(days=1):
+                runs[-1] = (runs[-1][0], day)
+            else:
+                runs.append((day, day))
+        day += timedelta(days=1)
+    return runs
+
+
 def rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
