@@ -419,48 +419,84 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-def _who(row: RenewalRow) -> list[str]:
-    return [LEVEL_LABELS[row.level], row.branch_code or "", row.branch_name or "", row.sub_branch_code or "",
+# The tables' words in English, for the console in English. CSV files and the CLI stay Chinese, as
+# the renewal team's Excel and terminals read them.
+ENGLISH = {
+    "续保率与脱保率": "Renewal and lapse rates", "续保漏斗": "Renewal funnel", "每日任务完成情况": "Daily task compliance",
+    "上期": "previous period", "件": "cases", "未进入窗口": "not yet in a window",
+    "层级": "Level", "分公司代码": "Branch code", "分公司": "Branch", "支公司代码": "Sub-branch code",
+    "支公司": "Sub-branch", "客户经理": "Manager", "合计": "Total", "到期": "Due", "续保": "Renewed", "流失": "Lost",
+    "脱保": "Lapsed", "注销": "Closed", "跟进中": "Open", "续保率": "Renewal rate", "脱保率": "Lapse rate",
+    "阶段": "Stage", "进入": "Reached", "在此续保": "Renewed here", "在此流失": "Lost here",
+    "阶段转化率": "Stage conversion", "占续保比": "Share of renewals", "角色": "Role", "任务数": "Tasks",
+    "已办理": "Handled", "应办每日任务": "Daily calls due", "当日办理": "Handled the same day",
+    "当日办理率": "Same-day rate", "错过": "Missed", "逾期未办": "Overdue", "待办": "Pending",
+    "升级督办": "Escalations", "办理时长中位数(分钟)": "Median minutes to handle",
+    **{label: stage.value for stage, label in STAGE_LABELS.items()},
+    **{label: reason.value for reason, label in LOSS_REASON_LABELS.items()},
+}
+
+
+class _Words:
+    """The tables' words in `language` (zh-CN or en): w("到期"), and w.pair("上期", "到期") for a
+    column made of two words ("上期到期", "previous period Due"; `joiner` between Chinese ones)."""
+
+    def __init__(self, language: str):
+        self.english = language == "en"
+
+    def __call__(self, chinese: str) -> str:
+        return ENGLISH[chinese] if self.english else chinese
+
+    def pair(self, first: str, second: str, joiner: str = "") -> str:
+        return f"{self(first)} {self(second)}" if self.english else first + joiner + second
+
+
+def _who(row: RenewalRow, w: _Words) -> list[str]:
+    return [w(LEVEL_LABELS[row.level]), row.branch_code or "", row.branch_name or "", row.sub_branch_code or "",
             row.sub_branch_name or "", row.manager_name or ""]
 
 
-def renewal_table(report: RenewalReport) -> Table:
+def renewal_table(report: RenewalReport, language: str = "zh-CN") -> Table:
+    w = _Words(language)
     reasons = list(LossReason)
     figures = ["到期", "续保", "流失", "脱保", "注销", "跟进中", "续保率", "脱保率"]
-    columns = ["层级", "分公司代码", "分公司", "支公司代码", "支公司", "客户经理", *figures,
-               *(f"流失-{LOSS_REASON_LABELS[r]}" for r in reasons),
-               *(f"上期{f}" for f in ("到期", "续保", "脱保", "续保率", "脱保率"))]
+    columns = [*map(w, ["层级", "分公司代码", "分公司", "支公司代码", "支公司", "客户经理", *figures]),
+               *(w.pair("流失", LOSS_REASON_LABELS[r], "-") for r in reasons),
+               *(w.pair("上期", f) for f in ("到期", "续保", "脱保", "续保率", "脱保率"))]
     rows = []
     for row in report.rows():
         now, before = row.current, row.previous
         rows.append([
-            *_who(row), str(now.due), str(now.renewed), str(now.lost), str(now.lapsed), str(now.closed), str(now.open),
-            _pct(now.renewal_rate), _pct(now.lapse_rate), *(str(now.lost_by_reason.get(r, 0)) for r in reasons),
+            *_who(row, w), str(now.due), str(now.renewed), str(now.lost), str(now.lapsed), str(now.closed),
+            str(now.open), _pct(now.renewal_rate), _pct(now.lapse_rate),
+            *(str(now.lost_by_reason.get(r, 0)) for r in reasons),
             str(before.due), str(before.renewed), str(before.lapsed), _pct(before.renewal_rate),
             _pct(before.lapse_rate),
         ])
-    title = (f"续保率与脱保率 {report.period.start} — {report.period.end} "
-             f"(上期 {report.previous_period.start} — {report.previous_period.end})")
+    title = (f"{w('续保率与脱保率')} {report.period.start} — {report.period.end} "
+             f"({w('上期')} {report.previous_period.start} — {report.previous_period.end})")
     return Table(title, columns, rows)
 
 
-def funnel_table(report: FunnelReport) -> Table:
-    rows = [[f"{s.label} {s.stage}", str(s.reached), str(s.renewed), str(s.lost), _pct(s.conversion),
-             _pct(s.share_of_renewed)] for s in report.stages]
-    rows.append(["合计", str(report.cases), str(report.renewed), str(sum(s.lost for s in report.stages)),
+def funnel_table(report: FunnelReport, language: str = "zh-CN") -> Table:
+    w = _Words(language)
+    rows = [[f"{w(s.label)} {s.stage}" if not w.english else s.stage, str(s.reached), str(s.renewed), str(s.lost),
+             _pct(s.conversion), _pct(s.share_of_renewed)] for s in report.stages]
+    rows.append([w("合计"), str(report.cases), str(report.renewed), str(sum(s.lost for s in report.stages)),
                  _pct(report.renewal_rate), _pct(1.0 if report.renewed else None)])
-    title = (f"续保漏斗 {report.period.start} — {report.period.end}: {report.cases} 件, "
-             f"未进入窗口 {report.waiting} 件")
-    return Table(title, ["阶段", "进入", "在此续保", "在此流失", "阶段转化率", "占续保比"], rows)
+    title = (f"{w('续保漏斗')} {report.period.start} — {report.period.end}: {report.cases} {w('件')}, "
+             f"{w('未进入窗口')} {report.waiting} {w('件')}")
+    return Table(title, list(map(w, ["阶段", "进入", "在此续保", "在此流失", "阶段转化率", "占续保比"])), rows)
 
 
-def task_table(report: TaskReport) -> Table:
-    columns = ["客户经理", "角色", "支公司代码", "任务数", "已办理", "应办每日任务", "当日办理", "当日办理率",
-               "错过", "逾期未办", "待办", "升级督办", "办理时长中位数(分钟)"]
-    rows = [[r.manager_name or "合计", r.role or "", r.sub_branch_code or "", str(r.opened), str(r.handled),
+def task_table(report: TaskReport, language: str = "zh-CN") -> Table:
+    w = _Words(language)
+    columns = list(map(w, ["客户经理", "角色", "支公司代码", "任务数", "已办理", "应办每日任务", "当日办理", "当日办理率",
+                           "错过", "逾期未办", "待办", "升级督办", "办理时长中位数(分钟)"]))
+    rows = [[r.manager_name or w("合计"), r.role or "", r.sub_branch_code or "", str(r.opened), str(r.handled),
              str(r.daily_due), str(r.handled_same_day), _pct(r.compliance_rate), str(r.missed), str(r.overdue_open),
              str(r.pending), str(r.escalations), _num(r.median_minutes_to_handle)] for r in report.rows()]
-    return Table(f"每日任务完成情况 {report.period.start} — {report.period.end}", columns, rows)
+    return Table(f"{w('每日任务完成情况')} {report.period.start} — {report.period.end}", columns, rows)
 
 
 def to_csv(table: Table) -> bytes:

@@ -84,3 +84,25 @@ def test_a_chart_shows_sub_branches_when_a_branch_has_too_many_managers():
     assert (level, [label(r) for r in rows]) == ("sub_branch", ["支公司0", "支公司1"])
     level, rows = chart_rows(renewal_report(counts[:MAX_BARS], period))
     assert (level, len(rows)) == ("manager", MAX_BARS)
+
+
+def test_the_tables_read_in_english_on_the_english_console_and_stay_chinese_for_excel():
+    """Every word of every table has its English: no Chinese is left in an English table (the
+    branch, sub-branch and staff names are data and stay as they are)."""
+    import re
+
+    from renewals.reports import TaskCount, funnel_table, renewal_table, task_report, task_table
+
+    period = Period(date(2026, 3, 1), date(2026, 3, 31))
+    manager = uuid.uuid4()
+    renewals = renewal_report([CaseCount(True, "3100", "SH", "310101", "HP", manager, "Li", "LOST", "price", 2)], period)
+    funnel = funnel_report([FunnelCount(-90, False, "FINAL_CONTACT", True, "RENEWED", 3)], period)
+    tasks = task_report([TaskCount(manager, "Li", "sales", "310101", 4, 3, 2, 1, 0, 1, 2, 600.0),
+                         TaskCount(None, None, None, None, 4, 3, 2, 1, 0, 1, 2, 600.0)], {manager: 1}, period)
+    chinese = re.compile(r"[\u4e00-\u9fff]")
+    for table in (renewal_table(renewals, "en"), funnel_table(funnel, "en"), task_table(tasks, "en")):
+        words = [table.title, *table.columns, *(cell for row in table.rows for cell in row)]
+        assert not [w for w in words if chinese.search(w)], table.title
+    assert renewal_table(renewals, "en").columns[6:8] == ["Due", "Renewed"]
+    assert "Lost price" in renewal_table(renewals, "en").columns
+    assert renewal_table(renewals).columns[6:8] == ["到期", "续保"] and "流失-价格" in renewal_table(renewals).columns

@@ -201,7 +201,7 @@ async def manager_page(request: Request, staff: web.ConsoleStaff, session: Sessi
     for name, (run, table, charts) in REPORTS.items():
         report = await run_in_threadpool(run, reading, report_routes.RenewalChart.rates)
         base = f"/app/manager/reports/{name}?{period}"
-        reports.append({"name": name, "table": table(report), "csv": f"{base}&format=csv",
+        reports.append({"name": name, "table": table(report, web.language(request)), "csv": f"{base}&format=csv",
                         "charts": [f"{base}&format=png" + (f"&chart={chart.value}" if chart else "")
                                    for chart in charts]})
     return render(request, "manager.html", staff=staff, reports=reports, temporal=temporal, period=reading.period)
