@@ -102,11 +102,11 @@ def reassign_book(settings: Settings, username: str, to: list[str], reason: str,
     from renewals.ownership import move_book
     from renewals.staff import StaffError
 
+    wanted = [username, *to, *([admin] if admin else [])]
     engine = make_engine(settings.database_url)
     with Session(engine, expire_on_commit=False) as session:
-        named = {s.username: s for s in session.exec(select(Staff).where(
-            Staff.username.in_([username, *to, *([admin] if admin else [])]))).all()}
-    missing = [u for u in [username, *to, *([admin] if admin else [])] if u not in named]
+        named = {s.username: s for s in session.exec(select(Staff).where(Staff.username.in_(wanted))).all()}
+    missing = [u for u in wanted if u not in named]
     if missing:
         console.print(f"[red]error:[/red] no staff member {', '.join(missing)}")
         return False

@@ -242,9 +242,9 @@ def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by:
         first_load = conn.execute(text(_FIRST_LOAD), {"first_load_rows": FIRST_LOAD_ROWS,
                                                       "tables": list(_LOADED_TABLES)}).scalar_one()
         rebuild = _drop_secondary(conn) if first_load else []
+        params = {"timezone": settings.timezone, "assigned_by": str(assigned_by) if assigned_by else None}
         for statement in _UPSERTS:
-            conn.execute(text(statement), {"timezone": settings.timezone,
-                                           "assigned_by": str(assigned_by) if assigned_by else None})
+            conn.execute(text(statement), params)
         for statement in rebuild:
             conn.execute(text(statement))
         counts = conn.execute(text(_COUNTS)).one()
@@ -343,7 +343,8 @@ def local_today(settings: Settings, now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(ZoneInfo(settings.timezone)).date()
 
 
-async def _bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
+async def bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
+    """`work` on every item, at most `concurrency` at a time; the results in the items' order."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(item):
@@ -385,7 +386,7 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
             on_start(p.policy_no)
         return outcome
 
-    for outcome in await _bounded(startable, start):
+    for outcome in await bounded(startable, start):
         setattr(summary, outcome.value, getattr(summary, outcome.value) + 1)
     return summary
 
@@ -400,9 +401,10 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
     done = 0
     for i in range(0, len(policy_ids), BATCH):
         ids = policy_ids[i:i + BATCH]
+        params = {"ids": [str(x) for x in ids]}
         with engine.connect() as conn:
-            moved = conn.execute(text(_EXPIRY_MOVED), {"ids": [str(x) for x in ids]}).all()
-            owners = conn.execute(text(_OWNER_MOVED), {"ids": [str(x) for x in ids]}).all()
+            moved = conn.execute(text(_EXPIRY_MOVED), params).all()
+            owners = conn.execute(text(_OWNER_MOVED), params).all()
 
         async def signal(row) -> None:
             await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on, source=c.SystemComponent.intake))
@@ -416,9 +418,9 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
                 log.info("intake: %s not reassigned: %s", row.workflow_id, exc.reason)
                 return False
 
-        await _bounded(moved, signal)
+        await bounded(moved, signal)
         counts["expiry_changed"] += len(moved)
-        counts["reassigned"] += sum(await _bounded(owners, reassign))
+        counts["reassigned"] += sum(await bounded(owners, reassign))
         started = await start_due_cases(engine, client, settings, today, limit=len(ids) + 1, policy_ids=ids)
         counts["cases_started"] += started.started
         counts["cases_running"] += started.already_running

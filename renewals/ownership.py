@@ -9,7 +9,6 @@ operation here can be rerun after a crash: it moves what has not moved yet.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from temporalio.client import Client
 
 from models import Assignment, Policy, RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.cases import CaseRejected, update_case
-from renewals.intake import CONCURRENCY, follow_policies
+from renewals.intake import bounded, follow_policies
 from renewals.settings import Settings
 from renewals.staff import StaffError
 from workflows import contract as c
@@ -141,9 +140,9 @@ def check_targets(session: Session, leaver: Staff, targets: list[uuid.UUID]) -> 
         raise StaffError("to: the book cannot move to the staff member it moves from")
     if len(set(targets)) != len(targets):
         raise StaffError("to: a service manager is named twice")
+    if leaver.sub_branch_id is None:
+        raise StaffError("staff_id: only a service manager (sales) of a sub-branch has a book")
     for target in targets:
-        if leaver.sub_branch_id is None:
-            raise StaffError("staff_id: only a service manager (sales) of a sub-branch has a book")
         _sales_of(session, target, leaver.sub_branch_id, "to")
 
 
@@ -162,23 +161,21 @@ async def move_book(engine: Engine, client: Client, leaver: Staff, targets: list
         report.policies, report.cases = len(moves), sum(1 for m in moves if m.workflow_id)
         report.open_tasks = sum(m.open_tasks for m in moves)
         return report
-    gate = asyncio.Semaphore(CONCURRENCY)
 
     async def reassign(move: Move) -> str | None:
         if move.workflow_id is None:
             return None
-        async with gate:
-            try:
-                await update_case(client.get_workflow_handle(move.workflow_id), "reassign",
-                                  c.Reassign(actor=admin, new_owner_id=move.to_staff_id, reason=reason[:64]))
-            except CaseRejected as exc:
-                if "already assigned" not in exc.reason and "closed" not in exc.reason:
-                    return exc.reason
+        try:
+            await update_case(client.get_workflow_handle(move.workflow_id), "reassign",
+                              c.Reassign(actor=admin, new_owner_id=move.to_staff_id, reason=reason[:64]))
+        except CaseRejected as exc:
+            if "already assigned" not in exc.reason and "closed" not in exc.reason:
+                return exc.reason
         return None
 
     for i in range(0, len(moves), BATCH):
         batch = moves[i:i + BATCH]
-        problems = await asyncio.gather(*(reassign(m) for m in batch))
+        problems = await bounded(batch, reassign)
         # A policy whose case refused stays with the leaver: the report says why; a rerun retries it.
         moved = [m for m, problem in zip(batch, problems) if problem is None]
         report.failures += [{"policy_no": m.policy_no, "reason": p} for m, p in zip(batch, problems) if p]
@@ -229,23 +226,21 @@ async def change_deputy(engine: Engine, client: Client, sub_branch: SubBranch, n
         open_cases = session.exec(select(RenewalCase.workflow_id).where(
             RenewalCase.sub_branch_id == sub_branch.id, RenewalCase.outcome.is_(None),
             RenewalCase.deputy_id != new_deputy_id).order_by(RenewalCase.workflow_id)).all()
-    gate = asyncio.Semaphore(CONCURRENCY)
     failures: list[dict[str, str]] = []
     moved = 0
 
     async def one(workflow_id: str) -> bool:
-        async with gate:
-            try:
-                await update_case(client.get_workflow_handle(workflow_id), "change_deputy",
-                                  c.ChangeDeputy(actor=admin, new_deputy_id=new_deputy_id))
-                return True
-            except CaseRejected as exc:
-                if "already has" not in exc.reason and "closed" not in exc.reason:
-                    failures.append({"workflow_id": workflow_id, "reason": exc.reason})
-                return False
+        try:
+            await update_case(client.get_workflow_handle(workflow_id), "change_deputy",
+                              c.ChangeDeputy(actor=admin, new_deputy_id=new_deputy_id))
+            return True
+        except CaseRejected as exc:
+            if "already has" not in exc.reason and "closed" not in exc.reason:
+                failures.append({"workflow_id": workflow_id, "reason": exc.reason})
+            return False
 
     for i in range(0, len(open_cases), BATCH):
-        moved += sum(await asyncio.gather(*(one(w) for w in open_cases[i:i + BATCH])))
+        moved += sum(await bounded(open_cases[i:i + BATCH], one))
         if progress:
             progress(min(i + BATCH, len(open_cases)), len(open_cases))
     return {"sub_branch": sub_branch.code, "deputy_id": str(new_deputy_id), "cases_moved": moved, "failures": failures}

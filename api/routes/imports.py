@@ -11,12 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from api.access import actor
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
 from models import ImportJob, Role, Staff
 from renewals.intake import JobStatus, create_job, job_status, local_today, run_import
 from renewals.policy_file import COLUMNS, MAX_FILE_BYTES, errors_csv
-from workflows import contract as c
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 ERRORS_SHOWN = 200
@@ -79,7 +79,7 @@ async def _process(request: Request, job_id: uuid.UUID, data: bytes, admin: Staf
     state = request.app.state
     try:
         await run_import(state.engine, await state.temporal(), state.settings, job_id, data,
-                         actor=c.Actor(id=admin.id, role=c.ActorRole.admin), branch_id=admin.branch_id,
+                         actor=actor(admin), branch_id=admin.branch_id,
                          today=local_today(state.settings, await state.clock()))
     except Exception:  # noqa: BLE001 — recorded on the job (status failed, failure) for GET /imports/{id}
         pass

@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from api.access import actor
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
 from models import Role, Staff, SubBranch
 from renewals import ownership
-from workflows import contract as c
+from renewals.staff import deactivate_staff
 
 router = APIRouter(prefix="/staff", tags=["staff"])
 
@@ -82,7 +83,7 @@ async def reassign_book(staff_id: uuid.UUID, body: ReassignBookIn, request: Requ
     session.commit()
     state = request.app.state
     report = await ownership.move_book(state.engine, await state.temporal(), leaver, body.to,
-                                       c.Actor(id=admin.id, role=c.ActorRole.admin), body.reason, dry_run=body.dry_run)
+                                       actor(admin), body.reason, dry_run=body.dry_run)
     return BookReportOut(**report.__dict__)
 
 
@@ -98,10 +99,8 @@ def book(staff_id: uuid.UUID, admin: CurrentStaff, session: SessionDep) -> BookO
 def deactivate(staff_id: uuid.UUID, admin: CurrentStaff, session: SessionDep) -> DeactivatedOut:
     staff = _staff_in_branch(session, admin, staff_id)
     try:
-        ownership.refuse_deactivation_with_a_book(session, staff)
+        deactivate_staff(session, staff.username)
     except ownership.Refused as exc:
         raise ApiError(409, str(exc)) from None
-    staff.active = False
-    session.add(staff)
     session.commit()
     return DeactivatedOut(staff_id=staff.id, active=False)

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
+from api.access import actor
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
 from models import Role, SubBranch
 from renewals import ownership
-from workflows import contract as c
 
 router = APIRouter(prefix="/sub-branches", tags=["sub-branches"])
 
@@ -43,5 +43,5 @@ async def set_deputy(code: str, body: DeputyIn, request: Request, staff: Current
     session.commit()
     state = request.app.state
     result = await ownership.change_deputy(state.engine, await state.temporal(), sub, body.deputy_id,
-                                           c.Actor(id=staff.id, role=c.ActorRole.admin))
+                                           actor(staff))
     return DeputyOut(**result)

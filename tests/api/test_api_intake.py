@@ -212,7 +212,8 @@ async def test_a_new_deputy_gets_every_open_case_and_the_deputy_tasks(api, engin
     with Session(engine) as session:
         in_sub_branch = session.exec(select(RenewalCase).join(SubBranch, SubBranch.id == RenewalCase.sub_branch_id)
                                      .where(SubBranch.code == branch.sub_branch, RenewalCase.outcome.is_(None))).all()
-    assert changed.json()["cases_moved"] == len(in_sub_branch) and changed.json()["failures"] == []
+    assert changed.json()["cases_moved"] == len(in_sub_branch) and changed.json()["failures"] == [], (
+        changed.json(), sorted((r.policy_no, str(r.deputy_id) == str(branch.new_deputy.id)) for r in in_sub_branch))
     st = await client.get_workflow_handle(first.workflow_id).query("state", result_type=c.CaseState)
     assert st.deputy_id == branch.new_deputy.id
     assert [t.kind for t in st.open_tasks if t.assignee_id == branch.new_deputy.id] == ["complaint"]
