@@ -131,6 +131,11 @@ async def test_unassigned_policies_are_listed_and_an_admin_assigns_one(api, engi
         "policy_no": waiting[0]["policy_no"], "staff_id": str(branch.takers[1].id), "reason": "direct sale"})
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["counts"]["cases_started"] == 1
+
+    async def its_case_is_open():
+        assert [c.policy_no for c in await open_cases(engine, "PUNA")] == [waiting[0]["policy_no"]]
+
+    await eventually(its_case_is_open, timeout=30)
     wrong = await api.post("/assignments", headers=admin_headers, json={
         "policy_no": waiting[1]["policy_no"], "staff_id": str(branch.deputy.id), "reason": "x"})
     assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "staff_id"
