@@ -141,14 +141,19 @@ class PolicyRenewal:
         if self._renewed_elsewhere:
             return None, self._plan.ends_at
         now, stage = workflow.now(), self._stage
-        nxt, at = self._plan.next_stage_after(stage, self._escalates())
+        nxt, at = self._next_stage_after(stage)
         first_at = at
         while nxt is not None and at <= now:
             stage = nxt
-            nxt, at = self._plan.next_stage_after(stage, self._escalates())
+            nxt, at = self._next_stage_after(stage)
         if stage is self._stage:
             return nxt, first_at
         return stage, first_at
+
+    def _next_stage_after(self, stage: Stage) -> tuple[Stage | None, datetime]:
+        # Escalation decides only what follows THIRD_CONTACT: asked nowhere else, so the patch
+        # marker of _escalates is recorded only on the path it changes.
+        return self._plan.next_stage_after(stage, stage is Stage.THIRD_CONTACT and self._escalates())
 
     def _next_wake(self) -> datetime:
         _, at = self._due_transition()
