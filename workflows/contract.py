@@ -202,14 +202,12 @@ class Reassign:
     note_id: uuid.UUID | None = None
 
 
-# --- change_deputy (intake and ownership, issue 9) ---
 @dataclass
 class ChangeDeputy:
     """The sub-branch's deputy manager changed: the case (and the deputy's open tasks) go to the new one."""
 
     actor: Actor
     new_deputy_id: uuid.UUID
-# --- end change_deputy ---
 
 
 @dataclass

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -40,7 +40,6 @@ ESCALATION_ENDS_WITH_T8 = "escalation-ends-with-the-deputy-task-due-day"
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
-CUSTOMER_TEMPLATES = {"first_notice", "final_notice", "quote", "service_request"}
 
 
 class Rejected(ApplicationError):
@@ -333,39 +332,29 @@ class PolicyRenewal:
     async def reassign(self, u: c.Reassign) -> c.CaseState:
         async with self._guard():
             previous, self._owner = self._owner, u.new_owner_id
-            self._move_tasks(previous, u.new_owner_id)
-            await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_tasks_from=previous))
-            self._upsert(c.SERVICE_MANAGER.value_set(str(u.new_owner_id)))
-            return await self._answer()
+            return await self._hand_over(previous, u.new_owner_id, c.SERVICE_MANAGER, move_tasks_from=previous)
 
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
         self._require_open()
-        if u.actor.role is not c.ActorRole.system:  # system: an import that moved the policy to a new manager
-            self._require_branch_admin(u.actor, "reassign")
+        # system: an import that moved the policy to a new manager
+        self._require_branch_admin_or_system(u.actor, "reassign")
         if u.new_owner_id == self._owner:
             raise Rejected("the case is already assigned to that service manager")
-
-    # --- change_deputy (intake and ownership, issue 9): kept apart from the casework updates ----------
 
     @workflow.update
     async def change_deputy(self, u: c.ChangeDeputy) -> c.CaseState:
         async with self._guard():
             previous, self._deputy = self._deputy, u.new_deputy_id
-            self._move_tasks(previous, u.new_deputy_id)
-            await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), move_deputy_tasks_from=previous))
-            self._upsert(c.DEPUTY.value_set(str(u.new_deputy_id)))
-            return await self._answer()
+            return await self._hand_over(previous, u.new_deputy_id, c.DEPUTY, move_deputy_tasks_from=previous)
 
     @change_deputy.validator
     def _validate_change_deputy(self, u: c.ChangeDeputy) -> None:
         self._require_open()
-        if u.actor.role is not c.ActorRole.system:  # system: the sub-branch's deputy changed in the records
-            self._require_branch_admin(u.actor, "change the deputy manager of")
+        # system: the sub-branch's deputy changed in the records
+        self._require_branch_admin_or_system(u.actor, "change the deputy manager of")
         if u.new_deputy_id == self._deputy:
             raise Rejected("the case already has that deputy manager")
-
-    # --- end change_deputy ----------------------------------------------------------------------------
 
     @workflow.update
     async def close(self, u: c.Close) -> c.CaseState:
@@ -470,11 +459,16 @@ class PolicyRenewal:
             return Stage.THIRD_CONTACT
         return stage
 
-    def _move_tasks(self, previous: uuid.UUID, new: uuid.UUID) -> None:
-        """A reassignment or deputy change: the case's open tasks of `previous` go to `new`."""
+    async def _hand_over(self, previous: uuid.UUID, new: uuid.UUID, attribute: SearchAttributeKey[str],
+                         **moved) -> c.CaseState:
+        """A reassignment or deputy change: the case's open tasks of `previous` go to `new`, in the
+        projection (`moved` says whose) and in the search attribute too."""
         for task in (*self._stage_tasks, *self._extra_tasks):
             if task.assignee_id == previous:
                 task.assignee_id = new
+        await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), **moved))
+        self._upsert(attribute.value_set(str(new)))
+        return await self._answer()
 
     def _customer_sms_stopped(self) -> bool:
         """Opted out, renewed elsewhere or on the do-not-call list: no customer SMS at all."""
@@ -529,6 +523,10 @@ class PolicyRenewal:
         if actor.id not in self._admins:
             raise Rejected(f"{actor.id} is not a system specialist (admin) of branch {self._in.branch} "
                            f"as recorded in this case; only its branch admins can {action} it")
+
+    def _require_branch_admin_or_system(self, actor: c.Actor, action: str) -> None:
+        if actor.role is not c.ActorRole.system:
+            self._require_branch_admin(actor, action)
 
     def _require_open(self) -> None:
         if self._outcome is not None:
