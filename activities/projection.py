@@ -21,7 +21,6 @@ from renewals.task_rollup import unroll
 from workflows.tasks import PLANNED_KINDS, planned_tasks
 
 
-
 class CaseProjection:
     def __init__(self, engine: Engine):
         self._engine = engine
@@ -80,12 +79,11 @@ class CaseProjection:
                 kinds = [] if "*" in change.cancel_kinds else change.cancel_kinds
                 conn.execute(update(Task).where(this_case, open_tasks, *([Task.kind.in_(kinds)] if kinds else []))
                              .values(state=TaskState.cancelled))
-            if change.move_tasks_from:
-                conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_tasks_from)
-                             .values(assignee_id=case.owner_id))
-            if change.move_deputy_tasks_from:
-                conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == change.move_deputy_tasks_from)
-                             .values(assignee_id=case.deputy_id))
+            for previous, new in ((change.move_tasks_from, case.owner_id),
+                                  (change.move_deputy_tasks_from, case.deputy_id)):
+                if previous:
+                    conn.execute(update(Task).where(this_case, open_tasks, Task.assignee_id == previous)
+                                 .values(assignee_id=new))
             new_tasks = list(change.open_tasks)
             if change.open_stage_tasks:
                 plan = plan_renewal(case.expiry_date, case.timezone, day_seconds=case.day_seconds,
