@@ -125,7 +125,7 @@ class TwilioNotifier:
         sender = {} if self.messaging_service_sid else {"from_": self.from_}
         found = self._call(self.client.messages.list, to=to, limit=LOOKUP_PAGE, page_size=LOOKUP_PAGE, **sender)
         for message in found:
-            ours = message.messaging_service_sid == self.messaging_service_sid if self.messaging_service_sid else True
+            ours = not self.messaging_service_sid or message.messaging_service_sid == self.messaging_service_sid
             if (ours and message.body == body and message.sid not in exclude
                     and message.date_created.astimezone(UTC).date() >= sent_since):
                 return SentMessage(provider_id=message.sid, status=str(message.status))
