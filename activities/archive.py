@@ -21,4 +21,4 @@ class HistoryArchiving:
     @activity.defn(name="archive_closed_histories")
     async def archive_closed_histories(self) -> int:
         return await archive_closed_cases(self._client, self._engine,
-                                          on_batch=lambda stored: activity.heartbeat(stored))
+                                          on_batch=activity.heartbeat)

@@ -20,7 +20,6 @@ class TaskRollupActivities:
 
     @activity.defn(name="roll_up_task_days")
     def roll_up_task_days(self) -> list[int]:
-        rolled, left = roll_up(self._engine, self._timezone, datetime.now(UTC),
-                               lambda done, total: activity.heartbeat(done, total))
+        rolled, left = roll_up(self._engine, self._timezone, datetime.now(UTC), activity.heartbeat)
         activity.logger.info("task roll-up: %d days rolled up, %d left to the scan (a task still open)", rolled, left)
         return [rolled, left]
