@@ -21,7 +21,7 @@ from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.quoting import (
     QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_facts, local_today, quote_limits,
-    quote_out, quote_setup, quotes_of, refused,
+    quote_out, quote_setup, quotes_of, refused, require_still_quotable, status_of,
 )
 from api.routes.cases import SMS_RESPONSES, StaffAction, send_sms
 from api.schemas import SmsIn, SmsOut
@@ -178,15 +178,12 @@ def _accept(session: Session, settings: Settings, staff: Staff, quote_id: uuid.U
             now: datetime) -> Quote:
     quote = find_quote(session, staff, quote_id, CaseAction.casework)
     case = session.get(RenewalCase, quote.case_id)
-    status = quote_out(quote, local_today(case, now)).status
+    status = status_of(quote, local_today(case, now))
     if status is QuoteStatus.accepted:
         return quote  # accepting twice changes nothing
     if status in (QuoteStatus.refused, QuoteStatus.expired):
         raise ApiError(409, f"a {status.value} quote cannot be accepted: make a new quote", code=f"quote_{status.value}")
-    facts, _ = case_facts(session, case)
-    still = eligibility_refusals(facts, quote_limits(settings))
-    if still:
-        raise refused(still)
+    require_still_quotable(session, case, settings)
     # The proposal number follows from the quote, so a retried request records the same proposal.
     quote.proposal_no = f"ZC{quote.id.hex[:16].upper()}"
     quote.accepted_at, quote.accepted_by = now, staff.id
