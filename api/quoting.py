@@ -101,7 +101,8 @@ class QuoteAcceptIn(BaseModel):
 # --- database side of the rules ----------------------------------------------------------------------
 
 
-def local_today(case: RenewalCase, now: datetime) -> date:
+def case_today(case: RenewalCase, now: datetime) -> date:
+    """Today in the case's time zone (renewals.intake.local_today is the company's)."""
     return now.astimezone(ZoneInfo(case.timezone)).date()
 
 
@@ -174,7 +175,7 @@ def quote_to_send(session: Session, case: RenewalCase, quote_id: uuid.UUID, now:
     quote = session.get(Quote, quote_id)
     if quote is None or quote.case_id != case.id:
         raise ApiError(422, "quote_id: no quote with this id on this case", field="quote_id")
-    today = local_today(case, now)
+    today = case_today(case, now)
     status = status_of(quote, today)
     if status is QuoteStatus.refused:
         raise ApiError(409, "this quote was refused (" + ", ".join(r["code"] for r in quote.reasons)
