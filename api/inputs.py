@@ -19,7 +19,6 @@ Two layers, so routes added later are covered without doing anything:
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from typing import Annotated, Any
@@ -125,7 +124,7 @@ async def refuse_control_characters(request: Request) -> None:
                 raise _refuse(name, bad)
     elif "json" in content_type:
         try:
-            document = json.loads(await request.body())
+            document = await request.json()  # parsed once: FastAPI has cached the body it read for the route
         except (ValueError, UnicodeDecodeError):
             return  # not JSON: the route's own validation answers 422
         _check_json(document, "")

@@ -35,10 +35,6 @@ _HEADERS = {
 }
 
 
-def request_id_of(scope: Scope) -> str | None:
-    return scope.get("state", {}).get("request_id")
-
-
 class Protect:
     def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES):
         self.app, self.max_body_bytes = app, max_body_bytes

@@ -101,8 +101,14 @@ class QuoteAcceptIn(BaseModel):
 # --- database side of the rules ----------------------------------------------------------------------
 
 
-def local_today(case: RenewalCase, now: datetime) -> date:
+def case_today(case: RenewalCase, now: datetime) -> date:
+    """Today in the case's time zone (renewals.intake.local_today is the company's)."""
     return now.astimezone(ZoneInfo(case.timezone)).date()
+
+
+def status_of(quote: Quote, today: date) -> QuoteStatus:
+    return quote_status(eligible=quote.eligible, valid_until=quote.valid_until, sent=quote.sent_at is not None,
+                        accepted=quote.accepted_at is not None, today=today)
 
 
 def quote_out(quote: Quote, today: date) -> QuoteOut:
@@ -110,8 +116,7 @@ def quote_out(quote: Quote, today: date) -> QuoteOut:
         id=quote.id, case_id=quote.case_id, created_by=quote.created_by, channel=quote.channel,
         coverages=quote.coverages, premium=quote.premium, eligible=quote.eligible,
         reasons=[RefusalOut(**r) for r in quote.reasons], valid_until=quote.valid_until, pricing=quote.pricing,
-        status=quote_status(eligible=quote.eligible, valid_until=quote.valid_until, sent=quote.sent_at is not None,
-                            accepted=quote.accepted_at is not None, today=today),
+        status=status_of(quote, today),
         created_at=quote.created_at, sent_at=quote.sent_at, accepted_at=quote.accepted_at,
         proposal_no=quote.proposal_no,
     )
@@ -146,12 +151,21 @@ def case_facts(session: Session, case: RenewalCase) -> tuple[QuoteFacts, Policy]
     return facts, policy
 
 
-
 def refused(refusals: list[Refusal], quote_id: uuid.UUID | None = None) -> ApiError:
     """409 with the first refusal's code and every refusal's message; the quote (refused attempts
     are kept) is at Location."""
     headers = {"Location": f"/quotes/{quote_id}"} if quote_id else None
     return ApiError(409, "; ".join(r.message for r in refusals), code=refusals[0].code.value, headers=headers)
+
+
+def require_still_quotable(session: Session, case: RenewalCase, settings: Settings) -> Policy:
+    """The quote rules checked again when a quote is sent or accepted (the case may have changed
+    since it was made); the case's policy."""
+    facts, policy = case_facts(session, case)
+    still = eligibility_refusals(facts, quote_limits(settings))
+    if still:
+        raise refused(still)
+    return policy
 
 
 def quote_to_send(session: Session, case: RenewalCase, quote_id: uuid.UUID, now: datetime,
@@ -161,8 +175,8 @@ def quote_to_send(session: Session, case: RenewalCase, quote_id: uuid.UUID, now:
     quote = session.get(Quote, quote_id)
     if quote is None or quote.case_id != case.id:
         raise ApiError(422, "quote_id: no quote with this id on this case", field="quote_id")
-    today = local_today(case, now)
-    status = quote_out(quote, today).status
+    today = case_today(case, now)
+    status = status_of(quote, today)
     if status is QuoteStatus.refused:
         raise ApiError(409, "this quote was refused (" + ", ".join(r["code"] for r in quote.reasons)
                        + "): it cannot be sent; make a new quote once the reasons are resolved", code="quote_refused")
@@ -170,10 +184,7 @@ def quote_to_send(session: Session, case: RenewalCase, quote_id: uuid.UUID, now:
         raise ApiError(409, f"the quote expired on {quote.valid_until}: make a new quote", code="quote_expired")
     if status is QuoteStatus.accepted:
         raise ApiError(409, "the customer already accepted this quote: it awaits payment", code="quote_accepted")
-    facts, policy = case_facts(session, case)
-    still = eligibility_refusals(facts, quote_limits(settings))
-    if still:
-        raise refused(still)
+    policy = require_still_quotable(session, case, settings)
     customer = session.get(Customer, policy.customer_id)
     if customer.sms_opt_out:
         raise ApiError(409, "the customer opted out of SMS (退订): nothing was sent; call instead", code="sms_opt_out")

@@ -13,6 +13,7 @@ from sqlmodel import select
 from api.access import policy_scope
 from api.deps import CurrentStaff, NowDep, SessionDep
 from api.errors import ApiError, error_responses
+from api.inputs import Line
 from models import Policy, Role, Staff, SubBranch
 from renewals import ownership
 from renewals.intake import local_today
@@ -49,7 +50,7 @@ class AssignIn(BaseModel):
                                                         "reason": "direct sale, served by the sub-branch"}]}}
     policy_no: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
     staff_id: uuid.UUID = Field(description="an active service manager (sales) of the policy's sub-branch")
-    reason: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
+    reason: Line(200, min_length=1)
 
 
 class AssignOut(BaseModel):

@@ -21,7 +21,7 @@ from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, ac
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.inputs import Limit, Offset
-from api.quoting import local_today, quote_to_send
+from api.quoting import case_today, quote_to_send
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
@@ -172,7 +172,7 @@ def case_update(action: str, summary: str):
 
 def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> None:
     customer = _customer_of(session, case)
-    until = local_today(case, now) + timedelta(days=days)
+    until = case_today(case, now) + timedelta(days=days)
     customer.do_not_call_until = max(until, customer.do_not_call_until or until)
     session.add(customer)
     session.commit()
@@ -271,7 +271,7 @@ def _refuse_call(case: RenewalCase, customer: Customer, now: datetime) -> None:
     refusal = call_refusal(now, case.timezone)
     if refusal:
         raise CaseRejected(refusal)
-    if customer.do_not_call_until and customer.do_not_call_until >= local_today(case, now):
+    if customer.do_not_call_until and customer.do_not_call_until >= case_today(case, now):
         raise CaseRejected(f"the customer is on the do-not-call list until {customer.do_not_call_until}: no calls")
 
 

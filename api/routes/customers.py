@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from sqlmodel import Session, select
@@ -17,6 +16,7 @@ from api.errors import error_responses
 from api.quoting import quotes_of
 from api.schemas import ContactOut, CustomerView, NoteOut, PolicyOut, VehicleOut
 from models import ContactRecord, Customer, Note, Policy, RenewalCase, Vehicle
+from renewals.intake import local_today
 from renewals.masking import mask_id_number, mask_name, mask_phone, mask_plate, mask_text
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -87,5 +87,4 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
                         "phones for all but the owner, names, plates and VINs for auditors.")
 def get_customer(customer: ReadableCustomer, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
                  now: NowDep) -> CustomerView:
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
-    return customer_view(session, customer, customer_visibility(session, staff, customer), today)
+    return customer_view(session, customer, customer_visibility(session, staff, customer), local_today(settings, now))

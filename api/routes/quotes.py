@@ -20,8 +20,8 @@ from api.access import CaseAction, CaseForWork, ReadableCase, find_quote
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.quoting import (
-    QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_facts, local_today, quote_limits,
-    quote_out, quote_setup, quotes_of, refused,
+    QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_facts, case_today, quote_limits,
+    quote_out, quote_setup, quotes_of, refused, require_still_quotable, status_of,
 )
 from api.routes.cases import SMS_RESPONSES, StaffAction, send_sms
 from api.schemas import SmsIn, SmsOut
@@ -120,7 +120,7 @@ def _quote(session: Session, settings: Settings, pricing: PricingProvider, case:
     quote = Quote(case_id=case.id, created_by=staff.id, channel=channel.value if channel else None,
                   coverages=coverages, premium=premium, eligible=not refusals,
                   reasons=[r.as_json() for r in refusals], pricing=factors, created_at=now,
-                  valid_until=None if refusals else valid_until(local_today(case, now), settings.quote_valid_days))
+                  valid_until=None if refusals else valid_until(case_today(case, now), settings.quote_valid_days))
     session.add(quote)
     session.commit()  # a refused attempt is kept too: staff see why
     if refusals:
@@ -139,20 +139,20 @@ def _quote(session: Session, settings: Settings, pricing: PricingProvider, case:
 )
 def create_quote(body: QuoteIn, case: CaseForWork, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
                  now: NowDep, pricing: PricingProvider = Depends(get_pricing)) -> QuoteOut:
-    return quote_out(_quote(session, settings, pricing, case, staff, body, now), local_today(case, now))
+    return quote_out(_quote(session, settings, pricing, case, staff, body, now), case_today(case, now))
 
 
 @router.get("/cases/{case_id}/quotes", summary="The case's quotes, refused attempts included, newest first",
             response_model=list[QuoteOut], responses=error_responses(401, 403, 404, 422))
 def list_quotes(case: ReadableCase, session: SessionDep, now: NowDep) -> list[QuoteOut]:
-    return quotes_of(session, [case.id], local_today(case, now))
+    return quotes_of(session, [case.id], case_today(case, now))
 
 
 @router.get("/quotes/{quote_id}", summary="One quote", response_model=QuoteOut,
             responses=error_responses(401, 403, 404, 422))
 def get_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now: NowDep) -> QuoteOut:
     quote = find_quote(session, staff, quote_id)
-    return quote_out(quote, local_today(session.get(RenewalCase, quote.case_id), now))
+    return quote_out(quote, case_today(session.get(RenewalCase, quote.case_id), now))
 
 
 # --- sending and acceptance -----------------------------------------------------------------------------
@@ -178,15 +178,12 @@ def _accept(session: Session, settings: Settings, staff: Staff, quote_id: uuid.U
             now: datetime) -> Quote:
     quote = find_quote(session, staff, quote_id, CaseAction.casework)
     case = session.get(RenewalCase, quote.case_id)
-    status = quote_out(quote, local_today(case, now)).status
+    status = status_of(quote, case_today(case, now))
     if status is QuoteStatus.accepted:
         return quote  # accepting twice changes nothing
     if status in (QuoteStatus.refused, QuoteStatus.expired):
         raise ApiError(409, f"a {status.value} quote cannot be accepted: make a new quote", code=f"quote_{status.value}")
-    facts, _ = case_facts(session, case)
-    still = eligibility_refusals(facts, quote_limits(settings))
-    if still:
-        raise refused(still)
+    require_still_quotable(session, case, settings)
     # The proposal number follows from the quote, so a retried request records the same proposal.
     quote.proposal_no = f"ZC{quote.id.hex[:16].upper()}"
     quote.accepted_at, quote.accepted_by = now, staff.id
@@ -208,4 +205,4 @@ def _accept(session: Session, settings: Settings, staff: Staff, quote_id: uuid.U
 def accept_quote(quote_id: uuid.UUID, body: QuoteAcceptIn, staff: CurrentStaff, session: SessionDep,
                  settings: SettingsDep, now: NowDep) -> QuoteOut:
     quote = _accept(session, settings, staff, quote_id, body, now)
-    return quote_out(quote, local_today(session.get(RenewalCase, quote.case_id), now))
+    return quote_out(quote, case_today(session.get(RenewalCase, quote.case_id), now))

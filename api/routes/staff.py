@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from api.access import actor
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
+from api.inputs import Line
 from models import Role, Staff, SubBranch
 from renewals import ownership
 from renewals.staff import deactivate_staff
@@ -24,7 +25,7 @@ class ReassignBookIn(BaseModel):
         {"to": ["7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e", "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a"],
          "reason": "staff left"}]}}
     to: list[uuid.UUID] = Field(min_length=1, max_length=50, description="service managers to spread the book over")
-    reason: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
+    reason: Line(64, min_length=1)
     dry_run: bool = Field(default=False, description="return exactly what would move, and move nothing")
 
 

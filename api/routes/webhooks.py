@@ -22,8 +22,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 from api.access import actor
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
-from models import ContactRecord, Customer, Policy, RenewalCase, Staff
 from activities.notifications import LOSS_REASON_LABELS
+from models import ContactRecord, Customer, Policy, RenewalCase, Staff
 from renewals.cases import CaseRejected, update_case
 from renewals.consent import opt_choice, reply_word
 from renewals.masking import mask_phone
@@ -108,6 +108,12 @@ def _record(session: Session, sid: str | None) -> ContactRecord | None:
     return session.exec(select(ContactRecord).where(ContactRecord.provider_id == sid)).first()
 
 
+def _running(session: Session, record: ContactRecord) -> list[str]:
+    """The workflow of the record's case, while the case is open (none, or one): the one to tell."""
+    case = session.get(RenewalCase, record.case_id)
+    return [case.workflow_id] if case and case.outcome is None else []
+
+
 def _open_cases(session: Session, customer_ids: list) -> list[tuple[str, object, object]]:
     """(workflow id, case id, customer id) of the customers' cases that are still running."""
     return list(session.exec(
@@ -131,8 +137,7 @@ def _apply_sms_status(session: Session, form: dict[str, str]) -> tuple[list[str]
     permanent = status in ("undelivered", "failed") and error_code is not None and not already_failed
     if not (permanent and record.recipient == "customer" and record.case_id):
         return [], None
-    case = session.get(RenewalCase, record.case_id)
-    return ([case.workflow_id] if case and case.outcome is None else []), error_code
+    return _running(session, record), error_code
 
 
 @router.post("/sms-status", **_signed("SMS delivery status", {
@@ -187,8 +192,7 @@ def _apply_dial_result(session: Session, form: dict[str, str]) -> list[str]:
     session.commit()
     if status != "failed" or not record.case_id:
         return []
-    case = session.get(RenewalCase, record.case_id)
-    return [case.workflow_id] if case and case.outcome is None else []
+    return _running(session, record)
 
 
 @router.post("/dial-result", **_signed(
