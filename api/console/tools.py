@@ -214,9 +214,10 @@ async def report_file(name: str, request: Request, staff: web.ConsoleStaff, sess
                       settings: SettingsDep, now: NowDep, format: report_routes.Format = report_routes.Format.csv,
                       chart: report_routes.RenewalChart = report_routes.RenewalChart.rates) -> Response:
     """A report's CSV or chart, for the cookie session: the API's own report functions."""
-    if staff.role not in REPORT_READERS or name not in REPORTS or format is report_routes.Format.json:
-        return forbidden(request, staff) if name in REPORTS else refusal_page(
-            request, staff, 404, translator(web.language(request))("page_not_found"))
+    if name not in REPORTS:
+        return refusal_page(request, staff, 404, translator(web.language(request))("page_not_found"))
+    if staff.role not in REPORT_READERS or format is report_routes.Format.json:
+        return forbidden(request, staff)
     try:
         start, end = _days(request)
         reading = await run_in_threadpool(report_routes.ReportQuery, staff, session, settings, now,
