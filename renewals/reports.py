@@ -432,7 +432,6 @@ ENGLISH = {
     "已办理": "Handled", "应办每日任务": "Daily calls due", "当日办理": "Handled the same day",
     "当日办理率": "Same-day rate", "错过": "Missed", "逾期未办": "Overdue", "待办": "Pending",
     "升级督办": "Escalations", "办理时长中位数(分钟)": "Median minutes to handle",
-    **{label: stage.value for stage, label in STAGE_LABELS.items()},
     **{label: reason.value for reason, label in LOSS_REASON_LABELS.items()},
 }
 
@@ -480,7 +479,7 @@ def renewal_table(report: RenewalReport, language: str = "zh-CN") -> Table:
 
 def funnel_table(report: FunnelReport, language: str = "zh-CN") -> Table:
     w = _Words(language)
-    rows = [[f"{w(s.label)} {s.stage}" if not w.english else s.stage, str(s.reached), str(s.renewed), str(s.lost),
+    rows = [[s.stage if w.english else f"{s.label} {s.stage}", str(s.reached), str(s.renewed), str(s.lost),
              _pct(s.conversion), _pct(s.share_of_renewed)] for s in report.stages]
     rows.append([w("合计"), str(report.cases), str(report.renewed), str(sum(s.lost for s in report.stages)),
                  _pct(report.renewal_rate), _pct(1.0 if report.renewed else None)])

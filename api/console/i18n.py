@@ -96,13 +96,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "under_supervision": ("督办中的案件", "Cases under supervision"),
     "complaints": ("待处理投诉", "Open complaints"),
     "none": ("无", "None"),
-    "links": ("相关功能", "Tools"),
     "temporal_ui": ("工作流监控(Temporal UI)", "Workflows (Temporal UI)"),
     "api_docs": ("接口文档", "API documentation"),
     "import_policies": ("导入保单(CSV)", "Import policies (CSV)"),
     "unassigned": ("未分配保单", "Unassigned policies"),
     "reassign_book": ("离职移交(先试运行)", "Reassign a book (dry run first)"),
-    "reports": ("续保报表", "Renewal reports"),
     "all_cases": ("案件列表", "All cases"),
     # admin and manager pages
     "back_admin": ("返回系统管理", "Back to administration"),

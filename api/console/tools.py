@@ -72,10 +72,13 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     return (409 if isinstance(exc, Refused) else 422), str(exc)
 
 
-async def _admin_page(request: Request, staff: Staff, session: Session, *, status: int = 200,
-                      error: str | None = None, refused: Exception | None = None) -> Response:
+async def _admin_page(request: Request, staff: Staff, session: Session, *, mistake: str | None = None,
+                      refused: Exception | None = None) -> Response:
+    status, error = 200, None
     if refused is not None:
         status, error = _refusal(refused)
+    elif mistake is not None:
+        status, error = 422, translator(web.language(request))(mistake)
     unassigned = await run_in_threadpool(assignment_routes.list_unassigned, staff, session, limit=200, offset=0)
     sales = await run_in_threadpool(_branch_sales, session, staff)
     assigned = request.query_params.get("assigned", "")[:64]
@@ -98,8 +101,7 @@ async def upload_import(request: Request, staff: web.ConsoleStaff, session: Sess
         return forbidden(request, staff)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        return await _admin_page(request, staff, session, status=422,
-                                 error=translator(web.language(request))("import_pick_file"))
+        return await _admin_page(request, staff, session, mistake="import_pick_file")
     background = BackgroundTasks()
     try:
         accepted = await import_routes.import_policies(request, background, staff, upload)
@@ -154,8 +156,7 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
     try:
         leaver_id = uuid.UUID(form_text(form, "from") or "")
     except ValueError:
-        return await _admin_page(request, staff, session, status=422,
-                                 error=translator(web.language(request))("book_pick_leaver"))
+        return await _admin_page(request, staff, session, mistake="book_pick_leaver")
     try:
         body = staff_routes.ReassignBookIn(to=targets, reason=form_text(form, "reason"),
                                            dry_run=form_text(form, "dry_run") == "1")
@@ -171,16 +172,10 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
 # --- manager: reports ----------------------------------------------------------------------------------------
 
 REPORTS = {  # name: (route function, table, charts)
-    "renewals": (lambda reading, chart: report_routes.renewals(reading, chart), renewal_table,
-                 tuple(report_routes.RenewalChart)),
+    "renewals": (report_routes.renewals, renewal_table, tuple(report_routes.RenewalChart)),
     "funnel": (lambda reading, _: report_routes.funnel(reading), funnel_table, (None,)),
     "tasks": (lambda reading, _: report_routes.tasks(reading), task_table, (None,)),
 }
-
-
-def _reading(staff: Staff, session: Session, settings: Settings, now, start: Date | None,
-             end: Date | None, format: report_routes.Format = report_routes.Format.json) -> report_routes.ReportQuery:
-    return report_routes.ReportQuery(staff, session, settings, now, start=start, end=end, format=format)
 
 
 @router.get("/manager")
@@ -190,8 +185,9 @@ async def manager_page(request: Request, staff: web.ConsoleStaff, session: Sessi
         return forbidden(request, staff)
     temporal = [(label, temporal_ui(settings, query), query) for label, query in TEMPORAL_LISTS]
     try:
-        start, end = (_day(request, name) for name in ("from", "to"))
-        reading = await run_in_threadpool(_reading, staff, session, settings, now, start, end)
+        start, end = _days(request)
+        reading = await run_in_threadpool(report_routes.ReportQuery, staff, session, settings, now,
+                                          start=start, end=end)
     except (ApiError, ValueError) as exc:
         message = exc.message if isinstance(exc, ApiError) else translator(web.language(request))("bad_day")
         return render(request, "manager.html", staff=staff, status=422, error=message, reports=[],
@@ -207,9 +203,10 @@ async def manager_page(request: Request, staff: web.ConsoleStaff, session: Sessi
     return render(request, "manager.html", staff=staff, reports=reports, temporal=temporal, period=reading.period)
 
 
-def _day(request: Request, name: str) -> Date | None:
-    value = request.query_params.get(name, "")[:10]
-    return Date.fromisoformat(value) if value else None
+def _days(request: Request) -> tuple[Date | None, Date | None]:
+    """The period's `from` and `to` days as given (ValueError when one is not YYYY-MM-DD)."""
+    values = (request.query_params.get(name, "")[:10] for name in ("from", "to"))
+    return tuple(Date.fromisoformat(value) if value else None for value in values)
 
 
 @router.get("/manager/reports/{name}")
@@ -217,12 +214,14 @@ async def report_file(name: str, request: Request, staff: web.ConsoleStaff, sess
                       settings: SettingsDep, now: NowDep, format: report_routes.Format = report_routes.Format.csv,
                       chart: report_routes.RenewalChart = report_routes.RenewalChart.rates) -> Response:
     """A report's CSV or chart, for the cookie session: the API's own report functions."""
-    if staff.role not in REPORT_READERS or name not in REPORTS or format is report_routes.Format.json:
-        return forbidden(request, staff) if name in REPORTS else refusal_page(
-            request, staff, 404, translator(web.language(request))("page_not_found"))
+    if name not in REPORTS:
+        return refusal_page(request, staff, 404, translator(web.language(request))("page_not_found"))
+    if staff.role not in REPORT_READERS or format is report_routes.Format.json:
+        return forbidden(request, staff)
     try:
-        start, end = _day(request, "from"), _day(request, "to")
-        reading = await run_in_threadpool(_reading, staff, session, settings, now, start, end, format)
+        start, end = _days(request)
+        reading = await run_in_threadpool(report_routes.ReportQuery, staff, session, settings, now,
+                                          start=start, end=end, format=format)
         answer: Any = await run_in_threadpool(REPORTS[name][0], reading, chart)
     except ValueError:
         return refusal_page(request, staff, 422, translator(web.language(request))("bad_day"))

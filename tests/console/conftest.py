@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from api.main import create_app
 from tests.api.conftest import PASSWORD
@@ -67,6 +67,14 @@ async def sign_in(page: Page, base_url: str, username: str) -> None:
     await page.get_by_label("密码").fill(PASSWORD)
     await page.get_by_role("button", name="登录").click()
     await page.wait_for_load_state()
+
+
+async def phone_page(browser: Browser, base_url: str, username: str) -> tuple[BrowserContext, Page]:
+    """A fresh phone-sized browser context, signed in as `username`."""
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await sign_in(page, base_url, username)
+    return context, page
 
 
 async def no_horizontal_scroll(page: Page) -> None:

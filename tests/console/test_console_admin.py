@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from models import Assignment, Policy, Role
 from renewals.sample_book import rows, to_csv
 from tests.api.conftest import add_person, give_password
-from tests.console.conftest import PHONE, no_horizontal_scroll, sign_in
+from tests.console.conftest import no_horizontal_scroll, phone_page
 from tests.scenario import Scenario, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -47,9 +47,7 @@ async def test_an_admin_imports_a_file_reads_its_row_errors_and_assigns_the_unas
     policy_nos = [line.split(",")[0] for line in lines[1:]]
     assert all(no.startswith("PWEB") for no in policy_nos), "policy_no is the first column"
 
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    await sign_in(page, console_url, give_password(sc.engine, sc.admin.id))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, sc.admin.id))
     assert page.url.endswith("/app/admin")
     await no_horizontal_scroll(page)
     await page.get_by_label("保单文件").set_input_files(
@@ -85,9 +83,7 @@ async def test_a_book_dry_run_moves_nothing_and_the_confirm_moves_the_cases(cons
                                                                             sc: Scenario):
     case = await sc.start(days_to_expiry=62)
     taker = sc.add_sales("赵七")
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    await sign_in(page, console_url, give_password(sc.engine, sc.admin.id))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, sc.admin.id))
     await page.get_by_label("移交人").select_option(str(case.owner_id))
     await page.get_by_label("移交原因").fill("李四离职")
     await page.get_by_role("button", name="试运行").click()  # nobody to take the book: the API's reason
@@ -120,9 +116,7 @@ async def test_a_book_dry_run_moves_nothing_and_the_confirm_moves_the_cases(cons
 async def test_a_manager_reads_the_reports_with_their_charts(console_url: str, browser: Browser, sc: Scenario):
     await sc.start(days_to_expiry=20)
     manager = add_person(sc.engine, Role.manager, branch_code=sc.branch_code)
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    await sign_in(page, console_url, give_password(sc.engine, manager.id))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, manager.id))
     assert page.url.endswith("/app/manager")
     for name in ("续保率与脱保率", "续保漏斗", "每日任务完成情况"):
         await expect(page.get_by_role("heading", name=name)).to_be_visible()
@@ -151,9 +145,7 @@ async def test_a_manager_reads_the_reports_with_their_charts(console_url: str, b
 async def test_a_sales_user_cannot_open_the_admin_or_manager_pages(console_url: str, browser: Browser,
                                                                    sc: Scenario):
     case = await sc.start(days_to_expiry=62)
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, case.owner_id))
     for path in ("/app/admin", "/app/manager", "/app/manager/reports/renewals?format=png",
                  "/app/manager/reports/tasks?format=csv", f"/app/admin/imports/{case.case_id}",
                  f"/app/admin/imports/{case.case_id}/errors.csv"):

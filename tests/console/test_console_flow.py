@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.api.conftest import give_password
-from tests.console.conftest import PHONE, TABLET, screenshot, sign_in
+from tests.console.conftest import PHONE, TABLET, phone_page, screenshot, sign_in
 from tests.scenario import Scenario, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -18,9 +18,7 @@ async def test_manager_fails_the_case_and_the_deputy_renews_it(console_url: str,
     owner, deputy = give_password(sc.engine, case.owner_id), give_password(sc.engine, case.deputy_id)
     await sc.sleep_until(case.at(-18, 10))
 
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    await sign_in(page, console_url, owner)
+    context, page = await phone_page(browser, console_url, owner)
     assert page.url.endswith("/app/tasks")
     await expect(page.get_by_role("heading", level=1)).to_contain_text("待办任务")
     assert [await page.inner_text(f"#count-{n}") for n in ("missed", "due", "done")] == ["1", "1", "0"]
@@ -94,9 +92,7 @@ async def test_quiet_hours_hold_the_sms_and_refuse_the_call_in_the_page(console_
                                                                         sc: Scenario):
     case = await sc.start(days_to_expiry=62)
     await sc.sleep_until(case.at(-7, 21, 30))
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, case.owner_id))
     await page.goto(f"{console_url}/app/cases/{case.case_id}")
     html = await page.content()
     assert "<script" not in html and " style=" not in html, "no inline script or style: a strict CSP holds"

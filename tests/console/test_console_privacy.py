@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from models import ContactRecord, Role, TaskState
 from tests.api.conftest import add_person, give_password
-from tests.console.conftest import PHONE, no_horizontal_scroll, sign_in
+from tests.console.conftest import no_horizontal_scroll, phone_page, sign_in
 from tests.scenario import Scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -22,9 +22,7 @@ async def test_panel_shows_only_my_tasks_and_forged_posts_are_refused(console_ur
     theirs = await sc.start(days_to_expiry=62, customer_name="孙小美")  # another manager, same sub-branch
     await sc.sleep_until(mine.at(-59, 10))
 
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-    await sign_in(page, console_url, give_password(sc.engine, mine.owner_id))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, mine.owner_id))
     tasks = page.locator("li.task")
     assert await tasks.count() == 1
     await expect(tasks).to_contain_text(mine.inp.policy_no)
@@ -79,10 +77,7 @@ async def test_admins_and_managers_land_on_their_pages_and_sales_cannot_open_the
     case = await sc.start(days_to_expiry=62)
     admin = add_person(sc.engine, Role.admin, branch_code=sc.branch_code)
     manager = add_person(sc.engine, Role.manager, branch_code=sc.branch_code)
-    context = await browser.new_context(viewport=PHONE)
-    page = await context.new_page()
-
-    await sign_in(page, console_url, give_password(sc.engine, admin.id))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, admin.id))
     assert page.url.endswith("/app/admin")
     for heading in ("导入保单(CSV)", "未分配保单", "离职移交(先试运行)"):
         await expect(page.get_by_role("heading", name=heading)).to_be_visible()
