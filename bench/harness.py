@@ -27,6 +27,7 @@ from models import RenewalCase, Role
 from renewals.cases import start_renewal
 from renewals.db import make_engine, migrate
 from renewals.devservers import EmbeddedPostgres, TemporalDevServer, die_with_parent
+from renewals.intake import bounded
 from renewals.seed import create_policy
 from renewals.settings import Settings
 from renewals.staff import add_org, add_staff
@@ -148,19 +149,18 @@ class Stack:
                           days: int = 61, concurrency: int = 50) -> list[StartedCase]:
         """Start one case per policy (seeded with the same `days`) on a compressed day, each
         anchored at its own start."""
-        gate = asyncio.Semaphore(concurrency)
         expiry = date.today() + timedelta(days=days)
 
-        async def one(policy_no: str, phone: str) -> StartedCase:
-            async with gate:
-                inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=self.sales.id,
-                                     deputy_id=self.deputy.id, branch="3100", sub_branch="310101",
-                                     day_seconds=day_seconds,
-                                     clock_anchor=datetime.now(UTC) + timedelta(seconds=days * day_seconds))
-                handle = await start_renewal(client, inp, self.task_queue)
-                return StartedCase(policy_no, handle.id, c.case_id_for(handle.id), phone)
+        async def one(policy: tuple[str, str]) -> StartedCase:
+            policy_no, phone = policy
+            inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=self.sales.id,
+                                 deputy_id=self.deputy.id, branch="3100", sub_branch="310101",
+                                 day_seconds=day_seconds,
+                                 clock_anchor=datetime.now(UTC) + timedelta(seconds=days * day_seconds))
+            handle = await start_renewal(client, inp, self.task_queue)
+            return StartedCase(policy_no, handle.id, c.case_id_for(handle.id), phone)
 
-        return list(await asyncio.gather(*(one(p, phone) for p, phone in policies)))
+        return await bounded(policies, one, concurrency)
 
     async def wait_closed(self, client: Client, timeout: float) -> None:
         """Wait until no case on the task queue is running (or `timeout`): one visibility count
