@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from models import RenewalCase, Role
 from renewals.cases import start_renewal
 from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres, TemporalDevServer, die_with_parent
+from renewals.devservers import EmbeddedPostgres, TemporalDevServer, die_with_parent, free_port
 from renewals.intake import bounded
 from renewals.seed import create_policy
 from renewals.settings import Settings
@@ -60,12 +59,6 @@ async def renewal_system(env: WorkflowEnvironment, task_queue: str) -> AsyncIter
 
 WORKER_ENV_KEYS = ("DATABASE_URL", "TEMPORAL_ADDRESS", "TASK_QUEUE", "NOTIFY_BACKEND", "TWILIO_API_BASE_URL",
                    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "LOG_LEVEL", "ACTIVITY_WORKERS")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(samples: list[float], q: float) -> float:
