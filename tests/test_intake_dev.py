@@ -16,14 +16,14 @@ from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import ScheduleActionStartWorkflow
 
-from models import Assignment, Policy, RenewalCase, Role, Staff, SubBranch
+from models import Assignment, Policy, RenewalCase, Role, Staff
 from renewals import intake
 from renewals.cases import StartOutcome, renewal_input, start_case
 from renewals.intake import create_job, local_today, run_import
 from renewals.ownership import assign_policy
 from renewals.sample_book import rows, to_csv
 from renewals.staff import add_org
-from tests.api.conftest import add_person, add_sub_branch
+from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from renewals.temporal import ensure_intake_schedule
 from tests.scenario import eventually
 from worker import build_worker
@@ -54,10 +54,8 @@ def org(engine) -> Org:
         for n, staff in enumerate(sales, start=1):
             staff.handler_code = f"H{suffix}{n}"
             session.add(staff)
-        sub = session.exec(select(SubBranch).where(SubBranch.code == sub_branch)).one()
-        sub.deputy_id = deputy.id
-        session.add(sub)
         session.commit()
+    make_deputy(engine, sub_branch, deputy)
     return Org(f"B{suffix}", sub_branch, sales, deputy, admin)
 
 

@@ -25,6 +25,7 @@ from models import ContactRecord, HistoryArchive, RefusedAction, RenewalCase, St
 from renewals.audit.timeline import (
     CLOSING_STATUS, Archived, ContactInfo, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
 )
+from renewals.intake import bounded
 from renewals.settings import Settings
 from workflows import contract as c
 from workflows.archiver import ARCHIVER_WORKFLOW
@@ -94,17 +95,16 @@ async def archive_closed_cases(client: Client, engine: Engine, *, batch: int = 1
     workflow is still finishing (the outcome is projected just before the workflow returns) is
     left for the next run."""
     stored, skipped = 0, set()
-    gate = asyncio.Semaphore(concurrency)
 
-    async def fetch(workflow_id: str, policy_no: str) -> dict | None:
-        async with gate:
-            try:
-                history = await client.get_workflow_handle(workflow_id).fetch_history()
-            except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                log.error("history of %s is gone from Temporal before it was archived", workflow_id)
-                return None
+    async def fetch(case: tuple[str, str]) -> dict | None:
+        workflow_id, policy_no = case
+        try:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.error("history of %s is gone from Temporal before it was archived", workflow_id)
+            return None
         return archive_row(history, policy_no) if closing_status(history) else None
 
     while True:
@@ -112,7 +112,7 @@ async def archive_closed_cases(client: Client, engine: Engine, *, batch: int = 1
                    if p[0] not in skipped]
         if not pending:
             return stored
-        rows = await asyncio.gather(*(fetch(wid, policy_no) for wid, policy_no in pending))
+        rows = await bounded(pending, fetch, concurrency)
         skipped |= {wid for (wid, _), row in zip(pending, rows) if row is None}
         stored += await asyncio.to_thread(store_histories, engine, [r for r in rows if r is not None])
         if on_batch:

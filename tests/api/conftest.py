@@ -15,7 +15,7 @@ from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from api.main import create_app
-from models import Role, Staff
+from models import Role, Staff, SubBranch
 from renewals.security import hash_password
 from renewals.settings import Settings
 from renewals.staff import add_org, add_staff
@@ -82,6 +82,13 @@ def add_person(engine: Engine, role: Role, *, sub_branch_code: str | None = None
                           phone=unique_phone(), sub_branch_code=sub_branch_code, branch_code=branch_code)
         session.commit()
         return staff
+
+
+def make_deputy(engine: Engine, sub_branch_code: str, deputy: Staff) -> None:
+    """Name the sub-branch's deputy in the database (new cases get them; no open case is told)."""
+    with Session(engine) as session:
+        session.execute(update(SubBranch).where(SubBranch.code == sub_branch_code).values(deputy_id=deputy.id))
+        session.commit()
 
 
 def add_sub_branch(engine: Engine, branch_code: str) -> str:

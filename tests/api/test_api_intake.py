@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from models import RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.intake import local_today
 from renewals.sample_book import rows, to_csv
-from tests.api.conftest import add_person
+from tests.api.conftest import add_person, make_deputy
 from tests.scenario import eventually, terminate_open_cases
 from workflows import contract as c
 
@@ -52,11 +52,7 @@ def branch(engine) -> Branch:
         deputy=add_person(engine, Role.deputy, sub_branch_code=sub, name="刘洋"),
         new_deputy=add_person(engine, Role.deputy, sub_branch_code=sub, name="孙八"),
     )
-    with Session(engine) as session:
-        row = session.exec(select(SubBranch).where(SubBranch.code == sub)).one()
-        row.deputy_id = people["deputy"].id
-        session.add(row)
-        session.commit()
+    make_deputy(engine, sub, people["deputy"])
     return Branch(code=f"A{suffix}", sub_branch=sub, **people)
 
 
