@@ -1,8 +1,8 @@
 import logging
-import socket
 
 import pytest
 
+from renewals.devservers import free_port
 from renewals.notify import (
     ConsoleNotifier,
     SendError,
@@ -80,10 +80,7 @@ def test_invalid_number_is_not_retryable(fake_twilio: FakeTwilio):
 
 
 def test_unreachable_twilio_is_retryable():
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    notifier = TwilioNotifier(twilio_settings(f"http://127.0.0.1:{port}"))
+    notifier = TwilioNotifier(twilio_settings(f"http://127.0.0.1:{free_port()}"))
     with pytest.raises(SendError) as error:
         notifier.send_sms(CUSTOMER, "hello")
     assert error.value.retryable and error.value.status is None

@@ -17,7 +17,6 @@ from fastapi.responses import Response
 from api.access import case_scope, report_filters, task_scope
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import ApiError, error_responses
-from renewals import report_charts as charts
 from renewals import report_queries as q
 from renewals.intake import local_today
 from renewals.reports import (
@@ -62,15 +61,19 @@ class ReportQuery:
         self.filters = report_filters(session, staff, branch, sub_branch, manager)
         self.staff, self.session, self.settings, self.now, self.format = staff, session, settings, now, format
 
-    def answer(self, report: Any, table: Callable[[Any], Table], chart: Callable[[Any, str], bytes]) -> Any:
+    def answer(self, report: Any, table: Callable[[Any], Table], chart: str) -> Any:
+        """The report as asked: JSON, CSV, or the chart drawn by renewals.report_charts.`chart`."""
         if self.format is Format.json:
             return report
         if self.format is Format.csv:
             name = f"{self.period.start}_{self.period.end}.csv"
             return Response(to_csv(table(report)), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        # Imported at the first chart: matplotlib costs every API process a second at start-up.
+        from renewals import report_charts as charts
+
         try:
-            body = chart(report, self.format.value)
+            body = getattr(charts, chart)(report, self.format.value)
         except charts.FontMissing as exc:
             raise ApiError(500, str(exc), code="chart_font_missing") from None
         return Response(body, media_type=charts.FORMATS[self.format.value])
@@ -121,7 +124,7 @@ def _responses(report: str) -> dict[int | str, dict[str, Any]]:
 )
 def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
     report = q.renewals_report(reading.session, reading.period, case_scope(reading.staff), reading.filters)
-    draw = charts.rates_chart if chart is RenewalChart.rates else charts.loss_reasons_chart
+    draw = "rates_chart" if chart is RenewalChart.rates else "loss_reasons_chart"
     return reading.answer(report, renewal_table, draw)
 
 
@@ -135,7 +138,7 @@ def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
 )
 def funnel(reading: Reading) -> Any:
     report = q.funnel(reading.session, reading.period, case_scope(reading.staff), reading.filters)
-    return reading.answer(report, funnel_table, charts.funnel_chart)
+    return reading.answer(report, funnel_table, "funnel_chart")
 
 
 @router.get(
@@ -149,4 +152,4 @@ def funnel(reading: Reading) -> Any:
 def tasks(reading: Reading) -> Any:
     report = q.tasks_report(reading.session, reading.period, task_scope(reading.staff), case_scope(reading.staff),
                             reading.filters, reading.settings.timezone, reading.now)
-    return reading.answer(report, task_table, charts.compliance_chart)
+    return reading.answer(report, task_table, "compliance_chart")

@@ -376,7 +376,7 @@ class _Builder:
             task = t.task
             opened = max(task.opens_at, t.created_at)
             who = self.person(task.assignee_id)
-            what = f"{task.kind} task" + (f" for T{task.day:+d}" if task.day is not None else "")
+            what = f"{task.kind} task" + (f" for {t_day(task.day)}" if task.day is not None else "")
             common = {"task": task.kind, "assignee": who.__dict__, "due": _local(task.due_at, t.plan)}
             stop = t.handled_at or t.cancelled_at or end
             if stop < opened:

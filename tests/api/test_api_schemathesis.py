@@ -9,7 +9,6 @@ workflow), random for invalid ones. Bounded: a few examples per operation and mo
 from __future__ import annotations
 
 import asyncio
-import socket
 import traceback
 
 import hypothesis
@@ -24,18 +23,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import create_app
+from renewals.devservers import free_port
 from tests.api.conftest import Api
 from tests.scenario import Scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES_PER_MODE = 15
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fuzz(base_url: str, headers: dict[str, str], ids: dict[str, str]) -> list[str]:
@@ -68,7 +62,7 @@ async def test_schemathesis_finds_no_server_error_undocumented_status_or_schema_
     case = await sc.start(days_to_expiry=22)  # THIRD_CONTACT soon: most actions are allowed
     await sc.sleep_until(case.at(-20, 10))
     headers = await api.sign_in(case.owner_id)
-    port = _free_port()
+    port = free_port()
     app = create_app(api.settings, engine=api.engine, temporal=api.app.state.temporal._client,
                      clock=api.app.state.clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
