@@ -5,6 +5,7 @@ usual load; a load into a larger book, or while the tables are busy, keeps the i
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import date
 
@@ -113,12 +114,15 @@ def test_a_first_load_while_the_tables_are_busy_keeps_the_indexes(engine, settin
     assert stored(engine, "PBUSY").policies == 800
 
 
-def test_the_ids_an_import_draws_are_random_version_4_uuids():
-    ids = [uuid.UUID(i) for i in intake.random_ids(10_000)]
-    assert len(set(ids)) == 10_000
-    assert {i.version for i in ids} == {4} and {i.variant for i in ids} == {uuid.RFC_4122}
-    # Every other bit is random: each of the 122 is set in about half of the ids.
-    fixed = (0xF << 76) | (0x3 << 62)
-    for bit in range(128):
-        if not fixed >> bit & 1:
-            assert 4_500 < sum(i.int >> bit & 1 for i in ids) < 5_500, bit
+def test_the_ids_an_import_draws_are_unique_increasing_version_7_uuids():
+    first, later = intake.new_ids(10_000), intake.new_ids(10_000)
+    ids = [uuid.UUID(i) for i in first + later]
+    assert len(set(ids)) == 20_000
+    assert {i.version for i in ids} == {7} and {i.variant for i in ids} == {uuid.RFC_4122}
+    # Increasing within a draw: every new row goes in at the right edge of its table's primary key.
+    assert ids[:10_000] == sorted(ids[:10_000]) and ids[10_000:] == sorted(ids[10_000:])
+    # The first 48 bits are the time of the draw, in milliseconds since the epoch.
+    now = time.time() * 1000
+    assert now - 60_000 < ids[0].int >> 80 <= ids[-1].int >> 80 <= now
+    # Two draws start their counters at unrelated places (12 + 61 random bits).
+    assert ids[10_000].int - ids[9_999].int != 1
