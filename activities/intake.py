@@ -1,4 +1,5 @@
-"""The intake run's activity: start the cases of one batch of due policies (see renewals.intake)."""
+"""The intake run's activities: start the cases of one batch of due policies (renewals.intake), and move
+open cases behind a deputy change to their sub-branch's deputy (renewals.ownership)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from renewals.intake import start_due_cases
+from renewals.ownership import align_deputies
 from renewals.settings import Settings
 from workflows.intake import IntakeBatch, IntakeBatchResult
 
@@ -16,10 +18,14 @@ class IntakeActivities:
         self._engine, self._client, self._settings = engine, client, settings
 
     def activities(self) -> list:
-        return [self.start_due_cases]
+        return [self.start_due_cases, self.align_deputies]
 
     @activity.defn(name="start_due_cases")
     async def start_due_cases(self, batch: IntakeBatch) -> IntakeBatchResult:
         # A retried batch starts only what is still missing (starting a case is idempotent).
         return await start_due_cases(self._engine, self._client, self._settings, batch.as_of,
                                      after=batch.after_policy_no, on_start=activity.heartbeat)
+
+    @activity.defn(name="align_deputies")
+    async def align_deputies(self) -> int:
+        return await align_deputies(self._engine, self._client, progress=lambda done, _total: activity.heartbeat(done))

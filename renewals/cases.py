@@ -127,7 +127,12 @@ async def update_case(handle: WorkflowHandle, update: str, payload: object, resu
         # A finished workflow takes no updates: the server answers NOT_FOUND (or FAILED_PRECONDITION).
         if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise
-        description = await handle.describe()
+        try:
+            description = await handle.describe()
+        except RPCError as missing:
+            if missing.status != RPCStatusCode.NOT_FOUND:
+                raise
+            raise CaseRejected("the case's workflow no longer exists in Temporal") from None
         if description.status == WorkflowExecutionStatus.RUNNING:
             raise
         # The outcome is a search attribute, kept current by the workflow itself.

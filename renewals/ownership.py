@@ -9,6 +9,8 @@ operation here can be rerun after a crash: it moves what has not moved yet.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -22,10 +24,12 @@ from temporalio.client import Client
 
 from models import Assignment, Policy, RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.cases import CaseRejected, update_case
-from renewals.intake import bounded, follow_policies
+from renewals.intake import INTAKE_ACTOR, bounded, follow_policies
 from renewals.settings import Settings
 from renewals.staff import StaffError
 from workflows import contract as c
+
+log = logging.getLogger(__name__)
 
 BATCH = 100
 Progress = Callable[[int, int], None]  # (done, total)
@@ -216,34 +220,66 @@ def refuse_deactivation_with_a_book(session: Session, staff: Staff) -> None:
 async def change_deputy(engine: Engine, client: Client, sub_branch: SubBranch, new_deputy_id: uuid.UUID,
                         admin: c.Actor, progress: Progress | None = None) -> dict[str, Any]:
     """Make `new_deputy_id` the sub-branch's deputy: new cases get them, and every open case of the
-    sub-branch moves to them with its deputy tasks (one `change_deputy` update each, in batches)."""
+    sub-branch moves to them with its deputy tasks (one `change_deputy` update each, in batches).
+    A case this misses (started from a reading taken before the change, or not yet recorded when
+    the others moved) is moved by the next daily intake run (`align_deputies`)."""
     with Session(engine) as session:
         deputy = session.get(Staff, new_deputy_id)
         if deputy is None or not deputy.active or deputy.role != Role.deputy or deputy.sub_branch_id != sub_branch.id:
             raise StaffError("deputy_id: not an active deputy manager of this sub-branch")
         session.execute(update(SubBranch).where(SubBranch.id == sub_branch.id).values(deputy_id=new_deputy_id))
         session.commit()
-        open_cases = session.exec(select(RenewalCase.workflow_id).where(
-            RenewalCase.sub_branch_id == sub_branch.id, RenewalCase.outcome.is_(None),
-            RenewalCase.deputy_id != new_deputy_id).order_by(RenewalCase.workflow_id)).all()
-    failures: list[dict[str, str]] = []
-    moved = 0
+    moved, failures = await _move_to_deputies(engine, client, admin, progress, sub_branch_id=sub_branch.id)
+    return {"sub_branch": sub_branch.code, "deputy_id": str(new_deputy_id), "cases_moved": moved, "failures": failures}
 
-    async def one(workflow_id: str) -> bool:
+
+async def align_deputies(engine: Engine, client: Client, actor: c.Actor = INTAKE_ACTOR,
+                         progress: Progress | None = None) -> int:
+    """Move every open case whose deputy is not its sub-branch's deputy to that deputy (the daily
+    intake run): how many moved."""
+    moved, failures = await _move_to_deputies(engine, client, actor, progress)
+    for failure in failures:
+        log.warning("deputy not aligned on %s: %s", failure["workflow_id"], failure["reason"])
+    return moved
+
+
+# Open cases whose deputy is not the one their sub-branch names.
+_DEPUTY_BEHIND = """
+SELECT rc.workflow_id, sb.deputy_id FROM renewal_case rc JOIN sub_branch sb ON sb.id = rc.sub_branch_id
+WHERE rc.outcome IS NULL AND sb.deputy_id IS NOT NULL AND rc.deputy_id IS DISTINCT FROM sb.deputy_id
+  AND (CAST(:sub_branch_id AS uuid) IS NULL OR sb.id = CAST(:sub_branch_id AS uuid))
+ORDER BY rc.workflow_id
+"""
+
+
+async def _move_to_deputies(engine: Engine, client: Client, actor: c.Actor, progress: Progress | None,
+                            sub_branch_id: uuid.UUID | None = None) -> tuple[int, list[dict[str, str]]]:
+    """`change_deputy` on every open case behind its sub-branch's deputy (of one sub-branch, or all),
+    in batches: how many moved, and the refusals other than "already moved" or "closed"."""
+    def behind() -> list[Any]:
+        with engine.connect() as conn:
+            return conn.execute(text(_DEPUTY_BEHIND),
+                                {"sub_branch_id": str(sub_branch_id) if sub_branch_id else None}).all()
+
+    cases = await asyncio.to_thread(behind)
+    failures: list[dict[str, str]] = []
+
+    async def one(case) -> bool:
         try:
-            await update_case(client.get_workflow_handle(workflow_id), "change_deputy",
-                              c.ChangeDeputy(actor=admin, new_deputy_id=new_deputy_id))
+            await update_case(client.get_workflow_handle(case.workflow_id), "change_deputy",
+                              c.ChangeDeputy(actor=actor, new_deputy_id=case.deputy_id))
             return True
         except CaseRejected as exc:
             if "already has" not in exc.reason and "closed" not in exc.reason:
-                failures.append({"workflow_id": workflow_id, "reason": exc.reason})
+                failures.append({"workflow_id": case.workflow_id, "reason": exc.reason})
             return False
 
-    for i in range(0, len(open_cases), BATCH):
-        moved += sum(await bounded(open_cases[i:i + BATCH], one))
+    moved = 0
+    for i in range(0, len(cases), BATCH):
+        moved += sum(await bounded(cases[i:i + BATCH], one))
         if progress:
-            progress(min(i + BATCH, len(open_cases)), len(open_cases))
-    return {"sub_branch": sub_branch.code, "deputy_id": str(new_deputy_id), "cases_moved": moved, "failures": failures}
+            progress(min(i + BATCH, len(cases)), len(cases))
+    return moved, failures
 
 
 # --- lists for admins -----------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ unassigned policies wait for an admin, and the daily intake run starts exactly w
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -115,6 +117,12 @@ async def signals(dev_env, workflow_id: str, name: str) -> int:
                and e.workflow_execution_signaled_event_attributes.signal_name == name)
 
 
+async def updates(dev_env, workflow_id: str, name: str) -> int:
+    history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
+    return sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+               and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == name)
+
+
 async def terminate(dev_env, query: str) -> None:
     async for wf in dev_env.client.list_workflows(f'{query} AND ExecutionStatus = "Running"'):
         await dev_env.client.get_workflow_handle(wf.id).terminate("test finished")
@@ -216,10 +224,16 @@ async def test_rows_without_manager_match_by_handler_code_and_unmatched_wait_for
     await terminate(dev_env, 'PolicyNo STARTS_WITH "PHC"')
 
 
-async def run_intake(dev_env, settings, as_of: date) -> IntakeSummary:
-    return await dev_env.client.execute_workflow(
+async def run_intake(dev_env, settings, as_of: date, record: str | None = None) -> IntakeSummary:
+    """Run the daily intake for `as_of`; with RENEWALS_RECORD_HISTORIES=1, its history is kept in
+    tests/histories/`record`.json for the replay test."""
+    handle = await dev_env.client.start_workflow(
         "PolicyIntake", IntakeInput(as_of=as_of, timezone=settings.timezone), id=f"intake-test-{uuid.uuid4()}",
         task_queue=settings.task_queue, result_type=IntakeSummary)
+    summary = await handle.result()
+    if record and os.environ.get("RENEWALS_RECORD_HISTORIES") == "1":
+        (Path(__file__).parent / "histories" / f"{record}.json").write_text((await handle.fetch_history()).to_json())
+    return summary
 
 
 async def test_the_intake_run_starts_exactly_the_cases_entering_the_horizon_once(engine, dev_env, dev_settings, org):
@@ -231,7 +245,7 @@ async def test_the_intake_run_starts_exactly_the_cases_entering_the_horizon_once
     query = 'PolicyNo STARTS_WITH "PDAY"'
     await until(lambda: all(case_of(engine, r["policy_no"]) for r in records[:2]), timeout=20)
 
-    tomorrow = await run_intake(dev_env, dev_settings, today + timedelta(days=1))
+    tomorrow = await run_intake(dev_env, dev_settings, today + timedelta(days=1), record="intake_starts_a_day")
     assert tomorrow.started == 1
     assert await settled_runs(dev_env, query, 3) == 3, "only the policy entering the horizon tomorrow"
     await until(lambda: case_of(engine, records[2]["policy_no"]) is not None, timeout=20)
@@ -239,6 +253,38 @@ async def test_the_intake_run_starts_exactly_the_cases_entering_the_horizon_once
     assert again.started == 0 and again.batches == 1
     assert await settled_runs(dev_env, query, 4) == 3
     await terminate(dev_env, query)
+
+
+async def test_the_intake_run_moves_a_case_started_during_a_deputy_change_to_the_new_deputy(
+        engine, dev_env, dev_settings, org):
+    # A sub-branch of its own, whose deputy changes here.
+    sub_branch = add_sub_branch(engine, org.branch)
+    sales = add_person(engine, Role.sales, sub_branch_code=sub_branch, name="销售")
+    old, new = (add_person(engine, Role.deputy, sub_branch_code=sub_branch, name=name) for name in ("旧副经理", "新副经理"))
+    make_deputy(engine, sub_branch, old)
+    records = book(Org(org.branch, sub_branch, [sales, sales], old, org.admin), 1,
+                   local_today(dev_settings) + timedelta(days=30), "PDEPUTY")
+    await import_rows(engine, dev_env, dev_settings, records)
+    await until(lambda: case_of(engine, records[0]["policy_no"]) is not None)
+    case = case_of(engine, records[0]["policy_no"])
+    handle = dev_env.client.get_workflow_handle(case.workflow_id)
+    complaint = c.RecordContact(actor=c.Actor(sales.id, c.ActorRole.sales), channel=c.Channel.call,
+                                result=c.ContactResult.complaint)
+    await handle.execute_update("record_contact", complaint, result_type=c.CaseState)
+    # The deputy changed after the case read its deputy and before it was recorded: the change
+    # moved nothing, and the case still has the old deputy and the complaint task.
+    make_deputy(engine, sub_branch, new)
+
+    summary = await run_intake(dev_env, dev_settings, local_today(dev_settings), record="intake_aligns_deputies")
+    assert summary.deputies_aligned >= 1
+    state = await handle.query("state", result_type=c.CaseState)
+    assert state.deputy_id == new.id
+    assert [t.kind for t in state.open_tasks if t.assignee_id == new.id] == ["complaint"]
+    assert not [t for t in state.open_tasks if t.assignee_id == old.id]
+    await until(lambda: case_of(engine, records[0]["policy_no"]).deputy_id == new.id)
+    await run_intake(dev_env, dev_settings, local_today(dev_settings))
+    assert await updates(dev_env, case.workflow_id, "change_deputy") == 1, "moved once, not every night"
+    await terminate(dev_env, 'PolicyNo STARTS_WITH "PDEPUTY"')
 
 
 async def test_a_crash_between_commit_and_case_start_loses_no_case(engine, dev_env, dev_settings, org, monkeypatch):

@@ -1,7 +1,9 @@
 """PolicyIntake: the daily intake run (Temporal Schedule `policy-intake-daily`, 01:00 local).
 
 Starts the case of every policy entering the horizon today, and of any policy in the horizon that
-still has none (an import that died between committing its policies and starting their cases).
+still has none (an import that died between committing its policies and starting their cases);
+then moves any open case whose deputy manager is not its sub-branch's deputy to that deputy (a case
+started while the deputy changed).
 Decisions only: batches of policies are started by the `start_due_cases` activity, which
 heartbeats as it goes; a batch retried after a crash starts only what is still missing. The
 result is a summary a manager can read in the Temporal UI.
@@ -36,6 +38,7 @@ class IntakeSummary:
     already_done: int = 0
     no_deputy: int = 0  # due, but the sub-branch has no deputy manager: set one, the next run starts them
     batches: int = 0
+    deputies_aligned: int = 0  # open cases moved to their sub-branch's deputy manager
 
 
 @dataclass
@@ -64,6 +67,11 @@ class IntakeBatchResult:
     more: bool = False  # the batch was full: there may be more after last_policy_no
 
 
+# Each activity heartbeats as it goes; a retried one does only what is still left to do.
+_ACTIVITY = {"start_to_close_timeout": timedelta(minutes=10), "heartbeat_timeout": timedelta(minutes=1),
+             "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=20)}
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
 class PolicyIntake:
     @workflow.run
@@ -74,9 +82,7 @@ class PolicyIntake:
         for _ in range(BATCHES_PER_RUN):
             batch = await workflow.execute_activity(
                 "start_due_cases", IntakeBatch(summary.as_of, after), result_type=IntakeBatchResult,
-                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=20),
-                summary=f"policies after {after or 'the first'}",
+                summary=f"policies after {after or 'the first'}", **_ACTIVITY,
             )
             summary.batches += 1
             for name in COUNTED:
@@ -84,5 +90,8 @@ class PolicyIntake:
             after = batch.last_policy_no
             workflow.set_current_details(f"{summary.as_of}: {summary.started} started in {summary.batches} batches")
             if not batch.more:
+                if workflow.patched("intake-aligns-deputies"):
+                    summary.deputies_aligned = await workflow.execute_activity(
+                        "align_deputies", result_type=int, summary="open cases behind a deputy change", **_ACTIVITY)
                 return summary
         workflow.continue_as_new(IntakeInput(summary.as_of, inp.timezone, after, summary))
