@@ -20,7 +20,7 @@ from temporalio.client import ScheduleActionStartWorkflow
 
 from models import Assignment, Policy, RenewalCase, Role, Staff
 from renewals import intake
-from renewals.cases import StartOutcome, renewal_input, start_case
+from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case, update_case
 from renewals.intake import create_job, local_today, run_import
 from renewals.ownership import assign_policy
 from renewals.sample_book import rows, to_csv
@@ -380,3 +380,11 @@ def test_the_training_sandbox_is_refused_in_prod():
     with pytest.raises(ValueError, match="DAY_SECONDS"):
         Settings(_env_file=None, environment="prod", database_url="postgresql://db/x", temporal_address="t:7233",
                  jwt_secret="x" * 40, day_seconds=60)
+
+
+async def test_an_update_to_a_case_whose_workflow_no_longer_exists_is_refused_with_the_reason(dev_env):
+    # A case row left open whose workflow was deleted: the deputy alignment (and any staff action)
+    # reports it and goes on, rather than failing on it every night.
+    gone = dev_env.client.get_workflow_handle(f"renewal-gone-{uuid.uuid4()}")
+    with pytest.raises(CaseRejected, match="no longer exists"):
+        await update_case(gone, "change_deputy", c.ChangeDeputy(actor=intake.INTAKE_ACTOR, new_deputy_id=uuid.uuid4()))
