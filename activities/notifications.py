@@ -22,26 +22,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.types import SmsOutcome, SmsRequest
 from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff, Vehicle
-from renewals.calendar import Stage
+from renewals.labels import LOSS_REASON_CHOICES, stage_with_days, word
 from renewals.masking import mask_phone, mask_plate
 from renewals.messages import render_sms
 from renewals.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, callback_url
 from renewals.settings import Settings
-from workflows.contract import LossReason
 
 log = logging.getLogger(__name__)
 
-STAGE_LABELS = {
-    Stage.WAITING: "待续保", Stage.FIRST_CONTACT: "首次接触(终保前60~45天)",
-    Stage.SECOND_CONTACT: "第二次接触(终保前30~25天)", Stage.THIRD_CONTACT: "第三次接触(终保前20~11天)",
-    Stage.DEPUTY_SUPERVISION: "副经理督办(终保前10~8天)", Stage.FINAL_CONTACT: "最后接触(终保前7~1天)",
-    Stage.POST_EXPIRY: "到期后跟进(到期后1~7天)",
-}
-LOSS_REASON_LABELS = {
-    LossReason.price: "价格原因", LossReason.claims: "理赔原因", LossReason.relationship: "人情原因",
-    LossReason.vehicle_transferred: "车辆转让", LossReason.vehicle_scrapped: "车辆报废",
-    LossReason.service: "服务原因", LossReason.other: "其他",
-}
 SENT_STATES = ("queued", "accepted", "sent", "delivered", "suppressed", "failed", "undelivered")
 
 
@@ -70,7 +58,8 @@ class Notifications:
             to = staff.phone if staff else (customer.corrected_phone or customer.phone)
             language = customer.language if staff is None else "zh-CN"
             try:
-                body = render_sms(req.template, language, self._context(session, case, policy, customer, req)).body
+                context = self._context(session, case, policy, customer, req, language)
+                body = render_sms(req.template, language, context).body
             except (ValueError, TemplateError) as exc:
                 # Unknown language or template, a rendering error, a message too long: no retry helps.
                 raise ApplicationError(f"SMS {req.template} cannot be rendered: {exc}", type="TemplateError",
@@ -134,7 +123,8 @@ class Notifications:
     def _callback(self, kind: str) -> str | None:
         return callback_url(self._settings, kind) if self._settings.notify_backend == "twilio" else None
 
-    def _context(self, session: Session, case: RenewalCase, policy: Policy, customer: Customer, req: SmsRequest) -> dict:
+    def _context(self, session: Session, case: RenewalCase, policy: Policy, customer: Customer, req: SmsRequest,
+                 language: str) -> dict:
         manager = session.get(Staff, case.owner_id)
         deputy = session.get(Staff, case.deputy_id)
         vehicle = session.get(Vehicle, policy.vehicle_id)
@@ -147,8 +137,8 @@ class Notifications:
             "expiry_date": case.expiry_date, "days_left": max(-req.day, 0),
             "manager_name": manager.name, "manager_phone": _national(manager.phone),
             "deputy_name": deputy.name, **quoted,
-            "stage_label": STAGE_LABELS.get(Stage(case.stage), case.stage),
-            "loss_reasons": list(LOSS_REASON_LABELS.values()),
+            "stage_label": stage_with_days(case.stage, language),
+            "loss_reasons": [word(reason, language) for reason in LOSS_REASON_CHOICES],
         }
 
 

@@ -23,8 +23,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
+from renewals.labels import word  # noqa: E402
 from renewals.reports import (  # noqa: E402
-    LEVEL_LABELS, LOSS_REASON_LABELS, MAX_BARS, FunnelReport, RenewalReport, TaskReport, chart_rows, label,
+    LEVEL_LABELS, MAX_BARS, FunnelReport, RenewalReport, TaskReport, chart_rows, label,
 )
 from workflows.contract import LossReason  # noqa: E402
 
@@ -139,7 +140,7 @@ def loss_reasons_chart(report: RenewalReport, fmt: str) -> bytes:
         for i, reason in enumerate(LossReason):
             heights = [r.current.lost_by_reason.get(reason, 0) for r in rows]
             if any(heights):
-                ax.bar(xs, heights, 0.6, bottom=bottoms, color=palette(i), label=LOSS_REASON_LABELS[reason])
+                ax.bar(xs, heights, 0.6, bottom=bottoms, color=palette(i), label=word(reason))
                 bottoms = [b + h for b, h in zip(bottoms, heights)]
         ax.set_ylim(0, max(bottoms) * 1.1)
         ax.set_ylabel("流失件数")

@@ -25,20 +25,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from renewals.calendar import STAGE_ORDER, Outcome, Stage, plan_renewal
+from renewals.labels import LOSS_REASON_WORDS, STAGE_WORDS, word
 from workflows.contract import LossReason
 
 MAX_PERIOD_DAYS = 366
 
-STAGE_LABELS = {
-    Stage.FIRST_CONTACT: "首次联系", Stage.SECOND_CONTACT: "二次联系", Stage.THIRD_CONTACT: "三次跟进",
-    Stage.DEPUTY_SUPERVISION: "副经理督办", Stage.FINAL_CONTACT: "到期前冲刺", Stage.POST_EXPIRY: "脱保跟进",
-}
-FUNNEL_STAGES: tuple[Stage, ...] = tuple(STAGE_LABELS)
-LOSS_REASON_LABELS = {
-    LossReason.price: "价格", LossReason.claims: "理赔", LossReason.relationship: "人情",
-    LossReason.vehicle_transferred: "车辆过户", LossReason.vehicle_scrapped: "车辆报废", LossReason.service: "服务",
-    LossReason.other: "其他", LossReason.unknown: "未登记",
-}
+# The funnel's stages: every window a case can pass through.
+FUNNEL_STAGES: tuple[Stage, ...] = tuple(s for s in STAGE_ORDER if s is not Stage.WAITING)
 LEVEL_LABELS = {"total": "合计", "branch": "分公司", "sub_branch": "支公司", "manager": "客户经理"}
 
 
@@ -310,7 +303,7 @@ def funnel_report(counts: Iterable[FunnelCount], period: Period) -> FunnelReport
         elif c.outcome == Outcome.LOST:
             lost[Stage(c.last_stage)] += c.cases
     renewed = sum(won.values())
-    stages = [FunnelStage(stage=s.value, label=STAGE_LABELS[s], reached=reached[s], renewed=won[s], lost=lost[s],
+    stages = [FunnelStage(stage=s.value, label=word(s), reached=reached[s], renewed=won[s], lost=lost[s],
                           share_of_renewed=rate(won[s], renewed), conversion=rate(won[s], reached[s]))
               for s in FUNNEL_STAGES]
     return FunnelReport(period, total, waiting, renewed, rate(renewed, total), stages)
@@ -432,7 +425,7 @@ ENGLISH = {
     "已办理": "Handled", "应办每日任务": "Daily calls due", "当日办理": "Handled the same day",
     "当日办理率": "Same-day rate", "错过": "Missed", "逾期未办": "Overdue", "待办": "Pending",
     "升级督办": "Escalations", "办理时长中位数(分钟)": "Median minutes to handle",
-    **{label: reason.value for reason, label in LOSS_REASON_LABELS.items()},
+    **dict(STAGE_WORDS.values()), **dict(LOSS_REASON_WORDS.values()),
 }
 
 
@@ -460,7 +453,7 @@ def renewal_table(report: RenewalReport, language: str = "zh-CN") -> Table:
     reasons = list(LossReason)
     figures = ["到期", "续保", "流失", "脱保", "注销", "跟进中", "续保率", "脱保率"]
     columns = [*map(w, ["层级", "分公司代码", "分公司", "支公司代码", "支公司", "客户经理", *figures]),
-               *(w.pair("流失", LOSS_REASON_LABELS[r], "-") for r in reasons),
+               *(w.pair("流失", word(r), "-") for r in reasons),
                *(w.pair("上期", f) for f in ("到期", "续保", "脱保", "续保率", "脱保率"))]
     rows = []
     for row in report.rows():
@@ -479,7 +472,7 @@ def renewal_table(report: RenewalReport, language: str = "zh-CN") -> Table:
 
 def funnel_table(report: FunnelReport, language: str = "zh-CN") -> Table:
     w = _Words(language)
-    rows = [[s.stage if w.english else f"{s.label} {s.stage}", str(s.reached), str(s.renewed), str(s.lost),
+    rows = [[f"{w(s.label)} {s.stage}", str(s.reached), str(s.renewed), str(s.lost),
              _pct(s.conversion), _pct(s.share_of_renewed)] for s in report.stages]
     rows.append([w("合计"), str(report.cases), str(report.renewed), str(sum(s.lost for s in report.stages)),
                  _pct(report.renewal_rate), _pct(1.0 if report.renewed else None)])

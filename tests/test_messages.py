@@ -4,6 +4,8 @@ from decimal import Decimal
 import pytest
 from jinja2 import UndefinedError
 
+from renewals.calendar import Stage
+from renewals.labels import LOSS_REASON_CHOICES, stage_with_days, word
 from renewals.messages import MAX_SEGMENTS, MESSAGE_KEYS, Rendered, render_sms, sms_segments
 
 CONTEXT = {
@@ -18,8 +20,8 @@ CONTEXT = {
     "premium": Decimal("4386.50"),
     "insurer_name": "中国人保财险",
     "quote_valid_until": date(2025, 2, 28),
-    "stage_label": "T-10~8 督办",
-    "loss_reasons": ["价格", "理赔", "人情", "车辆转让/报废", "服务", "其他"],
+    "stage_label": stage_with_days(Stage.DEPUTY_SUPERVISION),
+    "loss_reasons": [word(reason) for reason in LOSS_REASON_CHOICES],
 }
 CUSTOMER_KEYS = ("first_notice", "final_notice", "quote", "service_request")
 
@@ -57,7 +59,7 @@ def test_first_notice_names_the_manager_and_the_50_days():
 def test_quote_and_loss_reasons_render_data():
     assert "4,386.50元" in render_sms("quote", "zh-CN", CONTEXT).body
     body = render_sms("loss_reason_request", "zh-CN", CONTEXT).body
-    assert "1价格 2理赔 3人情 4车辆转让/报废 5服务 6其他" in body
+    assert "1价格原因 2理赔原因 3人情原因 4车辆过户 5车辆报废 6服务原因 7其他" in body
     assert "PDAA202544010000123456" in body
 
 

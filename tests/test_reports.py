@@ -105,4 +105,4 @@ def test_the_tables_read_in_english_on_the_english_console_and_stay_chinese_for_
         assert not [w for w in words if chinese.search(w)], table.title
     assert renewal_table(renewals, "en").columns[6:8] == ["Due", "Renewed"]
     assert "Lost price" in renewal_table(renewals, "en").columns
-    assert renewal_table(renewals).columns[6:8] == ["到期", "续保"] and "流失-价格" in renewal_table(renewals).columns
+    assert renewal_table(renewals).columns[6:8] == ["到期", "续保"] and "流失-价格原因" in renewal_table(renewals).columns

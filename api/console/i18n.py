@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from renewals.calendar import plan_renewal, t_day
+from renewals.labels import LOSS_REASON_WORDS, STAGE_WORDS
 from workflows.contract import INSURER_NAMES, Insurer
 
 # key: (中文, English)
@@ -199,14 +200,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "done.phone-unreachable": ("已登记号码无效。", "Recorded: no working number."),
 }
 
+# Stages and loss reasons in the words the reports and the SMS use too (renewals/labels.py).
 ENUMS: dict[str, tuple[str, str]] = {
-    "WAITING": ("等待续保窗口", "Waiting"),
-    "FIRST_CONTACT": ("首次联系", "First contact"),
-    "SECOND_CONTACT": ("二次联系", "Second contact"),
-    "THIRD_CONTACT": ("每日跟进", "Daily follow-up"),
-    "DEPUTY_SUPERVISION": ("副经理督办", "Deputy supervision"),
-    "FINAL_CONTACT": ("到期前跟进", "Final contact"),
-    "POST_EXPIRY": ("脱保跟进", "After expiry"),
+    **{stage.value: pair for stage, pair in STAGE_WORDS.items()},
     "RENEWED": ("已续保", "Renewed"),
     "LOST": ("已流失", "Lost"),
     "LAPSED": ("已脱保", "Lapsed"),
@@ -226,14 +222,7 @@ ENUMS: dict[str, tuple[str, str]] = {
     "visit": ("上门", "visit"),
     "quote": ("报价短信", "quote"),
     "service_request": ("请求服务机会", "request to serve"),
-    "price": ("价格", "price"),
-    "claims": ("理赔", "claims"),
-    "relationship": ("人情", "relationship"),
-    "vehicle_transferred": ("车辆过户", "vehicle transferred"),
-    "vehicle_scrapped": ("车辆报废", "vehicle scrapped"),
-    "service": ("服务", "service"),
-    "other": ("其他", "other"),
-    "unknown": ("未知", "unknown"),
+    **{reason.value: pair for reason, pair in LOSS_REASON_WORDS.items()},
     "open": ("待办", "open"),
     "done": ("已办", "done"),
     "expired": ("逾期未办", "missed"),

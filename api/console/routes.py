@@ -42,6 +42,7 @@ from api.schemas import (
 from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
 from renewals.calendar import Stage, call_refusal, customer_sms_time, t_day
 from renewals.cases import CaseRejected
+from renewals.labels import LOSS_REASON_CHOICES
 from renewals.settings import Settings
 from renewals.staff import StaffError
 from workflows import contract as c
@@ -370,7 +371,7 @@ _DONE = frozenset(_ACTIONS) | {f"sms_{status}" for status in get_args(SmsOut.mod
                                if status != "sent"}
 _ENUM_CHOICES = {
     "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
-    "loss_reasons": [r.value for r in c.LossReason if r is not c.LossReason.unknown],
+    "loss_reasons": [r.value for r in LOSS_REASON_CHOICES],
     "templates": [tpl.value for tpl in c.StaffSmsTemplate],
     "insurers": [i.value for i in c.Insurer],
 }

@@ -96,7 +96,7 @@ _EXAMPLES = {
                            "total": _MANAGER | {"level": "total"}, "branches": ["…"], "sub_branches": ["…"],
                            "managers": [_MANAGER]},
     "funnel": _PERIOD | {"cases": 15, "waiting": 1, "renewed": 8, "renewal_rate": 0.5333, "stages": [
-        {"stage": "THIRD_CONTACT", "label": "三次跟进", "reached": 9, "renewed": 2, "lost": 0,
+        {"stage": "THIRD_CONTACT", "label": "第三次接触", "reached": 9, "renewed": 2, "lost": 0,
          "share_of_renewed": 0.25, "conversion": 0.2222}]},
     "tasks": _PERIOD | {"total": "…", "managers": [
         {"manager_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e", "manager_name": "李四", "role": "sales",

@@ -22,10 +22,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from api.access import actor
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
-from activities.notifications import LOSS_REASON_LABELS
 from models import ContactRecord, Customer, Policy, RenewalCase, Staff
 from renewals.cases import CaseRejected, update_case
 from renewals.consent import opt_choice, reply_word
+from renewals.labels import LOSS_REASON_CHOICES, word
 from renewals.masking import mask_phone
 from renewals.notify import WEBHOOK_PREFIX, whisper_twiml
 from renewals.settings import Settings
@@ -222,10 +222,6 @@ def recording(form: SignedForm, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-# The loss_reason_request SMS asks the case owner to reply with the number of the reason, in this order.
-REPLY_LOSS_REASONS = tuple(LOSS_REASON_LABELS)
-
-
 def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, list[RenewalCase], str] | None:
     """A service manager answering the loss-reason SMS with a number: (the manager, their cases
     waiting for a loss reason, the reply word). None when the reply is not a number or its sender
@@ -245,22 +241,23 @@ def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, l
     return (staff, waiting, word) if waiting else None
 
 
-async def _record_loss_reason(client: Client, staff: Staff, waiting: list[RenewalCase], word: str) -> str:
-    """Record the replied reason through the workflow, with the case owner as the actor."""
-    number = int(word)
-    if not 1 <= number <= len(REPLY_LOSS_REASONS):
-        return f"请回复1-{len(REPLY_LOSS_REASONS)}之间的序号 / reply with a number from 1 to {len(REPLY_LOSS_REASONS)}"
+async def _record_loss_reason(client: Client, staff: Staff, waiting: list[RenewalCase], reply: str) -> str:
+    """Record the replied reason through the workflow, with the case owner as the actor. The number
+    is the reason's place in LOSS_REASON_CHOICES, the order the loss_reason_request SMS lists them."""
+    number = int(reply)
+    if not 1 <= number <= len(LOSS_REASON_CHOICES):
+        return f"请回复1-{len(LOSS_REASON_CHOICES)}之间的序号 / reply with a number from 1 to {len(LOSS_REASON_CHOICES)}"
     if len(waiting) != 1:
         return (f"您有{len(waiting)}个案件待登记流失原因,请在系统中逐一登记 / {len(waiting)} cases wait for a "
                 "loss reason: record them in the console")
     [case] = waiting
-    reason = REPLY_LOSS_REASONS[number - 1]
+    reason = LOSS_REASON_CHOICES[number - 1]
     try:
         await update_case(client.get_workflow_handle(case.workflow_id), "record_loss_reason", c.RecordLossReason(
             actor=actor(staff), reason=reason))
     except CaseRejected as rejected:
         return f"未登记 / not recorded: {rejected.reason}"
-    return f"已登记保单{case.policy_no}的流失原因:{LOSS_REASON_LABELS[reason]} / loss reason recorded"
+    return f"已登记保单{case.policy_no}的流失原因:{word(reason)} / loss reason recorded"
 
 
 def _reply(text: str) -> Response:

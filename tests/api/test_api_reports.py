@@ -173,7 +173,7 @@ async def test_renewal_report_as_csv_for_a_chinese_excel(api: Api, world: World)
     by_name = {r["客户经理"]: r for r in rows if r["层级"] == "客户经理"}
     a = by_name["甲经理"]
     assert (a["到期"], a["续保"], a["流失"], a["脱保"], a["注销"], a["跟进中"]) == ("10", "4", "2", "1", "1", "2")
-    assert (a["续保率"], a["脱保率"], a["流失-价格"], a["流失-理赔"]) == ("44.4%", "11.1%", "1", "1")
+    assert (a["续保率"], a["脱保率"], a["流失-价格原因"], a["流失-理赔原因"]) == ("44.4%", "11.1%", "1", "1")
     assert (a["上期到期"], a["上期续保率"]) == ("4", "50.0%")
     total = next(r for r in rows if r["层级"] == "合计")
     assert (total["到期"], total["续保率"], total["脱保率"]) == ("15", "57.1%", "14.3%")
@@ -189,7 +189,7 @@ async def test_funnel_counts_the_stages_cases_went_through_and_where_they_were_w
     csv_body = (await api.get("/reports/funnel", params=MARCH | {"format": "csv"},
                               headers=world.headers["auditor"])).content.decode("utf-8-sig")
     rows = {r["阶段"]: r for r in csv.DictReader(io.StringIO(csv_body))}
-    assert (rows["三次跟进 THIRD_CONTACT"]["进入"], rows["三次跟进 THIRD_CONTACT"]["在此续保"]) == ("9", "2")
+    assert (rows["第三次接触 THIRD_CONTACT"]["进入"], rows["第三次接触 THIRD_CONTACT"]["在此续保"]) == ("9", "2")
 
 
 async def test_task_compliance_per_manager(api: Api, world: World):
