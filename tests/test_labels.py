@@ -39,11 +39,12 @@ def _reports() -> tuple:
     return renewals, funnel
 
 
-def _send(sc: Scenario, settings, case, at, template: str, recipient: str, key: str) -> None:
+def _send(sc: Scenario, settings, case, at, stage: Stage, template: str, recipient: str) -> None:
+    """The workflow's send_sms activity, for real: rendered from the database, sent to the fake Twilio."""
     env = ActivityEnvironment()
     env.info = replace(env.info, start_to_close_timeout=ACTIVITY_TIMEOUT)
     request = SmsRequest(case_id=case.case_id, template=template, recipient=recipient,
-                         idempotency_key=f"{case.case_id}:{key}", at=at, stage=key, day=-60)
+                         idempotency_key=f"{case.case_id}:{stage}:{template}:-60", at=at, stage=stage, day=-60)
     env.run(Notifications(sc.engine, TwilioNotifier(settings), settings).send_sms, request)
 
 
@@ -59,12 +60,12 @@ async def test_the_console_the_reports_and_the_sms_use_one_word_per_stage_and_lo
     now = await sc.now()
     escalations = []
     for stage in STAGES:
-        with Session(sc.engine) as session:
+        with Session(sc.engine) as session:  # the SMS names the stage the case's row is in
             session.execute(update(RenewalCase).where(RenewalCase.id == case.case_id).values(stage=stage.value))
             session.commit()
-        _send(sc, settings, case, now, "deputy_escalation", "deputy", stage.value)
+        _send(sc, settings, case, now, stage, "deputy_escalation", "deputy")
         escalations.append(sc.sms_to(case.deputy_phone)[-1])
-    _send(sc, settings, case, now, "loss_reason_request", "owner", "loss_reason_request")
+    _send(sc, settings, case, now, Stage.POST_EXPIRY, "loss_reason_request", "owner")
     [loss_reason_request] = sc.sms_to(case.owner_phone)
 
     for stage, escalation in zip(STAGES, escalations, strict=True):
