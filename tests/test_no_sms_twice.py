@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
 from activities.types import SmsRequest
-from models import ContactRecord
+from models import ContactRecord, Customer
 from renewals.notify import HTTP_TIMEOUT_SECONDS, REQUEST_WORST_SECONDS, SendError, TwilioNotifier
 from renewals.settings import Settings
 from tests.scenario import Case, Scenario
@@ -131,6 +131,26 @@ async def test_a_failed_attempt_that_never_reached_twilio_is_sent_on_retry(sc: S
     attempt().run(notifications.send_sms, request)
     bodies = sc.sms_to(case.customer_phone)
     assert len(bodies) == 2 and bodies[1] == record(sc, request).body
+
+
+async def test_a_retry_of_a_message_already_sent_does_not_render_it_again(sc: Scenario, settings):
+    """A retry looks its key up before anything else: a message whose text could no longer be
+    rendered (here the customer's language was set to one without templates) is still adopted
+    with the first attempt's text, and once sent, the retry only reads its record."""
+    case, request = await service_request(sc)
+    notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
+    sc.twilio.slow_next(11)  # Twilio takes the message; the answer comes after the client gave up
+    with pytest.raises(SendError):
+        attempt().run(notifications.send_sms, request)
+    with Session(sc.engine) as session:
+        session.get(Customer, case.customer_id).language = "fr-FR"
+        session.commit()
+    for retry in range(2):  # the attempt whose outcome was unknown, then one after the send was recorded
+        outcome = attempt().run(notifications.send_sms, request)
+        assert outcome.status == "sent", retry
+    bodies = sc.sms_to(case.customer_phone)
+    assert len(bodies) == 2 and bodies[1] == record(sc, request).body and sc.twilio.duplicates() == 0
+    assert record(sc, request).delivery_status == "queued"
 
 
 async def test_one_send_attempt_fits_the_activity_timeout():
