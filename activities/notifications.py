@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 from jinja2 import TemplateError
@@ -46,53 +46,70 @@ class Notifications:
     def send_sms(self, req: SmsRequest) -> SmsOutcome:
         started = time.monotonic()
         with Session(self._engine, expire_on_commit=False) as session:
+            # The key first: a retry neither renders nor records again; it sends (or adopts) the
+            # text its first attempt recorded, to the person recorded.
             found = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).first()
-            if found is not None and found.delivery_status in SENT_STATES:
-                return SmsOutcome(status=_outcome_status(found.delivery_status), contact_id=found.id,
-                                  error_code=found.error_code)
-            case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
-            policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
-            customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
-            staff_id = {"customer": None, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
+            record, first = (found, False) if found is not None else self._record_attempt(session, req)
+            customer = _required(session.get(Customer, record.customer_id), f"customer of case {record.case_id}")
+            staff_id = record.staff_id
             staff = _required(session.get(Staff, staff_id), f"staff {staff_id}") if staff_id else None
-            to = staff.phone if staff else (customer.corrected_phone or customer.phone)
-            language = customer.language if staff is None else "zh-CN"
-            try:
-                context = self._context(session, case, policy, customer, req, language)
-                body = render_sms(req.template, language, context).body
-            except (ValueError, TemplateError) as exc:
-                # Unknown language or template, a rendering error, a message too long: no retry helps.
-                raise ApplicationError(f"SMS {req.template} cannot be rendered: {exc}", type="TemplateError",
-                                       non_retryable=True) from None
-
-            # Record first, so a retry after a crash finds the attempt by its key.
-            session.execute(insert(ContactRecord).values(
-                case_id=case.id, customer_id=customer.id, staff_id=staff_id, recipient=req.recipient, channel="sms",
-                direction="outbound", masked_number=mask_phone(to), template=req.template, body=body,
-                idempotency_key=req.idempotency_key, delivery_status="sending", created_at=req.at,
-            ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key]))
-            session.commit()
-            record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
+            to = _number(staff, customer)
+            # One attempt at a time: an attempt Temporal timed out may still be sending in its
+            # thread. The lock lasts until this attempt records its outcome or gives up; a retry that
+            # finds it taken waits for its turn, then sees what the other attempt recorded.
+            if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"),
+                                   {"key": req.idempotency_key}).scalar_one():
+                raise SendError("another attempt is sending this message", retryable=True)
+            session.refresh(record)
+            if record.delivery_status in SENT_STATES:  # done by an earlier attempt
+                return SmsOutcome(status=_outcome_status(record.delivery_status), contact_id=record.id,
+                                  error_code=record.error_code)
 
             if staff is None and customer.sms_opt_out:
                 return self._complete(session, record, "suppressed")
             try:
-                if found is not None:  # an earlier attempt's outcome is unknown: it may have gone out
+                if not first:  # an earlier (or concurrent) attempt's outcome is unknown: it may have gone out
                     sent = self._notifier.find_sms(to, record.body, sent_since=_first_attempt_day(req.at),
                                                    exclude=self._sent_ids(session, record))
                     if sent is not None:
                         log.info("SMS %s for case %s had gone out (%s): adopted, not resent",
-                                 req.template, case.id, sent.provider_id)
+                                 req.template, record.case_id, sent.provider_id)
                         return self._completed_send(session, record, req, sent)
                 self._check_time_left(started)
                 sent = self._notifier.send_sms(to, record.body, status_callback=self._callback("sms-status"),
-                                               label=f"{req.template} case {case.id}")
+                                               label=f"{req.template} case {record.case_id}")
             except SendError as exc:
                 if exc.retryable:
                     raise  # the activity retries with backoff; the record stays 'sending'
-                log.warning("SMS %s for case %s failed permanently: %s", req.template, case.id, exc)
+                log.warning("SMS %s for case %s failed permanently: %s", req.template, record.case_id, exc)
                 return self._complete(session, record, "failed", error_code=exc.code)
             return self._completed_send(session, record, req, sent)
+
+    def _record_attempt(self, session: Session, req: SmsRequest) -> tuple[ContactRecord, bool]:
+        """Renders the message and records the attempt 'sending' before it goes out, so a retry
+        after a crash finds it by its key: the record, and whether this call wrote it (False: a
+        concurrent attempt did)."""
+        case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
+        policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
+        customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
+        staff_id = {"customer": None, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
+        staff = _required(session.get(Staff, staff_id), f"staff {staff_id}") if staff_id else None
+        language = customer.language if staff is None else "zh-CN"
+        try:
+            context = self._context(session, case, policy, customer, req, language)
+            body = render_sms(req.template, language, context).body
+        except (ValueError, TemplateError) as exc:
+            # Unknown language or template, a rendering error, a message too long: no retry helps.
+            raise ApplicationError(f"SMS {req.template} cannot be rendered: {exc}", type="TemplateError",
+                                   non_retryable=True) from None
+        written = session.execute(insert(ContactRecord).values(
+            case_id=case.id, customer_id=customer.id, staff_id=staff_id, recipient=req.recipient, channel="sms",
+            direction="outbound", masked_number=mask_phone(_number(staff, customer)), template=req.template,
+            body=body, idempotency_key=req.idempotency_key, delivery_status="sending", created_at=req.at,
+        ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key])).rowcount == 1
+        session.commit()
+        record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
+        return record, written
 
     @staticmethod
     def _check_time_left(started: float) -> None:
@@ -154,6 +171,11 @@ def _required(row, what: str):
     if row is None:
         raise ApplicationError(f"{what} is not in the database", type="MissingRow", non_retryable=True)
     return row
+
+
+def _number(staff: Staff | None, customer: Customer) -> str:
+    """Where the message goes: the staff member's phone, or the customer's (corrected) phone."""
+    return staff.phone if staff else (customer.corrected_phone or customer.phone)
 
 
 def _national(phone: str) -> str:

@@ -17,6 +17,7 @@ from temporalio.client import WorkflowHistory
 
 from models import HistoryArchive
 from renewals.audit.archive import archive_closed_cases, archived_history, case_timeline
+from renewals.audit import timeline as audit_timeline
 from renewals.audit.timeline import Timeline, build_timeline
 from renewals.masking import mask_name
 from tests.scenario import Case, Scenario
@@ -203,6 +204,28 @@ async def test_closed_history_is_archived_once_and_reads_the_same(sc: Scenario):
         "history_archived",)]
     [archived] = [e for e in from_temporal.events if e.kind == "history_archived"]
     assert archived.actor.component == c.SystemComponent.archiver
+
+
+async def test_the_auditors_timeline_decodes_each_payload_once(sc: Scenario, monkeypatch):
+    """Looking up the staff a history names and building its events share one decoding."""
+    case = await sc.start(days_to_expiry=62)
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.success,
+                                                     new_policy_no="PDAA2027ONE"))
+    await case.handle.result()
+    converter, decoded = audit_timeline._converter, []
+
+    class Counting:
+        def from_payloads(self, payloads, type_hints=None):
+            decoded.append(len(payloads))
+            return converter.from_payloads(payloads, type_hints)
+
+    monkeypatch.setattr(audit_timeline, "_converter", Counting())
+    build_timeline(await case.handle.fetch_history())
+    events_alone = len(decoded)
+    decoded.clear()
+    timeline = await timeline_of(sc, case)
+    assert timeline.events[-1].kind == "outcome" and timeline.events[-1].actor.name == mask_name(case.owner_name)
+    assert len(decoded) == events_alone, "the staff lookup decodes nothing the events do not"
 
 
 async def test_cli_timeline_and_export(sc: Scenario, monkeypatch):

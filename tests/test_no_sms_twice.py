@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
 from activities.types import SmsRequest
-from models import ContactRecord
+from models import ContactRecord, Customer
 from renewals.notify import HTTP_TIMEOUT_SECONDS, REQUEST_WORST_SECONDS, SendError, TwilioNotifier
 from renewals.settings import Settings
 from tests.scenario import Case, Scenario
@@ -131,6 +131,57 @@ async def test_a_failed_attempt_that_never_reached_twilio_is_sent_on_retry(sc: S
     attempt().run(notifications.send_sms, request)
     bodies = sc.sms_to(case.customer_phone)
     assert len(bodies) == 2 and bodies[1] == record(sc, request).body
+
+
+async def test_a_retry_of_a_message_already_sent_does_not_render_it_again(sc: Scenario, settings):
+    """A retry looks its key up before anything else: a message whose text could no longer be
+    rendered (here the customer's language was set to one without templates) is still adopted
+    with the first attempt's text, and once sent, the retry only reads its record."""
+    case, request = await service_request(sc)
+    notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
+    sc.twilio.slow_next(11)  # Twilio takes the message; the answer comes after the client gave up
+    with pytest.raises(SendError):
+        attempt().run(notifications.send_sms, request)
+    with Session(sc.engine) as session:
+        session.get(Customer, case.customer_id).language = "fr-FR"
+        session.commit()
+    for retry in range(2):  # the attempt whose outcome was unknown, then one after the send was recorded
+        outcome = attempt().run(notifications.send_sms, request)
+        assert outcome.status == "sent", retry
+    bodies = sc.sms_to(case.customer_phone)
+    assert len(bodies) == 2 and bodies[1] == record(sc, request).body and sc.twilio.duplicates() == 0
+    assert record(sc, request).delivery_status == "queued"
+
+
+async def test_two_attempts_at_once_text_once(sc: Scenario, settings, monkeypatch):
+    """An attempt Temporal timed out can still be running in its thread when the retry starts: the
+    retry waits for its turn instead of sending alongside it."""
+    case, request = await service_request(sc)
+    notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
+    about_to_send, retry_done = threading.Event(), threading.Event()
+    check_time_left = Notifications._check_time_left
+
+    def paused_before_sending(started: float) -> None:
+        if threading.current_thread().name == "timed-out attempt":
+            about_to_send.set()
+            retry_done.wait(30)
+        check_time_left(started)
+
+    monkeypatch.setattr(Notifications, "_check_time_left", staticmethod(paused_before_sending))
+    first = threading.Thread(target=attempt().run, args=(notifications.send_sms, request), name="timed-out attempt")
+    first.start()
+    try:
+        assert about_to_send.wait(10)
+        with pytest.raises(SendError) as busy:  # the retry, while the first attempt is about to send
+            attempt().run(notifications.send_sms, request)
+        assert busy.value.retryable
+    finally:
+        retry_done.set()
+        first.join(30)
+    outcome = attempt().run(notifications.send_sms, request)  # Temporal's next retry
+    assert outcome.status == "sent"
+    assert len(sc.sms_to(case.customer_phone)) == 2, "first notice and one service request"
+    assert sc.twilio.duplicates() == 0
 
 
 async def test_one_send_attempt_fits_the_activity_timeout():

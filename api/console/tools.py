@@ -5,6 +5,7 @@ read the bearer header and the console signs in with its session cookie."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import date as Date
 from typing import Any
@@ -192,7 +193,9 @@ async def manager_page(request: Request, staff: web.ConsoleStaff, session: Sessi
         message = exc.message if isinstance(exc, ApiError) else translator(web.language(request))("bad_day")
         return render(request, "manager.html", staff=staff, status=422, error=message, reports=[],
                       temporal=temporal, period=None)
-    period = f"from={reading.period.start}&to={reading.period.end}"
+    # The charts and CSV links carry the page view: they read the reports computed here.
+    reading.page_view = secrets.token_urlsafe(16)
+    period = f"from={reading.period.start}&to={reading.period.end}&view={reading.page_view}"
     reports = []
     for name, (run, table, charts) in REPORTS.items():
         report = await run_in_threadpool(run, reading, report_routes.RenewalChart.rates)
@@ -222,6 +225,7 @@ async def report_file(name: str, request: Request, staff: web.ConsoleStaff, sess
         start, end = _days(request)
         reading = await run_in_threadpool(report_routes.ReportQuery, staff, session, settings, now,
                                           start=start, end=end, format=format)
+        reading.page_view = request.query_params.get("view", "")[:32] or None
         answer: Any = await run_in_threadpool(REPORTS[name][0], reading, chart)
     except ValueError:
         return refusal_page(request, staff, 422, translator(web.language(request))("bad_day"))

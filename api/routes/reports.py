@@ -5,12 +5,14 @@ sub-branch, sales their own, auditors the company."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import date as Date
 from enum import StrEnum
 from typing import Annotated, Any
 
+from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
@@ -41,8 +43,20 @@ class RenewalChart(StrEnum):
     loss_reasons = "loss_reasons"
 
 
+# The reports a console page view computed (api/console/tools.py), read again by the charts and
+# CSV downloads the page links to: each report is computed once per page view, and the links show
+# the figures of the page's tables. An entry is found only with the page view's id by the same
+# reader, report, period and filters; it lives a minute, and at most PAGE_VIEW_REPORTS are kept.
+PAGE_VIEW_SECONDS = 60
+PAGE_VIEW_REPORTS = 64
+_page_view_reports: TTLCache[tuple, Any] = TTLCache(maxsize=PAGE_VIEW_REPORTS, ttl=PAGE_VIEW_SECONDS)
+_page_view_lock = threading.Lock()  # TTLCache is not thread-safe; routes run in a thread pool
+
+
 class ReportQuery:
     """The period and filters every report takes, checked against the reader's scope."""
+
+    page_view: str | None = None  # set by the console: the page view whose computed reports to share
 
     def __init__(self, staff: CurrentStaff, session: SessionDep, settings: SettingsDep, now: NowDep,
                  start: Annotated[Date | None, Query(alias="from", description="first expiry (or task) day, "
@@ -60,6 +74,21 @@ class ReportQuery:
             raise ApiError(422, str(exc), field=exc.field) from None
         self.filters = report_filters(session, staff, branch, sub_branch, manager)
         self.staff, self.session, self.settings, self.now, self.format = staff, session, settings, now, format
+
+    def report(self, name: str, compute: Callable[[], Any]) -> Any:
+        """The report `name` as `compute` gives it, once per console page view (see PAGE_VIEW_SECONDS)."""
+        if self.page_view is None:
+            return compute()
+        staff = self.staff
+        key = (self.page_view, staff.id, staff.role, staff.branch_id, staff.sub_branch_id, name, self.period,
+               self.filters)
+        with _page_view_lock:
+            report = _page_view_reports.get(key)
+        if report is None:
+            report = compute()
+            with _page_view_lock:
+                _page_view_reports[key] = report
+        return report
 
     def answer(self, report: Any, table: Callable[[Any], Table], chart: str) -> Any:
         """The report as asked: JSON, CSV, or the chart drawn by renewals.report_charts.`chart`."""
@@ -123,7 +152,8 @@ def _responses(report: str) -> dict[int | str, dict[str, Any]]:
     response_model=RenewalReport, responses=_responses("renewals"),
 )
 def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
-    report = q.renewals_report(reading.session, reading.period, case_scope(reading.staff), reading.filters)
+    report = reading.report("renewals", lambda: q.renewals_report(reading.session, reading.period,
+                                                                  case_scope(reading.staff), reading.filters))
     draw = "rates_chart" if chart is RenewalChart.rates else "loss_reasons_chart"
     return reading.answer(report, renewal_table, draw)
 
@@ -137,7 +167,8 @@ def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
     response_model=FunnelReport, responses=_responses("funnel"),
 )
 def funnel(reading: Reading) -> Any:
-    report = q.funnel(reading.session, reading.period, case_scope(reading.staff), reading.filters)
+    report = reading.report("funnel", lambda: q.funnel(reading.session, reading.period, case_scope(reading.staff),
+                                                       reading.filters))
     return reading.answer(report, funnel_table, "funnel_chart")
 
 
@@ -150,6 +181,7 @@ def funnel(reading: Reading) -> Any:
     response_model=TaskReport, responses=_responses("tasks"),
 )
 def tasks(reading: Reading) -> Any:
-    report = q.tasks_report(reading.session, reading.period, task_scope(reading.staff), case_scope(reading.staff),
-                            reading.filters, reading.settings.timezone, reading.now)
+    report = reading.report("tasks", lambda: q.tasks_report(
+        reading.session, reading.period, task_scope(reading.staff), case_scope(reading.staff), reading.filters,
+        reading.settings.timezone, reading.now))
     return reading.answer(report, task_table, "compliance_chart")

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models import ContactRecord, HistoryArchive, RefusedAction, RenewalCase, Staff
 from renewals.audit.timeline import (
-    CLOSING_STATUS, Archived, ContactInfo, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
+    CLOSING_STATUS, Archived, ContactInfo, DecodedHistory, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
 )
 from renewals.intake import bounded
 from renewals.settings import Settings
@@ -176,9 +176,10 @@ def case_records(engine: Engine, case_id: uuid.UUID, staff_in_history: set[uuid.
 async def case_timeline(client: Client | None, engine: Engine, workflow_id: str, *, identities_masked: bool,
                         now: datetime | None = None) -> Timeline:
     loaded = await load_history(client, engine, workflow_id)
+    history = DecodedHistory(loaded.history)
     contacts, refusals, staff = await asyncio.to_thread(case_records, engine, c.case_id_for(workflow_id),
-                                                        staff_ids(loaded.history))
-    return build_timeline(loaded.history, contacts=contacts, refusals=refusals, staff=staff,
+                                                        staff_ids(history))
+    return build_timeline(history, contacts=contacts, refusals=refusals, staff=staff,
                           identities_masked=identities_masked, history_from=loaded.source,
                           archived=Archived(loaded.archived_at) if loaded.archived_at else None, now=now)
 

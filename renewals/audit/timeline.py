@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -131,11 +132,24 @@ class _Fields(dict):
         return _Fields(value) if isinstance(value, dict) else value
 
 
-def _decode(payloads: Payloads) -> Any:
-    if not payloads.payloads:
-        return None
-    value = _converter.from_payloads([payloads.payloads[0]], None)[0]
-    return _Fields(value) if isinstance(value, dict) else value
+class DecodedHistory:
+    """A history whose payloads are decoded once however often they are read: the staff a history
+    names are looked up (staff_ids) before the timeline is built from the same payloads."""
+
+    def __init__(self, history: WorkflowHistory):
+        self.history = history
+        self._payloads: dict[int, Any] = {}  # event id -> its payload, decoded
+
+    def payload(self, ev: HistoryEvent, payloads: Payloads) -> Any:
+        """`payloads`, the one payload of event `ev` the timeline reads, decoded (None when empty)."""
+        if ev.event_id not in self._payloads:
+            value = _converter.from_payloads([payloads.payloads[0]], None)[0] if payloads.payloads else None
+            self._payloads[ev.event_id] = _Fields(value) if isinstance(value, dict) else value
+        return self._payloads[ev.event_id]
+
+
+def _decoded(history: WorkflowHistory | DecodedHistory) -> DecodedHistory:
+    return history if isinstance(history, DecodedHistory) else DecodedHistory(history)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -171,8 +185,8 @@ class _Task:
 
 
 class _Builder:
-    def __init__(self, staff: dict[uuid.UUID, StaffInfo], identities_masked: bool):
-        self.staff, self.masked = staff, identities_masked
+    def __init__(self, history: DecodedHistory, staff: dict[uuid.UUID, StaffInfo], identities_masked: bool):
+        self.history, self.staff, self.masked = history, staff, identities_masked
         self.events: list[tuple[datetime, float, TimelineEvent]] = []
         self.task_time: datetime | None = None  # workflow.now() of the workflow task being read
         self.inp: _Fields | None = None
@@ -186,6 +200,7 @@ class _Builder:
         self.in_flight: TimelineEvent | None = None  # the staff action being handled
         self.in_flight_seq = 0.0
         self.sms: dict[int, TimelineEvent] = {}
+        self.payload = history.payload
 
     # --- output -----------------------------------------------------------------------------------
 
@@ -210,9 +225,9 @@ class _Builder:
 
     # --- history ----------------------------------------------------------------------------------
 
-    def read(self, history: WorkflowHistory) -> datetime:
+    def read(self) -> datetime:
         end = None
-        for ev in history.events:
+        for ev in self.history.history.events:
             at = ev.event_time.ToDatetime().replace(tzinfo=UTC)
             et = ev.event_type
             if et == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
@@ -239,7 +254,7 @@ class _Builder:
 
     def started(self, ev, at: datetime) -> None:
         attrs = ev.workflow_execution_started_event_attributes
-        self.inp = _decode(attrs.input)
+        self.inp = self.payload(ev, attrs.input)
         self.plan = _plan(self.inp.expiry_date, self.inp.timezone, self.inp.day_seconds, self.inp.clock_anchor)
         memo = attrs.memo.fields.get("started_by")
         source = _converter.from_payloads([memo], None)[0] if memo is not None else c.SystemComponent.intake
@@ -251,9 +266,9 @@ class _Builder:
         attrs = ev.activity_task_scheduled_event_attributes
         name = attrs.activity_type.name
         if name == "project_case":
-            self.change(_decode(attrs.input))
+            self.change(self.payload(ev, attrs.input))
         elif name == "send_sms":
-            sms = _decode(attrs.input)
+            sms = self.payload(ev, attrs.input)
             requested = self.in_flight.actor if self.in_flight else None
             event = self.emit(_instant(sms.at) or at, "sms", Actor.system(c.SystemComponent.workflow),
                               f"SMS {sms.template} to the {_recipient(sms.recipient)}",
@@ -265,7 +280,7 @@ class _Builder:
         attrs = ev.activity_task_completed_event_attributes
         event = self.sms.get(attrs.scheduled_event_id)
         if event is not None:
-            outcome = _decode(attrs.result)
+            outcome = self.payload(ev, attrs.result)
             event.details["status"] = outcome.status
             if outcome.error_code:
                 event.details["error_code"] = outcome.error_code
@@ -323,7 +338,7 @@ class _Builder:
         attrs = ev.workflow_execution_update_accepted_event_attributes
         request = attrs.accepted_request
         name = request.input.name
-        payload = _decode(request.input.args) or _Fields()
+        payload = self.payload(ev, request.input.args) or _Fields()
         actor = payload.actor
         if actor and actor.role == c.ActorRole.system:  # the core system's data, through the API
             who = Actor(role=actor.role, id=actor.id, component=c.SystemComponent.core_system.value)
@@ -347,7 +362,7 @@ class _Builder:
             event.details["failed"] = attrs.outcome.failure.message
             return
         name = event.details["action"]
-        result = _decode(attrs.outcome.success) or _Fields()
+        result = self.payload(ev, attrs.outcome.success) or _Fields()
         if name == "send_customer_sms":
             event.details["sms"] = result.status
             if result.status == "held":
@@ -359,7 +374,7 @@ class _Builder:
     def signalled(self, ev, at: datetime) -> None:
         attrs = ev.workflow_execution_signaled_event_attributes
         name = attrs.signal_name
-        payload = _decode(attrs.input) or _Fields()
+        payload = self.payload(ev, attrs.input) or _Fields()
         source = payload.source or SIGNAL_SOURCES.get(name, "unknown")
         what = {k: v for k, v in payload.items() if k != "source"}
         if name == "expiry_changed":
@@ -413,27 +428,31 @@ class _Builder:
                       reason=r.reason)
 
 
-def staff_ids(history: WorkflowHistory) -> set[uuid.UUID]:
-    """Every staff member the history names: owner and deputy at start, actors, new owners."""
+def staff_ids(history: WorkflowHistory | DecodedHistory) -> set[uuid.UUID]:
+    """Every staff member the history names: owner and deputy at start, actors, new owners. Give it
+    the DecodedHistory the timeline will be built from, and their payloads are decoded once."""
     ids: set[uuid.UUID | None] = set()
-    for ev in history.events:
+    decoded = _decoded(history)
+    for ev in decoded.history.events:
         if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            inp = _decode(ev.workflow_execution_started_event_attributes.input)
+            inp = decoded.payload(ev, ev.workflow_execution_started_event_attributes.input)
             ids |= {_uuid(inp.owner_id), _uuid(inp.deputy_id)}
         elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            payload = _decode(ev.workflow_execution_update_accepted_event_attributes.accepted_request.input.args)
+            request = ev.workflow_execution_update_accepted_event_attributes.accepted_request
+            payload = decoded.payload(ev, request.input.args)
             if payload:
                 ids |= {_uuid((payload.actor or {}).get("id")), _uuid(payload.new_owner_id)}
     return {i for i in ids if i}
 
 
-def build_timeline(history: WorkflowHistory, *, contacts: Sequence[ContactInfo] = (),
+def build_timeline(history: WorkflowHistory | DecodedHistory, *, contacts: Sequence[ContactInfo] = (),
                    refusals: Sequence[RefusalInfo] = (), staff: dict[uuid.UUID, StaffInfo] | None = None,
                    identities_masked: bool = True, history_from: str = "temporal",
                    archived: Archived | None = None, now: datetime | None = None) -> Timeline:
     """The case's domain events in order. `now` bounds a running case (tasks not yet due are not missed)."""
-    b = _Builder(staff or {}, identities_masked)
-    end = b.read(history)
+    decoded = _decoded(history)
+    b = _Builder(decoded, staff or {}, identities_masked)
+    end = b.read()
     if b.outcome is None and now is not None:
         end = max(end, now)
     b.task_events(end)
@@ -444,7 +463,7 @@ def build_timeline(history: WorkflowHistory, *, contacts: Sequence[ContactInfo] 
                "history stored in the audit archive")
     events = [event for _, _, event in sorted(b.events, key=lambda e: (e[0], e[1]))]
     _restage(events)
-    return Timeline(workflow_id=history.workflow_id, case_id=c.case_id_for(history.workflow_id),
+    return Timeline(workflow_id=decoded.history.workflow_id, case_id=c.case_id_for(decoded.history.workflow_id),
                     policy_no=b.inp.policy_no, expiry_date=str(b.plan.expiry), timezone=b.inp.timezone,
                     history_from=history_from, outcome=b.outcome, events=events)
 

@@ -5,8 +5,11 @@ each reader held to their scope."""
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,8 +20,9 @@ from PIL import Image
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from api.console.session import SESSION_COOKIE
 from models import RenewalCase, Role, Task
-from renewals import report_charts as charts
+from renewals import report_charts as charts, report_queries as q
 from renewals.demo_users import create_demo_users
 from renewals.seed import create_policy
 from renewals.staff import add_org
@@ -312,6 +316,57 @@ async def test_the_demo_manager_opens_every_report_as_json_csv_and_png(api: Api,
             response = await api.get(path, params={"format": fmt}, headers=headers)
             assert response.status_code == 200, (path, fmt, response.text[:200])
             assert response.headers["content-type"].startswith(kind)
+
+
+def _console(headers: dict[str, str]) -> dict[str, str]:
+    """The console's session cookie for a reader: it carries the API's bearer token."""
+    return {"Cookie": f"{SESSION_COOKIE}={headers['Authorization'].removeprefix('Bearer ')}"}
+
+
+async def _manager_page_files(api: Api, cookie: dict[str, str]) -> list[str]:
+    """Opens the manager's report page for March; the charts and CSV downloads it links to."""
+    page = await api.get("/app/manager", params=MARCH, headers=cookie)
+    assert page.status_code == 200, page.text[:300]
+    return [html.unescape(url) for url in re.findall(r'(?:src|href)="(/app/manager/reports/[^"]+)"', page.text)]
+
+
+async def test_a_manager_page_view_computes_each_report_once(api: Api, world: World, monkeypatch):
+    computed: Counter[str] = Counter()
+    for name in ("renewals_report", "funnel", "tasks_report"):
+        def counting(*args, _compute=getattr(q, name), _name=name, **kwargs):
+            computed[_name] += 1
+            return _compute(*args, **kwargs)
+
+        monkeypatch.setattr(q, name, counting)
+    cookie = _console(world.headers["manager"])
+    files = await _manager_page_files(api, cookie)
+    assert sum("format=png" in url for url in files) == 4 and sum("format=csv" in url for url in files) == 3
+    for url in files:
+        response = await api.get(url, headers=cookie)
+        assert response.status_code == 200, url
+        assert response.headers["content-type"].split(";")[0] in ("image/png", "text/csv"), url
+    assert computed == {"renewals_report": 1, "funnel": 1, "tasks_report": 1}, "the page, its charts and CSVs"
+    await _manager_page_files(api, cookie)
+    assert computed == {"renewals_report": 2, "funnel": 2, "tasks_report": 2}, "a new page view reads afresh"
+
+
+async def test_a_page_views_charts_give_another_reader_their_own_figures(api: Api, world: World, engine):
+    other_branch = f"O{uuid.uuid4().hex[:6]}"
+    with Session(engine) as session:
+        add_org(session, branch_code=other_branch, branch_name="苏州分公司")
+        session.commit()
+    other = _console(await api.sign_in(add_person(engine, Role.manager, branch_code=other_branch).id))
+    manager = _console(world.headers["manager"])
+
+    def renewals_csv(files: list[str]) -> str:
+        return next(url for url in files if url.startswith("/app/manager/reports/renewals") and "format=csv" in url)
+
+    mine, theirs = renewals_csv(await _manager_page_files(api, manager)), renewals_csv(await _manager_page_files(api, other))
+    own = (await api.get(mine, headers=manager)).content
+    their_own = (await api.get(theirs, headers=other)).content
+    assert "甲经理" in own.decode("utf-8-sig") and "甲经理" not in their_own.decode("utf-8-sig")
+    followed = await api.get(mine, headers=other)  # the other manager follows this manager's link
+    assert followed.status_code == 200 and followed.content == their_own
 
 
 async def test_report_cli_prints_the_same_figures(world: World, database_url, monkeypatch):
