@@ -106,7 +106,8 @@ class Notifications:
             case_id=case.id, customer_id=customer.id, staff_id=staff_id, recipient=req.recipient, channel="sms",
             direction="outbound", masked_number=mask_phone(_number(staff, customer)), template=req.template,
             body=body, idempotency_key=req.idempotency_key, delivery_status="sending", created_at=req.at,
-        ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key])).rowcount == 1
+        ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key])
+        .returning(ContactRecord.id)).first() is not None
         session.commit()
         record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
         return record, written
