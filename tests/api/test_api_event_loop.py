@@ -23,7 +23,7 @@ from models import Role
 from renewals.intake import INTAKE_ACTOR, follow_policies
 from renewals.seed import create_policy
 from renewals.staff import add_org
-from tests.api.conftest import add_person, make_deputy
+from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from tests.scenario import unique_phone
 
 RELEASE_AFTER = "20s"  # what the server allows the lock holder, when the loop never gets to release it
@@ -61,21 +61,16 @@ async def behind_a_lock(api, lock: str, operation: Awaitable[Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def branch(engine):
-    suffix = uuid.uuid4().hex[:5].upper()
+def branch(engine) -> dict[str, Any]:
+    code = f"L{uuid.uuid4().hex[:5].upper()}"
     with Session(engine) as session:
-        add_org(session, branch_code=f"L{suffix}", branch_name="苏州分公司", sub_branch_code=f"Q{suffix}",
-                sub_branch_name="姑苏支公司")
+        add_org(session, branch_code=code, branch_name="苏州分公司")
         session.commit()
-    sub = f"Q{suffix}"
-    people = {
-        "admin": add_person(engine, Role.admin, branch_code=f"L{suffix}"),
-        "sales": [add_person(engine, Role.sales, sub_branch_code=sub) for _ in range(2)],
-        "deputies": [add_person(engine, Role.deputy, sub_branch_code=sub) for _ in range(2)],
-        "sub_branch": sub,
-    }
-    make_deputy(engine, sub, people["deputies"][0])
-    return people
+    sub = add_sub_branch(engine, code)
+    deputies = [add_person(engine, Role.deputy, sub_branch_code=sub) for _ in range(2)]
+    make_deputy(engine, sub, deputies[0])
+    return {"admin": add_person(engine, Role.admin, branch_code=code), "sub_branch": sub, "deputies": deputies,
+            "sales": [add_person(engine, Role.sales, sub_branch_code=sub) for _ in range(2)]}
 
 
 async def test_an_import_follow_up_waiting_on_the_database_leaves_the_api_answering(api, time_env):
