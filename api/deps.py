@@ -3,11 +3,12 @@ the notifier and the signed-in staff member."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
@@ -19,6 +20,9 @@ from renewals.settings import Settings
 
 # auto_error=False: a missing token answers in the API's own error shape, not FastAPI's.
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+T = TypeVar("T")
 
 
 def get_settings(request: Request) -> Settings:
@@ -41,6 +45,17 @@ async def get_now(request: Request) -> datetime:
 
 def get_notifier(request: Request) -> Notifier:
     return request.app.state.notifier
+
+
+async def read_then_release(session: Session, read: Callable[..., T], *args) -> T:
+    """`read(session, *args)` on a worker thread, then the transaction ended: the event loop never
+    waits on the database, and no connection is held while the workflows work."""
+    def run() -> T:
+        result = read(session, *args)
+        session.commit()
+        return result
+
+    return await run_in_threadpool(run)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -24,7 +24,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from api.errors import ApiError
 from renewals.text import FORBIDDEN, printable
@@ -35,6 +35,15 @@ TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$"
 LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*$"
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2199, 12, 31)
 MAX_OFFSET = 1_000_000
+# The ids the bodies' OpenAPI examples share, so one example case reads the same in every body.
+CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
+STAFF_ID = "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e"
+QUOTE_ID = "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"
+
+
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    """A body model's OpenAPI examples."""
+    return ConfigDict(json_schema_extra={"examples": list(bodies)})
 
 
 def control_character(text: str) -> str | None:

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
 from api.errors import ApiError
-from api.inputs import Line, Note
+from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Line, Note, examples
 from models import Customer, Policy, Quote, RenewalCase, StaffQuoteConfig, Vehicle
 from renewals.quotes import (
     QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, eligibility_refusals,
@@ -22,20 +22,12 @@ from renewals.quotes import (
 from renewals.settings import Settings
 from workflows.contract import insurer_name
 
-QUOTE_ID = "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"
-CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
-
-
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": list(examples)})
-
-
 # --- bodies ----------------------------------------------------------------------------------------
 
 
 class QuoteConfigIn(BaseModel):
-    model_config = _examples({"channel": "online", "group_buy_id": "20231234", "online_account": "li.si@example.com"},
-                             {"channel": "traditional"})
+    model_config = examples({"channel": "online", "group_buy_id": "20231234", "online_account": "li.si@example.com"},
+                            {"channel": "traditional"})
     channel: QuoteChannel = Field(description="your default channel: traditional (传统渠道) or online (网销渠道)")
     group_buy_id: Line(32, min_length=1) | None = Field(
         default=None, description="团购ID: the digits at the end of your personal online-sales link")
@@ -44,8 +36,8 @@ class QuoteConfigIn(BaseModel):
 
 
 class QuoteConfigOut(BaseModel):
-    model_config = _examples({"configured": True, "channel": "online", "group_buy_id": "20231234",
-                              "online_account": "li.si@example.com", "online_ready": True})
+    model_config = examples({"configured": True, "channel": "online", "group_buy_id": "20231234",
+                             "online_account": "li.si@example.com", "online_ready": True})
     configured: bool = Field(description="false until you save a configuration; quotes are refused until then")
     channel: QuoteChannel | None
     group_buy_id: str | None
@@ -54,7 +46,7 @@ class QuoteConfigOut(BaseModel):
 
 
 class QuoteIn(BaseModel):
-    model_config = _examples({}, {"channel": "online", "coverages": ["CTP", "TPL"]})
+    model_config = examples({}, {"channel": "online", "coverages": ["CTP", "TPL"]})
     channel: QuoteChannel | None = Field(default=None, description="default: your configured channel")
     coverages: list[Line(16, min_length=1)] | None = Field(
         default=None, max_length=40,
@@ -68,8 +60,8 @@ class RefusalOut(BaseModel):
 
 
 class QuoteOut(BaseModel):
-    model_config = _examples({
-        "id": QUOTE_ID, "case_id": CASE_ID, "created_by": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+    model_config = examples({
+        "id": QUOTE_ID, "case_id": CASE_ID, "created_by": STAFF_ID,
         "channel": "traditional", "coverages": [{"code": "CTP", "name": "交强险"}], "premium": "3728.53",
         "eligible": True, "reasons": [], "status": "ready", "valid_until": "2026-02-26",
         "pricing": {"provider": "rule-based", "last_premium": "4386.50", "base": "4386.50", "ncd_factor": "0.85",
@@ -94,7 +86,7 @@ class QuoteOut(BaseModel):
 
 
 class QuoteAcceptIn(BaseModel):
-    model_config = _examples({"note": "客户同意,明天到网点缴费 / will pay at the branch tomorrow"})
+    model_config = examples({"note": "客户同意,明天到网点缴费 / will pay at the branch tomorrow"})
     note: Note = None
 
 

@@ -11,37 +11,29 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 
-from api.inputs import Note, Text
+from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Note, Text, examples
 from api.quoting import QuoteOut
 from models import RenewalCase
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
 
-CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
-STAFF_ID = "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e"
-
-
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": list(examples)})
-
-
 # --- auth and me -----------------------------------------------------------------------------------
 
 
 class TokenOut(BaseModel):
-    model_config = _examples({"access_token": "eyJhbGciOiJIUzI1NiIs...", "token_type": "bearer",
-                              "expires_at": "2026-03-02T09:00:00Z"})
+    model_config = examples({"access_token": "eyJhbGciOiJIUzI1NiIs...", "token_type": "bearer",
+                             "expires_at": "2026-03-02T09:00:00Z"})
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_at: datetime
 
 
 class MeOut(BaseModel):
-    model_config = _examples({"id": STAFF_ID, "username": "li.si", "name": "李四", "role": "sales",
-                              "phone": "+8613812348000", "branch_code": "3100", "sub_branch_code": "310101"})
+    model_config = examples({"id": STAFF_ID, "username": "li.si", "name": "李四", "role": "sales",
+                             "phone": "+8613812348000", "branch_code": "3100", "sub_branch_code": "310101"})
     id: uuid.UUID
     username: str
     name: str
@@ -68,7 +60,7 @@ class TaskItem(BaseModel):
 
 
 class TaskPage(BaseModel):
-    model_config = _examples({
+    model_config = examples({
         "date": "2026-02-11", "total": 1, "limit": 50, "offset": 0,
         "items": [{"task_id": "1c9e6679-7425-40de-944b-e07fc1f90ae7", "case_id": CASE_ID,
                    "policy_no": "PDAA202531010100001234", "stage": "THIRD_CONTACT", "kind": "call", "day": -18,
@@ -87,15 +79,15 @@ class TaskPage(BaseModel):
 
 
 class ContactIn(BaseModel):
-    model_config = _examples({"channel": "call", "result": "reached", "note": "客户要报价 / wants a quote"})
+    model_config = examples({"channel": "call", "result": "reached", "note": "客户要报价 / wants a quote"})
     channel: Channel
     result: ContactResult
     note: Note = None
 
 
 class FollowUpIn(BaseModel):
-    model_config = _examples({"status": "failed", "note": "价格谈不拢,需要副经理协助 / needs the deputy"},
-                             {"status": "success", "new_policy_no": "PDAA202631010100009876"})
+    model_config = examples({"status": "failed", "note": "价格谈不拢,需要副经理协助 / needs the deputy"},
+                            {"status": "success", "new_policy_no": "PDAA202631010100009876"})
     status: FollowUpStatus
     note: Note = None
     new_policy_no: Text(64, min_length=1) | None = Field(default=None, description="required for success")
@@ -108,21 +100,21 @@ GivenLossReason = Annotated[_GivenLossReason, AfterValidator(lambda given: LossR
 
 
 class RenewedElsewhereIn(BaseModel):
-    model_config = _examples({"insurer": "ping_an", "reason": "price", "note": "平安产险,对方便宜300元"},
-                             {"insurer": "other", "note": "某地方保险公司"})
+    model_config = examples({"insurer": "ping_an", "reason": "price", "note": "平安产险,对方便宜300元"},
+                            {"insurer": "other", "note": "某地方保险公司"})
     insurer: Insurer = Field(description="the insurer's code; name any other insurer in the note")
     reason: GivenLossReason | None = Field(default=None, description="if known now; else a loss-reason task opens")
     note: Note = None
 
 
 class LossReasonIn(BaseModel):
-    model_config = _examples({"reason": "claims", "note": "去年理赔不满意 / unhappy with last year's claim"})
+    model_config = examples({"reason": "claims", "note": "去年理赔不满意 / unhappy with last year's claim"})
     reason: GivenLossReason
     note: Note = None
 
 
 class CloseIn(BaseModel):
-    model_config = _examples({"reason": "vehicle_scrapped", "note": "车辆已报废 / the vehicle was scrapped"})
+    model_config = examples({"reason": "vehicle_scrapped", "note": "车辆已报废 / the vehicle was scrapped"})
     reason: CloseReason
     note: Note = None
 
@@ -137,15 +129,15 @@ class ReassignReason(StrEnum):
 
 
 class ReassignIn(BaseModel):
-    model_config = _examples({"new_owner_id": STAFF_ID, "reason": "staff_left", "note": "李四离职,移交王六"})
+    model_config = examples({"new_owner_id": STAFF_ID, "reason": "staff_left", "note": "李四离职,移交王六"})
     new_owner_id: uuid.UUID = Field(description="an active service manager (sales) of the case's sub-branch")
     reason: ReassignReason
     note: Note = None
 
 
 class SmsIn(BaseModel):
-    model_config = _examples({"template": "quote", "quote_id": "5f0c1a52-8d0e-4d7b-9d1c-2b9f4f3e6a10"},
-                             {"template": "service_request"})
+    model_config = examples({"template": "quote", "quote_id": QUOTE_ID},
+                            {"template": "service_request"})
     template: StaffSmsTemplate
     quote_id: uuid.UUID | None = Field(default=None, validate_default=True, description="required for quote")
 
@@ -158,8 +150,8 @@ class SmsIn(BaseModel):
 
 
 class SmsOut(BaseModel):
-    model_config = _examples({"status": "sent", "send_at": "2026-02-11T02:00:00Z"},
-                             {"status": "held", "send_at": "2026-02-12T00:00:00Z"})
+    model_config = examples({"status": "sent", "send_at": "2026-02-11T02:00:00Z"},
+                            {"status": "held", "send_at": "2026-02-12T00:00:00Z"})
     status: Literal["sent", "held", "queued", "suppressed", "failed"] = Field(
         description="held: quiet hours (21:00-08:00 local), goes out at send_at; queued: accepted, Twilio "
                     "has not answered yet (it goes out as soon as it does)")
@@ -168,8 +160,8 @@ class SmsOut(BaseModel):
 
 
 class CallOut(BaseModel):
-    model_config = _examples({"call_sid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "status": "queued",
-                              "dialing": "139****8000", "contact_id": "9a1f4e0e-6b55-4f25-a0f5-0c8e2c7a1d33"})
+    model_config = examples({"call_sid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "status": "queued",
+                             "dialing": "139****8000", "contact_id": "9a1f4e0e-6b55-4f25-a0f5-0c8e2c7a1d33"})
     call_sid: str
     status: str
     dialing: str | None = Field(description="the customer's number, masked: your phone rings first")
@@ -177,19 +169,19 @@ class CallOut(BaseModel):
 
 
 class CustomerPhoneIn(BaseModel):
-    model_config = _examples({"phone": "139 1234 5678", "note": "客户换号 / new number"})
+    model_config = examples({"phone": "139 1234 5678", "note": "客户换号 / new number"})
     phone: Text(32, min_length=3)
     note: Note = None
 
 
 class PhoneUnreachableIn(BaseModel):
-    model_config = _examples({"note": "两个号码均为空号 / both numbers are out of service"})
+    model_config = examples({"note": "两个号码均为空号 / both numbers are out of service"})
     note: Text(2000, min_length=1)
 
 
 class CustomerPhoneOut(BaseModel):
-    model_config = _examples({"customer_id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21",
-                              "corrected_phone": "+8613912345678", "phone_unreachable": False, "note_id": None})
+    model_config = examples({"customer_id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21",
+                             "corrected_phone": "+8613912345678", "phone_unreachable": False, "note_id": None})
     customer_id: uuid.UUID
     corrected_phone: str | None = Field(description="shown only to the manager who entered it")
     phone_unreachable: bool
@@ -226,8 +218,8 @@ def state_responses() -> dict[int | str, dict[str, Any]]:
 
 
 class CaseView(BaseModel):
-    model_config = _examples({"case": CASE_ROW_EXAMPLE, "state": STATE_EXAMPLE,
-                              "customer_id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21"})
+    model_config = examples({"case": CASE_ROW_EXAMPLE, "state": STATE_EXAMPLE,
+                             "customer_id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21"})
     case: RenewalCase = Field(description="the projection row")
     state: CaseState | None = Field(description="the workflow's live `state` query; null if it cannot answer now")
     customer_id: uuid.UUID
@@ -239,7 +231,7 @@ class CaseStatus(StrEnum):
 
 
 class CasePage(BaseModel):
-    model_config = _examples({"items": [CASE_ROW_EXAMPLE], "total": 1, "limit": 50, "offset": 0})
+    model_config = examples({"items": [CASE_ROW_EXAMPLE], "total": 1, "limit": 50, "offset": 0})
     items: list[RenewalCase]
     total: int
     limit: int
@@ -299,7 +291,7 @@ class NoteOut(BaseModel):
 
 
 class CustomerView(BaseModel):
-    model_config = _examples({
+    model_config = examples({
         "id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21", "name": "钱多多", "id_number": "**************1234",
         "phone": "139****8000", "other_phones": [], "corrected_phone": None, "has_corrected_phone": False,
         "phone_unreachable": False, "sms_opt_out": False, "do_not_call_until": None, "blacklisted": False,

@@ -8,6 +8,7 @@ list (the `branch_admins` signal): a rare event, one signal per open case of tha
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import Engine
@@ -29,18 +30,28 @@ def branch_admin_ids(session: Session, branch_code: str) -> list[uuid.UUID]:
         .order_by(Staff.created_at, Staff.id)).all())
 
 
+def admins_of_branches(engine: Engine, branches: set[str]) -> dict[str, list[uuid.UUID]]:
+    with Session(engine) as session:
+        return {branch: branch_admin_ids(session, branch) for branch in branches}
+
+
+def _open_cases_page(engine: Engine, branch_code: str, after: str) -> list[str]:
+    with Session(engine) as session:
+        return list(session.exec(
+            select(RenewalCase.workflow_id).join(SubBranch, SubBranch.id == RenewalCase.sub_branch_id)
+            .join(Branch, Branch.id == SubBranch.branch_id)
+            .where(Branch.code == branch_code, RenewalCase.outcome.is_(None), RenewalCase.workflow_id > after)
+            .order_by(RenewalCase.workflow_id).limit(PAGE)).all())
+
+
 async def publish_branch_admins(client: Client, engine: Engine, branch_code: str) -> int:
     """Tell every open case of the branch who its admins are now; returns how many were told."""
-    with Session(engine) as session:
-        admins = c.BranchAdmins(admin_ids=branch_admin_ids(session, branch_code))
+    admin_ids = (await asyncio.to_thread(admins_of_branches, engine, {branch_code}))[branch_code]
+    admins = c.BranchAdmins(admin_ids=admin_ids)
     told, after = 0, ""
     while True:
-        with Session(engine) as session:  # a page at a time: a branch may have many open cases
-            page = list(session.exec(
-                select(RenewalCase.workflow_id).join(SubBranch, SubBranch.id == RenewalCase.sub_branch_id)
-                .join(Branch, Branch.id == SubBranch.branch_id)
-                .where(Branch.code == branch_code, RenewalCase.outcome.is_(None), RenewalCase.workflow_id > after)
-                .order_by(RenewalCase.workflow_id).limit(PAGE)).all())
+        # A page at a time: a branch may have many open cases.
+        page = await asyncio.to_thread(_open_cases_page, engine, branch_code, after)
         for workflow_id in page:
             try:
                 await client.get_workflow_handle(workflow_id).signal("branch_admins", admins)

@@ -146,12 +146,12 @@ def worker() -> None:
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply the database migrations to DATABASE_URL."""
-    from renewals.db import migrate
+    from renewals.db import NoDatabase, migrate
 
-    settings = _settings()
-    if not settings.database_url:
-        raise _fail("DATABASE_URL is not set")
-    migrate(settings.database_url)
+    try:
+        migrate(_settings().database_url)
+    except NoDatabase as exc:
+        raise _fail(str(exc)) from None
     console.print("database is at the latest migration.")
 
 

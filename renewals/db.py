@@ -15,10 +15,20 @@ from renewals.settings import get_settings
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+class NoDatabase(RuntimeError):
+    """DATABASE_URL is not set: the commands that need the database say so and stop."""
+
+
+def require_database_url(url: str | None) -> str:
+    if not url:
+        raise NoDatabase("DATABASE_URL is not set: point it at the PostgreSQL that holds the cases "
+                         "(or run `renewals dev` for an embedded one)")
+    return url
+
+
 def sqlalchemy_url(url: str | None) -> str:
     """Accept plain `postgresql://` URLs (as PostgreSQL tools print them) and use psycopg 3."""
-    if not url:
-        raise RuntimeError("DATABASE_URL is not set (run `renewals dev` for an embedded PostgreSQL)")
+    url = require_database_url(url)
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]

@@ -79,17 +79,15 @@ def _set_up_ownership(session: Session) -> None:
     session.flush()
 
 
-async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int) -> None:
-    engine = make_engine(settings.database_url)
+def _count_demo_policies(engine) -> int:
     with Session(engine) as session:
-        seeded = _demo_policies(session)
-    if seeded:  # a data directory that has the demo keeps its cases: run --demo again, get no more
-        engine.dispose()
-        log.info("demo: %d demo policies already in this data directory; none added", seeded)
-        return
-    client = await connect(settings)
+        return _demo_policies(session)
+
+
+def _seed_demo_policies(engine, settings: Settings, day_seconds: int, policies: int,
+                        now: datetime) -> list[c.RenewalInput]:
+    """The demo policies, and the inputs of their cases."""
     rng = random.Random()
-    now = datetime.now(UTC)
     stamp = now.strftime("%y%m%d%H%M")
     inputs = []
     with Session(engine, expire_on_commit=False) as session:
@@ -112,10 +110,37 @@ async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int)
                 deputy_id=deputy.id, branch=BRANCH, sub_branch=SUB_BRANCH, admin_ids=[admin.id],
                 day_seconds=day_seconds, now=now))
         session.commit()
-    engine.dispose()
+    return inputs
+
+
+async def _start_demo_cases(settings: Settings, day_seconds: int, policies: int) -> None:
+    # The database work runs on threads: the API shares this event loop.
+    engine = make_engine(settings.database_url)
+    try:
+        seeded = await asyncio.to_thread(_count_demo_policies, engine)
+        if seeded:  # a data directory that has the demo keeps its cases: run --demo again, get no more
+            log.info("demo: %d demo policies already in this data directory; none added", seeded)
+            return
+        client = await connect(settings)
+        inputs = await asyncio.to_thread(_seed_demo_policies, engine, settings, day_seconds, policies,
+                                         datetime.now(UTC))
+    finally:
+        engine.dispose()
     for inp in inputs:
         await start_renewal(client, inp, settings.task_queue)
     log.info("demo: started %d renewal cases on a %d-second day", len(inputs), day_seconds)
+
+
+def _demo_admin(engine) -> c.Actor:
+    with Session(engine) as session:
+        return c.Actor(id=_staff(session, "demo-admin").id, role=c.ActorRole.admin)
+
+
+def _open_demo_cases(engine) -> list[RenewalCase]:
+    with Session(engine) as session:
+        return list(session.exec(select(RenewalCase).where(RenewalCase.policy_no.startswith("DEMO"),
+                                                           RenewalCase.outcome.is_(None))
+                                 .order_by(RenewalCase.policy_no)).all())
 
 
 async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -> None:
@@ -125,15 +150,11 @@ async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -
     client = await connect(settings)
     engine = make_engine(settings.database_url, pool_size=2)
     rng = random.Random()
-    with Session(engine) as session:
-        admin = c.Actor(id=_staff(session, "demo-admin").id, role=c.ActorRole.admin)
-    scripted = ["set_follow_up", "report_renewed_elsewhere", "close"]
     try:
+        admin = await asyncio.to_thread(_demo_admin, engine)
+        scripted = ["set_follow_up", "report_renewed_elsewhere", "close"]
         while not stop.is_set():
-            with Session(engine) as session:
-                cases = session.exec(select(RenewalCase).where(RenewalCase.policy_no.startswith("DEMO"),
-                                                               RenewalCase.outcome.is_(None))
-                                     .order_by(RenewalCase.policy_no)).all()
+            cases = await asyncio.to_thread(_open_demo_cases, engine)
             for case in cases:
                 early = Stage(case.stage) in (Stage.FIRST_CONTACT, Stage.SECOND_CONTACT)
                 action = _scripted(scripted.pop(0), case, admin) if scripted and early else _pick_action(case, rng)

@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from models import ImportJob, Role, Staff, SubBranch
-from renewals.branch_admins import branch_admin_ids
+from renewals.branch_admins import admins_of_branches
 from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case, update_case
 from renewals.policy_file import (
     FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
@@ -378,11 +378,6 @@ async def bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
     return await asyncio.gather(*(one(item) for item in items))
 
 
-def _branch_admins(engine: Engine, branches: set[str]) -> dict[str, list[uuid.UUID]]:
-    with Session(engine) as session:
-        return {branch: branch_admin_ids(session, branch) for branch in branches}
-
-
 def _due(engine: Engine, params: dict[str, Any]) -> list[Any]:
     with engine.connect() as conn:
         return conn.execute(text(_DUE), params).all()
@@ -399,7 +394,7 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     summary = IntakeBatchResult(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
     startable = [p for p in due if p.deputy_id is not None]
     summary.no_deputy = len(due) - len(startable)
-    admins = await asyncio.to_thread(_branch_admins, engine, {p.branch for p in startable})
+    admins = await asyncio.to_thread(admins_of_branches, engine, {p.branch for p in startable})
 
     async def start(p) -> StartOutcome:
         inp = renewal_input(settings, policy_no=p.policy_no, expiry_date=p.expires_on, owner_id=p.owner_id,
@@ -415,6 +410,13 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     return summary
 
 
+def _behind_policies(engine: Engine, ids: list[str]) -> tuple[list[Any], list[Any]]:
+    """The open cases of these policies whose expiry moved, and those whose policy has a new manager."""
+    params = {"ids": [str(x) for x in ids]}
+    with engine.connect() as conn:
+        return conn.execute(text(_EXPIRY_MOVED), params).all(), conn.execute(text(_OWNER_MOVED), params).all()
+
+
 async def follow_policies(engine: Engine, client: Client, settings: Settings, policy_ids: list[str],
                           actor: c.Actor, today: date | None = None, progress: Progress | None = None
                           ) -> dict[str, int]:
@@ -425,10 +427,7 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
     done = 0
     for i in range(0, len(policy_ids), BATCH):
         ids = policy_ids[i:i + BATCH]
-        params = {"ids": [str(x) for x in ids]}
-        with engine.connect() as conn:
-            moved = conn.execute(text(_EXPIRY_MOVED), params).all()
-            owners = conn.execute(text(_OWNER_MOVED), params).all()
+        moved, owners = await asyncio.to_thread(_behind_policies, engine, ids)
 
         async def signal(row) -> None:
             await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on, source=c.SystemComponent.intake))

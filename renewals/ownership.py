@@ -66,10 +66,13 @@ def _end_and_assign(session: Session, policy_ids: list[uuid.UUID], to: dict[uuid
 async def assign_policy(engine: Engine, client: Client, settings: Settings, policy: Policy, staff_id: uuid.UUID,
                         admin: Staff, reason: str, today: date | None = None) -> dict[str, int]:
     """Give the policy to a service manager; its open case follows, or its case starts if due."""
-    with Session(engine) as session:
-        _sales_of(session, staff_id, policy.sub_branch_id, "staff_id")
-        _end_and_assign(session, [policy.id], {policy.id: staff_id}, admin.id, reason, datetime.now(UTC))
-        session.commit()
+    def assign() -> None:
+        with Session(engine) as session:
+            _sales_of(session, staff_id, policy.sub_branch_id, "staff_id")
+            _end_and_assign(session, [policy.id], {policy.id: staff_id}, admin.id, reason, datetime.now(UTC))
+            session.commit()
+
+    await asyncio.to_thread(assign)
     return await follow_policies(engine, client, settings, [policy.id], c.Actor(id=admin.id, role=c.ActorRole.admin),
                                  today)
 
@@ -154,9 +157,19 @@ async def move_book(engine: Engine, client: Client, leaver: Staff, targets: list
                     reason: str, *, dry_run: bool = False, progress: Progress | None = None) -> BookReport:
     """Move every policy and open case of `leaver` to `targets` (spread evenly), in batches; a dry
     run returns exactly the moves and changes nothing. Rerun after a failure: it moves what is left."""
-    with Session(engine) as session:
-        check_targets(session, leaver, targets)
-        moves = plan_moves(book_of(session, leaver.id), targets)
+    def plan() -> list[Move]:
+        with Session(engine) as session:
+            check_targets(session, leaver, targets)
+            return plan_moves(book_of(session, leaver.id), targets)
+
+    def record(moved: list[Move]) -> None:
+        with Session(engine) as session:
+            _end_and_assign(session, [m.policy_id for m in moved], {m.policy_id: m.to_staff_id for m in moved},
+                            admin.id if admin.role is c.ActorRole.admin else None, f"book moved: {reason}",
+                            datetime.now(UTC))
+            session.commit()
+
+    moves = await asyncio.to_thread(plan)
     report = BookReport(from_staff_id=leaver.id, dry_run=dry_run)
     report.per_owner = {str(t): sum(1 for m in moves if m.to_staff_id == t) for t in targets}
     report.moves = [{"policy_no": m.policy_no, "to_staff_id": str(m.to_staff_id), "has_open_case": bool(m.workflow_id),
@@ -183,11 +196,7 @@ async def move_book(engine: Engine, client: Client, leaver: Staff, targets: list
         # A policy whose case refused stays with the leaver: the report says why; a rerun retries it.
         moved = [m for m, problem in zip(batch, problems) if problem is None]
         report.failures += [{"policy_no": m.policy_no, "reason": p} for m, p in zip(batch, problems) if p]
-        with Session(engine) as session:
-            _end_and_assign(session, [m.policy_id for m in moved], {m.policy_id: m.to_staff_id for m in moved},
-                            admin.id if admin.role is c.ActorRole.admin else None, f"book moved: {reason}",
-                            datetime.now(UTC))
-            session.commit()
+        await asyncio.to_thread(record, moved)
         report.policies += len(moved)
         report.cases += sum(1 for m in moved if m.workflow_id)
         report.open_tasks += sum(m.open_tasks for m in moved)
@@ -223,12 +232,16 @@ async def change_deputy(engine: Engine, client: Client, sub_branch: SubBranch, n
     sub-branch moves to them with its deputy tasks (one `change_deputy` update each, in batches).
     A case this misses (started from a reading taken before the change, or not yet recorded when
     the others moved) is moved by the next daily intake run (`align_deputies`)."""
-    with Session(engine) as session:
-        deputy = session.get(Staff, new_deputy_id)
-        if deputy is None or not deputy.active or deputy.role != Role.deputy or deputy.sub_branch_id != sub_branch.id:
-            raise StaffError("deputy_id: not an active deputy manager of this sub-branch")
-        session.execute(update(SubBranch).where(SubBranch.id == sub_branch.id).values(deputy_id=new_deputy_id))
-        session.commit()
+    def set_deputy() -> None:
+        with Session(engine) as session:
+            deputy = session.get(Staff, new_deputy_id)
+            if (deputy is None or not deputy.active or deputy.role != Role.deputy
+                    or deputy.sub_branch_id != sub_branch.id):
+                raise StaffError("deputy_id: not an active deputy manager of this sub-branch")
+            session.execute(update(SubBranch).where(SubBranch.id == sub_branch.id).values(deputy_id=new_deputy_id))
+            session.commit()
+
+    await asyncio.to_thread(set_deputy)
     moved, failures = await _move_to_deputies(engine, client, admin, progress, sub_branch_id=sub_branch.id)
     return {"sub_branch": sub_branch.code, "deputy_id": str(new_deputy_id), "cases_moved": moved, "failures": failures}
 

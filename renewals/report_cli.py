@@ -29,12 +29,15 @@ def _print(table: ReportTable) -> None:
 
 
 def _settings():
+    from renewals.db import NoDatabase, require_database_url
     from renewals.settings import get_settings
 
     settings = get_settings()
-    if not settings.database_url:
-        Console().print("[red]error:[/red] DATABASE_URL is not set")
-        raise typer.Exit(2)
+    try:
+        require_database_url(settings.database_url)
+    except NoDatabase as exc:
+        Console().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     return settings
 
 

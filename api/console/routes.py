@@ -335,14 +335,14 @@ async def _loss_reason(x: _Context) -> tuple[str, str]:
 
 async def _sms(x: _Context) -> tuple[str, str]:
     body = SmsIn(template=x.get("template"), quote_id=x.get("quote_id"))
-    sent = await case_routes.send_sms(body, x.casework(), response=Response(), now=x.now, settings=x.settings)
+    sent = await case_routes.send_sms(body, x.casework(), response=Response(), settings=x.settings)
     if sent.status == "sent":
         return "sms", ""
     return f"sms_{sent.status}", _local(sent.send_at, x.case.timezone, "%Y-%m-%d %H:%M")
 
 
 async def _call(x: _Context) -> tuple[str, str]:
-    placed = await case_routes.click_to_call(x.casework(), settings=x.settings, notifier=x.notifier, now=x.now)
+    placed = await case_routes.click_to_call(x.casework(), settings=x.settings, notifier=x.notifier)
     return "call", placed.dialing or ""
 
 

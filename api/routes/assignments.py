@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.access import policy_scope
-from api.deps import CurrentStaff, NowDep, SessionDep
+from api.deps import CurrentStaff, NowDep, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
 from api.inputs import Line
 from models import Policy, Role, Staff, SubBranch
@@ -97,15 +97,19 @@ def list_stale(staff: CurrentStaff, session: SessionDep, limit: int = Query(50, 
         for p, s in rows], total=total, limit=limit, offset=offset)
 
 
+def _policy_in_scope(session: Session, staff: Staff, policy_no: str) -> Policy:
+    policy = session.exec(select(Policy).where(Policy.policy_no == policy_no, policy_scope(staff))).first()
+    if policy is None:
+        raise ApiError(403, "no policy with this number is in your scope")
+    return policy
+
+
 @router.post("", response_model=AssignOut, responses=error_responses(401, 403, 422),
              summary="Give a policy to a service manager (admin): its case starts if due, or follows if open")
 async def assign(body: AssignIn, request: Request, staff: CurrentStaff, session: SessionDep, now: NowDep) -> AssignOut:
     if staff.role != Role.admin:
         raise ApiError(403, "only a system specialist (admin) of the policy's branch can assign policies")
-    policy = session.exec(select(Policy).where(Policy.policy_no == body.policy_no, policy_scope(staff))).first()
-    if policy is None:
-        raise ApiError(403, "no policy with this number is in your scope")
-    session.commit()  # hold no connection while the workflows work
+    policy = await read_then_release(session, _policy_in_scope, staff, body.policy_no)
     state = request.app.state
     counts = await ownership.assign_policy(state.engine, await state.temporal(), state.settings, policy, body.staff_id,
                                            staff, body.reason, today=local_today(state.settings, now))

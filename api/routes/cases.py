@@ -234,11 +234,11 @@ def _move_assignment(session: Session, case: RenewalCase, new_owner_id: uuid.UUI
 
 
 @case_update("reassign", "Give the case to another service manager (admin); open tasks move")
-async def reassign(body: ReassignIn, act: Administration, now: NowDep) -> c.CaseState:
+async def reassign(body: ReassignIn, act: Administration) -> c.CaseState:
     await run_in_threadpool(_eligible_owner, act.session, act.case, body.new_owner_id)
     state = await act.update("reassign", lambda who, note_id: c.Reassign(
         actor=who, new_owner_id=body.new_owner_id, reason=body.reason.value, note_id=note_id), body.note)
-    await run_in_threadpool(_move_assignment, act.session, act.case, body.new_owner_id, body.reason.value, now)
+    await run_in_threadpool(_move_assignment, act.session, act.case, body.new_owner_id, body.reason.value, act.now)
     return state
 
 
@@ -246,9 +246,9 @@ async def reassign(body: ReassignIn, act: Administration, now: NowDep) -> c.Case
     "/{case_id}/sms", summary="Send the customer a quote or service-request SMS (held in quiet hours)",
     response_model=SmsOut, responses=SMS_RESPONSES,
 )
-async def send_sms(body: SmsIn, act: Casework, response: Response, now: NowDep, settings: SettingsDep) -> SmsOut:
+async def send_sms(body: SmsIn, act: Casework, response: Response, settings: SettingsDep) -> SmsOut:
     if body.quote_id is not None:  # only a priced, unexpired, still eligible quote goes out
-        await run_in_threadpool(quote_to_send, act.session, act.case, body.quote_id, now, settings)
+        await run_in_threadpool(quote_to_send, act.session, act.case, body.quote_id, act.now, settings)
     decision: c.SmsDecision = await act.update("send_customer_sms", lambda who, _: c.SendCustomerSms(
         actor=who, template=body.template, quote_id=body.quote_id), result_type=c.SmsDecision)
     response.status_code = 202 if decision.status in ("held", "queued") else 200
@@ -303,8 +303,8 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
     description="Refused (409, with the reason) outside 09:00-21:00 in the policy's time zone, for do-not-call "
                 "customers and for closed cases. You never see the customer's number: only a masked one.",
 )
-async def click_to_call(act: Casework, settings: SettingsDep, notifier: NotifierDep, now: NowDep) -> CallOut:
-    record = await run_in_threadpool(_place_call, act.session, settings, notifier, act.staff, act.case, now)
+async def click_to_call(act: Casework, settings: SettingsDep, notifier: NotifierDep) -> CallOut:
+    record = await run_in_threadpool(_place_call, act.session, settings, notifier, act.staff, act.case, act.now)
     return CallOut(call_sid=record.provider_id, status=record.delivery_status, dialing=record.masked_number,
                    contact_id=record.id)
 

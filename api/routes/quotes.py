@@ -171,7 +171,7 @@ async def send_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionD
     quote = await run_in_threadpool(find_quote, session, staff, quote_id, CaseAction.casework)
     case = await run_in_threadpool(session.get, RenewalCase, quote.case_id)
     return await send_sms(SmsIn(template=StaffSmsTemplate.quote, quote_id=quote.id),
-                          StaffAction(case, staff, session, client, now), response, now, settings)
+                          StaffAction(case, staff, session, client, now), response, settings)
 
 
 def _accept(session: Session, settings: Settings, staff: Staff, quote_id: uuid.UUID, body: QuoteAcceptIn,

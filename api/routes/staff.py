@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api.access import actor
-from api.deps import CurrentStaff, SessionDep
+from api.deps import CurrentStaff, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
 from api.inputs import Line
 from models import Role, Staff, SubBranch
@@ -80,8 +80,7 @@ def _staff_in_branch(session, admin: Staff, staff_id: uuid.UUID, *, write: bool 
              summary="Move every policy and open case of a service manager to others (admin); dry_run to preview")
 async def reassign_book(staff_id: uuid.UUID, body: ReassignBookIn, request: Request, admin: CurrentStaff,
                         session: SessionDep) -> BookReportOut:
-    leaver = _staff_in_branch(session, admin, staff_id)
-    session.commit()
+    leaver = await read_then_release(session, _staff_in_branch, admin, staff_id)
     state = request.app.state
     report = await ownership.move_book(state.engine, await state.temporal(), leaver, body.to,
                                        actor(admin), body.reason, dry_run=body.dry_run)

@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.access import actor
-from api.deps import CurrentStaff, SessionDep
+from api.deps import CurrentStaff, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
-from models import Role, SubBranch
+from models import Role, Staff, SubBranch
 from renewals import ownership
 
 router = APIRouter(prefix="/sub-branches", tags=["sub-branches"])
@@ -33,14 +33,18 @@ class DeputyOut(BaseModel):
     failures: list[dict[str, Any]]
 
 
+def _sub_branch_of_admin(session: Session, staff: Staff, code: str) -> SubBranch:
+    sub = session.exec(select(SubBranch).where(SubBranch.code == code[:32])).first()
+    if staff.role != Role.admin or sub is None or sub.branch_id != staff.branch_id:
+        raise ApiError(403, "only a system specialist (admin) of the sub-branch's branch can set its deputy")
+    return sub
+
+
 @router.put("/{code}/deputy", response_model=DeputyOut, responses=error_responses(401, 403, 422),
             summary="Set the sub-branch's deputy manager (admin): every open case and its deputy tasks move to them")
 async def set_deputy(code: str, body: DeputyIn, request: Request, staff: CurrentStaff,
                      session: SessionDep) -> DeputyOut:
-    sub = session.exec(select(SubBranch).where(SubBranch.code == code[:32])).first()
-    if staff.role != Role.admin or sub is None or sub.branch_id != staff.branch_id:
-        raise ApiError(403, "only a system specialist (admin) of the sub-branch's branch can set its deputy")
-    session.commit()
+    sub = await read_then_release(session, _sub_branch_of_admin, staff, code)
     state = request.app.state
     result = await ownership.change_deputy(state.engine, await state.temporal(), sub, body.deputy_id,
                                            actor(staff))

@@ -34,10 +34,12 @@ def _settings():
 
 
 def _engine(settings):
-    from renewals.db import get_engine
+    from renewals.db import NoDatabase, get_engine, require_database_url
 
-    if not settings.database_url:
-        raise _fail("DATABASE_URL is not set: point it at the PostgreSQL that holds the cases and the archive")
+    try:
+        require_database_url(settings.database_url)
+    except NoDatabase as exc:
+        raise _fail(str(exc)) from None
     return get_engine()
 
 
