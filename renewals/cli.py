@@ -146,12 +146,9 @@ def worker() -> None:
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply the database migrations to DATABASE_URL."""
-    from renewals.db import NoDatabase, migrate
+    from renewals.db import migrate
 
-    try:
-        migrate(_settings().database_url)
-    except NoDatabase as exc:
-        raise _fail(str(exc)) from None
+    migrate(_settings().database_url)
     console.print("database is at the latest migration.")
 
 
@@ -349,3 +346,15 @@ def staff_reassign_book(
 
 if __name__ == "__main__":
     sys.exit(app())
+
+
+def main() -> None:
+    """The `renewals` command. Any command that needs the database says in one line, without a
+    traceback, that DATABASE_URL is not set."""
+    from renewals.db import NoDatabase
+
+    try:
+        app()
+    except NoDatabase as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
