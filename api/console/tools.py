@@ -26,7 +26,6 @@ from api.errors import ApiError
 from api.routes import assignments as assignment_routes, imports as import_routes, reports as report_routes
 from api.routes import staff as staff_routes
 from models import Role, Staff, SubBranch
-from renewals.ownership import Refused
 from renewals.reports import funnel_table, renewal_table, task_table
 from renewals.settings import Settings
 from renewals.staff import StaffError
@@ -61,8 +60,9 @@ def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
     ).all())
 
 
-# What the API's functions refuse with: shown on the admin page with the reason (and the field).
-REFUSALS = (ValidationError, StaffError, Refused, ApiError)
+# What the API's assign and reassign-book functions refuse with: shown on the admin page with the
+# reason (and the field), answered as the API answers them (api/errors.py).
+REFUSALS = (ValidationError, StaffError, ApiError)
 
 
 def _refusal(exc: Exception) -> tuple[int, str]:
@@ -70,7 +70,7 @@ def _refusal(exc: Exception) -> tuple[int, str]:
         return 422, _invalid(exc)
     if isinstance(exc, ApiError):
         return exc.status, exc.message
-    return (409 if isinstance(exc, Refused) else 422), str(exc)
+    return 422, str(exc)
 
 
 async def _admin_page(request: Request, staff: Staff, session: Session, *, mistake: str | None = None,
