@@ -226,8 +226,8 @@ def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, l
     """A service manager answering the loss-reason SMS with a number: (the manager, their cases
     waiting for a loss reason, the reply word). None when the reply is not a number or its sender
     has no case waiting for a loss reason, so it is handled as a customer's reply."""
-    word = reply_word(form.get("Body", ""))
-    if not word.isdigit():
+    reply = reply_word(form.get("Body", ""))
+    if not reply.isdigit():
         return None
     try:
         sender = normalise_phone(form.get("From", ""))
@@ -238,7 +238,7 @@ def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, l
         return None
     waiting = list(session.exec(select(RenewalCase).where(
         RenewalCase.owner_id == staff.id, RenewalCase.outcome.is_(None), RenewalCase.lost_to_insurer.is_not(None))))
-    return (staff, waiting, word) if waiting else None
+    return (staff, waiting, reply) if waiting else None
 
 
 async def _record_loss_reason(client: Client, staff: Staff, waiting: list[RenewalCase], reply: str) -> str:
