@@ -63,10 +63,6 @@ def _staff(session: Session, username: str) -> Staff:
     return session.exec(select(Staff).where(Staff.username == username)).one()
 
 
-def _demo_policies(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Policy).where(Policy.policy_no.startswith("DEMO"))).one()
-
-
 def _set_up_ownership(session: Session) -> None:
     """The demo sub-branch's deputy, and the sales staff's 经办人 codes (imports match by them)."""
     sub = session.exec(select(SubBranch).where(SubBranch.code == SUB_BRANCH)).one()
@@ -81,7 +77,7 @@ def _set_up_ownership(session: Session) -> None:
 
 def _count_demo_policies(engine) -> int:
     with Session(engine) as session:
-        return _demo_policies(session)
+        return session.exec(select(func.count()).select_from(Policy).where(Policy.policy_no.startswith("DEMO"))).one()
 
 
 def _seed_demo_policies(engine, settings: Settings, day_seconds: int, policies: int,

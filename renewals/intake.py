@@ -424,23 +424,22 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
     today = today or local_today(settings)
     counts = {"expiry_changed": 0, "reassigned": 0, "cases_started": 0, "cases_running": 0, "cases_already_done": 0,
               "waiting_for_deputy": 0}
-    done = 0
+
+    async def signal(row) -> None:
+        await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on, source=c.SystemComponent.intake))
+
+    async def reassign(row) -> bool:
+        try:
+            await update_case(client.get_workflow_handle(row.workflow_id), "reassign",
+                              c.Reassign(actor=actor, new_owner_id=row.staff_id, reason="import"))
+            return True
+        except CaseRejected as exc:  # already theirs, or closed meanwhile: nothing to move
+            log.info("intake: %s not reassigned: %s", row.workflow_id, exc.reason)
+            return False
+
     for i in range(0, len(policy_ids), BATCH):
         ids = policy_ids[i:i + BATCH]
         moved, owners = await asyncio.to_thread(_behind_policies, engine, ids)
-
-        async def signal(row) -> None:
-            await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on, source=c.SystemComponent.intake))
-
-        async def reassign(row) -> bool:
-            try:
-                await update_case(client.get_workflow_handle(row.workflow_id), "reassign",
-                                  c.Reassign(actor=actor, new_owner_id=row.staff_id, reason="import"))
-                return True
-            except CaseRejected as exc:  # already theirs, or closed meanwhile: nothing to move
-                log.info("intake: %s not reassigned: %s", row.workflow_id, exc.reason)
-                return False
-
         await bounded(moved, signal)
         counts["expiry_changed"] += len(moved)
         counts["reassigned"] += sum(await bounded(owners, reassign))
@@ -449,9 +448,8 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
         counts["cases_running"] += started.already_running
         counts["cases_already_done"] += started.already_done
         counts["waiting_for_deputy"] += started.no_deputy
-        done += len(ids)
         if progress:
-            progress("cases", done, len(policy_ids))
+            progress("cases", i + len(ids), len(policy_ids))
     return counts
 
 

@@ -284,15 +284,11 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+@paused_gc()
 def check_file(data: bytes, org: Organisation, progress=None, every: int = 1000
                ) -> tuple[list[PolicyRow], list[RowError], int]:
     """Every row checked: the good ones, the problems, and how many rows there were. A policy
     number that appears twice is refused on its second row (which one is meant is unclear)."""
-    with paused_gc():
-        return _check_rows(data, org, progress, every)
-
-
-def _check_rows(data: bytes, org: Organisation, progress, every: int) -> tuple[list[PolicyRow], list[RowError], int]:
     columns, rows = read(data)
     good: list[PolicyRow] = []
     problems: list[RowError] = []

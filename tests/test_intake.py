@@ -3,10 +3,9 @@ naming row, column and reason, ownership by manager or 经办人, and cases star
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
-
-import uuid
 
 import pytest
 import pytest_asyncio

@@ -14,8 +14,8 @@ import pytest
 import pytest_asyncio
 from sqlmodel import Session, select
 
-from models import RenewalCase, Role, Staff, SubBranch, Task, TaskState
-from renewals.intake import local_today
+from models import ImportJob, RenewalCase, Role, Staff, SubBranch, Task, TaskState
+from renewals.intake import create_job, local_today
 from renewals.sample_book import rows, to_csv
 from tests.api.conftest import add_person, make_deputy
 from tests.scenario import eventually, terminate_open_cases
@@ -308,9 +308,6 @@ async def test_an_import_whose_process_died_shows_as_interrupted_and_a_rerun_fin
         api, engine, time_env, branch, admin_headers):
     """The API died in the middle of an import: its job stops beating. Two minutes later the job
     shows as interrupted, with what to do, instead of running for ever; the same file again finishes."""
-    from models import ImportJob
-    from renewals.intake import create_job
-
     today = local_today(api.settings, await time_env.get_current_time())
     data = book_csv(branch, 4, today + timedelta(days=450), "PDIED", branch.takers[0])
     job_id = create_job(engine, "died.csv", data, branch.admin.id, branch.admin.branch_id)
