@@ -466,11 +466,12 @@ INTERRUPTED = ("the import stopped without finishing (the service restarted): up
 
 
 JobStatus = Literal["pending", "running", "done", "failed", "interrupted"]
+UNFINISHED: tuple[JobStatus, ...] = ("pending", "running")  # still at work, unless its heartbeat stopped
 
 
 def job_status(job: ImportJob, now: datetime) -> tuple[JobStatus, str | None]:
     """The status to show, and the failure to show with it."""
-    if job.status in ("pending", "running") and (job.heartbeat_at or job.created_at) < now - STALE:
+    if job.status in UNFINISHED and (job.heartbeat_at or job.created_at) < now - STALE:
         return "interrupted", INTERRUPTED
     return job.status, job.failure
 

@@ -26,13 +26,13 @@ from api.errors import ApiError
 from api.routes import assignments as assignment_routes, imports as import_routes, reports as report_routes
 from api.routes import staff as staff_routes
 from models import Role, Staff, SubBranch
+from renewals.intake import UNFINISHED
 from renewals.reports import funnel_table, renewal_table, task_table
 from renewals.settings import Settings
 from renewals.staff import StaffError
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
-RUNNING = ("pending", "running")
 REPORT_READERS = (Role.manager, Role.admin, Role.auditor)
 # The Temporal UI's lists a manager watches: (words, visibility query).
 TEMPORAL_LISTS = (
@@ -117,7 +117,7 @@ async def import_page(job_id: uuid.UUID, request: Request, staff: web.ConsoleSta
         job = await run_in_threadpool(import_routes.import_job, job_id, staff, session)
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
-    return render(request, "import_job.html", staff=staff, job=job, running=job.status in RUNNING)
+    return render(request, "import_job.html", staff=staff, job=job, running=job.status in UNFINISHED)
 
 
 @router.get("/admin/imports/{job_id}/errors.csv")
@@ -223,12 +223,13 @@ async def report_file(name: str, request: Request, staff: web.ConsoleStaff, sess
         return forbidden(request, staff)
     try:
         start, end = _days(request)
+    except ValueError:
+        return refusal_page(request, staff, 422, translator(web.language(request))("bad_day"))
+    try:
         reading = await run_in_threadpool(report_routes.ReportQuery, staff, session, settings, now,
                                           start=start, end=end, format=format)
         reading.page_view = request.query_params.get("view", "")[:32] or None
         answer: Any = await run_in_threadpool(REPORTS[name][0], reading, chart)
-    except ValueError:
-        return refusal_page(request, staff, 422, translator(web.language(request))("bad_day"))
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
     answer.headers["Cache-Control"] = "private, no-store"
