@@ -344,10 +344,6 @@ def staff_reassign_book(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":
-    sys.exit(app())
-
-
 def main() -> None:
     """The `renewals` command. Any command that needs the database says in one line, without a
     traceback, that DATABASE_URL is not set."""
@@ -358,3 +354,7 @@ def main() -> None:
     except NoDatabase as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

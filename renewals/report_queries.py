@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import numpy
 from sqlalchemy import (
     Column, ColumnElement, Date, Float, Integer, Select, and_, case, cast, extract, func, literal, or_, select, true,
     union_all,
@@ -207,6 +206,8 @@ def funnel(session: Session, period: Period, scope: ColumnElement[bool], filters
 def tasks_report(session: Session, period: Period, tasks: ColumnElement[bool], cases: ColumnElement[bool],
                  filters: Filters, timezone: str, now: datetime) -> TaskReport:
     """`tasks` and `cases`: the reader's scope as conditions on Task and on RenewalCase."""
+    import numpy  # here, not at the top: the API and the worker import this module at start-up
+
     rolled = rolled_days(session, period, timezone)
     rows = session.exec(task_counts_statement(period, tasks, filters, timezone, now, rolled)).all()
     handling = [numpy.frombuffer(row[11], dtype=">f8") for row in rows]
@@ -219,4 +220,6 @@ def tasks_report(session: Session, period: Period, tasks: ColumnElement[bool], c
 
 def median(values: numpy.ndarray) -> float | None:
     """The median as PostgreSQL's percentile_cont(0.5): the middle value, or halfway between the two."""
+    import numpy
+
     return float(numpy.median(values)) if len(values) else None

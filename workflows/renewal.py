@@ -710,6 +710,7 @@ class PolicyRenewal:
             owner_id=self._owner, deputy_id=self._deputy, escalated=self._escalated, last_status=self._status,
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             new_policy_no=self._new_policy_no, renewed_elsewhere=self._renewed_elsewhere,
-            sms_opted_out=self._opted_out, no_contact=self._do_not_contact, open_tasks=open_tasks, next_deadline=min(deadlines, default=None),
-            contact_failures=self._contact_failures, problems=list(self._problems),
+            sms_opted_out=self._opted_out, no_contact=self._do_not_contact, open_tasks=open_tasks,
+            next_deadline=min(deadlines, default=None), contact_failures=self._contact_failures,
+            problems=list(self._problems),
         )
