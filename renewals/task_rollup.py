@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, DateTime, Engine, delete, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy, SchedulePolicy,
-    ScheduleSpec, ScheduleUpdate,
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec,
 )
 
 from models import RolledTaskDay, Task, TaskDay, TaskState
 from renewals.report_queries import opened_between, task_figures
 from renewals.settings import Settings
+from renewals.temporal import put_schedule
 from workflows.task_rollup import TASK_ROLLUP_WORKFLOW
 
 ROLLUP_SCHEDULE_ID = "task-rollup-daily"
@@ -106,7 +106,4 @@ async def ensure_rollup_schedule(client: Client, settings: Settings) -> None:
         # A missed night runs when the server is back; the report scans what is not rolled up meanwhile.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
     )
-    try:
-        await client.create_schedule(ROLLUP_SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(ROLLUP_SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
+    await put_schedule(client, ROLLUP_SCHEDULE_ID, schedule)

@@ -8,7 +8,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy,
-    SchedulePolicy, ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput, TLSConfig,
+    SchedulePolicy, ScheduleSpec, ScheduleUpdate, TLSConfig,
 )
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -83,15 +83,17 @@ def intake_schedule(settings: Settings) -> Schedule:
     )
 
 
-async def ensure_intake_schedule(client: Client, settings: Settings) -> str:
-    """Create `policy-intake-daily`, or bring an existing one in line with the settings (idempotent)."""
-    schedule = intake_schedule(settings)
+async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Create the schedule, or bring an existing one in line with `schedule` (idempotent):
+    "created" or "updated"."""
     try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
-        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
         return "updated"
+
+
+async def ensure_intake_schedule(client: Client, settings: Settings) -> str:
+    """Create `policy-intake-daily`, or bring an existing one in line with the settings (idempotent)."""
+    return await put_schedule(client, SCHEDULE_ID, intake_schedule(settings))

@@ -16,8 +16,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 from temporalio.api.history.v1 import History
 from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleIntervalSpec,
-    ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec, ScheduleUpdate, WorkflowHistory,
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleIntervalSpec, ScheduleOverlapPolicy, SchedulePolicy,
+    ScheduleSpec, WorkflowHistory,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -27,6 +27,7 @@ from renewals.audit.timeline import (
 )
 from renewals.intake import bounded
 from renewals.settings import Settings
+from renewals.temporal import put_schedule
 from workflows import contract as c
 from workflows.archiver import ARCHIVER_WORKFLOW
 
@@ -193,7 +194,4 @@ async def ensure_archiver_schedule(client: Client, settings: Settings) -> None:
     action = ScheduleActionStartWorkflow(ARCHIVER_WORKFLOW, id=ARCHIVER_SCHEDULE_ID, task_queue=settings.task_queue,
                                          execution_timeout=max(settings.archive_every, timedelta(minutes=30)))
     schedule = Schedule(action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
-    try:
-        await client.create_schedule(ARCHIVER_SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(ARCHIVER_SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
+    await put_schedule(client, ARCHIVER_SCHEDULE_ID, schedule)
