@@ -212,6 +212,12 @@ def local_label(t: datetime, timezone: str) -> str:
     return f"{_aware(t, 't').astimezone(_zone(timezone)):%Y-%m-%d %H:%M} ({timezone})"
 
 
+def local_date(t: datetime, timezone: str) -> date:
+    """The calendar day an instant falls on in `timezone`. Workflows call this rather than build a
+    ZoneInfo themselves: inside the sandbox that class is a proxy `astimezone` refuses."""
+    return _aware(t, "t").astimezone(_zone(timezone)).date()
+
+
 def _wall_time(day: date, hour: int, zone: ZoneInfo) -> datetime:
     # fold=0 picks the earlier offset for an ambiguous time and the pre-transition offset for a
     # skipped one; converting to UTC turns either into one well-defined instant.

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from psycopg.errors import LockNotAvailable
 from sqlalchemy import Engine, text
@@ -38,6 +37,7 @@ from temporalio.client import Client
 
 from models import ImportJob, Role, Staff, SubBranch
 from renewals.branch_admins import admins_of_branches
+from renewals.calendar import local_date
 from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case, update_case
 from renewals.policy_file import (
     FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
@@ -364,7 +364,7 @@ def horizon(settings: Settings, today: date) -> tuple[date, date]:
 
 
 def local_today(settings: Settings, now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(ZoneInfo(settings.timezone)).date()
+    return local_date(now or datetime.now(UTC), settings.timezone)
 
 
 async def bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:

@@ -287,26 +287,72 @@ async def test_the_intake_run_moves_a_case_started_during_a_deputy_change_to_the
     await terminate(dev_env, 'PolicyNo STARTS_WITH "PDEPUTY"')
 
 
-async def test_a_crash_between_commit_and_case_start_loses_no_case(engine, dev_env, dev_settings, org, monkeypatch):
-    today = local_today(dev_settings)
-    records = book(org, 3, today + timedelta(days=40), "PCRASH")
-
+async def commit_without_cases(engine, dev_env, settings, records, monkeypatch) -> None:
+    """Import `records` by a process that dies between committing the policies and starting their cases."""
     async def crash(*args, **kwargs):
         raise ConnectionError("the import process died here")
 
     monkeypatch.setattr(intake, "follow_policies", crash)
     with pytest.raises(ConnectionError):
-        await import_rows(engine, dev_env, dev_settings, records)
+        await import_rows(engine, dev_env, settings, records)
     monkeypatch.undo()
+    prefix = os.path.commonprefix([r["policy_no"] for r in records])
     with Session(engine) as session:
-        committed = session.exec(select(Policy.policy_no).where(Policy.policy_no.startswith("PCRASH"))).all()
-    assert len(committed) == 3 and all(case_of(engine, r["policy_no"]) is None for r in records)
+        committed = session.exec(select(Policy.policy_no).where(Policy.policy_no.startswith(prefix))).all()
+    assert len(committed) == len(records) and all(case_of(engine, r["policy_no"]) is None for r in records)
+
+
+async def test_a_crash_between_commit_and_case_start_loses_no_case(engine, dev_env, dev_settings, org, monkeypatch):
+    today = local_today(dev_settings)
+    records = book(org, 3, today + timedelta(days=40), "PCRASH")
+    await commit_without_cases(engine, dev_env, dev_settings, records, monkeypatch)
 
     summary = await run_intake(dev_env, dev_settings, today)
     assert summary.started == 3
     await until(lambda: all(case_of(engine, r["policy_no"]) for r in records), timeout=20)
     assert await settled_runs(dev_env, 'PolicyNo STARTS_WITH "PCRASH"', 3) == 3
     await terminate(dev_env, 'PolicyNo STARTS_WITH "PCRASH"')
+
+
+async def test_the_daily_schedule_starts_the_cases_due_today(engine, dev_env, dev_settings, org, monkeypatch):
+    # What the schedule runs at 01:00 is the workflow without a day: it works out today itself.
+    records = book(org, 2, local_today(dev_settings) + timedelta(days=50), "PSCHED")
+    await commit_without_cases(engine, dev_env, dev_settings, records, monkeypatch)
+    await ensure_intake_schedule(dev_env.client, dev_settings)
+    schedule = dev_env.client.get_schedule_handle(SCHEDULE_ID)
+    try:
+        await schedule.trigger()
+        for _ in range(100):
+            if actions := (await schedule.describe()).info.recent_actions:
+                break
+            await asyncio.sleep(0.2)
+        run = dev_env.client.get_workflow_handle(actions[-1].action.workflow_id, result_type=IntakeSummary)
+        summary = await asyncio.wait_for(run.result(), timeout=60)
+    finally:
+        await schedule.delete()
+    assert summary.as_of == local_today(dev_settings) and summary.started >= 2
+    await until(lambda: all(case_of(engine, r["policy_no"]) for r in records), timeout=20)
+    await terminate(dev_env, 'PolicyNo STARTS_WITH "PSCHED"')
+
+
+@pytest.mark.timeout(90)
+async def test_the_intake_command_without_a_date_runs_for_today(engine, dev_env, dev_settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from renewals.cli import app as cli
+    from renewals.settings import get_settings
+
+    for key, value in {"DATABASE_URL": dev_settings.database_url, "TASK_QUEUE": dev_settings.task_queue,
+                       "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        # On a thread: the worker answering the command runs on this test's event loop.
+        result = await asyncio.to_thread(CliRunner().invoke, cli, ["intake", "run"], terminal_width=160)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"intake for {local_today(dev_settings)}" in result.output
 
 
 async def test_setup_creates_the_daily_intake_schedule_once(dev_env, dev_settings):

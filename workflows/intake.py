@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from zoneinfo import ZoneInfo
+    from renewals.calendar import local_date
 
 WORKFLOW_TYPE = "PolicyIntake"
 SCHEDULE_ID = "policy-intake-daily"
@@ -77,7 +77,7 @@ class PolicyIntake:
     @workflow.run
     async def run(self, inp: IntakeInput) -> IntakeSummary:
         summary = inp.summary
-        summary.as_of = inp.as_of or workflow.now().astimezone(ZoneInfo(inp.timezone)).date()
+        summary.as_of = inp.as_of or local_date(workflow.now(), inp.timezone)
         after = inp.after_policy_no
         for _ in range(BATCHES_PER_RUN):
             batch = await workflow.execute_activity(
