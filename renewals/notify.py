@@ -12,7 +12,7 @@ import uuid
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC, date, datetime, time
 from typing import Any, Callable, Literal, Protocol
 
 import requests
@@ -30,14 +30,14 @@ log = logging.getLogger(__name__)
 # Twilio error codes that no retry can fix (bad, unsubscribed, landline or blocked numbers;
 # 3000x also arrive later as delivery-status ErrorCode on the status callback).
 PERMANENT_ERROR_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 30003, 30004, 30005, 30006})
-# Applies to connecting and to each read, so one request lasts at most twice this. A send
-# attempt makes at most two requests (a lookup, then the send): the send_sms activity's
-# start-to-close timeout must exceed that worst case, or Temporal would start a retry while
-# the abandoned attempt's request is still on its way to Twilio (see Notifications._check_time_left).
+# Applies to connecting and to each read, so one request lasts at most twice this. A send goes
+# out only while that worst case still fits in the send_sms activity's start-to-close timeout, or
+# Temporal would start a retry while the abandoned attempt's request is still on its way to Twilio
+# (see Notifications._check_time_left).
 HTTP_TIMEOUT_SECONDS = 5.0
 REQUEST_WORST_SECONDS = 2 * HTTP_TIMEOUT_SECONDS
-# How many of the recipient's messages since the first attempt a lookup reads (one page).
-LOOKUP_PAGE = 50
+# Messages per page of a lookup (Twilio's default; it allows up to 1000).
+LOOKUP_PAGE_SIZE = 50
 
 
 class SendError(Exception):
@@ -117,18 +117,25 @@ class TwilioNotifier:
         return SentMessage(provider_id=message.sid, status=message.status)
 
     def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
-        # The Messages list filters on To and From, newest first. Not on DateSent: a message Twilio
-        # accepted but has not sent yet (queued behind a rate limit) has none, and it is the one a
-        # retry must adopt. One page holds years of one customer's messages from us; the body, the
-        # day it was created and our sender are matched here. A messaging service picks its sender
-        # itself, so then only To is filtered and the service sid is matched.
+        # Twilio keeps no key of ours on a message (neither the list's filters nor the resource
+        # carry the status callback), so the recipient's messages are read page after page: a
+        # staff phone gets one per case, and ours can be pages deep. The list is sorted by
+        # DateSent, newest first: the first message sent before `sent_since` ends the search, so
+        # the cost is the messages since the attempt, not the recipient's history. Not a DateSent
+        # filter: a message Twilio accepted but has not sent yet (queued behind a rate limit) has
+        # none, and it is the one a retry must adopt. A messaging service picks its sender itself,
+        # so then only To is filtered and the service sid is matched.
+        since = datetime.combine(sent_since, time.min, UTC)
         sender = {} if self.messaging_service_sid else {"from_": self.from_}
-        found = self._call(self.client.messages.list, to=to, limit=LOOKUP_PAGE, page_size=LOOKUP_PAGE, **sender)
-        for message in found:
-            ours = not self.messaging_service_sid or message.messaging_service_sid == self.messaging_service_sid
-            if (ours and message.body == body and message.sid not in exclude
-                    and message.date_created.astimezone(UTC).date() >= sent_since):
-                return SentMessage(provider_id=message.sid, status=str(message.status))
+        page = self._call(self.client.messages.page, to=to, page_size=LOOKUP_PAGE_SIZE, **sender)
+        while page is not None:
+            for message in page:
+                if message.date_sent is not None and message.date_sent < since:
+                    return None
+                ours = not self.messaging_service_sid or message.messaging_service_sid == self.messaging_service_sid
+                if ours and message.body == body and message.sid not in exclude and message.date_created >= since:
+                    return SentMessage(provider_id=message.sid, status=str(message.status))
+            page = self._call(page.next_page)
         return None
 
     def place_call(

@@ -190,18 +190,22 @@ class FakeTwilio:
 
 
     def _list_messages(self, request: RecordedRequest) -> dict[str, Any]:
-        """Newest first, filtered as Twilio does: DateSent compares GMT days (the client sends
-        a full timestamp; Twilio reads its date)."""
+        """Filtered and sorted as Twilio documents: DateSent compares GMT days (the client sends
+        a full timestamp; Twilio reads its date); sorted by DateSent, newest first. Where Twilio
+        puts messages not sent yet (no DateSent) it does not say: here they come first, as the
+        newest (among equal DateSent, the later created first)."""
         q = request.params
         day = {op: date.fromisoformat(q[f"DateSent{op}"][:10]) for op in ("", "<", ">") if q.get(f"DateSent{op}")}
         with self._lock:
             found = [m for m in self.resources.values() if m["sid"].startswith("SM")
                      and q.get("To", m["to"]) == m["to"] and q.get("From", m["from"]) == m["from"]]
-        def sent_day(m: dict[str, Any]) -> date | None:
-            return parsedate_to_datetime(m["date_sent"]).date() if m["date_sent"] else None
-        found = [m for m in reversed(found) if all(sent_day(m) is not None and (
-            (op == "" and sent_day(m) == d) or (op == "<" and sent_day(m) <= d) or (op == ">" and sent_day(m) >= d))
-            for op, d in day.items())]
+        def sent_at(m: dict[str, Any]) -> datetime | None:
+            return parsedate_to_datetime(m["date_sent"]) if m["date_sent"] else None
+        found = [m for m in reversed(found) if all(sent_at(m) is not None and (
+            (op == "" and sent_at(m).date() == d) or (op == "<" and sent_at(m).date() <= d)
+            or (op == ">" and sent_at(m).date() >= d)) for op, d in day.items())]
+        found.sort(key=lambda m: (sent_at(m) is None, sent_at(m) or datetime.min.replace(tzinfo=timezone.utc)),
+                   reverse=True)  # stable: equal keys keep the newest created first
         size, page = int(q.get("PageSize", 50)), int(q.get("Page", 0))
         items = found[page * size:(page + 1) * size]
         uri = request.path + "?" + urlencode({k: v for k, v in q.items() if k not in ("Page", "PageToken")})

@@ -8,7 +8,9 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -16,10 +18,12 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
 from activities.types import SmsRequest
-from models import ContactRecord, Customer
+from models import ContactRecord, Customer, RenewalCase, Role
 from renewals.notify import HTTP_TIMEOUT_SECONDS, REQUEST_WORST_SECONDS, SendError, TwilioNotifier
+from renewals.seed import create_policy
 from renewals.settings import Settings
-from tests.scenario import Case, Scenario
+from renewals.staff import add_staff
+from tests.scenario import TZ, Case, Scenario, unique_phone
 from workflows.renewal import ACTIVITY_TIMEOUT
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -39,6 +43,32 @@ async def service_request(sc: Scenario) -> tuple[Case, SmsRequest]:
                          idempotency_key=f"{case.case_id}:FIRST_CONTACT:service_request:-60",
                          at=await sc.now(), stage="FIRST_CONTACT", day=-60)
     return case, request
+
+
+def escalations_to_one_deputy(sc: Scenario, cases: int) -> tuple[str, list[SmsRequest]]:
+    """`cases` escalated cases sharing one deputy, and the escalation SMS of each (rows only: the
+    test runs the sends itself, in the order it needs)."""
+    now = datetime.now(UTC)
+    with Session(sc.engine, expire_on_commit=False) as session:
+        owner, deputy = (add_staff(session, username=f"{role}-{uuid.uuid4().hex[:8]}", name=name, role=role,
+                                   phone=unique_phone(), sub_branch_code=sc.sub_branch_code)
+                         for role, name in ((Role.sales, "李四"), (Role.deputy, "王五")))
+        requests = []
+        for _ in range(cases):
+            policy = create_policy(
+                session, policy_no=f"PDAA{uuid.uuid4().int % 10**12:012d}", sub_branch_id=sc.sub_branch_id,
+                owner_id=owner.id, expires_on=now.date() + timedelta(days=10), customer_name="钱多多",
+                phone=unique_phone(), id_number="310101199001011234", plate="沪A12345").policy
+            case = RenewalCase(id=uuid.uuid4(), workflow_id=f"renewal-{policy.policy_no}", policy_id=policy.id,
+                               policy_no=policy.policy_no, expiry_date=policy.expires_on, timezone=TZ,
+                               sub_branch_id=sc.sub_branch_id, stage="DEPUTY_SUPERVISION", owner_id=owner.id,
+                               deputy_id=deputy.id, escalated=True)
+            session.add(case)
+            requests.append(SmsRequest(case_id=case.id, template="deputy_escalation", recipient="deputy",
+                                       idempotency_key=f"{case.id}:DEPUTY_SUPERVISION:deputy_escalation:-10",
+                                       at=now, stage="DEPUTY_SUPERVISION", day=-10))
+        session.commit()
+    return deputy.phone, requests
 
 
 def record(sc: Scenario, request: SmsRequest) -> ContactRecord:
@@ -93,6 +123,24 @@ async def test_twilio_slower_than_the_client_timeout_does_not_text_twice(sc: Sce
     assert outcome.status == "sent"
     assert len(sc.sms_to(case.customer_phone)) == 2, "first notice and one service request"
     assert sc.twilio.duplicates() == 0
+
+
+async def test_a_staff_phone_texted_often_since_a_lost_answer_is_still_texted_once(sc: Scenario, settings):
+    """A deputy gets one escalation per case: by the time the retry of a send whose answer was lost
+    runs, many newer messages may have gone to the same phone. The retry still finds its own."""
+    deputy_phone, requests = escalations_to_one_deputy(sc, 60)
+    notifications = Notifications(sc.engine, TwilioNotifier(settings, timeout=1), settings)
+    sc.twilio.slow_next(3)  # Twilio takes the first escalation; its answer comes after the client gave up
+    with pytest.raises(SendError):
+        attempt().run(notifications.send_sms, requests[0])
+    for request in requests[1:]:
+        attempt().run(notifications.send_sms, request)
+    outcome = attempt().run(notifications.send_sms, requests[0])  # Temporal's retry, 59 messages later
+    assert outcome.status == "sent"
+    delivered = sc.twilio.delivered(deputy_phone)
+    assert len(delivered) == 60, "each escalation exactly once"
+    assert len({m["body"] for m in delivered}) == 60
+    assert record(sc, requests[0]).provider_id == delivered[0]["sid"], "the retry adopted the first message"
 
 
 async def test_postgres_down_after_twilio_accepted_does_not_text_twice(sc: Scenario, settings, pg):
@@ -186,7 +234,7 @@ async def test_two_attempts_at_once_text_once(sc: Scenario, settings, monkeypatc
 
 
 async def test_one_send_attempt_fits_the_activity_timeout():
-    # A lookup and a send, each at most connect + read timeouts, end before Temporal would time
-    # the attempt out and start a retry that races the abandoned request.
+    # A lookup of one page and a send, each at most connect + read timeouts, end before Temporal
+    # would time the attempt out and start a retry that races the abandoned request.
     assert 2 * REQUEST_WORST_SECONDS < ACTIVITY_TIMEOUT.total_seconds()
     assert REQUEST_WORST_SECONDS == 2 * HTTP_TIMEOUT_SECONDS

@@ -1,9 +1,12 @@
 import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
 from renewals.devservers import free_port
 from renewals.notify import (
+    LOOKUP_PAGE_SIZE,
     ConsoleNotifier,
     SendError,
     TwilioNotifier,
@@ -169,6 +172,42 @@ def test_find_sms_adopts_a_message_twilio_accepted_but_has_not_sent_yet(fake_twi
     assert fake_twilio.resources[queued.provider_id]["date_sent"] is None
     found = notifier.find_sms(CUSTOMER, "您的保单即将到期", sent_since=date.today())
     assert found is not None and (found.provider_id, found.status) == (queued.provider_id, "queued")
+
+
+def test_find_sms_reads_every_page_since_the_attempts_day_and_no_further(fake_twilio: FakeTwilio):
+    """A staff phone gets one message per case: the message a retry looks for can be pages deep.
+    The lookup follows the pages down to the first message sent before the attempt's day."""
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url))
+    two_days_ago = format_datetime(datetime.now(UTC) - timedelta(days=2))
+    for i in range(2 * LOOKUP_PAGE_SIZE):
+        earlier = notifier.send_sms(CUSTOMER, f"前天的第{i}条")
+        fake_twilio.resources[earlier.provider_id] |= {"date_created": two_days_ago, "date_sent": two_days_ago}
+    today = datetime.now(UTC).date()
+    wanted = notifier.send_sms(CUSTOMER, "要找的这条")
+    for i in range(2 * LOOKUP_PAGE_SIZE + 10):
+        notifier.send_sms(CUSTOMER, f"今天的第{i}条")
+
+    def pages_read(body: str):
+        before = len(fake_twilio.requests)
+        found = notifier.find_sms(CUSTOMER, body, sent_since=today)
+        return found, sum(r.method == "GET" for r in fake_twilio.requests[before:])
+
+    found, pages = pages_read("要找的这条")
+    assert found is not None and found.provider_id == wanted.provider_id and pages == 3
+    # Nothing to adopt: today's messages are all read, the two days before are not.
+    assert pages_read("没有发过") == (None, 3)
+    assert pages_read("前天的第0条") == (None, 3)
+
+
+def test_fake_twilio_sorts_by_date_sent_with_messages_not_sent_yet_first(fake_twilio: FakeTwilio):
+    notifier = TwilioNotifier(twilio_settings(fake_twilio.base_url))
+    fake_twilio.holds_messages = True
+    held = notifier.send_sms(CUSTOMER, "排队中").provider_id
+    fake_twilio.holds_messages = False
+    sent = [notifier.send_sms(CUSTOMER, f"m{i}").provider_id for i in range(2)]
+    assert [m.sid for m in notifier.client.messages.list(to=CUSTOMER)] == [held, *sent[::-1]]
+    since_yesterday = notifier.client.messages.list(to=CUSTOMER, date_sent_after=datetime.now(UTC) - timedelta(days=1))
+    assert [m.sid for m in since_yesterday] == sent[::-1], "no DateSent, not in a DateSent filter"
 
 
 def test_fake_twilio_lists_messages_newest_first_in_pages(fake_twilio: FakeTwilio):
