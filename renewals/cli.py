@@ -51,9 +51,10 @@ def _fail(message: str) -> typer.Exit:
 def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on a compressed clock.")] = False) -> None:
     """Everything on one machine: embedded PostgreSQL and Temporal, the worker and the API."""
     from renewals.db import migrate
-    from renewals.devservers import EmbeddedPostgres, PortInUse, TemporalDevServer, check_port_free
+    from renewals.devservers import EmbeddedPostgres, PortInUse, TemporalDevServer, check_port_free, stop_with_parent
     from renewals.run import serve
 
+    stop_with_parent()
     settings = _settings()
     setup_logging(settings)
     try:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -69,6 +70,20 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_with_parent(poll_seconds: float = 0.5) -> None:
+    """Send ourselves SIGTERM (a clean stop) once the process that started us is gone, even by
+    SIGKILL: `uv run` forwards nothing when it is killed outright. Polled on a daemon thread, as
+    a parent-death signal would fire when whichever thread of the parent spawned us ends."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 def forget_dead_handles(data_dir: Path) -> None:

@@ -3,6 +3,7 @@ PostgreSQL's handle count is not fooled by the dead process, and --demo does not
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -105,3 +106,38 @@ def test_dev_killed_outright_leaves_nothing_running_and_starts_again_at_once(tmp
         assert stop(proc, signal.SIGINT, group=True) < 10
     assert proc.returncode == 0, log.read_text()
     assert processes_using(data) == []
+
+
+def test_dev_stops_with_its_parent_killed_outright(tmp_path):
+    # `uv run renewals dev` runs the command as a child of uv; killing uv (-9) must not leave the
+    # command and its servers holding the ports. This parent, like uv, forwards nothing when killed.
+    data = tmp_path / "d"
+    env = dev_env(data)
+    log = tmp_path / "dev.log"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-m', 'renewals.cli', 'dev'])"],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_ready(env, parent, log)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while processes_using(data) or _dev_commands(env):
+            assert time.monotonic() < deadline, f"still running: {processes_using(data) + _dev_commands(env)}"
+            time.sleep(0.5)
+        check_port_free(int(env["API_PORT"]), "API_PORT")
+    finally:
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.environ().get("DATA_DIR") == str(data):
+                    proc.kill()
+
+
+def _dev_commands(env: dict[str, str]) -> list[int]:
+    """`renewals dev` processes started with this test's environment."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if "dev" in (proc.info["cmdline"] or []) and proc.environ().get("API_PORT") == env["API_PORT"]:
+                found.append(proc.pid)
+    return found
