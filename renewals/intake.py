@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from psycopg.errors import LockNotAvailable
+from psycopg.errors import DeadlockDetected, LockNotAvailable
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
@@ -177,11 +177,15 @@ _UPSERTS: list[tuple[str, str]] = [
 # "Populating a Database" advises: the tables written are locked, their secondary indexes and
 # constraints dropped, the rows inserted, and the indexes and constraints built again (and checked)
 # in the same transaction. Building an index once costs far less than maintaining it row by row, and
-# one foreign-key check per table less than one per row. Reads of those tables wait meanwhile
-# (seconds per 100,000 rows), so smaller loads into a larger book maintain them as usual. Only the
-# tables' owner may drop indexes: any other database role loads the usual way.
+# one foreign-key check per table less than one per row. Reads of those tables, and of the tables
+# their foreign keys point at (staff, sub_branch: dropping a foreign key locks both ends), wait
+# meanwhile (seconds per 100,000 rows), so smaller loads into a larger book maintain them as usual.
+# Only the tables' owner may drop indexes: any other database role loads the usual way.
 FIRST_LOAD_ROWS = 20_000
 _LOADED_TABLES = ("customer", "vehicle", "policy", "assignment")
+# How long a first load waits for any one of its locks before loading the usual way (the readers
+# of a table queue behind an exclusive lock that waits).
+FIRST_LOAD_LOCK_WAIT = "2s"
 _FIRST_LOAD = """
 SELECT :new_rows >= :first_load_rows
        AND (SELECT count(*) FROM (SELECT FROM policy LIMIT :new_rows + 1) p) <= :new_rows
@@ -189,16 +193,20 @@ SELECT :new_rows >= :first_load_rows
             WHERE oid = ANY(CAST(:tables AS regclass[])))
 """
 # Foreign keys and unique constraints on the loaded tables (none of them referenced by a foreign
-# key: primary keys stay), then the indexes that back no constraint: how to drop and rebuild each.
+# key: primary keys stay), then the indexes that back no constraint: how to drop and rebuild each,
+# and the tables dropping it locks (a foreign key's own table and the one it points at). Building
+# them again locks no other table.
 _SECONDARY = """
 SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname) AS drop,
        format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
-           AS rebuild
+           AS rebuild,
+       ARRAY[c.conrelid::regclass::text, nullif(c.confrelid, 0)::regclass::text] AS locks
 FROM pg_constraint c
 WHERE c.conrelid = ANY(CAST(:tables AS regclass[])) AND c.contype IN ('f', 'u')
   AND (c.contype = 'f' OR NOT EXISTS (SELECT FROM pg_constraint r WHERE r.contype = 'f' AND r.conindid = c.conindid))
 UNION ALL
-SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid)
+SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid),
+       ARRAY[i.indrelid::regclass::text, NULL]
 FROM pg_index i
 WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) AND NOT i.indisprimary
   AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)
@@ -275,23 +283,25 @@ def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by:
 
 
 def _drop_secondary(conn) -> list[str]:
-    """Lock the loaded tables and drop their secondary indexes and constraints; the statements that
-    build them again. Nothing is dropped (an empty list) if the tables cannot be locked at once: a
-    long transaction holds them, and the load then maintains the indexes as usual."""
+    """Lock the loaded tables and every table the drops lock, and drop the secondary indexes and
+    constraints; the statements that build them again. Nothing is dropped (an empty list) if any
+    lock cannot be had within FIRST_LOAD_LOCK_WAIT, by the LOCK TABLE or by a drop: a transaction
+    holds the table, and the load then maintains the indexes as usual."""
+    secondary = conn.execute(text(_SECONDARY), {"tables": list(_LOADED_TABLES)}).all()
+    locked = dict.fromkeys([*_LOADED_TABLES, *(table for row in secondary for table in row.locks if table)])
     try:
         with conn.begin_nested():
-            conn.execute(text("SET LOCAL lock_timeout = '2s'"))
-            conn.execute(text(f"LOCK TABLE {', '.join(_LOADED_TABLES)} IN ACCESS EXCLUSIVE MODE"))
+            conn.execute(text(f"SET LOCAL lock_timeout = '{FIRST_LOAD_LOCK_WAIT}'"))
+            conn.execute(text(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE"))
+            for row in secondary:
+                conn.execute(text(row.drop))
     except OperationalError as exc:
-        if not isinstance(exc.orig, LockNotAvailable):
+        if not isinstance(exc.orig, LockNotAvailable | DeadlockDetected):
             raise
         log.info("intake: first load keeps the indexes: the tables are busy (%s)", exc.orig)
         return []
     conn.execute(text("SET LOCAL lock_timeout = DEFAULT"))
     conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))  # each index is sorted in memory
-    secondary = conn.execute(text(_SECONDARY), {"tables": list(_LOADED_TABLES)}).all()
-    for row in secondary:
-        conn.execute(text(row.drop))
     return [row.rebuild for row in secondary]
 
 

@@ -105,7 +105,7 @@ async def upload_import(request: Request, staff: web.ConsoleStaff, session: Sess
         return await _admin_page(request, staff, session, mistake="import_pick_file")
     background = BackgroundTasks()
     try:
-        accepted = await import_routes.import_policies(request, background, staff, upload)
+        accepted = await import_routes.import_policies(request, background, staff, session, upload)
     except ApiError as exc:
         return await _admin_page(request, staff, session, refused=exc)
     return RedirectResponse(f"/app/admin/imports/{accepted.job_id}", status_code=303, background=background)

@@ -93,7 +93,7 @@ async def _process(request: Request, job_id: uuid.UUID, data: bytes, admin: Staf
     + "\n\nEvery row is checked; good rows import and bad rows are listed with row, column and reason; nothing is "
       "half-written. Importing the same file again changes nothing; rerunning a file whose import failed finishes it.",
 )
-async def import_policies(request: Request, background: BackgroundTasks, staff: CurrentStaff,
+async def import_policies(request: Request, background: BackgroundTasks, staff: CurrentStaff, session: SessionDep,
                           file: UploadFile = File(description="the CSV")) -> ImportAccepted:
     admin = _admin(staff)
     data = await file.read(MAX_FILE_BYTES + 1)
@@ -103,6 +103,9 @@ async def import_policies(request: Request, background: BackgroundTasks, staff: 
         raise ApiError(422, "file: the file is empty", field="file")
     filename = "".join(ch for ch in (file.filename or "upload.csv") if ch.isprintable())[:256]
     job_id = await run_in_threadpool(create_job, request.app.state.engine, filename, data, admin.id, admin.branch_id)
+    # The request's session lives until its background job ends: closed now, or its transaction
+    # (which read the signed-in staff) would hold a lock on staff, and a connection, for the whole import.
+    await run_in_threadpool(session.close)
     background.add_task(_process, request, job_id, data, admin)
     return ImportAccepted(job_id=job_id, status="pending", progress_url=f"/imports/{job_id}")
 

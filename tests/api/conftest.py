@@ -4,11 +4,14 @@ helpers to sign staff in and to sign Twilio webhooks."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest_asyncio
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine, update
 from sqlmodel import Session
@@ -16,6 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from api.main import create_app
 from models import Role, Staff, SubBranch
+from renewals.devservers import free_port
 from renewals.security import hash_password
 from renewals.settings import Settings
 from renewals.staff import add_org, add_staff
@@ -73,6 +77,22 @@ async def api(settings, engine, time_env, task_queue) -> AsyncIterator[Api]:
         yield Api(app, client, engine, settings)
 
 
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app over real HTTP (uvicorn in the tests' event loop), for what the ASGI transport cannot
+    show: a browser, or requests answered while a background job runs after its response; its URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
 
 
 def add_person(engine: Engine, role: Role, *, sub_branch_code: str | None = None,

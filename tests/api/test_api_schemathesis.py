@@ -14,7 +14,6 @@ import traceback
 import hypothesis
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -23,8 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import create_app
-from renewals.devservers import free_port
-from tests.api.conftest import Api
+from tests.api.conftest import Api, served
 from tests.scenario import Scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -62,17 +60,9 @@ async def test_schemathesis_finds_no_server_error_undocumented_status_or_schema_
     case = await sc.start(days_to_expiry=22)  # THIRD_CONTACT soon: most actions are allowed
     await sc.sleep_until(case.at(-20, 10))
     headers = await api.sign_in(case.owner_id)
-    port = free_port()
     app = create_app(api.settings, engine=api.engine, temporal=api.app.state.temporal._client,
                      clock=api.app.state.clock)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.05)
+    async with served(app) as url:
         ids = {"case_id": str(case.case_id), "customer_id": str(case.customer_id)}
-        failures = await asyncio.to_thread(fuzz, f"http://127.0.0.1:{port}", headers, ids)
-    finally:
-        server.should_exit = True
-        await serving
+        failures = await asyncio.to_thread(fuzz, url, headers, ids)
     assert not failures, "\n\n".join(failures)

@@ -1,10 +1,9 @@
-"""The console in a real browser: the app served over HTTP by uvicorn (in the tests' event loop,
+"""The console in a real browser: the app served over HTTP (tests.api.conftest.served,
 its business clock the time-skipping Temporal server's), and Debian's Chromium driven by
 Playwright. Playwright's own browser download is never used."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -12,12 +11,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from api.main import create_app
-from renewals.devservers import free_port
-from tests.api.conftest import PASSWORD
+from tests.api.conftest import PASSWORD, served
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,16 +30,8 @@ TABLET = {"width": 1024, "height": 768}
 @pytest_asyncio.fixture(scope="module")
 async def console_url(settings, engine, time_env, task_queue) -> AsyncIterator[str]:
     app = create_app(settings, engine=engine, temporal=time_env.client, clock=time_env.get_current_time)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
+    async with served(app) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module")
