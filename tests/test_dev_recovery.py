@@ -126,11 +126,15 @@ def test_dev_stops_with_its_parent_killed_outright(tmp_path):
             assert time.monotonic() < deadline, f"still running: {processes_using(data) + _dev_commands(env)}"
             time.sleep(0.5)
         check_port_free(int(env["API_PORT"]), "API_PORT")
-    finally:
+    finally:  # whatever is left after a failure, stopped gently (PostgreSQL killed -9 leaves its workers)
+        left = []
         for proc in psutil.process_iter():
             with contextlib.suppress(psutil.Error):
                 if proc.environ().get("DATA_DIR") == str(data):
-                    proc.kill()
+                    proc.terminate()
+                    left.append(proc)
+        for proc in psutil.wait_procs(left, timeout=15)[1]:
+            proc.kill()
 
 
 def _dev_commands(env: dict[str, str]) -> list[int]:
