@@ -14,7 +14,8 @@ Who acts on a case:
              the case's service manager or its deputy; the workflow's validator then decides whether
              it is their turn in the current stage (409 with its reason when it is not)
     customer phone (corrected phone, unreachable)
-             the case's current service manager only
+             the case's current service manager only, through an open case: a closed case changes
+             nothing any more (409 with the case's reason)
     administration (close, reassign)
              a system specialist (admin) of the case's branch
 
@@ -37,8 +38,9 @@ from sqlmodel import Session, select
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError
 from models import Assignment, Branch, Customer, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
+from renewals.cases import CaseRejected
 from renewals.report_queries import Filters
-from workflows.contract import Actor, ActorRole
+from workflows.contract import Actor, ActorRole, closed_reason
 
 
 class CaseAction(StrEnum):
@@ -139,6 +141,9 @@ def require(staff: Staff, case: RenewalCase, action: CaseAction) -> None:
     if not allowed:
         role_note = f" (the {staff.role} role reads only)" if staff.role in READ_ONLY_ROLES else ""
         raise ApiError(403, _REFUSALS[action] + role_note)
+    # The workflow refuses casework on a closed case; the phone is written here, so it is refused here.
+    if action is CaseAction.customer_phone and case.outcome:
+        raise CaseRejected(closed_reason(case.outcome))
 
 
 def find_customer(session: Session, staff: Staff, customer_id: uuid.UUID) -> Customer:

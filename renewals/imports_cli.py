@@ -98,7 +98,6 @@ def run_intake(settings: Settings, day: str | None, console: Console) -> None:
 
 def reassign_book(settings: Settings, username: str, to: list[str], reason: str, admin: str | None,
                   dry_run: bool, console: Console) -> bool:
-    from renewals.intake import INTAKE_ACTOR
     from renewals.ownership import move_book
     from renewals.staff import StaffError
 
@@ -110,7 +109,7 @@ def reassign_book(settings: Settings, username: str, to: list[str], reason: str,
     if missing:
         console.print(f"[red]error:[/red] no staff member {', '.join(missing)}")
         return False
-    actor = c.Actor(id=named[admin].id, role=c.ActorRole.admin) if admin else INTAKE_ACTOR
+    actor = c.Actor(id=named[admin].id, role=c.ActorRole.admin) if admin else c.INTAKE_ACTOR
 
     async def go():
         client = await connect(settings)

@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 32
 BATCH = 500
 Progress = Callable[[str, int, int | None], None]  # (phase, done, total)
-# Who imports and the daily schedule act as on a case when the import names no admin (the CLI).
-INTAKE_ACTOR = c.Actor(id=uuid.UUID("00000000-0000-5000-8000-000000000001"), role=c.ActorRole.system)
 
 # The ids a row may need (policy, vehicle, assignment, and its customer's, one per id number in the
 # file so two policies of one new customer share it) are drawn in copy_rows; known rows take the
@@ -515,7 +513,7 @@ def _save(engine: Engine, job_id: uuid.UUID, **values) -> None:
 
 
 async def run_import(engine: Engine, client: Client, settings: Settings, job_id: uuid.UUID, data: bytes, *,
-                     actor: c.Actor = INTAKE_ACTOR, branch_id: uuid.UUID | None = None,
+                     actor: c.Actor = c.INTAKE_ACTOR, branch_id: uuid.UUID | None = None,
                      progress: Progress | None = None, today: date | None = None) -> ImportResult:
     """Check, load and follow up one file; the job row shows progress and ends with the counts
     and the row errors. Safe to run again with the same file: what is done stays done."""

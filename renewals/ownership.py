@@ -24,7 +24,7 @@ from temporalio.client import Client
 
 from models import Assignment, Policy, RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.cases import CaseRejected, update_case
-from renewals.intake import INTAKE_ACTOR, bounded, follow_policies
+from renewals.intake import bounded, follow_policies
 from renewals.settings import Settings
 from renewals.staff import StaffError
 from workflows import contract as c
@@ -246,7 +246,7 @@ async def change_deputy(engine: Engine, client: Client, sub_branch: SubBranch, n
     return {"sub_branch": sub_branch.code, "deputy_id": str(new_deputy_id), "cases_moved": moved, "failures": failures}
 
 
-async def align_deputies(engine: Engine, client: Client, actor: c.Actor = INTAKE_ACTOR,
+async def align_deputies(engine: Engine, client: Client, actor: c.Actor = c.INTAKE_ACTOR,
                          progress: Progress | None = None) -> int:
     """Move every open case whose deputy is not its sub-branch's deputy to that deputy (the daily
     intake run): how many moved."""

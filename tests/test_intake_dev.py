@@ -433,4 +433,4 @@ async def test_an_update_to_a_case_whose_workflow_no_longer_exists_is_refused_wi
     # reports it and goes on, rather than failing on it every night.
     gone = dev_env.client.get_workflow_handle(f"renewal-gone-{uuid.uuid4()}")
     with pytest.raises(CaseRejected, match="no longer exists"):
-        await update_case(gone, "change_deputy", c.ChangeDeputy(actor=intake.INTAKE_ACTOR, new_deputy_id=uuid.uuid4()))
+        await update_case(gone, "change_deputy", c.ChangeDeputy(actor=c.INTAKE_ACTOR, new_deputy_id=uuid.uuid4()))

@@ -13,7 +13,9 @@ from sqlalchemy import update
 from sqlmodel import Session
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
-from models import Customer
+from models import Customer, Role
+from renewals.audit.archive import case_timeline
+from tests.api.conftest import add_person
 from tests.scenario import Case, Scenario, eventually
 from tests.test_renewal_workflow import follow_up, rejected
 from workflows import contract as c
@@ -204,6 +206,53 @@ async def test_a_made_up_admin_is_refused_and_the_branch_admin_is_not(sc: Scenar
         actor=c.Actor(id=newcomer, role=c.ActorRole.admin), new_owner_id=case.owner_id, reason="same"))
     state = await case.update("close", c.Close(actor=case.actor("admin"), reason=c.CloseReason.policy_cancelled))
     assert state.outcome == "CLOSED"
+
+
+async def test_a_made_up_system_actor_is_refused_by_every_update(sc: Scenario):
+    """Role `system` is the system's own identity, not a role anyone can claim: a random id with
+    that role, sent straight to Temporal, is refused by every update and the case stays as it was
+    (no reassigning the case to itself and then renewing it)."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-58, 10))
+    forged = c.Actor(id=uuid.uuid4(), role=c.ActorRole.system)
+    for name, payload in [
+        ("reassign", c.Reassign(actor=forged, new_owner_id=forged.id, reason="import")),
+        ("set_follow_up", c.SetFollowUp(actor=forged, status=c.FollowUpStatus.success, new_policy_no="PDAA2027F")),
+        ("report_renewed_elsewhere", c.ReportRenewedElsewhere(actor=forged, insurer=c.Insurer.ping_an)),
+        ("change_deputy", c.ChangeDeputy(actor=forged, new_deputy_id=forged.id)),
+        ("close", c.Close(actor=forged, reason=c.CloseReason.other)),
+        ("record_contact", c.RecordContact(actor=forged, channel=c.Channel.call, result=c.ContactResult.reached)),
+        ("send_customer_sms", c.SendCustomerSms(actor=forged, template=c.StaffSmsTemplate.service_request)),
+        ("record_loss_reason", c.RecordLossReason(actor=forged, reason=c.LossReason.price)),
+    ]:
+        reason = await rejected(case, name, payload)
+        assert f"{forged.id} is not the system's own actor" in reason, (name, reason)
+    state = await case.state()
+    assert (state.owner_id, state.deputy_id, state.outcome, state.renewed_elsewhere) == (
+        case.owner_id, case.deputy_id, None, False)
+    history = await case.handle.fetch_history()
+    assert not any(e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events)
+
+
+async def test_the_systems_own_actors_reassign_change_the_deputy_and_report_renewed_elsewhere(sc: Scenario):
+    """The intake (an import naming a new manager, the daily deputy alignment) and the core
+    system's data act as the well-known system actors; the audit timeline names which one acted."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-58, 10))
+    newcomer = sc.add_sales("赵六")
+    new_deputy = add_person(sc.engine, Role.deputy, sub_branch_code=sc.sub_branch_code)
+    state = await case.update("reassign", c.Reassign(actor=c.INTAKE_ACTOR, new_owner_id=newcomer.id, reason="import"))
+    assert state.owner_id == newcomer.id
+    state = await case.update("change_deputy", c.ChangeDeputy(actor=c.INTAKE_ACTOR, new_deputy_id=new_deputy.id))
+    assert state.deputy_id == new_deputy.id
+    state = await case.update("report_renewed_elsewhere", c.ReportRenewedElsewhere(
+        actor=c.CORE_SYSTEM_ACTOR, insurer=c.Insurer.ping_an))
+    assert state.renewed_elsewhere
+    timeline = await case_timeline(sc.env.client, sc.engine, case.handle.id, identities_masked=True,
+                                   now=await sc.now())
+    assert [(e.details["action"], e.actor.role, e.actor.component) for e in timeline.events
+            if e.kind == "staff_action"] == [("reassign", "system", "intake"), ("change_deputy", "system", "intake"),
+                                             ("report_renewed_elsewhere", "system", "core_system")]
 
 
 async def test_renewed_elsewhere_takes_an_insurer_code_not_free_text(sc: Scenario):

@@ -115,7 +115,7 @@ class ActorRole(StrEnum):
     sales = "sales"
     deputy = "deputy"
     admin = "admin"
-    system = "system"  # the core policy system's integrations
+    system = "system"  # the system's own actors only (SYSTEM_ACTORS below)
 
 
 class SystemComponent(StrEnum):
@@ -161,6 +161,17 @@ class RenewalInput:
 class Actor:
     id: uuid.UUID
     role: ActorRole
+
+
+# The system's own actors, for what no staff member does: fixed, well-known ids. Role `system` is
+# theirs alone, not a role anyone can claim: every update refuses it with any other id.
+# Imports and the daily intake run (an import naming a new manager, the deputy alignment):
+INTAKE_ACTOR = Actor(id=uuid.UUID("00000000-0000-5000-8000-000000000001"), role=ActorRole.system)
+# The core policy system's data (a renewal elsewhere it learnt of):
+CORE_SYSTEM_ACTOR = Actor(id=uuid.UUID("00000000-0000-5000-8000-000000000002"), role=ActorRole.system)
+SYSTEM_ACTORS: dict[uuid.UUID, SystemComponent] = {
+    INTAKE_ACTOR.id: SystemComponent.intake, CORE_SYSTEM_ACTOR.id: SystemComponent.core_system,
+}
 
 
 @dataclass

@@ -237,6 +237,7 @@ class PolicyRenewal:
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         _refuse(staff_rules.contact_refusal(u.actor.id, self._state()))
 
     @workflow.update
@@ -259,6 +260,7 @@ class PolicyRenewal:
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state()))
         if u.status is c.FollowUpStatus.success and not u.new_policy_no:
             raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
@@ -284,6 +286,7 @@ class PolicyRenewal:
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         _refuse(staff_rules.renewed_elsewhere_refusal(u.actor.id, self._state(),
                                                       by_system=u.actor.role is c.ActorRole.system))
         if u.insurer not in {code.value for code in c.Insurer}:
@@ -300,6 +303,7 @@ class PolicyRenewal:
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         _refuse(staff_rules.loss_reason_refusal(u.actor.id, self._state()))
         if u.reason is c.LossReason.unknown:
             raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
@@ -324,6 +328,7 @@ class PolicyRenewal:
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         _refuse(staff_rules.sms_refusal(u.actor.id, self._state()))
         if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
             raise Rejected("a quote SMS needs the quote to send (quote_id)")
@@ -337,6 +342,7 @@ class PolicyRenewal:
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         # system: an import that moved the policy to a new manager
         self._require_branch_admin_or_system(u.actor, "reassign")
         if u.new_owner_id == self._owner:
@@ -351,6 +357,7 @@ class PolicyRenewal:
     @change_deputy.validator
     def _validate_change_deputy(self, u: c.ChangeDeputy) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         # system: the sub-branch's deputy changed in the records
         self._require_branch_admin_or_system(u.actor, "change the deputy manager of")
         if u.new_deputy_id == self._deputy:
@@ -365,6 +372,7 @@ class PolicyRenewal:
     @close.validator
     def _validate_close(self, u: c.Close) -> None:
         self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
         self._require_branch_admin(u.actor, "close")
 
     # --- signals and query ------------------------------------------------------------------------

@@ -28,6 +28,15 @@ def not_yours(state: c.CaseState) -> str:
     return f"not your case to act on in {state.stage}: only {who} can"
 
 
+def system_refusal(actor: c.Actor) -> str | None:
+    """Every update: role `system` is the system's own identity (contract.SYSTEM_ACTORS), not a role
+    anyone can claim, so a made-up id with it, sent straight to Temporal, is refused."""
+    if actor.role is c.ActorRole.system and actor.id not in c.SYSTEM_ACTORS:
+        return (f"{actor.id} is not the system's own actor: role system is accepted only from the system "
+                f"itself (imports, the core policy system)")
+    return None
+
+
 def contact_refusal(actor_id: uuid.UUID, state: c.CaseState) -> str | None:
     """Recording a call or visit: whose turn it is, or the deputy while a complaint is open."""
     if state.renewed_elsewhere:

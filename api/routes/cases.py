@@ -319,16 +319,15 @@ def _correct_phone(session: Session, case: RenewalCase, staff: Staff, body: Cust
 
 
 async def _tell_case(client: Client, case: RenewalCase, signal: str) -> None:
-    if case.outcome is None:
-        try:
-            await client.get_workflow_handle(case.workflow_id).signal(signal)
-        except RPCError as exc:  # finished meanwhile: a closed case has nothing left to send or call
-            if exc.status is not RPCStatusCode.NOT_FOUND:
-                raise
+    try:
+        await client.get_workflow_handle(case.workflow_id).signal(signal)
+    except RPCError as exc:  # finished meanwhile: a closed case has nothing left to send or call
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise
 
 
 @router.put("/{case_id}/customer-phone", summary="Enter a corrected phone (电话有误); only you will ever see it",
-            response_model=CustomerPhoneOut, responses=error_responses(401, 403, 404, 422))
+            response_model=CustomerPhoneOut, responses=ACTION_ERRORS)
 async def set_customer_phone(body: CustomerPhoneIn, case: CaseForPhone, staff: CurrentStaff,
                              session: SessionDep, client: TemporalDep) -> CustomerPhoneOut:
     corrected = await run_in_threadpool(_correct_phone, session, case, staff, body)
@@ -346,7 +345,7 @@ def _mark_unreachable(session: Session, case: RenewalCase, staff: Staff, body: P
 
 @router.post("/{case_id}/phone-unreachable", summary="Record that no working number can be found for the customer: "
              "opens one find-a-working-number task for you and stops automatic customer SMS until a corrected phone",
-             response_model=CustomerPhoneOut, responses=error_responses(401, 403, 404, 422))
+             response_model=CustomerPhoneOut, responses=ACTION_ERRORS)
 async def mark_phone_unreachable(body: PhoneUnreachableIn, case: CaseForPhone, staff: CurrentStaff,
                                  session: SessionDep, client: TemporalDep) -> CustomerPhoneOut:
     marked = await run_in_threadpool(_mark_unreachable, session, case, staff, body)

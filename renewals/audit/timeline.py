@@ -340,8 +340,10 @@ class _Builder:
         name = request.input.name
         payload = self.payload(ev, request.input.args) or _Fields()
         actor = payload.actor
-        if actor and actor.role == c.ActorRole.system:  # the core system's data, through the API
-            who = Actor(role=actor.role, id=actor.id, component=c.SystemComponent.core_system.value)
+        if actor and actor.role == c.ActorRole.system:
+            # Which of the system's own actors; none for an id that is not one of them.
+            component = c.SYSTEM_ACTORS.get(uuid.UUID(str(actor.id)))
+            who = Actor(role=actor.role, id=actor.id, component=component and component.value)
         else:
             who = self.person(actor.id, actor.role) if actor else Actor(role="unknown")
         what = asked_request(payload)

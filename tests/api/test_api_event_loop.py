@@ -20,11 +20,12 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from models import Role
-from renewals.intake import INTAKE_ACTOR, follow_policies
+from renewals.intake import follow_policies
 from renewals.seed import create_policy
 from renewals.staff import add_org
 from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from tests.scenario import unique_phone
+from workflows import contract as c
 
 RELEASE_AFTER = "20s"  # what the server allows the lock holder, when the loop never gets to release it
 
@@ -75,7 +76,7 @@ def branch(engine) -> dict[str, Any]:
 
 async def test_an_import_follow_up_waiting_on_the_database_leaves_the_api_answering(api, time_env):
     counts = await behind_a_lock(api, "LOCK TABLE renewal_case IN ACCESS EXCLUSIVE MODE", follow_policies(
-        api.engine, time_env.client, api.settings, [str(uuid.uuid4())], INTAKE_ACTOR))
+        api.engine, time_env.client, api.settings, [str(uuid.uuid4())], c.INTAKE_ACTOR))
     assert counts["cases_started"] == counts["reassigned"] == counts["expiry_changed"] == 0
 
 

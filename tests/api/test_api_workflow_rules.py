@@ -161,3 +161,23 @@ async def test_phone_unreachable_opens_a_find_a_number_task_for_the_owner(api: A
         if "find_number" in kinds:
             break
     assert kinds.count("find_number") == 1
+
+
+async def test_a_closed_case_no_longer_changes_the_customers_phone(api: Api, sc: Scenario):
+    """The phone is corrected (or marked unreachable) through an open case the manager owns: once
+    the case is closed, its owner's request is refused with the case's reason and nothing changes."""
+    case = await sc.start(days_to_expiry=58)
+    await sc.sleep_until(case.at(-58, 10))
+    owner = await api.sign_in(case.owner_id)
+    renewed = await api.post(f"/cases/{case.case_id}/follow-up", headers=owner,
+                             json={"status": "success", "new_policy_no": "PDAA2027CLOSED"})
+    assert renewed.status_code == 200 and renewed.json()["outcome"] == "RENEWED", renewed.text
+    for method, path, body in [("PUT", "customer-phone", {"phone": "+8613900002222", "note": "新号码"}),
+                               ("POST", "phone-unreachable", {"note": "空号"})]:
+        refused = await api.request(method, f"/cases/{case.case_id}/{path}", headers=owner, json=body)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == {"status": 409, "code": "rejected", "field": None,
+                                           "message": c.closed_reason("RENEWED")}
+    with Session(sc.engine) as session:
+        customer = session.get(Customer, case.customer_id)
+        assert (customer.corrected_phone, customer.phone_unreachable) == (None, False)

@@ -8,10 +8,11 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlmodel import Session, select
 
-from models import ContactRecord, Role, TaskState
+from models import ContactRecord, Customer, Role, TaskState
 from tests.api.conftest import add_person, give_password
 from tests.console.conftest import no_horizontal_scroll, phone_page, sign_in
 from tests.scenario import Scenario
+from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -94,4 +95,26 @@ async def test_admins_and_managers_land_on_their_pages_and_sales_cannot_open_the
     await sign_in(page, console_url, give_password(sc.engine, case.owner_id))
     response = await page.goto(f"{console_url}/app/admin")
     assert response.status == 403
+    await context.close()
+
+
+async def test_a_closed_case_refuses_to_change_the_customers_phone(console_url: str, browser: Browser, sc: Scenario):
+    """The case page of a closed case offers no phone form; a form posted anyway by its owner is
+    refused with the case's reason, shown on the page, and the customer keeps their phone."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-59, 10))
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.success,
+                                                     new_policy_no="PDAA2027CLOSED"))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, case.owner_id))
+    await page.goto(f"{console_url}/app/cases/{case.case_id}")
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    for action, form in [("customer-phone", {"phone": "+8613900003333"}), ("phone-unreachable", {"note": "空号"})]:
+        refused = await page.request.post(f"{console_url}/app/cases/{case.case_id}/{action}",
+                                          form={**form, "csrf_token": token}, max_redirects=0)
+        assert refused.status == 409, await refused.text()
+        await page.set_content(await refused.text())
+        await expect(page.get_by_role("alert")).to_contain_text(c.closed_reason("RENEWED"))
+    with Session(sc.engine) as session:
+        customer = session.get(Customer, case.customer_id)
+        assert (customer.corrected_phone, customer.phone_unreachable) == (None, False)
     await context.close()
