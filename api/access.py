@@ -19,6 +19,12 @@ Who acts on a case:
     administration (close, reassign)
              a system specialist (admin) of the case's branch
 
+Who imports policies: a system specialist (admin) of a branch, into that branch only. Every row names
+one of its sub-branches; a row naming another branch's policy is refused, and a row's customer is
+found among the branch's own records of people (renewals.intake), so an import reads and writes
+nothing of another branch. The system operator's `renewals import` loads the whole company's book,
+each row within its sub-branch's branch.
+
 Ids beyond one's scope reveal nothing: a caller who may not see a case or customer gets the same 403
 whether it exists elsewhere or not at all. Only auditors, whose scope is everything, get 404 for an
 id that does not exist.
@@ -37,7 +43,7 @@ from sqlmodel import Session, select
 
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError
-from models import Assignment, Branch, Customer, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
+from models import Assignment, Branch, Customer, ImportJob, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
 from renewals.cases import CaseRejected
 from renewals.report_queries import Filters
 from workflows.contract import Actor, ActorRole, closed_reason
@@ -163,6 +169,21 @@ def find_quote(session: Session, staff: Staff, quote_id: uuid.UUID, action: Case
     if action:
         require(staff, row[1], action)
     return row[0]
+
+
+def importing_branch(staff: Staff) -> uuid.UUID:
+    """The branch an import by `staff` reaches (see the module's docstring)."""
+    if staff.role != Role.admin or staff.branch_id is None:
+        raise ApiError(403, "only a system specialist (admin) of a branch can import policies")
+    return staff.branch_id
+
+
+def find_import_job(session: Session, staff: Staff, job_id: uuid.UUID) -> ImportJob:
+    """An import job, for the admins of the branch it was imported into."""
+    job = session.get(ImportJob, job_id)
+    if job is None or staff.role != Role.admin or job.branch_id != staff.branch_id:
+        raise ApiError(403, "no import with this id is in your scope")
+    return job
 
 
 def actor(staff: Staff) -> Actor:

@@ -72,13 +72,14 @@ def _row_by_row(engine, good, *, pipelined: bool = True) -> None:
                     cursor.execute(statement, row)
 
         send(
-            "INSERT INTO customer AS t (id, name, id_number, phone, language, birth_date, other_phones, "
-            "phone_unreachable, sms_opt_out, blacklisted, family, created_at) VALUES (%s, %s, %s, %s, %s, %s, '[]', "
-            "false, false, false, '{}', now()) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+            "INSERT INTO customer AS t (id, branch_id, name, id_number, phone, language, birth_date, other_phones, "
+            "phone_unreachable, sms_opt_out, blacklisted, family, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, '[]', false, false, false, '{}', now()) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
             "phone = excluded.phone, language = excluded.language, birth_date = excluded.birth_date "
             "WHERE (t.name, t.phone, t.language, t.birth_date) IS DISTINCT FROM "
             "(excluded.name, excluded.phone, excluded.language, excluded.birth_date)",
-            [(key("customer", r.id_number), r.customer_name, r.id_number, r.phone, r.language, r.birth_date)
+            [(key("customer", r.id_number), r.branch_id, r.customer_name, r.id_number, r.phone, r.language,
+              r.birth_date)
              for r in good])
         send(
             "INSERT INTO vehicle AS t (id, customer_id, plate, vin, model_code, model_confirmed, first_registered_on) "

@@ -15,7 +15,12 @@ from models.base import jsonb, timestamp, uuid_pk
 
 
 class Customer(SQLModel, table=True):
+    """A person as one branch serves them: each branch keeps its own record of a person, found by id
+    number within the branch (the unified view of their policies, vehicles and contacts there). What
+    one branch's staff and imports write (details, notes, a corrected phone) stays that branch's."""
+
     id: uuid.UUID = uuid_pk()
+    branch_id: uuid.UUID = Field(foreign_key="branch.id")
     name: str = Field(max_length=64)
     id_number: str = Field(max_length=32, index=True)
     phone: str = Field(max_length=32, index=True)  # inbound SMS find their customer by number

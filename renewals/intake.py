@@ -3,7 +3,9 @@
 An import checks every row (renewals.policy_file), COPYs the good ones into a staging table and
 upserts customers, vehicles, policies and assignments by policy number in set-based statements,
 all in one transaction: valid rows import, bad rows do not, nothing is half-written. A row that
-matches what is stored changes nothing.
+matches what is stored changes nothing. A row is matched within its sub-branch's branch: a policy
+number of another branch's policy is refused (an import never moves a policy between branches),
+and a customer is found by id number among the branch's own records (models.Customer).
 
 Then the cases are reconciled with the policies, and this is what makes imports repeatable and
 resumable: every step compares what is with what should be, so a rerun (after a crash, or of the
@@ -61,7 +63,7 @@ CREATE TEMP TABLE intake_staging (
     row_no int NOT NULL, policy_no text NOT NULL, customer_name text NOT NULL, id_number text NOT NULL,
     phone text NOT NULL, language text NOT NULL, birth_date date, plate text NOT NULL, vin text NOT NULL,
     model_code text, first_registered_on date, channel text NOT NULL, handler_code text, owner_id uuid,
-    sub_branch_id uuid NOT NULL, premium numeric(12, 2) NOT NULL, coverages jsonb NOT NULL,
+    sub_branch_id uuid NOT NULL, branch_id uuid NOT NULL, premium numeric(12, 2) NOT NULL, coverages jsonb NOT NULL,
     claims_last_year int NOT NULL, starts_on date NOT NULL, expires_on date NOT NULL,
     customer_id uuid NOT NULL, policy_id uuid NOT NULL, vehicle_id uuid NOT NULL, assignment_id uuid NOT NULL,
     previous_owner_id uuid,
@@ -71,14 +73,22 @@ CREATE TEMP TABLE intake_written (policy_id uuid NOT NULL) ON COMMIT DROP
 """
 STAGED_COLUMNS = ("row_no", "policy_no", "customer_name", "id_number", "phone", "language", "birth_date", "plate",
                   "vin", "model_code", "first_registered_on", "channel", "handler_code", "owner_id", "sub_branch_id",
-                  "premium", "coverages", "claims_last_year", "starts_on", "expires_on", "customer_id", "policy_id",
-                  "vehicle_id", "assignment_id")
+                  "branch_id", "premium", "coverages", "claims_last_year", "starts_on", "expires_on", "customer_id",
+                  "policy_id", "vehicle_id", "assignment_id")
 
 # The staged rows matched with what is stored: known policies, known customers. Statistics on the
 # join keys only, from a sample of 3,000 rows: the planner needs the row count and the keys' spread,
 # which the sample tells as well as the default 30,000 rows at a fifth of the time (10 ms per 100,000
 # rows); sampling every text and jsonb column costs more than all the joins.
 _ANALYZE = ("SET LOCAL default_statistics_target = 10", "ANALYZE intake_staging (policy_no, id_number)")
+# A policy number of another branch's policy: the row is refused, and nothing of that policy is read
+# or written (the row's error tells only that).
+FOREIGN_POLICY = "belongs to another branch"
+_FOREIGN_POLICIES = """
+DELETE FROM intake_staging s USING policy p JOIN sub_branch sb ON sb.id = p.sub_branch_id
+WHERE p.policy_no = s.policy_no AND sb.branch_id <> s.branch_id
+RETURNING s.row_no
+"""
 # Policies already known keep their ids, customer and vehicle rows; their previous owner is noted for
 # the history.
 _KNOWN_POLICIES = """
@@ -87,13 +97,14 @@ UPDATE intake_staging s SET policy_id = p.id, customer_id = p.customer_id, vehic
 FROM policy p LEFT JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
 WHERE p.policy_no = s.policy_no
 """
-# A new policy's customer is the one already known by id number (the unified customer view).
+# A new policy's customer is the branch's record of the person, found by id number (the unified
+# customer view); another branch's record of them is neither read nor written.
 _KNOWN_CUSTOMERS = """
 UPDATE intake_staging s SET customer_id = k.id, customer_known = true
-FROM (SELECT DISTINCT ON (id_number) id_number, id FROM customer
+FROM (SELECT DISTINCT ON (branch_id, id_number) branch_id, id_number, id FROM customer
       WHERE id_number IN (SELECT id_number FROM intake_staging WHERE NOT known)
-      ORDER BY id_number, created_at) k
-WHERE NOT s.known AND s.id_number = k.id_number
+      ORDER BY branch_id, id_number, created_at) k
+WHERE NOT s.known AND s.id_number = k.id_number AND s.branch_id = k.branch_id
 """
 # Set-based, one INSERT of the new rows and one UPDATE of the known ones per table (a plain INSERT
 # is a quarter cheaper than INSERT … ON CONFLICT, and the advisory lock keeps other imports out).
@@ -105,10 +116,10 @@ WHERE NOT s.known AND s.id_number = k.id_number
 _UPSERTS: list[tuple[str, str]] = [
     # A customer on several rows takes the last row's details.
     ("new customers",
-     """INSERT INTO customer (id, name, id_number, phone, language, birth_date, other_phones, phone_unreachable,
-                             sms_opt_out, blacklisted, family, created_at)
-       SELECT DISTINCT ON (customer_id) customer_id, customer_name, id_number, phone, language, birth_date,
-              '[]'::jsonb, false, false, false, '{}'::jsonb, now()
+     """INSERT INTO customer (id, branch_id, name, id_number, phone, language, birth_date, other_phones,
+                             phone_unreachable, sms_opt_out, blacklisted, family, created_at)
+       SELECT DISTINCT ON (customer_id) customer_id, branch_id, customer_name, id_number, phone, language,
+              birth_date, '[]'::jsonb, false, false, false, '{}'::jsonb, now()
        FROM intake_staging WHERE NOT customer_known ORDER BY customer_id, row_no DESC"""),
     ("known customers",
      """WITH written AS (
@@ -230,6 +241,7 @@ class LoadCounts:
     unchanged: int = 0
     owner_changed: int = 0
     unassigned: int = 0
+    refused: list[int] = field(default_factory=list)  # rows naming another branch's policy
     # As text, in policy-number order: they only go back into SQL, and 100,000 UUID objects cost 0.25 s.
     policy_ids: list[str] = field(default_factory=list)
 
@@ -261,10 +273,12 @@ def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by:
         copy_rows(conn, rows)
         for statement in _ANALYZE:
             conn.execute(text(statement))
+        refused = sorted(conn.execute(text(_FOREIGN_POLICIES)).scalars())
+        loading = len(rows) - len(refused)
         known = conn.execute(text(_KNOWN_POLICIES)).rowcount
         known_customers = known + conn.execute(text(_KNOWN_CUSTOMERS)).rowcount
-        staged = {"all": len(rows), "new": len(rows) - known, "known": known,
-                  "new customers": len(rows) - known_customers, "known customers": known_customers}
+        staged = {"all": loading, "new": loading - known, "known": known,
+                  "new customers": loading - known_customers, "known customers": known_customers}
         first_load = conn.execute(text(_FIRST_LOAD), {"new_rows": staged["new"], "first_load_rows": FIRST_LOAD_ROWS,
                                                       "tables": list(_LOADED_TABLES)}).scalar_one()
         rebuild = _drop_secondary(conn) if first_load else []
@@ -276,8 +290,8 @@ def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by:
             conn.execute(text(statement))
         counts = conn.execute(text(_COUNTS)).one()
     return LoadCounts(inserted=counts.inserted, updated=counts.updated, unchanged=counts.unchanged,
-                      owner_changed=counts.owner_changed, unassigned=counts.unassigned,
-                      policy_ids=counts.policy_ids.split(","))
+                      owner_changed=counts.owner_changed, unassigned=counts.unassigned, refused=refused,
+                      policy_ids=counts.policy_ids.split(",") if counts.policy_ids else [])
 
 
 def _drop_secondary(conn) -> list[str]:
@@ -318,7 +332,7 @@ def new_ids(count: int) -> list[str]:
 
 def copy_rows(conn, rows: list[PolicyRow]) -> None:
     """COPY into intake_staging through the connection's own psycopg connection (same transaction)."""
-    customers: dict[str, str] = {}
+    customers: dict[tuple[uuid.UUID, str], str] = {}  # one new record per person and branch
     new_id = iter(new_ids(4 * len(rows))).__next__
     cursor = conn.connection.driver_connection.cursor()
     # The server parses while Python formats the next rows (libpq sends as its buffer fills). A
@@ -326,12 +340,12 @@ def copy_rows(conn, rows: list[PolicyRow]) -> None:
     with paused_gc(), cursor.copy(f"COPY intake_staging ({', '.join(STAGED_COLUMNS)}) FROM STDIN") as copy:
         write = copy.write_row
         for r in rows:
-            customer_id = customers.get(r.id_number)
+            customer_id = customers.get((r.branch_id, r.id_number))
             if customer_id is None:
-                customer_id = customers[r.id_number] = new_id()
+                customer_id = customers[r.branch_id, r.id_number] = new_id()
             write((r.row, r.policy_no, r.customer_name, r.id_number, r.phone, r.language, r.birth_date,
                    r.plate, r.vin, r.model_code, r.first_registered_on, r.channel, r.handler_code,
-                   r.owner_id, r.sub_branch_id, r.premium, r.coverages,
+                   r.owner_id, r.sub_branch_id, r.branch_id, r.premium, r.coverages,
                    r.claims_last_year, r.starts_on, r.expires_on, customer_id, new_id(), new_id(), new_id()))
 
 
@@ -542,10 +556,14 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
         loaded = await asyncio.to_thread(load, engine, good, settings,
                                          actor.id if actor.role is c.ActorRole.admin else None)
         report("loading", len(good), len(good))
+        errors = sorted(errors + [RowError(row, "policy_no", FOREIGN_POLICY) for row in loaded.refused],
+                        key=lambda e: e.row)
         counts = {"inserted": loaded.inserted, "updated": loaded.updated, "unchanged": loaded.unchanged,
                   "new_owner": loaded.owner_changed, "unassigned": loaded.unassigned,
                   "rejected": len({e.row for e in errors})}
-        await asyncio.to_thread(_save, engine, job_id, phase="cases", imported_rows=len(good), counts=counts)
+        imported = len(good) - len(loaded.refused)
+        await asyncio.to_thread(_save, engine, job_id, phase="cases", imported_rows=imported, counts=counts,
+                                errors=[e.as_dict() for e in errors])
         counts |= await follow_policies(engine, client, settings, loaded.policy_ids, actor, today, report)
     except BaseException as exc:
         # The rows committed stay committed; rerunning the file finishes the cases.
@@ -557,4 +575,4 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
         beating.cancel()
     await asyncio.to_thread(_save, engine, job_id, status="done", phase=None, counts=counts,
                             finished_at=datetime.now(UTC))
-    return ImportResult(job_id, total, len(good), errors, counts)
+    return ImportResult(job_id, total, imported, errors, counts)

@@ -129,6 +129,7 @@ class PolicyRow:
     handler_code: str | None
     owner_id: uuid.UUID | None  # None: unassigned until an admin assigns it
     sub_branch_id: uuid.UUID
+    branch_id: uuid.UUID  # the sub-branch's: the row's policy and customer are matched within it
     premium: Decimal
     coverages: str = "[]"  # a JSON array of {code, name, amount?}, as the policy stores it
     claims_last_year: int = 0
@@ -231,7 +232,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     if first_registered_on and starts_on and first_registered_on > starts_on:
         errors.append(RowError(number, "first_registered_on", "is after the policy starts"))
 
-    sub_branch_id = None
+    sub_branch_id = branch_id = None
     if raw.get("sub_branch"):
         found = org.sub_branches.get(raw["sub_branch"])
         if found is None:
@@ -239,7 +240,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
         elif org.branch_id is not None and found[1] != org.branch_id:
             errors.append(RowError(number, "sub_branch", "not a sub-branch of your branch"))
         else:
-            sub_branch_id = found[0]
+            sub_branch_id, branch_id = found
     owner_id = None
     manager = raw.get("manager")
     if manager:
@@ -265,7 +266,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
         row=number, policy_no=policy_no, customer_name=raw["customer_name"], id_number=id_number, phone=phone,
         language=language, birth_date=birth_date, plate=plate, vin=vin, model_code=raw.get("model_code") or None,
         first_registered_on=first_registered_on, channel=channel, handler_code=raw.get("handler_code") or None,
-        owner_id=owner_id, sub_branch_id=sub_branch_id, premium=premium, coverages=coverages,
+        owner_id=owner_id, sub_branch_id=sub_branch_id, branch_id=branch_id, premium=premium, coverages=coverages,
         claims_last_year=claims, starts_on=starts_on, expires_on=expires_on,
     ), []
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
-from models import Assignment, Customer, Policy, Vehicle
+from models import Assignment, Customer, Policy, SubBranch, Vehicle
 from renewals.messages import LANGUAGES
 
 
@@ -29,7 +29,8 @@ def create_policy(
 ) -> SeededPolicy:
     if language not in LANGUAGES:  # an SMS in a language we have no templates for could never be sent
         raise ValueError(f"language: {language!r} is not one of {', '.join(LANGUAGES)}")
-    customer = Customer(name=customer_name, id_number=id_number, phone=phone, language=language)
+    customer = Customer(branch_id=session.get(SubBranch, sub_branch_id).branch_id, name=customer_name,
+                        id_number=id_number, phone=phone, language=language)
     session.add(customer)
     session.flush()
     vehicle = Vehicle(customer_id=customer.id, plate=plate, vin=f"LSV{uuid.uuid4().hex[:14].upper()}",

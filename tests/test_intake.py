@@ -179,3 +179,96 @@ async def test_the_database_allows_one_open_assignment_per_policy(engine, time_e
         session.add(Assignment(policy_id=policy.id, staff_id=other.id, reason="a second open one"))
         with pytest.raises(IntegrityError, match="ux_assignment_open_policy"):
             session.commit()
+
+
+async def test_the_operators_file_keeps_every_row_within_its_branch(engine, time_env, intake_settings):
+    """The operator's company-wide import matches each row within its sub-branch's branch too: a row
+    naming another branch's policy is refused (a policy never moves between branches), and a person
+    with policies in two branches gets a record in each, the other branch's left as it was."""
+    from models import Customer, SubBranch
+    from renewals.staff import add_org
+
+    with Session(engine) as session:
+        add_org(session, branch_code="3200", branch_name="江苏分公司", sub_branch_code="320101",
+                sub_branch_name="鼓楼支公司")
+        session.commit()
+    ours = rows(3, start=date(2033, 1, 1), seed=7, prefix="PSCOPE")
+    await import_file(engine, time_env, intake_settings, to_csv(ours))
+    elsewhere = {"sub_branch": "320101", "manager": "", "handler_code": ""}
+    moved = ours[0] | elsewhere | {"phone": "13900000001"}
+    same_person = ours[1] | elsewhere | {"policy_no": "PSCOPE3200A", "customer_name": "陈三", "phone": "13900000002"}
+    someone = {"id_number": id_number("19700101", "456"), "birth_date": "1970-01-01"}
+    new_in_both = [ours[2] | someone | {"policy_no": "PSCOPE3100B"},
+                   ours[2] | elsewhere | someone | {"policy_no": "PSCOPE3200B"}]
+    result = await import_file(engine, time_env, intake_settings, to_csv([moved, same_person, *new_in_both]))
+
+    assert [(e.row, e.column, e.reason) for e in result.errors] == [(2, "policy_no", "belongs to another branch")]
+    assert (result.imported_rows, result.counts["inserted"], result.counts["updated"]) == (3, 3, 0)
+    with Session(engine) as session:
+        def record(policy_no: str) -> tuple[str, str, str, str]:
+            customer, code = session.exec(
+                select(Customer, SubBranch.code).join(Policy, Policy.customer_id == Customer.id)
+                .join(SubBranch, SubBranch.id == Policy.sub_branch_id).where(Policy.policy_no == policy_no)).one()
+            branch = session.exec(select(SubBranch.branch_id).where(SubBranch.code == code)).one()
+            assert customer.branch_id == branch, "a record serves its policies' branch"
+            return str(customer.id), code, customer.name, customer.phone
+
+        kept = record(ours[0]["policy_no"])
+        assert kept[1:] == ("310101", ours[0]["customer_name"], "+86" + ours[0]["phone"])
+        theirs, mine = record("PSCOPE3200A"), record(ours[1]["policy_no"])
+        assert theirs[0] != mine[0] and theirs[2:] == ("陈三", "+8613900000002")
+        assert mine[2:] == (ours[1]["customer_name"], "+86" + ours[1]["phone"])
+        assert record("PSCOPE3100B")[0] != record("PSCOPE3200B")[0]
+
+
+def test_the_migration_gives_a_customer_of_two_branches_a_record_in_each(pg):
+    """One customer record used to hold policies of several branches. The migration leaves it with
+    the branch holding most of them and gives each other branch a copy, which takes that branch's
+    policies, their vehicles and their cases' contact records."""
+    import psycopg
+
+    from renewals.db import migrate
+    from tests.conftest import fresh_database
+
+    url = fresh_database(pg, "customer_per_branch", migrated=False)
+    migrate(url, "0009")
+    k = {name: uuid.uuid4() for name in ("b1", "b2", "s1", "s2", "owner", "customer", "v1", "v2", "v3", "p1", "p2",
+                                         "p3", "case3", "contact3")}
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO branch (id, code, name) VALUES (%s, '3100', '上海'), (%s, '3200', '江苏')",
+                     (k["b1"], k["b2"]))
+        conn.execute("INSERT INTO sub_branch (id, code, name, branch_id) VALUES (%s, '310101', '黄浦', %s), "
+                     "(%s, '320101', '鼓楼', %s)", (k["s1"], k["b1"], k["s2"], k["b2"]))
+        conn.execute("INSERT INTO staff (id, username, name, role, phone, sub_branch_id, active, created_at) "
+                     "VALUES (%s, 'm', '王五', 'sales', '+8613900000000', %s, true, now())", (k["owner"], k["s2"]))
+        conn.execute("INSERT INTO customer (id, name, id_number, phone, other_phones, phone_unreachable, sms_opt_out, "
+                     "blacklisted, language, family, created_at) VALUES (%s, '张三', %s, '+8613800000000', '[]', "
+                     "false, true, false, 'zh-CN', '{}', now())", (k["customer"], id_number()))
+        for vehicle, policy, sub in (("v1", "p1", "s1"), ("v2", "p2", "s1"), ("v3", "p3", "s2")):
+            conn.execute("INSERT INTO vehicle (id, customer_id, plate, vin, model_confirmed) "
+                         "VALUES (%s, %s, '沪A12345', 'LSVAAAAAAAAAAAAAA', false)", (k[vehicle], k["customer"]))
+            conn.execute("INSERT INTO policy (id, policy_no, customer_id, vehicle_id, sub_branch_id, channel, premium, "
+                         "coverages, claims_last_year, starts_on, expires_on, timezone, status) VALUES (%s, %s, %s, "
+                         "%s, %s, 'traditional', 1000, '[]', 0, '2026-01-01', '2027-01-01', 'Asia/Shanghai', 'active')",
+                         (k[policy], f"PMIG{policy}", k["customer"], k[vehicle], k[sub]))
+        conn.execute("INSERT INTO renewal_case (id, workflow_id, policy_id, policy_no, expiry_date, timezone, "
+                     "sub_branch_id, stage, owner_id, deputy_id, escalated, started_at, updated_at) VALUES (%s, 'w3', "
+                     "%s, 'PMIGp3', '2027-01-01', 'Asia/Shanghai', %s, 'FIRST_CONTACT', %s, %s, false, now(), now())",
+                     (k["case3"], k["p3"], k["s2"], k["owner"], k["owner"]))
+        conn.execute("INSERT INTO contact_record (id, case_id, customer_id, recipient, channel, direction, created_at) "
+                     "VALUES (%s, %s, %s, 'customer', 'call', 'outbound', now())",
+                     (k["contact3"], k["case3"], k["customer"]))
+    migrate(url)
+
+    with psycopg.connect(url) as conn:
+        def customer_of(table: str, row: str):
+            return conn.execute(f"SELECT customer_id FROM {table} WHERE id = %s", (k[row],)).fetchone()[0]
+
+        copy = customer_of("policy", "p3")
+        assert [customer_of("policy", p) for p in ("p1", "p2")] == [k["customer"]] * 2 and copy != k["customer"]
+        assert [customer_of("vehicle", v) for v in ("v1", "v2", "v3")] == [k["customer"]] * 2 + [copy]
+        assert customer_of("contact_record", "contact3") == copy
+        records = conn.execute("SELECT id, branch_id, name, id_number, sms_opt_out FROM customer ORDER BY id = %s",
+                               (copy,)).fetchall()
+        assert records == [(k["customer"], k["b1"], "张三", id_number(), True),
+                           (copy, k["b2"], "张三", id_number(), True)]

@@ -11,10 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.access import actor
+from api.access import actor, find_import_job, importing_branch
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
-from models import ImportJob, Role, Staff
+from models import Staff
 from renewals.intake import JobStatus, create_job, job_status, local_today, run_import
 from renewals.policy_file import COLUMNS, MAX_FILE_BYTES, errors_csv
 
@@ -62,19 +62,6 @@ class ImportJobOut(BaseModel):
     finished_at: datetime | None
 
 
-def _admin(staff: Staff) -> Staff:
-    if staff.role != Role.admin or staff.branch_id is None:
-        raise ApiError(403, "only a system specialist (admin) of a branch can import policies")
-    return staff
-
-
-def _job(session, staff: Staff, job_id: uuid.UUID) -> ImportJob:
-    job = session.get(ImportJob, job_id)
-    if job is None or staff.role != Role.admin or job.branch_id != staff.branch_id:
-        raise ApiError(403, "no import with this id is in your scope")
-    return job
-
-
 async def _process(request: Request, job_id: uuid.UUID, data: bytes, admin: Staff) -> None:
     state = request.app.state
     try:
@@ -91,29 +78,31 @@ async def _process(request: Request, job_id: uuid.UUID, data: bytes, admin: Staf
     summary="Import a CSV of policies (admin); answers at once with the job to follow",
     description="UTF-8 (with or without BOM) or GB18030; English header names or the Chinese aliases:\n\n" + _FORMAT
     + "\n\nEvery row is checked; good rows import and bad rows are listed with row, column and reason; nothing is "
-      "half-written. Importing the same file again changes nothing; rerunning a file whose import failed finishes it.",
+      "half-written. Importing the same file again changes nothing; rerunning a file whose import failed finishes it. "
+      "An import stays within your branch: a row naming another branch's sub-branch or policy is refused, and "
+      "customers are found by id number among your branch's own records.",
 )
 async def import_policies(request: Request, background: BackgroundTasks, staff: CurrentStaff, session: SessionDep,
                           file: UploadFile = File(description="the CSV")) -> ImportAccepted:
-    admin = _admin(staff)
+    branch_id = importing_branch(staff)
     data = await file.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ApiError(422, f"file: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it", field="file")
     if not data.strip():
         raise ApiError(422, "file: the file is empty", field="file")
     filename = "".join(ch for ch in (file.filename or "upload.csv") if ch.isprintable())[:256]
-    job_id = await run_in_threadpool(create_job, request.app.state.engine, filename, data, admin.id, admin.branch_id)
+    job_id = await run_in_threadpool(create_job, request.app.state.engine, filename, data, staff.id, branch_id)
     # The request's session lives until its background job ends: closed now, or its transaction
     # (which read the signed-in staff) would hold a lock on staff, and a connection, for the whole import.
     await run_in_threadpool(session.close)
-    background.add_task(_process, request, job_id, data, admin)
+    background.add_task(_process, request, job_id, data, staff)
     return ImportAccepted(job_id=job_id, status="pending", progress_url=f"/imports/{job_id}")
 
 
 @router.get("/{job_id}", response_model=ImportJobOut, responses=error_responses(401, 403, 422),
             summary="An import's progress, counts and row errors")
 def import_job(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> ImportJobOut:
-    job = _job(session, staff, job_id)
+    job = find_import_job(session, staff, job_id)
     status, failure = job_status(job, datetime.now(UTC))
     return ImportJobOut(
         job_id=job.id, filename=job.filename, status=status, phase=job.phase, total_rows=job.total_rows,
@@ -128,6 +117,6 @@ def import_job(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> I
                        **error_responses(401, 403, 422)},
             summary="Every row error of an import, as CSV (row, column, reason)")
 def import_errors(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> Response:
-    job = _job(session, staff, job_id)
+    job = find_import_job(session, staff, job_id)
     return Response(errors_csv(job.errors).encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'})

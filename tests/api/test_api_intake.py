@@ -330,3 +330,73 @@ async def test_an_import_whose_process_died_shows_as_interrupted_and_a_rerun_fin
     assert rerun["counts"]["inserted"] == 4
     with Session(engine) as session:
         assert session.get(ImportJob, uuid.UUID(rerun["job_id"])).heartbeat_at is not None
+
+
+async def test_an_import_reads_and_writes_nothing_of_another_branch(api, engine, time_env, branch, admin_headers):
+    """Another branch's admin imports a file naming this branch's policy (moved to their sub-branch,
+    with a new phone) and a new policy of this branch's customer (the same id number). The first row
+    is refused with a row error that tells nothing of the policy; the second imports with their own
+    record of the person. This branch's policy, customer, case and notes stay as they were, and the
+    other branch's staff read none of them."""
+    from renewals.staff import add_org
+    from tests.scenario import unique_phone
+
+    today = local_today(api.settings, await time_env.get_current_time())
+    data = book_csv(branch, 1, today + timedelta(days=50), "PMINE", branch.takers[0])
+    await upload(api, admin_headers, data)
+    ours = next(csv.DictReader(io.StringIO(data.decode())))
+
+    async def its_case_is_open():
+        cases = await open_cases(engine, "PMINE")
+        assert len(cases) == 1
+        return cases[0]
+
+    case = await eventually(its_case_is_open, timeout=30)
+    owner = await api.sign_in(branch.takers[0].id)
+    noted = await api.post(f"/cases/{case.id}/contacts", headers=owner,
+                           json={"channel": "call", "result": "reached", "note": "客户要报价,周五再打"})
+    assert noted.status_code == 200, noted.text
+    customer_id = (await api.get(f"/cases/{case.id}", headers=admin_headers)).json()["customer_id"]
+    our_view = (await api.get(f"/customers/{customer_id}", headers=admin_headers)).json()
+    assert [n["body"] for n in our_view["notes"]] == ["客户要报价,周五再打"]
+
+    suffix = uuid.uuid4().hex[:5].upper()
+    with Session(engine) as session:
+        add_org(session, branch_code=f"B{suffix}", branch_name="苏州分公司", sub_branch_code=f"U{suffix}",
+                sub_branch_name="姑苏支公司")
+        session.commit()
+    their_admin = add_person(engine, Role.admin, branch_code=f"B{suffix}")
+    their_sales = add_person(engine, Role.sales, sub_branch_code=f"U{suffix}", name="郑一")
+    make_deputy(engine, f"U{suffix}", add_person(engine, Role.deputy, sub_branch_code=f"U{suffix}", name="冯二"))
+    theirs = await api.sign_in(their_admin.id)
+    moved = ours | {"sub_branch": f"U{suffix}", "manager": their_sales.username, "phone": unique_phone()}
+    same_person = ours | {"policy_no": f"PTHEIRS{suffix}", "sub_branch": f"U{suffix}",
+                          "manager": their_sales.username, "customer_name": "陈三", "phone": unique_phone()}
+    job = await upload(api, theirs, to_csv([moved, same_person]))
+
+    assert job["errors"] == [{"row": 2, "column": "policy_no", "reason": "belongs to another branch"}]
+    assert {k: job["counts"][k] for k in ("inserted", "updated", "new_owner", "rejected")} == {
+        "inserted": 1, "updated": 0, "new_owner": 0, "rejected": 1}
+    await api.post(f"/cases/{case.id}/contacts", headers=owner, json={"channel": "call", "result": "no_answer"})
+    with Session(engine) as session:  # after a projection write of the case, too, nothing of it moved
+        stored = session.get(RenewalCase, case.id)
+        assert (stored.sub_branch_id, stored.owner_id) == (case.sub_branch_id, case.owner_id)
+    assert (await api.get(f"/cases/{case.id}", headers=admin_headers)).status_code == 200
+    assert (await api.get(f"/cases/{case.id}", headers=theirs)).status_code == 403
+    after = (await api.get(f"/customers/{customer_id}", headers=admin_headers)).json()
+    assert {k: after[k] for k in ("name", "phone", "policies", "notes")} == {
+        k: our_view[k] for k in ("name", "phone", "policies", "notes")}
+    assert (await api.get(f"/customers/{customer_id}", headers=theirs)).status_code == 403
+
+    async def their_case_is_open():
+        cases = await open_cases(engine, f"PTHEIRS{suffix}")
+        assert len(cases) == 1
+        return cases[0]
+
+    their_case = await eventually(their_case_is_open, timeout=30)
+    their_customer = (await api.get(f"/cases/{their_case.id}", headers=theirs)).json()["customer_id"]
+    assert their_customer != customer_id
+    their_view = (await api.get(f"/customers/{their_customer}", headers=theirs)).json()
+    assert their_view["name"] == "陈三" and their_view["notes"] == []
+    assert {r["case_id"] for r in their_view["contacts"]} <= {str(their_case.id)}
+    assert [p["policy_no"] for p in their_view["policies"]] == [f"PTHEIRS{suffix}"]
