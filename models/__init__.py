@@ -1,6 +1,7 @@
 """SQLModel tables (SPEC §4). Importing this package registers every table on SQLModel.metadata."""
 
 from models.audit import HistoryArchive, RefusedAction
+from models.inbound_sms import InboundSms
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
 from models.renewal import ContactRecord, ImportJob, Note, Quote, RenewalCase, Task, TaskKind, TaskState
@@ -9,7 +10,7 @@ from models.task_day import RolledTaskDay, TaskDay
 from models.vehicle_model import VehicleModel
 
 __all__ = [
-    "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "ImportJob", "Note", "Policy",
+    "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "ImportJob", "InboundSms", "Note", "Policy",
     "PolicyChannel", "Quote", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay", "SignInThrottle", "Staff",
     "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskKind", "TaskState", "Vehicle", "VehicleModel",

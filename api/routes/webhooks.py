@@ -1,7 +1,9 @@
 """Twilio's callbacks: SMS delivery, call progress, recordings and replies from customers.
 
 No bearer token here: every request must carry a valid X-Twilio-Signature over our public URL and
-the form parameters; anything unsigned or altered answers 403 before anything is written.
+the form parameters; anything unsigned or altered answers 403 before anything is written. A valid
+signature does not make a request new: what each callback changes, once and in order, is
+renewals.callbacks'.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import or_
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -20,13 +21,16 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from api.access import actor
-from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep, read_then_release
 from api.errors import ApiError, error_responses
-from models import ContactRecord, Customer, Policy, RenewalCase, Staff
+from models import RenewalCase, Staff
+from renewals.callbacks import (
+    apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_status, claim_inbound_sms,
+    release_inbound_sms,
+)
 from renewals.cases import CaseRejected, update_case
-from renewals.consent import opt_choice, reply_word
+from renewals.consent import reply_word
 from renewals.labels import LOSS_REASON_CHOICES, word
-from renewals.masking import mask_phone
 from renewals.notify import WEBHOOK_PREFIX, whisper_twiml
 from renewals.settings import Settings
 from renewals.staff import StaffError, normalise_phone
@@ -34,14 +38,6 @@ from workflows import contract as c
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=WEBHOOK_PREFIX, tags=["webhooks"])
-
-# Later statuses never go back to earlier ones (Twilio's callbacks may arrive out of order).
-_SMS_PROGRESS = {"sending": 0, "accepted": 1, "scheduled": 1, "queued": 1, "sent": 2,
-                 "delivered": 3, "undelivered": 3, "failed": 3, "read": 4}
-# How the customer's leg of a bridged call ended (<Dial action>'s DialCallStatus) → contact result.
-_DIAL_RESULT = {"completed": "answered", "answered": "answered", "busy": "busy", "no-answer": "no_answer",
-                "failed": "failed", "canceled": "no_answer"}
-_CALL_FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
 def _public_url(settings: Settings, path: str) -> str:
@@ -102,70 +98,18 @@ async def _signal(client: Client, workflow_ids: list[str], signal: str, *args: o
             log.info("signal %s to %s not delivered: %s", signal, workflow_id, exc)
 
 
-def _record(session: Session, sid: str | None) -> ContactRecord | None:
-    if not sid:
-        return None
-    return session.exec(select(ContactRecord).where(ContactRecord.provider_id == sid)).first()
-
-
-def _running(session: Session, record: ContactRecord) -> list[str]:
-    """The workflow of the record's case, while the case is open (none, or one): the one to tell."""
-    case = session.get(RenewalCase, record.case_id)
-    return [case.workflow_id] if case and case.outcome is None else []
-
-
-def _open_cases(session: Session, customer_ids: list) -> list[tuple[str, object, object]]:
-    """(workflow id, case id, customer id) of the customers' cases that are still running."""
-    return list(session.exec(
-        select(RenewalCase.workflow_id, RenewalCase.id, Policy.customer_id)
-        .join(Policy, Policy.id == RenewalCase.policy_id)
-        .where(Policy.customer_id.in_(customer_ids), RenewalCase.outcome.is_(None))).all())
-
-
-def _apply_sms_status(session: Session, form: dict[str, str]) -> tuple[list[str], int | None]:
-    """Store the delivery status; returns the case workflow to tell about a permanent failure
-    (none, or one) and the error code."""
-    record = _record(session, form.get("MessageSid"))
-    status = form.get("MessageStatus", "")
-    if record is None or _SMS_PROGRESS.get(status, 0) < _SMS_PROGRESS.get(record.delivery_status or "", 0):
-        return [], None
-    already_failed = record.delivery_status in ("undelivered", "failed")
-    error_code = int(form["ErrorCode"]) if form.get("ErrorCode", "").isdigit() else None
-    record.delivery_status, record.error_code = status, error_code or record.error_code
-    session.add(record)
-    session.commit()
-    permanent = status in ("undelivered", "failed") and error_code is not None and not already_failed
-    if not (permanent and record.recipient == "customer" and record.case_id):
-        return [], None
-    return _running(session, record), error_code
-
-
 @router.post("/sms-status", **_signed("SMS delivery status", {
     "MessageSid": "SM5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "MessageStatus": "undelivered", "ErrorCode": "30003"}))
 async def sms_status(form: SignedForm, session: SessionDep, client: TemporalDep) -> Response:
-    failed_cases, error_code = await run_in_threadpool(_apply_sms_status, session, form)
+    failed_cases, error_code = await run_in_threadpool(apply_sms_status, session, form)
     await _signal(client, failed_cases, "contact_failed", c.ContactFailed(channel=c.Channel.sms, error_code=error_code))
     return Response(status_code=204)
-
-
-def _apply_call_status(session: Session, form: dict[str, str]) -> None:
-    """The staff member's leg (the call we placed). Its end says nothing about the customer: the
-    outcome comes from the dial result; a staff leg that never connected reached nobody."""
-    record = _record(session, form.get("CallSid"))
-    status = form.get("CallStatus", "")
-    if record is None or record.delivery_status in _CALL_FINAL:
-        return
-    record.delivery_status = status
-    if status in _CALL_FINAL and status != "completed" and record.result is None:
-        record.result = "not_connected"
-    session.add(record)
-    session.commit()
 
 
 @router.post("/call-status", **_signed("Click-to-call progress and duration", {
     "CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "CallStatus": "completed", "CallDuration": "95"}))
 def call_status(form: SignedForm, session: SessionDep) -> Response:
-    _apply_call_status(session, form)
+    apply_call_status(session, form)
     return Response(status_code=204)
 
 
@@ -178,30 +122,13 @@ def call_whisper(form: SignedForm) -> Response:
     return Response(whisper_twiml(), media_type="application/xml")
 
 
-def _apply_dial_result(session: Session, form: dict[str, str]) -> list[str]:
-    """Record how the customer's leg ended on the contact record of the call we placed; returns
-    the case workflow to tell about a failed call (none, or one)."""
-    record = _record(session, form.get("CallSid"))
-    status = form.get("DialCallStatus", "")
-    if record is None or status not in _DIAL_RESULT:
-        return []
-    record.result = _DIAL_RESULT[status]
-    duration = form.get("DialCallDuration", "")
-    record.duration_seconds = int(duration) if duration.isdigit() else 0
-    session.add(record)
-    session.commit()
-    if status != "failed" or not record.case_id:
-        return []
-    return _running(session, record)
-
-
 @router.post("/dial-result", **_signed(
     "How the customer's leg of a bridged call ended (<Dial action>)",
     {"CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "DialCallStatus": "no-answer", "DialCallDuration": "0"},
     status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response/>"}}},
                                 **error_responses(403)}))
 async def dial_result(form: SignedForm, session: SessionDep, client: TemporalDep) -> Response:
-    failed_cases = await run_in_threadpool(_apply_dial_result, session, form)
+    failed_cases = await run_in_threadpool(apply_dial_result, session, form)
     await _signal(client, failed_cases, "contact_failed", c.ContactFailed(channel=c.Channel.call))
     return Response("<Response/>", media_type="application/xml")  # the customer's leg is over: hang up
 
@@ -211,14 +138,7 @@ async def dial_result(form: SignedForm, session: SessionDep, client: TemporalDep
     "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC.../Recordings/RE...",
     "RecordingStatus": "completed", "RecordingDuration": "80"}))
 def recording(form: SignedForm, session: SessionDep) -> Response:
-    # <Dial record> reports on the call that ran the TwiML: the call we placed (its CallSid).
-    record = _record(session, form.get("CallSid")) or _record(session, form.get("ParentCallSid"))
-    if record is not None and form.get("RecordingUrl"):
-        record.recording_url = form["RecordingUrl"]
-        if record.duration_seconds is None and form.get("RecordingDuration", "").isdigit():
-            record.duration_seconds = int(form["RecordingDuration"])
-        session.add(record)
-        session.commit()
+    apply_recording(session, form)
     return Response(status_code=204)
 
 
@@ -260,39 +180,15 @@ async def _record_loss_reason(client: Client, staff: Staff, waiting: list[Renewa
     return f"已登记保单{case.policy_no}的流失原因:{word(reason)} / loss reason recorded"
 
 
+def _no_reply() -> Response:
+    """An empty TwiML answer: no automatic reply (Twilio's own opt-out handling confirms STOP)."""
+    return Response("<Response/>", media_type="application/xml")
+
+
 def _reply(text: str) -> Response:
     response = MessagingResponse()
     response.message(text)
     return Response(str(response), media_type="application/xml")
-
-
-def _apply_inbound_sms(session: Session, form: dict[str, str], now) -> tuple[bool | None, list[str]]:
-    """Record the reply on each customer with that number and apply an opt-out or opt-in;
-    returns the choice and the open cases to tell about it."""
-    try:
-        sender = normalise_phone(form.get("From", ""))
-    except StaffError:
-        return None, []
-    customers = list(session.exec(select(Customer).where(
-        or_(Customer.phone == sender, Customer.corrected_phone == sender))).all())
-    if not customers:
-        return None, []
-    choice = opt_choice(form.get("Body", ""), form.get("OptOutType", ""))
-    open_cases = _open_cases(session, [customer.id for customer in customers])
-    case_of = {}
-    for _, case_id, customer_id in open_cases:
-        case_of.setdefault(customer_id, case_id)  # the reply shows in the history of an open case
-    for customer in customers:
-        if choice is not None:
-            customer.sms_opt_out = choice
-            session.add(customer)
-        session.add(ContactRecord(
-            customer_id=customer.id, case_id=case_of.get(customer.id),
-            recipient="customer", channel=c.Channel.sms, direction="inbound", masked_number=mask_phone(sender),
-            body=form.get("Body", ""), provider_id=form.get("MessageSid"), delivery_status="received",
-            created_at=now, sent_at=now))
-    session.commit()
-    return choice, [workflow_id for workflow_id, _, _ in open_cases]
 
 
 @router.post("/inbound-sms", **_signed(
@@ -302,11 +198,19 @@ def _apply_inbound_sms(session: Session, form: dict[str, str], now) -> tuple[boo
     status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response/>"}}},
                                 **error_responses(403)}))
 async def inbound_sms(form: SignedForm, session: SessionDep, client: TemporalDep, now: NowDep) -> Response:
-    waiting = await run_in_threadpool(_loss_reason_reply, session, form)
+    if not form.get("MessageSid"):
+        raise ApiError(422, "MessageSid: Twilio sends one with every message", field="MessageSid")
+    waiting = await read_then_release(session, _loss_reason_reply, form)
     if waiting is not None:
-        return _reply(await _record_loss_reason(client, *waiting))
-    choice, workflow_ids = await run_in_threadpool(_apply_inbound_sms, session, form, now)
+        # Claimed before the workflow acts, so a copy arriving meanwhile finds it taken.
+        if not await read_then_release(session, claim_inbound_sms, form["MessageSid"], now):
+            return _no_reply()  # handled when it first came: a retry or a replay changes nothing
+        try:
+            return _reply(await _record_loss_reason(client, *waiting))
+        except Exception:
+            await run_in_threadpool(release_inbound_sms, session, form["MessageSid"])
+            raise
+    choice, workflow_ids = await run_in_threadpool(apply_inbound_sms, session, form, now)
     if choice is not None:
         await _signal(client, workflow_ids, "opted_out" if choice else "opted_in")
-    # An empty TwiML answer: no automatic reply (Twilio's own opt-out handling confirms STOP).
-    return Response("<Response/>", media_type="application/xml")
+    return _no_reply()

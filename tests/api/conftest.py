@@ -29,6 +29,11 @@ PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = hash_password(PASSWORD)  # one Argon2 hash for every test account: hashing is slow
 
 
+def twilio_sid(prefix: str) -> str:
+    """A fresh Sid as Twilio writes them (two letters, 32 hex digits): every message and call has its own."""
+    return prefix + uuid.uuid4().hex
+
+
 def give_password(engine: Engine, staff_id: uuid.UUID) -> str:
     """Set the test password (PASSWORD) on a staff account; returns its username."""
     with Session(engine) as session:

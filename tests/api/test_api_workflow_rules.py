@@ -15,7 +15,7 @@ from renewals.devservers import wheel_binary
 from renewals.temporal import register_search_attributes
 
 from models import ContactRecord, Customer
-from tests.api.conftest import Api
+from tests.api.conftest import Api, twilio_sid
 from tests.scenario import Scenario
 from workflows import contract as c
 
@@ -81,7 +81,7 @@ async def test_the_words_our_texts_advertise_opt_out(api: Api, sc: Scenario):
     await sc.sleep_until(cases[0].at(-60, 10))
     for case, reply in zip(cases, replies):
         response = await api.webhook("/webhooks/twilio/inbound-sms", {
-            "MessageSid": "SMreply", "From": case.customer_phone, "Body": reply})
+            "MessageSid": twilio_sid("SM"), "From": case.customer_phone, "Body": reply})
         assert response.status_code == 200
     await sc.sleep_until(cases[0].at(-60, 10, 1))
     with Session(sc.engine) as session:

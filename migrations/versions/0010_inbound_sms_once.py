@@ -1,0 +1,26 @@
+"""each SMS sent to our number is handled once: its MessageSid, kept as it is first handled
+
+Revision ID: 0010_inbound_sms_once
+Revises: 0009
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0010_inbound_sms_once'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "inbound_sms",
+        sa.Column("message_sid", sa.String(length=64), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("message_sid"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("inbound_sms")
