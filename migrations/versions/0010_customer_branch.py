@@ -5,14 +5,14 @@ the lowest branch code) keeps it, every other branch gets a copy as the record s
 policies, their vehicles and their cases' contact records move to that copy. Every customer has a
 policy (imports and the seed create them together), so every record gets its branch.
 
-Revision ID: 0010_customer_branch
+Revision ID: 0010
 Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010_customer_branch'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None

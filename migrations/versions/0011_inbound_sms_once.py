@@ -1,14 +1,14 @@
 """each SMS sent to our number is handled once: its MessageSid, kept as it is first handled
 
-Revision ID: 0010_inbound_sms_once
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010_inbound_sms_once'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
