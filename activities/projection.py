@@ -52,7 +52,8 @@ class CaseProjection:
                 "sub_branch_id": policy.sub_branch_id, "stage": case.stage, "owner_id": case.owner_id,
                 "deputy_id": case.deputy_id, "escalated": case.escalated, "follow_up_status": case.follow_up_status,
                 "outcome": case.outcome, "outcome_reason": case.outcome_reason, "outcome_stage": case.outcome_stage,
-                "new_policy_no": case.new_policy_no, "lost_to_insurer": case.lost_to_insurer, "updated_at": at,
+                "new_policy_no": case.new_policy_no, "lost_to_insurer": case.lost_to_insurer,
+                "skipped_windows": case.skipped_windows, "updated_at": at,
             }
             insert_case = insert(RenewalCase).values(**row, started_at=at, stage_entered_at=at)
             conn.execute(insert_case.on_conflict_do_update(

@@ -33,6 +33,7 @@ class CaseSnapshot:
     lost_to_insurer: str | None = None
     plan_revision: int = 0  # see workflows.tasks.task_id
     calls_stopped: bool = False  # the customer refused all contact: stages open no call tasks
+    skipped_windows: list[str] = field(default_factory=list)  # passed before the case could enter them
 
 
 @dataclass

@@ -160,12 +160,12 @@ async def main(n: int) -> None:
             rows.append(await run_fault(stack, name, fault, n, console))
     finally:
         stack.close()
-    table = Table("fault", "cases", "lost", "stuck", "duplicate SMS", "disagreements", "recovery s",
-                  title=f"bench.faults ({n} cases per fault, day = {DAY_SECONDS} s)")
+    table = Table("fault", "cases", "lost", "stuck", "duplicate SMS", "disagreements", "skipped windows",
+                  "recovery s", title=f"bench.faults ({n} cases per fault, day = {DAY_SECONDS} s)")
     for row in rows:
         bad = any(row[k] for k in ("lost", "stuck", "duplicate_sms", "disagreements"))
         table.add_row(str(row["fault"]), str(n), *(str(row[k]) for k in ("lost", "stuck", "duplicate_sms",
-                                                                          "disagreements")),
+                                                                          "disagreements", "skipped_windows")),
                       f"{row['recovery']:.1f}", style="red" if bad else None)
     console.print(table)
 

@@ -169,7 +169,8 @@ class Stack:
             await asyncio.sleep(1)
 
     async def verdict(self, client: Client, cases: list[StartedCase]) -> dict[str, int]:
-        """Lost (never started or failed), stuck (still running), projection/workflow disagreements."""
+        """Lost (never started or failed), stuck (still running), projection/workflow disagreements,
+        and the windows cases could not enter because they woke too late (entered late or recorded)."""
         lost = stuck = disagree = 0
         finished: dict[uuid.UUID, c.CaseState] = {}
         for case in cases:
@@ -192,7 +193,8 @@ class Stack:
             row = rows.get(case_id)
             if row is None or row.outcome != result.outcome or row.stage != result.stage:
                 disagree += 1
-        return {"lost": lost, "stuck": stuck, "disagreements": disagree, "duplicate_sms": self.twilio.duplicates()}
+        return {"lost": lost, "stuck": stuck, "disagreements": disagree, "duplicate_sms": self.twilio.duplicates(),
+                "skipped_windows": sum(len(row.skipped_windows) for row in rows.values())}
 
     def close(self) -> None:
         for worker in self.workers:

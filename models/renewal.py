@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, Numeric
+from sqlalchemy import ARRAY, Column, Index, Numeric, String, text
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, timestamp, uuid_pk
@@ -41,6 +41,10 @@ class RenewalCase(SQLModel, table=True):
     lost_to_insurer: str | None = Field(default=None, max_length=64)
     # The stage in which the outcome was reached: the renewal funnel reads it.
     outcome_stage: str | None = Field(default=None, max_length=32)
+    # Windows that passed before the case could enter them (its worker down or late): the funnel
+    # counts them, the case's problems say what became of their SMS.
+    skipped_windows: list[str] = Field(default_factory=list, sa_column=Column(
+        ARRAY(String(32)), nullable=False, server_default=text("'{}'")))
     # The customer accepted a quote: its proposal (暂存单) awaits payment. Written by the API, not the
     # workflow (the projection leaves these alone); the case renews only on success or policy_renewed.
     proposal_no: str | None = Field(default=None, max_length=32)

@@ -1,4 +1,6 @@
-"""Renewal calendar: when each stage window and task of a renewal case opens and falls due.
+"""Renewal calendar: when each stage window and task of a renewal case opens and falls due, the
+SMS each window sends as the case enters it, and what becomes of them when the case wakes too
+late to enter a window at all.
 
 Days are calendar days relative to the policy's expiry date (T0) in the policy's own time zone,
 and every instant handed out is a UTC-aware datetime, so workflows can compare and sleep on
@@ -8,6 +10,7 @@ them without knowing about zones. For demos and load tests a plan can run on com
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -66,6 +69,75 @@ _TASK_DAYS: dict[Stage, tuple[tuple[int, int], ...]] = {
     Stage.FINAL_CONTACT: _daily(-7, -1),
     Stage.POST_EXPIRY: _daily(1, LAST_DAY),
 }
+
+
+@dataclass(frozen=True)
+class EntrySms:
+    """An SMS a window sends as the case enters it (SPEC §2)."""
+
+    template: str
+    recipient: str  # customer, owner or deputy
+    # When the window passed before the case could enter it (its worker was down, or too busy to
+    # wake it in time), the SMS still goes out late if the case wakes in `late_until` or before;
+    # after that it would come too late, and it is recorded as not sent. None: never late.
+    late_until: Stage | None = None
+
+
+ENTRY_SMS: dict[Stage, tuple[EntrySms, ...]] = {
+    # Introducing the service manager is still worth it until the final notice does it again.
+    Stage.FIRST_CONTACT: (EntrySms("first_notice", "customer", late_until=Stage.DEPUTY_SUPERVISION),),
+    # The deputy supervises in this window only: from T-7 the case is back with the manager.
+    Stage.DEPUTY_SUPERVISION: (EntrySms("deputy_escalation", "deputy"),),
+    # "Expires soon" means nothing once the policy has expired.
+    Stage.FINAL_CONTACT: (EntrySms("manager_final_reminder", "owner"), EntrySms("final_notice", "customer")),
+}
+
+
+@dataclass(frozen=True)
+class SkippedWindow:
+    """A window the case passed without entering it, and what became of its entry SMS. Its tasks
+    are not opened: nobody could have handled them while they were due."""
+
+    stage: Stage
+    woke_in: Stage
+    sent_late: tuple[EntrySms, ...]
+    not_sent: tuple[tuple[EntrySms, str], ...]  # each with why
+
+    def note(self) -> str:
+        """What the case records about it (a problem on the case)."""
+        what = [f"{sms.template} sent late" for sms in self.sent_late]
+        what += [f"{sms.template} not sent: {why}" for sms, why in self.not_sent]
+        return (f"{self.stage} passed before the case could enter it (it woke in {self.woke_in}), "
+                f"its tasks not opened; {'; '.join(what) or 'nothing to send'}")
+
+
+def windows_between(stage: Stage, target: Stage, escalated: bool) -> tuple[Stage, ...]:
+    """The windows a case passes from `stage` to `target` without entering them (deputy
+    supervision only when the case is escalated)."""
+    between = STAGE_ORDER[STAGE_ORDER.index(stage) + 1:STAGE_ORDER.index(target)]
+    return tuple(s for s in between if s is not Stage.DEPUTY_SUPERVISION or escalated)
+
+
+def late_entry(skipped: Iterable[Stage], woke_in: Stage) -> list[SkippedWindow]:
+    """What becomes of windows that passed before the case could enter them, when it wakes in
+    `woke_in`: each window's entry SMS goes out late where ENTRY_SMS says it is still worth it,
+    else it is recorded as not sent. A recipient gets one notice at most: the latest (the one of
+    `woke_in` itself first) supersedes earlier ones, so a customer never reads two at once."""
+    newest = {sms.recipient: sms for sms in ENTRY_SMS.get(woke_in, ())}
+    windows = []
+    for stage in reversed(tuple(skipped)):
+        late, not_sent = [], []
+        for sms in ENTRY_SMS.get(stage, ()):
+            newer = newest.get(sms.recipient)
+            if newer is not None:
+                not_sent.append((sms, f"superseded by {newer.template}"))
+            elif sms.late_until is not None and STAGE_ORDER.index(woke_in) <= STAGE_ORDER.index(sms.late_until):
+                late.append(sms)
+                newest[sms.recipient] = sms
+            else:
+                not_sent.append((sms, f"too late in {woke_in}"))
+        windows.append(SkippedWindow(stage, woke_in, tuple(late), tuple(not_sent)))
+    return windows[::-1]
 
 
 @dataclass(frozen=True)

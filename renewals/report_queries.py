@@ -74,7 +74,8 @@ def renewal_counts_statement(period: Period, scope: ColumnElement[bool], filters
 
 
 def funnel_counts_statement(period: Period, scope: ColumnElement[bool], filters: Filters) -> Select:
-    """Cases due in the period by the local day they started on, the stage they reached and how they ended."""
+    """Cases due in the period by the local day they started on, the stage they reached, how they
+    ended and the windows they skipped."""
     local_start = func.timezone(RenewalCase.timezone, RenewalCase.started_at)
     start_day = func.least(func.greatest(cast(local_start, Date) - RenewalCase.expiry_date,
                                          EARLIEST_DAY), LATEST_DAY).label("start_day")
@@ -82,9 +83,9 @@ def funnel_counts_statement(period: Period, scope: ColumnElement[bool], filters:
     last_stage = func.coalesce(RenewalCase.outcome_stage, RenewalCase.stage).label("last_stage")
     columns = (start_day, before_opening, last_stage, RenewalCase.escalated, RenewalCase.outcome)
     return (
-        select(*columns, func.count())
+        select(*columns, func.count(), RenewalCase.skipped_windows)
         .where(RenewalCase.expiry_date.between(period.start, period.end), scope, *_case_filters(filters))
-        .group_by(*columns)
+        .group_by(*columns, RenewalCase.skipped_windows)
     )
 
 

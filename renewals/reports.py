@@ -12,6 +12,8 @@ Definitions a renewal team reads the figures by:
   day when it is done before its day ends; it is missed when its day ended without it. Window
   tasks (first and second contact calls, supervision, complaints, loss reasons) are overdue when
   their deadline passed and they are still open.
+- A window that passed before a case could enter it (its worker down, or too late to wake it) is
+  skipped in the funnel, not reached: nobody worked the case in it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import csv
 import io
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -250,6 +252,7 @@ class FunnelCount:
     escalated: bool
     outcome: str | None
     cases: int
+    skipped: Sequence[str] = ()  # windows that passed before the case could enter them
 
 
 def stages_passed(start_day: int, started_before_opening: bool, last_stage: str, escalated: bool) -> list[Stage]:
@@ -270,6 +273,7 @@ class FunnelStage:
     stage: str
     label: str
     reached: int  # cases that went through this stage
+    skipped: int  # cases that should have, but it passed before they could enter it (worker down or late)
     renewed: int  # won here
     lost: int  # renewed elsewhere, reported here
     share_of_renewed: float | None  # of all renewals of the period, the share won here
@@ -288,6 +292,7 @@ class FunnelReport:
 
 def funnel_report(counts: Iterable[FunnelCount], period: Period) -> FunnelReport:
     reached: Counter[Stage] = Counter()
+    skipped: Counter[Stage] = Counter()
     won: Counter[Stage] = Counter()
     lost: Counter[Stage] = Counter()
     total = waiting = 0
@@ -297,14 +302,17 @@ def funnel_report(counts: Iterable[FunnelCount], period: Period) -> FunnelReport
         if not passed:
             waiting += c.cases
         for stage in passed:
-            reached[stage] += c.cases
+            if stage not in c.skipped:
+                reached[stage] += c.cases
+        for stage in c.skipped:
+            skipped[Stage(stage)] += c.cases
         if c.outcome == Outcome.RENEWED:
             won[Stage(c.last_stage)] += c.cases
         elif c.outcome == Outcome.LOST:
             lost[Stage(c.last_stage)] += c.cases
     renewed = sum(won.values())
-    stages = [FunnelStage(stage=s.value, label=word(s), reached=reached[s], renewed=won[s], lost=lost[s],
-                          share_of_renewed=rate(won[s], renewed), conversion=rate(won[s], reached[s]))
+    stages = [FunnelStage(stage=s.value, label=word(s), reached=reached[s], skipped=skipped[s], renewed=won[s],
+                          lost=lost[s], share_of_renewed=rate(won[s], renewed), conversion=rate(won[s], reached[s]))
               for s in FUNNEL_STAGES]
     return FunnelReport(period, total, waiting, renewed, rate(renewed, total), stages)
 
@@ -420,7 +428,7 @@ ENGLISH = {
     "层级": "Level", "分公司代码": "Branch code", "分公司": "Branch", "支公司代码": "Sub-branch code",
     "支公司": "Sub-branch", "客户经理": "Manager", "合计": "Total", "到期": "Due", "续保": "Renewed", "流失": "Lost",
     "脱保": "Lapsed", "注销": "Closed", "跟进中": "Open", "续保率": "Renewal rate", "脱保率": "Lapse rate",
-    "阶段": "Stage", "进入": "Reached", "在此续保": "Renewed here", "在此流失": "Lost here",
+    "阶段": "Stage", "进入": "Reached", "跳过": "Skipped", "在此续保": "Renewed here", "在此流失": "Lost here",
     "阶段转化率": "Stage conversion", "占续保比": "Share of renewals", "角色": "Role", "任务数": "Tasks",
     "已办理": "Handled", "应办每日任务": "Daily calls due", "当日办理": "Handled the same day",
     "当日办理率": "Same-day rate", "错过": "Missed", "逾期未办": "Overdue", "待办": "Pending",
@@ -472,13 +480,14 @@ def renewal_table(report: RenewalReport, language: str = "zh-CN") -> Table:
 
 def funnel_table(report: FunnelReport, language: str = "zh-CN") -> Table:
     w = _Words(language)
-    rows = [[f"{w(s.label)} {s.stage}", str(s.reached), str(s.renewed), str(s.lost),
+    rows = [[f"{w(s.label)} {s.stage}", str(s.reached), str(s.skipped), str(s.renewed), str(s.lost),
              _pct(s.conversion), _pct(s.share_of_renewed)] for s in report.stages]
-    rows.append([w("合计"), str(report.cases), str(report.renewed), str(sum(s.lost for s in report.stages)),
-                 _pct(report.renewal_rate), _pct(1.0 if report.renewed else None)])
+    rows.append([w("合计"), str(report.cases), str(sum(s.skipped for s in report.stages)), str(report.renewed),
+                 str(sum(s.lost for s in report.stages)), _pct(report.renewal_rate),
+                 _pct(1.0 if report.renewed else None)])
     title = (f"{w('续保漏斗')} {report.period.start} — {report.period.end}: {report.cases} {w('件')}, "
              f"{w('未进入窗口')} {report.waiting} {w('件')}")
-    return Table(title, list(map(w, ["阶段", "进入", "在此续保", "在此流失", "阶段转化率", "占续保比"])), rows)
+    return Table(title, list(map(w, ["阶段", "进入", "跳过", "在此续保", "在此流失", "阶段转化率", "占续保比"])), rows)
 
 
 def task_table(report: TaskReport, language: str = "zh-CN") -> Table:

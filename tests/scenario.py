@@ -112,6 +112,12 @@ class Scenario:
     async def local_today(self) -> date:
         return (await self.now()).astimezone(ZoneInfo(TZ)).date()
 
+    async def next_local(self, hour: int) -> datetime:
+        """The next `hour`:00 local time."""
+        local = (await self.now()).astimezone(self.tz)
+        at = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+        return at if at > local else at + timedelta(days=1)
+
     async def sleep_until(self, when: datetime) -> None:
         delta = (when - await self.now()).total_seconds()
         if delta > 0:

@@ -11,7 +11,9 @@ from renewals.calendar import (
     Stage,
     call_refusal,
     customer_sms_time,
+    late_entry,
     plan_renewal,
+    windows_between,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -301,6 +303,49 @@ def test_anchor_with_real_length_days_opens_at_day_start_not_0900():
     plan = plan_renewal(date(2030, 1, 1), anchor=ANCHOR)
     assert plan.window(Stage.FIRST_CONTACT).starts_at == ANCHOR - timedelta(days=60)
     assert plan.ends_at == ANCHOR + timedelta(days=8)
+
+
+# --- windows a case slept through ---------------------------------------------------------------
+
+FIRST, SECOND, THIRD, DEPUTY, FINAL, POST = WINDOW_STAGES
+
+
+def test_the_windows_between_two_stages_include_supervision_only_when_escalated():
+    assert windows_between(Stage.WAITING, SECOND, escalated=False) == (FIRST,)
+    assert windows_between(FIRST, FINAL, escalated=False) == (SECOND, THIRD)
+    assert windows_between(FIRST, FINAL, escalated=True) == (SECOND, THIRD, DEPUTY)
+    assert windows_between(THIRD, POST, escalated=True) == (DEPUTY, FINAL)
+    assert windows_between(SECOND, THIRD, escalated=True) == ()
+
+
+def fate(skipped, woke_in) -> dict[str, list[str]]:
+    """Per skipped window: its entry SMS, each sent late or not sent (and why)."""
+    return {w.stage: [f"{sms.template} late" for sms in w.sent_late]
+            + [f"{sms.template}: {why}" for sms, why in w.not_sent] for w in late_entry(skipped, woke_in)}
+
+
+@pytest.mark.parametrize("woke_in", [SECOND, THIRD, DEPUTY])
+def test_a_first_notice_the_case_slept_through_goes_out_late_until_the_final_notice_is_due(woke_in):
+    assert fate(windows_between(Stage.WAITING, woke_in, escalated=True), woke_in)[FIRST] == ["first_notice late"]
+
+
+def test_the_final_notice_supersedes_a_late_first_notice_and_supervision_is_never_late():
+    assert fate((FIRST, SECOND, THIRD, DEPUTY), FINAL) == {
+        FIRST: ["first_notice: superseded by final_notice"], SECOND: [], THIRD: [],
+        DEPUTY: ["deputy_escalation: too late in FINAL_CONTACT"]}
+
+
+def test_after_expiry_no_notice_of_a_window_the_case_slept_through_goes_out():
+    assert fate((FIRST, SECOND, THIRD, FINAL), POST) == {
+        FIRST: ["first_notice: too late in POST_EXPIRY"], SECOND: [], THIRD: [],
+        FINAL: ["manager_final_reminder: too late in POST_EXPIRY", "final_notice: too late in POST_EXPIRY"]}
+
+
+def test_a_skipped_window_is_noted_with_what_became_of_its_sms():
+    [first, second] = late_entry((FIRST, SECOND), THIRD)
+    assert first.note() == ("FIRST_CONTACT passed before the case could enter it (it woke in THIRD_CONTACT), its "
+                            "tasks not opened; first_notice sent late")
+    assert second.note().endswith("its tasks not opened; nothing to send")
 
 
 # --- quiet hours ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from models import Customer, Role
 from renewals.audit.archive import case_timeline
 from tests.api.conftest import add_person
+from tests.fake_twilio import Chaos
 from tests.scenario import Case, Scenario, eventually
 from tests.test_renewal_workflow import follow_up, rejected
 from workflows import contract as c
@@ -85,6 +86,7 @@ async def test_failed_after_the_end_of_t8_waits_for_final_contact_without_the_de
     await sc.sleep_until(case.at(-7, 9, 1))
     state = await case.state()
     assert (state.stage, state.escalated) == ("FINAL_CONTACT", False)
+    assert state.problems == [], "the case was awake: no window passed it by"
     assert sc.sms_to(case.deputy_phone) == []
     assert "DEPUTY_SUPERVISION" not in {t.stage for t in sc.tasks(case)}
     sc.save_history(case, "failed_after_t8_goes_to_final_contact")
@@ -379,3 +381,30 @@ async def test_staff_actions_answer_within_a_second_while_twilio_does_not(time_e
         finally:
             notifier.gate.set()
             await sc.finish()
+
+
+async def test_a_contact_reaches_the_projection_while_an_sms_of_the_case_is_retried(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-55, 14, 30))
+    sc.twilio.chaos(Chaos(server_error=1.0))  # Twilio answers 5xx: the complaint alert is retried
+    try:
+        await case.update("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call,
+                                                            result=c.ContactResult.complaint))
+
+        def alert_retried() -> None:
+            assert len([r for r in sc.twilio.requests if r.params.get("To") == case.deputy_phone]) >= 2
+
+        def complaint_handled() -> None:
+            assert [t.state for t in sc.tasks(case) if t.kind == "complaint"] == ["done"], \
+                "the deputy's contact is not in PostgreSQL: the to-do panel still shows the complaint open"
+
+        await eventually(alert_retried, timeout=20)  # a first attempt, and a retry
+        await case.update("record_contact", c.RecordContact(actor=case.actor("deputy"), channel=c.Channel.call,
+                                                            result=c.ContactResult.reached))
+        await eventually(complaint_handled, timeout=10)  # at once, not after the alert's retries
+        assert sc.sms_to(case.deputy_phone) == [], "the alert is still being retried"
+    finally:
+        sc.twilio.chaos(None)
+    await sc.sleep_until(await sc.now() + timedelta(minutes=5))
+    assert len(sc.sms_to(case.deputy_phone)) == 1, "the alert goes out once Twilio is back"
+    sc.save_history(case, "contact_written_while_an_sms_is_retried")

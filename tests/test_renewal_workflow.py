@@ -12,16 +12,20 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlmodel import Session
 from temporalio.api.history.v1 import History
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
 from activities.types import SmsRequest
+from renewals import report_queries as reports
 from renewals.cases import CaseRejected
 from renewals.history import history_cost
 from renewals.notify import TwilioNotifier
+from renewals.reports import Period
 from tests.scenario import Case, Scenario, eventually
 from worker import build_worker
 from workflows import contract as c
@@ -249,10 +253,7 @@ async def test_i_opt_out_stops_customer_sms_only(sc: Scenario):
 
 
 async def test_j_customer_sms_in_quiet_hours_waits_until_eight(sc: Scenario):
-    now = await sc.now()
-    local = now.astimezone(sc.tz)
-    at_22 = local.replace(hour=22, minute=0, second=0, microsecond=0)
-    await sc.sleep_until(at_22 if at_22 > local else at_22 + timedelta(days=1))
+    await sc.sleep_until(await sc.next_local(22))
     case = await sc.start(days_to_expiry=50)  # already inside FIRST_CONTACT: the notice is due now, at 22:00
     await sc.sleep_until(case.at(-49, 7, 59))
     assert (await case.state()).stage == "FIRST_CONTACT"
@@ -387,6 +388,57 @@ async def test_staff_service_request_sms_is_sent_or_held_for_quiet_hours(sc: Sce
     assert "opted out" in await rejected(case, "send_customer_sms", request)
     sc.save_history(case, "staff_sms_and_opt_out")
 
+
+
+def first_run_after(days: int):
+    """Start the case with its worker down for `days` days: its first workflow task runs that late."""
+    async def starter(client, inp: c.RenewalInput, task_queue: str):
+        return await client.start_workflow(
+            c.WORKFLOW_TYPE, inp, id=c.renewal_workflow_id(inp.policy_no, inp.expiry_date), task_queue=task_queue,
+            start_delay=timedelta(days=days), result_type=c.CaseState)
+    return starter
+
+
+async def test_windows_that_passed_while_the_worker_was_down_send_their_notices_late_or_are_recorded(sc: Scenario):
+    await sc.sleep_until(await sc.next_local(10))
+    third = await sc.start(days_to_expiry=62, starter=first_run_after(46))  # runs at T-16: FIRST, SECOND passed
+    final = await sc.start(days_to_expiry=62, starter=first_run_after(56))  # runs at T-6: FIRST..DEPUTY passed
+    await sc.sleep_until(third.at(-16, 10, 5))
+    assert (await third.state()).stage == "THIRD_CONTACT"
+    [first_notice] = sc.sms_to(third.customer_phone)
+    assert "还有16天左右" in first_notice and third.owner_name in first_notice, "late, with the real days left"
+    assert {t.stage for t in sc.tasks(third)} == {"THIRD_CONTACT"}, "no tasks for windows nobody could work"
+
+    await sc.sleep_until(final.at(-6, 10, 5))
+    state = await final.state()
+    assert (state.stage, state.escalated) == ("FINAL_CONTACT", False)
+    [final_notice] = sc.sms_to(final.customer_phone)
+    assert "请及时续保" in final_notice, "only the final notice: it says what the first one would have"
+    assert len(sc.sms_to(final.owner_phone)) == 1 and sc.sms_to(final.deputy_phone) == []
+
+    # Nothing silent: every window passed unentered is a problem on the case, in the Temporal UI's
+    # details, in the projection and in the funnel report.
+    assert [p.activity for p in state.problems] == [
+        "window_skipped FIRST_CONTACT", "window_skipped SECOND_CONTACT", "window_skipped THIRD_CONTACT",
+        "window_skipped DEPUTY_SUPERVISION"]
+    first, *_, deputy = state.problems
+    assert "first_notice not sent: superseded by final_notice" in first.error
+    assert "deputy_escalation not sent" in deputy.error
+    third_problems = (await third.state()).problems
+    assert [p.activity for p in third_problems] == ["window_skipped FIRST_CONTACT", "window_skipped SECOND_CONTACT"]
+    assert "first_notice sent late" in third_problems[0].error
+    metadata = await final.handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "needs attention: 4 problem(s)" in metadata.current_details
+    assert sc.case_row(final).skipped_windows == ["FIRST_CONTACT", "SECOND_CONTACT", "THIRD_CONTACT",
+                                                  "DEPUTY_SUPERVISION"]
+    with Session(sc.engine) as session:
+        funnel = reports.funnel(session, Period(final.inp.expiry_date, final.inp.expiry_date), reports.everything(),
+                                reports.Filters(sub_branch=sc.sub_branch_code))
+    assert {s.stage: s.skipped for s in funnel.stages} == {
+        "FIRST_CONTACT": 2, "SECOND_CONTACT": 2, "THIRD_CONTACT": 1, "DEPUTY_SUPERVISION": 1, "FINAL_CONTACT": 0,
+        "POST_EXPIRY": 0}
+    sc.save_history(third, "first_run_after_two_windows_passed")
+    sc.save_history(final, "first_run_after_four_windows_passed")
 
 
 async def test_an_update_in_the_workflows_first_task_is_validated_against_the_case(dev_env, settings, engine, twilio):

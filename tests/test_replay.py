@@ -21,7 +21,8 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_main_paths_are_recorded():
     names = {path.stem for path in HISTORIES}
     assert {"lapsed_after_deputy_continue", "lost_without_reason", "renewed_in_first_contact",
-            "deputy_renews_after_failed", "intake_starts_a_day", "intake_aligns_deputies"} <= names
+            "deputy_renews_after_failed", "intake_starts_a_day", "intake_aligns_deputies",
+            "first_run_after_four_windows_passed", "contact_written_while_an_sms_is_retried"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

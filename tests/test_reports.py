@@ -13,6 +13,7 @@ from PIL import Image
 from renewals import report_charts as charts
 from renewals.reports import (
     DAILY_STAGES, ESCALATION_DAY, MAX_BARS, CaseCount, FunnelCount, Period, PeriodError, chart_rows, funnel_report,
+    funnel_table,
     label, make_period, renewal_report, stages_passed,
 )
 
@@ -40,6 +41,18 @@ def test_stages_passed_follow_the_calendar_from_the_window_a_case_started_in():
     assert stages_passed(-90, False, "FINAL_CONTACT", False)[-2:] == ["THIRD_CONTACT", "FINAL_CONTACT"]
     assert "DEPUTY_SUPERVISION" in stages_passed(-90, False, "FINAL_CONTACT", True)
     assert stages_passed(-90, False, "WAITING", False) == []
+
+
+def test_the_funnel_counts_windows_that_passed_before_a_case_could_enter_them_apart():
+    skipped = ["SECOND_CONTACT", "THIRD_CONTACT"]
+    report = funnel_report([FunnelCount(-62, False, "FINAL_CONTACT", False, None, 2, skipped),
+                            FunnelCount(-62, False, "FINAL_CONTACT", False, None, 1)],
+                           Period(date(2026, 3, 1), date(2026, 3, 31)))
+    by_stage = {s.stage: (s.reached, s.skipped) for s in report.stages}
+    assert by_stage == {"FIRST_CONTACT": (3, 0), "SECOND_CONTACT": (1, 2), "THIRD_CONTACT": (1, 2),
+                        "DEPUTY_SUPERVISION": (0, 0), "FINAL_CONTACT": (3, 0), "POST_EXPIRY": (0, 0)}
+    assert funnel_table(report, "en").rows[1][:3] == ["Second contact SECOND_CONTACT", "1", "2"]
+    assert funnel_table(report).columns[:3] == ["阶段", "进入", "跳过"]
 
 
 def test_daily_stages_and_the_escalation_day_come_from_the_calendar():
@@ -91,7 +104,7 @@ def test_the_tables_read_in_english_on_the_english_console_and_stay_chinese_for_
     branch, sub-branch and staff names are data and stay as they are)."""
     import re
 
-    from renewals.reports import TaskCount, funnel_table, renewal_table, task_report, task_table
+    from renewals.reports import TaskCount, renewal_table, task_report, task_table
 
     period = Period(date(2026, 3, 1), date(2026, 3, 31))
     manager = uuid.uuid4()

@@ -286,12 +286,13 @@ class OpenTask:
 
 @dataclass
 class Problem:
-    """Something the case could not do after bounded retries; a needs-attention task for the
-    branch admin goes with it, and the case carries on with its calendar."""
+    """Something the case could not do after bounded retries, with a needs-attention task for the
+    branch admin; or a window that passed before the case could enter it (its worker down or
+    late), counted in the funnel report. Either way the case carries on with its calendar."""
 
     at: datetime
-    activity: str  # project_case or send_sms (with the template)
-    error: str  # the failure's type and message, numbers masked
+    activity: str  # project_case, send_sms (with the template), or window_skipped (with the window)
+    error: str  # the failure's type and message, numbers masked; for a window, what became of its SMS
 
 
 @dataclass

@@ -18,7 +18,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
-    from renewals.calendar import STAGE_ORDER, Outcome, RenewalPlan, Stage, customer_sms_time, local_label, plan_renewal
+    from renewals.calendar import (
+        ENTRY_SMS, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, customer_sms_time, late_entry,
+        local_label, plan_renewal, windows_between,
+    )
     from renewals.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
     import workflows.staff_rules as staff_rules
@@ -36,10 +39,24 @@ STATUS_REPLANS = "status-change-replans-wake-up"
 EXPIRY_REPLANS_STAGE = "expiry-change-replans-current-stage"
 EFFECTS_QUEUED = "writes-and-sends-queued-for-one-writer"
 ESCALATION_ENDS_WITH_T8 = "escalation-ends-with-the-deputy-task-due-day"
+EFFECT_LANES = "writes-and-sends-in-separate-lanes"
+WINDOWS_PASSED_ASLEEP = "windows-passed-asleep-enter-late-or-are-recorded"
 # How long a staff action waits for its own writes (and SMS) before it answers anyway.
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
+
+
+class _Lane:
+    """Effects of one kind, done in order one at a time by a task of the workflow."""
+
+    def __init__(self) -> None:
+        self.effects: list[tuple[CaseChange | SmsRequest, int]] = []  # each with the writes it waits for
+        self.queued = self.done = 0
+        self.busy = False
+
+    def idle(self) -> bool:
+        return not self.effects and not self.busy
 
 
 class Rejected(ApplicationError):
@@ -83,13 +100,19 @@ class PolicyRenewal:
         self._extra_tasks: list[c.OpenTask] = []  # complaint and loss-reason tasks
         self._held_sms: list[tuple[datetime, SmsRequest]] = []  # customer SMS held for quiet hours
         self._problems: list[c.Problem] = []
-        # Writes and sends, in order, for the one writer task (see _effects_queued).
+        self._skipped: list[Stage] = []  # windows passed before the case could enter them
+        # When the case last looked at its calendar (_advance): a window that opens later, and has
+        # passed when it looks again, passed while it slept.
+        self._awake_at = workflow.info().workflow_start_time
+        # Writes and sends, each in order, for the lanes' tasks (see _effects_queued); one lane for
+        # both in histories recorded before EFFECT_LANES.
         self._queued: bool | None = None
-        self._effects: list[CaseChange | SmsRequest] = []
-        self._writing = self._closing = False
+        self._writes = self._sends = _Lane()
+        self._lanes: list[asyncio.Task] = []
+        self._closing = False
+        self._marks: dict[str, list[tuple[_Lane, int]]] = {}  # per update: the effects it queued
         self._awaited: set[str] = set()  # staff SMS whose sender waits (briefly) for Twilio's answer
         self._sms_answers: dict[str, SmsOutcome] = {}
-        self._queued_count = self._written_count = 0
 
     # --- run -----------------------------------------------------------------------------------
 
@@ -115,7 +138,7 @@ class PolicyRenewal:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._queued:
             self._closing = True
-            await workflow.wait_condition(lambda: not self._effects and not self._writing)
+            await workflow.wait_condition(lambda: self._writes.idle() and self._sends.idle())
         return self._state()
 
     async def _advance(self) -> None:
@@ -133,6 +156,7 @@ class PolicyRenewal:
         for _, sms in due:
             if not self._customer_sms_stopped():
                 await self._send(sms)
+        self._awake_at = now
 
     def _due_transition(self) -> tuple[Stage | None, datetime]:
         """The furthest stage whose start has passed (stages the clock skipped are not entered),
@@ -158,12 +182,15 @@ class PolicyRenewal:
         _, at = self._due_transition()
         return min([at, *(t for t, _ in self._held_sms)])
 
+    def _calls_for_deputy(self) -> bool:
+        """The status (or, without one, the ESCALATE_WITHOUT_STATUS setting) asks for the deputy."""
+        return self._in.escalate_without_status if self._status is None else self._status is c.FollowUpStatus.failed
+
     def _escalates(self) -> bool:
         """The status calls for the deputy, and there is still time for them: a `failed` after the
         end of T-8 (when the deputy's task would be due) waits for FINAL_CONTACT at T-7 09:00
         instead of putting the case under supervision for a few hours."""
-        if not (self._in.escalate_without_status if self._status is None
-                else self._status is c.FollowUpStatus.failed):
+        if not self._calls_for_deputy():
             return False
         [deputy_task] = self._plan.task_slots(Stage.DEPUTY_SUPERVISION)
         if workflow.now() < deputy_task.due_at:
@@ -178,6 +205,10 @@ class PolicyRenewal:
 
     async def _enter(self, stage: Stage) -> None:
         now = workflow.now()
+        skipped = self._slept_through(stage)
+        for window in skipped:
+            self._skipped.append(window.stage)
+            self._problems.append(c.Problem(at=now, activity=f"window_skipped {window.stage}", error=window.note()))
         self._stage = stage
         if stage is Stage.DEPUTY_SUPERVISION:
             self._escalated = True
@@ -186,13 +217,22 @@ class PolicyRenewal:
         await self._project(CaseChange(at=now, case=self._snapshot(), open_stage_tasks=True,
                                        replan=self._plan_revision > 0))
         self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self._escalated))
-        if stage is Stage.FIRST_CONTACT:
-            await self._notify_customer(self._sms("first_notice", "customer"))
-        elif stage is Stage.DEPUTY_SUPERVISION:
-            await self._notify_staff("deputy_escalation", "deputy")
-        elif stage is Stage.FINAL_CONTACT:
-            await self._notify_staff("manager_final_reminder", "owner")
-            await self._notify_customer(self._sms("final_notice", "customer"))
+        for sms in (*(late for window in skipped for late in window.sent_late), *ENTRY_SMS.get(stage, ())):
+            if sms.recipient == "customer":
+                await self._notify_customer(self._sms(sms.template, "customer"))
+            else:
+                await self._notify_staff(sms.template, sms.recipient)
+
+    def _slept_through(self, stage: Stage) -> list[SkippedWindow]:
+        """The windows before `stage` that opened while the case slept and passed before it woke
+        (its worker down, or too busy to wake it in time), escalation as the status it slept with
+        decided it; what becomes of each is calendar.late_entry's decision. Histories recorded
+        before entered `stage` alone (patched)."""
+        passed = [s for s in windows_between(self._stage, stage, self._calls_for_deputy())
+                  if self._plan.window(s).starts_at > self._awake_at]
+        if not passed or not workflow.patched(WINDOWS_PASSED_ASLEEP):
+            return []
+        return late_entry(passed, stage)
 
     def _plan_stage_tasks(self) -> None:
         self._stage_tasks = planned_tasks(
@@ -495,6 +535,7 @@ class PolicyRenewal:
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
             lost_to_insurer=self._lost_to, plan_revision=self._plan_revision, calls_stopped=self._do_not_contact,
+            skipped_windows=list(self._skipped),
         )
 
     def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:
@@ -555,49 +596,66 @@ class PolicyRenewal:
         return self._state()
 
     async def _writes_settled(self) -> None:
-        """Give the writes this action queued up to ANSWER_WAIT: done, the caller reads them in the
-        projection at once; PostgreSQL or Twilio down, the action is answered anyway and its writes
-        follow when they can."""
-        target = self._queued_count
-        if not self._queued or self._written_count >= target:
+        """Give the writes and sends this action queued up to ANSWER_WAIT: done, the caller reads
+        them in the projection at once; PostgreSQL or Twilio down, the action is answered anyway and
+        its writes follow when they can. In one lane it waits for everything queued before."""
+        if not self._queued:
+            return
+        own = self._marks.pop(workflow.current_update_info().id, [])
+        waits = [(self._writes, self._writes.queued)] if self._sends is self._writes else own
+        if all(lane.done >= n for lane, n in waits):
             return
         try:
-            await workflow.wait_condition(lambda: self._written_count >= target, timeout=ANSWER_WAIT,
+            await workflow.wait_condition(lambda: all(lane.done >= n for lane, n in waits), timeout=ANSWER_WAIT,
                                           timeout_summary="this action's writes")
         except asyncio.TimeoutError:
             pass
 
     def _effects_queued(self) -> bool:
-        """Whether writes and sends go to one writer task instead of being awaited where they
-        arise. Queued, no update handler, signal or stage entry waits for PostgreSQL or Twilio
-        (nor holds the lock across them): a staff action answers at once while either is down,
-        and its writes follow in order. Histories recorded before run the old way (patched)."""
+        """Whether writes and sends are queued for the lanes' tasks instead of being awaited where
+        they arise. Queued, no update handler, signal or stage entry waits for PostgreSQL or Twilio
+        (nor holds the lock across them): a staff action answers at once while either is down, and
+        its writes follow in order. Writes and sends go in two lanes, so an SMS being retried holds
+        back no projection write (a send still waits for the writes queued before it: it reads the
+        case as projected). Histories recorded before run the older ways (patched)."""
         if self._queued is None:
             self._queued = workflow.patched(EFFECTS_QUEUED)
             if self._queued:
-                self._writer = asyncio.create_task(self._write_effects())
+                if workflow.patched(EFFECT_LANES):
+                    self._sends = _Lane()
+                lanes = [self._writes] if self._sends is self._writes else [self._writes, self._sends]
+                self._lanes = [asyncio.create_task(self._run(lane)) for lane in lanes]
         return self._queued
 
-    async def _write_effects(self) -> None:
+    def _queue(self, effect: CaseChange | SmsRequest) -> None:
+        lane = self._sends if isinstance(effect, SmsRequest) else self._writes
+        lane.effects.append((effect, self._writes.queued))
+        lane.queued += 1
+        update = workflow.current_update_info()
+        if update is not None:
+            self._marks.setdefault(update.id, []).append((lane, lane.queued))
+
+    async def _run(self, lane: _Lane) -> None:
         while True:
-            await workflow.wait_condition(lambda: bool(self._effects) or self._closing)
-            if not self._effects:
+            await workflow.wait_condition(lambda: bool(lane.effects) or self._closing)
+            if not lane.effects:
                 return
-            self._writing = True
-            effect = self._effects.pop(0)
+            lane.busy = True
+            effect, writes_before = lane.effects.pop(0)
+            if self._writes.done < writes_before:
+                await workflow.wait_condition(lambda: self._writes.done >= writes_before)
             if isinstance(effect, SmsRequest):
                 outcome = await self._send_now(effect)
                 if effect.idempotency_key in self._awaited:
                     self._sms_answers[effect.idempotency_key] = outcome
             else:
                 await self._project_now(effect)
-            self._written_count += 1
-            self._writing = False
+            lane.done += 1
+            lane.busy = False
 
     async def _project(self, change: CaseChange) -> None:
         if self._effects_queued():
-            self._effects.append(change)
-            self._queued_count += 1
+            self._queue(change)
         else:
             await self._project_now(change)
 
@@ -659,8 +717,7 @@ class PolicyRenewal:
         """Send now, or (effects queued) queue it and return None."""
         sms.at, sms.day = workflow.now(), self._plan.day_of(workflow.now())
         if self._effects_queued():
-            self._effects.append(sms)
-            self._queued_count += 1
+            self._queue(sms)
             return None
         return await self._send_now(sms)
 

@@ -125,7 +125,7 @@ _EXAMPLES = {
                            "total": _MANAGER | {"level": "total"}, "branches": ["…"], "sub_branches": ["…"],
                            "managers": [_MANAGER]},
     "funnel": _PERIOD | {"cases": 15, "waiting": 1, "renewed": 8, "renewal_rate": 0.5333, "stages": [
-        {"stage": "THIRD_CONTACT", "label": "第三次接触", "reached": 9, "renewed": 2, "lost": 0,
+        {"stage": "THIRD_CONTACT", "label": "第三次接触", "reached": 9, "skipped": 0, "renewed": 2, "lost": 0,
          "share_of_renewed": 0.25, "conversion": 0.2222}]},
     "tasks": _PERIOD | {"total": "…", "managers": [
         {"manager_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e", "manager_name": "李四", "role": "sales",
@@ -163,7 +163,8 @@ def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
     description="Cases whose policy expires in the period: for each stage (first, second, third contact, deputy "
                 "supervision, final contact, post-expiry) how many went through it, and how many were renewed "
                 "or lost there. A case passes the windows from the one it started in to the one it ended in "
-                "(or is in now); deputy supervision only when it was escalated.",
+                "(or is in now); deputy supervision only when it was escalated. A window that passed before "
+                "the case could enter it (its worker down or late) counts as skipped, not reached.",
     response_model=FunnelReport, responses=_responses("funnel"),
 )
 def funnel(reading: Reading) -> Any:
