@@ -186,9 +186,10 @@ _UPSERTS: list[tuple[str, str]] = [
 # "Populating a Database" advises: the tables written are locked, their secondary indexes and
 # constraints dropped, the rows inserted, and the indexes and constraints built again (and checked)
 # in the same transaction. Building an index once costs far less than maintaining it row by row, and
-# one foreign-key check per table less than one per row. Reads of those tables, and of the tables
-# their foreign keys point at (staff, sub_branch: dropping a foreign key locks both ends), wait
-# meanwhile (seconds per 100,000 rows), so smaller loads into a larger book maintain them as usual.
+# one foreign-key check per table less than one per row. Reads of those tables wait meanwhile
+# (seconds per 100,000 rows), so smaller loads into a larger book maintain them as usual. Foreign
+# keys to other tables (staff, sub_branch) stay and are checked row by row: dropping one would lock
+# its table for every sign-in and request, and adding it back would block its writers.
 # Only the tables' owner may drop indexes: any other database role loads the usual way.
 FIRST_LOAD_ROWS = 20_000
 _LOADED_TABLES = ("customer", "vehicle", "policy", "assignment")
@@ -201,21 +202,20 @@ SELECT :new_rows >= :first_load_rows
        AND (SELECT bool_and(pg_has_role(relowner, 'USAGE')) FROM pg_class
             WHERE oid = ANY(CAST(:tables AS regclass[])))
 """
-# Foreign keys and unique constraints on the loaded tables (none of them referenced by a foreign
-# key: primary keys stay), then the indexes that back no constraint: how to drop and rebuild each,
-# and the tables dropping it locks (a foreign key's own table and the one it points at). Building
-# them again locks no other table.
+# Foreign keys between the loaded tables and unique constraints on them (none of them referenced by
+# a foreign key: primary keys stay), then the indexes that back no constraint: how to drop and
+# rebuild each. Dropping or adding any of them locks the loaded tables only.
 _SECONDARY = """
 SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname) AS drop,
        format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
-           AS rebuild,
-       ARRAY[c.conrelid::regclass::text, nullif(c.confrelid, 0)::regclass::text] AS locks
+           AS rebuild
 FROM pg_constraint c
-WHERE c.conrelid = ANY(CAST(:tables AS regclass[])) AND c.contype IN ('f', 'u')
-  AND (c.contype = 'f' OR NOT EXISTS (SELECT FROM pg_constraint r WHERE r.contype = 'f' AND r.conindid = c.conindid))
+WHERE c.conrelid = ANY(CAST(:tables AS regclass[]))
+  AND (c.contype = 'f' AND c.confrelid = ANY(CAST(:tables AS regclass[]))
+       OR c.contype = 'u'
+          AND NOT EXISTS (SELECT FROM pg_constraint r WHERE r.contype = 'f' AND r.conindid = c.conindid))
 UNION ALL
-SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid),
-       ARRAY[i.indrelid::regclass::text, NULL]
+SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid)
 FROM pg_index i
 WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) AND NOT i.indisprimary
   AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)
@@ -295,16 +295,15 @@ def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by:
 
 
 def _drop_secondary(conn) -> list[str]:
-    """Lock the loaded tables and every table the drops lock, and drop the secondary indexes and
-    constraints; the statements that build them again. Nothing is dropped (an empty list) if any
-    lock cannot be had within FIRST_LOAD_LOCK_WAIT, by the LOCK TABLE or by a drop: a transaction
-    holds the table, and the load then maintains the indexes as usual."""
+    """Lock the loaded tables and drop their secondary indexes and constraints; the statements that
+    build them again. Nothing is dropped (an empty list) if the locks cannot be had within
+    FIRST_LOAD_LOCK_WAIT: a transaction holds one of the tables, and the load then maintains the
+    indexes as usual."""
     secondary = conn.execute(text(_SECONDARY), {"tables": list(_LOADED_TABLES)}).all()
-    locked = dict.fromkeys([*_LOADED_TABLES, *(table for row in secondary for table in row.locks if table)])
     try:
         with conn.begin_nested():
             conn.execute(text(f"SET LOCAL lock_timeout = '{FIRST_LOAD_LOCK_WAIT}'"))
-            conn.execute(text(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE"))
+            conn.execute(text(f"LOCK TABLE {', '.join(_LOADED_TABLES)} IN ACCESS EXCLUSIVE MODE"))
             for row in secondary:
                 conn.execute(text(row.drop))
     except OperationalError as exc:
