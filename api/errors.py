@@ -87,7 +87,8 @@ _EXAMPLES: dict[int, tuple[str, str, str | None]] = {
     500: ("An unexpected error; quote the request id when reporting it",
           "internal error (request 9f1c0e4ab2d34c7e8a1f5b6c7d8e9f00)", None),
     502: ("Twilio could not place the call", "the call could not be placed: Twilio did not answer", None),
-    503: ("PostgreSQL or Temporal cannot be reached now; `Retry-After` says when to try again",
+    503: ("PostgreSQL or Temporal cannot be reached now, or a staff action was not done within its deadline; "
+          "`Retry-After` says when to try again (with the same Idempotency-Key, an action is applied once)",
           "the database is unavailable: try again shortly", None),
 }
 
@@ -111,6 +112,12 @@ def error_body(status: int, code: str, message: str, field: str | None = None,
     if request_id:
         error["request_id"] = request_id
     return {"error": error}
+
+
+def unavailable_response(message: str, request_id: str | None) -> JSONResponse:
+    """503 with Retry-After: PostgreSQL or Temporal cannot be reached, or did not answer in time."""
+    return JSONResponse(error_body(503, "unavailable", message, request_id=request_id), 503,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _field_of(loc: tuple[Any, ...]) -> str | None:
@@ -145,9 +152,7 @@ def install_error_handlers(app: FastAPI) -> None:
     def unavailable(request: Request, what: str, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
         log.warning("%s unavailable (%s) [request %s]", what, type(exc).__name__, request_id)
-        return JSONResponse(error_body(503, "unavailable", f"{what} is unavailable: try again shortly",
-                                       request_id=request_id), 503,
-                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return unavailable_response(f"{what} is unavailable: try again shortly", request_id)
 
     @app.exception_handler(DependencyUnavailable)
     async def dependency_unavailable(request: Request, exc: DependencyUnavailable) -> JSONResponse:

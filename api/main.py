@@ -13,12 +13,12 @@ from temporalio.client import Client
 from api import console
 from api.errors import DependencyUnavailable, document_common_errors, install_error_handlers
 from api.inputs import refuse_control_characters
-from api.middleware import Protect
+from api.middleware import Protect, StaffActionDeadline
 from api.routes import (
     assignments, audit, auth, cases, customers, health, imports, me, quotes, reports, staff, sub_branches,
     vehicle_models, webhooks,
 )
-from renewals.db import make_engine
+from renewals.db import Workload, make_engine
 from renewals.notify import Notifier, build_notifier
 from renewals.pricing import RuleBasedPricing
 from renewals.settings import Settings, get_settings
@@ -68,13 +68,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings
-    app.state.engine = engine or make_engine(settings.database_url, pool_size=10)
+    app.state.engine = engine or make_engine(settings.database_url, workload=Workload.api, settings=settings,
+                                             pool_size=10)
     app.state.temporal = _LazyTemporal(settings, temporal)
     app.state.clock = clock or wall_clock
     app.state.notifier = notifier or build_notifier(settings)  # one per app: it holds the HTTP client
     app.state.pricing = RuleBasedPricing.from_settings(settings)  # bad tables fail at start; a rating engine replaces it
     install_error_handlers(app)
-    app.add_middleware(Protect)
+    app.add_middleware(StaffActionDeadline)
+    app.add_middleware(Protect)  # outermost: its headers and request id are on the deadline's 503 too
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports, imports, assignments,
                    staff, sub_branches):

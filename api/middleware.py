@@ -8,22 +8,26 @@
 - bodies bounded (1 MiB; CSV uploads as multipart are bounded by their own route);
 - the catch-all: an unhandled exception answers 500 in the API's error shape and is logged with
   its type, route and traceback only, never the request's parameters, body or exception text
-  (which may quote them).
+  (which may quote them);
+- the staff action deadline (StaffActionDeadline).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import traceback
 import uuid
 
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body
+from api.errors import error_body, unavailable_response
+from renewals.notify import REQUEST_WORST_SECONDS
 
 log = logging.getLogger("api.errors")
 MAX_BODY_BYTES = 1 << 20
@@ -80,9 +84,7 @@ class Protect:
         try:
             await self.app(scope, receive_bounded, send_protected)
         except Exception as exc:  # noqa: BLE001 — the catch-all: nothing leaves as a bare 500 text page
-            route = getattr(scope.get("route"), "path", "?")
-            log.error("unhandled %s in %s %s [request %s]\n%s", type(exc).__qualname__, scope["method"], route,
-                      request_id, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+            _log_unhandled(scope, exc)
             if not started:
                 body = error_body(500, "internal_error", f"internal error (request {request_id})",
                                   request_id=request_id)
@@ -91,3 +93,86 @@ class Protect:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = error_body(413, "too_large", f"the request body is larger than {self.max_body_bytes} bytes")
         await JSONResponse(body, 413)(scope, receive, send)
+
+
+def _log_unhandled(scope: Scope, exc: BaseException) -> None:
+    route = getattr(scope.get("route"), "path", "?")
+    log.error("unhandled %s in %s %s [request %s]\n%s", type(exc).__qualname__, scope["method"], route,
+              scope["state"]["request_id"], "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+
+
+# A staff action: a POST or PUT on one case or one quote, through the API or the console.
+_STAFF_ACTION = re.compile(r"(?:/app)?/(?:cases|quotes)/[^/]+/(?P<action>[^/]+)")
+
+
+def _deadline(scope: Scope) -> float | None:
+    """Seconds a staff action may take; None for any other request."""
+    if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+        return None
+    action = _STAFF_ACTION.fullmatch(scope["path"])
+    if action is None:
+        return None
+    deadline = scope["app"].state.settings.staff_action_deadline.total_seconds()
+    # Click-to-call waits on Twilio, bounded by its HTTP timeout: cut short, it would answer 503 while the phone rings.
+    return deadline + REQUEST_WORST_SECONDS if action["action"] == "call" else deadline
+
+
+class StaffActionDeadline:
+    """Every staff action answers within STAFF_ACTION_DEADLINE. A PostgreSQL or Temporal that hangs
+    rather than refuses keeps none of its own timeouts (a frozen server answers nothing at all), so
+    this side gives up: 503 with Retry-After, and the action is cancelled at its next step. A step
+    already under way (a statement on a thread, an update Temporal has taken) still completes;
+    retried with the same Idempotency-Key, the action is applied once."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self._abandoned: set[asyncio.Task] = set()  # answered 503; kept until their last step ends
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        deadline = _deadline(scope)
+        if deadline is None:
+            await self.app(scope, receive, send)
+            return
+        answered = started = False
+
+        async def send_unless_answered(message: Message) -> None:
+            nonlocal started
+            if not answered:
+                started = True
+                await send(message)
+
+        # anyio's cancellation lets a step under way on a thread finish first, with the request's
+        # database session, rather than closing that session under it.
+        cancel = anyio.CancelScope()
+
+        async def act() -> None:
+            with cancel:
+                await self.app(scope, receive, send_unless_answered)
+
+        action = asyncio.ensure_future(act())
+        try:
+            await asyncio.wait({action}, timeout=deadline)
+        except asyncio.CancelledError:  # the server is stopping: so is the action
+            answered = True
+            self._abandon(scope, action, cancel)
+            raise
+        if action.done() or started:
+            await action  # done, or already answering
+            return
+        answered = True
+        self._abandon(scope, action, cancel)
+        request_id = scope["state"]["request_id"]
+        log.warning("staff action not done within %g s: answered 503 [request %s]", deadline, request_id)
+        message = (f"the action was not done within {deadline:g} s (the database or Temporal is not answering): "
+                   "try again shortly with the same Idempotency-Key, and it is applied once")
+        await unavailable_response(message, request_id)(scope, receive, send)
+
+    def _abandon(self, scope: Scope, action: asyncio.Task, cancel: anyio.CancelScope) -> None:
+        cancel.cancel()
+        self._abandoned.add(action)
+        action.add_done_callback(lambda task: self._ended(scope, task))
+
+    def _ended(self, scope: Scope, action: asyncio.Task) -> None:
+        self._abandoned.discard(action)
+        if not action.cancelled() and action.exception() is not None:
+            _log_unhandled(scope, action.exception())

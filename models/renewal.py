@@ -104,6 +104,17 @@ class Note(SQLModel, table=True):
     created_at: datetime = timestamp(default_now=True)
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """An Idempotency-Key a staff member sent with an action, and a digest of the request it stands
+    for (action, case, what was asked): the same key with another request is refused."""
+
+    __tablename__ = "idempotency_key"
+    staff_id: uuid.UUID = Field(foreign_key="staff.id", primary_key=True)
+    key: str = Field(primary_key=True, max_length=128)
+    request_digest: str = Field(max_length=64)  # SHA-256, hex
+    created_at: datetime = timestamp(default_now=True)
+
+
 class ContactRecord(SQLModel, table=True):
     __tablename__ = "contact_record"
     id: uuid.UUID = uuid_pk()

@@ -147,6 +147,23 @@ class EmbeddedPostgres:
         """Start the server again after `halt`, on the same socket."""
         self._server.ensure_postgres_running()
 
+    def freeze(self) -> None:
+        """Stop the server and its backends (SIGSTOP), as a hung host would (fault injection): the
+        kernel still accepts connections and data, nothing answers, and the server's own timeouts
+        do not run. `thaw` lets it carry on where it stopped."""
+        self._signal_all(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        postmaster = psutil.Process(self._server.get_pid())
+        for process in [postmaster, *postmaster.children(recursive=True)]:
+            try:
+                process.send_signal(sig)
+            except psutil.NoSuchProcess:  # a backend that just ended
+                pass
+
 
 @dataclass
 class TemporalDevServer:

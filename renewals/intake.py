@@ -41,6 +41,7 @@ from models import ImportJob, Role, Staff, SubBranch
 from renewals.branch_admins import admins_of_branches
 from renewals.calendar import local_date
 from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case, update_case
+from renewals.db import allow_long_statements
 from renewals.policy_file import (
     FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
 )
@@ -267,6 +268,7 @@ def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by:
     if not rows:
         return LoadCounts()
     with engine.begin() as conn:
+        allow_long_statements(conn)  # a large file's upserts, and waiting for an import already running
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('renewals.intake'))"))
         for statement in _STAGING.split(";"):
             conn.execute(text(statement))
@@ -311,7 +313,7 @@ def _drop_secondary(conn) -> list[str]:
             raise
         log.info("intake: first load keeps the indexes: the tables are busy (%s)", exc.orig)
         return []
-    conn.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    allow_long_statements(conn)  # the load's own lock limit again
     conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))  # each index is sorted in memory
     return [row.rebuild for row in secondary]
 
@@ -401,6 +403,7 @@ async def bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
 
 def _due(engine: Engine, params: dict[str, Any]) -> list[Any]:
     with engine.connect() as conn:
+        allow_long_statements(conn)  # reads the whole book's expiries
         return conn.execute(text(_DUE), params).all()
 
 

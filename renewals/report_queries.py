@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from models import Branch, RenewalCase, RolledTaskDay, Staff, SubBranch, Task, TaskDay, TaskKind, TaskState
 from renewals.calendar import Outcome
+from renewals.db import allow_long_statements
 from renewals.reports import (
     DAILY_STAGES, EARLIEST_DAY, ESCALATION_DAY, LATEST_DAY, OPEN_HOUR, CaseCount, FunnelCount, FunnelReport, Period, RenewalReport,
     TaskCount, TaskReport, funnel_report, renewal_report, task_report, unrolled_days,
@@ -195,11 +196,13 @@ def everything() -> ColumnElement[bool]:
 
 
 def renewals_report(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> RenewalReport:
+    allow_long_statements(session)  # a report may count a year of a million cases
     rows = session.exec(renewal_counts_statement(period, scope, filters)).all()
     return renewal_report([CaseCount(*row) for row in rows], period)
 
 
 def funnel(session: Session, period: Period, scope: ColumnElement[bool], filters: Filters) -> FunnelReport:
+    allow_long_statements(session)
     rows = session.exec(funnel_counts_statement(period, scope, filters)).all()
     return funnel_report([FunnelCount(*row) for row in rows], period)
 
@@ -209,6 +212,7 @@ def tasks_report(session: Session, period: Period, tasks: ColumnElement[bool], c
     """`tasks` and `cases`: the reader's scope as conditions on Task and on RenewalCase."""
     import numpy  # here, not at the top: the API and the worker import this module at start-up
 
+    allow_long_statements(session)
     rolled = rolled_days(session, period, timezone)
     rows = session.exec(task_counts_statement(period, tasks, filters, timezone, now, rolled)).all()
     handling = [numpy.frombuffer(row[11], dtype=">f8") for row in rows]

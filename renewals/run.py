@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import uvicorn
 
-from renewals.db import make_engine
+from renewals.db import Workload, make_engine
 from renewals.settings import Settings
 from renewals.temporal import connect
 
@@ -46,19 +46,22 @@ async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[Ext
         task.add_done_callback(lambda t: watch(t, essential))
         return task
 
-    engine = make_engine(settings.database_url, pool_size=10, max_overflow=20)
+    # Each its own pool and statement limit: the API's short, the worker's under its activities' timeout.
+    engines = {workload: make_engine(settings.database_url, workload=workload, settings=settings, pool_size=10,
+                                     max_overflow=20) for workload in (Workload.api, Workload.worker)}
     essentials: list[asyncio.Task] = []
     helpers: list[asyncio.Task] = []
     server = None
     try:
         if worker:
             client = await connect(settings)
-            essentials.append(start(run_worker(client, settings, engine, stop), "worker", essential=True))
+            essentials.append(start(run_worker(client, settings, engines[Workload.worker], stop), "worker",
+                                    essential=True))
         if api:
             from api.main import create_app
 
             config = uvicorn.Config(
-                create_app(settings, engine=engine), host=settings.api_host, port=settings.api_port,
+                create_app(settings, engine=engines[Workload.api]), host=settings.api_host, port=settings.api_port,
                 log_level=settings.log_level.lower(), log_config=None, lifespan="on",
             )
             server = uvicorn.Server(config)
@@ -80,6 +83,7 @@ async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[Ext
                 log.warning("%s did not stop within %.0fs; cancelling it", task.get_name(), SHUTDOWN_GRACE)
                 task.cancel()
             await asyncio.gather(*everything, return_exceptions=True)
-        engine.dispose()
+        for engine in engines.values():
+            engine.dispose()
     if failures:
         raise failures[0]

@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     intake_horizon_days: int = Field(default=60, ge=1, le=366)
     # Training sandbox (ENVIRONMENT=dev only): imported cases run on a day this many seconds long.
     day_seconds: int = Field(default=86400, ge=1, le=86400)
+    # Every database session (libpq and PostgreSQL settings): connecting, waiting for a lock and a
+    # transaction left idle are bounded. libpq counts the connect timeout in whole seconds, at least 2.
+    db_connect_timeout: int = Field(default=5, ge=2, le=60)
+    db_lock_timeout: timedelta = Field(default=timedelta(seconds=3), gt=timedelta(0))
+    db_idle_in_transaction_timeout: timedelta = Field(default=timedelta(minutes=1), gt=timedelta(0))
+    # One statement: the API's are short (staff are waiting); the worker's stay under the activities'
+    # 30 s start-to-close timeout; imports, reports, the task roll-up, migrations and the command-line
+    # tools run long statements (and wait for locks) legitimately, up to the long limit.
+    db_statement_timeout: timedelta = Field(default=timedelta(seconds=5), gt=timedelta(0))
+    db_worker_statement_timeout: timedelta = Field(default=timedelta(seconds=20), gt=timedelta(0))
+    db_long_statement_timeout: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    # A staff action answers within this, whatever hangs (503 with Retry-After; retried with its
+    # Idempotency-Key it is applied once). It must exceed the workflow's own wait for an action's
+    # writes (0.8 s), or a slow Twilio or PostgreSQL would turn accepted actions into 503s.
+    staff_action_deadline: timedelta = Field(default=timedelta(seconds=1.5), ge=timedelta(seconds=1))
     log_level: str = "INFO"
     # Server logs: plain lines, or one JSON object per line for a log collector.
     log_format: Literal["plain", "json"] = "plain"

@@ -24,6 +24,7 @@ from temporalio.client import (
 )
 
 from models import RolledTaskDay, Task, TaskDay, TaskState
+from renewals.db import allow_long_statements
 from renewals.report_queries import opened_between, task_figures
 from renewals.settings import Settings
 from renewals.temporal import put_schedule
@@ -75,10 +76,12 @@ def roll_up(engine: Engine, timezone: str, now: datetime,
     """Roll up every settled day before today (in `timezone`) not rolled up yet, one transaction a
     day. Returns (days rolled up, days left to the scan because a task is still open)."""
     with engine.connect() as conn:
+        allow_long_statements(conn)  # a day of every case's tasks, read and written set-based
         days = days_to_roll_up(conn, timezone, now.astimezone(ZoneInfo(timezone)).date())
     rolled = 0
     for i, day in enumerate(days):
         with engine.begin() as conn:
+            allow_long_statements(conn)
             rolled += roll_up_day(conn, timezone, day, now)
         progress(i + 1, len(days))
     return rolled, len(days) - rolled

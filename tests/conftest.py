@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -70,6 +71,9 @@ def settings(database_url: str, twilio: FakeTwilio) -> Settings:
         _env_file=None, database_url=database_url, temporal_address="unused:7233", notify_backend="twilio",
         twilio_account_sid="AC" + "1" * 32, twilio_auth_token="test-auth-token", twilio_from="+15005550006",
         twilio_api_base_url=twilio.base_url, public_base_url="http://testserver", activity_workers=8,
+        # A loaded test machine must not turn slow actions into 503s; tests/api/test_api_deadlines.py
+        # tests the deadline with a short one of its own.
+        staff_action_deadline=timedelta(seconds=30),
     )
 
 

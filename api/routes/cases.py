@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
     LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
 )
-from models import Assignment, ContactRecord, Customer, Note, Policy, RenewalCase, Role, Staff
+from models import Assignment, ContactRecord, Customer, IdempotencyKey, Note, Policy, RenewalCase, Role, Staff
 from models.base import utcnow
 from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
@@ -70,11 +73,32 @@ def _drop_note(session: Session, note_id: uuid.UUID) -> None:
         session.commit()
 
 
-IdempotencyKey = Annotated[str | None, Header(
+def _request_digest(case: RenewalCase, name: str, request: object, note: str | None) -> str:
+    """What an Idempotency-Key stands for: the action, the case and everything asked, the note's text too."""
+    asked = {"action": name, "case": str(case.id), "request": dataclasses.asdict(request), "note": note}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _claim_key(session: Session, staff: Staff, key: str, digest: str) -> None:
+    """Bind `key` to the request it first came with; the same key with another request is refused
+    (draft-ietf-httpapi-idempotency-key-header): answering it the first request's result would
+    drop what it asked for without a word."""
+    session.execute(insert(IdempotencyKey).values(staff_id=staff.id, key=key, request_digest=digest,
+                                                  created_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=[IdempotencyKey.staff_id, IdempotencyKey.key]))
+    bound_to = session.execute(select(IdempotencyKey.request_digest).where(
+        IdempotencyKey.staff_id == staff.id, IdempotencyKey.key == key)).scalar_one()
+    if bound_to != digest:
+        raise ApiError(422, "Idempotency-Key: this key was already sent with another request; a new action needs "
+                            "a new key", code="idempotency_key_reused", field="Idempotency-Key")
+
+
+IdempotencyHeader = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
     description="Any unique string of visible ASCII (a UUID is fine), up to 128 characters. A request "
                 "retried with the same key by the same staff member answers the first result and does not "
-                "act (or store its note) twice.",
+                "act (or store its note) twice. The key stands for its first request: sent with another "
+                "(another action, case, body or note) it is refused with 422 `idempotency_key_reused`.",
     examples=["6f1c2a0e-6a43-4f0b-9d0e-2f6f3b1f9a77"])]
 
 
@@ -93,14 +117,22 @@ class StaffAction:
                      note: str | None = None, result_type: type = c.CaseState) -> Any:
         """Run the workflow update `name`. The note is stored first and only its id travels;
         a rejected action leaves no note behind. With an idempotency key the update id and the
-        note id derive from it, so a retry is deduplicated by Temporal and by the note's key."""
-        update_id = note_id = None
+        note id derive from it, so a retry is deduplicated by Temporal and by the note's key; the
+        key is bound to this request first, so it never stands for another one."""
+        update_id = None
         if self.idempotency_key:
             update_id = f"{name}:{self.staff.id}:{self.idempotency_key}"
-            note_id = uuid.uuid5(self.case.id, f"note:{update_id}")
-        note_id = await run_in_threadpool(_write_note, self.session, self.case, self.staff, note, note_id)
-        handle = self.client.get_workflow_handle(self.case.workflow_id)
+        note_id = (uuid.uuid5(self.case.id, f"note:{update_id}") if update_id else uuid.uuid4()) if note else None
         request = payload(actor(self.staff), note_id)
+
+        def prepare() -> None:
+            if self.idempotency_key:
+                digest = _request_digest(self.case, name, request, note)
+                _claim_key(self.session, self.staff, self.idempotency_key, digest)
+            _write_note(self.session, self.case, self.staff, note, note_id)  # commits the key with the note
+
+        await run_in_threadpool(prepare)
+        handle = self.client.get_workflow_handle(self.case.workflow_id)
         try:
             return await update_case(handle, name, request, result_type, update_id)
         except CaseRejected as refused:
@@ -113,12 +145,12 @@ class StaffAction:
 
 
 def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
-              now: NowDep, idempotency_key: IdempotencyKey = None) -> StaffAction:
+              now: NowDep, idempotency_key: IdempotencyHeader = None) -> StaffAction:
     return StaffAction(case, staff, session, client, now, idempotency_key)
 
 
 def _administration(case: CaseForAdmin, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
-                    now: NowDep, idempotency_key: IdempotencyKey = None) -> StaffAction:
+                    now: NowDep, idempotency_key: IdempotencyHeader = None) -> StaffAction:
     return StaffAction(case, staff, session, client, now, idempotency_key)
 
 

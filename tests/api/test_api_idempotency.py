@@ -1,14 +1,15 @@
 """A staff action retried with the same Idempotency-Key acts once and answers the first result
-(the key becomes the workflow update's id, which Temporal runs once; the note is stored once)."""
+(the key becomes the workflow update's id, which Temporal runs once; the note is stored once);
+the same key sent with another request is refused (draft-ietf-httpapi-idempotency-key-header)."""
 
 from __future__ import annotations
 
 import pytest
 from sqlmodel import Session, func, select
 
-from models import ContactRecord, Note
+from models import ContactRecord, Note, Task, TaskKind
 from tests.api.conftest import Api
-from tests.scenario import Scenario
+from tests.scenario import Scenario, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -41,6 +42,47 @@ async def test_a_retried_action_with_the_same_key_is_recorded_once(api: Api, sc:
     assert other.status_code == 200, other.text
     assert _count(sc, ContactRecord, *calls) == 2
     assert _count(sc, Note, Note.case_id == case.case_id) == 2
+
+
+async def test_a_key_reused_for_another_request_is_refused(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    owner = await api.sign_in(case.owner_id)
+    await sc.sleep_until(case.at(-60, 10))
+    keyed = {**owner, "Idempotency-Key": "0c1f7a9e-5b1d-4f7e-8a52-1d9e3c4b6a70"}
+    contacts = f"/cases/{case.case_id}/contacts"
+    first = await api.post(contacts, headers=keyed, json={"channel": "call", "result": "no_answer"})
+    assert first.status_code == 200, first.text
+
+    renewed = {"status": "success", "new_policy_no": "PDAA000000000001"}
+    for path, body in [(contacts, {"channel": "call", "result": "complaint"}),  # another body
+                       (contacts, {"channel": "call", "result": "no_answer", "note": "投诉服务态度"}),  # a note
+                       (f"/cases/{case.case_id}/follow-up", renewed)]:  # another action
+        reused = await api.post(path, headers=keyed, json=body)
+        assert reused.status_code == 422, reused.text
+        error = reused.json()["error"]
+        assert (error["status"], error["code"], error["field"]) == (422, "idempotency_key_reused", "Idempotency-Key")
+        assert "another request" in error["message"]
+
+    again = await api.post(contacts, headers=keyed, json={"channel": "call", "result": "no_answer"})
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json(), "the same key with the same body still answers the first result"
+    # The complaint was never recorded: one call, no complaint task for the deputy, no note.
+    history = await case.handle.fetch_history()
+    assert sum(e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events) == 1
+
+    def complaint_never_recorded() -> None:
+        assert _count(sc, ContactRecord, ContactRecord.case_id == case.case_id, ContactRecord.channel == "call") == 1
+        assert _count(sc, Task, Task.case_id == case.case_id, Task.kind == TaskKind.complaint) == 0
+        assert _count(sc, Note, Note.case_id == case.case_id) == 0
+
+    await eventually(complaint_never_recorded)
+
+    # Keys belong to the staff member: the deputy's same key is a request of their own.
+    deputy = await api.sign_in(case.deputy_id)
+    theirs = await api.post(contacts, headers={**deputy, "Idempotency-Key": keyed["Idempotency-Key"]},
+                            json={"channel": "call", "result": "reached"})
+    assert theirs.status_code in (200, 409), theirs.text
+    assert theirs.json().get("error", {}).get("code") != "idempotency_key_reused"
 
 
 @pytest.mark.parametrize("key", ["bad\x01key", "x" * 129, "two words"])
