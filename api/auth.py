@@ -1,8 +1,9 @@
 """Signing in: OAuth2 password flow, Argon2 password hashes, HS256 JWTs that expire.
 
-Tokens carry the staff id only; role, scope and whether the account is still active are read
-from the database on every request, so a deactivation or a role change takes effect at once.
-Token expiry is real (wall-clock) time, not the business clock the API otherwise runs on.
+Tokens carry the staff id and the staff member's session version; role, scope, whether the account
+is still active and the current session version are read from the database on every request (one
+read by primary key), so a deactivation, a role change, signing out or a new password takes effect
+at once. Token expiry is real (wall-clock) time, not the business clock the API otherwise runs on.
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ def refuse_demo_in_prod(username: str, settings: Settings) -> None:
         raise unauthenticated("demo accounts cannot sign in with ENVIRONMENT=prod")
 
 
-def authenticate(session: Session, username: str, password: str, settings: Settings) -> Staff:
+def staff_signing_in(session: Session, username: str) -> Staff | None:
+    return session.exec(select(Staff).where(Staff.username == username)).first()
+
+
+def authenticate(staff: Staff | None, username: str, password: str, settings: Settings) -> Staff:
+    """The staff member `username` names (read by staff_signing_in), if `password` is theirs: the
+    password check alone, no database, so it can run on a hashing thread holding no connection."""
     refuse_demo_in_prod(username, settings)
-    staff = session.exec(select(Staff).where(Staff.username == username)).first()
     valid = verify_password(password, staff.password_hash if staff and staff.password_hash else _DUMMY_HASH)
     if staff is None or not staff.password_hash or not valid:
         raise unauthenticated("wrong username or password")
@@ -49,14 +55,18 @@ def authenticate(session: Session, username: str, password: str, settings: Setti
 def issue_token(staff: Staff, settings: Settings) -> tuple[str, datetime]:
     now = datetime.now(UTC)
     expires_at = now + timedelta(minutes=settings.jwt_expire_minutes)
-    claims = {"sub": str(staff.id), "iat": now, "exp": expires_at}
+    claims = {"sub": str(staff.id), "ver": staff.session_version, "iat": now, "exp": expires_at}
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), expires_at
 
 
-def staff_id_from_token(token: str, settings: Settings) -> uuid.UUID:
+def token_claims(token: str, settings: Settings) -> tuple[uuid.UUID, int]:
+    """The staff id and the session version a token was issued under."""
     try:
-        claims = jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
-        return uuid.UUID(claims["sub"])
+        claims = jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM],
+                            options={"require": ["sub", "ver", "exp"]})
+        if not isinstance(claims["ver"], int):
+            raise ValueError("ver")
+        return uuid.UUID(claims["sub"]), claims["ver"]
     except jwt.ExpiredSignatureError:
         raise unauthenticated("the sign-in has expired: sign in again") from None
     except (jwt.InvalidTokenError, ValueError):

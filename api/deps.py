@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.auth import refuse_demo_in_prod, staff_id_from_token, unauthenticated
+from api.auth import refuse_demo_in_prod, token_claims, unauthenticated
 from models import Staff
 from renewals.notify import Notifier
 from renewals.settings import Settings
@@ -67,10 +67,13 @@ NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 
 def staff_for_token(token: str, session: Session, settings: Settings) -> Staff:
     """The active staff member a sign-in token belongs to (the bearer header and the console's
-    session cookie carry the same token)."""
-    staff = session.get(Staff, staff_id_from_token(token, settings))
+    session cookie carry the same token), while the session it began has not ended."""
+    staff_id, version = token_claims(token, settings)
+    staff = session.get(Staff, staff_id)
     if staff is None or not staff.active:
         raise unauthenticated("this account no longer exists or is deactivated")
+    if version != staff.session_version:
+        raise unauthenticated("this session has ended (signed out, or the password changed): sign in again")
     refuse_demo_in_prod(staff.username, settings)
     return staff
 

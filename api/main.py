@@ -10,10 +10,11 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api import console
+from api import console, docs
 from api.errors import DependencyUnavailable, document_common_errors, install_error_handlers
 from api.inputs import refuse_control_characters
 from api.middleware import Protect, StaffActionDeadline
+from api.throttle import SignInTurns
 from api.routes import (
     assignments, audit, auth, cases, customers, health, imports, me, quotes, reports, staff, sub_branches,
     vehicle_models, webhooks,
@@ -60,9 +61,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         title="Renewal marketing API",
         summary="Car-insurance renewal cases: to-do panel, follow-up, contacts, customers, audit.",
         version="0.1.0",
-        # Off in prod unless API_DOCS=true: the schema is a map for attackers too.
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
+        # Off in prod unless API_DOCS=true: the schema is a map for attackers too. The pages are
+        # api.docs's (their own content security policy).
+        docs_url=None, redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         # Every route, including ones added later: no control character reaches a route's code.
         dependencies=[Depends(refuse_control_characters)],
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.clock = clock or wall_clock
     app.state.notifier = notifier or build_notifier(settings)  # one per app: it holds the HTTP client
     app.state.pricing = RuleBasedPricing.from_settings(settings)  # bad tables fail at start; a rating engine replaces it
+    app.state.sign_in_turns = SignInTurns()  # this process's password checks
     install_error_handlers(app)
     app.add_middleware(StaffActionDeadline)
     app.add_middleware(Protect)  # outermost: its headers and request id are on the deadline's 503 too
@@ -82,5 +84,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                    staff, sub_branches):
         app.include_router(module.router)
     console.install(app)
+    if settings.docs_enabled:
+        docs.install(app)
     document_common_errors(app)
     return app

@@ -2,9 +2,11 @@
 
 - a request id (the caller's `X-Request-ID` when it is sane, else a new one) on every response
   and in every 500/503 body, so a staff member's report finds the log line;
-- `X-Content-Type-Options: nosniff`, `Content-Security-Policy: frame-ancestors 'none'`,
-  `Referrer-Policy: no-referrer`, and `Cache-Control: no-store` (responses carry personal data;
-  a route may say otherwise);
+- `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`,
+  `Strict-Transport-Security` (browsers heed it over https only), a content security policy that
+  lets a page load only this app's own files (no inline script or style, no framing, forms post
+  only here), and `Cache-Control: no-store` (responses carry personal data); a route may set its
+  own policy or caching (the API docs, SVG charts);
 - bodies bounded (1 MiB; CSV uploads as multipart are bounded by their own route);
 - the catch-all: an unhandled exception answers 500 in the API's error shape and is logged with
   its type, route and traceback only, never the request's parameters, body or exception text
@@ -34,9 +36,12 @@ MAX_BODY_BYTES = 1 << 20
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
+CONTENT_SECURITY_POLICY = "default-src 'self'; base-uri 'none'; object-src 'none'; form-action 'self'; " \
+                          "frame-ancestors 'none'"
 
 
 class Protect:
@@ -61,6 +66,8 @@ class Protect:
                 out["X-Request-ID"] = request_id
                 for name, value in _HEADERS.items():
                     out[name] = value
+                if "content-security-policy" not in out:
+                    out["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
                 if "cache-control" not in out:
                     out["Cache-Control"] = "no-store"
             await send(message)

@@ -1,23 +1,56 @@
-"""Sign-in throttling: too many wrong passwords from a client, or for one username from a client,
-answer 429 with Retry-After until the window that counted them ends.
+"""Sign-in throttling, who the client is, and the password checks' turns.
 
-Counts live in PostgreSQL (one row per key, updated atomically), so every API process sees the
-same numbers. A lock never outlasts its window (locked attempts are not counted, so they cannot
-extend it), and the per-user count is kept per client: someone elsewhere guessing a user's
-password cannot lock that user out of their own desk. A refused attempt costs no password hash.
+Throttle: too many wrong passwords from a client, or for one username from a client, in a window
+answer 429 with Retry-After until the window ends. Every attempt is counted *before* its password
+is checked, by one atomic upsert per key (PostgreSQL's row lock orders concurrent attempts), so a
+burst of concurrent attempts cannot all slip under the limit, and every API process sees the same
+numbers. An attempt that signs in, or that was never checked (the process was busy), is taken back
+off the count: only wrong passwords use up the allowance. A lock never outlasts its window (later
+attempts are counted but never move its start), and the per-user count is kept per client:
+someone elsewhere guessing a user's password cannot lock that user out of their own desk.
+
+The client: the connecting address, unless that is a configured proxy (FORWARDED_ALLOW_IPS). Then
+X-Forwarded-For is read from the right, where each proxy appends the address it was reached from,
+past the configured proxies; the first address that is not one is the client. Whatever a client
+writes into the header itself stands left of that and is never used. IPv6 clients are counted by
+their /64 (one subscriber's network), so nobody rotates through their own addresses.
+
+Turns: Argon2 is deliberately slow. A process checks at most RUNNING passwords at once, on worker
+threads (the event loop never hashes). Waiting checks take turns by client, so a flood from one
+client delays another client's sign-in by about one check, not by the whole flood; beyond WAITING
+waiting checks a sign-in is refused at once (503, Retry-After) rather than queued for long.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import math
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session
+from starlette.requests import Request
 
+from api.errors import ApiError
 from models import SignInThrottle
 from renewals.settings import Settings
+
+RUNNING = 2
+WAITING = 16
+IPV6_CLIENT_PREFIX = 64
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt as counted: each key with the start of the window it was counted in."""
+
+    windows: tuple[tuple[str, datetime], ...]
 
 
 def throttle_keys(username: str, client: str) -> list[str]:
@@ -25,34 +58,148 @@ def throttle_keys(username: str, client: str) -> list[str]:
     return [f"client:{client}"[:200], f"user:{username[:64]}@{client}"[:200]]
 
 
-def retry_after(session: Session, keys: list[str], now: datetime, settings: Settings) -> int | None:
-    """Seconds until the caller may try again, or None when the keys are not locked."""
+def count_attempt(session: Session, keys: list[str], now: datetime, settings: Settings) -> Attempt:
+    """Count an attempt on every key (a new window once the previous one has ended), then refuse
+    it (429) if any key is over the limit. Rows whose window has ended are pruned on the way."""
     window = timedelta(seconds=settings.sign_in_window_seconds)
-    waits = [math.ceil((row.window_started_at + window - now).total_seconds())
-             for row in session.exec(select(SignInThrottle).where(SignInThrottle.key.in_(keys))).all()
-             if row.failures >= settings.sign_in_max_failures and row.window_started_at + window > now]
-    session.commit()  # end the read transaction: the hash below must not hold a connection's snapshot
-    return max(max(waits), 1) if waits else None
-
-
-def record_failure(session: Session, keys: list[str], now: datetime, settings: Settings) -> None:
-    """Count a wrong password on every key (a new window once the previous one has ended) and
-    prune rows whose window has ended."""
-    expired = now - timedelta(seconds=settings.sign_in_window_seconds)
     table = SignInThrottle.__table__
-    stale = table.c.window_started_at <= expired
-    for key in sorted(keys):  # one order for every process: no deadlock between two upserts
-        session.execute(
+    stale = table.c.window_started_at <= now - window
+    counted = []
+    for key in sorted(keys):  # one order for every process: no deadlock between two attempts
+        failures, started = session.execute(
             insert(table).values(key=key, failures=1, window_started_at=now)
             .on_conflict_do_update(index_elements=[table.c.key], set_={
                 "failures": case((stale, 1), else_=table.c.failures + 1),
                 "window_started_at": case((stale, now), else_=table.c.window_started_at),
-            }))
-    session.execute(delete(SignInThrottle).where(SignInThrottle.window_started_at <= expired))
+            }).returning(table.c.failures, table.c.window_started_at)).one()
+        counted.append((key, failures, started))
+    # SKIP LOCKED: pruning never waits for (or deadlocks with) an attempt counting on a row.
+    dead = select(table.c.key).where(stale).with_for_update(skip_locked=True)
+    session.execute(delete(table).where(table.c.key.in_(dead)))
+    session.commit()
+    waits = [math.ceil((started + window - now).total_seconds())
+             for _, failures, started in counted if failures > settings.sign_in_max_failures]
+    if waits:
+        wait = max(max(waits), 1)
+        raise ApiError(429, f"too many failed sign-ins: try again in {wait} s", headers={"Retry-After": str(wait)})
+    return Attempt(tuple((key, started) for key, _, started in counted))
+
+
+def take_back(session: Session, attempt: Attempt, *, signed_in: bool) -> None:
+    """Take an attempt that was no wrong password off the count (in the window it was counted
+    in); a sign-in also clears the user's count from that client."""
+    for key, started in attempt.windows:
+        if signed_in and key.startswith("user:"):
+            session.execute(delete(SignInThrottle).where(SignInThrottle.key == key))
+        else:
+            session.execute(update(SignInThrottle)
+                            .where(SignInThrottle.key == key, SignInThrottle.window_started_at == started,
+                                   SignInThrottle.failures > 0)
+                            .values(failures=SignInThrottle.failures - 1))
     session.commit()
 
 
-def forget(session: Session, key: str) -> None:
-    """A successful sign-in clears the user's count from that client."""
-    session.execute(delete(SignInThrottle).where(SignInThrottle.key == key))
-    session.commit()
+def client_address(request: Request, settings: Settings) -> str:
+    """Who the request comes from, as the throttle counts it (see the module's docstring)."""
+    peer = request.client.host if request.client else "unknown"
+    proxies = settings.trusted_proxies
+    if not _is_proxy(peer, proxies):
+        return _counted_as(peer)
+    forwarded = [entry.strip() for header in request.headers.getlist("x-forwarded-for")
+                 for entry in header.split(",") if entry.strip()]
+    for entry in reversed(forwarded):
+        if not _is_proxy(entry, proxies):
+            return _counted_as(entry)
+    return _counted_as(forwarded[0] if forwarded else peer)  # a proxy's own request
+
+
+def _ip(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from a header entry, with or without a port (`1.2.3.4:5`, `[::1]:5`)."""
+    if entry.startswith("["):
+        host = entry[1:].partition("]")[0]
+    elif entry.count(":") == 1:
+        host = entry.partition(":")[0]
+    else:
+        host = entry
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _is_proxy(entry: str, proxies: tuple) -> bool:
+    ip = _ip(entry)
+    return ip is not None and any(ip in network for network in proxies)
+
+
+def _counted_as(entry: str) -> str:
+    ip = _ip(entry)
+    if ip is None:
+        return entry[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ip)
+
+
+class SignInBusy(ApiError):
+    def __init__(self) -> None:
+        super().__init__(503, "too many sign-ins at once: try again in a second", headers={"Retry-After": "1"})
+
+
+class SignInTurns:
+    """The password checks of one process: `running` at once, at most `waiting` waiting, and the
+    waiting ones served in turn by client (round robin; each client's own in order)."""
+
+    def __init__(self, running: int = RUNNING, waiting: int = WAITING):
+        self.running, self.waiting = running, waiting
+        self._free = running
+        self._queued = 0
+        self._queues: dict[str, deque[asyncio.Future[None]]] = {}  # in turn order
+
+    @asynccontextmanager
+    async def turn(self, client: str) -> AsyncIterator[None]:
+        if self._free and not self._queues:
+            self._free -= 1
+        else:
+            if self._queued >= self.waiting:
+                raise SignInBusy()
+            given: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._queues.setdefault(client, deque()).append(given)
+            self._queued += 1
+            try:
+                await given
+            except asyncio.CancelledError:
+                if given.cancelled():
+                    self._leave(client, given)
+                else:  # given a turn just as the request went away: pass it on
+                    self._pass_on()
+                raise
+        try:
+            yield
+        finally:
+            self._pass_on()
+
+    def _leave(self, client: str, given: asyncio.Future[None]) -> None:
+        queue = self._queues.get(client)
+        if queue and given in queue:
+            queue.remove(given)
+            self._queued -= 1
+            if not queue:
+                del self._queues[client]
+
+    def _pass_on(self) -> None:
+        """A turn ends: the oldest check of the next client in turn gets it; that client goes last."""
+        while self._queues:
+            client = next(iter(self._queues))
+            queue = self._queues.pop(client)
+            given = queue.popleft()
+            self._queued -= 1
+            if queue:
+                self._queues[client] = queue
+            if not given.done():
+                given.set_result(None)
+                return
+        self._free += 1

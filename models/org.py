@@ -51,6 +51,9 @@ class Staff(SQLModel, table=True):
     # 经办人 code in the core policy system: imported rows without a manager are matched by it.
     handler_code: str | None = Field(default=None, unique=True, max_length=32)
     password_hash: str | None = Field(default=None, max_length=256)
+    # Every sign-in token carries the version it was issued under; signing out, a deactivation or a
+    # new password moves it on, which ends every session of this staff member at once.
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = timestamp(default_now=True)
 
 

@@ -220,11 +220,12 @@ def staff_add(
 ) -> None:
     """Add a staff member who can sign in."""
     from renewals.db import session_scope
-    from renewals.staff import add_staff
+    from renewals.staff import MIN_PASSWORD_LENGTH, add_staff
 
     settings = _settings()
-    if settings.environment == "prod" and (not password or len(password) < 8 or password == "demo"):
-        raise _fail("password: at least 8 characters, and not a demo password, with ENVIRONMENT=prod")
+    if settings.environment == "prod" and (not password or len(password) < MIN_PASSWORD_LENGTH or password == "demo"):
+        raise _fail(f"password: at least {MIN_PASSWORD_LENGTH} characters, and not a demo password, "
+                    "with ENVIRONMENT=prod")
     try:
         with session_scope() as session:
             staff = add_staff(session, username=username, name=name, role=role, phone=phone,

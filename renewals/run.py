@@ -8,6 +8,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import uvicorn
+from sqlalchemy import Engine
 
 from renewals.db import Workload, make_engine
 from renewals.settings import Settings
@@ -18,6 +19,22 @@ log = logging.getLogger(__name__)
 ExtraTask = Callable[[asyncio.Event], Awaitable[None]]
 # Ctrl-C must stop everything within 10 s: the worker gets 5 s for in-flight activities.
 SHUTDOWN_GRACE = 7.0
+
+
+def api_server(settings: Settings, engine: Engine) -> uvicorn.Server:
+    """The API's HTTP server, on API_HOST:API_PORT; it installs no signal handlers (the caller
+    owns the signals)."""
+    from api.main import create_app
+
+    config = uvicorn.Config(
+        create_app(settings, engine=engine), host=settings.api_host, port=settings.api_port,
+        log_level=settings.log_level.lower(), log_config=None, lifespan="on",
+        # The app reads X-Forwarded-For itself, from FORWARDED_ALLOW_IPS only (api.throttle).
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None
+    return server
 
 
 async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[ExtraTask, ...] = ()) -> None:
@@ -58,14 +75,7 @@ async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[Ext
             essentials.append(start(run_worker(client, settings, engines[Workload.worker], stop), "worker",
                                     essential=True))
         if api:
-            from api.main import create_app
-
-            config = uvicorn.Config(
-                create_app(settings, engine=engines[Workload.api]), host=settings.api_host, port=settings.api_port,
-                log_level=settings.log_level.lower(), log_config=None, lifespan="on",
-            )
-            server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # we own the signals
+            server = api_server(settings, engines[Workload.api])
             essentials.append(start(server.serve(), "api", essential=True))
         helpers += [start(job(stop), getattr(job, "__name__", "job"), essential=False) for job in extra]
         await stop.wait()

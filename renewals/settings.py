@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from renewals.security import estimated_entropy_bits
 
 DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me"
 DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
+# Estimated randomness a production secret needs (renewals.security): the JWT key signs every
+# sign-in, so about 128 bits (`openssl rand -hex 32` scores ~220); Twilio's auth tokens are 32 hex
+# characters (~110), so anything below 64 is not one.
+JWT_SECRET_MIN_BITS = 128
+TWILIO_TOKEN_MIN_BITS = 64
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Settings(BaseSettings):
@@ -92,22 +102,51 @@ class Settings(BaseSettings):
     # Sign-in throttling (per client, and per user from one client): failures allowed per window.
     sign_in_max_failures: int = Field(default=10, ge=1)
     sign_in_window_seconds: int = Field(default=60, ge=1, le=3600)
+    # Proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed; none by
+    # default, so no client can choose the address it is throttled as.
+    forwarded_allow_ips: str = ""
     activity_workers: int = Field(default=50, ge=1)
     # Workflows a worker keeps in memory between wake-ups (about 20 KB each); an evicted one is
     # replayed from its short history when it next wakes. Cases sleep for days: size it to the
     # workflows busy at once, not to the open cases.
     workflow_cache_size: int = Field(default=1000, ge=0)
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        _proxy_networks(value)
+        return value
+
+    @property
+    def trusted_proxies(self) -> tuple[ProxyNetwork, ...]:
+        return _proxy_networks(self.forwarded_allow_ips)
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_prod(self) -> "Settings":
         if self.environment != "prod":
             return self
         problems = []
-        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
-            problems.append("JWT_SECRET is the development default or shorter than 32 characters")
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32 or \
+                estimated_entropy_bits(self.jwt_secret) < JWT_SECRET_MIN_BITS:
+            problems.append("JWT_SECRET is the development default or guessable (32+ random characters, "
+                            "e.g. `openssl rand -hex 32`)")
         # The token also verifies webhook signatures, so it matters whatever NOTIFY_BACKEND is.
-        if not self.twilio_auth_token or self.twilio_auth_token == DEV_TWILIO_AUTH_TOKEN:
-            problems.append("TWILIO_AUTH_TOKEN is empty or the development default (it verifies webhooks)")
+        if self.twilio_auth_token == DEV_TWILIO_AUTH_TOKEN or \
+                estimated_entropy_bits(self.twilio_auth_token) < TWILIO_TOKEN_MIN_BITS:
+            problems.append("TWILIO_AUTH_TOKEN is empty, guessable or the development default (the account's "
+                            "auth token: it verifies webhooks)")
+        # Twilio posts webhooks to PUBLIC_BASE_URL (signed against it); the client sends the
+        # account's credentials to TWILIO_API_BASE_URL: neither in the clear.
+        for name in ("public_base_url", "twilio_api_base_url"):
+            url = urlsplit(getattr(self, name))
+            if url.scheme != "https" or not url.hostname:
+                problems.append(f"{name.upper()} must be an https:// URL")
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            problems.append("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (a client certificate and its key)")
+        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                problems.append(f"{name.upper()}: no such file: {path}")
         has_credentials = self.temporal_api_key or (self.temporal_tls_cert and self.temporal_tls_key)
         if not (has_credentials or self.temporal_private_network):
             problems.append("Temporal needs credentials: TEMPORAL_API_KEY or TEMPORAL_TLS_CERT/_KEY "
@@ -125,6 +164,18 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.api_docs if self.api_docs is not None else self.environment != "prod"
+
+
+@lru_cache
+def _proxy_networks(value: str) -> tuple[ProxyNetwork, ...]:
+    networks = []
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(entry))
+        except ValueError:
+            raise ValueError(f"FORWARDED_ALLOW_IPS: {entry!r} is not an address or network (list your proxies, "
+                             "e.g. 10.0.0.5,10.1.0.0/16)") from None
+    return tuple(networks)
 
 
 @lru_cache

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import phonenumbers
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from models import Branch, Role, Staff, SubBranch
@@ -87,4 +90,21 @@ def deactivate_staff(session: Session, username: str) -> Staff:
     refuse_deactivation_with_a_book(session, staff)
     staff.active = False
     session.add(staff)
+    end_sessions(session, staff.id)
     return staff
+
+
+# New passwords: the rule `renewals staff add` applies in production, for everyone.
+MIN_PASSWORD_LENGTH = 8
+
+
+def end_sessions(session: Session, staff_id: uuid.UUID) -> None:
+    """End every session (bearer token, console cookie) of the staff member, wherever it began:
+    their tokens carry the version this moves on (atomically: concurrent ends both count)."""
+    session.execute(update(Staff).where(Staff.id == staff_id).values(session_version=Staff.session_version + 1))
+
+
+def set_password(session: Session, staff_id: uuid.UUID, password_hash: str) -> None:
+    """A new password (hashed by the caller, off the event loop) ends every earlier session."""
+    session.execute(update(Staff).where(Staff.id == staff_id).values(password_hash=password_hash))
+    end_sessions(session, staff_id)

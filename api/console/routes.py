@@ -33,7 +33,7 @@ from api.console.i18n import WINDOW_DAYS, translator
 from api.routes.auth import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.routes import cases as case_routes, me as me_routes
+from api.routes import auth as auth_routes, cases as case_routes, me as me_routes
 from api.routes.customers import customer_view
 from api.schemas import (
     ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn, SmsIn,
@@ -150,8 +150,9 @@ async def sign_in(request: Request, session: SessionDep, settings: SettingsDep) 
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, settings: SettingsDep) -> Response:
+async def sign_out(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep) -> Response:
     await _form(request, settings)
+    await run_in_threadpool(auth_routes.sign_out, staff, session)  # every session of theirs, not just this cookie
     response = _redirect("/app/sign-in")
     web.end_session(response)
     return response

@@ -1,8 +1,9 @@
 """The console's sign-in session, CSRF protection and language choice.
 
 The session cookie carries the same signed token as the API's bearer header (api.auth), so a
-deactivation or role change takes effect at once here too. It is HttpOnly (no script reads it),
-SameSite=Lax (not sent on cross-site posts) and Secure in production.
+deactivation, a role change, signing out (here or in the API) or a new password takes effect at
+once here too. It is HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site posts)
+and Secure in production.
 
 CSRF: every form carries a token that is an HMAC of a random per-browser nonce kept in its own
 HttpOnly cookie (signed double submit). A post without the matching token is refused, even from

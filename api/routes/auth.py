@@ -1,4 +1,5 @@
-"""Signing in (OAuth2 password flow): the token every other staff route needs."""
+"""Signing in (OAuth2 password flow), signing out, and a new password: the token every other staff
+route needs, and the ways a staff member's sessions end."""
 
 from __future__ import annotations
 
@@ -6,53 +7,47 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.auth import authenticate, issue_token
-from api.deps import SessionDep, SettingsDep
+from api.auth import authenticate, issue_token, staff_signing_in
+from api.deps import CurrentStaff, SessionDep, SettingsDep, read_then_release
 from api.errors import ApiError, error_responses
+from api.inputs import Line, examples
 from api.schemas import TokenOut
-from api.throttle import forget, record_failure, retry_after, throttle_keys
+from api.throttle import SignInBusy, client_address, count_attempt, take_back, throttle_keys
 from models import Staff
+from renewals.security import hash_password
 from renewals.settings import Settings
+from renewals.staff import MIN_PASSWORD_LENGTH, end_sessions, set_password
 
 router = APIRouter(tags=["auth"])
-# Argon2 is deliberately slow: at most this many verifications at once per process, so a flood of
-# sign-ins cannot take every core (and every worker thread) from the rest of the API.
-CONCURRENT_HASHES = 2
-_hashing: anyio.CapacityLimiter | None = None
-
-
-def _hashing_limiter() -> anyio.CapacityLimiter:
-    global _hashing
-    if _hashing is None:
-        _hashing = anyio.CapacityLimiter(CONCURRENT_HASHES)
-    return _hashing
 
 
 async def checked_sign_in(request: Request, session: Session, settings: Settings, username: str,
                           password: str) -> Staff:
-    """The one way to sign in (API and console): throttled, then the password checked."""
-    keys = throttle_keys(username, request.client.host if request.client else "unknown")
+    """The one way a password is checked (API and console sign-in, a password change): counted by
+    the throttle first, then checked in the client's turn (api.throttle)."""
+    client = client_address(request, settings)
     now = datetime.now(UTC)  # wall-clock time, like token expiry
-    wait = await run_in_threadpool(retry_after, session, keys, now, settings)
-    if wait:
-        raise ApiError(429, f"too many failed sign-ins: try again in {wait} s", headers={"Retry-After": str(wait)})
+    attempt = await run_in_threadpool(count_attempt, session, throttle_keys(username, client), now, settings)
     try:
-        staff = await anyio.to_thread.run_sync(authenticate, session, username, password, settings,
-                                               limiter=_hashing_limiter())
-    except ApiError:
-        await run_in_threadpool(record_failure, session, keys, now, settings)
+        found = await read_then_release(session, staff_signing_in, username)
+        async with request.app.state.sign_in_turns.turn(client):
+            staff = await anyio.to_thread.run_sync(authenticate, found, username, password, settings)
+    except SignInBusy:
+        await run_in_threadpool(take_back, session, attempt, signed_in=False)
         raise
-    await run_in_threadpool(forget, session, keys[1])
+    await run_in_threadpool(take_back, session, attempt, signed_in=True)
     return staff
 
 
 @router.post("/auth/token", summary="Sign in with username and password; returns a bearer token",
              description="Too many wrong passwords from one client (or for one username from it) in a window answer "
-                         "429 with Retry-After until the window ends (SIGN_IN_MAX_FAILURES, SIGN_IN_WINDOW_SECONDS).",
+                         "429 with Retry-After until the window ends (SIGN_IN_MAX_FAILURES, SIGN_IN_WINDOW_SECONDS); "
+                         "more sign-ins at once than the server checks answer 503 with Retry-After.",
              response_model=TokenOut, responses=error_responses(401, 422, 429),
              openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {
                  "example": {"grant_type": "password", "username": "demo-sales-1", "password": "demo"}}}}})
@@ -63,5 +58,45 @@ async def sign_in(request: Request, session: SessionDep, settings: SettingsDep,
     if (await request.form()).get("grant_type") == "":  # (an empty form value would otherwise read as absent)
         raise ApiError(422, "grant_type: must be 'password' when given", field="grant_type")
     staff = await checked_sign_in(request, session, settings, username, password)
+    token, expires_at = issue_token(staff, settings)
+    return TokenOut(access_token=token, expires_at=expires_at)
+
+
+@router.post("/auth/sign-out", status_code=204, response_class=Response, responses=error_responses(401),
+             summary="Sign out: ends every session of mine at once (all bearer tokens and console cookies)")
+def sign_out(staff: CurrentStaff, session: SessionDep) -> Response:
+    end_sessions(session, staff.id)
+    session.commit()
+    return Response(status_code=204)
+
+
+class PasswordIn(BaseModel):
+    model_config = examples({"current_password": "correct horse battery staple",
+                             "new_password": "a longer and newer passphrase"})
+    current_password: Line(256, min_length=1)
+    new_password: Line(256, min_length=MIN_PASSWORD_LENGTH)
+
+
+@router.put("/me/password", response_model=TokenOut, responses=error_responses(401, 422, 429),
+            summary="Change my password: ends every session of mine and answers a new token",
+            description="The current password is checked like a sign-in (and throttled like one); a wrong one "
+                        "answers 422 naming `current_password`.")
+async def change_password(body: PasswordIn, request: Request, staff: CurrentStaff, session: SessionDep,
+                          settings: SettingsDep) -> TokenOut:
+    try:
+        await checked_sign_in(request, session, settings, staff.username, body.current_password)
+    except ApiError as refused:
+        if refused.status != 401:
+            raise
+        raise ApiError(422, "current_password: not your current password", field="current_password") from None
+    async with request.app.state.sign_in_turns.turn(client_address(request, settings)):
+        new_hash = await anyio.to_thread.run_sync(hash_password, body.new_password)
+
+    def store() -> None:
+        set_password(session, staff.id, new_hash)
+        session.commit()
+        session.refresh(staff)
+
+    await run_in_threadpool(store)
     token, expires_at = issue_token(staff, settings)
     return TokenOut(access_token=token, expires_at=expires_at)

@@ -29,6 +29,7 @@ from renewals.reports import (
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 CODE = r"^[A-Za-z0-9_-]+$"
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 class Format(StrEnum):
@@ -105,7 +106,9 @@ class ReportQuery:
             body = getattr(charts, chart)(report, self.format.value)
         except charts.FontMissing as exc:
             raise ApiError(500, str(exc), code="chart_font_missing") from None
-        return Response(body, media_type=charts.FORMATS[self.format.value])
+        # An SVG opened in a tab is a document: it may use its own inline styles, and nothing else.
+        policy = {"Content-Security-Policy": SVG_POLICY} if self.format is Format.svg else None
+        return Response(body, media_type=charts.FORMATS[self.format.value], headers=policy)
 
 
 Reading = Annotated[ReportQuery, Depends()]

@@ -291,6 +291,8 @@ async def test_every_report_renders_png_and_svg(api: Api, world: World):
         assert len(colours) > 20, f"{path} {extra}: a chart, not a blank page"
         svg = await api.get(path, params=MARCH | extra | {"format": "svg"}, headers=world.headers["manager"])
         assert svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content[:400]
+        # Opened in a tab, the chart keeps its inline styles and can run nothing.
+        assert svg.headers["content-security-policy"].startswith("default-src 'none'; style-src 'unsafe-inline'")
 
 
 async def test_bad_periods_are_refused_naming_the_field(api: Api, world: World):

@@ -1,18 +1,25 @@
-"""Signing in under attack: throttled across API processes, never a permanent lock-out, and demo
-accounts refused in production."""
+"""Signing in under attack: throttled across API processes and under concurrency (each attempt
+counted before its check), never a permanent lock-out, X-Forwarded-For believed only from
+configured proxies, a flood that does not hold up anyone else's sign-in, and demo accounts
+refused in production."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
+from fastapi import FastAPI
+from sqlalchemy import delete, update
 from sqlmodel import Session
 
 from api.main import create_app
+from api.throttle import SignInTurns
 from models import Role, SignInThrottle
+from renewals.devservers import free_port
+from renewals.run import api_server
 from renewals.demo_users import create_demo_users
 from renewals.staff import add_org
 from tests.api.conftest import PASSWORD, Api, add_person
@@ -20,10 +27,28 @@ from tests.api.conftest import PASSWORD, Api, add_person
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-def client_at(api: Api, ip: str, settings=None) -> httpx.AsyncClient:
-    """Another API process (its own app) reached from `ip`."""
-    app = create_app(settings or api.settings, engine=api.engine, temporal=api.app.state.temporal._client)
+def api_process(api: Api, settings=None) -> FastAPI:
+    """Another API process (its own app)."""
+    return create_app(settings or api.settings, engine=api.engine, temporal=api.app.state.temporal._client)
+
+
+def client_at(api: Api, ip: str, settings=None, app: FastAPI | None = None) -> httpx.AsyncClient:
+    """A client at `ip` of `app` (default: another API process of its own)."""
+    app = app or api_process(api, settings)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 50000)), base_url="http://testserver")
+
+
+def failures_of(api: Api, key: str) -> int:
+    with Session(api.engine) as session:
+        row = session.get(SignInThrottle, key)
+        return row.failures if row else 0
+
+
+async def until(check, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 async def test_the_eleventh_wrong_password_in_a_minute_is_refused_with_retry_after(api: Api):
@@ -83,3 +108,143 @@ async def test_an_empty_grant_type_is_refused_as_the_schema_says(api: Api):
         assert response.status_code == status, (grant_type, response.text)
         if status == 422:
             assert response.json()["error"]["field"] == "grant_type"
+
+
+async def test_a_hundred_concurrent_wrong_passwords_from_one_client_check_no_more_than_the_limit(api: Api):
+    user = add_person(api.engine, Role.auditor)
+    await api.sign_in(user.id)
+    async with client_at(api, "10.0.1.1") as client:
+        answers = await asyncio.gather(*(client.post("/auth/token", data={"username": user.username,
+                                                                          "password": f"guess-{n}"})
+                                         for n in range(100)))
+    statuses = sorted(answer.status_code for answer in answers)
+    # Every attempt is counted before its password is checked, so the eleventh waits for no hash.
+    assert statuses.count(401) == api.settings.sign_in_max_failures, statuses
+    assert statuses.count(429) == 100 - api.settings.sign_in_max_failures, statuses
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in answers if a.status_code == 429)
+
+
+async def test_a_flood_from_one_client_does_not_hold_up_another_clients_sign_in(api: Api):
+    flooded, desk_user = add_person(api.engine, Role.auditor), add_person(api.engine, Role.auditor)
+    await api.sign_in(flooded.id)
+    await api.sign_in(desk_user.id)
+    app = api_process(api)
+    answered: list[tuple[str, int]] = []
+
+    async def attempt(client: httpx.AsyncClient, who: str, username: str, password: str) -> None:
+        response = await client.post("/auth/token", data={"username": username, "password": password})
+        answered.append((who, response.status_code))
+
+    async with client_at(api, "10.0.2.1", app=app) as attacker, client_at(api, "10.0.2.2", app=app) as desk:
+        flood = [asyncio.create_task(attempt(attacker, "flood", flooded.username, f"guess-{n}")) for n in range(60)]
+        await until(lambda: failures_of(api, "client:10.0.2.1") >= len(flood), "every attempt of the flood counted")
+        await attempt(desk, "desk", desk_user.username, PASSWORD)
+        await asyncio.gather(*flood)
+    assert ("desk", 200) in answered
+    checked_first = [status for who, status in answered[:answered.index(("desk", 200))] if status == 401]
+    # Password checks take turns by client: the desk waits for the checks already running and
+    # one more of the flood's, not for the whole flood.
+    assert len(checked_first) <= 4, answered
+
+
+async def test_a_sign_in_beyond_the_hashing_queue_is_refused_at_once_and_not_counted(api: Api):
+    user = add_person(api.engine, Role.auditor)
+    await api.sign_in(user.id)
+    app = api_process(api)
+    turns = app.state.sign_in_turns
+    held = asyncio.Event()
+    entered = 0
+
+    async def busy(client: str) -> None:
+        nonlocal entered
+        async with turns.turn(client):
+            entered += 1
+            await held.wait()
+
+    # Other clients' sign-ins fill every running and waiting place.
+    places = [asyncio.create_task(busy(f"10.0.3.{n}")) for n in range(turns.running + turns.waiting)]
+    await until(lambda: entered == turns.running, "the running places to fill")
+    try:
+        async with client_at(api, "10.0.3.200", app=app) as client:
+            started = time.monotonic()
+            refused = await client.post("/auth/token", data={"username": user.username, "password": PASSWORD})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable", refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert time.monotonic() - started < 5, "refused at once, not queued"
+        assert failures_of(api, "client:10.0.3.200") == 0, "an attempt that was not checked is not counted"
+    finally:
+        held.set()
+        await asyncio.gather(*places)
+    async with client_at(api, "10.0.3.200", app=app) as client:
+        assert (await client.post("/auth/token", data={"username": user.username, "password": PASSWORD})
+                ).status_code == 200
+
+
+async def test_a_sign_in_abandoned_while_waiting_gives_its_place_up():
+    """Clients that hang up while waiting (a timeout, a closed tab) do not fill the queue for good."""
+    turns = SignInTurns(running=1, waiting=2)
+    release, checked = asyncio.Event(), []
+
+    async def check(client: str) -> None:
+        async with turns.turn(client):
+            checked.append(client)
+            if client == "first":
+                await release.wait()
+
+    first = asyncio.create_task(check("first"))
+    await asyncio.sleep(0)
+    gone, later = asyncio.create_task(check("gone")), asyncio.create_task(check("later"))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    extra = asyncio.create_task(check("extra"))  # takes the place `gone` left: not refused as busy
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, later, extra)
+    assert checked == ["first", "later", "extra"]
+
+
+async def test_forwarded_for_counts_only_from_a_configured_proxy_and_keys_on_the_real_client(api: Api):
+    user = add_person(api.engine, Role.auditor)
+    await api.sign_in(user.id)
+    limit = 3
+    behind_proxy = api.settings.model_copy(update={"forwarded_allow_ips": "10.9.0.0/16", "sign_in_max_failures": limit})
+    app = api_process(api, behind_proxy)
+    async with client_at(api, "10.9.0.1", app=app) as proxy:
+        async def through_proxy(spoofed: str, real: str, password: str) -> int:
+            # The proxy appends the address it was reached from to whatever the client sent.
+            response = await proxy.post("/auth/token", data={"username": user.username, "password": password},
+                                        headers={"X-Forwarded-For": f"{spoofed}, {real}"})
+            return response.status_code
+
+        statuses = [await through_proxy(f"203.0.113.{n}", "198.51.100.7", f"guess-{n}") for n in range(limit + 1)]
+        assert statuses == [401] * limit + [429], "a made-up address left of the proxy's changes nothing"
+        assert await through_proxy("203.0.113.99", "198.51.100.8", PASSWORD) == 200, "another client is not locked"
+
+    # A client that is not a configured proxy cannot choose its address.
+    async with client_at(api, "10.10.0.1", app=app) as direct:
+        statuses = [(await direct.post("/auth/token", data={"username": user.username, "password": f"guess-{n}"},
+                                       headers={"X-Forwarded-For": f"198.51.100.{n + 20}"})).status_code
+                    for n in range(limit + 1)]
+    assert statuses == [401] * limit + [429]
+
+
+async def test_the_api_server_trusts_no_forwarded_for_unless_proxies_are_configured(api: Api):
+    """The server as `renewals api` runs it: a local client rotating X-Forwarded-For is one client."""
+    user = add_person(api.engine, Role.auditor)
+    settings = api.settings.model_copy(update={"api_port": free_port(), "sign_in_max_failures": 3})
+    server = api_server(settings, api.engine)
+    serving = asyncio.create_task(server.serve())
+    try:
+        await until(lambda: server.started or serving.done(), "the server to start")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=30) as client:
+            statuses = [(await client.post("/auth/token", data={"username": user.username, "password": f"guess-{n}"},
+                                           headers={"X-Forwarded-For": f"203.0.113.{n}"})).status_code
+                        for n in range(4)]
+        assert statuses == [401, 401, 401, 429], statuses
+    finally:
+        server.should_exit = True
+        await serving
+        with Session(api.engine) as session:  # the local client's count must not lock the next tests out
+            session.execute(delete(SignInThrottle))
+            session.commit()

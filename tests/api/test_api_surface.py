@@ -4,7 +4,10 @@ and an honest 503 when PostgreSQL or Temporal cannot be reached."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 import time
 
 import httpx
@@ -34,10 +37,32 @@ async def test_every_response_carries_the_security_headers_and_personal_data_is_
         assert response.headers["X-Content-Type-Options"] == "nosniff", response.url
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
         assert len(response.headers["X-Request-ID"]) >= 16
+    pages = [await api.get("/healthz"), await api.get("/app/sign-in"), await api.get("/app/static/console.css")]
+    for response in pages:
+        policy = {directive.split()[0]: directive.split()[1:]
+                  for directive in response.headers["Content-Security-Policy"].split(";")}
+        # No inline script or style, nothing from elsewhere: only files this app serves.
+        assert policy["default-src"] == ["'self'"], policy
+        assert not {"script-src", "style-src", "img-src"} & set(policy), policy
+        assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"], policy
+        assert policy["form-action"] == ["'self'"] and policy["frame-ancestors"] == ["'none'"], policy
     assert responses[3].status_code == 200 and responses[3].headers["Cache-Control"] == "no-store"
     echoed = await api.get("/healthz", headers={"X-Request-ID": "trace-42"})
     assert echoed.headers["X-Request-ID"] == "trace-42"
+
+
+async def test_the_api_docs_may_run_their_own_scripts_and_nothing_else_inline(api: Api):
+    for path in ("/docs", "/docs/oauth2-redirect", "/redoc"):
+        page = await api.get(path)
+        policy = {directive.split()[0]: directive.split()[1:]
+                  for directive in page.headers["Content-Security-Policy"].split(";")}
+        assert "'unsafe-inline'" not in policy["script-src"] and policy["frame-ancestors"] == ["'none'"], path
+        for script in re.findall(rb"<script>(.*?)</script>", page.content, re.S):
+            digest = base64.b64encode(hashlib.sha256(script).digest()).decode()
+            assert f"'sha256-{digest}'" in policy["script-src"], path
 
 
 async def test_docs_are_off_in_prod_unless_a_setting_turns_them_on(api: Api):

@@ -118,3 +118,30 @@ async def test_a_closed_case_refuses_to_change_the_customers_phone(console_url: 
         customer = session.get(Customer, case.customer_id)
         assert (customer.corrected_phone, customer.phone_unreachable) == (None, False)
     await context.close()
+
+
+async def test_pages_hold_under_the_strict_csp_and_signing_out_ends_the_session(console_url: str, browser: Browser,
+                                                                                 sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-59, 10))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, case.owner_id))
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    for path in ("/app/tasks", f"/app/cases/{case.case_id}", "/app/cases"):
+        response = await page.goto(f"{console_url}{path}")
+        assert response.status == 200 and "default-src 'self'" in response.headers["content-security-policy"]
+        header = await page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor")
+        assert header == "rgb(11, 92, 173)", f"{path}: the stylesheet does not apply"
+    assert not refused, refused
+
+    stolen = next(cookie for cookie in await context.cookies() if cookie["name"] == "console_session")
+    await page.get_by_role("button", name="退出").click()
+    await expect(page.get_by_role("button", name="登录")).to_be_visible()
+    replayed = await browser.new_context()
+    await replayed.add_cookies([stolen])
+    again = await replayed.new_page()
+    await again.goto(f"{console_url}/app/tasks")
+    assert again.url.endswith("/app/sign-in"), "the cookie of a session that signed out opens nothing"
+    await replayed.close()
+    await context.close()

@@ -9,11 +9,11 @@ from starlette.requests import Request
 
 from api.console import session as web
 from renewals.settings import Settings
+from tests.test_production_settings import PROD
 
 
 def _settings(environment: str) -> Settings:
-    return Settings(_env_file=None, environment=environment, jwt_secret="s" * 40, database_url="postgresql://db/x",
-                    temporal_address="temporal:7233", twilio_auth_token="f" * 32, temporal_api_key="key")
+    return Settings(**(PROD | {"environment": environment}))
 
 
 @pytest.mark.parametrize(("environment", "secure"), [("prod", True), ("dev", False)])
