@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import psutil
 
@@ -24,6 +23,7 @@ class DevStack:
     data_dir: str
     database_url: str
     temporal_address: str
+    temporal_namespace: str
     day_seconds: int
 
     def describe(self) -> str:
@@ -31,7 +31,7 @@ class DevStack:
 
         sandbox = f" · training sandbox: a day is {self.day_seconds} s" if self.day_seconds != REAL_DAY_SECONDS else ""
         return (f"renewals dev of {self.data_dir} (pid {self.pid}): database {shown_url(self.database_url)} · "
-                f"Temporal {self.temporal_address}{sandbox}")
+                f"Temporal {self.temporal_address} namespace {self.temporal_namespace}{sandbox}")
 
 
 def record(settings: Settings) -> DevStack:
@@ -40,11 +40,13 @@ def record(settings: Settings) -> DevStack:
     data_dir = settings.data_dir.resolve()
     stack = DevStack(pid=me.pid, started=me.create_time(), data_dir=str(data_dir),
                      database_url=settings.database_url, temporal_address=settings.temporal_address,
-                     day_seconds=settings.day_seconds)
+                     temporal_namespace=settings.temporal_namespace, day_seconds=settings.day_seconds)
     path = data_dir / STATE_FILE
     draft = path.with_suffix(".tmp")
+    data_dir.mkdir(parents=True, exist_ok=True)  # with external servers nothing else made it
+    draft.unlink(missing_ok=True)
+    draft.touch(mode=0o600)  # an external DATABASE_URL may carry a password
     draft.write_text(json.dumps(asdict(stack)), encoding="utf-8")
-    draft.chmod(0o600)  # an external DATABASE_URL may carry a password
     draft.replace(path)  # readers see the whole file or none
     return stack
 
@@ -68,8 +70,9 @@ def running(settings: Settings) -> DevStack | None:
 
 def attach(settings: Settings) -> DevStack | None:
     """Point this process at the running stack when DATABASE_URL or TEMPORAL_ADDRESS is unset
-    (and what is set is that stack's): the unset ones and the stack's day go into the environment,
-    as `renewals dev` hands them to its own servers. The stack, or None when there is none to use."""
+    (and what is set is that stack's): the stack's servers, namespace and day go into the
+    environment, as `renewals dev` hands them to its own servers. The stack, or None when there is
+    none to use."""
     if settings.database_url and settings.temporal_address:
         return None
     stack = running(settings)
@@ -77,7 +80,7 @@ def attach(settings: Settings) -> DevStack | None:
             or settings.temporal_address not in (None, stack.temporal_address):
         return None
     os.environ.update(DATABASE_URL=stack.database_url, TEMPORAL_ADDRESS=stack.temporal_address,
-                      DAY_SECONDS=str(stack.day_seconds))
+                      TEMPORAL_NAMESPACE=stack.temporal_namespace, DAY_SECONDS=str(stack.day_seconds))
     return stack
 
 
