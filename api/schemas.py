@@ -297,7 +297,7 @@ class CustomerView(BaseModel):
         "phone_unreachable": False, "sms_opt_out": False, "do_not_call_until": None, "blacklisted": False,
         "language": "zh-CN", "family": {},
         "vehicles": [{"id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "plate": "沪A12345", "vin": "LSVAB12C3D4E5F6G7",
-                      "model_code": "SVW7182", "model_confirmed": True, "first_registered_on": "2023-03-01"}],
+                      "model_code": "SVW7182QQD", "model_confirmed": True, "first_registered_on": "2023-03-01"}],
         "policies": [{"id": "e8f7a1b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "policy_no": "PDAA202531010100001234",
                       "vehicle_id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "channel": "traditional",
                       "status": "active", "premium": "4386.50", "coverages": [{"code": "CTP", "name": "交强险"}],

@@ -5,21 +5,29 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
 
+from renewals import cli_output
+from renewals.cli_output import FormatOption, emit
 from renewals.logs import setup_logging
 from renewals.audit.cli import audit_app
-from renewals.report_cli import app as report_app
+from renewals.report_cli import DAY, app as report_app
 from renewals.settings import Settings, get_settings
 from renewals.vehicle_models_cli import app as vehicle_models_app
 
-app = typer.Typer(help="Car-insurance renewal marketing system.", no_args_is_help=True, pretty_exceptions_enable=False)
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 refused or not all done (an import with rejected rows, a replay that diverges, "
+    "a change refused); 2 wrong usage or nothing to reach (an unknown option, bad settings, no database or "
+    "Temporal: set DATABASE_URL and TEMPORAL_ADDRESS, or run `renewals dev`, which the other commands find)."
+)
+app = typer.Typer(help="Car-insurance renewal marketing system.", epilog=EXIT_CODES, no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 staff_app = typer.Typer(help="Staff: add, list, deactivate.", no_args_is_help=True)
 org_app = typer.Typer(help="The organisation: branches and sub-branches.", no_args_is_help=True)
 temporal_app = typer.Typer(help="Temporal operations.", no_args_is_help=True)
@@ -31,32 +39,58 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 intake_app = typer.Typer(help="Intake: the daily run that starts the cases entering the horizon.", no_args_is_help=True)
 app.add_typer(intake_app, name="intake")
-console = Console()
+console = cli_output.console()
+err = cli_output.console(stderr=True)
+# The to-do panel's rows at most, as the console shows them.
+PANEL_ROWS = 200
 
 
-def _settings() -> Settings:
+def _settings(*, beside_dev: bool = True) -> Settings:
+    """This run's settings; with DATABASE_URL or TEMPORAL_ADDRESS unset and a `renewals dev`
+    running on DATA_DIR, that stack's servers and day (said on stderr: stdout may be a file)."""
+    from renewals.dev_stack import attach
+
     try:
-        return get_settings()
+        settings = get_settings()
+        stack = attach(settings) if beside_dev else None
+        if stack is not None:
+            own_day = settings.day_seconds if "day_seconds" in settings.model_fields_set else None
+            get_settings.cache_clear()
+            settings = get_settings()
+            err.print(f"using {escape(stack.describe())}", highlight=False)
+            if own_day not in (None, stack.day_seconds):
+                err.print(f"[yellow]DAY_SECONDS={own_day} not used:[/yellow] a stack runs on one day, its own")
+        return settings
     except ValueError as exc:  # pydantic's ValidationError: a readable line, not a traceback
-        console.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(1)
 
 
 @app.command()
 def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on a compressed clock.")] = False) -> None:
-    """Everything on one machine: embedded PostgreSQL and Temporal, the worker and the API."""
+    """Everything on one machine: embedded PostgreSQL and Temporal, the worker and the API. Other
+    `renewals` commands run beside it find it (through DATA_DIR) when DATABASE_URL and
+    TEMPORAL_ADDRESS are unset. With --demo the stack is a training sandbox on a 2-second day
+    unless DAY_SECONDS says otherwise."""
+    from renewals import dev_stack
     from renewals.db import migrate
+    from renewals.demo import DAY_SECONDS as DEMO_DAY_SECONDS
     from renewals.devservers import EmbeddedPostgres, PortInUse, TemporalDevServer, check_port_free, stop_with_parent
     from renewals.run import serve
 
     stop_with_parent()
-    settings = _settings()
+    settings = _settings(beside_dev=False)
     setup_logging(settings)
+    if (other := dev_stack.running(settings)) is not None:
+        raise _fail(f"renewals dev is already running with its data in {other.data_dir} (pid {other.pid}): "
+                    "use it, or stop it first")
+    if demo and "day_seconds" not in settings.model_fields_set:
+        os.environ["DAY_SECONDS"] = str(DEMO_DAY_SECONDS)  # the stack's day: imports and the intake use it too
     try:
         check_port_free(settings.api_port, "API_PORT", settings.api_host)
         if not settings.temporal_address:
@@ -95,9 +129,11 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             from renewals.demo import demo_jobs
 
             extra, demo_logins = demo_jobs(settings)
+        dev_stack.record(settings)
         _banner(settings, temporal is not None, demo_logins)
         asyncio.run(serve(settings, api=True, worker=True, extra=extra))
     finally:
+        dev_stack.forget(settings)
         with console.status("stopping…"):
             if temporal is not None:
                 temporal.stop()
@@ -110,18 +146,24 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
 
 
 def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) -> None:
+    from renewals.calendar import REAL_DAY_SECONDS
+    from renewals.db import shown_url
+
     lines = [
         f"API            http://{settings.api_host}:{settings.api_port}  (docs: /docs, ready: /readyz)",
         f"Staff console  http://{settings.api_host}:{settings.api_port}/app",
+        f"Database       {shown_url(settings.database_url)}",
         f"Temporal       {settings.temporal_address}  namespace {settings.temporal_namespace}",
     ]
     if local_temporal:
         lines.append(f"Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
-    lines.append(f"Data           {settings.data_dir.resolve()}")
+    lines.append(f"Data           {settings.data_dir.resolve()}  (commands run beside this one use this stack)")
+    if settings.day_seconds != REAL_DAY_SECONDS:
+        lines.append(f"Clock          training sandbox: a day is {settings.day_seconds} s")
     if demo_logins:
         lines.append("Demo sign-in   " + ", ".join(demo_logins) + "  (password: demo)")
     lines.append("Stop           Ctrl-C")
-    console.print(Panel("\n".join(lines), title="renewals dev", expand=False))
+    console.print(Panel(escape("\n".join(lines)), title="renewals dev", expand=False))
 
 
 @app.command()
@@ -146,11 +188,11 @@ def worker() -> None:
 
 @app.command("migrate")
 def migrate_command() -> None:
-    """Apply the database migrations to DATABASE_URL."""
+    """Apply the database migrations to DATABASE_URL, and add the shipped vehicle catalogue's missing models."""
     from renewals.db import migrate
 
     migrate(_settings().database_url)
-    console.print("database is at the latest migration.")
+    console.print("database is at the latest migration, with the shipped vehicle catalogue.")
 
 
 async def _register_search_attributes(settings: Settings) -> list[str]:
@@ -208,6 +250,16 @@ def org_add(
         raise _fail(str(exc)) from None
 
 
+@org_app.command("deputy")
+def org_deputy(sub_branch: str, username: str) -> None:
+    """Make USERNAME (a deputy manager of SUB_BRANCH) its deputy (分管车险副经理): new cases get them,
+    and every open case moves to them with its deputy tasks. A sub-branch without a deputy starts no case."""
+    from renewals.imports_cli import set_deputy
+
+    if not set_deputy(_settings(), sub_branch, username, console):
+        raise typer.Exit(1)
+
+
 @staff_app.command("add")
 def staff_add(
     username: str,
@@ -216,7 +268,10 @@ def staff_add(
     phone: Annotated[str, typer.Option(help="Mobile number; CN numbers may omit +86.")],
     sub_branch: Annotated[str | None, typer.Option(help="Sub-branch code (sales, deputy).")] = None,
     branch: Annotated[str | None, typer.Option(help="Branch code (admin, manager).")] = None,
-    password: Annotated[str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = None,
+    handler_code: Annotated[str | None, typer.Option(
+        help="经办人 code (sales): the book's rows that name no manager go to the staff member with their code.")] = None,
+    password: Annotated[str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                                 help="Asked for when not given.")] = None,
 ) -> None:
     """Add a staff member who can sign in."""
     from renewals.db import session_scope
@@ -229,7 +284,8 @@ def staff_add(
     try:
         with session_scope() as session:
             staff = add_staff(session, username=username, name=name, role=role, phone=phone,
-                              sub_branch_code=sub_branch, branch_code=branch, password=password)
+                              sub_branch_code=sub_branch, branch_code=branch, handler_code=handler_code,
+                              password=password)
             console.print(f"added {staff.role.value} {staff.username} ({staff.id})")
     except ValueError as exc:
         raise _fail(str(exc)) from None
@@ -265,28 +321,63 @@ def staff_publish_admins(branch: str) -> None:
 
 
 @staff_app.command("list")
-def staff_list(include_inactive: Annotated[bool, typer.Option("--all", help="Include deactivated staff.")] = False) -> None:
-    """List staff as a table."""
+def staff_list(include_inactive: Annotated[bool, typer.Option("--all", help="Include deactivated staff.")] = False,
+               fmt: FormatOption = None) -> None:
+    """List staff."""
     from sqlmodel import select
 
     from models import Branch, Staff, SubBranch
     from renewals.db import session_scope
     from renewals.masking import mask_phone
+    from renewals.reports import Table
 
     _settings()
-    table = Table("username", "name", "role", "branch", "sub-branch", "phone", "active")
     with session_scope() as session:
-        rows = session.exec(
+        found = session.exec(
             select(Staff, Branch.code, SubBranch.code)
             .join(Branch, Branch.id == Staff.branch_id, isouter=True)
             .join(SubBranch, SubBranch.id == Staff.sub_branch_id, isouter=True)
             .order_by(Staff.username)
         ).all()
-        for staff, branch_code, sub_code in rows:
-            if staff.active or include_inactive:
-                table.add_row(staff.username, staff.name, staff.role.value, branch_code or "—", sub_code or "—",
-                              mask_phone(staff.phone), "yes" if staff.active else "no")
-    console.print(table)
+    rows = [[staff.username, staff.name, staff.role.value, branch_code or "—", sub_code or "—",
+             staff.handler_code or "—", mask_phone(staff.phone), "yes" if staff.active else "no"]
+            for staff, branch_code, sub_code in found if staff.active or include_inactive]
+    emit(Table("staff", ["username", "name", "role", "branch", "sub-branch", "handler code", "phone", "active"], rows),
+         fmt, console)
+
+
+@staff_app.command("tasks")
+def staff_tasks(
+    username: str,
+    day: Annotated[datetime | None, typer.Option("--date", formats=DAY, help="Default: today (TIMEZONE).")] = None,
+    fmt: FormatOption = None,
+) -> None:
+    """USERNAME's to-do panel for a day, as the console shows it to them: missed tasks first, then
+    what is due, customers masked."""
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import select
+
+    from api.routes.me import my_tasks
+    from models import Staff
+    from renewals.calendar import t_day
+    from renewals.db import session_scope
+    from renewals.reports import Table
+
+    settings = _settings()
+    with session_scope() as session:
+        staff = session.exec(select(Staff).where(Staff.username == username)).first()
+        if staff is None:
+            raise _fail(f"no staff member {username}")
+        page = my_tasks(staff, session, settings, datetime.now(UTC), date=day.date() if day else None,
+                        limit=PANEL_ROWS, offset=0)
+    zone = ZoneInfo(settings.timezone)
+    rows = [["missed" if task.missed else "due", task.stage, t_day(task.day), f"{task.due_at.astimezone(zone):%m-%d %H:%M}",
+             task.policy_no, task.customer_name or "", task.customer_phone or "", task.plate or "", task.what_to_do]
+            for task in page.items]
+    shown = f"{len(rows)} of {page.total}" if page.total > len(rows) else f"{page.total}"
+    emit(Table(f"{username} · {page.date} · {shown} tasks", ["", "window", "day", "due", "policy", "customer", "phone",
+                                                             "plate", "what to do"], rows), fmt, console)
 
 
 @staff_app.command("deactivate")
@@ -314,7 +405,8 @@ def import_policies(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of policies (UTF-8 or GB18030).")],
     errors_to: Annotated[Path | None, typer.Option("--errors", help="Where to write the row errors (CSV).")] = None,
 ) -> None:
-    """Import a book of policies: check every row, load the good ones, start the cases due."""
+    """Import a book of policies: check every row, load the good ones, start the cases due. Exits 1
+    when any row is rejected (the good rows are imported all the same; the errors go to --errors)."""
     from renewals.imports_cli import run
 
     settings = _settings()
@@ -347,15 +439,16 @@ def staff_reassign_book(
 
 
 def main() -> None:
-    """The `renewals` command. Any command that needs the database says in one line, without a
-    traceback, that DATABASE_URL is not set."""
+    """The `renewals` command. Any command that needs the database or Temporal and has none to
+    reach says so in one line, without a traceback, and how to start one."""
     from renewals.db import NoDatabase
+    from renewals.temporal import NoTemporal
 
     try:
         app()
-    except NoDatabase as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        sys.exit(1)
+    except (NoDatabase, NoTemporal) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

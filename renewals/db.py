@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 from renewals.settings import Settings, get_settings
@@ -22,10 +23,17 @@ class NoDatabase(RuntimeError):
 
 
 def require_database_url(url: str | None) -> str:
+    from renewals.dev_stack import how_to_start
+
     if not url:
-        raise NoDatabase("DATABASE_URL is not set: point it at the PostgreSQL that holds the cases "
-                         "(or run `renewals dev` for an embedded one)")
+        raise NoDatabase(how_to_start("DATABASE_URL", get_settings()))
     return url
+
+
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: without its password."""
+    parsed = make_url(url)
+    return parsed.render_as_string(hide_password=True) if parsed.password else url
 
 
 def sqlalchemy_url(url: str | None) -> str:
@@ -113,10 +121,21 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 def migrate(url: str, revision: str = "head") -> None:
+    """The schema at `revision`; at the latest one, with the shipped vehicle catalogue's models that
+    are missing (repeatable: what is there already is left as it is)."""
     from alembic import command
     from alembic.config import Config
+
+    from renewals.vehicle_models import add_shipped_models
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
     command.upgrade(config, revision)
+    if revision == "head":
+        engine = make_engine(url)
+        try:
+            with session_scope(engine) as session:
+                add_shipped_models(session)
+        finally:
+            engine.dispose()

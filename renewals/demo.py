@@ -1,5 +1,6 @@
-"""`renewals dev --demo`: demo staff and 30 policies on a 2-second day, and a staff simulator, so
-that within a few minutes the Temporal UI shows cases in every stage and every outcome."""
+"""`renewals dev --demo`: demo staff and 30 policies on the stack's day (2 seconds unless DAY_SECONDS
+says otherwise), and a staff simulator, so that within a few minutes the Temporal UI shows cases in
+every stage and every outcome."""
 
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ from renewals.db import make_engine
 from renewals.seed import create_policy
 from renewals.settings import Settings
 from renewals.staff import add_org
-from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from renewals.temporal import connect
 from workflows import contract as c
 
 log = logging.getLogger(__name__)
 
-DAY_SECONDS = 2
+DAY_SECONDS = 2  # the demo stack's day, unless DAY_SECONDS is set
 POLICIES = 30
 BRANCH, SUB_BRANCH = "3100", "310101"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -35,17 +35,17 @@ INSURERS = [c.Insurer.ping_an, c.Insurer.cpic, c.Insurer.china_life]
 HANDLER_CODES = {"demo-sales-1": "JB310101001", "demo-sales-2": "JB310101002", "demo-sales-3": "JB310101003"}
 
 
-def demo_jobs(settings: Settings, *, day_seconds: int = DAY_SECONDS, policies: int = POLICIES):
-    """Seed the demo staff now; return the background jobs for `serve` (start the cases, simulate
-    the staff) and the sign-in names."""
+def demo_jobs(settings: Settings, *, day_seconds: int | None = None, policies: int = POLICIES):
+    """Seed the demo staff now; return the background jobs for `serve` (start the cases on
+    `day_seconds`, by default the stack's day; simulate the staff) and the sign-in names."""
     from renewals.demo_users import create_demo_users
 
+    day_seconds = day_seconds or settings.day_seconds
     engine = make_engine(settings.database_url)
     with Session(engine, expire_on_commit=False) as session:
         add_org(session, branch_code=BRANCH, branch_name="上海分公司", sub_branch_code=SUB_BRANCH,
                 sub_branch_name="黄浦支公司")
         logins = create_demo_users(session, sub_branch_code=SUB_BRANCH, branch_code=BRANCH, settings=settings)
-        import_vehicle_models(session, SAMPLE_FILE)  # so demo staff can confirm models and quote
         _set_up_ownership(session)
         session.commit()
     engine.dispose()

@@ -1,5 +1,5 @@
-"""What `renewals import`, `renewals intake run` and `renewals staff reassign-book` do, with rich
-progress bars and tables (cli.py only composes the commands)."""
+"""What `renewals import`, `renewals intake run`, `renewals staff reassign-book` and `renewals org
+deputy` do, with rich progress bars and tables (cli.py only composes the commands)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,34 @@ def run_intake(settings: Settings, day: str | None, console: Console) -> None:
         summary = asyncio.run(go())
     console.print(_counts_table(f"intake for {summary.as_of}", {
         k: v for k, v in summary.__dict__.items() if k != "as_of"}))
+
+
+def set_deputy(settings: Settings, sub_branch: str, username: str, console: Console) -> bool:
+    from models import SubBranch
+    from renewals.ownership import change_deputy
+    from renewals.staff import StaffError
+
+    engine = make_engine(settings.database_url)
+    with Session(engine, expire_on_commit=False) as session:
+        sub = session.exec(select(SubBranch).where(SubBranch.code == sub_branch)).first()
+        deputy = session.exec(select(Staff).where(Staff.username == username)).first()
+    missing = [what for what, found in ((f"sub-branch {sub_branch}", sub), (f"staff member {username}", deputy))
+               if found is None]
+    if missing:
+        engine.dispose()
+        console.print(f"[red]error:[/red] no {' and no '.join(missing)}")
+        return False
+
+    async def go():
+        return await change_deputy(engine, await connect(settings), sub, deputy.id, c.INTAKE_ACTOR)
+
+    result = _run(console, go, (StaffError,), engine)
+    if result is None:
+        return False
+    console.print(f"sub-branch {sub_branch}: deputy {username}; {result['cases_moved']} open case(s) moved to them")
+    for failure in result["failures"]:
+        console.print(f"[yellow]{failure['workflow_id']}[/yellow] not moved: {failure['reason']}")
+    return not result["failures"]
 
 
 def reassign_book(settings: Settings, username: str, to: list[str], reason: str, admin: str | None,

@@ -2,19 +2,23 @@
 (samples/policies-demo.csv) and large files for benchmarks and rehearsals.
 
     uv run python -m renewals.sample_book 100000 big.csv [--start 2026-12-01]
+    uv run python -m renewals.sample_book 200 book.csv --sub-branch 310101 --handler-code JB310101001
 
-Rows are valid for the demo organisation (sub-branch 310101, demo-sales-1..3 and their 经办人
-codes); a quarter name no manager and are matched by handler code. Expiry dates spread evenly over
-the year from the start date; everything is deterministic for a given seed.
+By default rows are valid for the demo organisation (sub-branch 310101, demo-sales-1..3 and their
+经办人 codes); a quarter name no manager and are matched by handler code. With --handler-code, a
+rehearsal book for a team of one's own: no row names a manager, each goes to a staff member by one
+of those codes. Expiry dates spread evenly over the year from the start date (default tomorrow);
+everything is deterministic for a given seed.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import random
-import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 from renewals.demo import HANDLER_CODES as DEMO_HANDLER_CODES
 from renewals.demo import SUB_BRANCH
@@ -28,7 +32,9 @@ AREAS = ("310101", "310104", "310105", "310106", "310107", "310110", "310112", "
 PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 WMI = ("LSV", "LFV", "LGB", "LHG", "LVS", "LBV", "LDC", "LSG")
-MODELS = ("SVW7182", "FV7147", "DFL7200", "GHA7150", "CAF7152", "BMW7200", "DC7164", "SGM7151")
+# Models of the shipped catalogue (renewals/data/vehicle_models.csv): staff confirm them before quoting.
+MODELS = ("SVW7182QQD", "FV7151BBBGG", "DFL7168VBN", "GHA7150BBA", "GTM7150ZG", "BMW7201FX", "BYD7150WT5HEVC",
+          "SGM7159LAT")
 MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
                    "156", "157", "158", "159", "180", "186", "187", "188", "189")
 COVERAGE_SETS = ("CTP;TPL:1000000;VD:150000", "CTP;TPL:2000000;VD:220000;DRV:10000;PAS:10000",
@@ -53,7 +59,7 @@ def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA",
         birth = date(1960, 1, 1) + timedelta(days=rng.randrange(40 * 365))
         first_registered = expiry - timedelta(days=365 * rng.randrange(1, 12) + rng.randrange(300))
         assigned = i % 4 != 3
-        k = rng.randrange(len(managers))
+        k = rng.randrange(len(handler_codes))
         plate_tail = "".join(rng.choice(PLATE_LETTERS + "0123456789") for _ in range(4)) + str(rng.randrange(10))
         out.append({
             "policy_no": f"{prefix}{start:%Y}{sub_branch}{i:07d}",
@@ -68,7 +74,7 @@ def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA",
             "first_registered_on": f"{first_registered:%Y-%m-%d}",
             "channel": "online" if rng.random() < 0.2 else "traditional",
             "handler_code": handler_codes[k],
-            "manager": managers[k] if assigned else "",
+            "manager": managers[k] if assigned and managers else "",
             "sub_branch": sub_branch,
             "premium": f"{rng.randrange(1800, 12000)}.{rng.choice(['00', '50', '80'])}",
             "coverages": rng.choice(COVERAGE_SETS),
@@ -88,10 +94,14 @@ def to_csv(records: list[dict[str, str]], header: tuple[str, ...] = HEADER) -> b
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    begin = date.fromisoformat(args[args.index("--start") + 1]) if "--start" in args else date.today() + timedelta(days=1)
-    positional = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or args[i - 1] != "--start")]
-    if len(positional) != 2:
-        sys.exit("usage: python -m renewals.sample_book ROWS OUT.csv [--start YYYY-MM-DD]")
-    with open(positional[1], "wb") as f:
-        f.write(to_csv(rows(int(positional[0]), start=begin)))
+    parser = argparse.ArgumentParser(prog="python -m renewals.sample_book", description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", type=int)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--start", type=date.fromisoformat, default=date.today() + timedelta(days=1),
+                        help="the first expiry date, YYYY-MM-DD (default tomorrow)")
+    parser.add_argument("--sub-branch", default=SUB_BRANCH)
+    parser.add_argument("--handler-code", action="append", default=[],
+                        help="经办人 code of a service manager; repeat (rows then name no manager)")
+    args = parser.parse_args()
+    team = {"managers": (), "handler_codes": tuple(args.handler_code)} if args.handler_code else {}
+    args.out.write_bytes(to_csv(rows(args.rows, start=args.start, sub_branch=args.sub_branch, **team)))

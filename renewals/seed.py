@@ -13,6 +13,10 @@ from sqlmodel import Session
 from models import Assignment, Customer, Policy, SubBranch, Vehicle
 from renewals.messages import LANGUAGES
 
+# Every seeded vehicle's model, from the shipped catalogue (renewals/data/vehicle_models.csv), so it
+# can be confirmed and quoted.
+SEEDED_MODEL = "SVW7182QQD"
+
 
 @dataclass
 class SeededPolicy:
@@ -34,7 +38,7 @@ def create_policy(
     session.add(customer)
     session.flush()
     vehicle = Vehicle(customer_id=customer.id, plate=plate, vin=f"LSV{uuid.uuid4().hex[:14].upper()}",
-                      model_code="SVW7182", model_confirmed=True,
+                      model_code=SEEDED_MODEL, model_confirmed=True,
                       first_registered_on=first_registered_on or expires_on - timedelta(days=3 * 365))
     session.add(vehicle)
     session.flush()

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     twilio_from: str | None = "+15005550006"
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
-    public_base_url: str = "http://127.0.0.1:8000"
+    # How Twilio reaches our webhooks (their signatures are checked against it); unset: the API's own address.
+    public_base_url: str | None = None
     # SPEC §2: an unattended case (no follow-up status by T-10) goes to the deputy.
     escalate_without_status: bool = True
     # A customer who refuses all contact stays on the do-not-call list this long (at least 6 months).
@@ -138,7 +139,7 @@ class Settings(BaseSettings):
         # Twilio posts webhooks to PUBLIC_BASE_URL (signed against it); the client sends the
         # account's credentials to TWILIO_API_BASE_URL: neither in the clear.
         for name in ("public_base_url", "twilio_api_base_url"):
-            url = urlsplit(getattr(self, name))
+            url = urlsplit(getattr(self, name) or "")  # unset: the dev default (http) comes later
             if url.scheme != "https" or not url.hostname:
                 problems.append(f"{name.upper()} must be an https:// URL")
         if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
@@ -164,6 +165,13 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.api_docs if self.api_docs is not None else self.environment != "prod"
+
+    @model_validator(mode="after")
+    def _public_base_url_defaults_to_the_api(self) -> "Settings":
+        if self.public_base_url is None:
+            host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host  # a bind-all is no address
+            self.public_base_url = f"http://{host}:{self.api_port}"
+        return self
 
 
 @lru_cache

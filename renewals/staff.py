@@ -52,10 +52,14 @@ def add_org(session: Session, *, branch_code: str, branch_name: str | None = Non
 
 def add_staff(session: Session, *, username: str, name: str, role: Role | str, phone: str,
               sub_branch_code: str | None = None, branch_code: str | None = None,
-              password: str | None = None) -> Staff:
+              handler_code: str | None = None, password: str | None = None) -> Staff:
     role = Role(role)
     if session.exec(select(Staff).where(Staff.username == username)).first():
         raise StaffError(f"username: {username!r} is taken")
+    if handler_code is not None and not (0 < len(handler_code) <= 32 and handler_code.isprintable()):
+        raise StaffError("handler_code: 1-32 printable characters, as the book's 经办人 column has it")
+    if handler_code and (holder := session.exec(select(Staff).where(Staff.handler_code == handler_code)).first()):
+        raise StaffError(f"handler_code: {handler_code!r} is {holder.username}'s")
     sub = branch = None
     if sub_branch_code:
         sub = session.exec(select(SubBranch).where(SubBranch.code == sub_branch_code)).first()
@@ -72,7 +76,7 @@ def add_staff(session: Session, *, username: str, name: str, role: Role | str, p
         raise StaffError(f"branch: a {role.value} works in a branch; give a branch or sub-branch code")
     staff = Staff(
         username=username, name=name, role=role, phone=normalise_phone(phone),
-        branch_id=branch.id if branch else None, sub_branch_id=sub.id if sub else None,
+        branch_id=branch.id if branch else None, sub_branch_id=sub.id if sub else None, handler_code=handler_code,
         password_hash=hash_password(password) if password else None,
     )
     session.add(staff)

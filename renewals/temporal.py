@@ -18,9 +18,15 @@ from workflows.contract import SEARCH_ATTRIBUTES
 from workflows.intake import SCHEDULE_CRON, SCHEDULE_ID, WORKFLOW_TYPE as INTAKE_WORKFLOW, IntakeInput
 
 
+class NoTemporal(RuntimeError):
+    """TEMPORAL_ADDRESS is not set: the commands that need Temporal say so and stop."""
+
+
 async def connect(settings: Settings) -> Client:
     if not settings.temporal_address:
-        raise RuntimeError("TEMPORAL_ADDRESS is not set (run `renewals dev` for an embedded Temporal)")
+        from renewals.dev_stack import how_to_start
+
+        raise NoTemporal(how_to_start("TEMPORAL_ADDRESS", settings))
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(

@@ -1,8 +1,9 @@
 """The vehicle-model catalogue (车型库): parse a CSV (pure, row-level errors), import it in one
 transaction (all rows or none, repeatable: rows are upserted by code), and search it by code or name.
 
-The file has a header `code,name,brand,seats,purchase_price`; a sample ships in
-`renewals/data/vehicle_models.csv`.
+The file has a header `code,name,brand,seats,purchase_price`. A catalogue ships in
+`renewals/data/vehicle_models.csv` (the demo's and the sample book's models among them) and is
+loaded with the schema (renewals.db.migrate).
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def parse_vehicle_models(lines: Iterable[str]) -> ParsedModels:
     return parsed
 
 
-def import_vehicle_models(session: Session, path: Path,
-                          progress: Callable[[int], None] | None = None) -> ParsedModels:
-    """Import the file in the session's transaction; with any row error nothing is written."""
+def import_vehicle_models(session: Session, path: Path, progress: Callable[[int], None] | None = None, *,
+                          missing_only: bool = False) -> ParsedModels:
+    """Import the file in the session's transaction; with any row error nothing is written. Known
+    codes are updated, or with `missing_only` left as they are."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         parsed = parse_vehicle_models(f)
     if parsed.errors:
@@ -102,13 +104,26 @@ def import_vehicle_models(session: Session, path: Path,
     for start in range(0, len(parsed.rows), BATCH):
         batch = parsed.rows[start:start + BATCH]
         stmt = insert(VehicleModel).values(batch)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=[VehicleModel.code],
-            set_={k: stmt.excluded[k] for k in ("name", "brand", "seats", "purchase_price")} | {"imported_at": func.now()},
-        ))
+        if missing_only:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[VehicleModel.code])
+        else:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[VehicleModel.code],
+                set_={k: stmt.excluded[k] for k in ("name", "brand", "seats", "purchase_price")}
+                | {"imported_at": func.now()},
+            )
+        session.execute(stmt)
         if progress:
             progress(len(batch))
     return parsed
+
+
+def add_shipped_models(session: Session) -> None:
+    """The catalogue that ships with the code, loaded with the schema: its models that are not in
+    the database yet are added; a model an operator imported or changed is left as it is."""
+    parsed = import_vehicle_models(session, SAMPLE_FILE, missing_only=True)
+    if parsed.errors:
+        raise ValueError(f"{SAMPLE_FILE.name} row {parsed.errors[0].row}: {parsed.errors[0].reason}")
 
 
 def search_vehicle_models(session: Session, q: str | None, limit: int) -> list[VehicleModel]:

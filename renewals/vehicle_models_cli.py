@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from renewals import cli_output
+
 app = typer.Typer(help="The vehicle-model catalogue (车型库) staff confirm before quoting.", no_args_is_help=True)
-console = Console()
+console = cli_output.console()
 
 
 @app.command("import")
@@ -19,7 +20,8 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="CSV: code,name,brand,seats,purchase_price (sample: "
                                                "renewals/data/vehicle_models.csv).", exists=True, dir_okay=False)],
 ) -> None:
-    """Load vehicle models (upserted by code; with any bad row nothing is written)."""
+    """Load vehicle models (upserted by code; with any bad row nothing is written). The shipped
+    catalogue's models are added with the schema (`renewals migrate`, `renewals dev`)."""
     from renewals.cli import _fail, _settings
     from renewals.db import session_scope
     from renewals.vehicle_models import import_vehicle_models

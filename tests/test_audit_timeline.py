@@ -252,7 +252,7 @@ async def test_cli_timeline_and_export(sc: Scenario, monkeypatch):
         assert table.exit_code == 0, table.output
         assert "T-62" in table.output and "RENEWED" in table.output and "intake" in table.output
         as_json = await asyncio.to_thread(cli, "timeline", case.inp.policy_no, "--expiry",
-                                          f"{case.inp.expiry_date}", "--json")
+                                          f"{case.inp.expiry_date}", "--format", "json")
         assert json.loads(as_json.output)["events"][-1]["kind"] == "outcome"
         exported = await asyncio.to_thread(cli, "export", case.inp.policy_no)
         assert exported.exit_code == 0

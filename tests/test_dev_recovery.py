@@ -93,6 +93,10 @@ def test_dev_killed_outright_leaves_nothing_running_and_starts_again_at_once(tmp
     while processes_using(data):
         assert time.monotonic() < deadline, f"still running after the crash: {processes_using(data)}"
         time.sleep(0.5)
+    # What the killed run left in its data directory is no stack to use.
+    beside = subprocess.run([sys.executable, "-m", "renewals.cli", "staff", "list"], env=env, capture_output=True,
+                            text=True)
+    assert beside.returncode == 2 and "no `renewals dev` is running" in beside.stderr, beside.stdout + beside.stderr
 
     proc = start_dev(env, log, "--demo")  # same ports, right away (TIME_WAIT sockets and all)
     try:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import io
+from pathlib import Path
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, delete, func, select, update
 from typer.testing import CliRunner
 
 from models import VehicleModel
 from renewals.cli import app as cli
+from renewals.db import make_engine, migrate
+from renewals.seed import SEEDED_MODEL
 from renewals.vehicle_models import SAMPLE_FILE, parse_vehicle_models, search_vehicle_models
+from tests.conftest import fresh_database
+
+SAMPLE_BOOK = Path(__file__).resolve().parent.parent / "samples" / "policies-demo.csv"
 
 HEADER = "code,name,brand,seats,purchase_price\n"
 
@@ -56,3 +63,25 @@ def test_cli_imports_the_sample_repeatably_and_refuses_a_bad_file_whole(database
     finally:
         get_settings.cache_clear()
         get_engine.cache_clear()
+
+
+def test_the_shipped_catalogue_comes_with_the_schema_and_holds_the_demo_and_sample_models(pg):
+    url = fresh_database(pg, "catalogue_with_schema", migrated=False)
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            catalogue = set(session.exec(select(VehicleModel.code)).all())
+            sample = {row["model_code"] for row in csv.DictReader(SAMPLE_BOOK.open(encoding="utf-8-sig"))}
+            assert sample <= catalogue, f"sample models missing from the catalogue: {sample - catalogue}"
+            assert SEEDED_MODEL in catalogue, "the demo's vehicles"
+            # An operator's own catalogue is theirs: migrating again adds only what is missing.
+            session.exec(update(VehicleModel).where(VehicleModel.code == SEEDED_MODEL).values(name="朗逸(本公司)"))
+            session.exec(delete(VehicleModel).where(VehicleModel.code == "TSL7000BEVAR3"))
+            session.commit()
+        migrate(url)
+        with Session(engine) as session:
+            names = dict(session.exec(select(VehicleModel.code, VehicleModel.name)).all())
+            assert names[SEEDED_MODEL] == "朗逸(本公司)" and "TSL7000BEVAR3" in names
+    finally:
+        engine.dispose()

@@ -13,12 +13,13 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from renewals import cli_output
+from renewals.cli_output import Format, FormatOption, emit
 
 audit_app = typer.Typer(help="Audit: timelines, raw histories, the replay gate, the archive.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = cli_output.console()
+err = cli_output.console(stderr=True)
 T = TypeVar("T")
 
 
@@ -113,22 +114,22 @@ def _read_case(policy_no: str, expiry: datetime | None, read: Callable[[Any, Any
 
 @audit_app.command("timeline")
 def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], expiry: Expiry = None,
-             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
-    """A case's timeline in order: local time, T-day, who, what (masked as for an auditor)."""
+             fmt: FormatOption = None) -> None:
+    """A case's timeline in order: local time, T-day, who, what (masked as for an auditor); JSON
+    has every event's details."""
     from renewals.audit.archive import case_timeline
+    from renewals.reports import Table
 
     _, story = _read_case(policy_no, expiry, lambda client, engine, workflow_id: case_timeline(
         client, engine, workflow_id, identities_masked=True, now=datetime.now().astimezone()))
-    if as_json:
+    if fmt is Format.json:
         console.print_json(json.dumps(dataclasses.asdict(story), default=str, ensure_ascii=False))
         return
-    table = Table("local time", "day", "stage", "who", "what", title=(
-        f"{story.policy_no} · expiry {story.expiry_date} ({story.timezone}) · {story.outcome or 'open'} · "
-        f"history from {story.history_from}"))
-    for event in story.events:
-        who = event.actor.component or f"{event.actor.role} {event.actor.name or event.actor.id}"
-        table.add_row(event.local_time, event.t_day, event.stage, who, event.summary)
-    console.print(table)
+    rows = [[event.local_time, event.t_day, event.stage,
+             event.actor.component or f"{event.actor.role} {event.actor.name or event.actor.id}", event.summary]
+            for event in story.events]
+    emit(Table(f"{story.policy_no} · expiry {story.expiry_date} ({story.timezone}) · {story.outcome or 'open'} · "
+               f"history from {story.history_from}", ["local time", "day", "stage", "who", "what"], rows), fmt, console)
 
 
 @audit_app.command("export")
