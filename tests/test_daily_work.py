@@ -1,0 +1,25 @@
+"""A renewal team's first days with the seed's daily rules, run for real in skipped time: a case
+imported mid-window has no task before it existed, escalation only on an explicit `failed`, the
+deputy assists the salesperson under supervision, and an SMS or a call handles the day where the
+seed says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from renewals.settings import Settings
+from tests.scenario import Scenario
+from workflows import contract as c
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_with_the_default_setting_an_unattended_case_stays_with_its_manager(sc: Scenario):
+    case = await sc.start(days_to_expiry=62, escalate_without_status=Settings(_env_file=None).escalate_without_status)
+    await sc.sleep_until(case.at(-10, 9, 1))
+    state = await case.state()
+    assert (state.stage, state.escalated) == ("THIRD_CONTACT", False)
+    assert sc.sms_to(case.deputy_phone) == []
+    await sc.sleep_until(case.at(-7, 9, 1))
+    assert (await case.state()).stage == "FINAL_CONTACT"
+    assert not [t for t in sc.tasks(case) if t.kind == "supervision"]
