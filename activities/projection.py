@@ -91,7 +91,7 @@ class CaseProjection:
                                     anchor=case.clock_anchor)
                 planned = planned_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id,
                                         plan_revision=case.plan_revision, calls_stopped=case.calls_stopped,
-                                        replanned_at=at if change.replan else None)
+                                        since=at if change.replan else case.started_at)
                 if change.replan:
                     keep = [Task.id.not_in([t.id for t in planned])] if planned else []
                     conn.execute(update(Task).where(this_case, open_tasks, Task.kind.in_(PLANNED_KINDS), *keep)

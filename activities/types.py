@@ -34,6 +34,8 @@ class CaseSnapshot:
     plan_revision: int = 0  # see workflows.tasks.task_id
     calls_stopped: bool = False  # the customer refused all contact: stages open no call tasks
     skipped_windows: list[str] = field(default_factory=list)  # passed before the case could enter them
+    # The case started mid-window at this instant: its stage has no task for the days before it.
+    started_at: datetime | None = None
 
 
 @dataclass

@@ -7,11 +7,29 @@ from __future__ import annotations
 
 import pytest
 
+from renewals.audit.archive import case_timeline
 from renewals.settings import Settings
 from tests.scenario import Scenario
 from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_a_case_imported_at_t15_has_no_task_before_it_started(sc: Scenario):
+    case = await sc.start(days_to_expiry=15)
+    await sc.sleep_until(case.at(-14, 10))
+    assert [t.day for t in sc.tasks(case)] == list(range(-15, -10))
+    state = await case.state()
+    assert [t.day for t in state.open_tasks] == [-14]
+    timeline = await case_timeline(sc.env.client, sc.engine, case.handle.id, identities_masked=True,
+                                   now=await sc.now())
+    assert timeline.events[0].kind == "case_started"
+    missed = [e.t_day for e in timeline.events if e.kind == "task_missed"]
+    assert missed == ["T-14"], "only T-15, the day the case started and nobody handled, is missed"
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.success,
+                                                     new_policy_no="PDAA2027MID"))
+    await case.handle.result()
+    sc.save_history(case, "started_mid_window")
 
 
 async def test_with_the_default_setting_an_unattended_case_stays_with_its_manager(sc: Scenario):

@@ -41,6 +41,7 @@ EFFECTS_QUEUED = "writes-and-sends-queued-for-one-writer"
 ESCALATION_ENDS_WITH_T8 = "escalation-ends-with-the-deputy-task-due-day"
 EFFECT_LANES = "writes-and-sends-in-separate-lanes"
 WINDOWS_PASSED_ASLEEP = "windows-passed-asleep-enter-late-or-are-recorded"
+TASKS_FROM_CASE_START = "no-tasks-for-days-before-the-case-started"
 # How long a staff action waits for its own writes (and SMS) before it answers anyway.
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
@@ -101,6 +102,7 @@ class PolicyRenewal:
         self._held_sms: list[tuple[datetime, SmsRequest]] = []  # customer SMS held for quiet hours
         self._problems: list[c.Problem] = []
         self._skipped: list[Stage] = []  # windows passed before the case could enter them
+        self._started_mid_window: datetime | None = None  # see _tasks_since
         # When the case last looked at its calendar (_advance): a window that opens later, and has
         # passed when it looks again, passed while it slept.
         self._awake_at = workflow.info().workflow_start_time
@@ -237,7 +239,18 @@ class PolicyRenewal:
     def _plan_stage_tasks(self) -> None:
         self._stage_tasks = planned_tasks(
             self._case_id, self._plan, self._stage, self._owner, self._deputy, plan_revision=self._plan_revision,
-            calls_stopped=self._do_not_contact, replanned_at=workflow.now() if self._plan_revision else None)
+            calls_stopped=self._do_not_contact, since=workflow.now() if self._plan_revision else self._tasks_since())
+
+    def _tasks_since(self) -> datetime | None:
+        """A case started mid-window (imported at T-15) has no task for the days before it started,
+        so nothing is missed before it existed. Histories recorded before planned them (patched);
+        the marker is recorded only where a day is dropped."""
+        if self._started_mid_window is None:
+            start = workflow.info().workflow_start_time
+            if (any(slot.due_at <= start for slot in self._plan.task_slots(self._stage))
+                    and workflow.patched(TASKS_FROM_CASE_START)):
+                self._started_mid_window = start
+        return self._started_mid_window
 
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
         self._outcome, self._outcome_reason = outcome, reason
@@ -535,7 +548,7 @@ class PolicyRenewal:
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
             lost_to_insurer=self._lost_to, plan_revision=self._plan_revision, calls_stopped=self._do_not_contact,
-            skipped_windows=list(self._skipped),
+            skipped_windows=list(self._skipped), started_at=self._started_mid_window,
         )
 
     def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:
