@@ -36,6 +36,7 @@ class CaseSnapshot:
     skipped_windows: list[str] = field(default_factory=list)  # passed before the case could enter them
     # The case started mid-window at this instant: its stage has no task for the days before it.
     started_at: datetime | None = None
+    handover_note_id: uuid.UUID | None = None  # the deputy's note for the manager (see planned_tasks)
 
 
 @dataclass

@@ -92,6 +92,8 @@ class Task(SQLModel, table=True):
     handled_at: datetime | None = timestamp(nullable=True)
     handled_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
     handled_result: str | None = Field(default=None, max_length=32)
+    # The first final-week call after supervision: the deputy's hand-over note, shown with the task.
+    handover_note_id: uuid.UUID | None = Field(default=None, foreign_key="note.id")
 
 
 class Note(SQLModel, table=True):

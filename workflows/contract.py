@@ -282,6 +282,8 @@ class OpenTask:
     opens_at: datetime
     due_at: datetime
     day: int | None = None
+    # The first final-week call after supervision: the deputy's hand-over note (a note id).
+    handover_note_id: uuid.UUID | None = None
 
 
 @dataclass

@@ -103,6 +103,7 @@ class PolicyRenewal:
         self._problems: list[c.Problem] = []
         self._skipped: list[Stage] = []  # windows passed before the case could enter them
         self._started_mid_window: datetime | None = None  # see _tasks_since
+        self._handover_note: uuid.UUID | None = None  # the deputy's note for the manager's first final-week call
         # When the case last looked at its calendar (_advance): a window that opens later, and has
         # passed when it looks again, passed while it slept.
         self._awake_at = workflow.info().workflow_start_time
@@ -239,7 +240,8 @@ class PolicyRenewal:
     def _plan_stage_tasks(self) -> None:
         self._stage_tasks = planned_tasks(
             self._case_id, self._plan, self._stage, self._owner, self._deputy, plan_revision=self._plan_revision,
-            calls_stopped=self._do_not_contact, since=workflow.now() if self._plan_revision else self._tasks_since())
+            calls_stopped=self._do_not_contact, since=workflow.now() if self._plan_revision else self._tasks_since(),
+            handover_note_id=self._handover_note)
 
     def _tasks_since(self) -> datetime | None:
         """A case started mid-window (imported at T-15) has no task for the days before it started,
@@ -298,6 +300,8 @@ class PolicyRenewal:
         async with self._guard():
             task = self._current_task(u.actor.id)
             self._status = u.status
+            if self._stage is Stage.DEPUTY_SUPERVISION and u.actor.id == self._deputy:
+                self._handover_note = u.note_id
             if u.status is c.FollowUpStatus.success:
                 self._new_policy_no = u.new_policy_no
                 await self._finish(Outcome.RENEWED, None, **self._handled_change(task, u.actor.id, u.status))
@@ -314,7 +318,7 @@ class PolicyRenewal:
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
         self._require_open()
         _refuse(staff_rules.system_refusal(u.actor))
-        _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state()))
+        _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state(), noted=u.note_id is not None))
         if u.status is c.FollowUpStatus.success and not u.new_policy_no:
             raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
 
@@ -549,6 +553,7 @@ class PolicyRenewal:
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
             lost_to_insurer=self._lost_to, plan_revision=self._plan_revision, calls_stopped=self._do_not_contact,
             skipped_windows=list(self._skipped), started_at=self._started_mid_window,
+            handover_note_id=self._handover_note,
         )
 
     def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:

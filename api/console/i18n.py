@@ -57,6 +57,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "channel": ("方式", "Channel"),
     "result": ("结果", "Result"),
     "note": ("备注", "Note"),
+    "handover_note": ("副经理交接备注", "The deputy's hand-over note"),
     "save": ("保存", "Save"),
     "follow_up": ("设置跟进状态", "Set the follow-up status"),
     "new_policy_hint": ("成功(已缴费出单)时必填", "required for success (paid and issued)"),

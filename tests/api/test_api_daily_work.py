@@ -1,0 +1,67 @@
+"""The seed's daily rules as staff meet them through HTTP, in the time-skipping environment with the
+real workflow: the deputy assists (协助) without locking the salesperson out and hands over with a
+note; a phone or an SMS handles the day where the seed says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.scenario import Scenario
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def ok(response) -> dict:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refused(response) -> str:
+    assert response.status_code == 409, response.text
+    return response.json()["error"]["message"]
+
+
+async def panel(api: Api, who: dict[str, str]) -> list[dict]:
+    return ok(await api.get("/me/tasks", headers=who))["items"]
+
+
+async def escalated_case(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    owner, deputy = await api.sign_in(case.owner_id), await api.sign_in(case.deputy_id)
+    await sc.sleep_until(case.at(-18, 10))
+    ok(await api.post(f"/cases/{case.case_id}/follow-up", headers=owner, json={"status": "failed"}))
+    await sc.sleep_until(case.at(-9, 10))
+    return case, owner, deputy
+
+
+async def test_under_supervision_the_salesperson_still_works_and_the_deputy_hands_over(api: Api, sc: Scenario):
+    case, owner, deputy = await escalated_case(api, sc)
+    state = ok(await api.post(f"/cases/{case.case_id}/contacts", headers=owner,
+                              json={"channel": "call", "result": "reached", "note": "客户说再考虑"}))
+    assert [(t["kind"], t["assignee_id"]) for t in state["open_tasks"]] == [("supervision", str(case.deputy_id))]
+    assert [t["kind"] for t in await panel(api, deputy)] == ["supervision"], "the supervision task stays the deputy's"
+    assert "only the deputy manager" in refused(await api.post(f"/cases/{case.case_id}/follow-up", headers=owner,
+                                                         json={"status": "continue"}))
+
+    assert "hand-over note" in refused(await api.post(f"/cases/{case.case_id}/follow-up", headers=deputy,
+                                                      json={"status": "continue"}))
+    handover = "已与客户面谈,价格可再优惠;T-7 请再报价"
+    ok(await api.post(f"/cases/{case.case_id}/follow-up", headers=deputy,
+                      json={"status": "continue", "note": handover}))
+    await sc.sleep_until(case.at(-7, 10))
+    [final_call] = await panel(api, owner)
+    assert (final_call["day"], final_call["handover_note"]) == (-7, handover)
+    await sc.sleep_until(case.at(-6, 10))
+    assert [(t["day"], t["handover_note"]) for t in await panel(api, owner)] == [(-7, handover), (-6, None)]
+    sc.save_history(case, "deputy_hands_over_with_a_note")
+
+
+async def test_under_supervision_the_salesperson_can_record_the_renewal(api: Api, sc: Scenario):
+    case, owner, _ = await escalated_case(api, sc)
+    assert "new policy number" in refused(await api.post(f"/cases/{case.case_id}/follow-up", headers=owner,
+                                                         json={"status": "success"}))
+    state = ok(await api.post(f"/cases/{case.case_id}/follow-up", headers=owner,
+                              json={"status": "success", "new_policy_no": "PDAA2027SALES"}))
+    assert (state["outcome"], state["new_policy_no"]) == ("RENEWED", "PDAA2027SALES")
+    sc.save_history(case, "salesperson_renews_under_supervision")
