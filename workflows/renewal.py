@@ -19,8 +19,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
     from renewals.calendar import (
-        ENTRY_SMS, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, customer_sms_time, late_entry,
-        local_label, plan_renewal, windows_between,
+        ENTRY_SMS, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, contact_handles_task, customer_sms_time,
+        late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
     from renewals.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
@@ -42,6 +42,7 @@ ESCALATION_ENDS_WITH_T8 = "escalation-ends-with-the-deputy-task-due-day"
 EFFECT_LANES = "writes-and-sends-in-separate-lanes"
 WINDOWS_PASSED_ASLEEP = "windows-passed-asleep-enter-late-or-are-recorded"
 TASKS_FROM_CASE_START = "no-tasks-for-days-before-the-case-started"
+DAY_HANDLED_AS_THE_SEED_SAYS = "daily-task-handled-by-call-or-sms-as-the-stage-says"
 # How long a staff action waits for its own writes (and SMS) before it answers anyway.
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
@@ -268,6 +269,9 @@ class PolicyRenewal:
     async def record_contact(self, u: c.RecordContact) -> c.CaseState:
         async with self._guard():
             task = self._current_task(u.actor.id, ("complaint",) if u.actor.id != self._actor_for_stage() else None)
+            if (task is not None and task.kind == "call" and not contact_handles_task(self._stage, u.channel)
+                    and workflow.patched(DAY_HANDLED_AS_THE_SEED_SAYS)):
+                task = None  # recorded, but the day asks for a call
             contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
                                       result=u.result, note_id=u.note_id)
             extra = []
@@ -375,12 +379,20 @@ class PolicyRenewal:
             key = sms.idempotency_key
             self._awaited.add(key)
             decision = await self._notify_customer(sms, automatic=False)
+            if decision.status not in ("suppressed", "failed"):
+                await self._staff_sms_handles_task(u)
         await self._writes_settled()
         self._awaited.discard(key)
         outcome = self._sms_answers.pop(key, None)
         if decision.status != "queued" or outcome is None:
             return decision  # queued: it goes out when Twilio answers (its contact record shows when)
         return c.SmsDecision(status=outcome.status, send_at=decision.send_at, error_code=outcome.error_code)
+
+    async def _staff_sms_handles_task(self, u: c.SendCustomerSms) -> None:
+        """After expiry (电话或短信) the SMS handles the sender's call task of the day."""
+        task = self._current_task(u.actor.id, ("call",))
+        if task is not None and staff_sms_handles_task(self._stage) and workflow.patched(DAY_HANDLED_AS_THE_SEED_SAYS):
+            await self._handle(task, u.actor.id, f"sms:{u.template.value}")
 
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:

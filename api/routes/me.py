@@ -39,8 +39,9 @@ WHAT_TO_DO = {
                                                "continue/failed with a hand-over note",
     ("call", Stage.FINAL_CONTACT): "每日电话跟进;每次联系后发送报价短信和服务请求短信 / "
                                    "call daily; after every contact send the quote and the service-request SMS",
-    ("call", Stage.POST_EXPIRY): "客户已脱保,继续联系;如已在他处续保,登记原因 / "
-                                 "the policy has lapsed: keep calling; if renewed elsewhere, report it",
+    ("call", Stage.POST_EXPIRY): "客户已脱保,每天电话或短信联系一次;如已在他处续保,登记原因 / "
+                                 "the policy has lapsed: call or text the customer once a day; if renewed "
+                                 "elsewhere, report it",
 }
 WHAT_TO_DO_ANY_STAGE = {
     "complaint": "处理客户投诉并记录联系结果 / handle the customer's complaint and record the contact",
