@@ -350,6 +350,7 @@ class PolicyRenewal:
         _refuse(staff_rules.system_refusal(u.actor))
         _refuse(staff_rules.renewed_elsewhere_refusal(u.actor.id, self._state(),
                                                       by_system=u.actor.role is c.ActorRole.system))
+        _refuse(c.other_without_text(u.reason, u.note_id))
         if u.insurer not in {code.value for code in c.Insurer}:
             raise Rejected(f"insurer: {u.insurer!r} is not an insurer code; choose one of "
                            f"{', '.join(c.Insurer)} (name any other in the note)")
@@ -368,6 +369,7 @@ class PolicyRenewal:
         _refuse(staff_rules.loss_reason_refusal(u.actor.id, self._state()))
         if u.reason is c.LossReason.unknown:
             raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
+        _refuse(c.other_without_text(u.reason, u.note_id))
 
     @workflow.update
     async def send_customer_sms(self, u: c.SendCustomerSms) -> c.SmsDecision:

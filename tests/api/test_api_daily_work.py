@@ -5,9 +5,13 @@ note; a phone or an SMS handles the day where the seed says so."""
 from __future__ import annotations
 
 import pytest
+from sqlmodel import Session, select
 
-from tests.api.conftest import Api
+from models import Note
+from renewals.cases import CaseRejected
+from tests.api.conftest import Api, twilio_sid
 from tests.scenario import Scenario
+from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -15,6 +19,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 def ok(response) -> dict:
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def invalid(response) -> dict:
+    assert response.status_code == 422, response.text
+    return response.json()["error"]
 
 
 def refused(response) -> str:
@@ -65,3 +74,38 @@ async def test_under_supervision_the_salesperson_can_record_the_renewal(api: Api
                               json={"status": "success", "new_policy_no": "PDAA2027SALES"}))
     assert (state["outcome"], state["new_policy_no"]) == ("RENEWED", "PDAA2027SALES")
     sc.save_history(case, "salesperson_renews_under_supervision")
+
+
+async def test_a_loss_reason_other_needs_a_short_text_and_the_manager_s_sms_reply_may_carry_one(
+        api: Api, sc: Scenario):
+    case, priced = await sc.start(days_to_expiry=3), await sc.start(days_to_expiry=3)
+    await sc.sleep_until(case.at(-3, 10))
+    owner = await api.sign_in(case.owner_id)
+    assert invalid(await api.post(f"/cases/{case.case_id}/renewed-elsewhere", headers=owner,
+                                  json={"insurer": "ping_an", "reason": "other"}))["field"] == "note"
+    ok(await api.post(f"/cases/{case.case_id}/renewed-elsewhere", headers=owner, json={"insurer": "ping_an"}))
+    assert invalid(await api.post(f"/cases/{case.case_id}/loss-reason", headers=owner,
+                                  json={"reason": "other"}))["field"] == "note"
+    with pytest.raises(CaseRejected, match="short text"):  # the workflow refuses it too, whoever asks
+        await case.update("record_loss_reason", c.RecordLossReason(actor=case.actor(), reason=c.LossReason.other))
+
+    inbound = "/webhooks/twilio/inbound-sms"
+    bare = await api.webhook(inbound, {"MessageSid": twilio_sid("SM"), "From": case.owner_phone, "Body": "7"})
+    assert bare.status_code == 200 and "7 亲戚在别家" in bare.text, "the answer shows how to give the text"
+    assert (await case.state()).outcome is None
+    answer = await api.webhook(inbound, {"MessageSid": twilio_sid("SM"), "From": case.owner_phone,
+                                         "Body": "7 亲戚在别家"})
+    assert answer.status_code == 200 and "其他" in answer.text
+    result = await case.handle.result()
+    assert (result.outcome, result.outcome_reason) == ("LOST", "other")
+
+    manager = c.Actor(id=priced.owner_id, role=c.ActorRole.sales)
+    await priced.update("report_renewed_elsewhere", c.ReportRenewedElsewhere(actor=manager, insurer="cpic"))
+    answer = await api.webhook(inbound, {"MessageSid": twilio_sid("SM"), "From": priced.owner_phone,
+                                         "Body": "1,对方便宜300元"})
+    assert answer.status_code == 200 and "价格原因" in answer.text
+    assert (await priced.handle.result()).outcome_reason == "price"
+    with Session(sc.engine) as session:
+        notes = {n.case_id: (n.body, n.author_id) for n in session.exec(select(Note).where(
+            Note.case_id.in_([case.case_id, priced.case_id])))}
+    assert notes == {case.case_id: ("亲戚在别家", case.owner_id), priced.case_id: ("对方便宜300元", priced.owner_id)}
