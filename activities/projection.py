@@ -107,6 +107,9 @@ class CaseProjection:
                     for t in new_tasks
                 ]).on_conflict_do_nothing(index_elements=[Task.id]))
                 unroll(conn, [t.opens_at for t in new_tasks if t.opens_at < at])
+            if change.sms_after_contact:
+                task_id, template = change.sms_after_contact
+                conn.execute(update(Task).where(Task.id == task_id).values({f"{template}_sms_sent": True}))
             if change.contact:
                 contact = change.contact
                 conn.execute(insert(ContactRecord).values(

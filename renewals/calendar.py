@@ -78,6 +78,11 @@ _TASK_CHANNELS: dict[Stage, tuple[str, ...]] = {Stage.THIRD_CONTACT: ("call",)}
 _STAFF_SMS_HANDLES_TASK = (Stage.POST_EXPIRY,)
 
 
+# The final week: "每次联系后,无论客户态度如何,均应发送报价短信、诚恳请求给予服务机会的短信": the SMS
+# staff send after each contact, recorded on the task the day's contact handled.
+SMS_AFTER_CONTACT: dict[Stage, tuple[str, ...]] = {Stage.FINAL_CONTACT: ("quote", "service_request")}
+
+
 def contact_handles_task(stage: Stage | str, channel: str) -> bool:
     """Whether a contact recorded by `channel` handles the stage's daily task."""
     channels = _TASK_CHANNELS.get(_stage(stage))

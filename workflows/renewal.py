@@ -19,8 +19,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
     from renewals.calendar import (
-        ENTRY_SMS, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, contact_handles_task, customer_sms_time,
-        late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
+        ENTRY_SMS, SMS_AFTER_CONTACT, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, contact_handles_task,
+        customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
     from renewals.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
@@ -43,6 +43,7 @@ EFFECT_LANES = "writes-and-sends-in-separate-lanes"
 WINDOWS_PASSED_ASLEEP = "windows-passed-asleep-enter-late-or-are-recorded"
 TASKS_FROM_CASE_START = "no-tasks-for-days-before-the-case-started"
 DAY_HANDLED_AS_THE_SEED_SAYS = "daily-task-handled-by-call-or-sms-as-the-stage-says"
+SMS_AFTER_CONTACT_RECORDED = "final-week-sms-after-a-contact-recorded-on-its-task"
 # How long a staff action waits for its own writes (and SMS) before it answers anyway.
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
@@ -382,7 +383,7 @@ class PolicyRenewal:
             self._awaited.add(key)
             decision = await self._notify_customer(sms, automatic=False)
             if decision.status not in ("suppressed", "failed"):
-                await self._staff_sms_handles_task(u)
+                await self._after_staff_sms(u)
         await self._writes_settled()
         self._awaited.discard(key)
         outcome = self._sms_answers.pop(key, None)
@@ -390,11 +391,18 @@ class PolicyRenewal:
             return decision  # queued: it goes out when Twilio answers (its contact record shows when)
         return c.SmsDecision(status=outcome.status, send_at=decision.send_at, error_code=outcome.error_code)
 
-    async def _staff_sms_handles_task(self, u: c.SendCustomerSms) -> None:
-        """After expiry (电话或短信) the SMS handles the sender's call task of the day."""
+    async def _after_staff_sms(self, u: c.SendCustomerSms) -> None:
+        """After expiry (电话或短信) the SMS handles the sender's call task of the day; in the final
+        week it is recorded on the task the day's contact handled (both SMS after every contact)."""
         task = self._current_task(u.actor.id, ("call",))
         if task is not None and staff_sms_handles_task(self._stage) and workflow.patched(DAY_HANDLED_AS_THE_SEED_SAYS):
             await self._handle(task, u.actor.id, f"sms:{u.template.value}")
+        elif u.template.value in SMS_AFTER_CONTACT.get(self._stage, ()):
+            today = self._plan.day_of(workflow.now())
+            contacted = next((t for t in self._stage_tasks if t.day == today and t.id in self._handled), None)
+            if contacted is not None and workflow.patched(SMS_AFTER_CONTACT_RECORDED):
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(),
+                                               sms_after_contact=(contacted.id, u.template.value)))
 
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:

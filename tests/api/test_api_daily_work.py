@@ -7,13 +7,21 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from models import Note
+from models import Note, Task
+from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from renewals.cases import CaseRejected
 from tests.api.conftest import Api, twilio_sid
 from tests.scenario import Scenario
 from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vehicle_models(engine) -> None:
+    with Session(engine) as session:
+        assert not import_vehicle_models(session, SAMPLE_FILE).errors
+        session.commit()
 
 
 def ok(response) -> dict:
@@ -109,3 +117,51 @@ async def test_a_loss_reason_other_needs_a_short_text_and_the_manager_s_sms_repl
         notes = {n.case_id: (n.body, n.author_id) for n in session.exec(select(Note).where(
             Note.case_id.in_([case.case_id, priced.case_id])))}
     assert notes == {case.case_id: ("亲戚在别家", case.owner_id), priced.case_id: ("对方便宜300元", priced.owner_id)}
+
+
+async def test_final_week_contacts_are_followed_by_both_sms_and_the_task_report_shows_the_share(
+        api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62, escalate_without_status=False)
+    owner = await api.sign_in(case.owner_id)
+    ok(await api.put("/me/quote-config", headers=owner, json={"channel": "traditional"}))
+    await sc.sleep_until(case.at(-7, 10))
+    quote = await api.post(f"/cases/{case.case_id}/quotes", headers=owner, json={})
+    assert quote.status_code == 201, quote.text
+
+    async def sms(template: str, **extra) -> None:
+        sent = await api.post(f"/cases/{case.case_id}/sms", headers=owner, json={"template": template, **extra})
+        assert sent.status_code in (200, 202), sent.text
+
+    async def offered() -> list[str]:
+        """What the console's case page says of the two SMS after today's contact."""
+        token = owner["Authorization"].removeprefix("Bearer ")
+        page = await api.get(f"/app/cases/{case.case_id}", headers={"Cookie": f"console_session={token}"})
+        assert page.status_code == 200, page.text
+        if 'id="sms-after-contact"' not in page.text:
+            return []
+        section = page.text.split('id="sms-after-contact"')[1].split("</section>")[0]
+        return [item.split("</li>")[0] for item in section.split("<li>")[1:]]
+
+    await sms("service_request")  # before the day's contact: it follows no contact
+    assert await offered() == []
+    ok(await api.post(f"/cases/{case.case_id}/contacts", headers=owner, json={"channel": "call", "result": "reached"}))
+    assert await offered() == ["报价短信: 未发送", "请求服务机会: 未发送"]
+    await sms("quote", quote_id=quote.json()["id"])
+    await sms("service_request")
+    assert await offered() == ["报价短信: 已发送", "请求服务机会: 已发送"]
+    await sc.sleep_until(case.at(-6, 10))
+    ok(await api.post(f"/cases/{case.case_id}/contacts", headers=owner,
+                      json={"channel": "call", "result": "refused"}))
+    await sms("service_request")
+
+    def recorded() -> list[tuple[int, bool, bool]]:
+        with Session(sc.engine) as session:
+            return [(t.day, t.quote_sms_sent, t.service_request_sms_sent) for t in session.exec(
+                select(Task).where(Task.case_id == case.case_id, Task.day.in_([-7, -6])).order_by(Task.day))]
+    assert recorded() == [(-7, True, True), (-6, False, True)]
+
+    report = ok(await api.get("/reports/tasks", headers=owner,
+                              params={"from": str(case.at(-7).date()), "to": str(case.at(-6).date())}))
+    [mine] = report["managers"]
+    assert (mine["final_week_contacts"], mine["final_week_both_sms"], mine["final_week_both_sms_rate"]) == (2, 1, 0.5)
+    sc.save_history(case, "final_week_sms_after_contacts")
