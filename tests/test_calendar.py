@@ -10,9 +10,11 @@ from renewals.calendar import (
     Outcome,
     Stage,
     call_refusal,
+    contact_handles_task,
     customer_sms_time,
     late_entry,
     plan_renewal,
+    staff_sms_handles_task,
     windows_between,
 )
 
@@ -442,8 +444,6 @@ def test_days_relative_to_expiry_are_written_as_the_seed_writes_them():
 
 
 def test_the_seed_names_how_a_day_is_handled_in_third_contact_and_after_expiry():
-    from renewals.calendar import contact_handles_task, staff_sms_handles_task
-
     assert contact_handles_task(Stage.THIRD_CONTACT, "call") and not contact_handles_task(Stage.THIRD_CONTACT, "sms")
     assert not contact_handles_task(Stage.THIRD_CONTACT, "visit")
     assert contact_handles_task(Stage.POST_EXPIRY, "sms") and contact_handles_task(Stage.FINAL_CONTACT, "visit")
