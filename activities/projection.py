@@ -91,7 +91,8 @@ class CaseProjection:
                                     anchor=case.clock_anchor)
                 planned = planned_tasks(case.case_id, plan, case.stage, case.owner_id, case.deputy_id,
                                         plan_revision=case.plan_revision, calls_stopped=case.calls_stopped,
-                                        replanned_at=at if change.replan else None)
+                                        since=at if change.replan else case.started_at,
+                                        handover_note_id=case.handover_note_id)
                 if change.replan:
                     keep = [Task.id.not_in([t.id for t in planned])] if planned else []
                     conn.execute(update(Task).where(this_case, open_tasks, Task.kind.in_(PLANNED_KINDS), *keep)
@@ -101,10 +102,14 @@ class CaseProjection:
                 conn.execute(insert(Task).values([
                     {"id": t.id, "case_id": case.case_id, "assignee_id": t.assignee_id, "kind": t.kind,
                      "stage": t.stage, "day": t.day, "opens_at": t.opens_at, "due_at": t.due_at,
+                     "handover_note_id": t.handover_note_id,
                      "state": TaskState.open if t.due_at > at else TaskState.expired}
                     for t in new_tasks
                 ]).on_conflict_do_nothing(index_elements=[Task.id]))
                 unroll(conn, [t.opens_at for t in new_tasks if t.opens_at < at])
+            if change.sms_after_contact:
+                task_id, template = change.sms_after_contact
+                conn.execute(update(Task).where(Task.id == task_id).values({f"{template}_sms_sent": True}))
             if change.contact:
                 contact = change.contact
                 conn.execute(insert(ContactRecord).values(

@@ -34,6 +34,9 @@ class CaseSnapshot:
     plan_revision: int = 0  # see workflows.tasks.task_id
     calls_stopped: bool = False  # the customer refused all contact: stages open no call tasks
     skipped_windows: list[str] = field(default_factory=list)  # passed before the case could enter them
+    # The case started mid-window at this instant: its stage has no task for the days before it.
+    started_at: datetime | None = None
+    handover_note_id: uuid.UUID | None = None  # the deputy's note for the manager (see planned_tasks)
 
 
 @dataclass
@@ -62,6 +65,9 @@ class CaseChange:
     move_tasks_from: uuid.UUID | None = None  # reassignment: open tasks move to case.owner_id
     move_deputy_tasks_from: uuid.UUID | None = None  # deputy change: open tasks move to case.deputy_id
     contact: ContactToRecord | None = None
+    # The final week: this staff SMS (a calendar.SMS_AFTER_CONTACT template) followed the contact that
+    # handled the task.
+    sms_after_contact: tuple[uuid.UUID, str] | None = None
 
 
 @dataclass

@@ -57,6 +57,8 @@ class TaskItem(BaseModel):
     customer_name: str | None = Field(description="masked")
     customer_phone: str | None = Field(description="masked")
     plate: str | None = Field(description="masked")
+    handover_note: str | None = Field(None, description="the deputy's hand-over note, on the first final-week "
+                                                        "call after supervision")
 
 
 class TaskPage(BaseModel):

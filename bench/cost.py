@@ -36,7 +36,8 @@ async def failed_then_deputy_continue(sc: Scenario):
     await sc.sleep_until(case.at(-18, 10))
     await case.update("set_follow_up", c.SetFollowUp(actor=case.actor(), status=c.FollowUpStatus.failed))
     await sc.sleep_until(case.at(-9, 10))
-    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor("deputy"), status=c.FollowUpStatus.continue_))
+    await case.update("set_follow_up", c.SetFollowUp(actor=case.actor("deputy"), status=c.FollowUpStatus.continue_,
+                                                     note_id=sc.note(case, case.deputy_id, "已协助,请继续跟进")))
     await sc.sleep_until(case.at(8, 0, 1))
     return case
 

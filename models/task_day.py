@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Index, LargeBinary
+from sqlalchemy import Index, LargeBinary, text
 from sqlmodel import Field, SQLModel
 
 from models.base import timestamp
@@ -32,6 +32,8 @@ class TaskDay(SQLModel, table=True):
     # float8send): the exact values, so the report's median is exact, read as one byte string
     # per assignee rather than one row per task.
     handling_seconds: bytes = Field(sa_type=LargeBinary)
+    final_week_contacts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    final_week_both_sms: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 
 
 class RolledTaskDay(SQLModel, table=True):

@@ -71,6 +71,29 @@ _TASK_DAYS: dict[Stage, tuple[tuple[int, int], ...]] = {
 }
 
 
+# How staff handle a stage's daily task, where the seed names the means (SPEC §2): T-20…T-11
+# "每天电话联系", only a call; after expiry "每天与客户电话或短信沟通一次", a call or an SMS staff send
+# the customer. Elsewhere any contact recorded handles it, and a staff SMS does not.
+_TASK_CHANNELS: dict[Stage, tuple[str, ...]] = {Stage.THIRD_CONTACT: ("call",)}
+_STAFF_SMS_HANDLES_TASK = (Stage.POST_EXPIRY,)
+
+
+# The final week: "每次联系后,无论客户态度如何,均应发送报价短信、诚恳请求给予服务机会的短信": the SMS
+# staff send after each contact, recorded on the task the day's contact handled.
+SMS_AFTER_CONTACT: dict[Stage, tuple[str, ...]] = {Stage.FINAL_CONTACT: ("quote", "service_request")}
+
+
+def contact_handles_task(stage: Stage | str, channel: str) -> bool:
+    """Whether a contact recorded by `channel` handles the stage's daily task."""
+    channels = _TASK_CHANNELS.get(_stage(stage))
+    return channels is None or channel in channels
+
+
+def staff_sms_handles_task(stage: Stage | str) -> bool:
+    """Whether a quote or service-request SMS to the customer handles the stage's daily task."""
+    return _stage(stage) in _STAFF_SMS_HANDLES_TASK
+
+
 @dataclass(frozen=True)
 class EntrySms:
     """An SMS a window sends as the case enters it (SPEC §2)."""

@@ -11,6 +11,9 @@ distinct messages arrive.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, or_
@@ -167,3 +170,24 @@ def apply_inbound_sms(session: Session, form: dict[str, str], now: datetime) -> 
             created_at=now, sent_at=now))
     session.commit()
     return choice, [workflow_id for workflow_id, _, _ in open_cases]
+
+
+@dataclass(frozen=True)
+class NumberedReply:
+    """A manager's answer to the loss-reason SMS: the reason's number and the words after it."""
+
+    number: int
+    text: str  # "" when the reply is the number alone
+
+
+_NUMBERED = re.compile(r"(\d+)[\s,.;:!?、。;:]*(.*)", re.S)
+NOTE_LIMIT = 2000  # a note's bound (api.inputs.Note)
+
+
+def numbered_reply(body: str) -> NumberedReply | None:
+    """"7 亲戚在别家" → (7, "亲戚在别家"), "1,对方便宜300元" → (1, "对方便宜300元"), "2。" → (2, "");
+    None when the reply does not start with a number. Full-width forms are folded (NFKC) and
+    control characters read as spaces."""
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in unicodedata.normalize("NFKC", body))
+    match = _NUMBERED.fullmatch(text.strip())
+    return NumberedReply(int(match[1]), match[2].strip()[:NOTE_LIMIT]) if match else None

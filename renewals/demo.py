@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlmodel import Session, func, select
 from temporalio.service import RPCError
 
-from models import Policy, RenewalCase, Staff, SubBranch
+from models import Note, Policy, RenewalCase, Staff, SubBranch
 from renewals.calendar import Stage
 from renewals.cases import CaseRejected, renewal_input, start_renewal, update_case
 from renewals.db import make_engine
@@ -156,6 +156,8 @@ async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -
                 action = _scripted(scripted.pop(0), case, admin) if scripted and early else _pick_action(case, rng)
                 if action is None:
                     continue
+                if action[0] == "set_follow_up" and action[1].actor.role is c.ActorRole.deputy:
+                    action[1].note_id = await asyncio.to_thread(_handover_note, engine, case)
                 try:
                     await update_case(client.get_workflow_handle(case.workflow_id), *action)
                 except CaseRejected as exc:
@@ -168,6 +170,16 @@ async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -
                 pass
     finally:
         engine.dispose()
+
+
+def _handover_note(engine, case: RenewalCase):
+    """The deputy hands the case back to its manager with a note (a status without one is refused)."""
+    with Session(engine) as session:
+        note = Note(case_id=case.id, author_id=case.deputy_id, body="演示:已协助联系客户,请继续跟进 / demo: helped, "
+                                                                     "please follow up")
+        session.add(note)
+        session.commit()
+        return note.id
 
 
 def _scripted(update: str, case: RenewalCase, admin: c.Actor) -> tuple[str, object]:

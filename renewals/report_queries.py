@@ -21,12 +21,13 @@ from sqlalchemy.sql.visitors import replacement_traverse
 from sqlmodel import Session
 
 from models import Branch, RenewalCase, RolledTaskDay, Staff, SubBranch, Task, TaskDay, TaskKind, TaskState
-from renewals.calendar import Outcome
+from renewals.calendar import Outcome, Stage
 from renewals.db import allow_long_statements
 from renewals.reports import (
     DAILY_STAGES, EARLIEST_DAY, ESCALATION_DAY, LATEST_DAY, OPEN_HOUR, CaseCount, FunnelCount, FunnelReport, Period, RenewalReport,
     TaskCount, TaskReport, funnel_report, renewal_report, task_report, unrolled_days,
 )
+from workflows.contract import ContactResult
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,9 @@ def task_figures(now: datetime) -> list[ColumnElement]:
     the same figures at any `now`: the daily roll-up stores them (renewals/task_rollup.py)."""
     daily = and_(Task.kind == TaskKind.call, Task.stage.in_(DAILY_STAGES))
     done = Task.state == TaskState.done
+    # Final-week calls handled by a contact, and those the seed's two SMS followed (SMS_AFTER_CONTACT).
+    final_week_contact = and_(Task.kind == TaskKind.call, Task.stage == Stage.FINAL_CONTACT, done,
+                              Task.handled_result.in_([r.value for r in ContactResult]))
     past_due_unhandled = or_(Task.state == TaskState.expired, and_(Task.state == TaskState.open, Task.due_at <= now))
 
     def n(condition: ColumnElement[bool]):
@@ -123,7 +127,9 @@ def task_figures(now: datetime) -> list[ColumnElement]:
             n(and_(~daily, past_due_unhandled)).label("overdue_open"),
             n(and_(Task.state == TaskState.open, Task.due_at > now)).label("pending"),
             n(done).label("handled"),
-            func.coalesce(func.string_agg(handling, literal(b"")).filter(done), b"").label("handling_seconds")]
+            func.coalesce(func.string_agg(handling, literal(b"")).filter(done), b"").label("handling_seconds"),
+            n(final_week_contact).label("final_week_contacts"),
+            n(and_(final_week_contact, Task.quote_sms_sent, Task.service_request_sms_sent)).label("final_week_both_sms")]
 
 
 def _on_task_day(condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -153,20 +159,22 @@ def task_counts_statement(period: Period, scope: ColumnElement[bool], filters: F
     if rolled:
         parts.append(select(TaskDay.assignee_id, TaskDay.opened, TaskDay.daily_due, TaskDay.daily_same_day,
                             TaskDay.missed, TaskDay.overdue_open, literal(0).label("pending"), TaskDay.handled,
-                            TaskDay.handling_seconds)
+                            TaskDay.handling_seconds, TaskDay.final_week_contacts, TaskDay.final_week_both_sms)
                      # Only the days the scan leaves out, even if more were rolled up since.
                      .where(TaskDay.timezone == timezone, TaskDay.day.in_(sorted(rolled)),
                             *map(_on_task_day, where)))
     counted = union_all(*parts).subquery()
     totals = [cast(func.sum(counted.c[name]), Integer).label(name) for name in
-              ("opened", "daily_due", "daily_same_day", "missed", "overdue_open", "pending", "handled")]
+              ("opened", "daily_due", "daily_same_day", "missed", "overdue_open", "pending", "handled",
+               "final_week_contacts", "final_week_both_sms")]
     grouped = (select(counted.c.assignee_id, *totals,
                       func.string_agg(counted.c.handling_seconds, literal(b"")).label("handling_seconds"))
                .group_by(counted.c.assignee_id).subquery())
     return (
         select(grouped.c.assignee_id, Staff.name, Staff.role, SubBranch.code, grouped.c.opened, grouped.c.daily_due,
                grouped.c.daily_same_day, grouped.c.missed, grouped.c.overdue_open, grouped.c.pending,
-               grouped.c.handled, grouped.c.handling_seconds)
+               grouped.c.handled, grouped.c.handling_seconds, grouped.c.final_week_contacts,
+               grouped.c.final_week_both_sms)
         .join(Staff, Staff.id == grouped.c.assignee_id)
         .join(SubBranch, SubBranch.id == Staff.sub_branch_id, isouter=True)
     )
@@ -216,9 +224,10 @@ def tasks_report(session: Session, period: Period, tasks: ColumnElement[bool], c
     rolled = rolled_days(session, period, timezone)
     rows = session.exec(task_counts_statement(period, tasks, filters, timezone, now, rolled)).all()
     handling = [numpy.frombuffer(row[11], dtype=">f8") for row in rows]
-    counts = [TaskCount(*row[:11], median(seconds)) for row, seconds in zip(rows, handling, strict=True)]
+    counts = [TaskCount(*row[:11], median(seconds), *row[12:]) for row, seconds in zip(rows, handling, strict=True)]
     total = TaskCount(None, None, None, None, *(sum(c[i] for c in rows) for i in range(4, 11)),
-                      median(numpy.concatenate(handling)) if handling else None)
+                      median(numpy.concatenate(handling)) if handling else None,
+                      *(sum(c[i] for c in rows) for i in range(12, 14)))
     escalations = dict(session.exec(escalations_statement(period, cases, filters)).all())
     return task_report([*counts, total], escalations, period)
 

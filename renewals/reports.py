@@ -348,6 +348,8 @@ class TaskCount:
     pending: int  # open, not yet due
     handled: int
     median_seconds_to_handle: float | None
+    final_week_contacts: int = 0  # final-week calls handled by a contact
+    final_week_both_sms: int = 0  # of those, followed by the quote and the service-request SMS
 
 
 @dataclass
@@ -366,6 +368,10 @@ class TaskRow:
     pending: int
     escalations: int  # of this manager's cases, escalated to the deputy in the period (T-10 in it)
     median_minutes_to_handle: float | None
+    final_week_contacts: int = 0
+    final_week_both_sms: int = 0
+    # The seed: after every final-week contact, both SMS (报价短信、诚恳请求给予服务机会的短信).
+    final_week_both_sms_rate: float | None = None
 
 
 @dataclass
@@ -391,7 +397,8 @@ def task_report(counts: Iterable[TaskCount], escalations: dict[uuid.UUID, int], 
         median = None if c.median_seconds_to_handle is None else round(c.median_seconds_to_handle / 60, 1)
         row = TaskRow(c.manager_id, c.manager_name, c.role, c.sub_branch_code, c.opened, c.handled, c.daily_due,
                       c.daily_same_day, rate(c.daily_same_day, c.daily_due), c.missed, c.overdue_open, c.pending,
-                      escalations.get(c.manager_id, 0) if c.manager_id else sum(escalations.values()), median)
+                      escalations.get(c.manager_id, 0) if c.manager_id else sum(escalations.values()), median,
+                      c.final_week_contacts, c.final_week_both_sms, rate(c.final_week_both_sms, c.final_week_contacts))
         if c.manager_id is None:
             total = row
         else:
@@ -433,6 +440,7 @@ ENGLISH = {
     "已办理": "Handled", "应办每日任务": "Daily calls due", "当日办理": "Handled the same day",
     "当日办理率": "Same-day rate", "错过": "Missed", "逾期未办": "Overdue", "待办": "Pending",
     "升级督办": "Escalations", "办理时长中位数(分钟)": "Median minutes to handle",
+    "末周联系": "Final-week contacts", "联系后两条短信率": "Followed by both SMS",
     **dict(STAGE_WORDS.values()), **dict(LOSS_REASON_WORDS.values()),
 }
 
@@ -493,10 +501,12 @@ def funnel_table(report: FunnelReport, language: str = "zh-CN") -> Table:
 def task_table(report: TaskReport, language: str = "zh-CN") -> Table:
     w = _Words(language)
     columns = list(map(w, ["客户经理", "角色", "支公司代码", "任务数", "已办理", "应办每日任务", "当日办理", "当日办理率",
-                           "错过", "逾期未办", "待办", "升级督办", "办理时长中位数(分钟)"]))
+                           "错过", "逾期未办", "待办", "升级督办", "办理时长中位数(分钟)", "末周联系",
+                           "联系后两条短信率"]))
     rows = [[r.manager_name or w("合计"), r.role or "", r.sub_branch_code or "", str(r.opened), str(r.handled),
              str(r.daily_due), str(r.handled_same_day), _pct(r.compliance_rate), str(r.missed), str(r.overdue_open),
-             str(r.pending), str(r.escalations), _num(r.median_minutes_to_handle)] for r in report.rows()]
+             str(r.pending), str(r.escalations), _num(r.median_minutes_to_handle), str(r.final_week_contacts),
+             _pct(r.final_week_both_sms_rate)] for r in report.rows()]
     return Table(f"{w('每日任务完成情况')} {report.period.start} — {report.period.end}", columns, rows)
 
 

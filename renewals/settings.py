@@ -59,8 +59,9 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = "https://api.twilio.com"
     # How Twilio reaches our webhooks (their signatures are checked against it); unset: the API's own address.
     public_base_url: str | None = None
-    # SPEC §2: an unattended case (no follow-up status by T-10) goes to the deputy.
-    escalate_without_status: bool = True
+    # SPEC §2: only a manager's explicit `failed` (明确选择) goes to the deputy; on, an unattended case
+    # (no follow-up status by T-10) goes too.
+    escalate_without_status: bool = False
     # A customer who refuses all contact stays on the do-not-call list this long (at least 6 months).
     do_not_call_days: int = Field(default=183, ge=183)
     # SPEC §7: more claims than this last year makes a policy not quotable.

@@ -4,7 +4,8 @@ scanning and sorting millions of tasks.
 
 A day (in the company time zone) is rolled up once every task opened on it is settled (done,
 expired or cancelled): settled tasks never change again (the projection updates only open
-tasks), so its figures are final. Rolling a day up recomputes its rows from the task table and
+tasks, but for the final-week SMS recorded on the task a contact handled that same day, before
+the day ends), so its figures are final. Rolling a day up recomputes its rows from the task table and
 marks it in task_day_rolled, in one transaction: running it again writes the same rows. The
 report reads marked days from task_day and scans the others, so it is right whether or not the
 roll-up has run. A task inserted later into a rolled-up day (a case planned late) unmarks the day

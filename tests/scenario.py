@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models import ContactRecord, RenewalCase, Role, Task
+from models import ContactRecord, Note, RenewalCase, Role, Task
 from renewals.calendar import plan_renewal
 from renewals.cases import renewal_input, start_renewal, update_case
 from renewals.settings import Settings
@@ -155,6 +155,14 @@ class Scenario:
 
     def plan(self, case: Case):
         return plan_renewal(case.inp.expiry_date, case.inp.timezone)
+
+    def note(self, case: Case, author_id: uuid.UUID, body: str) -> uuid.UUID:
+        """A staff note on the case, as the API stores it before the action that carries its id."""
+        with Session(self.engine) as session:
+            note = Note(case_id=case.case_id, author_id=author_id, body=body)
+            session.add(note)
+            session.commit()
+            return note.id
 
     def tasks(self, case: Case) -> list[Task]:
         with Session(self.engine) as session:

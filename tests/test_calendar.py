@@ -10,9 +10,11 @@ from renewals.calendar import (
     Outcome,
     Stage,
     call_refusal,
+    contact_handles_task,
     customer_sms_time,
     late_entry,
     plan_renewal,
+    staff_sms_handles_task,
     windows_between,
 )
 
@@ -439,3 +441,11 @@ def test_days_relative_to_expiry_are_written_as_the_seed_writes_them():
     from renewals.calendar import t_day
 
     assert [t_day(d) for d in (-60, -1, 0, 3, None)] == ["T-60", "T-1", "T0", "T+3", ""]
+
+
+def test_the_seed_names_how_a_day_is_handled_in_third_contact_and_after_expiry():
+    assert contact_handles_task(Stage.THIRD_CONTACT, "call") and not contact_handles_task(Stage.THIRD_CONTACT, "sms")
+    assert not contact_handles_task(Stage.THIRD_CONTACT, "visit")
+    assert contact_handles_task(Stage.POST_EXPIRY, "sms") and contact_handles_task(Stage.FINAL_CONTACT, "visit")
+    assert staff_sms_handles_task(Stage.POST_EXPIRY)
+    assert not any(staff_sms_handles_task(s) for s in Stage if s is not Stage.POST_EXPIRY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from renewals.callbacks import NumberedReply, numbered_reply
 from renewals.consent import OPT_OUT_REPLY, opt_choice
 from renewals.messages import render_sms
 from tests.test_messages import CONTEXT
@@ -34,3 +35,10 @@ def test_twilio_recognised_opt_out_is_honoured():
 def test_the_advertised_word_opts_out(key, language, hint):
     body = render_sms(key, language, CONTEXT).body
     assert hint in body and opt_choice(OPT_OUT_REPLY[language]) is True
+
+
+def test_a_managers_numbered_reply_keeps_the_words_after_the_number():
+    assert numbered_reply("7 亲戚在别家") == NumberedReply(7, "亲戚在别家")
+    assert numbered_reply("１，对方便宜300元\n") == NumberedReply(1, "对方便宜300元")  # full-width, as phones type it
+    assert numbered_reply(" 2。") == NumberedReply(2, "")
+    assert numbered_reply("退订") is None and numbered_reply("好的 7") is None

@@ -400,11 +400,11 @@ async def started_input(dev_env, workflow_id: str) -> c.RenewalInput:
 
 async def test_escalate_without_status_reaches_every_imported_case(engine, dev_env, dev_settings, org):
     records = book(org, 1, local_today(dev_settings) + timedelta(days=45), "PESC")
-    off = dev_settings.model_copy(update={"escalate_without_status": False})
-    await import_rows(engine, dev_env, off, records)
+    on = dev_settings.model_copy(update={"escalate_without_status": True})  # the default is off
+    await import_rows(engine, dev_env, on, records)
     await until(lambda: case_of(engine, records[0]["policy_no"]) is not None)
     inp = await started_input(dev_env, case_of(engine, records[0]["policy_no"]).workflow_id)
-    assert inp.escalate_without_status is False and inp.day_seconds == 86400
+    assert inp.escalate_without_status is True and inp.day_seconds == 86400
     await terminate(dev_env, 'PolicyNo STARTS_WITH "PESC"')
 
 

@@ -104,7 +104,7 @@ async def test_c_failed_escalates_to_deputy_who_renews(sc: Scenario):
     [supervision] = [t for t in sc.tasks(case) if t.kind == "supervision"]
     assert (supervision.assignee_id, supervision.opens_at, supervision.due_at) == (
         case.deputy_id, case.at(-10), case.at(-7, 0))
-    # The manager can no longer act: the case is in the deputy's hands until T-7.
+    # The deputy assists: the status is theirs to set until T-7 (the manager may still renew).
     assert "deputy" in await rejected(case, "set_follow_up", follow_up(case, c.FollowUpStatus.continue_))
     state = await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.success, "deputy",
                                                          new_policy_no="PDAA2027DEP"))
@@ -118,7 +118,8 @@ async def test_d_and_p_longest_path_lapses_with_small_clean_history(sc: Scenario
     await sc.sleep_until(case.at(-18, 10))
     await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.failed))
     await sc.sleep_until(case.at(-9, 10))
-    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.continue_, "deputy"))
+    await case.update("set_follow_up", follow_up(case, c.FollowUpStatus.continue_, "deputy",
+                                                 note_id=sc.note(case, case.deputy_id, "已协助,请继续跟进")))
     await sc.sleep_until(case.at(-7, 9, 1))
     assert (await case.state()).stage == "FINAL_CONTACT"
     assert [(t, r) for t, r, _ in sms_log(sc, case)][-2:] == [("manager_final_reminder", "owner"),

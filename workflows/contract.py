@@ -282,6 +282,8 @@ class OpenTask:
     opens_at: datetime
     due_at: datetime
     day: int | None = None
+    # The first final-week call after supervision: the deputy's hand-over note (a note id).
+    handover_note_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -320,6 +322,14 @@ class CaseState:
 # After a renewal elsewhere is reported the customer is left alone (SPEC §2); the workflow and the
 # API's click-to-call refuse with the same words.
 NO_MORE_CONTACT = "the customer renewed elsewhere: no more contact, record the loss reason instead"
+# A loss reason `other` says nothing by itself (SPEC §2: "other with text"); the API and the
+# workflow refuse it without a note with the same words.
+OTHER_NEEDS_TEXT = "loss reason 'other' needs a short text (the note): what made the customer go elsewhere"
+
+
+def other_without_text(reason: LossReason | None, note: object) -> str | None:
+    """OTHER_NEEDS_TEXT when the reason is `other` and no note (text or note id) comes with it."""
+    return OTHER_NEEDS_TEXT if reason is LossReason.other and not note else None
 
 
 def closed_reason(outcome: str) -> str:

@@ -19,8 +19,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
     from renewals.calendar import (
-        ENTRY_SMS, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, customer_sms_time, late_entry,
-        local_label, plan_renewal, windows_between,
+        ENTRY_SMS, SMS_AFTER_CONTACT, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, contact_handles_task,
+        customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
     from renewals.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
@@ -41,6 +41,9 @@ EFFECTS_QUEUED = "writes-and-sends-queued-for-one-writer"
 ESCALATION_ENDS_WITH_T8 = "escalation-ends-with-the-deputy-task-due-day"
 EFFECT_LANES = "writes-and-sends-in-separate-lanes"
 WINDOWS_PASSED_ASLEEP = "windows-passed-asleep-enter-late-or-are-recorded"
+TASKS_FROM_CASE_START = "no-tasks-for-days-before-the-case-started"
+DAY_HANDLED_AS_THE_SEED_SAYS = "daily-task-handled-by-call-or-sms-as-the-stage-says"
+SMS_AFTER_CONTACT_RECORDED = "final-week-sms-after-a-contact-recorded-on-its-task"
 # How long a staff action waits for its own writes (and SMS) before it answers anyway.
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
@@ -101,6 +104,8 @@ class PolicyRenewal:
         self._held_sms: list[tuple[datetime, SmsRequest]] = []  # customer SMS held for quiet hours
         self._problems: list[c.Problem] = []
         self._skipped: list[Stage] = []  # windows passed before the case could enter them
+        self._started_mid_window: datetime | None = None  # see _tasks_since
+        self._handover_note: uuid.UUID | None = None  # the deputy's note for the manager's first final-week call
         # When the case last looked at its calendar (_advance): a window that opens later, and has
         # passed when it looks again, passed while it slept.
         self._awake_at = workflow.info().workflow_start_time
@@ -237,7 +242,19 @@ class PolicyRenewal:
     def _plan_stage_tasks(self) -> None:
         self._stage_tasks = planned_tasks(
             self._case_id, self._plan, self._stage, self._owner, self._deputy, plan_revision=self._plan_revision,
-            calls_stopped=self._do_not_contact, replanned_at=workflow.now() if self._plan_revision else None)
+            calls_stopped=self._do_not_contact, since=workflow.now() if self._plan_revision else self._tasks_since(),
+            handover_note_id=self._handover_note)
+
+    def _tasks_since(self) -> datetime | None:
+        """A case started mid-window (imported at T-15) has no task for the days before it started,
+        so nothing is missed before it existed. Histories recorded before planned them (patched);
+        the marker is recorded only where a day is dropped."""
+        if self._started_mid_window is None:
+            start = workflow.info().workflow_start_time
+            if (any(slot.due_at <= start for slot in self._plan.task_slots(self._stage))
+                    and workflow.patched(TASKS_FROM_CASE_START)):
+                self._started_mid_window = start
+        return self._started_mid_window
 
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
         self._outcome, self._outcome_reason = outcome, reason
@@ -253,6 +270,9 @@ class PolicyRenewal:
     async def record_contact(self, u: c.RecordContact) -> c.CaseState:
         async with self._guard():
             task = self._current_task(u.actor.id, ("complaint",) if u.actor.id != self._actor_for_stage() else None)
+            if (task is not None and task.kind == "call" and not contact_handles_task(self._stage, u.channel)
+                    and workflow.patched(DAY_HANDLED_AS_THE_SEED_SAYS)):
+                task = None  # recorded, but the day asks for a call
             contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
                                       result=u.result, note_id=u.note_id)
             extra = []
@@ -285,6 +305,8 @@ class PolicyRenewal:
         async with self._guard():
             task = self._current_task(u.actor.id)
             self._status = u.status
+            if self._stage is Stage.DEPUTY_SUPERVISION and u.actor.id == self._deputy:
+                self._handover_note = u.note_id
             if u.status is c.FollowUpStatus.success:
                 self._new_policy_no = u.new_policy_no
                 await self._finish(Outcome.RENEWED, None, **self._handled_change(task, u.actor.id, u.status))
@@ -301,7 +323,7 @@ class PolicyRenewal:
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
         self._require_open()
         _refuse(staff_rules.system_refusal(u.actor))
-        _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state()))
+        _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state(), noted=u.note_id is not None))
         if u.status is c.FollowUpStatus.success and not u.new_policy_no:
             raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
 
@@ -329,6 +351,7 @@ class PolicyRenewal:
         _refuse(staff_rules.system_refusal(u.actor))
         _refuse(staff_rules.renewed_elsewhere_refusal(u.actor.id, self._state(),
                                                       by_system=u.actor.role is c.ActorRole.system))
+        _refuse(c.other_without_text(u.reason, u.note_id))
         if u.insurer not in {code.value for code in c.Insurer}:
             raise Rejected(f"insurer: {u.insurer!r} is not an insurer code; choose one of "
                            f"{', '.join(c.Insurer)} (name any other in the note)")
@@ -347,6 +370,7 @@ class PolicyRenewal:
         _refuse(staff_rules.loss_reason_refusal(u.actor.id, self._state()))
         if u.reason is c.LossReason.unknown:
             raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
+        _refuse(c.other_without_text(u.reason, u.note_id))
 
     @workflow.update
     async def send_customer_sms(self, u: c.SendCustomerSms) -> c.SmsDecision:
@@ -358,12 +382,27 @@ class PolicyRenewal:
             key = sms.idempotency_key
             self._awaited.add(key)
             decision = await self._notify_customer(sms, automatic=False)
+            if decision.status not in ("suppressed", "failed"):
+                await self._after_staff_sms(u)
         await self._writes_settled()
         self._awaited.discard(key)
         outcome = self._sms_answers.pop(key, None)
         if decision.status != "queued" or outcome is None:
             return decision  # queued: it goes out when Twilio answers (its contact record shows when)
         return c.SmsDecision(status=outcome.status, send_at=decision.send_at, error_code=outcome.error_code)
+
+    async def _after_staff_sms(self, u: c.SendCustomerSms) -> None:
+        """After expiry (电话或短信) the SMS handles the sender's call task of the day; in the final
+        week it is recorded on the task the day's contact handled (both SMS after every contact)."""
+        task = self._current_task(u.actor.id, ("call",))
+        if task is not None and staff_sms_handles_task(self._stage) and workflow.patched(DAY_HANDLED_AS_THE_SEED_SAYS):
+            await self._handle(task, u.actor.id, f"sms:{u.template.value}")
+        elif u.template.value in SMS_AFTER_CONTACT.get(self._stage, ()):
+            today = self._plan.day_of(workflow.now())
+            contacted = next((t for t in self._stage_tasks if t.day == today and t.id in self._handled), None)
+            if contacted is not None and workflow.patched(SMS_AFTER_CONTACT_RECORDED):
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(),
+                                               sms_after_contact=(contacted.id, u.template.value)))
 
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
@@ -535,7 +574,8 @@ class PolicyRenewal:
             outcome=self._outcome.value if self._outcome else None, outcome_reason=self._outcome_reason,
             outcome_stage=self._stage if self._outcome else None, new_policy_no=self._new_policy_no,
             lost_to_insurer=self._lost_to, plan_revision=self._plan_revision, calls_stopped=self._do_not_contact,
-            skipped_windows=list(self._skipped),
+            skipped_windows=list(self._skipped), started_at=self._started_mid_window,
+            handover_note_id=self._handover_note,
         )
 
     def _open_tasks(self, at: datetime | None = None) -> list[c.OpenTask]:

@@ -23,6 +23,12 @@ def _turn(state: c.CaseState) -> uuid.UUID:
     return turn(state.stage, state.owner_id, state.deputy_id)
 
 
+def _assists(actor_id: uuid.UUID, state: c.CaseState) -> bool:
+    """Under supervision the deputy assists (协助) the manager, who is not locked out: the case's
+    manager may still record contacts and `success`."""
+    return state.stage == Stage.DEPUTY_SUPERVISION and actor_id == state.owner_id
+
+
 def not_yours(state: c.CaseState) -> str:
     who = "the deputy manager" if state.stage == Stage.DEPUTY_SUPERVISION else "the case's service manager"
     return f"not your case to act on in {state.stage}: only {who} can"
@@ -38,14 +44,20 @@ def system_refusal(actor: c.Actor) -> str | None:
 
 
 def contact_refusal(actor_id: uuid.UUID, state: c.CaseState) -> str | None:
-    """Recording a call or visit: whose turn it is, or the deputy while a complaint is open."""
+    """Recording a call or visit: whose turn it is, the manager under supervision, or the deputy
+    while a complaint is open."""
     if state.renewed_elsewhere:
         return c.NO_MORE_CONTACT
     complaint = actor_id == state.deputy_id and any(task.kind == "complaint" for task in state.open_tasks)
-    return None if actor_id == _turn(state) or complaint else not_yours(state)
+    return None if actor_id == _turn(state) or complaint or _assists(actor_id, state) else not_yours(state)
 
 
-def follow_up_refusal(actor_id: uuid.UUID, status: c.FollowUpStatus, state: c.CaseState) -> str | None:
+def follow_up_refusal(actor_id: uuid.UUID, status: c.FollowUpStatus, state: c.CaseState, *,
+                      noted: bool = True) -> str | None:
+    """`noted`: a note comes with the status; the deputy's `continue`/`failed` hands the case back
+    to the manager at T-7 with one."""
+    if status is c.FollowUpStatus.success and _assists(actor_id, state):
+        return None
     if actor_id != _turn(state):
         return not_yours(state)
     if status is c.FollowUpStatus.success:
@@ -55,6 +67,9 @@ def follow_up_refusal(actor_id: uuid.UUID, status: c.FollowUpStatus, state: c.Ca
                 f"before THIRD_CONTACT (T-20) and after DEPUTY_SUPERVISION")
     if state.renewed_elsewhere:
         return "the customer renewed elsewhere: record the loss reason instead"
+    if state.stage == Stage.DEPUTY_SUPERVISION and not noted:
+        return (f"status {status.value!r} hands the case back to the service manager at T-7: add a hand-over "
+                f"note (what was done, what to do next)")
     return None
 
 

@@ -21,19 +21,23 @@ def task_id(case_id: uuid.UUID, kind: str, stage: str, day: int | None, plan_rev
 
 def planned_tasks(case_id: uuid.UUID, plan: RenewalPlan, stage: Stage | str, owner_id: uuid.UUID,
                   deputy_id: uuid.UUID, *, plan_revision: int = 0, calls_stopped: bool = False,
-                  replanned_at: datetime | None = None) -> list[OpenTask]:
+                  since: datetime | None = None, handover_note_id: uuid.UUID | None = None) -> list[OpenTask]:
     """The tasks a stage opens as the workflow, the projection and the audit timeline all count
     them: call tasks for the service manager, in DEPUTY_SUPERVISION one supervision task for the
-    deputy; a stage re-planned at `replanned_at` has no missed days before it, and a customer who
-    refused all contact gets no calls."""
+    deputy. A case started (or a stage re-planned) at `since` has no task for the days that ended
+    before it, so none is missed before it existed; a customer who refused all contact gets no calls.
+    The stage's first task carries the deputy's hand-over note, if any (FINAL_CONTACT after supervision)."""
     stage = Stage(stage)
     supervised = stage is Stage.DEPUTY_SUPERVISION
     kind, assignee = ("supervision", deputy_id) if supervised else ("call", owner_id)
     if calls_stopped and kind == "call":
         return []
-    return [
+    tasks = [
         OpenTask(id=task_id(case_id, kind, stage, slot.day, plan_revision), kind=kind, assignee_id=assignee,
                  stage=stage, opens_at=slot.opens_at, due_at=slot.due_at, day=slot.day)
         for slot in plan.task_slots(stage)
-        if replanned_at is None or slot.due_at > replanned_at
+        if since is None or slot.due_at > since
     ]
+    if tasks and stage is Stage.FINAL_CONTACT:
+        tasks[0].handover_note_id = handover_note_id
+    return tasks

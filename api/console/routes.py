@@ -40,7 +40,7 @@ from api.schemas import (
     SmsOut,
 )
 from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
-from renewals.calendar import Stage, call_refusal, customer_sms_time, t_day
+from renewals.calendar import SMS_AFTER_CONTACT, Stage, call_refusal, customer_sms_time, t_day
 from renewals.cases import CaseRejected
 from renewals.labels import LOSS_REASON_CHOICES
 from renewals.settings import Settings
@@ -252,7 +252,18 @@ def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: u
     quotes = session.exec(select(Quote).where(Quote.case_id == case.id, Quote.eligible)
                           .order_by(Quote.created_at)).all()
     return {"customer": view, "owner": people.get(case.owner_id), "deputy": people.get(case.deputy_id),
-            "quotes": quotes, "timeline": _timeline(session, case, view)}
+            "quotes": quotes, "timeline": _timeline(session, case, view),
+            "sms_after_contact": _sms_after_contact(session, case, today)}
+
+
+def _sms_after_contact(session: Session, case: RenewalCase, today: date) -> list[tuple[str, bool]]:
+    """In the final week, once today's contact handled the day's task: each SMS the seed asks for
+    after it, and whether it was sent. Empty before the contact and in other stages."""
+    templates = SMS_AFTER_CONTACT.get(Stage(case.stage), ())
+    task = session.exec(select(Task).where(Task.case_id == case.id, Task.stage == case.stage, Task.kind == "call",
+                                           Task.day == (today - case.expiry_date).days,
+                                           Task.state == TaskState.done)).first() if templates else None
+    return [(template, getattr(task, f"{template}_sms_sent")) for template in templates] if task else []
 
 
 async def _show_case(request: Request, staff: Staff, session: Session, client, now: datetime, case_id: uuid.UUID,

@@ -226,14 +226,22 @@ async def set_follow_up(body: FollowUpIn, act: Casework) -> c.CaseState:
         actor=who, status=body.status, note_id=note_id, new_policy_no=body.new_policy_no), body.note)
 
 
+def _text_for_other(reason: c.LossReason | None, note: str | None) -> None:
+    refusal = c.other_without_text(reason, note)
+    if refusal:
+        raise ApiError(422, f"note: {refusal}", field="note")
+
+
 @case_update("renewed-elsewhere", "Report that the customer renewed with another insurer")
 async def report_renewed_elsewhere(body: RenewedElsewhereIn, act: Casework) -> c.CaseState:
+    _text_for_other(body.reason, body.note)
     return await act.update("report_renewed_elsewhere", lambda who, note_id: c.ReportRenewedElsewhere(
         actor=who, insurer=body.insurer, reason=body.reason, note_id=note_id), body.note)
 
 
-@case_update("loss-reason", "Record why the customer renewed elsewhere (ends the case LOST)")
+@case_update("loss-reason", "Record why the customer renewed elsewhere (ends the case LOST); `other` needs a note")
 async def record_loss_reason(body: LossReasonIn, act: Casework) -> c.CaseState:
+    _text_for_other(body.reason, body.note)
     return await act.update("record_loss_reason", lambda who, note_id: c.RecordLossReason(
         actor=who, reason=body.reason, note_id=note_id), body.note)
 

@@ -14,7 +14,7 @@ from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.inputs import Day, Limit, Offset
 from api.schemas import MeOut, TaskItem, TaskPage
-from models import Branch, Customer, Policy, RenewalCase, SubBranch, Task, TaskState, Vehicle
+from models import Branch, Customer, Note, Policy, RenewalCase, SubBranch, Task, TaskState, Vehicle
 from renewals.calendar import Stage
 from renewals.masking import mask_name, mask_phone, mask_plate
 
@@ -34,12 +34,14 @@ WHAT_TO_DO = {
     ("call", Stage.SECOND_CONTACT): "再次致电犹豫客户;拒接电话的客户发送报价短信 / "
                                     "call hesitating customers again; text a quote to those who refuse calls",
     ("call", Stage.THIRD_CONTACT): "每日电话跟进并设置跟进状态 / call daily and set the follow-up status",
-    ("supervision", Stage.DEPUTY_SUPERVISION): "副经理介入督办:成功出单或设置跟进状态并备注 / "
-                                               "intervene personally: set success, or continue/failed with notes",
+    ("supervision", Stage.DEPUTY_SUPERVISION): "副经理介入督办,协助客户经理:成功出单,或设置跟进状态并写交接备注 / "
+                                               "intervene personally and assist the manager: set success, or "
+                                               "continue/failed with a hand-over note",
     ("call", Stage.FINAL_CONTACT): "每日电话跟进;每次联系后发送报价短信和服务请求短信 / "
                                    "call daily; after every contact send the quote and the service-request SMS",
-    ("call", Stage.POST_EXPIRY): "客户已脱保,继续联系;如已在他处续保,登记原因 / "
-                                 "the policy has lapsed: keep calling; if renewed elsewhere, report it",
+    ("call", Stage.POST_EXPIRY): "客户已脱保,每天电话或短信联系一次;如已在他处续保,登记原因 / "
+                                 "the policy has lapsed: call or text the customer once a day; if renewed "
+                                 "elsewhere, report it",
 }
 WHAT_TO_DO_ANY_STAGE = {
     "complaint": "处理客户投诉并记录联系结果 / handle the customer's complaint and record the contact",
@@ -86,12 +88,13 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
     # One query, driven by ix_task_assignee_state_opens (assignee, state in (open, expired), opens_at range).
     rows = session.exec(
         select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, Customer.name, Customer.phone, Vehicle.plate,
-               missed,
+               missed, Note.body,
                func.count().over().label("total"))
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .join(Policy, Policy.id == RenewalCase.policy_id)
         .join(Customer, Customer.id == Policy.customer_id)
         .join(Vehicle, Vehicle.id == Policy.vehicle_id)
+        .outerjoin(Note, Note.id == Task.handover_note_id)
         .where(own_tasks(staff), Task.opens_at < day_end, RenewalCase.outcome.is_(None),
                or_(and_(Task.state == TaskState.open, Task.due_at >= now),
                    and_(Task.state.in_([TaskState.open, TaskState.expired]), Task.due_at > missed_since,
@@ -103,7 +106,7 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
         TaskItem(task_id=task.id, case_id=task.case_id, policy_no=policy_no, stage=task.stage, kind=task.kind,
                  day=task.day, what_to_do=what_to_do(task.kind, task.stage, proposal_no), opens_at=task.opens_at,
                  due_at=task.due_at, missed=is_missed, customer_name=mask_name(name),
-                 customer_phone=mask_phone(phone), plate=mask_plate(plate))
-        for task, policy_no, proposal_no, name, phone, plate, is_missed, _ in rows
+                 customer_phone=mask_phone(phone), plate=mask_plate(plate), handover_note=handover)
+        for task, policy_no, proposal_no, name, phone, plate, is_missed, handover, _ in rows
     ]
     return TaskPage(date=day, items=items, total=rows[0].total if rows else 0, limit=limit, offset=offset)

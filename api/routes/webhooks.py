@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,16 +21,15 @@ from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from api.access import actor
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep, read_then_release
 from api.errors import ApiError, error_responses
 from models import RenewalCase, Staff
+from api.routes.cases import StaffAction
 from renewals.callbacks import (
-    apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_status, claim_inbound_sms,
-    release_inbound_sms,
+    NumberedReply, apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_status,
+    claim_inbound_sms, numbered_reply, release_inbound_sms,
 )
-from renewals.cases import CaseRejected, update_case
-from renewals.consent import reply_word
+from renewals.cases import CaseRejected
 from renewals.labels import LOSS_REASON_CHOICES, word
 from renewals.notify import WEBHOOK_PREFIX, whisper_twiml
 from renewals.settings import Settings
@@ -142,12 +142,13 @@ def recording(form: SignedForm, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, list[RenewalCase], str] | None:
-    """A service manager answering the loss-reason SMS with a number: (the manager, their cases
-    waiting for a loss reason, the reply word). None when the reply is not a number or its sender
-    has no case waiting for a loss reason, so it is handled as a customer's reply."""
-    reply = reply_word(form.get("Body", ""))
-    if not reply.isdigit():
+def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, list[RenewalCase], NumberedReply] | None:
+    """A service manager answering the loss-reason SMS with a number, maybe words after it: (the
+    manager, their cases waiting for a loss reason, the reply). None when the reply does not start
+    with a number or its sender has no case waiting for a loss reason, so it is handled as a
+    customer's reply."""
+    reply = numbered_reply(form.get("Body", ""))
+    if reply is None:
         return None
     try:
         sender = normalise_phone(form.get("From", ""))
@@ -161,10 +162,12 @@ def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, l
     return (staff, waiting, reply) if waiting else None
 
 
-async def _record_loss_reason(client: Client, staff: Staff, waiting: list[RenewalCase], reply: str) -> str:
-    """Record the replied reason through the workflow, with the case owner as the actor. The number
-    is the reason's place in LOSS_REASON_CHOICES, the order the loss_reason_request SMS lists them."""
-    number = int(reply)
+async def _record_loss_reason(session: Session, client: Client, now: datetime, message_sid: str, staff: Staff,
+                              waiting: list[RenewalCase], reply: NumberedReply) -> str:
+    """Record the replied reason through the workflow, with the case owner as the actor and the words
+    after the number as its note. The number is the reason's place in LOSS_REASON_CHOICES, the order
+    the loss_reason_request SMS lists them."""
+    number = reply.number
     if not 1 <= number <= len(LOSS_REASON_CHOICES):
         return f"请回复1-{len(LOSS_REASON_CHOICES)}之间的序号 / reply with a number from 1 to {len(LOSS_REASON_CHOICES)}"
     if len(waiting) != 1:
@@ -172,9 +175,15 @@ async def _record_loss_reason(client: Client, staff: Staff, waiting: list[Renewa
                 "loss reason: record them in the console")
     [case] = waiting
     reason = LOSS_REASON_CHOICES[number - 1]
+    if c.other_without_text(reason, reply.text):
+        example = f"{LOSS_REASON_CHOICES.index(c.LossReason.other) + 1} 亲戚在别家"
+        return f"请在序号后写明原因,如“{example}” / add the reason after the number, e.g. “{example}”"
+    # As the manager's own action: the note is stored first and kept only if the case takes it, and
+    # the message's Sid keys both, so Twilio's retry acts once.
+    act = StaffAction(case, staff, session, client, now, idempotency_key=message_sid)
     try:
-        await update_case(client.get_workflow_handle(case.workflow_id), "record_loss_reason", c.RecordLossReason(
-            actor=actor(staff), reason=reason))
+        await act.update("record_loss_reason", lambda who, note_id: c.RecordLossReason(
+            actor=who, reason=reason, note_id=note_id), reply.text or None)
     except CaseRejected as rejected:
         return f"未登记 / not recorded: {rejected.reason}"
     return f"已登记保单{case.policy_no}的流失原因:{word(reason)} / loss reason recorded"
@@ -206,7 +215,7 @@ async def inbound_sms(form: SignedForm, session: SessionDep, client: TemporalDep
         if not await read_then_release(session, claim_inbound_sms, form["MessageSid"], now):
             return _no_reply()  # handled when it first came: a retry or a replay changes nothing
         try:
-            return _reply(await _record_loss_reason(client, *waiting))
+            return _reply(await _record_loss_reason(session, client, now, form["MessageSid"], *waiting))
         except Exception:
             await run_in_threadpool(release_inbound_sms, session, form["MessageSid"])
             raise

@@ -306,7 +306,7 @@ class _Builder:
             new += planned_tasks(_uuid(snap.case_id), self.plan, snap.stage, _uuid(snap.owner_id),
                                  _uuid(snap.deputy_id), plan_revision=snap.plan_revision or 0,
                                  calls_stopped=bool(snap.calls_stopped),
-                                 replanned_at=at if change.replan else None)
+                                 since=at if change.replan else _instant(snap.started_at))
         for task in new:
             self.tasks.setdefault(task.id, _Task(task, at, self.plan, seq))
         done = self.tasks.get(_uuid(change.complete_task_id))

@@ -34,12 +34,13 @@ def _staff(staff_id: uuid.UUID, role: Role) -> Staff:
 owner, deputy = _staff(OWNER, Role.sales), _staff(DEPUTY, Role.deputy)
 
 
-def test_the_manager_sets_failed_or_continue_only_in_third_contact_and_the_deputy_acts_in_supervision():
+def test_the_manager_sets_failed_or_continue_only_in_third_contact_and_the_deputy_assists_in_supervision():
     assert allowed_actions(owner, CASE, _state("FIRST_CONTACT")).follow_up == ("success",)
     assert allowed_actions(owner, CASE, _state("THIRD_CONTACT")).follow_up == ("success", "failed", "continue")
     supervised = _state("DEPUTY_SUPERVISION")
-    assert allowed_actions(owner, CASE, supervised).follow_up == ()
-    assert not allowed_actions(owner, CASE, supervised).contact
+    # The deputy assists (协助): the manager still records contacts and success.
+    assert allowed_actions(owner, CASE, supervised).follow_up == ("success",)
+    assert allowed_actions(owner, CASE, supervised).contact
     assert allowed_actions(deputy, CASE, supervised).follow_up == ("success", "failed", "continue")
     assert not allowed_actions(deputy, CASE, _state("THIRD_CONTACT")).contact
 
