@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_val
 
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Note, Text, examples
 from api.quoting import QuoteOut
-from models import RenewalCase
+from models import QuoteWish, RenewalCase, SigningIntent
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
@@ -57,6 +57,8 @@ class TaskItem(BaseModel):
     customer_name: str | None = Field(description="masked")
     customer_phone: str | None = Field(description="masked")
     plate: str | None = Field(description="masked")
+    signing_intent: SigningIntent | None = Field(
+        default=None, description="签单意向 as last recorded: high comes first among tasks due at the same time")
 
 
 class TaskPage(BaseModel):
@@ -66,7 +68,8 @@ class TaskPage(BaseModel):
                    "policy_no": "PDAA202531010100001234", "stage": "THIRD_CONTACT", "kind": "call", "day": -18,
                    "what_to_do": "每日电话跟进并设置跟进状态 / call daily and set the follow-up status",
                    "opens_at": "2026-02-11T01:00:00Z", "due_at": "2026-02-11T16:00:00Z", "missed": False,
-                   "customer_name": "钱**", "customer_phone": "139****8000", "plate": "沪A***45"}],
+                   "customer_name": "钱**", "customer_phone": "139****8000", "plate": "沪A***45",
+                   "signing_intent": "high"}],
     })
     date: date
     items: list[TaskItem]
@@ -79,9 +82,15 @@ class TaskPage(BaseModel):
 
 
 class ContactIn(BaseModel):
-    model_config = examples({"channel": "call", "result": "reached", "note": "客户要报价 / wants a quote"})
+    model_config = examples({"channel": "call", "result": "reached", "quote_wish": "wants", "signing_intent": "high",
+                             "note": "客户要报价 / wants a quote"})
     channel: Channel
     result: ContactResult
+    quote_wish: QuoteWish | None = Field(
+        default=None, description="the customer wants a quote, or declined one: then no quote SMS goes out until "
+                                  "a contact records that they want one (以免打扰); omitted: unchanged")
+    signing_intent: SigningIntent | None = Field(
+        default=None, description="签单意向 high/medium/low; omitted: unchanged")
     note: Note = None
 
 

@@ -4,14 +4,16 @@ from models.audit import HistoryArchive, RefusedAction
 from models.inbound_sms import InboundSms
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
-from models.renewal import ContactRecord, ImportJob, Note, Quote, RenewalCase, Task, TaskKind, TaskState
+from models.renewal import (
+    ContactRecord, ImportJob, Note, Quote, QuoteWish, RenewalCase, SigningIntent, Task, TaskKind, TaskState,
+)
 from models.sign_in import SignInThrottle
 from models.task_day import RolledTaskDay, TaskDay
 from models.vehicle_model import VehicleModel
 
 __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "ImportJob", "InboundSms", "Note", "Policy",
-    "PolicyChannel", "Quote", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay", "SignInThrottle", "Staff",
-    "StaffQuoteConfig",
+    "PolicyChannel", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay", "SignInThrottle", "Staff",
+    "SigningIntent", "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskKind", "TaskState", "Vehicle", "VehicleModel",
 ]

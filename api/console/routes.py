@@ -39,7 +39,7 @@ from api.schemas import (
     ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn, SmsIn,
     SmsOut,
 )
-from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
+from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
 from renewals.calendar import Stage, call_refusal, customer_sms_time, t_day
 from renewals.cases import CaseRejected
 from renewals.labels import LOSS_REASON_CHOICES
@@ -310,7 +310,8 @@ Action = Callable[[_Context], Awaitable[tuple[str, str]]]
 
 
 async def _contacts(x: _Context) -> tuple[str, str]:
-    body = ContactIn(channel=x.get("channel"), result=x.get("result"), note=x.get("note"))
+    body = ContactIn(channel=x.get("channel"), result=x.get("result"), quote_wish=x.get("quote_wish"),
+                     signing_intent=x.get("signing_intent"), note=x.get("note"))
     await case_routes.record_contact(body, x.casework(), x.settings)
     return "contacts", ""
 
@@ -371,6 +372,7 @@ _DONE = frozenset(_ACTIONS) | {f"sms_{status}" for status in get_args(SmsOut.mod
                                if status != "sent"}
 _ENUM_CHOICES = {
     "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
+    "quote_wishes": [w.value for w in QuoteWish], "signing_intents": [i.value for i in SigningIntent],
     "loss_reasons": [r.value for r in LOSS_REASON_CHOICES],
     "templates": [tpl.value for tpl in c.StaffSmsTemplate],
     "insurers": [i.value for i in c.Insurer],

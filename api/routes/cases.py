@@ -178,11 +178,22 @@ def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now
     session.commit()
 
 
-@case_update("contacts", "Record a contact and its result (handles the open call task); do_not_contact puts "
-                         "the customer on the do-not-call list and stops the case's calls and customer SMS")
+def _record_intent(session: Session, case: RenewalCase, body: ContactIn) -> None:
+    """The customer's intent as this contact found it; what the contact did not say stays as it was."""
+    said = {name: value for name, value in (("quote_wish", body.quote_wish), ("signing_intent", body.signing_intent))
+            if value is not None}
+    if said:
+        session.execute(update(RenewalCase).where(RenewalCase.id == case.id).values(**said))
+        session.commit()
+
+
+@case_update("contacts", "Record a contact and its result (handles the open call task) with the customer's intent "
+                         "(wants or declined a quote, 签单意向); do_not_contact puts the customer on the do-not-call "
+                         "list and stops the case's calls and customer SMS")
 async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) -> c.CaseState:
     state = await act.update("record_contact", lambda who, note_id: c.RecordContact(
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
+    await run_in_threadpool(_record_intent, act.session, act.case, body)
     if body.result is c.ContactResult.do_not_contact:
         await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
     return state
