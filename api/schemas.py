@@ -188,6 +188,38 @@ class PhoneUnreachableIn(BaseModel):
     note: Text(2000, min_length=1)
 
 
+class PersonIn(BaseModel):
+    """A family member or the proxy (委托人)."""
+
+    name: Text(64, min_length=1)
+    relation: Text(16, min_length=1) = Field(description="配偶, 子女, 父母, 朋友 …")
+    phone: Text(32) | None = Field(default=None, description="required for the proxy")
+
+
+class ContactPerson(BaseModel):
+    """A family member or the proxy (委托人), as the reader may see them."""
+
+    name: str | None
+    relation: str | None
+    phone: str | None = None
+
+
+class CustomerContactsIn(BaseModel):
+    model_config = examples({"proxy": {"name": "李红", "relation": "配偶", "phone": "139 0000 1111"},
+                             "family": [{"name": "李明", "relation": "子女", "phone": "13900002222"}],
+                             "other_phones": ["021-62345678"]})
+    proxy: PersonIn | None = Field(default=None, description="委托人, who can renew for the customer")
+    family: list[PersonIn] = Field(default_factory=list, max_length=10)
+    other_phones: list[Text(32, min_length=3)] = Field(default_factory=list, max_length=5)
+
+
+class CustomerContactsOut(BaseModel):
+    customer_id: uuid.UUID
+    proxy: ContactPerson | None
+    family: list[ContactPerson]
+    other_phones: list[str]
+
+
 class CustomerPhoneOut(BaseModel):
     model_config = examples({"customer_id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21",
                              "corrected_phone": "+8613912345678", "phone_unreachable": False, "note_id": None})
@@ -304,7 +336,8 @@ class CustomerView(BaseModel):
         "id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21", "name": "钱多多", "id_number": "**************1234",
         "phone": "139****8000", "other_phones": [], "corrected_phone": None, "has_corrected_phone": False,
         "phone_unreachable": False, "sms_opt_out": False, "do_not_call_until": None, "blacklisted": False,
-        "language": "zh-CN", "family": {},
+        "language": "zh-CN", "family": [{"name": "李明", "relation": "子女", "phone": "139****2222"}],
+        "proxy": {"name": "李红", "relation": "配偶", "phone": "139****1111"},
         "vehicles": [{"id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "plate": "沪A12345", "vin": "LSVAB12C3D4E5F6G7",
                       "model_code": "SVW7182", "model_confirmed": True, "first_registered_on": "2023-03-01"}],
         "policies": [{"id": "e8f7a1b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "policy_no": "PDAA202531010100001234",
@@ -331,7 +364,8 @@ class CustomerView(BaseModel):
     do_not_call_until: date | None
     blacklisted: bool
     language: str
-    family: dict[str, Any]
+    family: list[ContactPerson] = Field(description="phones masked as the customer's own")
+    proxy: ContactPerson | None = Field(description="委托人; the phone masked as the customer's own")
     vehicles: list[VehicleOut]
     policies: list[PolicyOut]
     cases: list[RenewalCase]

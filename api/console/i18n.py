@@ -84,6 +84,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "corrected_phone": ("更正电话(仅您可见)", "Corrected phone (only you will see it)"),
     "new_phone": ("新号码", "New number"),
     "phone_unreachable": ("无法找到有效号码", "No working number can be found"),
+    "proxy": ("委托人", "Proxy"),
+    "family_members": ("家庭成员", "Family"),
+    "other_phones": ("其他电话", "Other phones"),
+    "customer_contacts": ("委托人、家庭成员和其他电话", "Proxy, family and other phones"),
+    "proxy_name": ("委托人姓名", "Proxy's name"),
+    "proxy_relation": ("与客户关系", "Relation to the customer"),
+    "proxy_phone": ("委托人电话", "Proxy's phone"),
+    "family_hint": ("每行一人:姓名:关系:电话(电话可不填)", "One per line: name:relation:phone (phone optional)"),
+    "other_phones_hint": ("多个号码用分号或换行分隔", "Separate numbers with ';' or new lines"),
     "timeline": ("跟进记录", "Timeline"),
     "no_timeline": ("暂无记录。", "Nothing recorded yet."),
     "unified_view": ("统一客户视图", "Customer"),
@@ -206,6 +215,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "done.call": ("正在呼叫您的手机,接通后转接客户 {at}。", "Your phone is ringing; then we connect you to {at}."),
     "done.customer-phone": ("已保存更正号码。", "Corrected phone saved."),
     "done.phone-unreachable": ("已登记号码无效。", "Recorded: no working number."),
+    "done.customer-contacts": ("已保存委托人、家庭成员和其他电话。", "Proxy, family and other phones saved."),
 }
 
 # Stages and loss reasons in the words the reports and the SMS use too (renewals/labels.py).

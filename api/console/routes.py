@@ -36,13 +36,14 @@ from api.errors import ApiError
 from api.routes import cases as case_routes, me as me_routes
 from api.routes.customers import customer_view
 from api.schemas import (
-    ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn, SmsIn,
-    SmsOut,
+    ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn,
+    RenewedElsewhereIn, SmsIn, SmsOut,
 )
 from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
 from renewals.calendar import Stage, call_refusal, customer_sms_time, t_day
 from renewals.cases import CaseRejected
 from renewals.labels import LOSS_REASON_CHOICES
+from renewals.policy_file import people, phone_list
 from renewals.settings import Settings
 from renewals.staff import StaffError
 from workflows import contract as c
@@ -362,9 +363,30 @@ async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     return "phone-unreachable", ""
 
 
+def _listed(field: str, parse: Callable[[str], list], text: str | None) -> list:
+    """A console field holding several entries (one per line or separated by ';'), parsed as an import
+    file's column is."""
+    try:
+        return parse(text) if text else []
+    except ValueError as exc:
+        raise ApiError(422, f"{field}: {exc}", field=field) from None
+
+
+async def _customer_contacts(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.customer_phone)
+    proxy = [x.get(f"proxy_{part}") for part in ("name", "relation", "phone")]
+    body = CustomerContactsIn(
+        proxy=PersonIn(name=proxy[0] or "", relation=proxy[1] or "", phone=proxy[2]) if any(proxy) else None,
+        family=[PersonIn(**member) for member in _listed("family", people, x.get("family"))],
+        other_phones=_listed("other_phones", phone_list, x.get("other_phones")))
+    await run_in_threadpool(case_routes.set_customer_contacts, body, case=x.case, session=x.session)
+    return "customer-contacts", ""
+
+
 _ACTIONS: dict[str, Action] = {
     "contacts": _contacts, "follow-up": _follow_up, "renewed-elsewhere": _renewed_elsewhere,
     "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
+    "customer-contacts": _customer_contacts,
     "phone-unreachable": _phone_unreachable,
 }
 # What a redirect's ?done= may name: an action, or an SMS that did not go out at once (see _sms).

@@ -92,6 +92,8 @@ MATRIX = [
         _json({"phone": unique_phone()})),
     Row("POST", "/cases/{id}/phone-unreachable", "401 200 403 403 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"note": "空号"})),
+    Row("PUT", "/cases/{id}/customer-contacts", "401 200 403 403 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        lambda w: {"proxy": {"name": "李红", "relation": "配偶", "phone": unique_phone()}}),
     # administration: an admin of the branch (reassigning to the current owner: the workflow says no)
     Row("POST", "/cases/{id}/reassign", "401 403 403 403 403 409 403 403 403", ACT_FOREIGN, UNSEEN,
         lambda w: {"new_owner_id": str(w.own.owner_id), "reason": "workload"}),
