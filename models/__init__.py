@@ -8,12 +8,13 @@ from models.renewal import (
     ContactRecord, ImportJob, Note, Quote, QuoteWish, RenewalCase, SigningIntent, Task, TaskKind, TaskState,
 )
 from models.sign_in import SignInThrottle
+from models.sms_template import SmsTemplate
 from models.task_day import RolledTaskDay, TaskDay
 from models.vehicle_model import VehicleModel
 
 __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "ImportJob", "InboundSms", "Note", "Policy",
     "PolicyChannel", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay", "SignInThrottle", "Staff",
-    "SigningIntent", "StaffQuoteConfig",
+    "SigningIntent", "SmsTemplate", "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskKind", "TaskState", "Vehicle", "VehicleModel",
 ]

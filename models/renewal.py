@@ -133,6 +133,7 @@ class ContactRecord(SQLModel, table=True):
     direction: str = Field(default="outbound", max_length=8)
     masked_number: str | None = Field(default=None, max_length=32)
     template: str | None = Field(default=None, max_length=32)
+    template_version: int | None = None  # the version of the template the SMS was rendered from
     body: str | None = None
     # (case, stage, template, day): a retried send finds the record and does not send again.
     idempotency_key: str | None = Field(default=None, unique=True, max_length=200)

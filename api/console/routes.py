@@ -61,7 +61,7 @@ HOME = {Role.sales: "/app/tasks", Role.deputy: "/app/tasks", Role.admin: "/app/a
 NAV = {
     Role.sales: (("tasks", "tasks"), ("cases", "cases")),
     Role.deputy: (("tasks", "tasks"), ("supervision", "supervision"), ("cases", "cases")),
-    Role.admin: (("admin", "admin_page"), ("cases", "cases")),
+    Role.admin: (("admin", "admin_page"), ("admin/templates", "sms_templates"), ("cases", "cases")),
     Role.manager: (("manager", "manager_page"), ("cases", "cases")),
     Role.auditor: (("cases", "cases"),),
 }
