@@ -56,6 +56,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("other_phones", ("其他电话", "其他联系电话"), False, 200, "more numbers of the customer, separated by ';'"),
     Column("family", ("家庭成员",), False, 500,
            "family members, name:relation:phone (the phone may be left out), separated by ';' (李红:配偶:13900001111)"),
+    Column("proxy", ("委托人",), False, 120, "the proxy (委托人) who may renew for the customer, name:relation:phone"),
     Column("channel", ("渠道",), False, 16, "traditional (default, 传统) or online (网销)"),
     Column("handler_code", ("经办人", "经办人代码"), False, 32, "经办人 code: owns the row when no manager is given"),
     Column("manager", ("客户经理", "服务经理"), False, 64, "service manager's staff code (username)"),
@@ -141,6 +142,7 @@ class PolicyRow:
     # JSON as the customer stores them; None: the row says nothing (the stored ones stay).
     other_phones: str | None = None
     family: str | None = None
+    proxy: str | None = None
 
 
 def id_number_check_digit(first17: str) -> str:
@@ -235,6 +237,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     expires_on = value("expires_on", _date)
     more_phones = value("other_phones", lambda text: json.dumps(phone_list(text)))
     family = value("family", lambda text: json.dumps(people(text), ensure_ascii=False))
+    proxy = value("proxy", lambda text: json.dumps(proxy_person(text), ensure_ascii=False))
     if starts_on and expires_on and expires_on <= starts_on:
         errors.append(RowError(number, "expires_on", "must be after starts_on"))
     if first_registered_on and starts_on and first_registered_on > starts_on:
@@ -276,6 +279,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
         first_registered_on=first_registered_on, channel=channel, handler_code=raw.get("handler_code") or None,
         owner_id=owner_id, sub_branch_id=sub_branch_id, branch_id=branch_id, premium=premium, coverages=coverages,
         claims_last_year=claims, starts_on=starts_on, expires_on=expires_on, other_phones=more_phones, family=family,
+        proxy=proxy,
     ), []
 
 
@@ -423,6 +427,14 @@ def people(text: str) -> list[dict[str, str]]:
     if len(found) > MAX_PEOPLE:
         raise ValueError(f"at most {MAX_PEOPLE} people")
     return found
+
+
+def proxy_person(text: str) -> dict[str, str]:
+    """`李红:配偶:13900001111` → the proxy, who must have a phone."""
+    found = people(text)
+    if len(found) != 1 or "phone" not in found[0]:
+        raise ValueError("one person, as name:relation:phone (a proxy needs a phone)")
+    return found[0]
 
 
 def _parts(text: str) -> list[str]:
