@@ -21,10 +21,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.types import SmsOutcome, SmsRequest
-from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff, Vehicle
-from renewals.labels import LOSS_REASON_CHOICES, stage_with_days, word
-from renewals.masking import mask_phone, mask_plate
+from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff
+from renewals.masking import mask_phone
 from renewals.messages import render_sms
+from renewals.sms_templates import current, message_context
 from renewals.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, callback_url
 from renewals.settings import Settings
 
@@ -95,9 +95,11 @@ class Notifications:
         staff_id = {"customer": None, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
         staff = _required(session.get(Staff, staff_id), f"staff {staff_id}") if staff_id else None
         language = customer.language if staff is None else "zh-CN"
+        template = _required(current(session, req.template, language), f"SMS template {req.template} ({language})")
         try:
-            context = self._context(session, case, policy, customer, req, language)
-            body = render_sms(req.template, language, context).body
+            quote = session.get(Quote, req.quote_id) if req.quote_id else None
+            context = message_context(session, case, policy, customer, language, req.day, quote)
+            body = render_sms(req.template, language, context, template.body).body
         except (ValueError, TemplateError) as exc:
             # Unknown language or template, a rendering error, a message too long: no retry helps.
             raise ApplicationError(f"SMS {req.template} cannot be rendered: {exc}", type="TemplateError",
@@ -105,7 +107,8 @@ class Notifications:
         written = session.execute(insert(ContactRecord).values(
             case_id=case.id, customer_id=customer.id, staff_id=staff_id, recipient=req.recipient, channel="sms",
             direction="outbound", masked_number=mask_phone(_number(staff, customer)), template=req.template,
-            body=body, idempotency_key=req.idempotency_key, delivery_status="sending", created_at=req.at,
+            template_version=template.version, body=body, idempotency_key=req.idempotency_key,
+            delivery_status="sending", created_at=req.at,
         ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key])
         .returning(ContactRecord.id)).first() is not None
         session.commit()
@@ -141,25 +144,6 @@ class Notifications:
     def _callback(self, kind: str) -> str | None:
         return callback_url(self._settings, kind) if self._settings.notify_backend == "twilio" else None
 
-    def _context(self, session: Session, case: RenewalCase, policy: Policy, customer: Customer, req: SmsRequest,
-                 language: str) -> dict:
-        manager = session.get(Staff, case.owner_id)
-        deputy = session.get(Staff, case.deputy_id)
-        vehicle = session.get(Vehicle, policy.vehicle_id)
-        quote = session.get(Quote, req.quote_id) if req.quote_id else None
-        # The quote SMS carries the priced quote's premium and validity, never last year's premium:
-        # without a quote these stay undefined and the strict template fails loudly.
-        quoted = {"premium": quote.premium, "quote_valid_until": quote.valid_until} if quote and quote.premium else {}
-        return {
-            "customer_name": customer.name, "policy_no": policy.policy_no, "plate": mask_plate(vehicle.plate),
-            "expiry_date": case.expiry_date, "days_left": max(-req.day, 0),
-            "manager_name": manager.name, "manager_phone": _national(manager.phone),
-            "deputy_name": deputy.name, **quoted,
-            "stage_label": stage_with_days(case.stage, language),
-            "loss_reasons": [word(reason, language) for reason in LOSS_REASON_CHOICES],
-        }
-
-
 def _first_attempt_day(scheduled_at: datetime) -> date:
     """The UTC day to look for an earlier attempt's message from. `scheduled_at` is workflow time
     (in tests it may run ahead of the wall clock); a day earlier covers a send just before midnight
@@ -177,10 +161,6 @@ def _required(row, what: str):
 def _number(staff: Staff | None, customer: Customer) -> str:
     """Where the message goes: the staff member's phone, or the customer's (corrected) phone."""
     return staff.phone if staff else (customer.corrected_phone or customer.phone)
-
-
-def _national(phone: str) -> str:
-    return phone[3:] if phone.startswith("+86") else phone
 
 
 def _outcome_status(delivery_status: str | None) -> str:

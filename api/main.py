@@ -16,8 +16,8 @@ from api.inputs import refuse_control_characters
 from api.middleware import Protect, StaffActionDeadline
 from api.throttle import SignInTurns
 from api.routes import (
-    assignments, audit, auth, cases, customers, health, imports, me, quotes, reports, staff, sub_branches,
-    vehicle_models, webhooks,
+    assignments, audit, auth, cases, customers, health, imports, me, quotes, reports, sms_templates, staff,
+    sub_branches, vehicle_models, webhooks,
 )
 from renewals.db import Workload, make_engine
 from renewals.notify import Notifier, build_notifier
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(Protect)  # outermost: its headers and request id are on the deadline's 503 too
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports, imports, assignments,
-                   staff, sub_branches):
+                   staff, sub_branches, sms_templates):
         app.include_router(module.router)
     console.install(app)
     if settings.docs_enabled:

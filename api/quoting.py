@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from api.errors import ApiError
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Line, Note, examples
-from models import Customer, Policy, Quote, RenewalCase, StaffQuoteConfig, Vehicle
+from models import Customer, Policy, Quote, QuoteWish, RenewalCase, StaffQuoteConfig, Vehicle
 from renewals.quotes import (
     QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, eligibility_refusals,
     quote_status,
@@ -176,6 +176,9 @@ def quote_to_send(session: Session, case: RenewalCase, quote_id: uuid.UUID, now:
         raise ApiError(409, f"the quote expired on {quote.valid_until}: make a new quote", code="quote_expired")
     if status is QuoteStatus.accepted:
         raise ApiError(409, "the customer already accepted this quote: it awaits payment", code="quote_accepted")
+    if case.quote_wish == QuoteWish.declined:
+        raise ApiError(409, "the customer declined a quote: no quote SMS (以免打扰) until a contact records that "
+                            "they want one", code="quote_declined")
     policy = require_still_quotable(session, case, settings)
     customer = session.get(Customer, policy.customer_id)
     if customer.sms_opt_out:

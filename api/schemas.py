@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_val
 
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Note, Text, examples
 from api.quoting import QuoteOut
-from models import RenewalCase
+from models import QuoteWish, RenewalCase, SigningIntent
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
@@ -59,6 +59,8 @@ class TaskItem(BaseModel):
     plate: str | None = Field(description="masked")
     handover_note: str | None = Field(None, description="the deputy's hand-over note, on the first final-week "
                                                         "call after supervision")
+    signing_intent: SigningIntent | None = Field(
+        default=None, description="签单意向 as last recorded: high comes first among tasks due at the same time")
 
 
 class TaskPage(BaseModel):
@@ -68,7 +70,8 @@ class TaskPage(BaseModel):
                    "policy_no": "PDAA202531010100001234", "stage": "THIRD_CONTACT", "kind": "call", "day": -18,
                    "what_to_do": "每日电话跟进并设置跟进状态 / call daily and set the follow-up status",
                    "opens_at": "2026-02-11T01:00:00Z", "due_at": "2026-02-11T16:00:00Z", "missed": False,
-                   "customer_name": "钱**", "customer_phone": "139****8000", "plate": "沪A***45"}],
+                   "customer_name": "钱**", "customer_phone": "139****8000", "plate": "沪A***45",
+                   "signing_intent": "high"}],
     })
     date: date
     items: list[TaskItem]
@@ -81,9 +84,15 @@ class TaskPage(BaseModel):
 
 
 class ContactIn(BaseModel):
-    model_config = examples({"channel": "call", "result": "reached", "note": "客户要报价 / wants a quote"})
+    model_config = examples({"channel": "call", "result": "reached", "quote_wish": "wants", "signing_intent": "high",
+                             "note": "客户要报价 / wants a quote"})
     channel: Channel
     result: ContactResult
+    quote_wish: QuoteWish | None = Field(
+        default=None, description="the customer wants a quote, or declined one: then no quote SMS goes out until "
+                                  "a contact records that they want one (以免打扰); omitted: unchanged")
+    signing_intent: SigningIntent | None = Field(
+        default=None, description="签单意向 high/medium/low; omitted: unchanged")
     note: Note = None
 
 
@@ -179,6 +188,38 @@ class CustomerPhoneIn(BaseModel):
 class PhoneUnreachableIn(BaseModel):
     model_config = examples({"note": "两个号码均为空号 / both numbers are out of service"})
     note: Text(2000, min_length=1)
+
+
+class PersonIn(BaseModel):
+    """A family member or the proxy (委托人)."""
+
+    name: Text(64, min_length=1)
+    relation: Text(16, min_length=1) = Field(description="配偶, 子女, 父母, 朋友 …")
+    phone: Text(32) | None = Field(default=None, description="required for the proxy")
+
+
+class ContactPerson(BaseModel):
+    """A family member or the proxy (委托人), as the reader may see them."""
+
+    name: str | None
+    relation: str | None
+    phone: str | None = None
+
+
+class CustomerContactsIn(BaseModel):
+    model_config = examples({"proxy": {"name": "李红", "relation": "配偶", "phone": "139 0000 1111"},
+                             "family": [{"name": "李明", "relation": "子女", "phone": "13900002222"}],
+                             "other_phones": ["021-62345678"]})
+    proxy: PersonIn | None = Field(default=None, description="委托人, who can renew for the customer")
+    family: list[PersonIn] = Field(default_factory=list, max_length=10)
+    other_phones: list[Text(32, min_length=3)] = Field(default_factory=list, max_length=5)
+
+
+class CustomerContactsOut(BaseModel):
+    customer_id: uuid.UUID
+    proxy: ContactPerson | None
+    family: list[ContactPerson]
+    other_phones: list[str]
 
 
 class CustomerPhoneOut(BaseModel):
@@ -297,7 +338,8 @@ class CustomerView(BaseModel):
         "id": "3f5b0d36-0a63-4b0f-b1f3-6f1d7f0a9c21", "name": "钱多多", "id_number": "**************1234",
         "phone": "139****8000", "other_phones": [], "corrected_phone": None, "has_corrected_phone": False,
         "phone_unreachable": False, "sms_opt_out": False, "do_not_call_until": None, "blacklisted": False,
-        "language": "zh-CN", "family": {},
+        "language": "zh-CN", "family": [{"name": "李明", "relation": "子女", "phone": "139****2222"}],
+        "proxy": {"name": "李红", "relation": "配偶", "phone": "139****1111"},
         "vehicles": [{"id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "plate": "沪A12345", "vin": "LSVAB12C3D4E5F6G7",
                       "model_code": "SVW7182QQD", "model_confirmed": True, "first_registered_on": "2023-03-01"}],
         "policies": [{"id": "e8f7a1b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "policy_no": "PDAA202531010100001234",
@@ -324,7 +366,8 @@ class CustomerView(BaseModel):
     do_not_call_until: date | None
     blacklisted: bool
     language: str
-    family: dict[str, Any]
+    family: list[ContactPerson] = Field(description="phones masked as the customer's own")
+    proxy: ContactPerson | None = Field(description="委托人; the phone masked as the customer's own")
     vehicles: list[VehicleOut]
     policies: list[PolicyOut]
     cases: list[RenewalCase]

@@ -74,7 +74,7 @@ def _row_by_row(engine, good, *, pipelined: bool = True) -> None:
         send(
             "INSERT INTO customer AS t (id, branch_id, name, id_number, phone, language, birth_date, other_phones, "
             "phone_unreachable, sms_opt_out, blacklisted, family, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, '[]', false, false, false, '{}', now()) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, '[]', false, false, false, '[]', now()) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
             "phone = excluded.phone, language = excluded.language, birth_date = excluded.birth_date "
             "WHERE (t.name, t.phone, t.language, t.birth_date) IS DISTINCT FROM "
             "(excluded.name, excluded.phone, excluded.language, excluded.birth_date)",

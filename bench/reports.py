@@ -67,7 +67,7 @@ insert into staff (id, username, name, role, phone, sub_branch_id, branch_id, ac
 insert into customer (id, name, id_number, phone, other_phones, phone_unreachable, sms_opt_out, blacklisted,
                       language, family, created_at)
   select md5('c' || i)::uuid, '客户' || i, '310101198001010000', '+86139' || lpad((i % 100000000)::text, 8, '0'),
-         '[]', false, false, false, 'zh-CN', '{{}}', now()
+         '[]', false, false, false, 'zh-CN', '[]', now()
   from generate_series(1, {cases}) i;
 insert into vehicle (id, customer_id, plate, vin, model_confirmed)
   select md5('v' || i)::uuid, md5('c' || i)::uuid, '沪A' || lpad((i % 100000)::text, 5, '0'), 'LSV' || i, true

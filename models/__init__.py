@@ -5,15 +5,17 @@ from models.inbound_sms import InboundSms
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
 from models.renewal import (
-    ContactRecord, IdempotencyKey, ImportJob, Note, Quote, RenewalCase, Task, TaskKind, TaskState,
+    ContactRecord, IdempotencyKey, ImportJob, Note, Quote, QuoteWish, RenewalCase, SigningIntent, Task, TaskKind,
+    TaskState,
 )
 from models.sign_in import SignInThrottle
+from models.sms_template import SmsTemplate
 from models.task_day import RolledTaskDay, TaskDay
 from models.vehicle_model import VehicleModel
 
 __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "IdempotencyKey", "ImportJob", "InboundSms",
-    "Note", "Policy", "PolicyChannel", "Quote", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay",
-    "SignInThrottle", "Staff", "StaffQuoteConfig",
+    "Note", "Policy", "PolicyChannel", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay",
+    "SignInThrottle", "SigningIntent", "SmsTemplate", "Staff", "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskKind", "TaskState", "Vehicle", "VehicleModel",
 ]

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index, Numeric, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, timestamp, uuid_pk
@@ -34,7 +35,10 @@ class Customer(SQLModel, table=True):
     blacklisted: bool = False
     language: str = Field(default="zh-CN", max_length=8)
     birth_date: date | None = None
-    family: dict[str, Any] = jsonb(dict)
+    # People who may be called about the policy: family members [{name, relation, phone?}] and the
+    # proxy (委托人) who can renew for a customer who cannot come (T-7: 建议客户指定委托人).
+    family: list[dict[str, str]] = jsonb(list)
+    proxy: dict[str, str] | None = Field(default=None, sa_type=JSONB, nullable=True)
     created_at: datetime = timestamp(default_now=True)
 
 

@@ -49,12 +49,30 @@ class RenewalCase(SQLModel, table=True):
     # workflow (the projection leaves these alone); the case renews only on success or policy_renewed.
     proposal_no: str | None = Field(default=None, max_length=32)
     awaiting_payment_since: datetime | None = timestamp(nullable=True)
+    # The customer's intent as staff last recorded it at a contact (written by the API): a customer who
+    # declined a quote gets no quote SMS until they want one again (以免打扰); high signing intent
+    # comes first on the to-do panel among tasks due at the same time.
+    quote_wish: str | None = Field(default=None, max_length=16)
+    signing_intent: str | None = Field(default=None, max_length=8)
     started_at: datetime = timestamp(default_now=True)
     stage_entered_at: datetime | None = timestamp(nullable=True)
     closed_at: datetime | None = timestamp(nullable=True)
     updated_at: datetime = timestamp(default_now=True)
     # Set by the history archiver once the closed case's Temporal history is in PostgreSQL.
     history_archived_at: datetime | None = timestamp(nullable=True)
+
+
+class QuoteWish(StrEnum):
+    wants = "wants"  # 需要报价
+    declined = "declined"  # 不需要报价: no quote SMS, 以免打扰
+
+
+class SigningIntent(StrEnum):
+    """签单意向, in the order the to-do panel contacts them (签单意向较高的客户要重点联络)."""
+
+    high = "high"
+    medium = "medium"
+    low = "low"
 
 
 class TaskKind(StrEnum):
@@ -131,6 +149,7 @@ class ContactRecord(SQLModel, table=True):
     direction: str = Field(default="outbound", max_length=8)
     masked_number: str | None = Field(default=None, max_length=32)
     template: str | None = Field(default=None, max_length=32)
+    template_version: int | None = None  # the version of the template the SMS was rendered from
     body: str | None = None
     # (case, stage, template, day): a retried send finds the record and does not send again.
     idempotency_key: str | None = Field(default=None, unique=True, max_length=200)

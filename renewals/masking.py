@@ -7,11 +7,12 @@ from collections.abc import Iterable
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """`+8613812348000` → `138****8000`: the first 3 and last 4 digits of the national number."""
+    """`+8613812348000` → `138****8000`: the first 3 and last 4 digits of the national number (a
+    landline's too: `+862162345678` → `216***5678`)."""
     if not phone:
         return phone
     digits = "".join(ch for ch in phone if ch.isdigit())
-    if phone.startswith("+86") and len(digits) == 13:
+    if phone.startswith("+86"):
         digits = digits[2:]
     if len(digits) <= 7:
         return "*" * len(digits)

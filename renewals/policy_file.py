@@ -53,6 +53,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("vin", ("车架号", "VIN码"), True, 17, "17 characters, no I, O or Q"),
     Column("model_code", ("车型代码",), False, 64, "vehicle model code (staff confirm it before quoting)"),
     Column("first_registered_on", ("初次登记日期", "初登日期"), False, 10, "YYYY-MM-DD"),
+    Column("other_phones", ("其他电话", "其他联系电话"), False, 200, "more numbers of the customer, separated by ';'"),
+    Column("family", ("家庭成员",), False, 500,
+           "family members, name:relation:phone (the phone may be left out), separated by ';' (李红:配偶:13900001111)"),
+    Column("proxy", ("委托人",), False, 120, "the proxy (委托人) who may renew for the customer, name:relation:phone"),
     Column("channel", ("渠道",), False, 16, "traditional (default, 传统) or online (网销)"),
     Column("handler_code", ("经办人", "经办人代码"), False, 32, "经办人 code: owns the row when no manager is given"),
     Column("manager", ("客户经理", "服务经理"), False, 64, "service manager's staff code (username)"),
@@ -135,6 +139,10 @@ class PolicyRow:
     claims_last_year: int = 0
     starts_on: date | None = None
     expires_on: date | None = None
+    # JSON as the customer stores them; None: the row says nothing (the stored ones stay).
+    other_phones: str | None = None
+    family: str | None = None
+    proxy: str | None = None
 
 
 def id_number_check_digit(first17: str) -> str:
@@ -227,6 +235,9 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     claims = value("claims_last_year", _claims, default=0)
     starts_on = value("starts_on", _date)
     expires_on = value("expires_on", _date)
+    more_phones = value("other_phones", lambda text: json.dumps(phone_list(text)))
+    family = value("family", lambda text: json.dumps(people(text), ensure_ascii=False))
+    proxy = value("proxy", lambda text: json.dumps(proxy_person(text), ensure_ascii=False))
     if starts_on and expires_on and expires_on <= starts_on:
         errors.append(RowError(number, "expires_on", "must be after starts_on"))
     if first_registered_on and starts_on and first_registered_on > starts_on:
@@ -267,7 +278,8 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
         language=language, birth_date=birth_date, plate=plate, vin=vin, model_code=raw.get("model_code") or None,
         first_registered_on=first_registered_on, channel=channel, handler_code=raw.get("handler_code") or None,
         owner_id=owner_id, sub_branch_id=sub_branch_id, branch_id=branch_id, premium=premium, coverages=coverages,
-        claims_last_year=claims, starts_on=starts_on, expires_on=expires_on,
+        claims_last_year=claims, starts_on=starts_on, expires_on=expires_on, other_phones=more_phones, family=family,
+        proxy=proxy,
     ), []
 
 
@@ -365,6 +377,68 @@ def _parse_mobile(text: str) -> tuple[str, str | None]:
     if kind not in _MOBILE_TYPES:
         return "", "not a mobile number: SMS cannot reach it"
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), None
+
+
+def phone_number(text: str) -> str:
+    """Any valid number (a landline too: family and other phones are called, not texted), as E.164.
+    The reason never repeats the number."""
+    try:
+        parsed = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+MAX_OTHER_PHONES = 5
+MAX_PEOPLE = 10
+
+
+def phone_list(text: str) -> list[str]:
+    """`139 0000 1111; 021-62345678` → E.164 numbers, each once."""
+    phones = list(dict.fromkeys(phone_number(part) for part in _parts(text)))
+    if len(phones) > MAX_OTHER_PHONES:
+        raise ValueError(f"at most {MAX_OTHER_PHONES} numbers")
+    return phones
+
+
+def person(name: str, relation: str, phone: str | None) -> dict[str, str]:
+    """A family member or a proxy (委托人) as the customer record keeps them."""
+    name, relation = name.strip(), relation.strip()
+    if not name or not relation:
+        raise ValueError("each person needs a name and a relation (name:relation:phone)")
+    if len(name) > 64 or len(relation) > 16:
+        raise ValueError("a name has at most 64 characters, a relation 16")
+    found = {"name": name, "relation": relation}
+    if phone and phone.strip():
+        found["phone"] = phone_number(phone.strip())
+    return found
+
+
+def people(text: str) -> list[dict[str, str]]:
+    """`李红:配偶:13900001111;李明:子女` → family members (name, relation, phone when given)."""
+    found = []
+    for part in _parts(text):
+        fields = [field.strip() for field in part.replace("：", ":").split(":")]
+        if len(fields) not in (2, 3):
+            raise ValueError("write each person as name:relation:phone (the phone may be left out)")
+        found.append(person(fields[0], fields[1], fields[2] if len(fields) == 3 else None))
+    if len(found) > MAX_PEOPLE:
+        raise ValueError(f"at most {MAX_PEOPLE} people")
+    return found
+
+
+def proxy_person(text: str) -> dict[str, str]:
+    """`李红:配偶:13900001111` → the proxy, who must have a phone."""
+    found = people(text)
+    if len(found) != 1 or "phone" not in found[0]:
+        raise ValueError("one person, as name:relation:phone (a proxy needs a phone)")
+    return found[0]
+
+
+def _parts(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"[;；\n]", text) if part.strip()]
 
 
 def _language(text: str) -> str:

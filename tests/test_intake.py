@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from sqlmodel import Session, select
 
-from models import Assignment, ImportJob, Policy
+from models import Assignment, Customer, ImportJob, Policy
 from renewals.demo import demo_jobs
 from renewals.intake import create_job, run_import
 from renewals.policy_file import HEADER, FileRejected, Organisation, check_file, id_number_check_digit
@@ -122,6 +122,9 @@ BAD_ROWS = {  # column: (bad value, the reason's words)
     "premium": ("-5", "positive amount"),
     "coverages": ("CTP;T1:x", "coverage code"),
     "claims_last_year": ("2a", "whole number"),
+    "other_phones": ("13900001111;12345", "not a valid phone number"),
+    "family": ("李红", "name:relation:phone"),
+    "proxy": ("李红:配偶", "a proxy needs a phone"),
     "starts_on": ("2026-02-30", "not a date"),
     "expires_on": ("2020-01-01", "after starts_on"),
 }
@@ -164,6 +167,29 @@ async def test_chinese_headers_are_accepted(engine, time_env, intake_settings):
     data = to_csv([{chinese[k]: v for k, v in r.items()} for r in records], tuple(chinese.values()))
     result = await import_file(engine, time_env, intake_settings, data)
     assert result.errors == [] and result.counts["inserted"] == 2
+
+
+async def test_family_proxy_and_other_phones_come_in_with_the_file_and_stay_when_a_file_leaves_them_out(
+        engine, time_env, intake_settings):
+    [record] = rows(1, start=date(2032, 1, 1), prefix="PFAM")
+    named = {**record, "family": "李红:配偶:139 0000 1111;李明：子女", "other_phones": "021-62345678;13900002222",
+             "proxy": "王芳:朋友:13900003333"}
+    result = await import_file(engine, time_env, intake_settings, to_csv([named], tuple(named)))
+    assert result.errors == [] and result.counts["inserted"] == 1
+
+    def stored() -> Customer:
+        with Session(engine) as session:
+            policy = session.exec(select(Policy).where(Policy.policy_no == record["policy_no"])).one()
+            return session.get(Customer, policy.customer_id)
+
+    family = [{"name": "李红", "relation": "配偶", "phone": "+8613900001111"}, {"name": "李明", "relation": "子女"}]
+    assert (stored().family, stored().other_phones) == (family, ["+862162345678", "+8613900002222"])
+    assert stored().proxy == {"name": "王芳", "relation": "朋友", "phone": "+8613900003333"}
+    again = await import_file(engine, time_env, intake_settings, to_csv([named], tuple(named)))
+    assert again.counts["unchanged"] == 1, "the same file changes nothing"
+    silent = await import_file(engine, time_env, intake_settings, to_csv([record], tuple(record)))
+    assert silent.counts["unchanged"] == 1 and stored().family == family, "a file that leaves them out keeps them"
+    assert stored().proxy["name"] == "王芳"
 
 
 async def test_the_database_allows_one_open_assignment_per_policy(engine, time_env, intake_settings):

@@ -4,6 +4,7 @@ from renewals.masking import mask_id_number, mask_name, mask_numbers, mask_phone
 def test_phone_keeps_first_three_and_last_four_digits():
     assert mask_phone("13812348000") == "138****8000"
     assert mask_phone("+8613812348000") == "138****8000"
+    assert mask_phone("+862162345678") == "216***5678", "a landline (a family member's, say) keeps no country code"
     assert mask_phone("+1 212 555 0100") == "121****0100"
     assert mask_phone("123") == "***"
     assert mask_phone(None) is None

@@ -6,7 +6,9 @@ from jinja2 import UndefinedError
 
 from renewals.calendar import Stage
 from renewals.labels import LOSS_REASON_CHOICES, stage_with_days, word
-from renewals.messages import MAX_SEGMENTS, MESSAGE_KEYS, Rendered, render_sms, sms_segments
+from renewals.messages import (
+    LANGUAGES, MAX_SEGMENTS, MESSAGE_KEYS, Rendered, render_sms, shipped_template, sms_segments, template_problems,
+)
 
 CONTEXT = {
     "customer_name": "欧阳明辉",
@@ -104,3 +106,31 @@ def test_too_many_segments_is_refused():
 )
 def test_sms_segments(body, expected):
     assert sms_segments(body) == expected
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("key", MESSAGE_KEYS)
+def test_every_shipped_template_passes_the_checks_an_edit_must_pass(key, language):
+    rendered, problems = template_problems(key, language, shipped_template(key, language), CONTEXT)
+    assert problems == [] and rendered == render_sms(key, language, CONTEXT)
+
+
+def test_an_edit_that_loses_a_placeholder_or_a_marketing_texts_opt_out_line_is_refused():
+    quote = shipped_template("quote", "en")
+    assert template_problems("quote", "en", quote.replace("{{ manager_phone }}", "95518"), CONTEXT)[1] == [
+        "required placeholder {{ manager_phone }} is missing"]
+    assert template_problems("quote", "en", quote.replace("Reply {{ opt_out_reply }} to opt out",
+                                                          "({{ opt_out_reply }})"), CONTEXT)[1] == [
+        "a marketing text must keep its opt-out line (Reply STOP to opt out)"]
+    notice = shipped_template("first_notice", "zh-CN").replace("【{{ insurer_name }}】", "")
+    rendered, problems = template_problems("first_notice", "zh-CN", notice, CONTEXT)
+    assert problems == [] and "张伟" in rendered.body, "a service notice carries no opt-out line"
+
+
+@pytest.mark.parametrize("trick", ["{{ manager_name.__class__.__mro__ }}", "{{ manager_name * 100000000 }}",
+                                   "{{ manager_name.center(100000000) }}", "{{ manager_name | center(100000000) }}"])
+def test_an_edited_text_reaches_nothing_but_its_values(trick):
+    """Admins edit the templates: no attribute, call, arithmetic or filter beyond the text's own."""
+    notice = shipped_template("first_notice", "en")
+    rendered, problems = template_problems("first_notice", "en", notice + trick, CONTEXT)
+    assert rendered is None and len(problems) == 1, problems

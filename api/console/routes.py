@@ -36,13 +36,14 @@ from api.errors import ApiError
 from api.routes import auth as auth_routes, cases as case_routes, me as me_routes
 from api.routes.customers import customer_view
 from api.schemas import (
-    ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn, SmsIn,
-    SmsOut,
+    ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn,
+    RenewedElsewhereIn, SmsIn, SmsOut,
 )
-from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
+from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
 from renewals.calendar import SMS_AFTER_CONTACT, Stage, call_refusal, customer_sms_time, t_day
 from renewals.cases import CaseRejected
 from renewals.labels import LOSS_REASON_CHOICES
+from renewals.policy_file import people, phone_list
 from renewals.settings import Settings
 from renewals.staff import StaffError
 from workflows import contract as c
@@ -60,7 +61,7 @@ HOME = {Role.sales: "/app/tasks", Role.deputy: "/app/tasks", Role.admin: "/app/a
 NAV = {
     Role.sales: (("tasks", "tasks"), ("cases", "cases")),
     Role.deputy: (("tasks", "tasks"), ("supervision", "supervision"), ("cases", "cases")),
-    Role.admin: (("admin", "admin_page"), ("cases", "cases")),
+    Role.admin: (("admin", "admin_page"), ("admin/templates", "sms_templates"), ("cases", "cases")),
     Role.manager: (("manager", "manager_page"), ("cases", "cases")),
     Role.auditor: (("cases", "cases"),),
 }
@@ -322,7 +323,8 @@ Action = Callable[[_Context], Awaitable[tuple[str, str]]]
 
 
 async def _contacts(x: _Context) -> tuple[str, str]:
-    body = ContactIn(channel=x.get("channel"), result=x.get("result"), note=x.get("note"))
+    body = ContactIn(channel=x.get("channel"), result=x.get("result"), quote_wish=x.get("quote_wish"),
+                     signing_intent=x.get("signing_intent"), note=x.get("note"))
     await case_routes.record_contact(body, x.casework(), x.settings)
     return "contacts", ""
 
@@ -373,9 +375,30 @@ async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     return "phone-unreachable", ""
 
 
+def _listed(field: str, parse: Callable[[str], list], text: str | None) -> list:
+    """A console field holding several entries (one per line or separated by ';'), parsed as an import
+    file's column is."""
+    try:
+        return parse(text) if text else []
+    except ValueError as exc:
+        raise ApiError(422, f"{field}: {exc}", field=field) from None
+
+
+async def _customer_contacts(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.customer_phone)
+    proxy = [x.get(f"proxy_{part}") for part in ("name", "relation", "phone")]
+    body = CustomerContactsIn(
+        proxy=PersonIn(name=proxy[0] or "", relation=proxy[1] or "", phone=proxy[2]) if any(proxy) else None,
+        family=[PersonIn(**member) for member in _listed("family", people, x.get("family"))],
+        other_phones=_listed("other_phones", phone_list, x.get("other_phones")))
+    await run_in_threadpool(case_routes.set_customer_contacts, body, case=x.case, session=x.session)
+    return "customer-contacts", ""
+
+
 _ACTIONS: dict[str, Action] = {
     "contacts": _contacts, "follow-up": _follow_up, "renewed-elsewhere": _renewed_elsewhere,
     "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
+    "customer-contacts": _customer_contacts,
     "phone-unreachable": _phone_unreachable,
 }
 # What a redirect's ?done= may name: an action, or an SMS that did not go out at once (see _sms).
@@ -383,6 +406,7 @@ _DONE = frozenset(_ACTIONS) | {f"sms_{status}" for status in get_args(SmsOut.mod
                                if status != "sent"}
 _ENUM_CHOICES = {
     "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
+    "quote_wishes": [w.value for w in QuoteWish], "signing_intents": [i.value for i in SigningIntent],
     "loss_reasons": [r.value for r in LOSS_REASON_CHOICES],
     "templates": [tpl.value for tpl in c.StaffSmsTemplate],
     "insurers": [i.value for i in c.Insurer],

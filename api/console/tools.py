@@ -24,7 +24,7 @@ from api.console.routes import _form, _invalid, _redirect, forbidden, form_text,
 from api.deps import NowDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.routes import assignments as assignment_routes, imports as import_routes, reports as report_routes
-from api.routes import staff as staff_routes
+from api.routes import sms_templates as template_routes, staff as staff_routes
 from models import Role, Staff, SubBranch
 from renewals.intake import UNFINISHED
 from renewals.reports import funnel_table, renewal_table, task_table
@@ -168,6 +168,60 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
     leaver = await run_in_threadpool(session.get, Staff, leaver_id)
     return render(request, "book_report.html", staff=staff, report=report, leaver=leaver, names=names,
                   targets=[str(t) for t in body.to], reason=body.reason)
+
+
+# --- admin: SMS templates (营销模板管理) ----------------------------------------------------------------------
+
+
+@router.get("/admin/templates")
+async def templates_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
+    if staff.role != Role.admin:
+        return forbidden(request, staff)
+    templates = await run_in_threadpool(template_routes.list_templates, staff, session)
+    return render(request, "sms_templates.html", staff=staff, templates=templates)
+
+
+async def _template_page(request: Request, staff: Staff, session: Session, key: str, language: str, *,
+                         body: str | None = None, case_id: str | None = None, shown=None,
+                         refused: Exception | None = None) -> Response:
+    status, error = _refusal(refused) if refused is not None else (200, None)
+    history = await run_in_threadpool(template_routes.template_versions, template_routes.MessageKey(key),
+                                      template_routes.Language(language), staff, session)
+    authors = {version.created_by for version in history} - {None}
+    names = dict(session.exec(select(Staff.id, Staff.name).where(Staff.id.in_(authors))).all()) if authors else {}
+    return render(request, "sms_template.html", staff=staff, status=status, error=error, key=key, language=language,
+                  history=history, names=names, body=history[0].body if body is None else body,
+                  case_id=case_id or "", shown=shown, saved=request.query_params.get("saved", "")[:8])
+
+
+@router.get("/admin/templates/{key}/{language}")
+async def template_page(key: template_routes.KeyPath, language: template_routes.LanguagePath, request: Request,
+                        staff: web.ConsoleStaff, session: SessionDep) -> Response:
+    if staff.role != Role.admin:
+        return forbidden(request, staff)
+    return await _template_page(request, staff, session, key.value, language.value)
+
+
+@router.post("/admin/templates/{key}/{language}")
+async def edit_template(key: template_routes.KeyPath, language: template_routes.LanguagePath, request: Request,
+                        staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
+    """Preview (nothing saved) or save as the new version, as the API does."""
+    form = await _form(request, settings)
+    if staff.role != Role.admin:
+        return forbidden(request, staff)
+    text, case_id = form_text(form, "body") or "", form_text(form, "case_id")
+    page = dict(body=text, case_id=case_id)
+    try:
+        body = template_routes.TemplateIn(body=text, case_id=case_id)
+        if form_text(form, "do") == "save":
+            saved = await run_in_threadpool(template_routes.save_template, session, staff, key.value,
+                                            language.value, body, now)
+            return _redirect(f"/app/admin/templates/{key.value}/{language.value}?saved={saved.version}")
+        shown = await run_in_threadpool(template_routes.preview_template, session, staff, key.value,
+                                        language.value, body, now)
+    except REFUSALS as exc:
+        return await _template_page(request, staff, session, key.value, language.value, **page, refused=exc)
+    return await _template_page(request, staff, session, key.value, language.value, **page, shown=shown)
 
 
 # --- manager: reports ----------------------------------------------------------------------------------------

@@ -26,8 +26,9 @@ from api.errors import ApiError, error_responses
 from api.inputs import Limit, Offset
 from api.quoting import case_today, quote_to_send
 from api.schemas import (
-    CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
-    LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
+    CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, ContactPerson, CustomerContactsIn,
+    CustomerContactsOut, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn,
+    ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
 )
 from models import Assignment, ContactRecord, Customer, IdempotencyKey, Note, Policy, RenewalCase, Role, Staff
 from models.base import utcnow
@@ -36,6 +37,7 @@ from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
 from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_twiml, callback_url
+from renewals.policy_file import person, phone_number
 from renewals.settings import Settings
 from renewals.staff import normalise_phone
 from workflows import contract as c
@@ -210,11 +212,22 @@ def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now
     session.commit()
 
 
-@case_update("contacts", "Record a contact and its result (handles the open call task); do_not_contact puts "
-                         "the customer on the do-not-call list and stops the case's calls and customer SMS")
+def _record_intent(session: Session, case: RenewalCase, body: ContactIn) -> None:
+    """The customer's intent as this contact found it; what the contact did not say stays as it was."""
+    said = {name: value for name, value in (("quote_wish", body.quote_wish), ("signing_intent", body.signing_intent))
+            if value is not None}
+    if said:
+        session.execute(update(RenewalCase).where(RenewalCase.id == case.id).values(**said))
+        session.commit()
+
+
+@case_update("contacts", "Record a contact and its result (handles the open call task) with the customer's intent "
+                         "(wants or declined a quote, 签单意向); do_not_contact puts the customer on the do-not-call "
+                         "list and stops the case's calls and customer SMS")
 async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) -> c.CaseState:
     state = await act.update("record_contact", lambda who, note_id: c.RecordContact(
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
+    await run_in_threadpool(_record_intent, act.session, act.case, body)
     if body.result is c.ContactResult.do_not_contact:
         await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
     return state
@@ -373,6 +386,40 @@ async def set_customer_phone(body: CustomerPhoneIn, case: CaseForPhone, staff: C
     corrected = await run_in_threadpool(_correct_phone, session, case, staff, body)
     await _tell_case(client, case, "phone_corrected")  # automatic SMS resume; the find-a-number task is done
     return corrected
+
+
+def _checked(field: str, check: Callable[[], Any]) -> Any:
+    try:
+        return check()
+    except ValueError as exc:  # the reason names no number
+        raise ApiError(422, f"{field}: {exc}", field=field) from None
+
+
+def _person(field: str, given: PersonIn, *, phone_required: bool = False) -> dict[str, str]:
+    if phone_required and not given.phone:
+        raise ApiError(422, f"{field}.phone: the proxy needs a phone", field=f"{field}.phone")
+    return _checked(field, lambda: person(given.name, given.relation, given.phone))
+
+
+def _save_customer_contacts(session: Session, case: RenewalCase, body: CustomerContactsIn) -> CustomerContactsOut:
+    customer = _customer_of(session, case)
+    customer.proxy = _person("proxy", body.proxy, phone_required=True) if body.proxy else None
+    customer.family = [_person(f"family.{i}", member) for i, member in enumerate(body.family)]
+    customer.other_phones = list(dict.fromkeys(_checked(f"other_phones.{i}", lambda: phone_number(number))
+                                               for i, number in enumerate(body.other_phones)))
+    session.add(customer)
+    session.commit()
+    return CustomerContactsOut(customer_id=customer.id, other_phones=customer.other_phones,
+                               proxy=ContactPerson(**customer.proxy) if customer.proxy else None,
+                               family=[ContactPerson(**member) for member in customer.family])
+
+
+@router.put("/{case_id}/customer-contacts", summary="Record the customer's proxy (委托人), family members and other "
+            "phones (replaces what was recorded)", response_model=CustomerContactsOut, responses=ACTION_ERRORS,
+            description="The case's current service manager, while the case is open. The unified customer view "
+                        "shows them with their phones masked as the customer's own.")
+def set_customer_contacts(body: CustomerContactsIn, case: CaseForPhone, session: SessionDep) -> CustomerContactsOut:
+    return _save_customer_contacts(session, case, body)
 
 
 def _mark_unreachable(session: Session, case: RenewalCase, staff: Staff, body: PhoneUnreachableIn) -> CustomerPhoneOut:

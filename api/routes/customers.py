@@ -3,9 +3,7 @@ renewal cases and the whole contact history, masked for whoever may not see it i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter
 from sqlmodel import Session, select
@@ -14,23 +12,12 @@ from api.access import CustomerVisibility, ReadableCustomer, customer_visibility
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.quoting import quotes_of
-from api.schemas import ContactOut, CustomerView, NoteOut, PolicyOut, VehicleOut
+from api.schemas import ContactOut, ContactPerson, CustomerView, NoteOut, PolicyOut, VehicleOut
 from models import ContactRecord, Customer, Note, Policy, RenewalCase, Vehicle
 from renewals.intake import local_today
 from renewals.masking import mask_id_number, mask_name, mask_phone, mask_plate, mask_text
 
 router = APIRouter(prefix="/customers", tags=["customers"])
-
-
-def _masked_json(value: Any, seen: CustomerVisibility, text: Callable[[str], str], key: str = "") -> Any:
-    """Family fields: free text like notes, and a family member's name only for identity readers."""
-    if isinstance(value, str):
-        return mask_name(value) if "name" in key.lower() and not seen.identity else text(value)
-    if isinstance(value, dict):
-        return {k: _masked_json(item, seen, text, str(k)) for k, item in value.items()}
-    if isinstance(value, list):
-        return [_masked_json(item, seen, text, key) for item in value]
-    return value
 
 
 def _identity(value: str | None, mask, seen: CustomerVisibility) -> str | None:
@@ -41,8 +28,13 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
     phone = (lambda number: number) if seen.contact else mask_phone
 
     def _text(text: str | None) -> str | None:
-        """Free text (SMS bodies, notes, family) carries names, phones, plates and id numbers."""
+        """Free text (SMS bodies, notes) carries names, phones, plates and id numbers."""
         return mask_text(text, contact=seen.contact, identity=seen.identity, names=[customer.name])
+
+    def _person(person: dict[str, str]) -> ContactPerson:
+        """A family member or the proxy: their phone as the customer's own, their name as an identity."""
+        return ContactPerson(name=_identity(person.get("name"), mask_name, seen), relation=_text(person.get("relation")),
+                             phone=phone(person.get("phone")))
 
     policies = session.exec(select(Policy).where(Policy.customer_id == customer.id)
                             .order_by(Policy.expires_on.desc())).all()
@@ -60,7 +52,9 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
         corrected_phone=customer.corrected_phone if seen.corrected_phone else None,
         has_corrected_phone=customer.corrected_phone is not None, phone_unreachable=customer.phone_unreachable,
         sms_opt_out=customer.sms_opt_out, do_not_call_until=customer.do_not_call_until,
-        blacklisted=customer.blacklisted, language=customer.language, family=_masked_json(customer.family, seen, _text),
+        blacklisted=customer.blacklisted, language=customer.language,
+        family=[_person(member) for member in customer.family],
+        proxy=_person(customer.proxy) if customer.proxy else None,
         vehicles=[VehicleOut(id=v.id, plate=_identity(v.plate, mask_plate, seen),
                              vin=_identity(v.vin, mask_plate, seen), model_code=v.model_code,
                              model_confirmed=v.model_confirmed, first_registered_on=v.first_registered_on)
@@ -83,7 +77,8 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
             responses=error_responses(401, 403, 404, 422),
             description="Phones in full only for the current owner of one of the customer's open cases; the "
                         "corrected phone only for the manager who entered it; the id number always masked but "
-                        "the last 4; free text (SMS bodies, notes, family) masked alike: id numbers for everyone, "
+                        "the last 4; family members' and the proxy's phones as the customer's, their names only for "
+                        "identity readers; free text (SMS bodies, notes) masked alike: id numbers for everyone, "
                         "phones for all but the owner, names, plates and VINs for auditors.")
 def get_customer(customer: ReadableCustomer, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
                  now: NowDep) -> CustomerView:

@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import select
 
 from api.access import own_tasks
@@ -14,7 +14,7 @@ from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.inputs import Day, Limit, Offset
 from api.schemas import MeOut, TaskItem, TaskPage
-from models import Branch, Customer, Note, Policy, RenewalCase, SubBranch, Task, TaskState, Vehicle
+from models import Branch, Customer, Note, Policy, RenewalCase, SigningIntent, SubBranch, Task, TaskState, Vehicle
 from renewals.calendar import Stage
 from renewals.masking import mask_name, mask_phone, mask_plate
 
@@ -26,6 +26,10 @@ MISSED_SHOWN_FOR = timedelta(days=1)
 # The longest a task stays open (a loss-reason task reported at T-60 is due at T+7): bounds the
 # index range scanned for missed tasks.
 LONGEST_TASK = timedelta(days=70)
+# Among tasks due at the same time: high signing intent first (签单意向较高的客户要重点联络), then medium,
+# then customers whose intent nobody recorded yet, then low.
+INTENT_ORDER = case({SigningIntent.high: 0, SigningIntent.medium: 1, SigningIntent.low: 3},
+                    value=RenewalCase.signing_intent, else_=2)
 
 # What to do, per task kind and stage, as the seed's training material says it (中文 / English).
 WHAT_TO_DO = {
@@ -70,8 +74,8 @@ def me(staff: CurrentStaff, session: SessionDep) -> MeOut:
 @router.get(
     "/tasks", summary="My to-do panel for a day: missed tasks first, then what is due",
     description="Tasks of my still-running cases: those open by the end of the day, and those missed (their day "
-                "ended unhandled) on that day or the day before, missed first. Customer name, phone and plate "
-                "are masked.",
+                "ended unhandled) on that day or the day before, missed first; among tasks due at the same time, "
+                "high signing intent (签单意向) first. Customer name, phone and plate are masked.",
     response_model=TaskPage, responses=error_responses(401, 422),
 )
 def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, now: NowDep,
@@ -87,8 +91,8 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
     missed = or_(Task.state == TaskState.expired, Task.due_at < now).label("missed")
     # One query, driven by ix_task_assignee_state_opens (assignee, state in (open, expired), opens_at range).
     rows = session.exec(
-        select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, Customer.name, Customer.phone, Vehicle.plate,
-               missed, Note.body,
+        select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, RenewalCase.signing_intent, Customer.name,
+               Customer.phone, Vehicle.plate, missed, Note.body,
                func.count().over().label("total"))
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .join(Policy, Policy.id == RenewalCase.policy_id)
@@ -99,14 +103,15 @@ def my_tasks(staff: CurrentStaff, session: SessionDep, settings: SettingsDep, no
                or_(and_(Task.state == TaskState.open, Task.due_at >= now),
                    and_(Task.state.in_([TaskState.open, TaskState.expired]), Task.due_at > missed_since,
                         Task.opens_at >= missed_since - LONGEST_TASK)))
-        .order_by(missed.desc(), Task.due_at, Task.opens_at, Task.id)
+        .order_by(missed.desc(), Task.due_at, INTENT_ORDER, Task.opens_at, Task.id)
         .limit(limit).offset(offset)
     ).all()
     items = [
         TaskItem(task_id=task.id, case_id=task.case_id, policy_no=policy_no, stage=task.stage, kind=task.kind,
                  day=task.day, what_to_do=what_to_do(task.kind, task.stage, proposal_no), opens_at=task.opens_at,
                  due_at=task.due_at, missed=is_missed, customer_name=mask_name(name),
-                 customer_phone=mask_phone(phone), plate=mask_plate(plate), handover_note=handover)
-        for task, policy_no, proposal_no, name, phone, plate, is_missed, handover, _ in rows
+                 customer_phone=mask_phone(phone), plate=mask_plate(plate), handover_note=handover,
+                 signing_intent=intent)
+        for task, policy_no, proposal_no, intent, name, phone, plate, is_missed, handover, _ in rows
     ]
     return TaskPage(date=day, items=items, total=rows[0].total if rows else 0, limit=limit, offset=offset)

@@ -25,6 +25,7 @@ from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from tests.api.conftest import Api, add_person, add_sub_branch
 from tests.api.test_api_intake import INTAKE_ROUTES  # tried by every role in test_api_intake
 from tests.api.test_api_sessions import SESSION_ROUTES  # they end the caller's sessions: test_api_sessions
+from tests.api.test_api_sms_templates import TEMPLATE_ROUTES  # admins only, tried in test_api_sms_templates
 from tests.scenario import Case, Scenario, unique_phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -93,6 +94,8 @@ MATRIX = [
         _json({"phone": unique_phone()})),
     Row("POST", "/cases/{id}/phone-unreachable", "401 200 403 403 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"note": "空号"})),
+    Row("PUT", "/cases/{id}/customer-contacts", "401 200 403 403 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
+        lambda w: {"proxy": {"name": "李红", "relation": "配偶", "phone": unique_phone()}}),
     # administration: an admin of the branch (reassigning to the current owner: the workflow says no)
     Row("POST", "/cases/{id}/reassign", "401 403 403 403 403 409 403 403 403", ACT_FOREIGN, UNSEEN,
         lambda w: {"new_owner_id": str(w.own.owner_id), "reason": "workload"}),
@@ -125,7 +128,9 @@ CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", 
            ("GET", "/app/supervision"), ("GET", "/app/admin"), ("GET", "/app/manager"),
            ("POST", "/app/admin/imports"), ("GET", "/app/admin/imports/{job_id}"),
            ("GET", "/app/admin/imports/{job_id}/errors.csv"), ("POST", "/app/admin/assign"),
-           ("POST", "/app/admin/reassign-book"), ("GET", "/app/manager/reports/{name}")}
+           ("POST", "/app/admin/reassign-book"), ("GET", "/app/manager/reports/{name}"),
+           ("GET", "/app/admin/templates"), ("GET", "/app/admin/templates/{key}/{language}"),
+           ("POST", "/app/admin/templates/{key}/{language}")}
 
 
 def app_routes(api: Api) -> set[tuple[str, str]]:
@@ -136,10 +141,11 @@ def app_routes(api: Api) -> set[tuple[str, str]]:
 async def test_role_by_route_matrix(api: Api, sc: Scenario, time_env, engine, twilio, task_queue):
     matrix_routes = {(row.method, row.path.replace("{id}", "{customer_id}" if row.customer else
                                                    "{quote_id}" if row.quote else "{case_id}")) for row in MATRIX}
-    unlisted = app_routes(api) - matrix_routes - PUBLIC - SIGNED - CONSOLE - INTAKE_ROUTES - SESSION_ROUTES
+    unlisted = (app_routes(api) - matrix_routes - PUBLIC - SIGNED - CONSOLE - INTAKE_ROUTES - SESSION_ROUTES
+                - TEMPLATE_ROUTES)
     assert not unlisted, f"routes without a row in the access matrix: {sorted(unlisted)}"
-    assert not (matrix_routes | PUBLIC | SIGNED | CONSOLE | INTAKE_ROUTES | SESSION_ROUTES) - app_routes(api), \
-        "rows for routes that do not exist"
+    listed = matrix_routes | PUBLIC | SIGNED | CONSOLE | INTAKE_ROUTES | SESSION_ROUTES | TEMPLATE_ROUTES
+    assert not listed - app_routes(api), "rows for routes that do not exist"
 
     other = Scenario(time_env, engine, twilio, task_queue)
     try:

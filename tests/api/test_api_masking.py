@@ -20,8 +20,8 @@ async def test_free_text_is_masked_for_everyone_not_entitled(api: Api, sc: Scena
     await sc.sleep_until(case.at(-60, 10))  # the first notice (with the customer's name) went out
     spouse_phone = "139 8765 4321"
     with Session(sc.engine) as session:
-        session.execute(update(Customer).where(Customer.id == case.customer_id).values(family={
-            "spouse": {"name": "孙丽丽", "phone": spouse_phone, "note": "身份证310101199202021234"}}))
+        session.execute(update(Customer).where(Customer.id == case.customer_id).values(family=[
+            {"name": "孙丽丽", "relation": "配偶 身份证310101199202021234", "phone": spouse_phone}]))
         session.commit()
     owner = await api.sign_in(case.owner_id)
     deputy = await api.sign_in(case.deputy_id)

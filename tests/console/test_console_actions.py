@@ -9,7 +9,7 @@ from typing import get_args
 
 from api.console.i18n import ENUMS, TEXT
 from api.console.routes import allowed_actions
-from models import RenewalCase, Role, Staff, TaskKind
+from models import QuoteWish, RenewalCase, Role, SigningIntent, Staff, TaskKind
 from renewals.calendar import Outcome, Stage
 from renewals.intake import JobStatus
 from workflows import contract as c
@@ -70,7 +70,8 @@ def test_every_business_value_a_page_shows_has_words_in_both_languages():
     page as its raw code."""
     values = [*c.ContactResult, *c.FollowUpStatus, *c.LossReason, *c.Channel, *c.StaffSmsTemplate, *Stage, *Outcome]
     keys = [*(v.value for v in values), *(f"task_kind.{k.value}" for k in TaskKind),
-            *(f"insurer.{i.value}" for i in c.Insurer), *(f"import.{s}" for s in get_args(JobStatus))]
+            *(f"insurer.{i.value}" for i in c.Insurer), *(f"import.{s}" for s in get_args(JobStatus)),
+            *(f"quote_wish.{w.value}" for w in QuoteWish), *(f"signing_intent.{i.value}" for i in SigningIntent)]
     untranslated = [key for key in keys if key not in TEXT and key not in ENUMS]
     assert not untranslated, f"no words for {untranslated}"
 

@@ -1,6 +1,7 @@
 """The admin's and the manager's pages in a real browser: an import uploaded from the phone and
 followed to its counts and row errors, an unassigned policy given to a service manager, a book
-reassignment previewed (moving nothing) then confirmed, and the reports with their charts."""
+reassignment previewed (moving nothing) then confirmed, the reports with their charts, and an SMS
+template previewed for a real case and saved as a new version."""
 
 from __future__ import annotations
 
@@ -162,4 +163,30 @@ async def test_a_sales_user_cannot_open_the_admin_or_manager_pages(console_url: 
         "csrf_token": token, "policy_no": case.inp.policy_no, "staff_id": str(taker.id), "reason": "x"})
     assert assigned.status == 403
     assert _owner(sc.engine, case.inp.policy_no) == case.owner_id
+    await context.close()
+
+
+async def test_an_admin_previews_an_edited_sms_template_for_a_real_case_and_saves_a_new_version(
+        console_url: str, browser: Browser, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, case.admin_id))
+    await page.get_by_role("link", name="营销模板管理").click()
+    await page.get_by_role("link", name="诚恳请求给予服务机会 · zh-CN").click()
+    body = page.locator("#template-body")
+    edited = (await body.input_value()).replace("感谢您一直以来的信任！", "新春快乐！")
+    await body.fill(edited)
+    await page.locator("#template-case").fill(str(case.case_id))
+    await page.get_by_role("button", name="预览").click()
+    await expect(page.locator("#preview-body")).to_contain_text("尊敬的钱**：新春快乐！")
+    await expect(page.locator("#preview-segments")).to_contain_text("UCS-2")
+    await no_horizontal_scroll(page)
+
+    await page.locator("#template-body").fill(edited.replace("回{{ opt_out_reply }}退订", "{{ opt_out_reply }}"))
+    await page.get_by_role("button", name="保存为新版本").click()
+    await expect(page.get_by_role("alert")).to_contain_text("opt-out line (回T退订)")
+    await page.locator("#template-body").fill(edited)
+    await page.get_by_role("button", name="保存为新版本").click()
+    await expect(page.get_by_role("status")).to_contain_text("已保存为第 2 版")
+    await expect(page.locator("#versions li")).to_have_count(2)
+    await expect(page.locator("#versions li").first).to_contain_text("第 2 版")
     await context.close()

@@ -1,5 +1,6 @@
 """The seed's renewal flow in a real browser: the manager works today's task on a phone, sets
-`failed`, the case moves to the deputy at T-10 and the deputy renews it; with screenshots."""
+`failed`, the case moves to the deputy at T-10 and the deputy renews it; with screenshots. The
+manager records the customer's intent with a contact, and the proxy (委托人), family and other phones."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.api.conftest import give_password
-from tests.console.conftest import PHONE, TABLET, phone_page, screenshot, sign_in
+from tests.console.conftest import PHONE, TABLET, no_horizontal_scroll, phone_page, screenshot, sign_in
 from tests.scenario import Scenario, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -111,4 +112,37 @@ async def test_quiet_hours_hold_the_sms_and_refuse_the_call_in_the_page(console_
     await expect(page.get_by_role("alert")).to_contain_text("only allowed between 09:00 and 21:00")
     await expect(page.get_by_role("alert")).to_contain_text("it is 21:")
     assert sc.twilio.calls() == [] or all(call["To"] != case.owner_phone for call in sc.twilio.calls())
+    await context.close()
+
+
+async def test_the_manager_records_intent_and_the_customers_proxy_family_and_phones(
+        console_url: str, browser: Browser, sc: Scenario):
+    case = await sc.start(days_to_expiry=8)
+    await sc.sleep_until(case.at(-7, 10))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, case.owner_id))
+    await page.goto(f"{console_url}/app/cases/{case.case_id}")
+
+    await page.locator("#contact-quote-wish").select_option("declined")
+    await page.locator("#contact-intent").select_option("high")
+    await page.get_by_role("button", name="记录联系结果").click()
+    await expect(page.get_by_role("status")).to_contain_text("联系结果已记录")
+    await expect(page.locator("#intent")).to_have_text("意向高 · 不需要报价(不发报价短信)")
+
+    await page.locator("summary", has_text="委托人、家庭成员和其他电话").click()
+    await page.locator("#proxy-name").fill("孙丽丽")
+    await page.locator("#proxy-relation").fill("配偶")
+    await page.locator("#proxy-phone").fill("139 8765 4321")
+    await page.locator("#family").fill("钱小宝:子女\n钱老爷:父母:13900004444")
+    await page.locator("#other-phones").fill("13900002222")
+    await page.locator("#proxy-phone").locator("xpath=ancestor::form").get_by_role("button").click()
+    await expect(page.get_by_role("status")).to_contain_text("已保存委托人")
+    await expect(page.locator("#customer-proxy")).to_have_text("孙丽丽 · 配偶 · +8613987654321")
+    await expect(page.locator(".family-member")).to_have_text(["钱小宝 · 子女", "钱老爷 · 父母 · +8613900004444"])
+    await expect(page.locator("#customer-other-phones")).to_have_text("+8613900002222")
+    await no_horizontal_scroll(page)
+
+    await page.locator("summary", has_text="委托人、家庭成员和其他电话").click()
+    await page.locator("#family").fill("钱小宝")
+    await page.locator("#proxy-phone").locator("xpath=ancestor::form").get_by_role("button").click()
+    await expect(page.get_by_role("alert")).to_contain_text("family: write each person as name:relation:phone")
     await context.close()
