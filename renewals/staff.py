@@ -77,6 +77,23 @@ def add_staff(session: Session, *, username: str, name: str, role: Role | str, p
     return staff
 
 
+class HandlerCodeTaken(StaffError):
+    """Another staff member has the 经办人 code (codes are unique across the company)."""
+
+
+def set_handler_code(session: Session, staff: Staff, code: str | None) -> Staff:
+    """Give a service manager their 经办人 code (None takes it away): import rows of direct sales
+    that name only the code are theirs from the next import on."""
+    if code is not None and staff.role != Role.sales:
+        raise StaffError("handler_code: only a service manager (sales) owns policies by 经办人 code")
+    if code is not None and session.exec(select(Staff.id).where(Staff.handler_code == code,
+                                                                Staff.id != staff.id)).first():
+        raise HandlerCodeTaken("handler_code: another staff member has this 经办人 code")
+    staff.handler_code = code
+    session.add(staff)
+    return staff
+
+
 def deactivate_staff(session: Session, username: str) -> Staff:
     """Refused (ownership.Refused, with the count) while they still own policies or open cases."""
     from renewals.ownership import refuse_deactivation_with_a_book

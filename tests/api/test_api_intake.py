@@ -400,3 +400,40 @@ async def test_an_import_reads_and_writes_nothing_of_another_branch(api, engine,
     assert their_view["name"] == "陈三" and their_view["notes"] == []
     assert {r["case_id"] for r in their_view["contacts"]} <= {str(their_case.id)}
     assert [p["policy_no"] for p in their_view["policies"]] == [f"PTHEIRS{suffix}"]
+
+
+async def test_an_admin_gives_a_handler_code_and_direct_sales_rows_match_it(api, engine, time_env, branch,
+                                                                            admin_headers):
+    """经办人: a direct-sales row names no manager, only the handler code; once an admin gives a
+    service manager that code, the row is theirs. An unknown manager code, like an unknown handler
+    code, imports the policy and lists it as unassigned with the reason."""
+    today = local_today(api.settings, await time_env.get_current_time())
+    code = f"JB{branch.sub_branch}"
+    given = await api.put(f"/staff/{branch.takers[0].id}/handler-code", headers=admin_headers,
+                          json={"handler_code": code})
+    assert given.status_code == 200, given.text
+    assert given.json() == {"staff_id": str(branch.takers[0].id), "handler_code": code}
+    taken = await api.put(f"/staff/{branch.takers[1].id}/handler-code", headers=admin_headers,
+                          json={"handler_code": code})
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "handler_code"
+    sales = await api.sign_in(branch.takers[0].id)
+    refused = await api.put(f"/staff/{branch.takers[0].id}/handler-code", headers=sales, json={"handler_code": "X1"})
+    assert refused.status_code == 403
+
+    records = rows(3, start=today + timedelta(days=300), prefix="PJB", sub_branch=branch.sub_branch, seed=5)
+    records[0].update(manager="", handler_code=code)
+    records[1].update(manager="", handler_code="JB-NOBODY")
+    records[2].update(manager="nobody-here", handler_code="")
+    job = await upload(api, admin_headers, to_csv(records))
+    assert job["errors"] == [] and job["imported_rows"] == 3
+    assert job["counts"]["unassigned"] == 2
+    with Session(engine) as session:
+        from models import Assignment, Policy
+
+        owner = session.exec(select(Assignment.staff_id).join(Policy, Policy.id == Assignment.policy_id)
+                             .where(Policy.policy_no == records[0]["policy_no"], Assignment.ended_at.is_(None))).one()
+    assert owner == branch.takers[0].id
+    listed = (await api.get("/assignments/unassigned", headers=admin_headers, params={"limit": 500})).json()
+    why = {p["policy_no"]: p["unassigned_reason"] for p in listed["items"] if p["policy_no"].startswith("PJB")}
+    assert why == {records[1]["policy_no"]: "handler_code: no staff member has this 经办人 code",
+                   records[2]["policy_no"]: "manager: no staff member with this code"}

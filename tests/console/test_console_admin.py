@@ -79,6 +79,29 @@ async def test_an_admin_imports_a_file_reads_its_row_errors_and_assigns_the_unas
     await context.close()
 
 
+async def test_an_admin_gives_a_handler_code_and_a_direct_sales_row_is_theirs(console_url: str, browser: Browser,
+                                                                              sc: Scenario):
+    taker = sc.add_sales("周九")
+    code = f"JB{sc.sub_branch_code}"
+    records = rows(1, start=await sc.local_today() + timedelta(days=400), prefix="PJBWEB",
+                   sub_branch=sc.sub_branch_code)
+    records[0].update(manager="", handler_code=code)
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, sc.admin.id))
+    await page.get_by_label("经办人代码归属", exact=True).select_option(str(taker.id))
+    await page.get_by_label("经办人代码", exact=True).fill(code)
+    await page.get_by_role("button", name="保存经办人代码").click()
+    await expect(page.get_by_role("status")).to_contain_text(code)
+    await expect(page.locator("#handler-codes")).to_contain_text(code)
+    await no_horizontal_scroll(page)
+
+    await page.get_by_label("保单文件").set_input_files(
+        files=[{"name": "direct.csv", "mimeType": "text/csv", "buffer": to_csv(records)}])
+    await page.get_by_role("button", name="上传并导入").click()
+    await expect(page.locator("#job-status")).to_contain_text("已完成", timeout=30_000)
+    assert _owner(sc.engine, records[0]["policy_no"]) == taker.id
+    await context.close()
+
+
 async def test_a_book_dry_run_moves_nothing_and_the_confirm_moves_the_cases(console_url: str, browser: Browser,
                                                                             sc: Scenario):
     case = await sc.start(days_to_expiry=62)
