@@ -67,7 +67,7 @@ CREATE TEMP TABLE intake_staging (
     model_code text, first_registered_on date, channel text NOT NULL, handler_code text, owner_id uuid,
     unassigned_reason text,
     sub_branch_id uuid NOT NULL, branch_id uuid NOT NULL, premium numeric(12, 2) NOT NULL, coverages jsonb NOT NULL,
-    claims_last_year int NOT NULL, starts_on date NOT NULL, expires_on date NOT NULL,
+    claims_last_year int NOT NULL, starts_on date NOT NULL, expires_on date NOT NULL, blacklisted boolean,
     customer_id uuid NOT NULL, policy_id uuid NOT NULL, vehicle_id uuid NOT NULL, assignment_id uuid NOT NULL,
     previous_owner_id uuid,
     known boolean NOT NULL DEFAULT false, customer_known boolean NOT NULL DEFAULT false
@@ -77,7 +77,7 @@ CREATE TEMP TABLE intake_written (policy_id uuid NOT NULL) ON COMMIT DROP
 STAGED_COLUMNS = ("row_no", "policy_no", "customer_name", "id_number", "phone", "language", "birth_date", "plate",
                   "vin", "model_code", "first_registered_on", "channel", "handler_code", "owner_id", "unassigned_reason",
                   "sub_branch_id",
-                  "branch_id", "premium", "coverages", "claims_last_year", "starts_on", "expires_on", "customer_id",
+                  "branch_id", "premium", "coverages", "claims_last_year", "starts_on", "expires_on", "blacklisted", "customer_id",
                   "policy_id", "vehicle_id", "assignment_id")
 
 # The staged rows matched with what is stored: known policies, known customers. Statistics on the
@@ -123,17 +123,19 @@ _UPSERTS: list[tuple[str, str]] = [
      """INSERT INTO customer (id, branch_id, name, id_number, phone, language, birth_date, other_phones,
                              phone_unreachable, sms_opt_out, blacklisted, family, created_at)
        SELECT DISTINCT ON (customer_id) customer_id, branch_id, customer_name, id_number, phone, language,
-              birth_date, '[]'::jsonb, false, false, false, '{}'::jsonb, now()
+              birth_date, '[]'::jsonb, false, false, coalesce(blacklisted, false), '{}'::jsonb, now()
        FROM intake_staging WHERE NOT customer_known ORDER BY customer_id, row_no DESC"""),
     ("known customers",
      """WITH written AS (
          UPDATE customer t SET name = c.customer_name, id_number = c.id_number, phone = c.phone,
-                language = c.language, birth_date = c.birth_date
-         FROM (SELECT DISTINCT ON (customer_id) customer_id, customer_name, id_number, phone, language, birth_date
+                language = c.language, birth_date = c.birth_date, blacklisted = coalesce(c.blacklisted, t.blacklisted)
+         FROM (SELECT DISTINCT ON (customer_id) customer_id, customer_name, id_number, phone, language, birth_date,
+                      blacklisted
                FROM intake_staging WHERE customer_known ORDER BY customer_id, row_no DESC) c
          WHERE t.id = c.customer_id
-           AND (t.name, t.id_number, t.phone, t.language, t.birth_date)
-               IS DISTINCT FROM (c.customer_name, c.id_number, c.phone, c.language, c.birth_date)
+           AND (t.name, t.id_number, t.phone, t.language, t.birth_date, t.blacklisted)
+               IS DISTINCT FROM (c.customer_name, c.id_number, c.phone, c.language, c.birth_date,
+                                 coalesce(c.blacklisted, t.blacklisted))
          RETURNING t.id)
        INSERT INTO intake_written SELECT s.policy_id FROM written w JOIN intake_staging s ON s.customer_id = w.id
        WHERE s.known"""),
@@ -351,7 +353,7 @@ def copy_rows(conn, rows: list[PolicyRow]) -> None:
             write((r.row, r.policy_no, r.customer_name, r.id_number, r.phone, r.language, r.birth_date,
                    r.plate, r.vin, r.model_code, r.first_registered_on, r.channel, r.handler_code,
                    r.owner_id, r.unassigned_reason, r.sub_branch_id, r.branch_id, r.premium, r.coverages,
-                   r.claims_last_year, r.starts_on, r.expires_on, customer_id, new_id(), new_id(), new_id()))
+                   r.claims_last_year, r.starts_on, r.expires_on, r.blacklisted, customer_id, new_id(), new_id(), new_id()))
 
 
 # --- cases follow the policies ----------------------------------------------------------------------

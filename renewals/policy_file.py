@@ -62,6 +62,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("claims_last_year", ("上年出险次数", "出险次数"), False, 3, "claims last year (default 0)"),
     Column("starts_on", ("起保日期", "起保日"), True, 10, "YYYY-MM-DD"),
     Column("expires_on", ("终保日期", "终保日"), True, 10, "YYYY-MM-DD; after starts_on"),
+    Column("blacklisted", ("黑名单", "黑名单客户"), False, 8,
+           "是/否 (yes/no): the customer is on the underwriting blacklist (no quote); empty keeps what is stored"),
 )
 HEADER = tuple(col.name for col in COLUMNS)
 _REQUIRED = tuple(col.name for col in COLUMNS if col.required)
@@ -136,6 +138,7 @@ class PolicyRow:
     claims_last_year: int = 0
     starts_on: date | None = None
     expires_on: date | None = None
+    blacklisted: bool | None = None  # None: the file does not say; the stored flag stays
 
 
 def id_number_check_digit(first17: str) -> str:
@@ -228,6 +231,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     claims = value("claims_last_year", _claims, default=0)
     starts_on = value("starts_on", _date)
     expires_on = value("expires_on", _date)
+    blacklisted = value("blacklisted", _yes_no)
     if starts_on and expires_on and expires_on <= starts_on:
         errors.append(RowError(number, "expires_on", "must be after starts_on"))
     if first_registered_on and starts_on and first_registered_on > starts_on:
@@ -251,7 +255,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
         language=language, birth_date=birth_date, plate=plate, vin=vin, model_code=raw.get("model_code") or None,
         first_registered_on=first_registered_on, channel=channel, handler_code=raw.get("handler_code") or None,
         owner_id=owner_id, unassigned_reason=unassigned_reason, sub_branch_id=sub_branch_id, branch_id=branch_id, premium=premium, coverages=coverages,
-        claims_last_year=claims, starts_on=starts_on, expires_on=expires_on,
+        claims_last_year=claims, starts_on=starts_on, expires_on=expires_on, blacklisted=blacklisted,
     ), []
 
 
@@ -448,6 +452,17 @@ def _coverages(text: str) -> str:
             item["amount"] = int(amount)
         coverages.append(item)
     return json.dumps(coverages, ensure_ascii=False)
+
+
+_YES_NO = {"是": True, "否": False, "yes": True, "no": False, "y": True, "n": False, "true": True,
+           "false": False, "1": True, "0": False}
+
+
+def _yes_no(text: str) -> bool:
+    answer = _YES_NO.get(text.lower())
+    if answer is None:
+        raise ValueError("must be 是 or 否 (yes or no)")
+    return answer
 
 
 def _claims(text: str) -> int:

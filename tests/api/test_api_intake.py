@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from models import ImportJob, RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.intake import create_job, local_today
+from renewals.policy_file import HEADER
 from renewals.sample_book import rows, to_csv
 from tests.api.conftest import add_person, make_deputy
 from tests.scenario import eventually, terminate_open_cases
@@ -437,3 +438,33 @@ async def test_an_admin_gives_a_handler_code_and_direct_sales_rows_match_it(api,
     why = {p["policy_no"]: p["unassigned_reason"] for p in listed["items"] if p["policy_no"].startswith("PJB")}
     assert why == {records[1]["policy_no"]: "handler_code: no staff member has this 经办人 code",
                    records[2]["policy_no"]: "manager: no staff member with this code"}
+
+
+async def test_a_customer_blacklisted_by_the_import_cannot_be_quoted(api, engine, time_env, branch, admin_headers):
+    """常见错误 4: 避免给黑名单客户报价后又无法承保. The import's 黑名单 column puts the customer on the
+    blacklist, and their case refuses a quote with the seed's words; a later file saying 否 takes
+    them off, and a file without the column leaves the flag as it is."""
+    today = local_today(api.settings, await time_env.get_current_time())
+    records = rows(1, start=today + timedelta(days=30), prefix="PBLACK", sub_branch=branch.sub_branch, seed=9)
+    records[0].update(manager=branch.takers[0].username, handler_code="")
+    without = tuple(h for h in HEADER if h != "blacklisted")
+    header = (*without, "黑名单")
+    await upload(api, admin_headers, to_csv([records[0] | {"黑名单": "是"}], header))
+    [case] = await eventually(lambda: _one(open_cases(engine, "PBLACK")), timeout=30)
+    owner = await api.sign_in(branch.takers[0].id)
+    refused = await api.post(f"/cases/{case.id}/quotes", headers=owner, json={})
+    assert refused.status_code == 409
+    assert "避免给黑名单客户报价后又无法承保" in refused.json()["error"]["message"]
+
+    await upload(api, admin_headers, to_csv(records, without))  # no 黑名单 column: the flag stays
+    again = await api.post(f"/cases/{case.id}/quotes", headers=owner, json={})
+    assert "黑名单" in again.json()["error"]["message"]
+    await upload(api, admin_headers, to_csv([records[0] | {"黑名单": "否"}], header))
+    cleared = await api.post(f"/cases/{case.id}/quotes", headers=owner, json={})
+    assert "黑名单" not in cleared.text
+
+
+async def _one(cases):
+    found = await cases
+    assert len(found) == 1
+    return found
