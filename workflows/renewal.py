@@ -354,7 +354,7 @@ class PolicyRenewal:
         With writes queued, it waits up to ANSWER_WAIT for Twilio's answer, else says queued."""
         async with self._guard():
             sms = self._sms(u.template.value, "customer", key=f"staff-sms:{self._update_uuid()}")
-            sms.quote_id = u.quote_id
+            sms.quote_id, sms.sent_by = u.quote_id, u.actor.id
             key = sms.idempotency_key
             self._awaited.add(key)
             decision = await self._notify_customer(sms, automatic=False)
