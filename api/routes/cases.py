@@ -32,7 +32,7 @@ from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
-from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_twiml, callback_url
+from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_failure, call_twiml, callback_url
 from renewals.settings import Settings
 from renewals.staff import normalise_phone
 from workflows import contract as c
@@ -288,7 +288,9 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
         # Twilio rings the staff member's own phone; the TwiML then bridges to the customer.
         placed = notifier.place_call(staff.phone, twiml, status_callback=callback_url(settings, "call-status"))
     except SendError as exc:
-        raise ApiError(502, f"the call could not be placed: {exc}") from None
+        failure = call_failure(exc)
+        raise ApiError(failure.status, failure.message, code=failure.code, headers={
+            "Retry-After": str(failure.retry_after)} if failure.retry_after else None) from None
     record = ContactRecord(case_id=case.id, customer_id=customer.id, staff_id=staff.id, recipient="customer",
                            channel=c.Channel.call, direction="outbound", masked_number=mask_phone(dial_to),
                            provider_id=placed.provider_id, delivery_status=placed.status, created_at=now, sent_at=now)
@@ -301,7 +303,9 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
     "/{case_id}/call", summary="Click-to-call: your phone rings, then Twilio bridges you to the customer (recorded)",
     status_code=202, response_model=CallOut, responses={**ACTION_ERRORS, **error_responses(502)},
     description="Refused (409, with the reason) outside 09:00-21:00 in the policy's time zone, for do-not-call "
-                "customers and for closed cases. You never see the customer's number: only a masked one.",
+                "customers and for closed cases. You never see the customer's number: only a masked one. "
+                "When Twilio cannot place the call: 502 `staff_phone_not_callable` (your own number on record "
+                "cannot be called) or `call_failed`, with the reason; 503 `call_unavailable` with `Retry-After`.",
 )
 async def click_to_call(act: Casework, settings: SettingsDep, notifier: NotifierDep) -> CallOut:
     record = await run_in_threadpool(_place_call, act.session, settings, notifier, act.staff, act.case, act.now)

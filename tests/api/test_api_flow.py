@@ -129,6 +129,20 @@ async def test_refusals_answer_409_with_the_reason_and_422_naming_the_field(api:
     assert "录音" in call["Twiml"] and case.customer_phone not in placed.text
 
 
+async def test_a_call_twilio_cannot_place_says_why_and_what_to_do(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    owner = await api.sign_in(case.owner_id)
+    await sc.sleep_until(case.at(-58, 10))
+    sc.twilio.fail_next(400, code=21211)  # Twilio: the number to ring (the staff member's own) is not valid
+    bad_number = error(await api.post(f"/cases/{case.case_id}/call", headers=owner), 502)
+    assert bad_number["code"] == "staff_phone_not_callable"
+    assert "your phone number on record" in bad_number["message"] and "21211" in bad_number["message"]
+    sc.twilio.fail_next(503)
+    down = await api.post(f"/cases/{case.case_id}/call", headers=owner)
+    assert error(down, 503)["code"] == "call_unavailable" and down.headers["Retry-After"] == "60"
+    assert "try again in a minute" in down.json()["error"]["message"]
+
+
 async def test_sign_in_needs_an_active_account_and_a_valid_token(api: Api, sc: Scenario):
     case = await sc.start(days_to_expiry=62)
     owner = await api.sign_in(case.owner_id)
