@@ -228,6 +228,14 @@ class Close:
     note_id: uuid.UUID | None = None
 
 
+@dataclass
+class ResolveAttention:
+    """The branch admin sorted out what the case could not do (see Problem): their task is done."""
+
+    actor: Actor
+    note_id: uuid.UUID | None = None
+
+
 class StaffSmsTemplate(StrEnum):
     quote = "quote"  # 报价短信
     service_request = "service_request"  # 诚恳请求给予服务机会

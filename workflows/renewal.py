@@ -415,6 +415,25 @@ class PolicyRenewal:
         _refuse(staff_rules.system_refusal(u.actor))
         self._require_branch_admin(u.actor, "close")
 
+    @workflow.update
+    async def resolve_attention(self, u: c.ResolveAttention) -> c.CaseState:
+        async with self._guard():
+            await self._handle(self._attention_task(), u.actor.id, "resolved")
+            return await self._answer()
+
+    @resolve_attention.validator
+    def _validate_resolve_attention(self, u: c.ResolveAttention) -> None:
+        self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
+        task = self._attention_task()
+        if task is None:
+            raise Rejected("the case has no open needs-attention task")
+        if u.actor.id != task.assignee_id:  # the deputy gets it when the branch has no admin
+            self._require_branch_admin(u.actor, "resolve what needs attention in")
+
+    def _attention_task(self) -> c.OpenTask | None:
+        return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at) if t.kind == "attention"), None)
+
     # --- signals and query ------------------------------------------------------------------------
 
     @workflow.signal

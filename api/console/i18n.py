@@ -209,6 +209,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "done.call": ("正在呼叫您的手机,接通后转接客户 {at}。", "Your phone is ringing; then we connect you to {at}."),
     "done.customer-phone": ("已保存更正号码。", "Corrected phone saved."),
     "done.phone-unreachable": ("已登记号码无效。", "Recorded: no working number."),
+    "done.resolve-attention": ("异常已处理,待办已完成。", "Resolved: the needs-attention task is done."),
+    "resolve_attention": ("已处理,完成待办", "Resolved: complete the task"),
 }
 
 # Stages and loss reasons in the words the reports and the SMS use too (renewals/labels.py).

@@ -36,8 +36,8 @@ from api.errors import ApiError
 from api.routes import cases as case_routes, me as me_routes
 from api.routes.customers import customer_view
 from api.schemas import (
-    ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn, SmsIn,
-    SmsOut,
+    ContactIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PhoneUnreachableIn, RenewedElsewhereIn,
+    ResolveAttentionIn, SmsIn, SmsOut,
 )
 from models import ContactRecord, Quote, RenewalCase, Role, Staff, Task, TaskState
 from renewals.calendar import Stage, call_refusal, customer_sms_time, t_day
@@ -361,10 +361,17 @@ async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     return "phone-unreachable", ""
 
 
+async def _resolve_attention(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.administer)
+    body = ResolveAttentionIn(note=x.get("note"))
+    await case_routes.resolve_attention(body, case_routes.StaffAction(x.case, x.staff, x.session, x.client, x.now))
+    return "resolve-attention", ""
+
+
 _ACTIONS: dict[str, Action] = {
     "contacts": _contacts, "follow-up": _follow_up, "renewed-elsewhere": _renewed_elsewhere,
     "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
-    "phone-unreachable": _phone_unreachable,
+    "phone-unreachable": _phone_unreachable, "resolve-attention": _resolve_attention,
 }
 # What a redirect's ?done= may name: an action, or an SMS that did not go out at once (see _sms).
 _DONE = frozenset(_ACTIONS) | {f"sms_{status}" for status in get_args(SmsOut.model_fields["status"].annotation)

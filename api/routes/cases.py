@@ -24,7 +24,8 @@ from api.inputs import Limit, Offset
 from api.quoting import case_today, quote_to_send
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn,
-    LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
+    LossReasonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
+    state_responses,
 )
 from models import Assignment, ContactRecord, Customer, Note, Policy, RenewalCase, Role, Staff
 from models.base import utcnow
@@ -209,6 +210,12 @@ async def record_loss_reason(body: LossReasonIn, act: Casework) -> c.CaseState:
 @case_update("close", "Close a case (admin): policy cancelled, vehicle scrapped or transferred")
 async def close_case(body: CloseIn, act: Administration) -> c.CaseState:
     return await act.update("close", lambda who, note_id: c.Close(actor=who, reason=body.reason, note_id=note_id),
+                            body.note)
+
+
+@case_update("resolve-attention", "Mark the case's needs-attention task done (admin), saying what was done")
+async def resolve_attention(body: ResolveAttentionIn, act: Administration) -> c.CaseState:
+    return await act.update("resolve_attention", lambda who, note_id: c.ResolveAttention(actor=who, note_id=note_id),
                             body.note)
 
 

@@ -259,6 +259,7 @@ INTAKE_MATRIX = [  # (method, path, codes); {job} {staff} {sub} are this branch'
     ("GET", "/staff/{staff}/book", "401 403 403 200 200 403 403"),
     ("POST", "/staff/{staff}/reassign-book", "401 403 403 200 403 403 403"),
     ("POST", "/staff/{staff}/deactivate", "401 403 403 409 403 403 403"),
+    ("PUT", "/staff/{staff}/handler-code", "401 403 403 200 403 403 403"),
     ("PUT", "/sub-branches/{sub}/deputy", "401 403 403 200 403 403 403"),
 ]
 INTAKE_ROUTES = {(method, path.replace("{job}", "{job_id}").replace("{staff}", "{staff_id}").replace("{sub}", "{code}"))
@@ -286,6 +287,7 @@ async def test_intake_routes_by_role(api, engine, time_env, branch, admin_header
         "/assignments": {"policy_no": policy_no, "staff_id": str(branch.deputy.id), "reason": "x"},  # not sales: 422
         "/staff/{staff}/reassign-book": {"to": [str(branch.takers[1].id)], "reason": "left", "dry_run": True},
         "/sub-branches/{sub}/deputy": {"deputy_id": str(branch.new_deputy.id)},
+        "/staff/{staff}/handler-code": {"handler_code": f"JBR{branch.sub_branch}"},
     }
     mismatches = []
     for method, template, codes in INTAKE_MATRIX:
