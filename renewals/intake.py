@@ -365,8 +365,9 @@ _DUE = f"""
 SELECT p.id, p.policy_no, p.expires_on, p.timezone, a.staff_id AS owner_id,
        coalesce(sb.deputy_id, (SELECT d.id FROM staff d WHERE d.sub_branch_id = sb.id AND d.role = 'deputy'
                                 AND d.active ORDER BY d.created_at LIMIT 1)) AS deputy_id,
-       sb.code AS sub_branch, b.code AS branch
+       sb.code AS sub_branch, b.code AS branch, coalesce(cu.do_not_call_until >= :today, false) AS do_not_contact
 FROM policy p
+JOIN customer cu ON cu.id = p.customer_id
 JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
 JOIN sub_branch sb ON sb.id = p.sub_branch_id
 JOIN branch b ON b.id = sb.branch_id
@@ -428,7 +429,7 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     """Start the cases of one batch of policies due one (in policy-number order after `after`)."""
     first, last = horizon(settings, today)
     due = await asyncio.to_thread(_due, engine, {
-        "first": first, "last": last, "after": after, "limit": limit,
+        "first": first, "last": last, "after": after, "limit": limit, "today": today,
         "ids": [str(i) for i in policy_ids] if policy_ids is not None else None})
     summary = IntakeBatchResult(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
     startable = [p for p in due if p.deputy_id is not None]
@@ -438,7 +439,7 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     async def start(p) -> StartOutcome:
         inp = renewal_input(settings, policy_no=p.policy_no, expiry_date=p.expires_on, owner_id=p.owner_id,
                             deputy_id=p.deputy_id, branch=p.branch, sub_branch=p.sub_branch,
-                            admin_ids=admins[p.branch], timezone=p.timezone)
+                            admin_ids=admins[p.branch], timezone=p.timezone, do_not_contact=p.do_not_contact)
         outcome = (await start_case(client, inp, settings.task_queue)).outcome
         if on_start:
             on_start(p.policy_no)

@@ -192,6 +192,21 @@ async def test_the_branch_admin_completes_the_needs_attention_task(sc: Scenario)
     sc.save_history(case, "needs_attention_resolved")
 
 
+async def test_a_customer_who_refused_contact_on_another_case_gets_no_calls_or_sms_here(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-20, 10))
+    sent_before = [r.template for r in sc.sms_records(case) if r.recipient == "customer"]
+    await case.handle.signal("customer_refused_contact")
+    await settle(sc)
+    state = await case.state()
+    assert state.no_contact and [t.kind for t in state.open_tasks] == []
+    assert [t.state for t in sc.tasks(case) if t.kind == "call" and t.day == -20] == ["cancelled"]
+    await sc.sleep_until(case.at(-7, 10))
+    assert [r.template for r in sc.sms_records(case) if r.recipient == "customer"] == sent_before
+    assert [t.kind for t in (await case.state()).open_tasks] == []
+    sc.save_history(case, "customer_refused_contact_on_another_case")
+
+
 async def test_customer_language_is_validated_on_input(engine):
     from renewals.seed import create_policy
 

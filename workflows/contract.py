@@ -155,6 +155,8 @@ class RenewalInput:
     # `branch_admins` signal. Only they may close or reassign the case, and a needs-attention
     # task goes to the first. Cases started before this field existed have none recorded.
     admin_ids: list[uuid.UUID] = field(default_factory=list)
+    # The customer is on the do-not-call list when the case starts: no calls and no customer SMS.
+    do_not_contact: bool = False
 
 
 @dataclass

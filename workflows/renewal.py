@@ -92,7 +92,7 @@ class PolicyRenewal:
         self._renewed_elsewhere = False
         self._lost_to: str | None = None
         self._opted_out = False
-        self._do_not_contact = False  # the customer refused all contact (a staff action)
+        self._do_not_contact = inp.do_not_contact  # the customer refused all contact (on this or another case)
         self._unreachable = False  # no working number until a corrected phone is entered
         self._contact_failures = 0
         self._handled: set[uuid.UUID] = set()
@@ -264,10 +264,7 @@ class PolicyRenewal:
                 self._extra_tasks.append(complaint)
                 extra = [complaint]
             if u.result is c.ContactResult.do_not_contact:
-                # Calls stop (their open tasks are cancelled) and customer SMS stop; the case goes
-                # on to its outcome (renewed, renewed elsewhere, or lapsed after T+7).
-                self._do_not_contact, self._held_sms = True, []
-                self._stage_tasks = [t for t in self._stage_tasks if t.kind != "call" or t is task]
+                self._stop_contact(keep=task)
             await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra,
                                cancel_kinds=["call"] if u.result is c.ContactResult.do_not_contact else [])
             if u.result is c.ContactResult.complaint:
@@ -495,6 +492,20 @@ class PolicyRenewal:
             self._unreachable = False
             task = next((t for t in self._open_tasks() if t.kind == "find_number"), None)
             await self._handle(task, self._owner, "corrected_phone")
+
+    @workflow.signal
+    async def customer_refused_contact(self) -> None:
+        """The customer refused all contact on another of their cases: this one stops too."""
+        async with self._guard():
+            if self._outcome is None and not self._do_not_contact:
+                self._stop_contact()
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), cancel_kinds=["call"]))
+
+    def _stop_contact(self, keep: c.OpenTask | None = None) -> None:
+        """Calls stop (their open tasks, but the one `keep` handles, are cancelled) and customer SMS
+        stop; the case goes on to its outcome (renewed, renewed elsewhere, or lapsed after T+7)."""
+        self._do_not_contact, self._held_sms = True, []
+        self._stage_tasks = [t for t in self._stage_tasks if t.kind != "call" or t is keep]
 
     @workflow.signal
     def opted_out(self) -> None:

@@ -171,6 +171,12 @@ def case_update(action: str, summary: str):
                        responses={**state_responses(), **ACTION_ERRORS})
 
 
+def _customers_other_open_cases(session: Session, case: RenewalCase) -> list[RenewalCase]:
+    customer_id = select(Policy.customer_id).where(Policy.id == case.policy_id).scalar_subquery()
+    return list(session.exec(select(RenewalCase).join(Policy, Policy.id == RenewalCase.policy_id).where(
+        Policy.customer_id == customer_id, RenewalCase.outcome.is_(None), RenewalCase.id != case.id)).all())
+
+
 def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> None:
     customer = _customer_of(session, case)
     until = case_today(case, now) + timedelta(days=days)
@@ -186,6 +192,9 @@ async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) 
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
     if body.result is c.ContactResult.do_not_contact:
         await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
+        # The list is the person's: their other open cases stop calling and texting too.
+        for other in await run_in_threadpool(_customers_other_open_cases, act.session, act.case):
+            await _tell_case(act.client, other, "customer_refused_contact")
     return state
 
 
