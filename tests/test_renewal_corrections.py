@@ -196,7 +196,8 @@ async def test_a_customer_who_refused_contact_on_another_case_gets_no_calls_or_s
     case = await sc.start(days_to_expiry=62)
     await sc.sleep_until(case.at(-20, 10))
     sent_before = [r.template for r in sc.sms_records(case) if r.recipient == "customer"]
-    await case.handle.signal("customer_refused_contact")
+    await case.handle.signal("customer_refused_contact", c.CustomerRefusedContact(on_case=uuid.uuid4(),
+                                                                                    staff_id=case.owner_id))
     await settle(sc)
     state = await case.state()
     assert state.no_contact and [t.kind for t in state.open_tasks] == []

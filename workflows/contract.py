@@ -284,6 +284,14 @@ class ContactFailed:
 
 
 @dataclass
+class CustomerRefusedContact:
+    """The customer refused all contact on another of their cases (`on_case`), as `staff_id` recorded."""
+
+    on_case: uuid.UUID
+    staff_id: uuid.UUID
+
+
+@dataclass
 class OpenTask:
     id: uuid.UUID
     kind: str

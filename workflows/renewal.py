@@ -494,7 +494,7 @@ class PolicyRenewal:
             await self._handle(task, self._owner, "corrected_phone")
 
     @workflow.signal
-    async def customer_refused_contact(self) -> None:
+    async def customer_refused_contact(self, _: c.CustomerRefusedContact) -> None:
         """The customer refused all contact on another of their cases: this one stops too."""
         async with self._guard():
             if self._outcome is None and not self._do_not_contact:

@@ -193,8 +193,9 @@ async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) 
     if body.result is c.ContactResult.do_not_contact:
         await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
         # The list is the person's: their other open cases stop calling and texting too.
+        told = c.CustomerRefusedContact(on_case=act.case.id, staff_id=act.staff.id)
         for other in await run_in_threadpool(_customers_other_open_cases, act.session, act.case):
-            await _tell_case(act.client, other, "customer_refused_contact")
+            await _tell_case(act.client, other, "customer_refused_contact", told)
     return state
 
 
@@ -338,9 +339,9 @@ def _correct_phone(session: Session, case: RenewalCase, staff: Staff, body: Cust
     return CustomerPhoneOut(customer_id=customer.id, corrected_phone=phone, phone_unreachable=False, note_id=note_id)
 
 
-async def _tell_case(client: Client, case: RenewalCase, signal: str) -> None:
+async def _tell_case(client: Client, case: RenewalCase, signal: str, *args: Any) -> None:
     try:
-        await client.get_workflow_handle(case.workflow_id).signal(signal)
+        await client.get_workflow_handle(case.workflow_id).signal(signal, *args)
     except RPCError as exc:  # finished meanwhile: a closed case has nothing left to send or call
         if exc.status is not RPCStatusCode.NOT_FOUND:
             raise
