@@ -51,8 +51,7 @@ class Notifications:
             found = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).first()
             record, first = (found, False) if found is not None else self._record_attempt(session, req)
             customer = _required(session.get(Customer, record.customer_id), f"customer of case {record.case_id}")
-            staff_id = record.staff_id
-            staff = _required(session.get(Staff, staff_id), f"staff {staff_id}") if staff_id else None
+            staff = _staff_recipient(session, record.recipient, record.staff_id)
             to = _number(staff, customer)
             # One attempt at a time: an attempt Temporal timed out may still be sending in its
             # thread. The lock lasts until this attempt records its outcome or gives up; a retry that
@@ -92,8 +91,9 @@ class Notifications:
         case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
         policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
         customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
-        staff_id = {"customer": None, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
-        staff = _required(session.get(Staff, staff_id), f"staff {staff_id}") if staff_id else None
+        # A staff SMS to the customer names its sender; one to staff names its recipient.
+        staff_id = {"customer": req.sent_by, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
+        staff = _staff_recipient(session, req.recipient, staff_id)
         language = customer.language if staff is None else "zh-CN"
         template = _required(current(session, req.template, language), f"SMS template {req.template} ({language})")
         try:
@@ -156,6 +156,13 @@ def _required(row, what: str):
     if row is None:
         raise ApplicationError(f"{what} is not in the database", type="MissingRow", non_retryable=True)
     return row
+
+
+def _staff_recipient(session: Session, recipient: str, staff_id) -> Staff | None:
+    """The staff member the message goes to, or None when it goes to the customer."""
+    if recipient == "customer":
+        return None
+    return _required(session.get(Staff, staff_id), f"staff {staff_id}")
 
 
 def _number(staff: Staff | None, customer: Customer) -> str:

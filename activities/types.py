@@ -80,6 +80,7 @@ class SmsRequest:
     stage: str
     day: int  # the renewal calendar's day (T+day) at `at`, real or compressed
     quote_id: uuid.UUID | None = None
+    sent_by: uuid.UUID | None = None  # the staff member who sent a customer SMS (None: the system)
 
 
 @dataclass

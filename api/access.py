@@ -58,7 +58,8 @@ class CaseAction(StrEnum):
 _REFUSALS = {
     CaseAction.casework: "only the case's service manager or its deputy manager can work on this case",
     CaseAction.customer_phone: "only the case's current service manager can change the customer's phone",
-    CaseAction.administer: "only a system specialist (admin) of the case's branch can close or reassign a case",
+    CaseAction.administer: "only a system specialist (admin) of the case's branch can close or reassign a case "
+                           "or resolve what needs attention in it",
 }
 READ_ONLY_ROLES = (Role.manager, Role.auditor)
 

@@ -86,7 +86,9 @@ _EXAMPLES: dict[int, tuple[str, str, str | None]] = {
           "too many failed sign-ins: try again in 42 s", None),
     500: ("An unexpected error; quote the request id when reporting it",
           "internal error (request 9f1c0e4ab2d34c7e8a1f5b6c7d8e9f00)", None),
-    502: ("Twilio could not place the call", "the call could not be placed: Twilio did not answer", None),
+    502: ("Twilio could not place the call: the reason and what to do",
+          "your phone number on record cannot be called (Twilio error 21211): nothing was dialled; ask the "
+          "branch's system specialist to correct it", None),
     503: ("PostgreSQL or Temporal cannot be reached now, or a staff action was not done within its deadline; "
           "`Retry-After` says when to try again (with the same Idempotency-Key, an action is applied once)",
           "the database is unavailable: try again shortly", None),

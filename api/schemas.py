@@ -130,6 +130,11 @@ class CloseIn(BaseModel):
     note: Note = None
 
 
+class ResolveAttentionIn(BaseModel):
+    model_config = examples({"note": "客户语言已更正为中文,通知已补发 / customer's language corrected, notice resent"})
+    note: Note = None
+
+
 class ReassignReason(StrEnum):
     """Coded so the workflow payload carries no free text; details go in the note."""
 

@@ -74,6 +74,8 @@ class Policy(SQLModel, table=True):
     expires_on: date = Field(index=True)
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     status: str = Field(default="active", max_length=16)
+    # Why the last import found no owner for it (an unknown or unfit manager or 经办人 code).
+    unassigned_reason: str | None = Field(default=None, max_length=200)
 
 
 class Assignment(SQLModel, table=True):

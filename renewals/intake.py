@@ -13,7 +13,9 @@ same file) does only what is left.
   - an open case whose policy's expiry moved gets `expiry_changed` (the running case keeps its
     workflow id, which carries the first expiry date, and re-plans from the new one);
   - an open case whose policy has a new manager is reassigned through the workflow;
-  - a policy in the horizon (expiry within INTAKE_HORIZON_DAYS) with an owner and no case gets one.
+  - a policy in the horizon (expiry within INTAKE_HORIZON_DAYS, or in the last LAST_DAY days: the
+    到期后1~7天 follow-up of a lapsed customer) with an owner and no case gets one; every other policy
+    imported without a case is counted with the reason (expired, not yet in the horizon, unassigned).
 The daily intake schedule (workflows/intake.py) runs the last step for every policy, so a policy
 committed by an import that died before starting its case is picked up the next night at the latest.
 """
@@ -39,7 +41,7 @@ from temporalio.client import Client
 
 from models import ImportJob, Role, Staff, SubBranch
 from renewals.branch_admins import admins_of_branches
-from renewals.calendar import local_date
+from renewals.calendar import LAST_DAY, local_date
 from renewals.cases import CaseRejected, StartOutcome, renewal_input, start_case, update_case
 from renewals.db import allow_long_statements
 from renewals.policy_file import (
@@ -64,9 +66,10 @@ CREATE TEMP TABLE intake_staging (
     row_no int NOT NULL, policy_no text NOT NULL, customer_name text NOT NULL, id_number text NOT NULL,
     phone text NOT NULL, language text NOT NULL, birth_date date, plate text NOT NULL, vin text NOT NULL,
     model_code text, first_registered_on date, channel text NOT NULL, handler_code text, owner_id uuid,
+    unassigned_reason text,
     sub_branch_id uuid NOT NULL, branch_id uuid NOT NULL, premium numeric(12, 2) NOT NULL, coverages jsonb NOT NULL,
     claims_last_year int NOT NULL, starts_on date NOT NULL, expires_on date NOT NULL, other_phones jsonb, family jsonb,
-    proxy jsonb,
+    proxy jsonb, blacklisted boolean,
     customer_id uuid NOT NULL, policy_id uuid NOT NULL, vehicle_id uuid NOT NULL, assignment_id uuid NOT NULL,
     previous_owner_id uuid,
     known boolean NOT NULL DEFAULT false, customer_known boolean NOT NULL DEFAULT false
@@ -74,9 +77,9 @@ CREATE TEMP TABLE intake_staging (
 CREATE TEMP TABLE intake_written (policy_id uuid NOT NULL) ON COMMIT DROP
 """
 STAGED_COLUMNS = ("row_no", "policy_no", "customer_name", "id_number", "phone", "language", "birth_date", "plate",
-                  "vin", "model_code", "first_registered_on", "channel", "handler_code", "owner_id", "sub_branch_id",
-                  "branch_id", "premium", "coverages", "claims_last_year", "starts_on", "expires_on", "other_phones",
-                  "family", "proxy", "customer_id",
+                  "vin", "model_code", "first_registered_on", "channel", "handler_code", "owner_id", "unassigned_reason",
+                  "sub_branch_id", "branch_id", "premium", "coverages", "claims_last_year", "starts_on", "expires_on",
+                  "other_phones", "family", "proxy", "blacklisted", "customer_id",
                   "policy_id", "vehicle_id", "assignment_id")
 
 # The staged rows matched with what is stored: known policies, known customers. Statistics on the
@@ -123,22 +126,24 @@ _UPSERTS: list[tuple[str, str]] = [
      """INSERT INTO customer (id, branch_id, name, id_number, phone, language, birth_date, other_phones,
                              phone_unreachable, sms_opt_out, blacklisted, family, proxy, created_at)
        SELECT DISTINCT ON (customer_id) customer_id, branch_id, customer_name, id_number, phone, language,
-              birth_date, coalesce(other_phones, '[]'), false, false, false, coalesce(family, '[]'), proxy, now()
+              birth_date, coalesce(other_phones, '[]'), false, false, coalesce(blacklisted, false),
+              coalesce(family, '[]'), proxy, now()
        FROM intake_staging WHERE NOT customer_known ORDER BY customer_id, row_no DESC"""),
     ("known customers",
      """WITH written AS (
          UPDATE customer t SET name = c.customer_name, id_number = c.id_number, phone = c.phone,
                 language = c.language, birth_date = c.birth_date,
                 other_phones = coalesce(c.other_phones, t.other_phones), family = coalesce(c.family, t.family),
-                proxy = coalesce(c.proxy, t.proxy)
+                proxy = coalesce(c.proxy, t.proxy), blacklisted = coalesce(c.blacklisted, t.blacklisted)
          FROM (SELECT DISTINCT ON (customer_id) customer_id, customer_name, id_number, phone, language, birth_date,
-                      other_phones, family, proxy
+                      other_phones, family, proxy, blacklisted
                FROM intake_staging WHERE customer_known ORDER BY customer_id, row_no DESC) c
          WHERE t.id = c.customer_id
-           AND (t.name, t.id_number, t.phone, t.language, t.birth_date, t.other_phones, t.family, t.proxy)
+           AND (t.name, t.id_number, t.phone, t.language, t.birth_date, t.other_phones, t.family, t.proxy,
+                t.blacklisted)
                IS DISTINCT FROM (c.customer_name, c.id_number, c.phone, c.language, c.birth_date,
                                  coalesce(c.other_phones, t.other_phones), coalesce(c.family, t.family),
-                                 coalesce(c.proxy, t.proxy))
+                                 coalesce(c.proxy, t.proxy), coalesce(c.blacklisted, t.blacklisted))
          RETURNING t.id)
        INSERT INTO intake_written SELECT s.policy_id FROM written w JOIN intake_staging s ON s.customer_id = w.id
        WHERE s.known"""),
@@ -160,21 +165,22 @@ _UPSERTS: list[tuple[str, str]] = [
        INSERT INTO intake_written SELECT policy_id FROM written"""),
     ("new",
      """INSERT INTO policy (id, policy_no, customer_id, vehicle_id, sub_branch_id, channel, handler_code, premium,
-                           coverages, claims_last_year, starts_on, expires_on, timezone, status)
+                           coverages, claims_last_year, starts_on, expires_on, timezone, status, unassigned_reason)
        SELECT policy_id, policy_no, customer_id, vehicle_id, sub_branch_id, channel::policychannel, handler_code,
-              premium, coverages, claims_last_year, starts_on, expires_on, :timezone, 'active'
+              premium, coverages, claims_last_year, starts_on, expires_on, :timezone, 'active', unassigned_reason
        FROM intake_staging WHERE NOT known"""),
     ("known",
      """WITH written AS (
          UPDATE policy t SET sub_branch_id = s.sub_branch_id, channel = s.channel::policychannel,
                 handler_code = s.handler_code, premium = s.premium, coverages = s.coverages,
-                claims_last_year = s.claims_last_year, starts_on = s.starts_on, expires_on = s.expires_on
+                claims_last_year = s.claims_last_year, starts_on = s.starts_on, expires_on = s.expires_on,
+                unassigned_reason = s.unassigned_reason
          FROM intake_staging s
          WHERE s.known AND t.id = s.policy_id
            AND (t.sub_branch_id, t.channel, t.handler_code, t.premium, t.coverages, t.claims_last_year, t.starts_on,
-                t.expires_on) IS DISTINCT FROM
+                t.expires_on, t.unassigned_reason) IS DISTINCT FROM
                (s.sub_branch_id, s.channel::policychannel, s.handler_code, s.premium, s.coverages,
-                s.claims_last_year, s.starts_on, s.expires_on)
+                s.claims_last_year, s.starts_on, s.expires_on, s.unassigned_reason)
          RETURNING t.id)
        INSERT INTO intake_written SELECT id FROM written"""),
     # Ownership: a row with a manager (or a matched 经办人) moves the policy to them, history kept.
@@ -354,9 +360,9 @@ def copy_rows(conn, rows: list[PolicyRow]) -> None:
                 customer_id = customers[r.branch_id, r.id_number] = new_id()
             write((r.row, r.policy_no, r.customer_name, r.id_number, r.phone, r.language, r.birth_date,
                    r.plate, r.vin, r.model_code, r.first_registered_on, r.channel, r.handler_code,
-                   r.owner_id, r.sub_branch_id, r.branch_id, r.premium, r.coverages,
-                   r.claims_last_year, r.starts_on, r.expires_on, r.other_phones, r.family, r.proxy, customer_id, new_id(),
-                   new_id(), new_id()))
+                   r.owner_id, r.unassigned_reason, r.sub_branch_id, r.branch_id, r.premium, r.coverages,
+                   r.claims_last_year, r.starts_on, r.expires_on, r.other_phones, r.family, r.proxy, r.blacklisted,
+                   customer_id, new_id(), new_id(), new_id()))
 
 
 # --- cases follow the policies ----------------------------------------------------------------------
@@ -368,8 +374,9 @@ _DUE = f"""
 SELECT p.id, p.policy_no, p.expires_on, p.timezone, a.staff_id AS owner_id,
        coalesce(sb.deputy_id, (SELECT d.id FROM staff d WHERE d.sub_branch_id = sb.id AND d.role = 'deputy'
                                 AND d.active ORDER BY d.created_at LIMIT 1)) AS deputy_id,
-       sb.code AS sub_branch, b.code AS branch
+       sb.code AS sub_branch, b.code AS branch, coalesce(cu.do_not_call_until >= :today, false) AS do_not_contact
 FROM policy p
+JOIN customer cu ON cu.id = p.customer_id
 JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
 JOIN sub_branch sb ON sb.id = p.sub_branch_id
 JOIN branch b ON b.id = sb.branch_id
@@ -378,6 +385,15 @@ WHERE p.status = 'active' AND p.expires_on BETWEEN :first AND :last AND p.policy
   AND NOT {_HAS_CASE}
 ORDER BY p.policy_no
 LIMIT :limit
+"""
+# Why the policies of a batch that are not due have no case (those due but without a deputy are
+# counted as they start).
+_NO_CASE = f"""
+SELECT count(*) FILTER (WHERE p.expires_on < :first) AS no_case_expired,
+       count(*) FILTER (WHERE p.expires_on > :last) AS no_case_not_yet,
+       count(*) FILTER (WHERE p.expires_on BETWEEN :first AND :last AND a.id IS NULL) AS no_case_unassigned
+FROM policy p LEFT JOIN assignment a ON a.policy_id = p.id AND a.ended_at IS NULL
+WHERE p.status = 'active' AND p.id = ANY(CAST(:ids AS uuid[])) AND NOT {_HAS_CASE}
 """
 _EXPIRY_MOVED = """
 SELECT rc.workflow_id, p.expires_on FROM renewal_case rc JOIN policy p ON p.id = rc.policy_id
@@ -391,8 +407,9 @@ WHERE rc.outcome IS NULL AND rc.owner_id <> a.staff_id AND rc.policy_id = ANY(CA
 
 
 def horizon(settings: Settings, today: date) -> tuple[date, date]:
-    """Expiry dates whose cases should be running on `today`: from today to the horizon's end."""
-    return today, today + timedelta(days=settings.intake_horizon_days)
+    """Expiry dates whose cases should be running on `today`: from those expired LAST_DAY days ago
+    (still followed up after expiry) to the horizon's end."""
+    return today - timedelta(days=LAST_DAY), today + timedelta(days=settings.intake_horizon_days)
 
 
 def local_today(settings: Settings, now: datetime | None = None) -> date:
@@ -422,7 +439,7 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     """Start the cases of one batch of policies due one (in policy-number order after `after`)."""
     first, last = horizon(settings, today)
     due = await asyncio.to_thread(_due, engine, {
-        "first": first, "last": last, "after": after, "limit": limit,
+        "first": first, "last": last, "after": after, "limit": limit, "today": today,
         "ids": [str(i) for i in policy_ids] if policy_ids is not None else None})
     summary = IntakeBatchResult(last_policy_no=due[-1].policy_no if due else after, more=len(due) == limit)
     startable = [p for p in due if p.deputy_id is not None]
@@ -432,7 +449,7 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     async def start(p) -> StartOutcome:
         inp = renewal_input(settings, policy_no=p.policy_no, expiry_date=p.expires_on, owner_id=p.owner_id,
                             deputy_id=p.deputy_id, branch=p.branch, sub_branch=p.sub_branch,
-                            admin_ids=admins[p.branch], timezone=p.timezone)
+                            admin_ids=admins[p.branch], timezone=p.timezone, do_not_contact=p.do_not_contact)
         outcome = (await start_case(client, inp, settings.task_queue)).outcome
         if on_start:
             on_start(p.policy_no)
@@ -443,11 +460,15 @@ async def start_due_cases(engine: Engine, client: Client, settings: Settings, to
     return summary
 
 
-def _behind_policies(engine: Engine, ids: list[str]) -> tuple[list[Any], list[Any]]:
-    """The open cases of these policies whose expiry moved, and those whose policy has a new manager."""
+def _behind_policies(engine: Engine, ids: list[str], settings: Settings, today: date
+                     ) -> tuple[list[Any], list[Any], dict[str, int]]:
+    """The open cases of these policies whose expiry moved, those whose policy has a new manager,
+    and why those not due have no case (counts by reason)."""
     params = {"ids": [str(x) for x in ids]}
+    first, last = horizon(settings, today)
     with engine.connect() as conn:
-        return conn.execute(text(_EXPIRY_MOVED), params).all(), conn.execute(text(_OWNER_MOVED), params).all()
+        return (conn.execute(text(_EXPIRY_MOVED), params).all(), conn.execute(text(_OWNER_MOVED), params).all(),
+                dict(conn.execute(text(_NO_CASE), params | {"first": first, "last": last}).one()._mapping))
 
 
 async def follow_policies(engine: Engine, client: Client, settings: Settings, policy_ids: list[str],
@@ -456,7 +477,7 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
     """Bring the cases of these policies in line with them (see the module's docstring)."""
     today = today or local_today(settings)
     counts = {"expiry_changed": 0, "reassigned": 0, "cases_started": 0, "cases_running": 0, "cases_already_done": 0,
-              "waiting_for_deputy": 0}
+              "waiting_for_deputy": 0, "no_case_expired": 0, "no_case_not_yet": 0, "no_case_unassigned": 0}
 
     async def signal(row) -> None:
         await client.get_workflow_handle(row.workflow_id).signal("expiry_changed", c.ExpiryChanged(row.expires_on, source=c.SystemComponent.intake))
@@ -472,7 +493,9 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
 
     for i in range(0, len(policy_ids), BATCH):
         ids = policy_ids[i:i + BATCH]
-        moved, owners = await asyncio.to_thread(_behind_policies, engine, ids)
+        moved, owners, no_case = await asyncio.to_thread(_behind_policies, engine, ids, settings, today)
+        for reason, count in no_case.items():
+            counts[reason] += count
         await bounded(moved, signal)
         counts["expiry_changed"] += len(moved)
         counts["reassigned"] += sum(await bounded(owners, reassign))

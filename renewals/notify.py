@@ -87,6 +87,35 @@ def is_retryable(status: int | None, code: int | None) -> bool:
     return status is None or status == 429 or status >= 500
 
 
+# Twilio's errors for a number it cannot call (invalid, not a valid phone, unreachable): the
+# number a click-to-call rings first is the staff member's own.
+UNCALLABLE_NUMBER_CODES = frozenset({21211, 21214, 21215, 21217, 13223, 13224})
+CALL_RETRY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """What staff are told when their call cannot be placed, and what to do about it."""
+
+    status: int
+    code: str
+    message: str
+    retry_after: int | None = None
+
+
+def call_failure(exc: SendError) -> CallFailure:
+    if exc.retryable:
+        return CallFailure(503, "call_unavailable", f"Twilio cannot place calls now ({exc}): try again in a minute",
+                           CALL_RETRY_SECONDS)
+    twilio_error = f" (Twilio error {exc.code})" if exc.code else ""
+    if exc.code in UNCALLABLE_NUMBER_CODES:
+        return CallFailure(502, "staff_phone_not_callable",
+                           f"your phone number on record cannot be called{twilio_error}: nothing was dialled; "
+                           "ask the branch's system specialist to correct it")
+    return CallFailure(502, "call_failed", f"the call could not be placed{twilio_error}: {exc}; nothing was "
+                                           "dialled: call from your own phone and record the contact")
+
+
 class TwilioNotifier:
     """Sends through the real twilio-python client, pointed at settings.twilio_api_base_url."""
 

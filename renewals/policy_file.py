@@ -66,6 +66,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("claims_last_year", ("上年出险次数", "出险次数"), False, 3, "claims last year (default 0)"),
     Column("starts_on", ("起保日期", "起保日"), True, 10, "YYYY-MM-DD"),
     Column("expires_on", ("终保日期", "终保日"), True, 10, "YYYY-MM-DD; after starts_on"),
+    Column("blacklisted", ("黑名单", "黑名单客户"), False, 8,
+           "是/否 (yes/no): the customer is on the underwriting blacklist (no quote); empty keeps what is stored"),
 )
 HEADER = tuple(col.name for col in COLUMNS)
 _REQUIRED = tuple(col.name for col in COLUMNS if col.required)
@@ -132,6 +134,7 @@ class PolicyRow:
     channel: str
     handler_code: str | None
     owner_id: uuid.UUID | None  # None: unassigned until an admin assigns it
+    unassigned_reason: str | None  # why no owner was found (shown in the unassigned list)
     sub_branch_id: uuid.UUID
     branch_id: uuid.UUID  # the sub-branch's: the row's policy and customer are matched within it
     premium: Decimal
@@ -143,6 +146,7 @@ class PolicyRow:
     other_phones: str | None = None
     family: str | None = None
     proxy: str | None = None
+    blacklisted: bool | None = None  # None: the file does not say; the stored flag stays
 
 
 def id_number_check_digit(first17: str) -> str:
@@ -238,6 +242,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
     more_phones = value("other_phones", lambda text: json.dumps(phone_list(text)))
     family = value("family", lambda text: json.dumps(people(text), ensure_ascii=False))
     proxy = value("proxy", lambda text: json.dumps(proxy_person(text), ensure_ascii=False))
+    blacklisted = value("blacklisted", _yes_no)
     if starts_on and expires_on and expires_on <= starts_on:
         errors.append(RowError(number, "expires_on", "must be after starts_on"))
     if first_registered_on and starts_on and first_registered_on > starts_on:
@@ -252,24 +257,7 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
             errors.append(RowError(number, "sub_branch", "not a sub-branch of your branch"))
         else:
             sub_branch_id, branch_id = found
-    owner_id = None
-    manager = raw.get("manager")
-    if manager:
-        staff = org.staff.get(manager)
-        if staff is None:
-            errors.append(RowError(number, "manager", "no staff member with this code"))
-        elif not (staff.active and staff.sales):
-            errors.append(RowError(number, "manager", "not an active service manager (sales)"))
-        elif sub_branch_id and staff.sub_branch_id != sub_branch_id:
-            errors.append(RowError(number, "manager", "works in another sub-branch"))
-        else:
-            owner_id = staff.id
-    elif raw.get("handler_code"):
-        # Direct sales and individual agents: the 经办人 code finds the manager; no match leaves the
-        # policy unassigned (listed for an admin), which is not an error in the row.
-        staff = org.handlers.get(raw["handler_code"])
-        if staff and staff.active and staff.sales and staff.sub_branch_id == sub_branch_id:
-            owner_id = staff.id
+    owner_id, unassigned_reason = _owner(raw, org, sub_branch_id)
 
     if errors:
         return None, errors
@@ -277,10 +265,37 @@ def check_row(number: int, columns: list[Column | None], values: list[str], org:
         row=number, policy_no=policy_no, customer_name=raw["customer_name"], id_number=id_number, phone=phone,
         language=language, birth_date=birth_date, plate=plate, vin=vin, model_code=raw.get("model_code") or None,
         first_registered_on=first_registered_on, channel=channel, handler_code=raw.get("handler_code") or None,
-        owner_id=owner_id, sub_branch_id=sub_branch_id, branch_id=branch_id, premium=premium, coverages=coverages,
-        claims_last_year=claims, starts_on=starts_on, expires_on=expires_on, other_phones=more_phones, family=family,
-        proxy=proxy,
+        owner_id=owner_id, unassigned_reason=unassigned_reason, sub_branch_id=sub_branch_id, branch_id=branch_id,
+        premium=premium, coverages=coverages, claims_last_year=claims, starts_on=starts_on, expires_on=expires_on,
+        other_phones=more_phones, family=family, proxy=proxy, blacklisted=blacklisted,
     ), []
+
+
+# Who owns a row: the manager column, else the 经办人 code. A code that matches no active service
+# manager of the row's sub-branch leaves the policy unassigned with the reason (listed for an admin):
+# the policy is still imported, whichever column named the code.
+_OWNER_COLUMNS = (("manager", "no staff member with this code"),
+                  ("handler_code", "no staff member has this 经办人 code"))
+
+
+def _owner(raw: dict[str, str], org: Organisation, sub_branch_id: uuid.UUID | None
+           ) -> tuple[uuid.UUID | None, str | None]:
+    """The row's owner, or None and why none."""
+    reasons = []
+    for column, unknown in _OWNER_COLUMNS:
+        code = raw.get(column)
+        if not code:
+            continue
+        staff = (org.staff if column == "manager" else org.handlers).get(code)
+        if staff is None:
+            reasons.append(f"{column}: {unknown}")
+        elif not (staff.active and staff.sales):
+            reasons.append(f"{column}: not an active service manager (sales)")
+        elif sub_branch_id and staff.sub_branch_id != sub_branch_id:
+            reasons.append(f"{column}: works in another sub-branch")
+        else:
+            return staff.id, None
+    return None, "; ".join(reasons) or "no manager or 经办人 code"
 
 
 @contextmanager
@@ -511,6 +526,17 @@ def _coverages(text: str) -> str:
             item["amount"] = int(amount)
         coverages.append(item)
     return json.dumps(coverages, ensure_ascii=False)
+
+
+_YES_NO = {"是": True, "否": False, "yes": True, "no": False, "y": True, "n": False, "true": True,
+           "false": False, "1": True, "0": False}
+
+
+def _yes_no(text: str) -> bool:
+    answer = _YES_NO.get(text.lower())
+    if answer is None:
+        raise ValueError("must be 是 or 否 (yes or no)")
+    return answer
 
 
 def _claims(text: str) -> int:

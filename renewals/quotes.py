@@ -175,8 +175,8 @@ def eligibility_refusals(facts: QuoteFacts, limits: QuoteLimits) -> list[Refusal
                                 "allowed (去年出险事故过多)"))
     if facts.customer_blacklisted:
         refusals.append(Refusal(RefusalCode.blacklisted_customer,
-                                "the customer is on the underwriting blacklist (黑名单客户): "
-                                "a quote could not be underwritten"))
+                                "the customer is on the underwriting blacklist (黑名单客户): a quote could "
+                                "not be underwritten (避免给黑名单客户报价后又无法承保)"))
     return refusals
 
 

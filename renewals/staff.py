@@ -56,10 +56,7 @@ def add_staff(session: Session, *, username: str, name: str, role: Role | str, p
     role = Role(role)
     if session.exec(select(Staff).where(Staff.username == username)).first():
         raise StaffError(f"username: {username!r} is taken")
-    if handler_code is not None and not (0 < len(handler_code) <= 32 and handler_code.isprintable()):
-        raise StaffError("handler_code: 1-32 printable characters, as the book's 经办人 column has it")
-    if handler_code and (holder := session.exec(select(Staff).where(Staff.handler_code == handler_code)).first()):
-        raise StaffError(f"handler_code: {handler_code!r} is {holder.username}'s")
+    check_handler_code(session, handler_code, role)
     sub = branch = None
     if sub_branch_code:
         sub = session.exec(select(SubBranch).where(SubBranch.code == sub_branch_code)).first()
@@ -81,6 +78,31 @@ def add_staff(session: Session, *, username: str, name: str, role: Role | str, p
     )
     session.add(staff)
     session.flush()
+    return staff
+
+
+class HandlerCodeTaken(StaffError):
+    """Another staff member has the 经办人 code (codes are unique across the company)."""
+
+
+def check_handler_code(session: Session, code: str | None, role: Role, staff_id: uuid.UUID | None = None) -> None:
+    """A 经办人 code as the book's column has it, for a service manager, and nobody else's."""
+    if code is None:
+        return
+    if not (0 < len(code) <= 32 and code.isprintable()):
+        raise StaffError("handler_code: 1-32 printable characters, as the book's 经办人 column has it")
+    if role != Role.sales:
+        raise StaffError("handler_code: only a service manager (sales) owns policies by 经办人 code")
+    if session.exec(select(Staff.id).where(Staff.handler_code == code, Staff.id != staff_id)).first():
+        raise HandlerCodeTaken("handler_code: another staff member has this 经办人 code")
+
+
+def set_handler_code(session: Session, staff: Staff, code: str | None) -> Staff:
+    """Give a service manager their 经办人 code (None takes it away): import rows of direct sales
+    that name only the code are theirs from the next import on."""
+    check_handler_code(session, code, staff.role, staff.id)
+    staff.handler_code = code
+    session.add(staff)
     return staff
 
 

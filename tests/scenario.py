@@ -188,11 +188,16 @@ class Scenario:
             history = await case.handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
         for case in self.started:
-            await _settled(case.handle)
-            try:
-                await case.handle.terminate("test finished")
-            except Exception:  # noqa: BLE001 — already completed
-                pass
+            await self.stop(case.handle)
+
+    @staticmethod
+    async def stop(handle: WorkflowHandle) -> None:
+        """Terminate a case once nothing of it is in flight."""
+        await _settled(handle)
+        try:
+            await handle.terminate("test finished")
+        except Exception:  # noqa: BLE001 — already completed
+            pass
 
 
 async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:

@@ -94,8 +94,10 @@ async def test_the_sample_imports_with_no_errors_on_the_demo_organisation(engine
     assert result.counts["inserted"] == 200 and result.counts["unassigned"] == 0
     today = await local_today(time_env, intake_settings)
     in_horizon = [r for r in rows(200, start=date(2026, 12, 1))
-                  if today <= date.fromisoformat(r["expires_on"]) <= today + timedelta(days=60)]
+                  if today - timedelta(days=7) <= date.fromisoformat(r["expires_on"]) <= today + timedelta(days=60)]
     assert result.counts["cases_started"] == len(in_horizon)
+    # Every policy is accounted for: a case, or the reason it has none.
+    assert result.counts["cases_started"] + result.counts["no_case_not_yet"] + result.counts["no_case_expired"] == 200
     with Session(engine) as session:
         job = session.get(ImportJob, result.job_id)
         assert job.status == "done" and job.counts["inserted"] == 200 and job.errors == []
@@ -104,6 +106,39 @@ async def test_the_sample_imports_with_no_errors_on_the_demo_organisation(engine
     # The same file in GB18030, as a Chinese spreadsheet saves it, changes nothing.
     again = await import_file(engine, time_env, intake_settings, data.decode("utf-8").encode("gb18030"))
     assert again.errors == [] and again.counts["unchanged"] == 200 and again.counts["cases_started"] == 0
+
+
+def expiring(record: dict[str, str], expiry: date) -> dict[str, str]:
+    return record | {"expires_on": f"{expiry:%Y-%m-%d}", "starts_on": f"{expiry - timedelta(days=365):%Y-%m-%d}",
+                     "first_registered_on": f"{expiry - timedelta(days=800):%Y-%m-%d}"}
+
+
+async def test_a_policy_expired_days_ago_gets_its_post_expiry_case_and_the_summary_says_why_others_have_none(
+        engine, time_env, intake_settings):
+    """到期后1~7天 the manager still follows up a lapsed customer: a policy that expired 3 days ago
+    starts its case in POST_EXPIRY. Every imported policy without a case is counted with the reason."""
+    from models import RenewalCase
+    from tests.scenario import eventually
+
+    today = await local_today(time_env, intake_settings)
+    records = rows(4, start=date(2034, 1, 1), seed=19, prefix="PLAPSE")
+    records = [expiring(r, today + timedelta(days=days)) for r, days in zip(records, (-3, -10, 100, 20))]
+    for record in records[:3]:
+        record["manager"] = "demo-sales-1"
+    records[3] |= {"manager": "", "handler_code": "JB-NOBODY"}
+    result = await import_file(engine, time_env, intake_settings, to_csv(records))
+    assert result.errors == []
+    counts = result.counts
+    assert counts["cases_started"] == 1
+    assert (counts["no_case_expired"], counts["no_case_not_yet"], counts["no_case_unassigned"]) == (1, 1, 1)
+
+    def in_post_expiry() -> None:
+        with Session(engine) as session:
+            stage = session.exec(select(RenewalCase.stage).join(Policy, Policy.id == RenewalCase.policy_id)
+                                 .where(Policy.policy_no == records[0]["policy_no"])).first()
+        assert stage == "POST_EXPIRY"
+
+    await eventually(in_post_expiry, timeout=30)
 
 
 BAD_ROWS = {  # column: (bad value, the reason's words)
@@ -117,7 +152,6 @@ BAD_ROWS = {  # column: (bad value, the reason's words)
     "vin": ("LSVOOOOOOOOOOOOOO", "17 letters"),
     "first_registered_on": ("2031-01-01", "after the policy starts"),
     "channel": ("fax", "traditional"),
-    "manager": ("nobody-here", "no staff member"),
     "sub_branch": ("999999", "no sub-branch"),
     "premium": ("-5", "positive amount"),
     "coverages": ("CTP;T1:x", "coverage code"),

@@ -169,6 +169,45 @@ async def test_a_deterministic_activity_failure_opens_an_admin_task_and_the_case
     sc.save_history(case, "first_notice_fails_needs_attention")
 
 
+async def test_the_branch_admin_completes_the_needs_attention_task(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    with Session(sc.engine) as session:  # a language no template exists for: the first notice fails for good
+        session.execute(update(Customer).where(Customer.id == case.customer_id).values(language="fr"))
+        session.commit()
+    await sc.sleep_until(case.at(-60, 9, 30))
+    await settle(sc)
+    resolve = c.ResolveAttention(actor=case.actor("admin"))
+    assert "system specialist" in await rejected(case, "resolve_attention", c.ResolveAttention(actor=case.actor()))
+    state = await case.update("resolve_attention", resolve)
+    assert [t.kind for t in state.open_tasks] == ["call"]
+
+    def done() -> None:
+        [attention] = [t for t in sc.tasks(case) if t.kind == "attention"]
+        assert (attention.state, attention.handled_by) == ("done", case.admin_id)
+
+    await eventually(done)
+    assert "no open needs-attention task" in await rejected(case, "resolve_attention", resolve)
+    await sc.sleep_until(case.at(-57, 10))
+    done()  # handled, so never counted as missed
+    sc.save_history(case, "needs_attention_resolved")
+
+
+async def test_a_customer_who_refused_contact_on_another_case_gets_no_calls_or_sms_here(sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-20, 10))
+    sent_before = [r.template for r in sc.sms_records(case) if r.recipient == "customer"]
+    await case.handle.signal("customer_refused_contact", c.CustomerRefusedContact(on_case=uuid.uuid4(),
+                                                                                    staff_id=case.owner_id))
+    await settle(sc)
+    state = await case.state()
+    assert state.no_contact and [t.kind for t in state.open_tasks] == []
+    assert [t.state for t in sc.tasks(case) if t.kind == "call" and t.day == -20] == ["cancelled"]
+    await sc.sleep_until(case.at(-7, 10))
+    assert [r.template for r in sc.sms_records(case) if r.recipient == "customer"] == sent_before
+    assert [t.kind for t in (await case.state()).open_tasks] == []
+    sc.save_history(case, "customer_refused_contact_on_another_case")
+
+
 async def test_customer_language_is_validated_on_input(engine):
     from renewals.seed import create_policy
 

@@ -391,6 +391,19 @@ async def test_staff_service_request_sms_is_sent_or_held_for_quiet_hours(sc: Sce
 
 
 
+async def test_a_staff_sms_records_who_sent_it_and_reaches_the_customer(sc: Scenario):
+    """SPEC §4: every contact record names its staff member; a staff SMS is sent by the manager."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-60, 10))
+    request = c.SendCustomerSms(actor=case.actor(), template=c.StaffSmsTemplate.service_request)
+    decision = await case.handle.execute_update("send_customer_sms", request, result_type=c.SmsDecision)
+    assert decision.status == "sent"
+    [record] = [r for r in sc.sms_records(case) if r.template == "service_request"]
+    assert (record.staff_id, record.recipient) == (case.owner_id, "customer")
+    assert record.body in sc.sms_to(case.customer_phone)
+    assert record.body not in sc.sms_to(case.owner_phone)
+
+
 def first_run_after(days: int):
     """Start the case with its worker down for `days` days: its first workflow task runs that late."""
     async def starter(client, inp: c.RenewalInput, task_queue: str):

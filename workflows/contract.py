@@ -155,6 +155,8 @@ class RenewalInput:
     # `branch_admins` signal. Only they may close or reassign the case, and a needs-attention
     # task goes to the first. Cases started before this field existed have none recorded.
     admin_ids: list[uuid.UUID] = field(default_factory=list)
+    # The customer is on the do-not-call list when the case starts: no calls and no customer SMS.
+    do_not_contact: bool = False
 
 
 @dataclass
@@ -228,6 +230,14 @@ class Close:
     note_id: uuid.UUID | None = None
 
 
+@dataclass
+class ResolveAttention:
+    """The branch admin sorted out what the case could not do (see Problem): their task is done."""
+
+    actor: Actor
+    note_id: uuid.UUID | None = None
+
+
 class StaffSmsTemplate(StrEnum):
     quote = "quote"  # 报价短信
     service_request = "service_request"  # 诚恳请求给予服务机会
@@ -271,6 +281,14 @@ class ContactFailed:
     channel: Channel
     error_code: int | None = None
     source: SystemComponent = SystemComponent.twilio_webhook
+
+
+@dataclass
+class CustomerRefusedContact:
+    """The customer refused all contact on another of their cases (`on_case`), as `staff_id` recorded."""
+
+    on_case: uuid.UUID
+    staff_id: uuid.UUID
 
 
 @dataclass

@@ -95,7 +95,7 @@ class PolicyRenewal:
         self._renewed_elsewhere = False
         self._lost_to: str | None = None
         self._opted_out = False
-        self._do_not_contact = False  # the customer refused all contact (a staff action)
+        self._do_not_contact = inp.do_not_contact  # the customer refused all contact (on this or another case)
         self._unreachable = False  # no working number until a corrected phone is entered
         self._contact_failures = 0
         self._handled: set[uuid.UUID] = set()
@@ -284,10 +284,7 @@ class PolicyRenewal:
                 self._extra_tasks.append(complaint)
                 extra = [complaint]
             if u.result is c.ContactResult.do_not_contact:
-                # Calls stop (their open tasks are cancelled) and customer SMS stop; the case goes
-                # on to its outcome (renewed, renewed elsewhere, or lapsed after T+7).
-                self._do_not_contact, self._held_sms = True, []
-                self._stage_tasks = [t for t in self._stage_tasks if t.kind != "call" or t is task]
+                self._stop_contact(keep=task)
             await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra,
                                cancel_kinds=["call"] if u.result is c.ContactResult.do_not_contact else [])
             if u.result is c.ContactResult.complaint:
@@ -378,7 +375,7 @@ class PolicyRenewal:
         With writes queued, it waits up to ANSWER_WAIT for Twilio's answer, else says queued."""
         async with self._guard():
             sms = self._sms(u.template.value, "customer", key=f"staff-sms:{self._update_uuid()}")
-            sms.quote_id = u.quote_id
+            sms.quote_id, sms.sent_by = u.quote_id, u.actor.id
             key = sms.idempotency_key
             self._awaited.add(key)
             decision = await self._notify_customer(sms, automatic=False)
@@ -454,6 +451,25 @@ class PolicyRenewal:
         _refuse(staff_rules.system_refusal(u.actor))
         self._require_branch_admin(u.actor, "close")
 
+    @workflow.update
+    async def resolve_attention(self, u: c.ResolveAttention) -> c.CaseState:
+        async with self._guard():
+            await self._handle(self._attention_task(), u.actor.id, "resolved")
+            return await self._answer()
+
+    @resolve_attention.validator
+    def _validate_resolve_attention(self, u: c.ResolveAttention) -> None:
+        self._require_open()
+        _refuse(staff_rules.system_refusal(u.actor))
+        task = self._attention_task()
+        if task is None:
+            raise Rejected("the case has no open needs-attention task")
+        if u.actor.id != task.assignee_id:  # the deputy gets it when the branch has no admin
+            self._require_branch_admin(u.actor, "resolve what needs attention in")
+
+    def _attention_task(self) -> c.OpenTask | None:
+        return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at) if t.kind == "attention"), None)
+
     # --- signals and query ------------------------------------------------------------------------
 
     @workflow.signal
@@ -515,6 +531,20 @@ class PolicyRenewal:
             self._unreachable = False
             task = next((t for t in self._open_tasks() if t.kind == "find_number"), None)
             await self._handle(task, self._owner, "corrected_phone")
+
+    @workflow.signal
+    async def customer_refused_contact(self, _: c.CustomerRefusedContact) -> None:
+        """The customer refused all contact on another of their cases: this one stops too."""
+        async with self._guard():
+            if self._outcome is None and not self._do_not_contact:
+                self._stop_contact()
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), cancel_kinds=["call"]))
+
+    def _stop_contact(self, keep: c.OpenTask | None = None) -> None:
+        """Calls stop (their open tasks, but the one `keep` handles, are cancelled) and customer SMS
+        stop; the case goes on to its outcome (renewed, renewed elsewhere, or lapsed after T+7)."""
+        self._do_not_contact, self._held_sms = True, []
+        self._stage_tasks = [t for t in self._stage_tasks if t.kind != "call" or t is keep]
 
     @workflow.signal
     def opted_out(self) -> None:

@@ -37,7 +37,7 @@ from api.routes import auth as auth_routes, cases as case_routes, me as me_route
 from api.routes.customers import customer_view
 from api.schemas import (
     ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn,
-    RenewedElsewhereIn, SmsIn, SmsOut,
+    RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
 )
 from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
 from renewals.calendar import SMS_AFTER_CONTACT, Stage, call_refusal, customer_sms_time, t_day
@@ -395,11 +395,18 @@ async def _customer_contacts(x: _Context) -> tuple[str, str]:
     return "customer-contacts", ""
 
 
+async def _resolve_attention(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.administer)
+    body = ResolveAttentionIn(note=x.get("note"))
+    await case_routes.resolve_attention(body, case_routes.StaffAction(x.case, x.staff, x.session, x.client, x.now))
+    return "resolve-attention", ""
+
+
 _ACTIONS: dict[str, Action] = {
     "contacts": _contacts, "follow-up": _follow_up, "renewed-elsewhere": _renewed_elsewhere,
     "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
     "customer-contacts": _customer_contacts,
-    "phone-unreachable": _phone_unreachable,
+    "phone-unreachable": _phone_unreachable, "resolve-attention": _resolve_attention,
 }
 # What a redirect's ?done= may name: an action, or an SMS that did not go out at once (see _sms).
 _DONE = frozenset(_ACTIONS) | {f"sms_{status}" for status in get_args(SmsOut.model_fields["status"].annotation)

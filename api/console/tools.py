@@ -83,8 +83,9 @@ async def _admin_page(request: Request, staff: Staff, session: Session, *, mista
     unassigned = await run_in_threadpool(assignment_routes.list_unassigned, staff, session, limit=200, offset=0)
     sales = await run_in_threadpool(_branch_sales, session, staff)
     assigned = request.query_params.get("assigned", "")[:64]
+    handler_code = request.query_params.get("handler_code")
     return render(request, "admin.html", staff=staff, status=status, error=error, unassigned=unassigned,
-                  sales=sales, assigned=assigned)
+                  sales=sales, assigned=assigned, handler_code=None if handler_code is None else handler_code[:32])
 
 
 @router.get("/admin")
@@ -144,6 +145,24 @@ async def assign_policy(request: Request, staff: web.ConsoleStaff, session: Sess
     except REFUSALS as exc:
         return await _admin_page(request, staff, session, refused=exc)
     return _redirect(f"/app/admin?assigned={body.policy_no}#unassigned")
+
+
+@router.post("/admin/handler-code")
+async def give_handler_code(request: Request, staff: web.ConsoleStaff, session: SessionDep,
+                            settings: SettingsDep) -> Response:
+    form = await _form(request, settings)
+    if staff.role != Role.admin:
+        return forbidden(request, staff)
+    try:
+        member_id = uuid.UUID(form_text(form, "staff_id") or "")
+    except ValueError:
+        return await _admin_page(request, staff, session, mistake="handler_pick_staff")
+    try:
+        body = staff_routes.HandlerCodeIn(handler_code=form_text(form, "handler_code") or None)
+        given = await run_in_threadpool(staff_routes.give_handler_code, member_id, body, staff, session)
+    except REFUSALS as exc:
+        return await _admin_page(request, staff, session, refused=exc)
+    return _redirect(f"/app/admin?handler_code={given.handler_code or ''}#handler-codes")
 
 
 @router.post("/admin/reassign-book")

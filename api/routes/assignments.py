@@ -28,6 +28,7 @@ class PolicyOwnerOut(BaseModel):
     sub_branch: str
     expires_on: date
     handler_code: str | None = Field(description="经办人 code from the import (matched no active service manager)")
+    unassigned_reason: str | None = Field(default=None, description="unassigned: why the import found no owner")
     owner_id: uuid.UUID | None = None
     owner_username: str | None = None
     why: str | None = Field(default=None, description="stale: why the owner no longer fits")
@@ -36,7 +37,8 @@ class PolicyOwnerOut(BaseModel):
 class PolicyOwnerPage(BaseModel):
     model_config = {"json_schema_extra": {"examples": [{"total": 1, "limit": 50, "offset": 0, "items": [{
         "policy_id": "2b7e9a4c-1d3f-4e5a-9b6c-7d8e9f0a1b2c", "policy_no": "PDAA20263101010000003",
-        "sub_branch": "310101", "expires_on": "2027-01-05", "handler_code": "JB310101009", "owner_id": None,
+        "sub_branch": "310101", "expires_on": "2027-01-05", "handler_code": "JB310101009",
+        "unassigned_reason": "handler_code: no staff member has this 经办人 code", "owner_id": None,
         "owner_username": None, "why": None}]}]}}
     items: list[PolicyOwnerOut]
     total: int
@@ -74,13 +76,14 @@ def _sub_codes(session, ids) -> dict[uuid.UUID, str]:
 
 
 @router.get("/unassigned", response_model=PolicyOwnerPage, responses=error_responses(401, 403, 422),
-            summary="Policies nobody serves yet (no manager, 经办人 unmatched): they start no case until assigned")
+            summary="Policies nobody serves yet (no manager or 经办人 matched, with the reason): no case until assigned")
 def list_unassigned(staff: CurrentStaff, session: SessionDep, limit: int = Query(50, ge=1, le=500),
                     offset: int = Query(0, ge=0)) -> PolicyOwnerPage:
     policies, total = ownership.unassigned(session, policy_scope(_reader(staff)), limit, offset)
     codes = _sub_codes(session, {p.sub_branch_id for p in policies})
     return PolicyOwnerPage(items=[PolicyOwnerOut(policy_id=p.id, policy_no=p.policy_no, sub_branch=codes[p.sub_branch_id],
-                                                 expires_on=p.expires_on, handler_code=p.handler_code)
+                                                 expires_on=p.expires_on, handler_code=p.handler_code,
+                                                 unassigned_reason=p.unassigned_reason)
                                   for p in policies], total=total, limit=limit, offset=offset)
 
 

@@ -28,7 +28,7 @@ from api.quoting import case_today, quote_to_send
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, ContactPerson, CustomerContactsIn,
     CustomerContactsOut, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn,
-    ReassignIn, RenewedElsewhereIn, SmsIn, SmsOut, state_responses,
+    ReassignIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut, state_responses,
 )
 from models import Assignment, ContactRecord, Customer, IdempotencyKey, Note, Policy, RenewalCase, Role, Staff
 from models.base import utcnow
@@ -36,7 +36,7 @@ from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
-from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_twiml, callback_url
+from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_failure, call_twiml, callback_url
 from renewals.policy_file import person, phone_number
 from renewals.settings import Settings
 from renewals.staff import normalise_phone
@@ -204,6 +204,12 @@ def case_update(action: str, summary: str):
                        responses={**state_responses(), **ACTION_ERRORS})
 
 
+def _customers_other_open_cases(session: Session, case: RenewalCase) -> list[RenewalCase]:
+    customer_id = select(Policy.customer_id).where(Policy.id == case.policy_id).scalar_subquery()
+    return list(session.exec(select(RenewalCase).join(Policy, Policy.id == RenewalCase.policy_id).where(
+        Policy.customer_id == customer_id, RenewalCase.outcome.is_(None), RenewalCase.id != case.id)).all())
+
+
 def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> None:
     customer = _customer_of(session, case)
     until = case_today(case, now) + timedelta(days=days)
@@ -230,6 +236,10 @@ async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) 
     await run_in_threadpool(_record_intent, act.session, act.case, body)
     if body.result is c.ContactResult.do_not_contact:
         await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
+        # The list is the person's: their other open cases stop calling and texting too.
+        told = c.CustomerRefusedContact(on_case=act.case.id, staff_id=act.staff.id)
+        for other in await run_in_threadpool(_customers_other_open_cases, act.session, act.case):
+            await _tell_case(act.client, other, "customer_refused_contact", told)
     return state
 
 
@@ -262,6 +272,12 @@ async def record_loss_reason(body: LossReasonIn, act: Casework) -> c.CaseState:
 @case_update("close", "Close a case (admin): policy cancelled, vehicle scrapped or transferred")
 async def close_case(body: CloseIn, act: Administration) -> c.CaseState:
     return await act.update("close", lambda who, note_id: c.Close(actor=who, reason=body.reason, note_id=note_id),
+                            body.note)
+
+
+@case_update("resolve-attention", "Mark the case's needs-attention task done (admin), saying what was done")
+async def resolve_attention(body: ResolveAttentionIn, act: Administration) -> c.CaseState:
+    return await act.update("resolve_attention", lambda who, note_id: c.ResolveAttention(actor=who, note_id=note_id),
                             body.note)
 
 
@@ -341,7 +357,9 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
         # Twilio rings the staff member's own phone; the TwiML then bridges to the customer.
         placed = notifier.place_call(staff.phone, twiml, status_callback=callback_url(settings, "call-status"))
     except SendError as exc:
-        raise ApiError(502, f"the call could not be placed: {exc}") from None
+        failure = call_failure(exc)
+        raise ApiError(failure.status, failure.message, code=failure.code, headers={
+            "Retry-After": str(failure.retry_after)} if failure.retry_after else None) from None
     record = ContactRecord(case_id=case.id, customer_id=customer.id, staff_id=staff.id, recipient="customer",
                            channel=c.Channel.call, direction="outbound", masked_number=mask_phone(dial_to),
                            provider_id=placed.provider_id, delivery_status=placed.status, created_at=now, sent_at=now)
@@ -354,7 +372,9 @@ def _place_call(session: Session, settings: Settings, notifier: Notifier, staff:
     "/{case_id}/call", summary="Click-to-call: your phone rings, then Twilio bridges you to the customer (recorded)",
     status_code=202, response_model=CallOut, responses={**ACTION_ERRORS, **error_responses(502)},
     description="Refused (409, with the reason) outside 09:00-21:00 in the policy's time zone, for do-not-call "
-                "customers and for closed cases. You never see the customer's number: only a masked one.",
+                "customers and for closed cases. You never see the customer's number: only a masked one. "
+                "When Twilio cannot place the call: 502 `staff_phone_not_callable` (your own number on record "
+                "cannot be called) or `call_failed`, with the reason; 503 `call_unavailable` with `Retry-After`.",
 )
 async def click_to_call(act: Casework, settings: SettingsDep, notifier: NotifierDep) -> CallOut:
     record = await run_in_threadpool(_place_call, act.session, settings, notifier, act.staff, act.case, act.now)
@@ -371,9 +391,9 @@ def _correct_phone(session: Session, case: RenewalCase, staff: Staff, body: Cust
     return CustomerPhoneOut(customer_id=customer.id, corrected_phone=phone, phone_unreachable=False, note_id=note_id)
 
 
-async def _tell_case(client: Client, case: RenewalCase, signal: str) -> None:
+async def _tell_case(client: Client, case: RenewalCase, signal: str, *args: Any) -> None:
     try:
-        await client.get_workflow_handle(case.workflow_id).signal(signal)
+        await client.get_workflow_handle(case.workflow_id).signal(signal, *args)
     except RPCError as exc:  # finished meanwhile: a closed case has nothing left to send or call
         if exc.status is not RPCStatusCode.NOT_FOUND:
             raise

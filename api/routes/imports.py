@@ -43,7 +43,8 @@ class ImportJobOut(BaseModel):
         "job_id": "3f1c2b1e-8a6d-4c55-9a0e-6d3c1f2a4b5c", "filename": "2026-12 book.csv", "status": "done",
         "phase": None, "total_rows": 200, "processed_rows": 200, "imported_rows": 199,
         "counts": {"inserted": 180, "updated": 2, "unchanged": 17, "unassigned": 3, "rejected": 1,
-                   "cases_started": 33, "expiry_changed": 1, "reassigned": 1},
+                   "cases_started": 33, "expiry_changed": 1, "reassigned": 1, "no_case_not_yet": 144,
+                   "no_case_expired": 2, "no_case_unassigned": 3},
         "error_count": 1, "errors": [{"row": 17, "column": "phone", "reason": "not a valid phone number"}],
         "failure": None, "created_at": "2026-11-27T09:00:00Z", "finished_at": "2026-11-27T09:00:04Z"}]}}
     job_id: uuid.UUID

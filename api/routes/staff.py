@@ -14,7 +14,7 @@ from api.errors import ApiError, error_responses
 from api.inputs import Line
 from models import Role, Staff, SubBranch
 from renewals import ownership
-from renewals.staff import deactivate_staff
+from renewals.staff import HandlerCodeTaken, deactivate_staff, set_handler_code
 
 router = APIRouter(prefix="/staff", tags=["staff"])
 
@@ -64,6 +64,19 @@ class DeactivatedOut(BaseModel):
     active: bool
 
 
+class HandlerCodeIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"handler_code": "JB310101009"}, {"handler_code": None}]}}
+    handler_code: str | None = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+                                     description="经办人 code as the import file names it; null takes it away")
+
+
+class HandlerCodeOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a",
+                                                        "handler_code": "JB310101009"}]}}
+    staff_id: uuid.UUID
+    handler_code: str | None
+
+
 def _staff_in_branch(session, admin: Staff, staff_id: uuid.UUID, *, write: bool = True) -> Staff:
     if admin.role != Role.admin and (write or admin.role != Role.manager):
         raise ApiError(403, "only a system specialist (admin) of the staff member's branch can do this")
@@ -92,6 +105,19 @@ async def reassign_book(staff_id: uuid.UUID, body: ReassignBookIn, request: Requ
 def book(staff_id: uuid.UUID, admin: CurrentStaff, session: SessionDep) -> BookOut:
     staff = _staff_in_branch(session, admin, staff_id, write=False)
     return BookOut(staff_id=staff.id, active=staff.active, **ownership.book_size(session, staff.id))
+
+
+@router.put("/{staff_id}/handler-code", response_model=HandlerCodeOut, responses=error_responses(401, 403, 409, 422),
+            summary="Give a service manager their 经办人 code (admin): direct-sales rows naming it are theirs")
+def give_handler_code(staff_id: uuid.UUID, body: HandlerCodeIn, admin: CurrentStaff,
+                      session: SessionDep) -> HandlerCodeOut:
+    staff = _staff_in_branch(session, admin, staff_id)
+    try:
+        set_handler_code(session, staff, body.handler_code)
+    except HandlerCodeTaken as exc:
+        raise ApiError(409, str(exc), field="handler_code") from None
+    session.commit()
+    return HandlerCodeOut(staff_id=staff.id, handler_code=staff.handler_code)
 
 
 @router.post("/{staff_id}/deactivate", response_model=DeactivatedOut, responses=error_responses(401, 403, 409, 422),

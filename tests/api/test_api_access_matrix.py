@@ -113,6 +113,9 @@ MATRIX = [
         quote=True),
     Row("POST", "/cases/{id}/renewed-elsewhere", "401 200 403 409 403 403 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"insurer": "ping_an"})),
+    # the admin resolves a needs-attention task (this case has none: the workflow says so)
+    Row("POST", "/cases/{id}/resolve-attention", "401 403 403 403 403 409 403 403 403", ACT_FOREIGN, UNSEEN,
+        _json({"note": "已处理"})),
     Row("POST", "/cases/{id}/close", "401 403 403 403 403 200 403 403 403", ACT_FOREIGN, UNSEEN,
         _json({"reason": "other"})),
 ]
@@ -128,7 +131,8 @@ CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", 
            ("GET", "/app/supervision"), ("GET", "/app/admin"), ("GET", "/app/manager"),
            ("POST", "/app/admin/imports"), ("GET", "/app/admin/imports/{job_id}"),
            ("GET", "/app/admin/imports/{job_id}/errors.csv"), ("POST", "/app/admin/assign"),
-           ("POST", "/app/admin/reassign-book"), ("GET", "/app/manager/reports/{name}"),
+           ("POST", "/app/admin/reassign-book"), ("POST", "/app/admin/handler-code"),
+           ("GET", "/app/manager/reports/{name}"),
            ("GET", "/app/admin/templates"), ("GET", "/app/admin/templates/{key}/{language}"),
            ("POST", "/app/admin/templates/{key}/{language}")}
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from models import ContactRecord, Customer, Note, Staff
 from tests.api.conftest import PASSWORD, Api
 from tests.scenario import Scenario
+from workflows import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -127,6 +128,69 @@ async def test_refusals_answer_409_with_the_reason_and_422_naming_the_field(api:
     [call] = sc.twilio.calls()[calls_before:]
     assert call["To"] == case.owner_phone and case.customer_phone in call["Twiml"]
     assert "录音" in call["Twiml"] and case.customer_phone not in placed.text
+
+
+async def test_a_call_twilio_cannot_place_says_why_and_what_to_do(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    owner = await api.sign_in(case.owner_id)
+    await sc.sleep_until(case.at(-58, 10))
+    sc.twilio.fail_next(400, code=21211)  # Twilio: the number to ring (the staff member's own) is not valid
+    bad_number = error(await api.post(f"/cases/{case.case_id}/call", headers=owner), 502)
+    assert bad_number["code"] == "staff_phone_not_callable"
+    assert "your phone number on record" in bad_number["message"] and "21211" in bad_number["message"]
+    sc.twilio.fail_next(503)
+    down = await api.post(f"/cases/{case.case_id}/call", headers=owner)
+    assert error(down, 503)["code"] == "call_unavailable" and down.headers["Retry-After"] == "60"
+    assert "try again in a minute" in down.json()["error"]["message"]
+
+
+async def test_do_not_call_on_one_case_silences_the_customers_other_cases(api: Api, sc: Scenario):
+    """A customer who refuses all contact (拒绝一切联系) is on the do-not-call list as a person: their
+    other open case stops its calls and SMS too, and a case started later starts silenced."""
+    from models import Policy
+    from renewals.intake import start_due_cases
+    from renewals.seed import create_policy
+    from tests.scenario import eventually, unique_phone
+
+    first, second = await sc.start(days_to_expiry=62), await sc.start(days_to_expiry=70)
+    with Session(sc.engine) as session:
+        session.execute(update(Policy).where(Policy.policy_no == second.inp.policy_no)
+                        .values(customer_id=first.customer_id))
+        session.commit()
+    await sc.sleep_until(first.at(-60, 10))
+    owner = await api.sign_in(first.owner_id)
+    refused_all = await api.post(f"/cases/{first.case_id}/contacts", headers=owner,
+                                 json={"channel": "call", "result": "do_not_contact"})
+    assert refused_all.status_code == 200, refused_all.text
+
+    async def silenced(case) -> None:
+        assert (await case.state()).no_contact
+
+    await eventually(lambda: silenced(second))
+    other_owner = await api.sign_in(second.owner_id)
+    sms = await api.post(f"/cases/{second.case_id}/sms", headers=other_owner, json={"template": "service_request"})
+    assert "refused all contact" in error(sms, 409)["message"]
+    await sc.sleep_until(second.at(-60, 10))
+    assert [t.kind for t in (await second.state()).open_tasks if t.kind == "call"] == []
+    assert [r.template for r in sc.sms_records(second) if r.recipient == "customer"] == [], "no first notice"
+
+    # A later policy of the same customer: its case starts with the customer's do-not-call state.
+    with Session(sc.engine, expire_on_commit=False) as session:
+        third = create_policy(session, policy_no=f"PDNC{second.inp.policy_no[4:]}", sub_branch_id=sc.sub_branch_id,
+                              owner_id=second.owner_id, expires_on=first.inp.expiry_date + timedelta(days=3),
+                              customer_name="钱多多", phone=unique_phone(), id_number="310101199001011234",
+                              plate="沪B12345")
+        session.execute(update(Policy).where(Policy.id == third.policy.id).values(customer_id=first.customer_id))
+        session.commit()
+    today = await sc.local_today()
+    started = await start_due_cases(sc.engine, sc.env.client, api.settings.model_copy(
+        update={"task_queue": sc.task_queue}), today, policy_ids=[str(third.policy.id)])
+    assert started.started == 1
+    handle = sc.env.client.get_workflow_handle(c.renewal_workflow_id(third.policy.policy_no,
+                                                                     first.inp.expiry_date + timedelta(days=3)))
+    state = await handle.query("state", await sc.now(), result_type=c.CaseState)
+    assert state.no_contact and [t for t in state.open_tasks if t.kind == "call"] == []
+    await sc.stop(handle)
 
 
 async def test_sign_in_needs_an_active_account_and_a_valid_token(api: Api, sc: Scenario):

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from models import ImportJob, RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.intake import create_job, local_today
+from renewals.policy_file import HEADER
 from renewals.sample_book import rows, to_csv
 from tests.api.conftest import add_person, make_deputy
 from tests.scenario import eventually, terminate_open_cases
@@ -258,6 +259,7 @@ INTAKE_MATRIX = [  # (method, path, codes); {job} {staff} {sub} are this branch'
     ("GET", "/staff/{staff}/book", "401 403 403 200 200 403 403"),
     ("POST", "/staff/{staff}/reassign-book", "401 403 403 200 403 403 403"),
     ("POST", "/staff/{staff}/deactivate", "401 403 403 409 403 403 403"),
+    ("PUT", "/staff/{staff}/handler-code", "401 403 403 200 403 403 403"),
     ("PUT", "/sub-branches/{sub}/deputy", "401 403 403 200 403 403 403"),
 ]
 INTAKE_ROUTES = {(method, path.replace("{job}", "{job_id}").replace("{staff}", "{staff_id}").replace("{sub}", "{code}"))
@@ -285,6 +287,7 @@ async def test_intake_routes_by_role(api, engine, time_env, branch, admin_header
         "/assignments": {"policy_no": policy_no, "staff_id": str(branch.deputy.id), "reason": "x"},  # not sales: 422
         "/staff/{staff}/reassign-book": {"to": [str(branch.takers[1].id)], "reason": "left", "dry_run": True},
         "/sub-branches/{sub}/deputy": {"deputy_id": str(branch.new_deputy.id)},
+        "/staff/{staff}/handler-code": {"handler_code": f"JBR{branch.sub_branch}"},
     }
     mismatches = []
     for method, template, codes in INTAKE_MATRIX:
@@ -400,3 +403,70 @@ async def test_an_import_reads_and_writes_nothing_of_another_branch(api, engine,
     assert their_view["name"] == "陈三" and their_view["notes"] == []
     assert {r["case_id"] for r in their_view["contacts"]} <= {str(their_case.id)}
     assert [p["policy_no"] for p in their_view["policies"]] == [f"PTHEIRS{suffix}"]
+
+
+async def test_an_admin_gives_a_handler_code_and_direct_sales_rows_match_it(api, engine, time_env, branch,
+                                                                            admin_headers):
+    """经办人: a direct-sales row names no manager, only the handler code; once an admin gives a
+    service manager that code, the row is theirs. An unknown manager code, like an unknown handler
+    code, imports the policy and lists it as unassigned with the reason."""
+    today = local_today(api.settings, await time_env.get_current_time())
+    code = f"JB{branch.sub_branch}"
+    given = await api.put(f"/staff/{branch.takers[0].id}/handler-code", headers=admin_headers,
+                          json={"handler_code": code})
+    assert given.status_code == 200, given.text
+    assert given.json() == {"staff_id": str(branch.takers[0].id), "handler_code": code}
+    taken = await api.put(f"/staff/{branch.takers[1].id}/handler-code", headers=admin_headers,
+                          json={"handler_code": code})
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "handler_code"
+    sales = await api.sign_in(branch.takers[0].id)
+    refused = await api.put(f"/staff/{branch.takers[0].id}/handler-code", headers=sales, json={"handler_code": "X1"})
+    assert refused.status_code == 403
+
+    records = rows(3, start=today + timedelta(days=300), prefix="PJB", sub_branch=branch.sub_branch, seed=5)
+    records[0].update(manager="", handler_code=code)
+    records[1].update(manager="", handler_code="JB-NOBODY")
+    records[2].update(manager="nobody-here", handler_code="")
+    job = await upload(api, admin_headers, to_csv(records))
+    assert job["errors"] == [] and job["imported_rows"] == 3
+    assert job["counts"]["unassigned"] == 2
+    with Session(engine) as session:
+        from models import Assignment, Policy
+
+        owner = session.exec(select(Assignment.staff_id).join(Policy, Policy.id == Assignment.policy_id)
+                             .where(Policy.policy_no == records[0]["policy_no"], Assignment.ended_at.is_(None))).one()
+    assert owner == branch.takers[0].id
+    listed = (await api.get("/assignments/unassigned", headers=admin_headers, params={"limit": 500})).json()
+    why = {p["policy_no"]: p["unassigned_reason"] for p in listed["items"] if p["policy_no"].startswith("PJB")}
+    assert why == {records[1]["policy_no"]: "handler_code: no staff member has this 经办人 code",
+                   records[2]["policy_no"]: "manager: no staff member with this code"}
+
+
+async def test_a_customer_blacklisted_by_the_import_cannot_be_quoted(api, engine, time_env, branch, admin_headers):
+    """常见错误 4: 避免给黑名单客户报价后又无法承保. The import's 黑名单 column puts the customer on the
+    blacklist, and their case refuses a quote with the seed's words; a later file saying 否 takes
+    them off, and a file without the column leaves the flag as it is."""
+    today = local_today(api.settings, await time_env.get_current_time())
+    records = rows(1, start=today + timedelta(days=30), prefix="PBLACK", sub_branch=branch.sub_branch, seed=9)
+    records[0].update(manager=branch.takers[0].username, handler_code="")
+    without = tuple(h for h in HEADER if h != "blacklisted")
+    header = (*without, "黑名单")
+    await upload(api, admin_headers, to_csv([records[0] | {"黑名单": "是"}], header))
+    [case] = await eventually(lambda: _one(open_cases(engine, "PBLACK")), timeout=30)
+    owner = await api.sign_in(branch.takers[0].id)
+    refused = await api.post(f"/cases/{case.id}/quotes", headers=owner, json={})
+    assert refused.status_code == 409
+    assert "避免给黑名单客户报价后又无法承保" in refused.json()["error"]["message"]
+
+    await upload(api, admin_headers, to_csv(records, without))  # no 黑名单 column: the flag stays
+    again = await api.post(f"/cases/{case.id}/quotes", headers=owner, json={})
+    assert "黑名单" in again.json()["error"]["message"]
+    await upload(api, admin_headers, to_csv([records[0] | {"黑名单": "否"}], header))
+    cleared = await api.post(f"/cases/{case.id}/quotes", headers=owner, json={})
+    assert "黑名单" not in cleared.text
+
+
+async def _one(cases):
+    found = await cases
+    assert len(found) == 1
+    return found

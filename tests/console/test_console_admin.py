@@ -80,6 +80,59 @@ async def test_an_admin_imports_a_file_reads_its_row_errors_and_assigns_the_unas
     await context.close()
 
 
+async def test_an_admin_gives_a_handler_code_and_a_direct_sales_row_is_theirs(console_url: str, browser: Browser,
+                                                                              sc: Scenario):
+    taker = sc.add_sales("周九")
+    code = f"JB{sc.sub_branch_code}"
+    records = rows(1, start=await sc.local_today() + timedelta(days=400), prefix="PJBWEB",
+                   sub_branch=sc.sub_branch_code)
+    records[0].update(manager="", handler_code=code)
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, sc.admin.id))
+    await page.get_by_label("经办人代码归属", exact=True).select_option(str(taker.id))
+    await page.get_by_label("经办人代码", exact=True).fill(code)
+    await page.get_by_role("button", name="保存经办人代码").click()
+    await expect(page.get_by_role("status")).to_contain_text(code)
+    await expect(page.locator("#handler-codes")).to_contain_text(code)
+    await no_horizontal_scroll(page)
+
+    await page.get_by_label("保单文件").set_input_files(
+        files=[{"name": "direct.csv", "mimeType": "text/csv", "buffer": to_csv(records)}])
+    await page.get_by_role("button", name="上传并导入").click()
+    await expect(page.locator("#job-status")).to_contain_text("已完成", timeout=30_000)
+    assert _owner(sc.engine, records[0]["policy_no"]) == taker.id
+    await context.close()
+
+
+async def test_an_admin_completes_a_needs_attention_task_on_the_case_page(console_url: str, browser: Browser,
+                                                                         sc: Scenario):
+    from sqlalchemy import update
+
+    from models import Customer, Task
+
+    case = await sc.start(days_to_expiry=62)
+    with Session(sc.engine) as session:  # no template in this language: the first notice fails for good
+        session.execute(update(Customer).where(Customer.id == case.customer_id).values(language="fr"))
+        session.commit()
+    await sc.sleep_until(case.at(-60, 9, 30))
+
+    def attention() -> Task:
+        with Session(sc.engine) as session:
+            found = session.exec(select(Task).where(Task.case_id == case.case_id, Task.kind == "attention")).first()
+        assert found is not None
+        return found
+
+    await eventually(attention)
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, sc.admin.id))
+    await page.goto(f"{console_url}/app/cases/{case.case_id}")
+    await expect(page.locator("#problem")).to_contain_text("first_notice")
+    await page.get_by_label("备注").fill("客户语言已更正,首次通知已补发")
+    await page.get_by_role("button", name="已处理,完成待办").click()
+    await expect(page.get_by_role("status")).to_contain_text("异常已处理")
+    await no_horizontal_scroll(page)
+    assert (attention().state, attention().handled_by) == ("done", sc.admin.id)
+    await context.close()
+
+
 async def test_a_book_dry_run_moves_nothing_and_the_confirm_moves_the_cases(console_url: str, browser: Browser,
                                                                             sc: Scenario):
     case = await sc.start(days_to_expiry=62)
