@@ -34,7 +34,7 @@ _FORBIDDEN_RE = re.compile(f"[{FORBIDDEN}]")  # free text keeps its tabs and lin
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$"
 LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*$"
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2199, 12, 31)
-MAX_OFFSET = 1_000_000
+MAX_PAGE, MAX_OFFSET = 200, 1_000_000
 # The ids the bodies' OpenAPI examples share, so one example case reads the same in every body.
 CASE_ID = "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"
 STAFF_ID = "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e"
@@ -93,7 +93,9 @@ def _iso_day(value: Any) -> Any:
 
 # (No Field here: FastAPI would take it for the parameter's declaration.)
 Day = Annotated[date, BeforeValidator(_iso_day)]
-Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
+# Every numeric query parameter is one of these: a number past what PostgreSQL's bigint holds
+# would fail in the query (500), so the bound is checked first (422 naming it).
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 
 

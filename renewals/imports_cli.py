@@ -71,7 +71,7 @@ def run(settings: Settings, file: Path, errors_to: Path, console: Console) -> bo
     console.print(f"{file.name}: {result.imported_rows} of {result.total_rows} rows imported")
     console.print(_counts_table("what changed", result.counts))
     if result.errors:
-        errors_to.write_text(errors_csv([e.as_dict() for e in result.errors]), encoding="utf-8-sig")
+        errors_to.write_bytes(errors_csv([e.as_dict() for e in result.errors]))
         console.print(f"[yellow]{len(result.errors)} row errors[/yellow] (rows not imported) written to {errors_to}")
         table = Table("row", "column", "reason", title="first row errors")
         for error in result.errors[:10]:

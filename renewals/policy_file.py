@@ -26,6 +26,7 @@ from typing import Any
 
 import phonenumbers
 
+from renewals.csv_export import csv_file
 from renewals.masking import PLATE_PROVINCES
 from renewals.text import CONTROL_CHARS
 
@@ -339,13 +340,8 @@ def check_file(data: bytes, org: Organisation, progress=None, every: int = 1000
     return good, problems, total
 
 
-def errors_csv(errors: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["row", "column", "reason"])
-    for error in errors:
-        writer.writerow([error["row"], error["column"], error["reason"]])
-    return out.getvalue()
+def errors_csv(errors: list[dict[str, Any]]) -> bytes:
+    return csv_file(["row", "column", "reason"], ([e["row"], e["column"], e["reason"]] for e in errors))
 
 
 # --- one parser per column --------------------------------------------------------------------------

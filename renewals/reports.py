@@ -18,8 +18,6 @@ Definitions a renewal team reads the figures by:
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from renewals.calendar import STAGE_ORDER, Outcome, Stage, plan_renewal
+from renewals.csv_export import csv_file
 from renewals.labels import LOSS_REASON_WORDS, STAGE_WORDS, word
 from workflows.contract import LossReason
 
@@ -511,9 +510,4 @@ def task_table(report: TaskReport, language: str = "zh-CN") -> Table:
 
 
 def to_csv(table: Table) -> bytes:
-    """UTF-8 with a byte-order mark: a Chinese Excel opens it as UTF-8 rather than GBK."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(table.columns)
-    writer.writerows(table.rows)
-    return out.getvalue().encode("utf-8-sig")
+    return csv_file(table.columns, table.rows)

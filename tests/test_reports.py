@@ -3,6 +3,7 @@ CJK font the charts need."""
 
 from __future__ import annotations
 
+import csv
 import io
 import uuid
 from datetime import date
@@ -13,9 +14,9 @@ from PIL import Image
 from renewals import report_charts as charts
 from renewals.reports import (
     DAILY_STAGES, ESCALATION_DAY, MAX_BARS, CaseCount, FunnelCount, Period, PeriodError, chart_rows, funnel_report,
-    funnel_table,
-    label, make_period, renewal_report, stages_passed,
+    Table, funnel_table, label, make_period, renewal_report, stages_passed, to_csv,
 )
+from renewals.policy_file import errors_csv
 
 
 def test_the_previous_period_is_the_months_before_for_whole_months_else_the_same_days():
@@ -119,3 +120,21 @@ def test_the_tables_read_in_english_on_the_english_console_and_stay_chinese_for_
     assert renewal_table(renewals, "en").columns[6:8] == ["Due", "Renewed"]
     assert "Lost price" in renewal_table(renewals, "en").columns
     assert renewal_table(renewals).columns[6:8] == ["到期", "续保"] and "流失-价格原因" in renewal_table(renewals).columns
+
+
+# A spreadsheet runs a cell that starts with = + - @, a tab or a carriage return (and, in CJK
+# locales, their full-width forms); OWASP's advice: a leading single quote makes it text.
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1-2", "-2+3+cmd|'/C calc'!A0",
+            "\t=1+1", "\r=1+1", "＝1+1", "＠SUM(A1)"]
+# Left as they are: plain numbers, signed or not (a spreadsheet shows them as numbers, runs nothing),
+# and text with a sign further in.
+PLAIN = ["-5", "+8613812348000", "-12.5%", "44.4%", "0", "", "甲经理", "a=b", "T-18", "'=quoted already"]
+
+
+def test_every_csv_file_writes_cells_a_spreadsheet_would_run_as_text():
+    for written in (to_csv(Table("t", ["名称", *FORMULAS], [[*PLAIN], [*FORMULAS]])),
+                    errors_csv([{"row": 2, "column": "name", "reason": text} for text in FORMULAS + PLAIN])):
+        cells = [cell for row in csv.reader(io.StringIO(written.decode("utf-8-sig"), newline="")) for cell in row]
+        assert [cell for cell in cells if cell in FORMULAS] == [], cells
+        assert {f"'{formula}" for formula in FORMULAS} <= set(cells), cells
+        assert set(PLAIN) - {""} <= set(cells), cells

@@ -6,14 +6,14 @@ import uuid
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
 from api.access import policy_scope
 from api.deps import CurrentStaff, NowDep, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
-from api.inputs import Line
+from api.inputs import Limit, Line, Offset
 from models import Policy, Role, Staff, SubBranch
 from renewals import ownership
 from renewals.intake import local_today
@@ -77,8 +77,7 @@ def _sub_codes(session, ids) -> dict[uuid.UUID, str]:
 
 @router.get("/unassigned", response_model=PolicyOwnerPage, responses=error_responses(401, 403, 422),
             summary="Policies nobody serves yet (no manager or 经办人 matched, with the reason): no case until assigned")
-def list_unassigned(staff: CurrentStaff, session: SessionDep, limit: int = Query(50, ge=1, le=500),
-                    offset: int = Query(0, ge=0)) -> PolicyOwnerPage:
+def list_unassigned(staff: CurrentStaff, session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> PolicyOwnerPage:
     policies, total = ownership.unassigned(session, policy_scope(_reader(staff)), limit, offset)
     codes = _sub_codes(session, {p.sub_branch_id for p in policies})
     return PolicyOwnerPage(items=[PolicyOwnerOut(policy_id=p.id, policy_no=p.policy_no, sub_branch=codes[p.sub_branch_id],
@@ -89,8 +88,7 @@ def list_unassigned(staff: CurrentStaff, session: SessionDep, limit: int = Query
 
 @router.get("/stale", response_model=PolicyOwnerPage, responses=error_responses(401, 403, 422),
             summary="Policies whose owner is inactive or works outside the policy's sub-branch")
-def list_stale(staff: CurrentStaff, session: SessionDep, limit: int = Query(50, ge=1, le=500),
-               offset: int = Query(0, ge=0)) -> PolicyOwnerPage:
+def list_stale(staff: CurrentStaff, session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> PolicyOwnerPage:
     rows, total = ownership.stale(session, policy_scope(_reader(staff)), limit, offset)
     codes = _sub_codes(session, {p.sub_branch_id for p, _ in rows})
     return PolicyOwnerPage(items=[PolicyOwnerOut(

@@ -119,5 +119,5 @@ def import_job(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> I
             summary="Every row error of an import, as CSV (row, column, reason)")
 def import_errors(job_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> Response:
     job = find_import_job(session, staff, job_id)
-    return Response(errors_csv(job.errors).encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+    return Response(errors_csv(job.errors), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'})

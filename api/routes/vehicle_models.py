@@ -15,7 +15,7 @@ from sqlmodel import select
 from api.access import CaseForWork
 from api.deps import CurrentStaff, NowDep, SessionDep
 from api.errors import ApiError, error_responses
-from api.inputs import Line
+from api.inputs import Limit, Line
 from models import Policy, Vehicle, VehicleModel
 from renewals.vehicle_models import normalise_model_code, search_vehicle_models
 from workflows.contract import closed_reason
@@ -62,7 +62,7 @@ def _out(model: VehicleModel) -> VehicleModelOut:
 def find_vehicle_models(_: CurrentStaff, session: SessionDep,
                         q: Annotated[Line(64, min_length=1) | None,
                                      Query(description="e.g. SVW71 or 朗逸; none: the catalogue by code")] = None,
-                        limit: int = Query(20, ge=1, le=100)) -> list[VehicleModelOut]:
+                        limit: Limit = 20) -> list[VehicleModelOut]:
     return [_out(m) for m in search_vehicle_models(session, q, limit)]
 
 

@@ -9,9 +9,9 @@ import time
 import pytest
 from sqlmodel import Session, select
 
-from models import ContactRecord
+from models import ContactRecord, Role
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, add_person
 from tests.scenario import Scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -84,3 +84,25 @@ async def test_hostile_inputs_answer_4xx_within_a_second_and_the_case_keeps_work
     with Session(api.engine) as session:
         call = session.exec(select(ContactRecord).where(ContactRecord.provider_id == call_sid)).one()
     assert (call.recording_url, call.duration_seconds, call.delivery_status) == (None, None, "queued")
+
+
+async def test_every_numeric_parameter_is_bounded_and_out_of_range_answers_422_naming_it(api: Api, sc: Scenario):
+    """Numbers past what the database holds (2**63, 10**30) or below zero are refused before any
+    query runs; the OpenAPI states the bounds of every numeric parameter, routes added later too."""
+    admin = await api.sign_in(add_person(sc.engine, Role.admin, branch_code=sc.branch_code).id)
+    for path, field in (("/assignments/unassigned?offset=9223372036854775808", "offset"),
+                        ("/assignments/stale?offset=1000000000000000000000000000000", "offset"),
+                        ("/assignments/stale?limit=1000000000000000000000000000000", "limit"),
+                        ("/assignments/unassigned?limit=0", "limit"), ("/me/tasks?limit=-1", "limit"),
+                        ("/cases?offset=-1", "offset"), ("/vehicle-models?limit=9223372036854775808", "limit")):
+        response = await api.get(path, headers=admin)
+        assert (response.status_code, response.json()["error"]["field"]) == (422, field), (path, response.text)
+    assert (await api.get("/assignments/stale?limit=200&offset=1000000", headers=admin)).status_code == 200
+
+    spec = (await api.get("/openapi.json")).json()
+    unbounded = [f"{method.upper()} {path} {parameter['name']}"
+                 for path, operations in spec["paths"].items() for method, operation in operations.items()
+                 for parameter in operation.get("parameters", [])
+                 if parameter["schema"].get("type") in ("integer", "number")
+                 and not {"minimum", "maximum"} <= set(parameter["schema"])]
+    assert not unbounded, unbounded

