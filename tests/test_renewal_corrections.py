@@ -155,7 +155,7 @@ async def test_a_deterministic_activity_failure_opens_an_admin_task_and_the_case
     state = await case.state()
     assert state.stage == "FIRST_CONTACT" and state.outcome is None
     [problem] = state.problems
-    assert "first_notice" in problem.activity and "language" in problem.error
+    assert "first_notice" in problem.activity and "first_notice (fr)" in problem.error
     [attention] = [t for t in sc.tasks(case) if t.kind == "attention"]
     assert (attention.assignee_id, attention.state) == (case.admin_id, "open")
     assert "needs attention" in await details(case)
