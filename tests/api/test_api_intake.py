@@ -57,6 +57,14 @@ def branch(engine) -> Branch:
     return Branch(code=f"A{suffix}", sub_branch=sub, **people)
 
 
+@pytest.fixture(scope="module")
+def time_env(dev_env):
+    """This module's cases run on the dev server: a book move and a deputy change send dozens of
+    updates at once, which the time-skipping test server now and then leaves unanswered under load.
+    Nothing here needs time skipped."""
+    return dev_env
+
+
 @pytest_asyncio.fixture(scope="module", autouse=True)
 async def stop_cases_at_the_end(time_env, engine, task_queue):
     yield
