@@ -8,6 +8,7 @@ in the page with their reason.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ from workflows import staff_rules
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "console"
 templates = Jinja2Templates(directory=TEMPLATES)
-templates.env.globals.update(t_day=t_day, WINDOW_DAYS=WINDOW_DAYS)
+# Each rendered form gets a key of its own, sent as the action's Idempotency-Key: the same form sent
+# again (a lost answer, a "try again" past the action's deadline) is applied once.
+ACTION_KEY_FIELD = "action_key"
+templates.env.globals.update(t_day=t_day, WINDOW_DAYS=WINDOW_DAYS, ACTION_KEY_FIELD=ACTION_KEY_FIELD,
+                             new_action_key=lambda: uuid.uuid4().hex)
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -315,7 +320,12 @@ class _Context:
 
     def casework(self) -> case_routes.StaffAction:
         require(self.staff, self.case, CaseAction.casework)
-        return case_routes.StaffAction(self.case, self.staff, self.session, self.client, self.now)
+        return self.action()
+
+    def action(self) -> case_routes.StaffAction:
+        key = self.get(ACTION_KEY_FIELD)
+        return case_routes.StaffAction(self.case, self.staff, self.session, self.client, self.now,
+                                       key if key and re.fullmatch(r"[0-9a-f]{32}", key) else None)
 
 
 # Each action answers (what was done, a detail to show).
@@ -398,7 +408,7 @@ async def _customer_contacts(x: _Context) -> tuple[str, str]:
 async def _resolve_attention(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.administer)
     body = ResolveAttentionIn(note=x.get("note"))
-    await case_routes.resolve_attention(body, case_routes.StaffAction(x.case, x.staff, x.session, x.client, x.now))
+    await case_routes.resolve_attention(body, x.action())
     return "resolve-attention", ""
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import Browser, expect
+from sqlmodel import Session, select
+
+from models import ContactRecord, Note
 
 from tests.api.conftest import give_password
 from tests.console.conftest import PHONE, TABLET, no_horizontal_scroll, phone_page, screenshot, sign_in
@@ -145,4 +148,27 @@ async def test_the_manager_records_intent_and_the_customers_proxy_family_and_pho
     await page.locator("#family").fill("钱小宝")
     await page.locator("#proxy-phone").locator("xpath=ancestor::form").get_by_role("button").click()
     await expect(page.get_by_role("alert")).to_contain_text("family: write each person as name:relation:phone")
+    await context.close()
+
+
+async def test_a_contact_form_sent_again_after_no_answer_records_one_contact(console_url: str, browser: Browser,
+                                                                            sc: Scenario):
+    """A phone that lost the answer (or got the 'try again' of a staff action past its deadline)
+    sends the same form again: the form carries its own key, so the contact is recorded once."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-59, 10))
+    context, page = await phone_page(browser, console_url, give_password(sc.engine, case.owner_id))
+    await page.goto(f"{console_url}/app/cases/{case.case_id}")
+    form = page.locator(f"form[action='/app/cases/{case.case_id}/contacts']")
+    fields = await form.evaluate("f => Object.fromEntries(new FormData(f).entries())")
+    fields.update(channel="call", result="reached", note="客户考虑续保")
+    for _ in range(2):
+        sent = await page.request.post(f"{console_url}/app/cases/{case.case_id}/contacts", form=fields,
+                                       max_redirects=0)
+        assert sent.status == 303, await sent.text()
+    with Session(sc.engine) as session:
+        calls = session.exec(select(ContactRecord).where(ContactRecord.case_id == case.case_id,
+                                                         ContactRecord.channel == "call")).all()
+        notes = session.exec(select(Note).where(Note.case_id == case.case_id)).all()
+    assert (len(calls), [n.body for n in notes]) == (1, ["客户考虑续保"]), "the form sent twice is one contact"
     await context.close()
