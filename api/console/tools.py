@@ -73,6 +73,14 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     return 422, str(exc)
 
 
+def _form_id(form, name: str) -> uuid.UUID | None:
+    """The id a form's select sent, or None when none (or no id) was chosen."""
+    try:
+        return uuid.UUID(form_text(form, name) or "")
+    except ValueError:
+        return None
+
+
 async def _admin_page(request: Request, staff: Staff, session: Session, *, mistake: str | None = None,
                       refused: Exception | None = None) -> Response:
     status, error = 200, None
@@ -153,9 +161,7 @@ async def give_handler_code(request: Request, staff: web.ConsoleStaff, session: 
     form = await _form(request, settings)
     if staff.role != Role.admin:
         return forbidden(request, staff)
-    try:
-        member_id = uuid.UUID(form_text(form, "staff_id") or "")
-    except ValueError:
+    if (member_id := _form_id(form, "staff_id")) is None:
         return await _admin_page(request, staff, session, mistake="handler_pick_staff")
     try:
         body = staff_routes.HandlerCodeIn(handler_code=form_text(form, "handler_code") or None)
@@ -173,9 +179,7 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
     if staff.role != Role.admin:
         return forbidden(request, staff)
     targets = [value for value in form.getlist("to") if isinstance(value, str)][:50]
-    try:
-        leaver_id = uuid.UUID(form_text(form, "from") or "")
-    except ValueError:
+    if (leaver_id := _form_id(form, "from")) is None:
         return await _admin_page(request, staff, session, mistake="book_pick_leaver")
     try:
         body = staff_routes.ReassignBookIn(to=targets, reason=form_text(form, "reason"),
