@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_val
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Note, Text, examples
 from api.quoting import QuoteOut
 from models import QuoteWish, RenewalCase, SigningIntent
+from renewals.policy_file import MAX_OTHER_PHONES, MAX_PEOPLE
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
@@ -216,8 +217,8 @@ class CustomerContactsIn(BaseModel):
                              "family": [{"name": "李明", "relation": "子女", "phone": "13900002222"}],
                              "other_phones": ["021-62345678"]})
     proxy: PersonIn | None = Field(default=None, description="委托人, who can renew for the customer")
-    family: list[PersonIn] = Field(default_factory=list, max_length=10)
-    other_phones: list[Text(32, min_length=3)] = Field(default_factory=list, max_length=5)
+    family: list[PersonIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    other_phones: list[Text(32, min_length=3)] = Field(default_factory=list, max_length=MAX_OTHER_PHONES)
 
 
 class CustomerContactsOut(BaseModel):

@@ -134,7 +134,7 @@ def release_inbound_sms(session: Session, message_sid: str) -> None:
     session.commit()
 
 
-def _open_cases(session: Session, customer_ids: list) -> list[tuple[str, object, object]]:
+def open_cases(session: Session, customer_ids: list) -> list[tuple[str, object, object]]:
     """(workflow id, case id, customer id) of the customers' cases that are still running."""
     return list(session.exec(
         select(RenewalCase.workflow_id, RenewalCase.id, Policy.customer_id)
@@ -155,9 +155,9 @@ def apply_inbound_sms(session: Session, form: dict[str, str], now: datetime) -> 
     if not customers or not claim_inbound_sms(session, form["MessageSid"], now):
         return None, []
     choice = opt_choice(form.get("Body", ""), form.get("OptOutType", ""))
-    open_cases = _open_cases(session, [customer.id for customer in customers])
+    running = open_cases(session, [customer.id for customer in customers])
     case_of = {}
-    for _, case_id, customer_id in open_cases:
+    for _, case_id, customer_id in running:
         case_of.setdefault(customer_id, case_id)  # the reply shows in the history of an open case
     for customer in customers:
         if choice is not None:
@@ -169,7 +169,7 @@ def apply_inbound_sms(session: Session, form: dict[str, str], now: datetime) -> 
             body=form.get("Body", ""), provider_id=form["MessageSid"], delivery_status="received",
             created_at=now, sent_at=now))
     session.commit()
-    return choice, [workflow_id for workflow_id, _, _ in open_cases]
+    return choice, [workflow_id for workflow_id, _, _ in running]
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,6 @@ intake_app = typer.Typer(help="Intake: the daily run that starts the cases enter
 app.add_typer(intake_app, name="intake")
 console = cli_output.console()
 err = cli_output.console(stderr=True)
-# The to-do panel's rows at most, as the console shows them.
-PANEL_ROWS = 200
 
 
 def _settings(*, beside_dev: bool = True) -> Settings:
@@ -146,8 +144,8 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
 
 
 def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) -> None:
-    from renewals.calendar import REAL_DAY_SECONDS
     from renewals.db import shown_url
+    from renewals.dev_stack import sandbox_note
 
     lines = [
         f"API            http://{settings.api_host}:{settings.api_port}  (docs: /docs, ready: /readyz)",
@@ -158,8 +156,8 @@ def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) ->
     if local_temporal:
         lines.append(f"Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
     lines.append(f"Data           {settings.data_dir.resolve()}  (commands run beside this one use this stack)")
-    if settings.day_seconds != REAL_DAY_SECONDS:
-        lines.append(f"Clock          training sandbox: a day is {settings.day_seconds} s")
+    if sandbox := sandbox_note(settings.day_seconds):
+        lines.append(f"Clock          {sandbox}")
     if demo_logins:
         lines.append("Demo sign-in   " + ", ".join(demo_logins) + "  (password: demo)")
     lines.append("Stop           Ctrl-C")
@@ -358,7 +356,7 @@ def staff_tasks(
 
     from sqlmodel import select
 
-    from api.routes.me import my_tasks
+    from api.routes.me import PANEL_ROWS, my_tasks
     from models import Staff
     from renewals.calendar import t_day
     from renewals.db import session_scope

@@ -16,6 +16,11 @@ from renewals.settings import Settings
 STATE_FILE = "dev-stack.json"
 
 
+def sandbox_note(day_seconds: int) -> str | None:
+    """How a stack on a compressed day says so (the banner, and commands attached to it)."""
+    return f"training sandbox: a day is {day_seconds} s" if day_seconds != REAL_DAY_SECONDS else None
+
+
 @dataclass(frozen=True)
 class DevStack:
     pid: int
@@ -29,7 +34,7 @@ class DevStack:
     def describe(self) -> str:
         from renewals.db import shown_url
 
-        sandbox = f" · training sandbox: a day is {self.day_seconds} s" if self.day_seconds != REAL_DAY_SECONDS else ""
+        sandbox = f" · {note}" if (note := sandbox_note(self.day_seconds)) else ""
         return (f"renewals dev of {self.data_dir} (pid {self.pid}): database {shown_url(self.database_url)} · "
                 f"Temporal {self.temporal_address} namespace {self.temporal_namespace}{sandbox}")
 

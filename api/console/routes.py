@@ -188,7 +188,7 @@ def _done_today(session: Session, staff: Staff, settings: Settings, now: datetim
 @router.get("/tasks")
 async def tasks_page(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
                      now: NowDep) -> Response:
-    page = await run_in_threadpool(me_routes.my_tasks, staff, session, settings, now, date=None, limit=200,
+    page = await run_in_threadpool(me_routes.my_tasks, staff, session, settings, now, date=None, limit=me_routes.PANEL_ROWS,
                                    offset=0)
     done = await run_in_threadpool(_done_today, session, staff, settings, now)
     missed = sum(item.missed for item in page.items)

@@ -204,14 +204,20 @@ async def templates_page(request: Request, staff: web.ConsoleStaff, session: Ses
     return render(request, "sms_templates.html", staff=staff, templates=templates)
 
 
+def _versions_with_authors(staff: Staff, session: Session, key: str, language: str) -> tuple[list, dict]:
+    """A template's versions, newest first, and the names of who wrote them."""
+    history = template_routes.template_versions(template_routes.MessageKey(key), template_routes.Language(language),
+                                                staff, session)
+    authors = {version.created_by for version in history} - {None}
+    names = dict(session.exec(select(Staff.id, Staff.name).where(Staff.id.in_(authors))).all()) if authors else {}
+    return history, names
+
+
 async def _template_page(request: Request, staff: Staff, session: Session, key: str, language: str, *,
                          body: str | None = None, case_id: str | None = None, shown=None,
                          refused: Exception | None = None) -> Response:
     status, error = _refusal(refused) if refused is not None else (200, None)
-    history = await run_in_threadpool(template_routes.template_versions, template_routes.MessageKey(key),
-                                      template_routes.Language(language), staff, session)
-    authors = {version.created_by for version in history} - {None}
-    names = dict(session.exec(select(Staff.id, Staff.name).where(Staff.id.in_(authors))).all()) if authors else {}
+    history, names = await run_in_threadpool(_versions_with_authors, staff, session, key, language)
     return render(request, "sms_template.html", staff=staff, status=status, error=error, key=key, language=language,
                   history=history, names=names, body=history[0].body if body is None else body,
                   case_id=case_id or "", shown=shown, saved=request.query_params.get("saved", "")[:8])

@@ -34,6 +34,7 @@ from models import Assignment, ContactRecord, Customer, IdempotencyKey, Note, Po
 from models.base import utcnow
 from renewals.audit.refusals import record_refusal
 from renewals.calendar import Outcome, Stage, call_refusal
+from renewals.callbacks import open_cases
 from renewals.cases import CaseRejected, update_case
 from renewals.masking import mask_phone
 from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_failure, call_twiml, callback_url
@@ -85,12 +86,12 @@ def _claim_key(session: Session, staff: Staff, key: str, digest: str) -> None:
     """Bind `key` to the request it first came with; the same key with another request is refused
     (draft-ietf-httpapi-idempotency-key-header): answering it the first request's result would
     drop what it asked for without a word."""
-    session.execute(insert(IdempotencyKey).values(staff_id=staff.id, key=key, request_digest=digest,
-                                                  created_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=[IdempotencyKey.staff_id, IdempotencyKey.key]))
-    bound_to = session.execute(select(IdempotencyKey.request_digest).where(
-        IdempotencyKey.staff_id == staff.id, IdempotencyKey.key == key)).scalar_one()
-    if bound_to != digest:
+    claimed = session.execute(insert(IdempotencyKey).values(staff_id=staff.id, key=key, request_digest=digest,
+                                                            created_at=utcnow())
+                              .on_conflict_do_nothing(index_elements=[IdempotencyKey.staff_id, IdempotencyKey.key])
+                              .returning(IdempotencyKey.key)).first()
+    if claimed is None and session.execute(select(IdempotencyKey.request_digest).where(
+            IdempotencyKey.staff_id == staff.id, IdempotencyKey.key == key)).scalar_one() != digest:
         raise ApiError(422, "Idempotency-Key: this key was already sent with another request; a new action needs "
                             "a new key", code="idempotency_key_reused", field="Idempotency-Key")
 
@@ -204,18 +205,14 @@ def case_update(action: str, summary: str):
                        responses={**state_responses(), **ACTION_ERRORS})
 
 
-def _customers_other_open_cases(session: Session, case: RenewalCase) -> list[RenewalCase]:
-    customer_id = select(Policy.customer_id).where(Policy.id == case.policy_id).scalar_subquery()
-    return list(session.exec(select(RenewalCase).join(Policy, Policy.id == RenewalCase.policy_id).where(
-        Policy.customer_id == customer_id, RenewalCase.outcome.is_(None), RenewalCase.id != case.id)).all())
-
-
-def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> None:
+def _put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> list[str]:
+    """The list is the person's: the workflow ids of their other open cases, which must stop too."""
     customer = _customer_of(session, case)
     until = case_today(case, now) + timedelta(days=days)
     customer.do_not_call_until = max(until, customer.do_not_call_until or until)
     session.add(customer)
     session.commit()
+    return [workflow_id for workflow_id, case_id, _ in open_cases(session, [customer.id]) if case_id != case.id]
 
 
 def _record_intent(session: Session, case: RenewalCase, body: ContactIn) -> None:
@@ -235,11 +232,11 @@ async def record_contact(body: ContactIn, act: Casework, settings: SettingsDep) 
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
     await run_in_threadpool(_record_intent, act.session, act.case, body)
     if body.result is c.ContactResult.do_not_contact:
-        await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days, act.now)
-        # The list is the person's: their other open cases stop calling and texting too.
+        others = await run_in_threadpool(_put_on_do_not_call_list, act.session, act.case, settings.do_not_call_days,
+                                         act.now)
         told = c.CustomerRefusedContact(on_case=act.case.id, staff_id=act.staff.id)
-        for other in await run_in_threadpool(_customers_other_open_cases, act.session, act.case):
-            await _tell_case(act.client, other, "customer_refused_contact", told)
+        for workflow_id in others:  # their other open cases stop calling and texting too
+            await _tell_case(act.client, workflow_id, "customer_refused_contact", told)
     return state
 
 
@@ -391,9 +388,9 @@ def _correct_phone(session: Session, case: RenewalCase, staff: Staff, body: Cust
     return CustomerPhoneOut(customer_id=customer.id, corrected_phone=phone, phone_unreachable=False, note_id=note_id)
 
 
-async def _tell_case(client: Client, case: RenewalCase, signal: str, *args: Any) -> None:
+async def _tell_case(client: Client, workflow_id: str, signal: str, *args: Any) -> None:
     try:
-        await client.get_workflow_handle(case.workflow_id).signal(signal, *args)
+        await client.get_workflow_handle(workflow_id).signal(signal, *args)
     except RPCError as exc:  # finished meanwhile: a closed case has nothing left to send or call
         if exc.status is not RPCStatusCode.NOT_FOUND:
             raise
@@ -404,7 +401,7 @@ async def _tell_case(client: Client, case: RenewalCase, signal: str, *args: Any)
 async def set_customer_phone(body: CustomerPhoneIn, case: CaseForPhone, staff: CurrentStaff,
                              session: SessionDep, client: TemporalDep) -> CustomerPhoneOut:
     corrected = await run_in_threadpool(_correct_phone, session, case, staff, body)
-    await _tell_case(client, case, "phone_corrected")  # automatic SMS resume; the find-a-number task is done
+    await _tell_case(client, case.workflow_id, "phone_corrected")  # automatic SMS resume; the find-a-number task is done
     return corrected
 
 
@@ -456,5 +453,5 @@ def _mark_unreachable(session: Session, case: RenewalCase, staff: Staff, body: P
 async def mark_phone_unreachable(body: PhoneUnreachableIn, case: CaseForPhone, staff: CurrentStaff,
                                  session: SessionDep, client: TemporalDep) -> CustomerPhoneOut:
     marked = await run_in_threadpool(_mark_unreachable, session, case, staff, body)
-    await _tell_case(client, case, "phone_unreachable")
+    await _tell_case(client, case.workflow_id, "phone_unreachable")
     return marked

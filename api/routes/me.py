@@ -23,6 +23,8 @@ router = APIRouter(prefix="/me", tags=["me"])
 # Missed tasks stay on the panel, first, for the day after their deadline, so what slipped
 # yesterday is seen today; older ones are history (reports count them).
 MISSED_SHOWN_FOR = timedelta(days=1)
+# The to-do panel's rows at most, in the console and `renewals staff tasks`.
+PANEL_ROWS = 200
 # The longest a task stays open (a loss-reason task reported at T-60 is due at T+7): bounds the
 # index range scanned for missed tasks.
 LONGEST_TASK = timedelta(days=70)
