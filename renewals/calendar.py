@@ -222,7 +222,7 @@ class RenewalPlan:
         t = _aware(t, "t")
         if self.anchor is not None:
             return (t - self.anchor) // timedelta(seconds=self.day_seconds)
-        return (t.astimezone(ZoneInfo(self.timezone)).date() - self.expiry).days
+        return (local_date(t, self.timezone) - self.expiry).days
 
     @property
     def expiry_day_starts_at(self) -> datetime:

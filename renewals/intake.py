@@ -596,8 +596,8 @@ async def run_import(engine: Engine, client: Client, settings: Settings, job_id:
                   "new_owner": loaded.owner_changed, "unassigned": loaded.unassigned,
                   "rejected": len({e.row for e in errors})}
         imported = len(good) - len(loaded.refused)
-        await asyncio.to_thread(_save, engine, job_id, phase="cases", imported_rows=imported, counts=counts,
-                                errors=[e.as_dict() for e in errors])
+        refused = {"errors": [e.as_dict() for e in errors]} if loaded.refused else {}  # else stored already
+        await asyncio.to_thread(_save, engine, job_id, phase="cases", imported_rows=imported, counts=counts, **refused)
         counts |= await follow_policies(engine, client, settings, loaded.policy_ids, actor, today, report)
     except BaseException as exc:
         # The rows committed stay committed; rerunning the file finishes the cases.

@@ -26,15 +26,18 @@ class TemplateRefused(ValueError):
         self.problems = problems
 
 
+def _newest_first(key: str, language: str):
+    return (select(SmsTemplate).where(SmsTemplate.key == key, SmsTemplate.language == language)
+            .order_by(SmsTemplate.version.desc()))
+
+
 def current(session: Session, key: str, language: str) -> SmsTemplate | None:
-    return session.exec(select(SmsTemplate).where(SmsTemplate.key == key, SmsTemplate.language == language)
-                        .order_by(SmsTemplate.version.desc()).limit(1)).first()
+    return session.exec(_newest_first(key, language).limit(1)).first()
 
 
 def versions(session: Session, key: str, language: str) -> list[SmsTemplate]:
     """Every version, newest first."""
-    return list(session.exec(select(SmsTemplate).where(SmsTemplate.key == key, SmsTemplate.language == language)
-                             .order_by(SmsTemplate.version.desc())).all())
+    return list(session.exec(_newest_first(key, language)).all())
 
 
 def newest(session: Session) -> list[SmsTemplate]:
@@ -94,10 +97,11 @@ def save(session: Session, key: str, language: str, template: str, case: Renewal
     preview(session, key, language, template, case, today)
     latest = current(session, key, language)
     version = (latest.version if latest else 0) + 1
+    new_id = uuid.uuid4()
     saved = session.execute(insert(SmsTemplate).values(
-        id=uuid.uuid4(), key=key, language=language, version=version, body=template, created_by=staff_id,
+        id=new_id, key=key, language=language, version=version, body=template, created_by=staff_id,
         created_at=at or utcnow()).on_conflict_do_nothing()).rowcount
     session.commit()
     if not saved:
         raise TemplateRefused([f"version {version} was saved meanwhile by someone else: reload and edit again"])
-    return current(session, key, language)
+    return session.get(SmsTemplate, new_id)  # ours, even if another admin saved a newer one since

@@ -132,5 +132,5 @@ def end_sessions(session: Session, staff_id: uuid.UUID) -> None:
 
 def set_password(session: Session, staff_id: uuid.UUID, password_hash: str) -> None:
     """A new password (hashed by the caller, off the event loop) ends every earlier session."""
-    session.execute(update(Staff).where(Staff.id == staff_id).values(password_hash=password_hash))
-    end_sessions(session, staff_id)
+    session.execute(update(Staff).where(Staff.id == staff_id).values(
+        password_hash=password_hash, session_version=Staff.session_version + 1))

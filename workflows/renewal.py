@@ -293,8 +293,7 @@ class PolicyRenewal:
 
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         _refuse(staff_rules.contact_refusal(u.actor.id, self._state()))
 
     @workflow.update
@@ -318,8 +317,7 @@ class PolicyRenewal:
 
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state(), noted=u.note_id is not None))
         if u.status is c.FollowUpStatus.success and not u.new_policy_no:
             raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
@@ -344,8 +342,7 @@ class PolicyRenewal:
 
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         _refuse(staff_rules.renewed_elsewhere_refusal(u.actor.id, self._state(),
                                                       by_system=u.actor.role is c.ActorRole.system))
         _refuse(c.other_without_text(u.reason, u.note_id))
@@ -362,8 +359,7 @@ class PolicyRenewal:
 
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         _refuse(staff_rules.loss_reason_refusal(u.actor.id, self._state()))
         if u.reason is c.LossReason.unknown:
             raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
@@ -403,8 +399,7 @@ class PolicyRenewal:
 
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         _refuse(staff_rules.sms_refusal(u.actor.id, self._state()))
         if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
             raise Rejected("a quote SMS needs the quote to send (quote_id)")
@@ -417,8 +412,7 @@ class PolicyRenewal:
 
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         # system: an import that moved the policy to a new manager
         self._require_branch_admin_or_system(u.actor, "reassign")
         if u.new_owner_id == self._owner:
@@ -432,8 +426,7 @@ class PolicyRenewal:
 
     @change_deputy.validator
     def _validate_change_deputy(self, u: c.ChangeDeputy) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         # system: the sub-branch's deputy changed in the records
         self._require_branch_admin_or_system(u.actor, "change the deputy manager of")
         if u.new_deputy_id == self._deputy:
@@ -447,8 +440,7 @@ class PolicyRenewal:
 
     @close.validator
     def _validate_close(self, u: c.Close) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         self._require_branch_admin(u.actor, "close")
 
     @workflow.update
@@ -459,8 +451,7 @@ class PolicyRenewal:
 
     @resolve_attention.validator
     def _validate_resolve_attention(self, u: c.ResolveAttention) -> None:
-        self._require_open()
-        _refuse(staff_rules.system_refusal(u.actor))
+        self._admit(u.actor)
         task = self._attention_task()
         if task is None:
             raise Rejected("the case has no open needs-attention task")
@@ -647,9 +638,12 @@ class PolicyRenewal:
         if actor.role is not c.ActorRole.system:
             self._require_branch_admin(actor, action)
 
-    def _require_open(self) -> None:
+    def _admit(self, actor: c.Actor) -> None:
+        """What every update's validator asks first: the case is open, and an actor claiming to be
+        the system is one of the system's own."""
         if self._outcome is not None:
             raise Rejected(c.closed_reason(self._outcome.value))
+        _refuse(staff_rules.system_refusal(actor))
 
     def _update_uuid(self, purpose: str = "") -> uuid.UUID:
         return uuid.uuid5(self._case_id, f"update:{workflow.current_update_info().id}:{purpose}")
