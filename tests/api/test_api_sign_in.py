@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -16,7 +18,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session
 
 from api.main import create_app
-from api.throttle import SignInTurns
+from api.throttle import RUNNING, SignInTurns
 from models import Role, SignInThrottle
 from renewals.devservers import free_port
 from renewals.run import api_server
@@ -124,11 +126,34 @@ async def test_a_hundred_concurrent_wrong_passwords_from_one_client_check_no_mor
     assert all(int(a.headers["Retry-After"]) >= 1 for a in answers if a.status_code == 429)
 
 
+class WatchedTurns(SignInTurns):
+    """The process's real turns, recording who asked and who was given a turn, in order; the
+    flood's checks hold their turn until the desk has asked, so the desk always meets a queue."""
+
+    def __init__(self, flood_client: str, desk_client: str):
+        super().__init__()
+        self.flood_client, self.desk_client = flood_client, desk_client
+        self.events: list[tuple[str, str]] = []
+        self.desk_asked = asyncio.Event()
+
+    @asynccontextmanager
+    async def turn(self, client: str) -> AsyncIterator[None]:
+        self.events.append(("asks", client))
+        if client == self.desk_client:
+            self.desk_asked.set()
+        async with super().turn(client):
+            self.events.append(("given", client))
+            if client == self.flood_client:
+                await self.desk_asked.wait()
+            yield
+
+
 async def test_a_flood_from_one_client_does_not_hold_up_another_clients_sign_in(api: Api):
     flooded, desk_user = add_person(api.engine, Role.auditor), add_person(api.engine, Role.auditor)
     await api.sign_in(flooded.id)
     await api.sign_in(desk_user.id)
     app = api_process(api)
+    turns = app.state.sign_in_turns = WatchedTurns("10.0.2.1", "10.0.2.2")
     answered: list[tuple[str, int]] = []
 
     async def attempt(client: httpx.AsyncClient, who: str, username: str, password: str) -> None:
@@ -138,13 +163,19 @@ async def test_a_flood_from_one_client_does_not_hold_up_another_clients_sign_in(
     async with client_at(api, "10.0.2.1", app=app) as attacker, client_at(api, "10.0.2.2", app=app) as desk:
         flood = [asyncio.create_task(attempt(attacker, "flood", flooded.username, f"guess-{n}")) for n in range(60)]
         await until(lambda: failures_of(api, "client:10.0.2.1") >= len(flood), "every attempt of the flood counted")
+        await until(lambda: turns.events.count(("asks", "10.0.2.1")) == api.settings.sign_in_max_failures,
+                    "every counted check of the flood waiting for its turn")
         await attempt(desk, "desk", desk_user.username, PASSWORD)
         await asyncio.gather(*flood)
     assert ("desk", 200) in answered
-    checked_first = [status for who, status in answered[:answered.index(("desk", 200))] if status == 401]
-    # Password checks take turns by client: the desk waits for the checks already running and
-    # one more of the flood's, not for the whole flood.
-    assert len(checked_first) <= 4, answered
+    assert answered.count(("flood", 401)) == api.settings.sign_in_max_failures
+    asked, given = turns.events.index(("asks", "10.0.2.2")), turns.events.index(("given", "10.0.2.2"))
+    flood_given_meanwhile = turns.events[asked:given].count(("given", "10.0.2.1"))
+    flood_given_after = turns.events[given:].count(("given", "10.0.2.1"))
+    # Password checks take turns by client: the desk waits for the checks already running, and at
+    # most one more of the flood's, not for the whole flood (in order of asking: 8 more).
+    assert flood_given_meanwhile <= 1, turns.events
+    assert flood_given_after >= api.settings.sign_in_max_failures - RUNNING - 1, turns.events
 
 
 async def test_a_sign_in_beyond_the_hashing_queue_is_refused_at_once_and_not_counted(api: Api):
