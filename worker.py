@@ -16,8 +16,8 @@ from activities.intake import IntakeActivities
 from activities.notifications import Notifications
 from activities.projection import CaseProjection
 from activities.task_rollup import TaskRollupActivities
-from renewals.notify import Notifier, build_notifier
-from renewals.settings import Settings
+from renewals.core.notify import Notifier, build_notifier
+from renewals.core.settings import Settings
 from workflows.archiver import HistoryArchiver
 from workflows.intake import PolicyIntake
 from workflows.renewal import PolicyRenewal

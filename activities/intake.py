@@ -1,5 +1,5 @@
-"""The intake run's activities: start the cases of one batch of due policies (renewals.intake), and move
-open cases behind a deputy change to their sub-branch's deputy (renewals.ownership)."""
+"""The intake run's activities: start the cases of one batch of due policies (renewals.intake.service), and move
+open cases behind a deputy change to their sub-branch's deputy (renewals.ownership.service)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client
 
-from renewals.intake import start_due_cases
-from renewals.ownership import align_deputies
-from renewals.settings import Settings
+from renewals.intake.service import start_due_cases
+from renewals.ownership.service import align_deputies
+from renewals.core.settings import Settings
 from workflows.intake import IntakeBatch, IntakeBatchResult
 
 

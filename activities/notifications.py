@@ -22,11 +22,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities.types import SmsOutcome, SmsRequest
 from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff
-from renewals.masking import mask_phone
-from renewals.messages import render_sms
-from renewals.sms_templates import current, message_context
-from renewals.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, callback_url
-from renewals.settings import Settings
+from renewals.core.masking import mask_phone
+from renewals.case.messages import render_sms
+from renewals.case.sms_templates import current, message_context
+from renewals.core.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, callback_url
+from renewals.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

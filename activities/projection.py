@@ -16,8 +16,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.types import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
-from renewals.calendar import plan_renewal
-from renewals.task_rollup import unroll
+from renewals.case.calendar import plan_renewal
+from renewals.reports.task_rollup import unroll
 from workflows.tasks import PLANNED_KINDS, planned_tasks
 
 

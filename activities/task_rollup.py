@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from temporalio import activity
 
-from renewals.task_rollup import roll_up
+from renewals.reports.task_rollup import roll_up
 
 
 class TaskRollupActivities:

@@ -21,7 +21,7 @@ Who acts on a case:
 
 Who imports policies: a system specialist (admin) of a branch, into that branch only. Every row names
 one of its sub-branches; a row naming another branch's policy is refused, and a row's customer is
-found among the branch's own records of people (renewals.intake), so an import reads and writes
+found among the branch's own records of people (renewals.intake.service), so an import reads and writes
 nothing of another branch. The system operator's `renewals import` loads the whole company's book,
 each row within its sub-branch's branch.
 
@@ -44,8 +44,8 @@ from sqlmodel import Session, select
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError
 from models import Assignment, Branch, Customer, ImportJob, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
-from renewals.cases import CaseRejected
-from renewals.report_queries import Filters
+from renewals.case.start import CaseRejected
+from renewals.reports.queries import Filters
 from workflows.contract import Actor, ActorRole, closed_reason
 
 

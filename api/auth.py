@@ -16,9 +16,9 @@ from sqlmodel import Session, select
 
 from api.errors import ApiError
 from models import Staff
-from renewals.demo_users import is_demo_username
-from renewals.security import hash_password, verify_password
-from renewals.settings import Settings
+from renewals.dev.demo_users import is_demo_username
+from renewals.core.security import hash_password, verify_password
+from renewals.core.settings import Settings
 
 ALGORITHM = "HS256"
 # Verified when the username is unknown, so a wrong username costs as long as a wrong password.

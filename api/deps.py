@@ -15,8 +15,8 @@ from temporalio.client import Client
 
 from api.auth import refuse_demo_in_prod, token_claims, unauthenticated
 from models import Staff
-from renewals.notify import Notifier
-from renewals.settings import Settings
+from renewals.core.notify import Notifier
+from renewals.core.settings import Settings
 
 # auto_error=False: a missing token answers in the API's own error shape, not FastAPI's.
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)

@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from renewals.cases import CaseRejected
-from renewals.staff import StaffError
+from renewals.case.start import CaseRejected
+from renewals.org.service import StaffError
 
 log = logging.getLogger(__name__)
 # How long a client should wait before retrying when PostgreSQL or Temporal is unreachable.

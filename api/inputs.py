@@ -27,7 +27,7 @@ from fastapi import Query, Request
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from api.errors import ApiError
-from renewals.text import FORBIDDEN, printable
+from renewals.core.text import FORBIDDEN, printable
 
 _FORBIDDEN_RE = re.compile(f"[{FORBIDDEN}]")  # free text keeps its tabs and line breaks
 # The same rule as the OpenAPI schema states it (ECMAScript regex escapes).

@@ -19,11 +19,11 @@ from api.routes import (
     assignments, audit, auth, cases, customers, health, imports, me, quotes, reports, sms_templates, staff,
     sub_branches, vehicle_models, webhooks,
 )
-from renewals.db import Workload, make_engine
-from renewals.notify import Notifier, build_notifier
-from renewals.pricing import RuleBasedPricing
-from renewals.settings import Settings, get_settings
-from renewals.temporal import connect
+from renewals.core.db import Workload, make_engine
+from renewals.core.notify import Notifier, build_notifier
+from renewals.quotes.pricing import RuleBasedPricing
+from renewals.core.settings import Settings, get_settings
+from renewals.core.temporal import connect
 
 Clock = Callable[[], Awaitable[datetime]]
 

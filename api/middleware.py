@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body, unavailable_response
-from renewals.notify import REQUEST_WORST_SECONDS
+from renewals.core.notify import REQUEST_WORST_SECONDS
 
 log = logging.getLogger("api.errors")
 MAX_BODY_BYTES = 1 << 20

@@ -1,5 +1,5 @@
 """Quotes in the API: their request and response bodies, and the database side of the quote rules
-(renewals.quotes) shared by the quote, case-SMS and customer routes."""
+(renewals.quotes.rules) shared by the quote, case-SMS and customer routes."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from sqlmodel import Session, select
 from api.errors import ApiError
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Line, Note, examples
 from models import Customer, Policy, Quote, QuoteWish, RenewalCase, StaffQuoteConfig, Vehicle
-from renewals.quotes import (
+from renewals.quotes.rules import (
     QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, eligibility_refusals,
     quote_status,
 )
-from renewals.settings import Settings
+from renewals.core.settings import Settings
 from workflows.contract import insurer_name
 
 # --- bodies ----------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ class QuoteAcceptIn(BaseModel):
 
 
 def case_today(case: RenewalCase, now: datetime) -> date:
-    """Today in the case's time zone (renewals.intake.local_today is the company's)."""
+    """Today in the case's time zone (renewals.intake.service.local_today is the company's)."""
     return now.astimezone(ZoneInfo(case.timezone)).date()
 
 

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_val
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Note, Text, examples
 from api.quoting import QuoteOut
 from models import QuoteWish, RenewalCase, SigningIntent
-from renewals.policy_file import MAX_OTHER_PHONES, MAX_PEOPLE
+from renewals.intake.policy_file import MAX_OTHER_PHONES, MAX_PEOPLE
 from workflows.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )

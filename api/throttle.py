@@ -39,7 +39,7 @@ from starlette.requests import Request
 
 from api.errors import ApiError
 from models import SignInThrottle
-from renewals.settings import Settings
+from renewals.core.settings import Settings
 
 RUNNING = 2
 WAITING = 16

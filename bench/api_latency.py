@@ -26,8 +26,8 @@ from api.auth import issue_token
 from api.main import create_app
 from bench.harness import percentile, renewal_system
 from models import Staff
-from renewals.cases import update_case
-from renewals.devservers import wheel_binary
+from renewals.case.start import update_case
+from renewals.dev.servers import wheel_binary
 from workflows import contract as c
 from workflows.contract import SEARCH_ATTRIBUTES
 

@@ -31,8 +31,8 @@ from bench.harness import percentile, renewal_system
 from renewals.audit.archive import (
     archive_closed_cases, archive_row, case_timeline, closing_status, store_histories,
 )
-from renewals.devservers import wheel_binary
-from renewals.temporal import register_search_attributes
+from renewals.dev.servers import wheel_binary
+from renewals.core.temporal import register_search_attributes
 
 TIMELINE_TARGET_MS = 200
 HISTORIES = Path(__file__).parent.parent / "tests" / "histories"

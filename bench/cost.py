@@ -16,9 +16,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.harness import renewal_system
-from renewals.devservers import wheel_binary
-from renewals.history import history_cost
-from renewals.temporal import register_search_attributes
+from renewals.dev.servers import wheel_binary
+from renewals.audit.history import history_cost
+from renewals.core.temporal import register_search_attributes
 from tests.scenario import Scenario
 from workflows import contract as c
 

@@ -29,7 +29,7 @@ from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from bench.harness import Stack, StartedCase
-from renewals.notify import HTTP_TIMEOUT_SECONDS
+from renewals.core.notify import HTTP_TIMEOUT_SECONDS
 from tests.fake_twilio import Chaos
 
 DAYS = 11  # T-11: THIRD_CONTACT, escalation at T-10, final contact at T-7, lapsed after T+7

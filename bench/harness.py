@@ -23,14 +23,14 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from models import RenewalCase, Role
-from renewals.cases import start_renewal
-from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres, TemporalDevServer, die_with_parent, free_port
-from renewals.intake import bounded
-from renewals.seed import create_policy
-from renewals.settings import Settings
-from renewals.staff import add_org, add_staff
-from renewals.temporal import connect
+from renewals.case.start import start_renewal
+from renewals.core.db import make_engine, migrate
+from renewals.dev.servers import EmbeddedPostgres, TemporalDevServer, die_with_parent, free_port
+from renewals.intake.service import bounded
+from renewals.dev.seed import create_policy
+from renewals.core.settings import Settings
+from renewals.org.service import add_org, add_staff
+from renewals.core.temporal import connect
 from tests.fake_twilio import FakeTwilio
 from tests.scenario import Scenario
 from worker import build_worker
@@ -115,7 +115,7 @@ class Stack:
                    TWILIO_ACCOUNT_SID=self.settings.twilio_account_sid, TWILIO_AUTH_TOKEN="bench-token",
                    TWILIO_FROM="+15005550006", LOG_LEVEL="WARNING", ACTIVITY_WORKERS="20")
         log = open(self.workdir / f"worker-{len(self.workers)}.log", "ab")
-        worker = subprocess.Popen([sys.executable, "-m", "renewals.cli", "worker"], env=env, stdout=log,
+        worker = subprocess.Popen([sys.executable, "-m", "renewals.cli.main", "worker"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         self.workers.append(worker)
         return worker

@@ -2,10 +2,10 @@
 
     uv run python -m bench.intake_copy [ROWS]      (default 100,000)
 
-Generates ROWS valid policies for one organisation and checks them (renewals.policy_file: file
+Generates ROWS valid policies for one organisation and checks them (renewals.intake.policy_file: file
 bytes to good rows; the same for every path, so timed once). Then the same checked rows are loaded
 into three fresh databases on an embedded PostgreSQL, each timed from the list of rows to the commit:
-  - as an import does (renewals.intake.load): COPY into a staging table, set-based inserts and
+  - as an import does (renewals.intake.service.load): COPY into a staging table, set-based inserts and
     updates of customers, vehicles, policies and assignments, the counts, in one transaction (into
     an empty book this is a first load: secondary indexes and constraints are built after);
   - naively: one INSERT … ON CONFLICT DO UPDATE per row per table (customer, vehicle, policy,
@@ -31,13 +31,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres
-from renewals.intake import load, organisation
-from renewals.policy_file import check_file
-from renewals.sample_book import HANDLER_CODES, MANAGERS, rows, to_csv
-from renewals.settings import Settings
-from renewals.staff import add_org, add_staff
+from renewals.core.db import make_engine, migrate
+from renewals.dev.servers import EmbeddedPostgres
+from renewals.intake.service import load, organisation
+from renewals.intake.policy_file import check_file
+from renewals.dev.sample_book import HANDLER_CODES, MANAGERS, rows, to_csv
+from renewals.core.settings import Settings
+from renewals.org.service import add_org, add_staff
 
 COPY_TARGET, RATIO_TARGET = 50_000, 10
 

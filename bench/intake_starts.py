@@ -28,13 +28,13 @@ from temporalio.testing import WorkflowEnvironment
 from bench.intake_copy import _organisation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from renewals.cases import initial_search_attributes, renewal_input
-from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres, wheel_binary
-from renewals.intake import CONCURRENCY, bounded, load, local_today, organisation, start_due_cases
-from renewals.policy_file import check_file
-from renewals.sample_book import rows, to_csv
-from renewals.settings import Settings
+from renewals.case.start import initial_search_attributes, renewal_input
+from renewals.core.db import make_engine, migrate
+from renewals.dev.servers import EmbeddedPostgres, wheel_binary
+from renewals.intake.service import CONCURRENCY, bounded, load, local_today, organisation, start_due_cases
+from renewals.intake.policy_file import check_file
+from renewals.dev.sample_book import rows, to_csv
+from renewals.core.settings import Settings
 from workflows import contract as c
 
 TARGET = 0.8

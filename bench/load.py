@@ -38,8 +38,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.harness import Stack, StartedCase, percentile
-from renewals.history import history_cost
-from renewals.intake import bounded
+from renewals.audit.history import history_cost
+from renewals.intake.service import bounded
 
 MB = 1024 * 1024
 LIFECYCLE_DAYS = 61 + 8  # from the start (T-61) to the end of T+7

@@ -6,7 +6,7 @@ Generates, in an embedded PostgreSQL, CASES renewal cases (default 1,000,000) wi
 customers and vehicles, expiring over 2026 across 10 branches × 10 sub-branches × 20 service
 managers, with realistic outcomes, and TASKS_PER_CASE tasks each (default 8), all with
 INSERT … SELECT over generate_series (no row leaves the server), and rolls the settled days' tasks up
-(renewals/task_rollup.py, timed). Then times every report as the API builds it (query + figures)
+(renewals/reports/task_rollup.py, timed). Then times every report as the API builds it (query + figures)
 for an auditor (the whole company), a branch manager and a deputy, over a month and over the
 whole year, and prints the indexes the query plans use.
 """
@@ -31,12 +31,12 @@ from sqlmodel import Session, select
 
 from api.access import case_scope, task_scope
 from models import Staff, TaskDay
-from renewals import report_charts as charts
-from renewals import report_queries as q
-from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres
-from renewals.reports import Period
-from renewals.task_rollup import roll_up
+from renewals.reports import charts
+from renewals.reports import queries as q
+from renewals.core.db import make_engine, migrate
+from renewals.dev.servers import EmbeddedPostgres
+from renewals.reports.rules import Period
+from renewals.reports.task_rollup import roll_up
 
 TARGET_SECONDS = 2.0
 BRANCHES, SUBS_PER_BRANCH, SALES_PER_SUB = 10, 10, 20

@@ -4,7 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table)
-from renewals.db import make_engine
+from renewals.core.db import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -16,7 +16,7 @@ class SmsTemplate(SQLModel, table=True):
     __tablename__ = "sms_template"
     __table_args__ = (UniqueConstraint("key", "language", "version", name="uq_sms_template_version"),)
     id: uuid.UUID = uuid_pk()
-    key: str = Field(max_length=32)  # a message key (renewals.messages.MESSAGE_KEYS)
+    key: str = Field(max_length=32)  # a message key (renewals.case.messages.MESSAGE_KEYS)
     language: str = Field(max_length=8)
     version: int  # 1: the text shipped with the product
     body: str  # the Jinja2 source

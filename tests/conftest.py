@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from renewals.db import make_engine, migrate
-from renewals.devservers import EmbeddedPostgres, wheel_binary
-from renewals.settings import Settings
-from renewals.temporal import register_search_attributes
+from renewals.core.db import make_engine, migrate
+from renewals.dev.servers import EmbeddedPostgres, wheel_binary
+from renewals.core.settings import Settings
+from renewals.core.temporal import register_search_attributes
 from tests.fake_twilio import FakeTwilio, fake_twilio  # noqa: F401  (fixture)
 from tests.scenario import Scenario
 from workflows.contract import SEARCH_ATTRIBUTES

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from renewals.messages import sms_segments
+from renewals.case.messages import sms_segments
 
 API_VERSION = "2010-04-01"
 _ERROR_MESSAGES = {

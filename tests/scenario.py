@@ -20,11 +20,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from models import ContactRecord, Note, RenewalCase, Role, Task
-from renewals.calendar import plan_renewal
-from renewals.cases import renewal_input, start_renewal, update_case
-from renewals.settings import Settings
-from renewals.seed import create_policy
-from renewals.staff import add_org, add_staff
+from renewals.case.calendar import plan_renewal
+from renewals.case.start import renewal_input, start_renewal, update_case
+from renewals.core.settings import Settings
+from renewals.dev.seed import create_policy
+from renewals.org.service import add_org, add_staff
 from tests.fake_twilio import FakeTwilio
 from workflows import contract as c
 

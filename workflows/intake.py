@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from renewals.calendar import local_date
+    from renewals.case.calendar import local_date
 
 WORKFLOW_TYPE = "PolicyIntake"
 SCHEDULE_ID = "policy-intake-daily"
@@ -57,7 +57,7 @@ class IntakeBatch:
 
 @dataclass
 class IntakeBatchResult:
-    """One batch of due policies (renewals.intake.start_due_cases)."""
+    """One batch of due policies (renewals.intake.service.start_due_cases)."""
 
     started: int = 0
     already_running: int = 0

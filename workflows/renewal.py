@@ -18,11 +18,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
-    from renewals.calendar import (
+    from renewals.case.calendar import (
         ENTRY_SMS, SMS_AFTER_CONTACT, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, contact_handles_task,
         customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
-    from renewals.masking import mask_numbers
+    from renewals.core.masking import mask_numbers
     import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
     import workflows.staff_rules as staff_rules
     from workflows.tasks import planned_tasks, task_id

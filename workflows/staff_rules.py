@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import workflows.contract as c
-from renewals.calendar import Stage
+from renewals.case.calendar import Stage
 
 # Stages where the manager (or, under supervision, the deputy) sets `failed` or `continue`;
 # `success` is allowed in every stage.

@@ -1,5 +1,5 @@
 """TaskRollup: started by the `task-rollup-daily` schedule after the night's intake; rolls the
-settled days' tasks up for the compliance report (renewals/task_rollup.py)."""
+settled days' tasks up for the compliance report (renewals/reports/task_rollup.py)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from renewals.calendar import RenewalPlan, Stage
+from renewals.case.calendar import RenewalPlan, Stage
 from workflows.contract import OpenTask
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from renewals.calendar import plan_renewal, t_day
-from renewals.labels import LOSS_REASON_WORDS, STAGE_WORDS
+from renewals.case.calendar import plan_renewal, t_day
+from renewals.case.labels import LOSS_REASON_WORDS, STAGE_WORDS
 from workflows.contract import INSURER_NAMES, Insurer
 
 # key: (中文, English)
@@ -258,7 +258,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "resolve_attention": ("已处理,完成待办", "Resolved: complete the task"),
 }
 
-# Stages and loss reasons in the words the reports and the SMS use too (renewals/labels.py).
+# Stages and loss reasons in the words the reports and the SMS use too (renewals/case/labels.py).
 ENUMS: dict[str, tuple[str, str]] = {
     **{stage.value: pair for stage, pair in STAGE_WORDS.items()},
     "RENEWED": ("已续保", "Renewed"),

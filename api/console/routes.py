@@ -41,12 +41,12 @@ from api.schemas import (
     RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
 )
 from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
-from renewals.calendar import SMS_AFTER_CONTACT, Stage, call_refusal, customer_sms_time, t_day
-from renewals.cases import CaseRejected
-from renewals.labels import LOSS_REASON_CHOICES
-from renewals.policy_file import people, phone_list
-from renewals.settings import Settings
-from renewals.staff import StaffError
+from renewals.case.calendar import SMS_AFTER_CONTACT, Stage, call_refusal, customer_sms_time, t_day
+from renewals.case.start import CaseRejected
+from renewals.case.labels import LOSS_REASON_CHOICES
+from renewals.intake.policy_file import people, phone_list
+from renewals.core.settings import Settings
+from renewals.org.service import StaffError
 from workflows import contract as c
 from workflows import staff_rules
 

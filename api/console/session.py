@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 from api.deps import SessionDep, SettingsDep, staff_for_token
 from api.errors import ApiError
 from models import Staff
-from renewals.settings import Settings
+from renewals.core.settings import Settings
 
 SESSION_COOKIE = "console_session"
 CSRF_COOKIE = "console_csrf"

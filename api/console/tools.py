@@ -26,10 +26,10 @@ from api.errors import ApiError
 from api.routes import assignments as assignment_routes, imports as import_routes, reports as report_routes
 from api.routes import sms_templates as template_routes, staff as staff_routes
 from models import Role, Staff, SubBranch
-from renewals.intake import UNFINISHED
-from renewals.reports import funnel_table, renewal_table, task_table
-from renewals.settings import Settings
-from renewals.staff import StaffError
+from renewals.intake.service import UNFINISHED
+from renewals.reports.rules import funnel_table, renewal_table, task_table
+from renewals.core.settings import Settings
+from renewals.org.service import StaffError
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 

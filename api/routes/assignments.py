@@ -15,8 +15,8 @@ from api.deps import CurrentStaff, NowDep, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
 from api.inputs import Limit, Line, Offset
 from models import Policy, Role, Staff, SubBranch
-from renewals import ownership
-from renewals.intake import local_today
+from renewals.ownership import service as ownership
+from renewals.intake.service import local_today
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 READERS = (Role.admin, Role.manager)

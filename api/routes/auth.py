@@ -19,9 +19,9 @@ from api.inputs import Line, examples
 from api.schemas import TokenOut
 from api.throttle import SignInBusy, client_address, count_attempt, take_back, throttle_keys
 from models import Staff
-from renewals.security import hash_password
-from renewals.settings import Settings
-from renewals.staff import MIN_PASSWORD_LENGTH, end_sessions, set_password
+from renewals.core.security import hash_password
+from renewals.core.settings import Settings
+from renewals.org.service import MIN_PASSWORD_LENGTH, end_sessions, set_password
 
 router = APIRouter(tags=["auth"])
 

@@ -33,14 +33,14 @@ from api.schemas import (
 from models import Assignment, ContactRecord, Customer, IdempotencyKey, Note, Policy, RenewalCase, Role, Staff
 from models.base import utcnow
 from renewals.audit.refusals import record_refusal
-from renewals.calendar import Outcome, Stage, call_refusal
-from renewals.callbacks import open_cases
-from renewals.cases import CaseRejected, update_case
-from renewals.masking import mask_phone
-from renewals.notify import CONNECTING_NOTICE, Notifier, SendError, call_failure, call_twiml, callback_url
-from renewals.policy_file import person, phone_number
-from renewals.settings import Settings
-from renewals.staff import normalise_phone
+from renewals.case.calendar import Outcome, Stage, call_refusal
+from renewals.case.callbacks import open_cases
+from renewals.case.start import CaseRejected, update_case
+from renewals.core.masking import mask_phone
+from renewals.core.notify import CONNECTING_NOTICE, Notifier, SendError, call_failure, call_twiml, callback_url
+from renewals.intake.policy_file import person, phone_number
+from renewals.core.settings import Settings
+from renewals.org.service import normalise_phone
 from workflows import contract as c
 
 router = APIRouter(prefix="/cases", tags=["cases"])

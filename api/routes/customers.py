@@ -14,8 +14,8 @@ from api.errors import error_responses
 from api.quoting import quotes_of
 from api.schemas import ContactOut, ContactPerson, CustomerView, NoteOut, PolicyOut, VehicleOut
 from models import ContactRecord, Customer, Note, Policy, RenewalCase, Vehicle
-from renewals.intake import local_today
-from renewals.masking import mask_id_number, mask_name, mask_phone, mask_plate, mask_text
+from renewals.intake.service import local_today
+from renewals.core.masking import mask_id_number, mask_name, mask_phone, mask_plate, mask_text
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 

@@ -15,8 +15,8 @@ from api.access import actor, find_import_job, importing_branch
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError, error_responses
 from models import Staff
-from renewals.intake import JobStatus, create_job, job_status, local_today, run_import
-from renewals.policy_file import COLUMNS, MAX_FILE_BYTES, errors_csv
+from renewals.intake.service import JobStatus, create_job, job_status, local_today, run_import
+from renewals.intake.policy_file import COLUMNS, MAX_FILE_BYTES, errors_csv
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 ERRORS_SHOWN = 200

@@ -15,8 +15,8 @@ from api.errors import error_responses
 from api.inputs import Day, Limit, Offset
 from api.schemas import MeOut, TaskItem, TaskPage
 from models import Branch, Customer, Note, Policy, RenewalCase, SigningIntent, SubBranch, Task, TaskState, Vehicle
-from renewals.calendar import Stage
-from renewals.masking import mask_name, mask_phone, mask_plate
+from renewals.case.calendar import Stage
+from renewals.core.masking import mask_name, mask_phone, mask_plate
 
 router = APIRouter(prefix="/me", tags=["me"])
 

@@ -26,12 +26,12 @@ from api.quoting import (
 from api.routes.cases import SMS_RESPONSES, StaffAction, send_sms
 from api.schemas import SmsIn, SmsOut
 from models import Note, Quote, RenewalCase, Role, Staff, StaffQuoteConfig
-from renewals.pricing import PricingProvider, PricingRequest, PricingUnavailable
-from renewals.quotes import (
+from renewals.quotes.pricing import PricingProvider, PricingRequest, PricingUnavailable
+from renewals.quotes.rules import (
     QuoteChannel, QuoteStatus, Refusal, RefusalCode, channel_refusals, eligibility_refusals,
     group_buy_id_problem, online_account_problem, renewal_copy, valid_until,
 )
-from renewals.settings import Settings
+from renewals.core.settings import Settings
 from workflows.contract import StaffSmsTemplate
 
 router = APIRouter(tags=["quotes"])

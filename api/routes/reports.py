@@ -19,9 +19,9 @@ from fastapi.responses import Response
 from api.access import case_scope, report_filters, task_scope
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import ApiError, error_responses
-from renewals import report_queries as q
-from renewals.intake import local_today
-from renewals.reports import (
+from renewals.reports import queries as q
+from renewals.intake.service import local_today
+from renewals.reports.rules import (
     FunnelReport, Period, PeriodError, RenewalReport, Table, TaskReport, funnel_table, make_period, renewal_table,
     task_table, to_csv,
 )
@@ -92,7 +92,7 @@ class ReportQuery:
         return report
 
     def answer(self, report: Any, table: Callable[[Any], Table], chart: str) -> Any:
-        """The report as asked: JSON, CSV, or the chart drawn by renewals.report_charts.`chart`."""
+        """The report as asked: JSON, CSV, or the chart drawn by renewals.reports.charts.`chart`."""
         if self.format is Format.json:
             return report
         if self.format is Format.csv:
@@ -100,7 +100,7 @@ class ReportQuery:
             return Response(to_csv(table(report)), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
         # Imported at the first chart: matplotlib costs every API process a second at start-up.
-        from renewals import report_charts as charts
+        from renewals.reports import charts
 
         try:
             body = getattr(charts, chart)(report, self.format.value)

@@ -19,8 +19,8 @@ from api.errors import ApiError, error_responses
 from api.inputs import Text
 from api.quoting import case_today
 from models import RenewalCase, Role, SmsTemplate, Staff
-from renewals.messages import LANGUAGES, MARKETING_KEYS, MESSAGE_KEYS, REQUIRED_PLACEHOLDERS, Encoding
-from renewals.sms_templates import TemplateRefused, newest, preview, save, versions
+from renewals.case.messages import LANGUAGES, MARKETING_KEYS, MESSAGE_KEYS, REQUIRED_PLACEHOLDERS, Encoding
+from renewals.case.sms_templates import TemplateRefused, newest, preview, save, versions
 
 router = APIRouter(prefix="/sms-templates", tags=["sms templates"])
 

@@ -13,8 +13,8 @@ from api.deps import CurrentStaff, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
 from api.inputs import Line
 from models import Role, Staff, SubBranch
-from renewals import ownership
-from renewals.staff import HandlerCodeTaken, deactivate_staff, set_handler_code
+from renewals.ownership import service as ownership
+from renewals.org.service import HandlerCodeTaken, deactivate_staff, set_handler_code
 
 router = APIRouter(prefix="/staff", tags=["staff"])
 

@@ -13,7 +13,7 @@ from api.access import actor
 from api.deps import CurrentStaff, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
 from models import Role, Staff, SubBranch
-from renewals import ownership
+from renewals.ownership import service as ownership
 
 router = APIRouter(prefix="/sub-branches", tags=["sub-branches"])
 

@@ -3,7 +3,7 @@
 No bearer token here: every request must carry a valid X-Twilio-Signature over our public URL and
 the form parameters; anything unsigned or altered answers 403 before anything is written. A valid
 signature does not make a request new: what each callback changes, once and in order, is
-renewals.callbacks'.
+renewals.case.callbacks'.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep, read_then_rel
 from api.errors import ApiError, error_responses
 from models import RenewalCase, Staff
 from api.routes.cases import StaffAction
-from renewals.callbacks import (
+from renewals.case.callbacks import (
     NumberedReply, apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_status,
     claim_inbound_sms, numbered_reply, release_inbound_sms,
 )
-from renewals.cases import CaseRejected
-from renewals.labels import LOSS_REASON_CHOICES, word
-from renewals.notify import WEBHOOK_PREFIX, whisper_twiml
-from renewals.settings import Settings
-from renewals.staff import StaffError, normalise_phone
+from renewals.case.start import CaseRejected
+from renewals.case.labels import LOSS_REASON_CHOICES, word
+from renewals.core.notify import WEBHOOK_PREFIX, whisper_twiml
+from renewals.core.settings import Settings
+from renewals.org.service import StaffError, normalise_phone
 from workflows import contract as c
 
 log = logging.getLogger(__name__)

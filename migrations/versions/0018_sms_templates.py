@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-from renewals.messages import LANGUAGES, MESSAGE_KEYS, shipped_template
+from renewals.case.messages import LANGUAGES, MESSAGE_KEYS, shipped_template
 
 revision = '0018'
 down_revision = '0017'

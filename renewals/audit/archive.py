@@ -25,9 +25,9 @@ from models import ContactRecord, HistoryArchive, RefusedAction, RenewalCase, St
 from renewals.audit.timeline import (
     CLOSING_STATUS, Archived, ContactInfo, DecodedHistory, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
 )
-from renewals.intake import bounded
-from renewals.settings import Settings
-from renewals.temporal import put_schedule
+from renewals.intake.service import bounded
+from renewals.core.settings import Settings
+from renewals.core.temporal import put_schedule
 from workflows import contract as c
 from workflows.archiver import ARCHIVER_WORKFLOW
 

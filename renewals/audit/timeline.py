@@ -22,8 +22,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from renewals.calendar import RenewalPlan, plan_renewal, t_day
-from renewals.masking import mask_name
+from renewals.case.calendar import RenewalPlan, plan_renewal, t_day
+from renewals.core.masking import mask_name
 from workflows import contract as c
 from workflows.tasks import PLANNED_KINDS, planned_tasks
 

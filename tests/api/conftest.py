@@ -19,10 +19,10 @@ from twilio.request_validator import RequestValidator
 
 from api.main import create_app
 from models import Role, Staff, SubBranch
-from renewals.devservers import free_port
-from renewals.security import hash_password
-from renewals.settings import Settings
-from renewals.staff import add_org, add_staff
+from renewals.dev.servers import free_port
+from renewals.core.security import hash_password
+from renewals.core.settings import Settings
+from renewals.org.service import add_org, add_staff
 from tests.scenario import unique_phone
 
 PASSWORD = "correct horse battery staple"

@@ -21,7 +21,7 @@ from fastapi.routing import iter_route_contexts
 from sqlmodel import Session
 
 from models import Quote, Role
-from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
+from renewals.quotes.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from tests.api.conftest import Api, add_person, add_sub_branch
 from tests.api.test_api_intake import INTAKE_ROUTES  # tried by every role in test_api_intake
 from tests.api.test_api_sessions import SESSION_ROUTES  # they end the caller's sessions: test_api_sessions

@@ -8,8 +8,8 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Note, Task
-from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
-from renewals.cases import CaseRejected
+from renewals.quotes.vehicle_models import SAMPLE_FILE, import_vehicle_models
+from renewals.case.start import CaseRejected
 from tests.api.conftest import Api, twilio_sid
 from tests.scenario import Scenario
 from workflows import contract as c

@@ -19,8 +19,8 @@ import pytest
 from sqlmodel import Session, func, select
 
 from models import ContactRecord, Note
-from renewals.db import migrate
-from renewals.devservers import EmbeddedPostgres
+from renewals.core.db import migrate
+from renewals.dev.servers import EmbeddedPostgres
 from tests.api.conftest import Api
 from tests.scenario import Scenario, eventually
 from worker import build_worker

@@ -20,9 +20,9 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from models import Role
-from renewals.intake import follow_policies
-from renewals.seed import create_policy
-from renewals.staff import add_org
+from renewals.intake.service import follow_policies
+from renewals.dev.seed import create_policy
+from renewals.org.service import add_org
 from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from tests.scenario import unique_phone
 from workflows import contract as c

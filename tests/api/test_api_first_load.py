@@ -19,10 +19,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from api.main import create_app
-from renewals.demo import demo_jobs
-from renewals.demo_users import DEMO_PASSWORD
-from renewals.intake import FIRST_LOAD_ROWS, local_today
-from renewals.sample_book import rows, to_csv
+from renewals.dev.demo import demo_jobs
+from renewals.dev.demo_users import DEMO_PASSWORD
+from renewals.intake.service import FIRST_LOAD_ROWS, local_today
+from renewals.dev.sample_book import rows, to_csv
 from tests.api.conftest import served
 
 BOOK = FIRST_LOAD_ROWS

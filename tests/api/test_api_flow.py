@@ -148,8 +148,8 @@ async def test_do_not_call_on_one_case_silences_the_customers_other_cases(api: A
     """A customer who refuses all contact (拒绝一切联系) is on the do-not-call list as a person: their
     other open case stops its calls and SMS too, and a case started later starts silenced."""
     from models import Policy
-    from renewals.intake import start_due_cases
-    from renewals.seed import create_policy
+    from renewals.intake.service import start_due_cases
+    from renewals.dev.seed import create_policy
     from tests.scenario import eventually, unique_phone
 
     first, second = await sc.start(days_to_expiry=62), await sc.start(days_to_expiry=70)

@@ -15,9 +15,9 @@ import pytest_asyncio
 from sqlmodel import Session, select
 
 from models import ImportJob, RenewalCase, Role, Staff, SubBranch, Task, TaskState
-from renewals.intake import create_job, local_today
-from renewals.policy_file import HEADER
-from renewals.sample_book import rows, to_csv
+from renewals.intake.service import create_job, local_today
+from renewals.intake.policy_file import HEADER
+from renewals.dev.sample_book import rows, to_csv
 from tests.api.conftest import add_person, make_deputy
 from tests.scenario import eventually, terminate_open_cases
 from workflows import contract as c
@@ -38,7 +38,7 @@ class Branch:
 
 @pytest.fixture(scope="module")
 def branch(engine) -> Branch:
-    from renewals.staff import add_org
+    from renewals.org.service import add_org
 
     suffix = uuid.uuid4().hex[:5].upper()
     with Session(engine) as session:
@@ -116,7 +116,7 @@ async def test_an_admin_imports_a_book_and_reads_the_row_errors(api, engine, tim
     sales = await api.sign_in(branch.takers[0].id)
     refused = await api.post("/imports/policies", headers=sales, files={"file": ("b.csv", data, "text/csv")})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
-    from renewals.staff import add_org
+    from renewals.org.service import add_org
 
     with Session(engine) as session:
         add_org(session, branch_code=f"O{branch.code}", branch_name="宁波分公司")
@@ -275,7 +275,7 @@ INTAKE_ROUTES = {(method, path.replace("{job}", "{job_id}").replace("{staff}", "
 
 
 async def test_intake_routes_by_role(api, engine, time_env, branch, admin_headers):
-    from renewals.staff import add_org
+    from renewals.org.service import add_org
 
     with Session(engine) as session:
         add_org(session, branch_code=f"M{branch.code}", branch_name="温州分公司")
@@ -349,7 +349,7 @@ async def test_an_import_reads_and_writes_nothing_of_another_branch(api, engine,
     is refused with a row error that tells nothing of the policy; the second imports with their own
     record of the person. This branch's policy, customer, case and notes stay as they were, and the
     other branch's staff read none of them."""
-    from renewals.staff import add_org
+    from renewals.org.service import add_org
     from tests.scenario import unique_phone
 
     today = local_today(api.settings, await time_env.get_current_time())

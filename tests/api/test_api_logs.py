@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from renewals.logs import quiet_libraries
-from renewals.settings import Settings
+from renewals.core.logs import quiet_libraries
+from renewals.core.settings import Settings
 from tests.api.conftest import Api
 from tests.api.test_api_privacy import spellings
 from tests.scenario import Scenario, eventually, unique_phone

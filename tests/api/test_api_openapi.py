@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from renewals.demo_users import DemoRefused, create_demo_users
-from renewals.staff import add_org
+from renewals.dev.demo_users import DemoRefused, create_demo_users
+from renewals.org.service import add_org
 from tests.api.conftest import Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from models import ContactRecord, Customer, Policy, RenewalCase, Role, StaffQuoteConfig, Vehicle
-from renewals.vehicle_models import SAMPLE_FILE, import_vehicle_models
+from renewals.quotes.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from tests.api.conftest import Api, add_person
 from tests.scenario import Case, Scenario, eventually
 

@@ -22,10 +22,11 @@ from typer.testing import CliRunner
 
 from api.console.session import SESSION_COOKIE
 from models import RenewalCase, Role, Task
-from renewals import report_charts as charts, report_queries as q
-from renewals.demo_users import create_demo_users
-from renewals.seed import create_policy
-from renewals.staff import add_org
+from renewals.reports import charts
+from renewals.reports import queries as q
+from renewals.dev.demo_users import create_demo_users
+from renewals.dev.seed import create_policy
+from renewals.org.service import add_org
 from tests.api.conftest import Api, add_person
 from tests.scenario import unique_phone
 
@@ -372,9 +373,9 @@ async def test_a_page_views_charts_give_another_reader_their_own_figures(api: Ap
 
 
 async def test_report_cli_prints_the_same_figures(world: World, database_url, monkeypatch):
-    from renewals.cli import app as cli
-    from renewals.db import get_engine
-    from renewals.settings import get_settings
+    from renewals.cli.main import app as cli
+    from renewals.core.db import get_engine
+    from renewals.core.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "400")

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from models import Role
-from renewals.staff import add_org
+from renewals.org.service import add_org
 from tests.api.conftest import PASSWORD, Api, add_person, give_password
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -20,10 +20,10 @@ from sqlmodel import Session
 from api.main import create_app
 from api.throttle import RUNNING, SignInTurns
 from models import Role, SignInThrottle
-from renewals.devservers import free_port
-from renewals.run import api_server
-from renewals.demo_users import create_demo_users
-from renewals.staff import add_org
+from renewals.dev.servers import free_port
+from renewals.cli.run import api_server
+from renewals.dev.demo_users import create_demo_users
+from renewals.org.service import add_org
 from tests.api.conftest import PASSWORD, Api, add_person
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

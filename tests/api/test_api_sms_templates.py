@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models import ContactRecord, Role
-from renewals.messages import sms_segments
+from renewals.case.messages import sms_segments
 from tests.api.conftest import Api, add_person
 from tests.scenario import Scenario
 

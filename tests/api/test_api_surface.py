@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from models import Role
-from renewals.db import make_engine
+from renewals.core.db import make_engine
 from tests.api.conftest import Api, add_person
 from tests.scenario import Scenario
 

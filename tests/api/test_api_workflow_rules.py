@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from renewals.devservers import wheel_binary
-from renewals.temporal import register_search_attributes
+from renewals.dev.servers import wheel_binary
+from renewals.core.temporal import register_search_attributes
 
 from models import ContactRecord, Customer
 from tests.api.conftest import Api, twilio_sid

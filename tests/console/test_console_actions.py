@@ -10,8 +10,8 @@ from typing import get_args
 from api.console.i18n import ENUMS, TEXT
 from api.console.routes import allowed_actions
 from models import QuoteWish, RenewalCase, Role, SigningIntent, Staff, TaskKind
-from renewals.calendar import Outcome, Stage
-from renewals.intake import JobStatus
+from renewals.case.calendar import Outcome, Stage
+from renewals.intake.service import JobStatus
 from workflows import contract as c
 
 OWNER, DEPUTY = uuid.uuid4(), uuid.uuid4()

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, expect
 from sqlmodel import Session, select
 
 from models import Assignment, Policy, Role
-from renewals.sample_book import rows, to_csv
+from renewals.dev.sample_book import rows, to_csv
 from tests.api.conftest import add_person, give_password
 from tests.console.conftest import no_horizontal_scroll, phone_page
 from tests.scenario import Scenario, eventually

@@ -8,8 +8,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from api.console import session as web
-from renewals.settings import Settings
-from tests.test_production_settings import PROD
+from renewals.core.settings import Settings
+from tests.core.test_production_settings import PROD
 
 
 def _settings(environment: str) -> Settings:

@@ -1,0 +1,1 @@
+"""`renewals`: one Typer sub-app per capability, composed in `main.py`."""

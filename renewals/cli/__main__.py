@@ -1,0 +1,3 @@
+from renewals.cli.main import main
+
+main()

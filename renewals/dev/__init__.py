@@ -1,0 +1,1 @@
+"""One-machine runs: embedded servers, `renewals dev`, the demo and sample books."""

@@ -1,0 +1,1 @@
+"""Intake: the policy file, imports and the nightly intake that start every case on time."""

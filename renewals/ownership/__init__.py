@@ -1,0 +1,1 @@
+"""Who serves each policy: assigning the unassigned, moving a book, reassigning a case."""

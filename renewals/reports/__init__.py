@@ -1,0 +1,1 @@
+"""Reports (SPEC §9): renewal and lapse rates, the funnel, task compliance, charts and the daily roll-up."""
