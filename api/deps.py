@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from api.auth import refuse_demo_in_prod, token_claims, unauthenticated
 from models import Staff
+from renewals.core.db import end_transaction, read_and_end
 from renewals.core.notify import Notifier
 from renewals.core.settings import Settings
 
@@ -50,12 +51,12 @@ def get_notifier(request: Request) -> Notifier:
 async def read_then_release(session: Session, read: Callable[..., T], *args) -> T:
     """`read(session, *args)` on a worker thread, then the transaction ended: the event loop never
     waits on the database, and no connection is held while the workflows work."""
-    def run() -> T:
-        result = read(session, *args)
-        session.commit()
-        return result
+    return await run_in_threadpool(read_and_end, session, read, *args)
 
-    return await run_in_threadpool(run)
+
+async def release(session: Session) -> None:
+    """End the request's transaction on a worker thread: no connection is held while Temporal answers."""
+    await run_in_threadpool(end_transaction, session)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,9 +1,9 @@
 """The staff console's pages under /app: a thin client of the API's own rules.
 
-Every read goes through api.access (scopes, masking) and the API's read functions; every action
-is the API's own route function (api.routes.cases) with the same StaffAction, so a page can do
-exactly what the API allows and the workflow's validator has the last word. Refusals are shown
-in the page with their reason.
+Every read goes through api.access (scopes, masking) and the API's read functions (api.views);
+every action is the API's own (api.casework) with the same StaffAction, so a page can do exactly
+what the API allows and the workflow's validator has the last word. Refusals are shown in the page
+with their reason.
 """
 
 from __future__ import annotations
@@ -27,19 +27,21 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
+from api import casework
 from api.access import CaseAction, customer_visibility, find_case, find_customer, require
 from api.auth import issue_token
+from api.casework import StaffAction
 from api.console import session as web
 from api.console.i18n import WINDOW_DAYS, translator
 from api.routes.auth import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.routes import auth as auth_routes, cases as case_routes, me as me_routes
-from api.routes.customers import customer_view
+from api.routes import auth as auth_routes
 from api.schemas import (
-    ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn,
-    RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
+    CaseStatus, ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn,
+    PhoneUnreachableIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
 )
+from api.views import case_view, cases_in_scope, customer_view, todo_panel
 from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
 from renewals.case.calendar import SMS_AFTER_CONTACT, Stage, call_refusal, customer_sms_time, t_day
 from renewals.case.start import CaseRejected
@@ -188,8 +190,7 @@ def _done_today(session: Session, staff: Staff, settings: Settings, now: datetim
 @router.get("/tasks")
 async def tasks_page(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
                      now: NowDep) -> Response:
-    page = await run_in_threadpool(me_routes.my_tasks, staff, session, settings, now, date=None, limit=me_routes.PANEL_ROWS,
-                                   offset=0)
+    page = await run_in_threadpool(todo_panel, session, staff, settings, now)
     done = await run_in_threadpool(_done_today, session, staff, settings, now)
     missed = sum(item.missed for item in page.items)
     return render(request, "tasks.html", staff=staff, page=page, counts={
@@ -201,8 +202,7 @@ async def tasks_page(request: Request, staff: web.ConsoleStaff, session: Session
 
 @router.get("/cases")
 async def cases_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
-    page = await run_in_threadpool(case_routes.list_cases, staff, session, stage=None, status=None, outcome=None,
-                                   owner=None, limit=200, offset=0)
+    page = await run_in_threadpool(cases_in_scope, session, staff, limit=200)
     return render(request, "cases.html", staff=staff, title_key="cases", cases=page.items, total=page.total)
 
 
@@ -278,7 +278,7 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
         case = await run_in_threadpool(find_case, session, staff, case_id)
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
-    view = await case_routes.get_case(case, session, client, now)
+    view = await case_view(case, session, client, now)
     today = now.astimezone(ZoneInfo(case.timezone)).date()
     data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id, today)
     state = view.state
@@ -301,7 +301,7 @@ async def case_page(case_id: uuid.UUID, request: Request, staff: web.ConsoleStaf
     return await _show_case(request, staff, session, client, now, case_id)
 
 
-# --- actions: the API's own route functions, fed from the form ------------------------------------------
+# --- actions: the API's own, fed from the form ---------------------------------------------------------
 
 
 @dataclass
@@ -318,13 +318,13 @@ class _Context:
     def get(self, name: str) -> str | None:
         return form_text(self.form, name)
 
-    def casework(self) -> case_routes.StaffAction:
+    def casework(self) -> StaffAction:
         require(self.staff, self.case, CaseAction.casework)
         return self.action()
 
-    def action(self) -> case_routes.StaffAction:
+    def action(self) -> StaffAction:
         key = self.get(ACTION_KEY_FIELD)
-        return case_routes.StaffAction(self.case, self.staff, self.session, self.client, self.now,
+        return StaffAction(self.case, self.staff, self.session, self.client, self.now,
                                        key if key and re.fullmatch(r"[0-9a-f]{32}", key) else None)
 
 
@@ -335,53 +335,52 @@ Action = Callable[[_Context], Awaitable[tuple[str, str]]]
 async def _contacts(x: _Context) -> tuple[str, str]:
     body = ContactIn(channel=x.get("channel"), result=x.get("result"), quote_wish=x.get("quote_wish"),
                      signing_intent=x.get("signing_intent"), note=x.get("note"))
-    await case_routes.record_contact(body, x.casework(), x.settings)
+    await casework.record_contact(x.casework(), body, x.settings.do_not_call_days)
     return "contacts", ""
 
 
 async def _follow_up(x: _Context) -> tuple[str, str]:
     body = FollowUpIn(status=x.get("status"), note=x.get("note"), new_policy_no=x.get("new_policy_no"))
-    await case_routes.set_follow_up(body, x.casework())
+    await casework.set_follow_up(x.casework(), body)
     return "follow-up", ""
 
 
 async def _renewed_elsewhere(x: _Context) -> tuple[str, str]:
     body = RenewedElsewhereIn(insurer=x.get("insurer"), reason=x.get("reason"), note=x.get("note"))
-    await case_routes.report_renewed_elsewhere(body, x.casework())
+    await casework.report_renewed_elsewhere(x.casework(), body)
     return "renewed-elsewhere", ""
 
 
 async def _loss_reason(x: _Context) -> tuple[str, str]:
     body = LossReasonIn(reason=x.get("reason"), note=x.get("note"))
-    await case_routes.record_loss_reason(body, x.casework())
+    await casework.record_loss_reason(x.casework(), body)
     return "loss-reason", ""
 
 
 async def _sms(x: _Context) -> tuple[str, str]:
     body = SmsIn(template=x.get("template"), quote_id=x.get("quote_id"))
-    sent = await case_routes.send_sms(body, x.casework(), response=Response(), settings=x.settings)
+    sent = await casework.send_sms(x.casework(), body, x.settings)
     if sent.status == "sent":
         return "sms", ""
     return f"sms_{sent.status}", _local(sent.send_at, x.case.timezone, "%Y-%m-%d %H:%M")
 
 
 async def _call(x: _Context) -> tuple[str, str]:
-    placed = await case_routes.click_to_call(x.casework(), settings=x.settings, notifier=x.notifier)
-    return "call", placed.dialing or ""
+    placed = await casework.place_call(x.casework(), x.settings, x.notifier)
+    return "call", placed.masked_number or ""
 
 
 async def _customer_phone(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = CustomerPhoneIn(phone=x.get("phone") or "", note=x.get("note"))
-    await case_routes.set_customer_phone(body, case=x.case, staff=x.staff, session=x.session, client=x.client)
+    await casework.correct_phone(x.session, x.client, x.case, x.staff, body)
     return "customer-phone", ""
 
 
 async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.customer_phone)
     body = PhoneUnreachableIn(note=x.get("note") or "")
-    await case_routes.mark_phone_unreachable(body, case=x.case, staff=x.staff, session=x.session,
-                                            client=x.client)
+    await casework.mark_phone_unreachable(x.session, x.client, x.case, x.staff, body)
     return "phone-unreachable", ""
 
 
@@ -401,14 +400,14 @@ async def _customer_contacts(x: _Context) -> tuple[str, str]:
         proxy=PersonIn(name=proxy[0] or "", relation=proxy[1] or "", phone=proxy[2]) if any(proxy) else None,
         family=[PersonIn(**member) for member in _listed("family", people, x.get("family"))],
         other_phones=_listed("other_phones", phone_list, x.get("other_phones")))
-    await run_in_threadpool(case_routes.set_customer_contacts, body, case=x.case, session=x.session)
+    await run_in_threadpool(casework.save_customer_contacts, x.session, x.case, body)
     return "customer-contacts", ""
 
 
 async def _resolve_attention(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.administer)
     body = ResolveAttentionIn(note=x.get("note"))
-    await case_routes.resolve_attention(body, x.action())
+    await casework.resolve_attention(x.action(), body)
     return "resolve-attention", ""
 
 
@@ -477,8 +476,7 @@ def _complaints(session: Session, staff: Staff) -> list[tuple[Task, str]]:
 async def supervision_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
     if staff.role != Role.deputy:
         return forbidden(request, staff)
-    supervised = await run_in_threadpool(case_routes.list_cases, staff, session, stage=Stage.DEPUTY_SUPERVISION,
-                                         status=case_routes.CaseStatus.open, outcome=None, owner=None, limit=200,
-                                         offset=0)
+    supervised = await run_in_threadpool(cases_in_scope, session, staff, stage=Stage.DEPUTY_SUPERVISION,
+                                         status=CaseStatus.open, limit=200)
     complaints = await run_in_threadpool(_complaints, session, staff)
     return render(request, "supervision.html", staff=staff, cases=supervised.items, complaints=complaints)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from fastapi.concurrency import run_in_threadpool
 
 from api.access import ReadableCase
-from api.deps import CurrentStaff, NowDep, SessionDep, TemporalDep
+from api.deps import CurrentStaff, NowDep, SessionDep, TemporalDep, release
 from api.errors import ApiError, error_responses
 from models import RenewalCase, Role
 from renewals.audit.archive import HistoryNotFound, case_timeline, load_history
@@ -75,7 +74,7 @@ def _not_found(exc: HistoryNotFound) -> ApiError:
 )
 async def get_timeline(case: Annotated[RenewalCase, Depends(timeline_case)], staff: CurrentStaff,
                        session: SessionDep, client: TemporalDep, now: NowDep) -> Timeline:
-    await run_in_threadpool(session.commit)  # hold no connection while Temporal answers
+    await release(session)
     try:
         return await case_timeline(client, session.get_bind(), case.workflow_id,
                                    identities_masked=staff.role == Role.auditor, now=now)
@@ -92,7 +91,7 @@ async def get_timeline(case: Annotated[RenewalCase, Depends(timeline_case)], sta
 )
 async def get_history(case: Annotated[RenewalCase, Depends(audited_case)], session: SessionDep,
                       client: TemporalDep) -> Response:
-    await run_in_threadpool(session.commit)
+    await release(session)
     try:
         loaded = await load_history(client, session.get_bind(), case.workflow_id)
     except HistoryNotFound as exc:

@@ -17,13 +17,14 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from api.access import CaseAction, CaseForWork, ReadableCase, find_quote
+from api.casework import StaffAction
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.quoting import (
     QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_facts, case_today, quote_limits,
     quote_out, quote_setup, quotes_of, refused, require_still_quotable, status_of,
 )
-from api.routes.cases import SMS_RESPONSES, StaffAction, send_sms
+from api.routes.cases import SMS_RESPONSES, send_sms
 from api.schemas import SmsIn, SmsOut
 from models import Note, Quote, RenewalCase, Role, Staff, StaffQuoteConfig
 from renewals.quotes.pricing import PricingProvider, PricingRequest, PricingUnavailable

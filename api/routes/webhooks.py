@@ -21,10 +21,10 @@ from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from api.casework import StaffAction
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep, read_then_release
 from api.errors import ApiError, error_responses
 from models import RenewalCase, Staff
-from api.routes.cases import StaffAction
 from renewals.case.callbacks import (
     NumberedReply, apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_status,
     claim_inbound_sms, numbered_reply, release_inbound_sms,

@@ -356,7 +356,7 @@ def staff_tasks(
 
     from sqlmodel import select
 
-    from api.routes.me import PANEL_ROWS, my_tasks
+    from api.views import todo_panel
     from models import Staff
     from renewals.case.calendar import t_day
     from renewals.core.db import session_scope
@@ -367,8 +367,7 @@ def staff_tasks(
         staff = session.exec(select(Staff).where(Staff.username == username)).first()
         if staff is None:
             raise _fail(f"no staff member {username}")
-        page = my_tasks(staff, session, settings, datetime.now(UTC), date=day.date() if day else None,
-                        limit=PANEL_ROWS, offset=0)
+        page = todo_panel(session, staff, settings, datetime.now(UTC), day.date() if day else None)
     zone = ZoneInfo(settings.timezone)
     rows = [["missed" if task.missed else "due", task.stage, t_day(task.day), f"{task.due_at.astimezone(zone):%m-%d %H:%M}",
              task.policy_no, task.customer_name or "", task.customer_phone or "", task.plate or "", task.what_to_do]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
@@ -15,6 +16,7 @@ from sqlmodel import Session, create_engine
 
 from renewals.core.settings import Settings, get_settings
 
+T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -118,6 +120,19 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def end_transaction(session: Session) -> None:
+    """End a read's transaction so no connection is held meanwhile. Committing (it wrote nothing)
+    keeps what it loaded, where a rollback would expire it."""
+    session.commit()
+
+
+def read_and_end(session: Session, read: Callable[..., T], *args) -> T:
+    """`read(session, *args)`, then its transaction ended."""
+    result = read(session, *args)
+    end_transaction(session)
+    return result
 
 
 def migrate(url: str, revision: str = "head") -> None:

@@ -39,7 +39,7 @@ class Refused(Exception):
     """An ownership change that cannot happen as asked (answered 409 with the reason)."""
 
 
-def _sales_of(session: Session, staff_id: uuid.UUID, sub_branch_id: uuid.UUID, field_name: str) -> Staff:
+def sales_of(session: Session, staff_id: uuid.UUID, sub_branch_id: uuid.UUID, field_name: str) -> Staff:
     staff = session.get(Staff, staff_id)
     if staff is None or not staff.active or staff.role != Role.sales or staff.sub_branch_id != sub_branch_id:
         raise StaffError(f"{field_name}: not an active service manager (sales) of the policy's sub-branch")
@@ -60,6 +60,13 @@ def _end_and_assign(session: Session, policy_ids: list[uuid.UUID], to: dict[uuid
     session.flush()
 
 
+def follow_case(session: Session, case: RenewalCase, new_owner_id: uuid.UUID, by: Staff, reason: str,
+                at: datetime) -> None:
+    """The policy's service manager follows its reassigned case (保单-客户-客户经理 one to one)."""
+    _end_and_assign(session, [case.policy_id], {case.policy_id: new_owner_id}, by.id, reason, at)
+    session.commit()
+
+
 # --- assigning one policy --------------------------------------------------------------------------
 
 
@@ -68,7 +75,7 @@ async def assign_policy(engine: Engine, client: Client, settings: Settings, poli
     """Give the policy to a service manager; its open case follows, or its case starts if due."""
     def assign() -> None:
         with Session(engine) as session:
-            _sales_of(session, staff_id, policy.sub_branch_id, "staff_id")
+            sales_of(session, staff_id, policy.sub_branch_id, "staff_id")
             _end_and_assign(session, [policy.id], {policy.id: staff_id}, admin.id, reason, datetime.now(UTC))
             session.commit()
 
@@ -150,7 +157,7 @@ def check_targets(session: Session, leaver: Staff, targets: list[uuid.UUID]) -> 
     if leaver.sub_branch_id is None:
         raise StaffError("staff_id: only a service manager (sales) of a sub-branch has a book")
     for target in targets:
-        _sales_of(session, target, leaver.sub_branch_id, "to")
+        sales_of(session, target, leaver.sub_branch_id, "to")
 
 
 async def move_book(engine: Engine, client: Client, leaver: Staff, targets: list[uuid.UUID], admin: c.Actor,
