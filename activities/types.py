@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from workflows.contract import OpenTask
+from renewals.case.contract import OpenTask, TaskKind
 
 
 @dataclass
@@ -61,7 +61,7 @@ class CaseChange:
     handled_by: uuid.UUID | None = None
     handled_result: str | None = None
     # Open tasks of these kinds are cancelled (a terminal outcome cancels every kind).
-    cancel_kinds: list[str] = field(default_factory=list)
+    cancel_kinds: list[TaskKind] = field(default_factory=list)
     move_tasks_from: uuid.UUID | None = None  # reassignment: open tasks move to case.owner_id
     move_deputy_tasks_from: uuid.UUID | None = None  # deputy change: open tasks move to case.deputy_id
     contact: ContactToRecord | None = None

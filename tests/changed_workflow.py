@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows import contract as c
+from renewals.case import contract as c
 from workflows.renewal import PolicyRenewal
 
 

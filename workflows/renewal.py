@@ -19,11 +19,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
     from renewals.case.calendar import (
-        ENTRY_SMS, SMS_AFTER_CONTACT, STAGE_ORDER, Outcome, RenewalPlan, SkippedWindow, Stage, contact_handles_task,
+        ENTRY_SMS, SMS_AFTER_CONTACT, STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
         customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
+    from renewals.case.contract import Outcome, Stage, TaskKind
     from renewals.core.masking import mask_numbers
-    import workflows.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
+    import renewals.case.contract as c  # by its full name: `from workflows import` would re-run it in every sandbox
     import workflows.staff_rules as staff_rules
     from workflows.tasks import planned_tasks, task_id
 
@@ -259,7 +260,7 @@ class PolicyRenewal:
     async def _finish(self, outcome: Outcome, reason: str | None = None, **change) -> None:
         self._outcome, self._outcome_reason = outcome, reason
         self._held_sms = []
-        await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), cancel_kinds=["*"], **change))
+        await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), cancel_kinds=list(TaskKind), **change))
         status = [c.FOLLOW_UP_STATUS.value_set(self._status.value)] if self._status else []
         self._upsert(c.RENEWAL_OUTCOME.value_set(outcome.value), *status)
         self._set_details(None)
@@ -269,8 +270,8 @@ class PolicyRenewal:
     @workflow.update
     async def record_contact(self, u: c.RecordContact) -> c.CaseState:
         async with self._guard():
-            task = self._current_task(u.actor.id, ("complaint",) if u.actor.id != self._actor_for_stage() else None)
-            if (task is not None and task.kind == "call" and not contact_handles_task(self._stage, u.channel)
+            task = self._current_task(u.actor.id, (TaskKind.complaint,) if u.actor.id != self._actor_for_stage() else None)
+            if (task is not None and task.kind is TaskKind.call and not contact_handles_task(self._stage, u.channel)
                     and workflow.patched(DAY_HANDLED_AS_THE_SEED_SAYS)):
                 task = None  # recorded, but the day asks for a call
             contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
@@ -278,7 +279,7 @@ class PolicyRenewal:
             extra = []
             if u.result is c.ContactResult.complaint:
                 now = workflow.now()
-                complaint = c.OpenTask(id=self._update_uuid("complaint"), kind="complaint", assignee_id=self._deputy,
+                complaint = c.OpenTask(id=self._update_uuid("complaint"), kind=TaskKind.complaint, assignee_id=self._deputy,
                                        stage=self._stage, opens_at=now,
                                        due_at=self._plan.end_of_day(self._plan.day_of(now) + COMPLAINT_DAYS))
                 self._extra_tasks.append(complaint)
@@ -286,7 +287,7 @@ class PolicyRenewal:
             if u.result is c.ContactResult.do_not_contact:
                 self._stop_contact(keep=task)
             await self._handle(task, u.actor.id, u.result, contact=contact, open_tasks=extra,
-                               cancel_kinds=["call"] if u.result is c.ContactResult.do_not_contact else [])
+                               cancel_kinds=[TaskKind.call] if u.result is c.ContactResult.do_not_contact else [])
             if u.result is c.ContactResult.complaint:
                 await self._notify_staff("complaint_alert", "deputy", key=f"complaint:{self._update_uuid()}")
             return await self._answer()
@@ -331,11 +332,12 @@ class PolicyRenewal:
                 await self._finish(Outcome.LOST, u.reason)
                 return await self._answer()
             now = workflow.now()
-            task = c.OpenTask(id=task_id(self._case_id, "loss_reason", self._stage, None), kind="loss_reason",
+            task = c.OpenTask(id=task_id(self._case_id, TaskKind.loss_reason, self._stage, None),
+                              kind=TaskKind.loss_reason,
                               assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
             self._extra_tasks.append(task)
             await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=[task],
-                                           cancel_kinds=["call", "supervision"]))
+                                           cancel_kinds=[TaskKind.call, TaskKind.supervision]))
             await self._notify_staff("loss_reason_request", "owner")
             self._nudged = True  # the case now waits for the reason, not for the next window
             return await self._answer()
@@ -353,7 +355,7 @@ class PolicyRenewal:
     @workflow.update
     async def record_loss_reason(self, u: c.RecordLossReason) -> c.CaseState:
         async with self._guard():
-            task = next((t for t in self._extra_tasks if t.kind == "loss_reason"), None)
+            task = next((t for t in self._extra_tasks if t.kind is TaskKind.loss_reason), None)
             await self._finish(Outcome.LOST, u.reason, **self._handled_change(task, u.actor.id, u.reason))
             return await self._answer()
 
@@ -387,7 +389,7 @@ class PolicyRenewal:
     async def _after_staff_sms(self, u: c.SendCustomerSms) -> None:
         """After expiry (电话或短信) the SMS handles the sender's call task of the day; in the final
         week it is recorded on the task the day's contact handled (both SMS after every contact)."""
-        task = self._current_task(u.actor.id, ("call",))
+        task = self._current_task(u.actor.id, (TaskKind.call,))
         if task is not None and staff_sms_handles_task(self._stage) and workflow.patched(DAY_HANDLED_AS_THE_SEED_SAYS):
             await self._handle(task, u.actor.id, f"sms:{u.template.value}")
         elif u.template.value in SMS_AFTER_CONTACT.get(self._stage, ()):
@@ -459,7 +461,7 @@ class PolicyRenewal:
             self._require_branch_admin(u.actor, "resolve what needs attention in")
 
     def _attention_task(self) -> c.OpenTask | None:
-        return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at) if t.kind == "attention"), None)
+        return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at) if t.kind is TaskKind.attention), None)
 
     # --- signals and query ------------------------------------------------------------------------
 
@@ -508,7 +510,7 @@ class PolicyRenewal:
                 return
             self._unreachable = True
             now = workflow.now()
-            task = c.OpenTask(id=uuid.uuid5(self._case_id, f"find_number:{now.isoformat()}"), kind="find_number",
+            task = c.OpenTask(id=uuid.uuid5(self._case_id, f"find_number:{now.isoformat()}"), kind=TaskKind.find_number,
                               assignee_id=self._owner, stage=self._stage, opens_at=now, due_at=self._plan.ends_at)
             self._extra_tasks.append(task)
             await self._project(CaseChange(at=now, case=self._snapshot(), open_tasks=[task]))
@@ -520,7 +522,7 @@ class PolicyRenewal:
             if self._outcome is not None or not self._unreachable:
                 return
             self._unreachable = False
-            task = next((t for t in self._open_tasks() if t.kind == "find_number"), None)
+            task = next((t for t in self._open_tasks() if t.kind is TaskKind.find_number), None)
             await self._handle(task, self._owner, "corrected_phone")
 
     @workflow.signal
@@ -529,13 +531,13 @@ class PolicyRenewal:
         async with self._guard():
             if self._outcome is None and not self._do_not_contact:
                 self._stop_contact()
-                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), cancel_kinds=["call"]))
+                await self._project(CaseChange(at=workflow.now(), case=self._snapshot(), cancel_kinds=[TaskKind.call]))
 
     def _stop_contact(self, keep: c.OpenTask | None = None) -> None:
         """Calls stop (their open tasks, but the one `keep` handles, are cancelled) and customer SMS
         stop; the case goes on to its outcome (renewed, renewed elsewhere, or lapsed after T+7)."""
         self._do_not_contact, self._held_sms = True, []
-        self._stage_tasks = [t for t in self._stage_tasks if t.kind != "call" or t is keep]
+        self._stage_tasks = [t for t in self._stage_tasks if t.kind is not TaskKind.call or t is keep]
 
     @workflow.signal
     def opted_out(self) -> None:
@@ -605,7 +607,7 @@ class PolicyRenewal:
         now = at or workflow.now()
         return [t for t in (*self._stage_tasks, *self._extra_tasks)
                 if t.id not in self._handled and t.opens_at <= now < t.due_at
-                and not (self._renewed_elsewhere and t.kind in ("call", "supervision"))]
+                and not (self._renewed_elsewhere and t.kind in (TaskKind.call, TaskKind.supervision))]
 
     def _current_task(self, actor: uuid.UUID, kinds: tuple[str, ...] | None = None) -> c.OpenTask | None:
         """The task a staff action handles: the actor's open task that falls due first."""
@@ -743,7 +745,7 @@ class PolicyRenewal:
         kind = getattr(cause, "type", None) or type(cause).__name__
         now = workflow.now()
         self._problems.append(c.Problem(at=now, activity=what, error=mask_numbers(f"{kind}: {cause}")[:300]))
-        task = c.OpenTask(id=uuid.uuid5(self._case_id, f"attention:{len(self._problems)}"), kind="attention",
+        task = c.OpenTask(id=uuid.uuid5(self._case_id, f"attention:{len(self._problems)}"), kind=TaskKind.attention,
                           assignee_id=self._admins[0] if self._admins else self._deputy, stage=self._stage,
                           opens_at=now, due_at=self._plan.end_of_day(self._plan.day_of(now) + 1))
         self._extra_tasks.append(task)

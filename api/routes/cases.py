@@ -33,7 +33,8 @@ from api.schemas import (
 from models import Assignment, ContactRecord, Customer, IdempotencyKey, Note, Policy, RenewalCase, Role, Staff
 from models.base import utcnow
 from renewals.audit.refusals import record_refusal
-from renewals.case.calendar import Outcome, Stage, call_refusal
+from renewals.case.calendar import call_refusal
+from renewals.case.contract import Outcome, Stage
 from renewals.case.callbacks import open_cases
 from renewals.case.start import CaseRejected, update_case
 from renewals.core.masking import mask_phone
@@ -41,7 +42,7 @@ from renewals.core.notify import CONNECTING_NOTICE, Notifier, SendError, call_fa
 from renewals.intake.policy_file import person, phone_number
 from renewals.core.settings import Settings
 from renewals.org.service import normalise_phone
-from workflows import contract as c
+from renewals.case import contract as c
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

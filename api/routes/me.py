@@ -15,7 +15,7 @@ from api.errors import error_responses
 from api.inputs import Day, Limit, Offset
 from api.schemas import MeOut, TaskItem, TaskPage
 from models import Branch, Customer, Note, Policy, RenewalCase, SigningIntent, SubBranch, Task, TaskState, Vehicle
-from renewals.case.calendar import Stage
+from renewals.case.contract import Stage
 from renewals.core.masking import mask_name, mask_phone, mask_plate
 
 router = APIRouter(prefix="/me", tags=["me"])

@@ -28,7 +28,7 @@ from renewals.audit.timeline import (
 from renewals.intake.service import bounded
 from renewals.core.settings import Settings
 from renewals.core.temporal import put_schedule
-from workflows import contract as c
+from renewals.case import contract as c
 from workflows.archiver import ARCHIVER_WORKFLOW
 
 log = logging.getLogger(__name__)

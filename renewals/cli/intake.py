@@ -17,7 +17,7 @@ from models import Staff
 from renewals.core.db import make_engine
 from renewals.core.settings import Settings
 from renewals.core.temporal import connect
-from workflows import contract as c
+from renewals.case import contract as c
 
 PHASES = {"reading": "checking rows", "loading": "loading (COPY + upserts)", "cases": "starting and updating cases"}
 

@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from renewals.core.settings import Settings
-from workflows.contract import SEARCH_ATTRIBUTES
+from renewals.case.contract import SEARCH_ATTRIBUTES
 from workflows.intake import SCHEDULE_CRON, SCHEDULE_ID, WORKFLOW_TYPE as INTAKE_WORKFLOW, IntakeInput
 
 

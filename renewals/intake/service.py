@@ -48,7 +48,7 @@ from renewals.intake.policy_file import (
     FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
 )
 from renewals.core.settings import Settings
-from workflows import contract as c
+from renewals.case import contract as c
 from workflows.intake import IntakeBatchResult
 
 log = logging.getLogger(__name__)

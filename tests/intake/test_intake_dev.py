@@ -29,7 +29,7 @@ from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from renewals.core.temporal import ensure_intake_schedule
 from tests.scenario import eventually
 from worker import build_worker
-from workflows import contract as c
+from renewals.case import contract as c
 from workflows.intake import SCHEDULE_ID, IntakeInput, IntakeSummary
 
 

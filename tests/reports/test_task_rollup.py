@@ -25,7 +25,7 @@ from renewals.dev.seed import create_policy
 from renewals.org.service import add_org, add_staff
 from renewals.reports.task_rollup import ROLLUP_CRON, ROLLUP_SCHEDULE_ID, ensure_rollup_schedule, roll_up
 from tests.scenario import unique_phone
-from workflows.contract import OpenTask
+from renewals.case.contract import OpenTask
 from workflows.task_rollup import TASK_ROLLUP_WORKFLOW
 
 TIMEZONE = "Asia/Shanghai"

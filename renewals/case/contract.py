@@ -1,7 +1,9 @@
-"""The stable names of SPEC §3 that other tools rely on: workflow type, ids, search attributes.
+"""Every type the renewal workflows, their activities and the API share: the stable names of
+SPEC §3 that other tools rely on (workflow type, ids, search attributes), the seed's stages,
+outcomes and task kinds (SPEC §2), and the workflow's messages and query result.
 
-Imported by the workflow (inside the sandbox), the worker, the API and the CLI, so it holds
-nothing but stdlib and temporalio.common.
+Imported by the workflow (passed through its sandbox), the worker, the API, the models and the
+CLI, so it holds nothing but stdlib and temporalio.common.
 """
 
 from __future__ import annotations
@@ -42,6 +44,35 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     POLICY_NO, SERVICE_MANAGER, DEPUTY, BRANCH, SUB_BRANCH,
     RENEWAL_STAGE, FOLLOW_UP_STATUS, RENEWAL_OUTCOME, EXPIRY_DATE, ESCALATED,
 )
+
+
+# --- The seed's table (SPEC §2) ---------------------------------------------------------------------
+
+
+class Stage(StrEnum):
+    WAITING = "WAITING"
+    FIRST_CONTACT = "FIRST_CONTACT"
+    SECOND_CONTACT = "SECOND_CONTACT"
+    THIRD_CONTACT = "THIRD_CONTACT"
+    DEPUTY_SUPERVISION = "DEPUTY_SUPERVISION"
+    FINAL_CONTACT = "FINAL_CONTACT"
+    POST_EXPIRY = "POST_EXPIRY"
+
+
+class Outcome(StrEnum):
+    RENEWED = "RENEWED"
+    LOST = "LOST"
+    LAPSED = "LAPSED"
+    CLOSED = "CLOSED"
+
+
+class TaskKind(StrEnum):
+    call = "call"  # call the customer (one per window, or daily)
+    supervision = "supervision"  # deputy intervenes on an escalated case
+    complaint = "complaint"  # deputy handles a complaint
+    loss_reason = "loss_reason"  # manager records why the customer renewed elsewhere
+    attention = "attention"  # branch admin: something the case could not do (see Problem)
+    find_number = "find_number"  # owner: no working number for the customer; enter a corrected phone
 
 
 # --- Vocabulary of staff actions (SPEC §2, §3) -------------------------------------------------
@@ -294,9 +325,9 @@ class CustomerRefusedContact:
 @dataclass
 class OpenTask:
     id: uuid.UUID
-    kind: str
+    kind: TaskKind
     assignee_id: uuid.UUID
-    stage: str
+    stage: Stage
     opens_at: datetime
     due_at: datetime
     day: int | None = None
