@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.types import CaseChange
+from renewals.case.contract import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
 from renewals.case.calendar import plan_renewal
 from renewals.reports.task_rollup import unroll

@@ -29,7 +29,7 @@ from renewals.intake.service import bounded
 from renewals.core.settings import Settings
 from renewals.core.temporal import put_schedule
 from renewals.case import contract as c
-from workflows.archiver import ARCHIVER_WORKFLOW
+from renewals.case.contract import ARCHIVER_WORKFLOW
 
 log = logging.getLogger(__name__)
 

@@ -82,7 +82,7 @@ def run(settings: Settings, file: Path, errors_to: Path, console: Console) -> bo
 
 
 def run_intake(settings: Settings, day: str | None, console: Console) -> None:
-    from workflows.intake import IntakeInput, IntakeSummary
+    from renewals.case.contract import IntakeInput, IntakeSummary
 
     async def go() -> IntakeSummary:
         client = await connect(settings)

@@ -49,7 +49,7 @@ from renewals.intake.policy_file import (
 )
 from renewals.core.settings import Settings
 from renewals.case import contract as c
-from workflows.intake import IntakeBatchResult
+from renewals.case.contract import IntakeBatchResult
 
 log = logging.getLogger(__name__)
 

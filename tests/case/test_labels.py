@@ -13,7 +13,7 @@ from sqlmodel import Session
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
-from activities.types import SmsRequest
+from renewals.case.contract import SmsRequest
 from api.console.i18n import translator
 from models import RenewalCase
 from renewals.case.labels import LOSS_REASON_CHOICES, stage_with_days, word

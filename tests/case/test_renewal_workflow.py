@@ -20,7 +20,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
-from activities.types import SmsRequest
+from renewals.case.contract import SmsRequest
 from renewals.reports import queries as reports
 from renewals.case.start import CaseRejected
 from renewals.audit.history import history_cost
