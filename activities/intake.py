@@ -10,7 +10,7 @@ from temporalio.client import Client
 from renewals.intake.service import start_due_cases
 from renewals.ownership.service import align_deputies
 from renewals.core.settings import Settings
-from workflows.intake import IntakeBatch, IntakeBatchResult
+from renewals.case.contract import IntakeBatch, IntakeBatchResult
 
 
 class IntakeActivities:

@@ -20,7 +20,7 @@ from jinja2 import TemplateError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.types import SmsOutcome, SmsRequest
+from renewals.case.contract import SmsOutcome, SmsRequest
 from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff
 from renewals.core.masking import mask_phone
 from renewals.case.messages import render_sms

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.types import CaseChange
+from renewals.case.contract import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
 from renewals.case.calendar import plan_renewal
 from renewals.reports.task_rollup import unroll
@@ -77,8 +77,7 @@ class CaseProjection:
                     state=TaskState.done, handled_at=at, handled_by=change.handled_by,
                     handled_result=change.handled_result))
             if change.cancel_kinds:
-                kinds = [] if "*" in change.cancel_kinds else change.cancel_kinds
-                conn.execute(update(Task).where(this_case, open_tasks, *([Task.kind.in_(kinds)] if kinds else []))
+                conn.execute(update(Task).where(this_case, open_tasks, Task.kind.in_(change.cancel_kinds))
                              .values(state=TaskState.cancelled))
             for previous, new in ((change.move_tasks_from, case.owner_id),
                                   (change.move_deputy_tasks_from, case.deputy_id)):

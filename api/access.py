@@ -46,7 +46,7 @@ from api.errors import ApiError
 from models import Assignment, Branch, Customer, ImportJob, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
 from renewals.case.start import CaseRejected
 from renewals.reports.queries import Filters
-from workflows.contract import Actor, ActorRole, closed_reason
+from renewals.case.contract import Actor, ActorRole, closed_reason
 
 
 class CaseAction(StrEnum):

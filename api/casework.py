@@ -36,7 +36,7 @@ from renewals.core.notify import CONNECTING_NOTICE, Notifier, SendError, call_fa
 from renewals.core.settings import Settings
 from renewals.intake.policy_file import person, phone_number
 from renewals.ownership.service import follow_case, sales_of
-from workflows import contract as c
+from renewals.case import contract as c
 
 IdempotencyHeader = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",

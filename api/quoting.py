@@ -20,7 +20,7 @@ from renewals.quotes.rules import (
     quote_status,
 )
 from renewals.core.settings import Settings
-from workflows.contract import insurer_name
+from renewals.case.contract import insurer_name
 
 # --- bodies ----------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Note, Text, examples
 from api.quoting import QuoteOut
 from models import QuoteWish, RenewalCase, SigningIntent
 from renewals.intake.policy_file import MAX_OTHER_PHONES, MAX_PEOPLE
-from workflows.contract import (
+from renewals.case.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
 

@@ -28,8 +28,8 @@ from bench.harness import percentile, renewal_system
 from models import Staff
 from renewals.case.start import update_case
 from renewals.dev.servers import wheel_binary
-from workflows import contract as c
-from workflows.contract import SEARCH_ATTRIBUTES
+from renewals.case import contract as c
+from renewals.case.contract import SEARCH_ATTRIBUTES
 
 TARGET_RATIO = 1.3
 

@@ -20,7 +20,7 @@ from renewals.dev.servers import wheel_binary
 from renewals.audit.history import history_cost
 from renewals.core.temporal import register_search_attributes
 from tests.scenario import Scenario
-from workflows import contract as c
+from renewals.case import contract as c
 
 MAX_ACTIONS, MAX_BYTES = 40, 32 * 1024
 

@@ -34,7 +34,7 @@ from renewals.core.temporal import connect
 from tests.fake_twilio import FakeTwilio
 from tests.scenario import Scenario
 from worker import build_worker
-from workflows import contract as c
+from renewals.case import contract as c
 
 
 @asynccontextmanager

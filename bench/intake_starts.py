@@ -35,7 +35,7 @@ from renewals.intake.service import CONCURRENCY, bounded, load, local_today, org
 from renewals.intake.policy_file import check_file
 from renewals.dev.sample_book import rows, to_csv
 from renewals.core.settings import Settings
-from workflows import contract as c
+from renewals.case import contract as c
 
 TARGET = 0.8
 

@@ -5,8 +5,7 @@ from models.inbound_sms import InboundSms
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
 from models.renewal import (
-    ContactRecord, IdempotencyKey, ImportJob, Note, Quote, QuoteWish, RenewalCase, SigningIntent, Task, TaskKind,
-    TaskState,
+    ContactRecord, IdempotencyKey, ImportJob, Note, Quote, QuoteWish, RenewalCase, SigningIntent, Task, TaskState,
 )
 from models.sign_in import SignInThrottle
 from models.sms_template import SmsTemplate
@@ -17,5 +16,5 @@ __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "IdempotencyKey", "ImportJob", "InboundSms",
     "Note", "Policy", "PolicyChannel", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay",
     "SignInThrottle", "SigningIntent", "SmsTemplate", "Staff", "StaffQuoteConfig",
-    "SubBranch", "Task", "TaskDay", "TaskKind", "TaskState", "Vehicle", "VehicleModel",
+    "SubBranch", "Task", "TaskDay", "TaskState", "Vehicle", "VehicleModel",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy import ARRAY, Column, Index, Numeric, String, text
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, timestamp, uuid_pk
+from renewals.case.contract import TaskKind
 
 
 class RenewalCase(SQLModel, table=True):
@@ -23,7 +24,7 @@ class RenewalCase(SQLModel, table=True):
         # Reports: the cases due in a period, grouped by sub-branch and manager.
         Index("ix_renewal_case_expiry_report", "expiry_date", "sub_branch_id", "owner_id"),
     )
-    id: uuid.UUID = Field(primary_key=True)  # derived from the workflow id (see workflows.contract)
+    id: uuid.UUID = Field(primary_key=True)  # derived from the workflow id (see renewals.case.contract)
     workflow_id: str = Field(unique=True, max_length=128)
     policy_id: uuid.UUID = Field(foreign_key="policy.id", index=True)
     policy_no: str = Field(max_length=64, index=True)
@@ -73,15 +74,6 @@ class SigningIntent(StrEnum):
     high = "high"
     medium = "medium"
     low = "low"
-
-
-class TaskKind(StrEnum):
-    call = "call"  # call the customer (one per window, or daily)
-    supervision = "supervision"  # deputy intervenes on an escalated case
-    complaint = "complaint"  # deputy handles a complaint
-    loss_reason = "loss_reason"  # manager records why the customer renewed elsewhere
-    attention = "attention"  # branch admin: something the case could not do (see workflows.contract.Problem)
-    find_number = "find_number"  # owner: no working number for the customer; enter a corrected phone
 
 
 class TaskState(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows import contract as c
+from renewals.case import contract as c
 from workflows.renewal import PolicyRenewal
 
 
@@ -15,6 +15,6 @@ class ChangedPolicyRenewal(PolicyRenewal):
     async def run(self, inp: c.RenewalInput) -> c.CaseState:
         return await super().run(inp)
 
-    async def _enter(self, stage) -> None:
-        await self._notify_staff("deputy_escalation", "deputy")
-        await super()._enter(stage)
+    def _enter(self, stage) -> None:
+        self._notify_staff("deputy_escalation", "deputy")
+        super()._enter(stage)

@@ -23,7 +23,7 @@ from renewals.core.settings import Settings
 from renewals.core.temporal import register_search_attributes
 from tests.fake_twilio import FakeTwilio, fake_twilio  # noqa: F401  (fixture)
 from tests.scenario import Scenario
-from workflows.contract import SEARCH_ATTRIBUTES
+from renewals.case.contract import SEARCH_ATTRIBUTES
 
 TEMPLATE_DB = "renewals_template"
 _db_numbers = itertools.count(1)

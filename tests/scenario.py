@@ -26,7 +26,7 @@ from renewals.core.settings import Settings
 from renewals.dev.seed import create_policy
 from renewals.org.service import add_org, add_staff
 from tests.fake_twilio import FakeTwilio
-from workflows import contract as c
+from renewals.case import contract as c
 
 TZ = "Asia/Shanghai"
 HISTORIES = Path(__file__).parent / "histories"

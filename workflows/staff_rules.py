@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 
-import workflows.contract as c
-from renewals.case.calendar import Stage
+import renewals.case.contract as c
+from renewals.case.contract import Stage
 
 # Stages where the manager (or, under supervision, the deputy) sets `failed` or `continue`;
 # `success` is allowed in every stage.
@@ -48,7 +48,7 @@ def contact_refusal(actor_id: uuid.UUID, state: c.CaseState) -> str | None:
     while a complaint is open."""
     if state.renewed_elsewhere:
         return c.NO_MORE_CONTACT
-    complaint = actor_id == state.deputy_id and any(task.kind == "complaint" for task in state.open_tasks)
+    complaint = actor_id == state.deputy_id and any(task.kind == c.TaskKind.complaint for task in state.open_tasks)
     return None if actor_id == _turn(state) or complaint or _assists(actor_id, state) else not_yours(state)
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from renewals.case.calendar import RenewalPlan, Stage
-from workflows.contract import OpenTask
+from renewals.case.calendar import RenewalPlan
+from renewals.case.contract import OpenTask, Stage, TaskKind
 
 
-PLANNED_KINDS = ("call", "supervision")  # the calendar's tasks (the rest are one-off)
+PLANNED_KINDS = (TaskKind.call, TaskKind.supervision)  # the calendar's tasks (the rest are one-off)
 
 
-def task_id(case_id: uuid.UUID, kind: str, stage: str, day: int | None, plan_revision: int = 0) -> uuid.UUID:
+def task_id(case_id: uuid.UUID, kind: TaskKind, stage: str, day: int | None, plan_revision: int = 0) -> uuid.UUID:
     # A re-planned calendar (expiry changed) gets ids of its own: its "day -15" is another day.
     revision = f":r{plan_revision}" if plan_revision else ""
     return uuid.uuid5(case_id, f"{kind}:{stage}:{day}{revision}")
@@ -29,8 +29,8 @@ def planned_tasks(case_id: uuid.UUID, plan: RenewalPlan, stage: Stage | str, own
     The stage's first task carries the deputy's hand-over note, if any (FINAL_CONTACT after supervision)."""
     stage = Stage(stage)
     supervised = stage is Stage.DEPUTY_SUPERVISION
-    kind, assignee = ("supervision", deputy_id) if supervised else ("call", owner_id)
-    if calls_stopped and kind == "call":
+    kind, assignee = (TaskKind.supervision, deputy_id) if supervised else (TaskKind.call, owner_id)
+    if calls_stopped and kind is TaskKind.call:
         return []
     tasks = [
         OpenTask(id=task_id(case_id, kind, stage, slot.day, plan_revision), kind=kind, assignee_id=assignee,

@@ -7,7 +7,7 @@ from datetime import date
 
 from renewals.case.calendar import plan_renewal, t_day
 from renewals.case.labels import LOSS_REASON_WORDS, STAGE_WORDS
-from workflows.contract import INSURER_NAMES, Insurer
+from renewals.case.contract import INSURER_NAMES, Insurer
 
 # key: (中文, English)
 TEXT: dict[str, tuple[str, str]] = {

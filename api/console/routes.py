@@ -43,13 +43,14 @@ from api.schemas import (
 )
 from api.views import case_view, cases_in_scope, customer_view, todo_panel
 from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
-from renewals.case.calendar import SMS_AFTER_CONTACT, Stage, call_refusal, customer_sms_time, t_day
+from renewals.case.calendar import SMS_AFTER_CONTACT, call_refusal, customer_sms_time, t_day
+from renewals.case.contract import Stage
 from renewals.case.start import CaseRejected
 from renewals.case.labels import LOSS_REASON_CHOICES
 from renewals.intake.policy_file import people, phone_list
 from renewals.core.settings import Settings
 from renewals.org.service import StaffError
-from workflows import contract as c
+from renewals.case import contract as c
 from workflows import staff_rules
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "console"

@@ -19,8 +19,8 @@ from api.schemas import (
     ResolveAttentionIn, SmsIn, SmsOut, state_responses,
 )
 from api.views import case_view, cases_in_scope
-from renewals.case.calendar import Outcome, Stage
-from workflows import contract as c
+from renewals.case.contract import Outcome, Stage
+from renewals.case import contract as c
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

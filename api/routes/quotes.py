@@ -33,7 +33,7 @@ from renewals.quotes.rules import (
     group_buy_id_problem, online_account_problem, renewal_copy, valid_until,
 )
 from renewals.core.settings import Settings
-from workflows.contract import StaffSmsTemplate
+from renewals.case.contract import StaffSmsTemplate
 
 router = APIRouter(tags=["quotes"])
 QUOTING_ROLES = (Role.sales, Role.deputy)

@@ -18,7 +18,7 @@ from api.errors import ApiError, error_responses
 from api.inputs import Limit, Line
 from models import Policy, Vehicle, VehicleModel
 from renewals.quotes.vehicle_models import normalise_model_code, search_vehicle_models
-from workflows.contract import closed_reason
+from renewals.case.contract import closed_reason
 
 router = APIRouter(tags=["vehicle models"])
 

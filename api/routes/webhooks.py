@@ -34,7 +34,7 @@ from renewals.case.labels import LOSS_REASON_CHOICES, word
 from renewals.core.notify import WEBHOOK_PREFIX, whisper_twiml
 from renewals.core.settings import Settings
 from renewals.org.service import StaffError, normalise_phone
-from workflows import contract as c
+from renewals.case import contract as c
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=WEBHOOK_PREFIX, tags=["webhooks"])

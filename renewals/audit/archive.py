@@ -28,8 +28,8 @@ from renewals.audit.timeline import (
 from renewals.intake.service import bounded
 from renewals.core.settings import Settings
 from renewals.core.temporal import put_schedule
-from workflows import contract as c
-from workflows.archiver import ARCHIVER_WORKFLOW
+from renewals.case import contract as c
+from renewals.case.contract import ARCHIVER_WORKFLOW
 
 log = logging.getLogger(__name__)
 

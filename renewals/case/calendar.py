@@ -13,30 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from renewals.case.contract import Stage
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 REAL_DAY_SECONDS = 86400
 SMS_HOURS = (8, 21)  # customer SMS allowed from 08:00 until 21:00 local
 CALL_HOURS = (9, 21)  # outbound calls allowed from 09:00 until 21:00 local
-
-
-class Stage(StrEnum):
-    WAITING = "WAITING"
-    FIRST_CONTACT = "FIRST_CONTACT"
-    SECOND_CONTACT = "SECOND_CONTACT"
-    THIRD_CONTACT = "THIRD_CONTACT"
-    DEPUTY_SUPERVISION = "DEPUTY_SUPERVISION"
-    FINAL_CONTACT = "FINAL_CONTACT"
-    POST_EXPIRY = "POST_EXPIRY"
-
-
-class Outcome(StrEnum):
-    RENEWED = "RENEWED"
-    LOST = "LOST"
-    LAPSED = "LAPSED"
-    CLOSED = "CLOSED"
 
 
 STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)

@@ -24,7 +24,7 @@ from models import ContactRecord, Customer, InboundSms, Policy, RenewalCase
 from renewals.case.consent import opt_choice
 from renewals.core.masking import mask_phone
 from renewals.org.service import StaffError, normalise_phone
-from workflows import contract as c
+from renewals.case import contract as c
 
 # How far a message or call has got. Equal ranks are alternatives: the first one reported stands. A
 # failure outranks delivery: once any report says the customer did not get the text, a delivery

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from renewals.case.calendar import Stage, plan_renewal, t_day
-from workflows.contract import LossReason
+from renewals.case.calendar import plan_renewal, t_day
+from renewals.case.contract import LossReason, Stage
 
 # value: (中文, English)
 STAGE_WORDS: dict[Stage, tuple[str, str]] = {

@@ -23,7 +23,7 @@ from renewals.case.start import CaseRejected
 from renewals.core.masking import mask_phone
 from renewals.core.notify import PlacedCall
 from renewals.org.service import normalise_phone
-from workflows import contract as c
+from renewals.case import contract as c
 
 
 class KeyReused(Exception):

@@ -15,9 +15,10 @@ from temporalio.common import (
     SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
 
-from renewals.case.calendar import REAL_DAY_SECONDS, Stage, plan_renewal
+from renewals.case.calendar import REAL_DAY_SECONDS, plan_renewal
+from renewals.case.contract import Stage
 from renewals.core.settings import Settings
-from workflows import contract as c
+from renewals.case import contract as c
 
 
 def renewal_input(settings: Settings, *, policy_no: str, expiry_date: date, owner_id: uuid.UUID,

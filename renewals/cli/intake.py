@@ -17,7 +17,7 @@ from models import Staff
 from renewals.core.db import make_engine
 from renewals.core.settings import Settings
 from renewals.core.temporal import connect
-from workflows import contract as c
+from renewals.case import contract as c
 
 PHASES = {"reading": "checking rows", "loading": "loading (COPY + upserts)", "cases": "starting and updating cases"}
 
@@ -82,7 +82,7 @@ def run(settings: Settings, file: Path, errors_to: Path, console: Console) -> bo
 
 
 def run_intake(settings: Settings, day: str | None, console: Console) -> None:
-    from workflows.intake import IntakeInput, IntakeSummary
+    from renewals.case.contract import IntakeInput, IntakeSummary
 
     async def go() -> IntakeSummary:
         client = await connect(settings)

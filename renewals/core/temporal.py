@@ -14,8 +14,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from renewals.core.settings import Settings
-from workflows.contract import SEARCH_ATTRIBUTES
-from workflows.intake import SCHEDULE_CRON, SCHEDULE_ID, WORKFLOW_TYPE as INTAKE_WORKFLOW, IntakeInput
+from renewals.case.contract import (
+    INTAKE_SCHEDULE_CRON, INTAKE_SCHEDULE_ID, INTAKE_WORKFLOW, SEARCH_ATTRIBUTES, IntakeInput,
+)
 
 
 class NoTemporal(RuntimeError):
@@ -83,7 +84,7 @@ def intake_schedule(settings: Settings) -> Schedule:
             INTAKE_WORKFLOW, IntakeInput(timezone=settings.timezone), id="policy-intake",
             task_queue=settings.task_queue, static_summary="Start the renewal cases entering the horizon today",
         ),
-        spec=ScheduleSpec(cron_expressions=[SCHEDULE_CRON], time_zone_name=settings.timezone),
+        spec=ScheduleSpec(cron_expressions=[INTAKE_SCHEDULE_CRON], time_zone_name=settings.timezone),
         # A run still going (a huge book) is not doubled; a missed night runs when the server is back.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
     )
@@ -102,4 +103,4 @@ async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> 
 
 async def ensure_intake_schedule(client: Client, settings: Settings) -> str:
     """Create `policy-intake-daily`, or bring an existing one in line with the settings (idempotent)."""
-    return await put_schedule(client, SCHEDULE_ID, intake_schedule(settings))
+    return await put_schedule(client, INTAKE_SCHEDULE_ID, intake_schedule(settings))

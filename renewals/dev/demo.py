@@ -14,14 +14,14 @@ from sqlmodel import Session, func, select
 from temporalio.service import RPCError
 
 from models import Note, Policy, RenewalCase, Staff, SubBranch
-from renewals.case.calendar import Stage
+from renewals.case.contract import Stage
 from renewals.case.start import CaseRejected, renewal_input, start_renewal, update_case
 from renewals.core.db import make_engine
 from renewals.dev.seed import create_policy
 from renewals.core.settings import Settings
 from renewals.org.service import add_org
 from renewals.core.temporal import connect
-from workflows import contract as c
+from renewals.case import contract as c
 
 log = logging.getLogger(__name__)
 

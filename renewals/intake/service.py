@@ -48,8 +48,8 @@ from renewals.intake.policy_file import (
     FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
 )
 from renewals.core.settings import Settings
-from workflows import contract as c
-from workflows.intake import IntakeBatchResult
+from renewals.case import contract as c
+from renewals.case.contract import IntakeBatchResult
 
 log = logging.getLogger(__name__)
 

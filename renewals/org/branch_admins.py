@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import Branch, RenewalCase, Role, Staff, SubBranch
-from workflows import contract as c
+from renewals.case import contract as c
 
 PAGE = 500
 

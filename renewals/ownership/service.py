@@ -27,7 +27,7 @@ from renewals.case.start import CaseRejected, update_case
 from renewals.intake.service import bounded, follow_policies
 from renewals.core.settings import Settings
 from renewals.org.service import StaffError
-from workflows import contract as c
+from renewals.case import contract as c
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from renewals.case.labels import word  # noqa: E402
 from renewals.reports.rules import (  # noqa: E402
     LEVEL_LABELS, MAX_BARS, FunnelReport, RenewalReport, TaskReport, chart_rows, label,
 )
-from workflows.contract import LossReason  # noqa: E402
+from renewals.case.contract import LossReason  # noqa: E402
 
 CJK_FAMILY = "Noto Sans CJK SC"
 FONT_PACKAGE = "fonts-noto-cjk"

@@ -20,14 +20,13 @@ from sqlalchemy import (
 from sqlalchemy.sql.visitors import replacement_traverse
 from sqlmodel import Session
 
-from models import Branch, RenewalCase, RolledTaskDay, Staff, SubBranch, Task, TaskDay, TaskKind, TaskState
-from renewals.case.calendar import Outcome, Stage
+from models import Branch, RenewalCase, RolledTaskDay, Staff, SubBranch, Task, TaskDay, TaskState
 from renewals.core.db import allow_long_statements
 from renewals.reports.rules import (
     DAILY_STAGES, EARLIEST_DAY, ESCALATION_DAY, LATEST_DAY, OPEN_HOUR, CaseCount, FunnelCount, FunnelReport, Period, RenewalReport,
     TaskCount, TaskReport, funnel_report, renewal_report, task_report, unrolled_days,
 )
-from workflows.contract import ContactResult
+from renewals.case.contract import ContactResult, Outcome, Stage, TaskKind
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from renewals.case.calendar import STAGE_ORDER, Outcome, Stage, plan_renewal
+from renewals.case.calendar import STAGE_ORDER, plan_renewal
 from renewals.core.csv_export import csv_file
 from renewals.case.labels import LOSS_REASON_WORDS, STAGE_WORDS, word
-from workflows.contract import LossReason
+from renewals.case.contract import LossReason, Outcome, Stage
 
 MAX_PERIOD_DAYS = 366
 

@@ -29,7 +29,7 @@ from renewals.core.db import allow_long_statements
 from renewals.reports.queries import opened_between, task_figures
 from renewals.core.settings import Settings
 from renewals.core.temporal import put_schedule
-from workflows.task_rollup import TASK_ROLLUP_WORKFLOW
+from renewals.case.contract import TASK_ROLLUP_WORKFLOW
 
 ROLLUP_SCHEDULE_ID = "task-rollup-daily"
 ROLLUP_CRON = "30 1 * * *"  # after the 01:00 intake, in the company time zone

@@ -9,7 +9,7 @@ import pytest
 from tests.api.conftest import Api
 from tests.api.test_api_quotes import error, quotable_case, vehicle_models  # noqa: F401  (fixture)
 from tests.scenario import Scenario, eventually
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

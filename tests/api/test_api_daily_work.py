@@ -12,7 +12,7 @@ from renewals.quotes.vehicle_models import SAMPLE_FILE, import_vehicle_models
 from renewals.case.start import CaseRejected
 from tests.api.conftest import Api, twilio_sid
 from tests.scenario import Scenario
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -25,7 +25,7 @@ from renewals.dev.seed import create_policy
 from renewals.org.service import add_org
 from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from tests.scenario import unique_phone
-from workflows import contract as c
+from renewals.case import contract as c
 
 RELEASE_AFTER = "20s"  # what the server allows the lock holder, when the loop never gets to release it
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from models import ContactRecord, Customer, Note, Staff
 from tests.api.conftest import PASSWORD, Api
 from tests.scenario import Scenario
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

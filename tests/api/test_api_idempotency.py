@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, func, select
 
-from models import ContactRecord, Note, Task, TaskKind
+from models import ContactRecord, Note, Task
+from renewals.case.contract import TaskKind
 from tests.api.conftest import Api
 from tests.scenario import Scenario, eventually
 

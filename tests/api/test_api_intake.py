@@ -20,7 +20,7 @@ from renewals.intake.policy_file import HEADER
 from renewals.dev.sample_book import rows, to_csv
 from tests.api.conftest import add_person, make_deputy
 from tests.scenario import eventually, terminate_open_cases
-from workflows import contract as c
+from renewals.case import contract as c
 
 BOOK = 50
 

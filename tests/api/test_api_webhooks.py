@@ -16,7 +16,7 @@ from tests.api.conftest import Api, twilio_sid
 from tests.api.test_api_surface import client_of
 from tests.api.test_api_workflow_rules import call_record
 from tests.scenario import Case, Scenario, eventually
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -17,7 +17,7 @@ from renewals.core.temporal import register_search_attributes
 from models import ContactRecord, Customer
 from tests.api.conftest import Api, twilio_sid
 from tests.scenario import Scenario
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -32,7 +32,7 @@ from renewals.dev.servers import wheel_binary
 from renewals.core.temporal import register_search_attributes
 from tests.scenario import Scenario
 from worker import build_worker
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

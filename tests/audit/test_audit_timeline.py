@@ -21,7 +21,7 @@ from renewals.audit import timeline as audit_timeline
 from renewals.audit.timeline import Timeline, build_timeline
 from renewals.core.masking import mask_name
 from tests.scenario import Case, Scenario
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -7,8 +7,6 @@ import pytest
 
 from renewals.case.calendar import (
     STAGE_ORDER,
-    Outcome,
-    Stage,
     call_refusal,
     contact_handles_task,
     customer_sms_time,
@@ -17,6 +15,7 @@ from renewals.case.calendar import (
     staff_sms_handles_task,
     windows_between,
 )
+from renewals.case.contract import Outcome, Stage
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

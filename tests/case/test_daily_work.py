@@ -11,7 +11,7 @@ from renewals.audit.archive import case_timeline
 from renewals.core.settings import Settings
 from renewals.case.start import update_case
 from tests.scenario import Case, Scenario
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

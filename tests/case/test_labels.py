@@ -13,17 +13,16 @@ from sqlmodel import Session
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
-from activities.types import SmsRequest
+from renewals.case.contract import SmsRequest
 from api.console.i18n import translator
 from models import RenewalCase
-from renewals.case.calendar import Stage
 from renewals.case.labels import LOSS_REASON_CHOICES, stage_with_days, word
 from renewals.core.notify import TwilioNotifier
 from renewals.reports.rules import (
     CaseCount, FunnelCount, Period, funnel_report, funnel_table, renewal_report, renewal_table, to_csv,
 )
 from tests.scenario import Scenario
-from workflows.contract import LossReason
+from renewals.case.contract import LossReason, Stage
 from workflows.renewal import ACTIVITY_TIMEOUT
 
 CONSOLE_ZH, CONSOLE_EN = translator("zh"), translator("en")

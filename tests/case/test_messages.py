@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from jinja2 import UndefinedError
 
-from renewals.case.calendar import Stage
+from renewals.case.contract import Stage
 from renewals.case.labels import LOSS_REASON_CHOICES, stage_with_days, word
 from renewals.case.messages import (
     LANGUAGES, MAX_SEGMENTS, MESSAGE_KEYS, Rendered, render_sms, shipped_template, sms_segments, template_problems,

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
-from activities.types import SmsRequest
+from renewals.case.contract import SmsRequest
 from models import ContactRecord, Customer, RenewalCase, Role
 from renewals.core.notify import HTTP_TIMEOUT_SECONDS, REQUEST_WORST_SECONDS, SendError, TwilioNotifier
 from renewals.dev.seed import create_policy

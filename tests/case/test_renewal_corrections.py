@@ -19,7 +19,7 @@ from tests.api.conftest import add_person
 from tests.fake_twilio import Chaos
 from tests.scenario import Case, Scenario, eventually
 from tests.case.test_renewal_workflow import follow_up, rejected
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

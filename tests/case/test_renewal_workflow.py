@@ -20,7 +20,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
-from activities.types import SmsRequest
+from renewals.case.contract import SmsRequest
 from renewals.reports import queries as reports
 from renewals.case.start import CaseRejected
 from renewals.audit.history import history_cost
@@ -28,7 +28,7 @@ from renewals.core.notify import TwilioNotifier
 from renewals.reports.rules import Period
 from tests.scenario import Case, Scenario, eventually
 from worker import build_worker
-from workflows import contract as c
+from renewals.case import contract as c
 from workflows.renewal import ACTIVITY_TIMEOUT
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

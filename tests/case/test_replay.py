@@ -1,6 +1,7 @@
 """Every recorded history in tests/histories/ must replay on the current workflow code: these
 workflows live ~70 days across deployments, so a change that breaks determinism must fail here
-(use workflow.patched for such changes). Record new paths with RENEWALS_RECORD_HISTORIES=1."""
+(guard such changes with workflow.patched, see the README's "Patching"). Record new paths with
+RENEWALS_RECORD_HISTORIES=1."""
 
 from __future__ import annotations
 

@@ -19,21 +19,21 @@ class SharedModuleIds:
     async def run(self) -> list[int]:
         from workflows import renewal  # re-run in the sandbox, as every workflow file is
 
-        return [id(renewal.c), id(renewal.planned_tasks), id(renewal.Stage), id(renewal.CaseChange)]
+        return [id(renewal.c), id(renewal.planned_tasks), id(renewal.plan_renewal), id(renewal.CaseProjection)]
 
 
 @pytest.mark.filterwarnings("ignore:Module workflows was imported after initial workflow load")
 async def test_the_renewal_workflow_shares_the_workers_contract_modules(time_env):
     # Imported here, not at the top: this file is re-run in the sandbox, and importing them there
     # first would hide how the workflow module imports them.
-    import activities.types
+    import activities.projection
     import renewals.case.calendar
-    import workflows.contract
+    import renewals.case.contract
     import workflows.tasks
 
     queue = f"sandbox-{uuid.uuid4()}"
     async with Worker(time_env.client, task_queue=queue, workflows=[SharedModuleIds]):
         seen = await time_env.client.execute_workflow(SharedModuleIds.run, id=f"sandbox-{uuid.uuid4()}",
                                                       task_queue=queue)
-    assert seen == [id(workflows.contract), id(workflows.tasks.planned_tasks), id(renewals.case.calendar.Stage),
-                    id(activities.types.CaseChange)], "a shared module is re-run in every workflow's sandbox"
+    assert seen == [id(renewals.case.contract), id(workflows.tasks.planned_tasks),
+                    id(renewals.case.calendar.plan_renewal), id(activities.projection.CaseProjection)], "a shared module is re-run in every workflow's sandbox"

@@ -9,10 +9,10 @@ from typing import get_args
 
 from api.console.i18n import ENUMS, TEXT
 from api.console.routes import allowed_actions
-from models import QuoteWish, RenewalCase, Role, SigningIntent, Staff, TaskKind
-from renewals.case.calendar import Outcome, Stage
+from models import QuoteWish, RenewalCase, Role, SigningIntent, Staff
+from renewals.case.contract import Outcome, Stage, TaskKind
 from renewals.intake.service import JobStatus
-from workflows import contract as c
+from renewals.case import contract as c
 
 OWNER, DEPUTY = uuid.uuid4(), uuid.uuid4()
 CASE = RenewalCase(id=uuid.uuid4(), workflow_id="w", policy_id=uuid.uuid4(), policy_no="P",

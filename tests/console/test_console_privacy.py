@@ -12,7 +12,7 @@ from models import ContactRecord, Customer, Role, TaskState
 from tests.api.conftest import add_person, give_password
 from tests.console.conftest import no_horizontal_scroll, phone_page, sign_in
 from tests.scenario import Scenario
-from workflows import contract as c
+from renewals.case import contract as c
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

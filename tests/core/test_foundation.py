@@ -122,7 +122,7 @@ async def test_search_attributes_are_registered_once_and_listed(dev_env):
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
     from renewals.core.temporal import register_search_attributes
-    from workflows.contract import SEARCH_ATTRIBUTES
+    from renewals.case.contract import SEARCH_ATTRIBUTES
 
     namespace = dev_env.client.namespace
     assert await register_search_attributes(dev_env.client, namespace) == [], "already there: nothing added"

@@ -7,7 +7,7 @@ import asyncio
 
 from temporalio.client import Client
 
-from renewals.case.calendar import Outcome, Stage
+from renewals.case.contract import Outcome, Stage
 from renewals.dev.demo import demo_jobs
 from worker import build_worker
 

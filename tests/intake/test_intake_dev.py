@@ -29,8 +29,8 @@ from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from renewals.core.temporal import ensure_intake_schedule
 from tests.scenario import eventually
 from worker import build_worker
-from workflows import contract as c
-from workflows.intake import SCHEDULE_ID, IntakeInput, IntakeSummary
+from renewals.case import contract as c
+from renewals.case.contract import INTAKE_SCHEDULE_ID, IntakeInput, IntakeSummary
 
 
 @dataclass
@@ -319,7 +319,7 @@ async def test_the_daily_schedule_starts_the_cases_due_today(engine, dev_env, de
     records = book(org, 2, local_today(dev_settings) + timedelta(days=50), "PSCHED")
     await commit_without_cases(engine, dev_env, dev_settings, records, monkeypatch)
     await ensure_intake_schedule(dev_env.client, dev_settings)
-    schedule = dev_env.client.get_schedule_handle(SCHEDULE_ID)
+    schedule = dev_env.client.get_schedule_handle(INTAKE_SCHEDULE_ID)
     try:
         await schedule.trigger()
         for _ in range(100):
@@ -358,13 +358,13 @@ async def test_the_intake_command_without_a_date_runs_for_today(engine, dev_env,
 async def test_setup_creates_the_daily_intake_schedule_once(dev_env, dev_settings):
     assert await ensure_intake_schedule(dev_env.client, dev_settings) in ("created", "updated")
     assert await ensure_intake_schedule(dev_env.client, dev_settings) == "updated"
-    described = await dev_env.client.get_schedule_handle(SCHEDULE_ID).describe()
+    described = await dev_env.client.get_schedule_handle(INTAKE_SCHEDULE_ID).describe()
     spec = described.schedule.spec
     assert spec.time_zone_name == dev_settings.timezone
     assert [(s.hour[0].start, s.minute[0].start) for s in spec.calendars] == [(1, 0)] or spec.cron_expressions
     assert isinstance(described.schedule.action, ScheduleActionStartWorkflow)
     assert described.schedule.action.workflow == "PolicyIntake"
-    await dev_env.client.get_schedule_handle(SCHEDULE_ID).delete()
+    await dev_env.client.get_schedule_handle(INTAKE_SCHEDULE_ID).delete()
 
 
 def test_the_import_command_shows_a_summary_and_writes_the_row_errors(engine, dev_env, dev_settings, org, monkeypatch,

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, text, update
 from sqlmodel import Session
 
 from activities.projection import CaseProjection
-from activities.types import CaseChange, CaseSnapshot
+from renewals.case.contract import CaseChange, CaseSnapshot
 from api.access import task_scope
 from models import RenewalCase, Role, RolledTaskDay, Staff, Task, TaskDay, TaskState
 from renewals.reports import queries as q
@@ -25,8 +25,8 @@ from renewals.dev.seed import create_policy
 from renewals.org.service import add_org, add_staff
 from renewals.reports.task_rollup import ROLLUP_CRON, ROLLUP_SCHEDULE_ID, ensure_rollup_schedule, roll_up
 from tests.scenario import unique_phone
-from workflows.contract import OpenTask
-from workflows.task_rollup import TASK_ROLLUP_WORKFLOW
+from renewals.case.contract import OpenTask
+from renewals.case.contract import TASK_ROLLUP_WORKFLOW
 
 TIMEZONE = "Asia/Shanghai"
 TZ = ZoneInfo(TIMEZONE)

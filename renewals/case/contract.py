@@ -1,7 +1,9 @@
-"""The stable names of SPEC §3 that other tools rely on: workflow type, ids, search attributes.
+"""Every type the renewal workflows, their activities and the API share: the stable names of
+SPEC §3 that other tools rely on (workflow type, ids, search attributes), the seed's stages,
+outcomes and task kinds (SPEC §2), and the workflow's messages and query result.
 
-Imported by the workflow (inside the sandbox), the worker, the API and the CLI, so it holds
-nothing but stdlib and temporalio.common.
+Imported by the workflow (passed through its sandbox), the worker, the API, the models and the
+CLI, so it holds nothing but stdlib and temporalio.common.
 """
 
 from __future__ import annotations
@@ -42,6 +44,35 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     POLICY_NO, SERVICE_MANAGER, DEPUTY, BRANCH, SUB_BRANCH,
     RENEWAL_STAGE, FOLLOW_UP_STATUS, RENEWAL_OUTCOME, EXPIRY_DATE, ESCALATED,
 )
+
+
+# --- The seed's table (SPEC §2) ---------------------------------------------------------------------
+
+
+class Stage(StrEnum):
+    WAITING = "WAITING"
+    FIRST_CONTACT = "FIRST_CONTACT"
+    SECOND_CONTACT = "SECOND_CONTACT"
+    THIRD_CONTACT = "THIRD_CONTACT"
+    DEPUTY_SUPERVISION = "DEPUTY_SUPERVISION"
+    FINAL_CONTACT = "FINAL_CONTACT"
+    POST_EXPIRY = "POST_EXPIRY"
+
+
+class Outcome(StrEnum):
+    RENEWED = "RENEWED"
+    LOST = "LOST"
+    LAPSED = "LAPSED"
+    CLOSED = "CLOSED"
+
+
+class TaskKind(StrEnum):
+    call = "call"  # call the customer (one per window, or daily)
+    supervision = "supervision"  # deputy intervenes on an escalated case
+    complaint = "complaint"  # deputy handles a complaint
+    loss_reason = "loss_reason"  # manager records why the customer renewed elsewhere
+    attention = "attention"  # branch admin: something the case could not do (see Problem)
+    find_number = "find_number"  # owner: no working number for the customer; enter a corrected phone
 
 
 # --- Vocabulary of staff actions (SPEC §2, §3) -------------------------------------------------
@@ -294,9 +325,9 @@ class CustomerRefusedContact:
 @dataclass
 class OpenTask:
     id: uuid.UUID
-    kind: str
+    kind: TaskKind
     assignee_id: uuid.UUID
-    stage: str
+    stage: Stage
     opens_at: datetime
     due_at: datetime
     day: int | None = None
@@ -353,3 +384,133 @@ def other_without_text(reason: LossReason | None, note: object) -> str | None:
 def closed_reason(outcome: str) -> str:
     """Why nothing can change a finished case (the validator and the API say the same)."""
     return f"the case is closed ({outcome}); nothing can change it any more"
+
+
+# --- What the renewal workflow hands its activities ----------------------------------------------
+# Ids, codes and instants only: the activities look up everything personal (names, phones, plates)
+# in PostgreSQL themselves.
+
+
+@dataclass
+class CaseSnapshot:
+    """The case row as the workflow sees it now; written whole, so a retry writes the same."""
+
+    case_id: uuid.UUID
+    workflow_id: str
+    policy_no: str
+    expiry_date: date
+    timezone: str
+    stage: str
+    owner_id: uuid.UUID
+    deputy_id: uuid.UUID
+    escalated: bool = False
+    day_seconds: int = 86400
+    clock_anchor: datetime | None = None
+    follow_up_status: str | None = None
+    outcome: str | None = None
+    outcome_reason: str | None = None
+    outcome_stage: str | None = None
+    new_policy_no: str | None = None
+    lost_to_insurer: str | None = None
+    plan_revision: int = 0  # see workflows.tasks.task_id
+    calls_stopped: bool = False  # the customer refused all contact: stages open no call tasks
+    skipped_windows: list[str] = field(default_factory=list)  # passed before the case could enter them
+    # The case started mid-window at this instant: its stage has no task for the days before it.
+    started_at: datetime | None = None
+    handover_note_id: uuid.UUID | None = None  # the deputy's note for the manager (see planned_tasks)
+
+
+@dataclass
+class ContactToRecord:
+    id: uuid.UUID  # derived from the update id: a retried write finds its row
+    staff_id: uuid.UUID
+    channel: str
+    result: str
+    note_id: uuid.UUID | None = None
+
+
+@dataclass
+class CaseChange:
+    at: datetime  # workflow time: what "now" means for this change
+    case: CaseSnapshot
+    open_stage_tasks: bool = False  # the stage's planned tasks (see workflows.tasks.planned_tasks)
+    # The expiry moved: call and supervision tasks of the old plan are cancelled and only the new
+    # plan's tasks not yet due are opened (days that passed under the old plan are not "missed").
+    replan: bool = False
+    open_tasks: list[OpenTask] = field(default_factory=list)  # one-off tasks: complaint, loss reason
+    complete_task_id: uuid.UUID | None = None
+    handled_by: uuid.UUID | None = None
+    handled_result: str | None = None
+    # Open tasks of these kinds are cancelled (a terminal outcome cancels every kind).
+    cancel_kinds: list[TaskKind] = field(default_factory=list)
+    move_tasks_from: uuid.UUID | None = None  # reassignment: open tasks move to case.owner_id
+    move_deputy_tasks_from: uuid.UUID | None = None  # deputy change: open tasks move to case.deputy_id
+    contact: ContactToRecord | None = None
+    # The final week: this staff SMS (a calendar.SMS_AFTER_CONTACT template) followed the contact that
+    # handled the task.
+    sms_after_contact: tuple[uuid.UUID, str] | None = None
+
+
+@dataclass
+class SmsRequest:
+    case_id: uuid.UUID
+    template: str
+    recipient: str  # customer, owner or deputy
+    idempotency_key: str  # (case, stage, template, day): a customer never gets the same SMS twice
+    at: datetime
+    stage: str
+    day: int  # the renewal calendar's day (T+day) at `at`, real or compressed
+    quote_id: uuid.UUID | None = None
+    sent_by: uuid.UUID | None = None  # the staff member who sent a customer SMS (None: the system)
+
+
+@dataclass
+class SmsOutcome:
+    status: str  # sent, suppressed (opt-out) or failed (permanent)
+    contact_id: uuid.UUID | None = None
+    error_code: int | None = None
+
+# --- The system's other workflows: the daily intake, the history archiver, the task roll-up ---------
+
+INTAKE_WORKFLOW = "PolicyIntake"
+INTAKE_SCHEDULE_ID = "policy-intake-daily"
+INTAKE_SCHEDULE_CRON = "0 1 * * *"  # 01:00 in the company's time zone, before anyone's working day
+ARCHIVER_WORKFLOW = "HistoryArchiver"
+TASK_ROLLUP_WORKFLOW = "TaskRollup"
+
+
+@dataclass
+class IntakeSummary:
+    as_of: date | None = None
+    started: int = 0
+    already_running: int = 0
+    already_done: int = 0
+    no_deputy: int = 0  # due, but the sub-branch has no deputy manager: set one, the next run starts them
+    batches: int = 0
+    deputies_aligned: int = 0  # open cases moved to their sub-branch's deputy manager
+
+
+@dataclass
+class IntakeInput:
+    as_of: date | None = None  # the local day to run for; None: today in `timezone` (the schedule)
+    timezone: str = "Asia/Shanghai"
+    after_policy_no: str = ""  # continue-as-new: where the previous run stopped
+    summary: IntakeSummary = field(default_factory=IntakeSummary)
+
+
+@dataclass
+class IntakeBatch:
+    as_of: date
+    after_policy_no: str
+
+
+@dataclass
+class IntakeBatchResult:
+    """One batch of due policies (renewals.intake.service.start_due_cases)."""
+
+    started: int = 0
+    already_running: int = 0
+    already_done: int = 0
+    no_deputy: int = 0
+    last_policy_no: str = ""
+    more: bool = False  # the batch was full: there may be more after last_policy_no
