@@ -151,7 +151,7 @@ WHAT_TO_DO_ANY_STAGE = {
     TaskKind.complaint: "处理客户投诉并记录联系结果 / handle the customer's complaint and record the contact",
     TaskKind.loss_reason: "客户已在他处续保:选择流失原因 / renewed elsewhere: choose the loss reason",
     TaskKind.attention: "续保流程有一步未能完成(见案件详情),请处理 / the case could not do something (see its details): "
-                 "sort it out",
+                          "sort it out",
     TaskKind.find_number: "客户号码无法接通:查找可用号码并录入 / no working number: find one and enter it",
 }
 
