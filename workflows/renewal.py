@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.types import CaseChange, CaseSnapshot, ContactToRecord, SmsOutcome, SmsRequest
     from renewals.case.calendar import (
-        ENTRY_SMS, SMS_AFTER_CONTACT, STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
+        SMS_AFTER_CONTACT, STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
         customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
     from renewals.case.contract import Outcome, Stage, TaskKind
@@ -223,7 +223,7 @@ class PolicyRenewal:
         await self._project(CaseChange(at=now, case=self._snapshot(), open_stage_tasks=True,
                                        replan=self._plan_revision > 0))
         self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self._escalated))
-        for sms in (*(late for window in skipped for late in window.sent_late), *ENTRY_SMS.get(stage, ())):
+        for sms in (*(late for window in skipped for late in window.sent_late), *self._plan.table[stage].entry_sms):
             if sms.recipient == "customer":
                 await self._notify_customer(self._sms(sms.template, "customer"))
             else:
