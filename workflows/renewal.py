@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import Notifications
     from activities.projection import CaseProjection
     from renewals.case.calendar import (
-        ENTRY_SMS, SMS_AFTER_CONTACT, STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
+        SMS_AFTER_CONTACT, STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
         customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
     import renewals.case.contract as c  # by its full name: a `from` list would re-run it in every sandbox
@@ -281,7 +281,7 @@ class PolicyRenewal:
         # The projection derives the same tasks from the snapshot: the payload stays small.
         self._project(open_stage_tasks=True, replan=self.case.plan_revision > 0)
         self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self.case.escalated))
-        for sms in (*(late for window in skipped for late in window.sent_late), *ENTRY_SMS.get(stage, ())):
+        for sms in (*(late for window in skipped for late in window.sent_late), *self.case.plan.table[stage].entry_sms):
             if sms.recipient == "customer":
                 self._notify_customer(self._sms(sms.template, "customer"))
             else:

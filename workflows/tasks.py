@@ -8,9 +8,10 @@ from datetime import datetime
 
 from renewals.case.calendar import RenewalPlan
 from renewals.case.contract import OpenTask, Stage, TaskKind
+from renewals.case.stages import STAGE_TABLE
+from workflows.staff_rules import turn
 
-
-PLANNED_KINDS = (TaskKind.call, TaskKind.supervision)  # the calendar's tasks (the rest are one-off)
+PLANNED_KINDS = STAGE_TABLE.task_kinds  # the calendar's tasks (the rest are one-off)
 
 
 def task_id(case_id: uuid.UUID, kind: TaskKind, stage: str, day: int | None, plan_revision: int = 0) -> uuid.UUID:
@@ -23,15 +24,16 @@ def planned_tasks(case_id: uuid.UUID, plan: RenewalPlan, stage: Stage | str, own
                   deputy_id: uuid.UUID, *, plan_revision: int = 0, calls_stopped: bool = False,
                   since: datetime | None = None, handover_note_id: uuid.UUID | None = None) -> list[OpenTask]:
     """The tasks a stage opens as the workflow, the projection and the audit timeline all count
-    them: call tasks for the service manager, in DEPUTY_SUPERVISION one supervision task for the
-    deputy. A case started (or a stage re-planned) at `since` has no task for the days that ended
-    before it, so none is missed before it existed; a customer who refused all contact gets no calls.
-    The stage's first task carries the deputy's hand-over note, if any (FINAL_CONTACT after supervision)."""
+    them: of the kind and on the days the plan's stage table gives, for whoever's turn it is (the
+    service manager's calls; under supervision, the deputy's task). A case started (or a stage
+    re-planned) at `since` has no task for the days that ended before it, so none is missed before
+    it existed; a customer who refused all contact gets no calls. The stage's first task carries
+    the deputy's hand-over note, if any (FINAL_CONTACT after supervision)."""
     stage = Stage(stage)
-    supervised = stage is Stage.DEPUTY_SUPERVISION
-    kind, assignee = (TaskKind.supervision, deputy_id) if supervised else (TaskKind.call, owner_id)
-    if calls_stopped and kind is TaskKind.call:
+    row = plan.table[stage]
+    if row.tasks is None or (calls_stopped and row.tasks.kind is TaskKind.call):
         return []
+    kind, assignee = row.tasks.kind, turn(stage, owner_id, deputy_id, plan.table)
     tasks = [
         OpenTask(id=task_id(case_id, kind, stage, slot.day, plan_revision), kind=kind, assignee_id=assignee,
                  stage=stage, opens_at=slot.opens_at, due_at=slot.due_at, day=slot.day)

@@ -3,11 +3,10 @@ calendar reads on a page (windows and days relative to expiry)."""
 
 from __future__ import annotations
 
-from datetime import date
-
-from renewals.case.calendar import plan_renewal, t_day
+from renewals.case.calendar import t_day
 from renewals.case.labels import LOSS_REASON_WORDS, STAGE_WORDS
 from renewals.case.contract import INSURER_NAMES, Insurer
+from renewals.case.stages import STAGE_TABLE, StageTable
 
 # key: (中文, English)
 TEXT: dict[str, tuple[str, str]] = {
@@ -327,12 +326,10 @@ def translator(language: str):
     return t
 
 
-def _window_days() -> dict[str, str]:
-    # Window days are the same for every case; read them off any plan.
-    plan = plan_renewal(date(2026, 1, 1), "UTC")
-    # A window ends when the next opens (09:00 of its first day): its last full day is the day before.
-    return {w.stage.value: f"{t_day(plan.day_of(w.starts_at))} ~ {t_day(plan.day_of(w.ends_at) - 1)}"
-            for w in plan.windows}
+def window_days(table: StageTable = STAGE_TABLE) -> dict[str, str]:
+    """Each window's days as a page shows them, e.g. "T-20 ~ T-11" (WAITING has none)."""
+    return {row.stage.value: " ~ ".join(t_day(day) for day in table.window(row.stage))
+            for row in table if row.opens is not None}
 
 
-WINDOW_DAYS = _window_days()
+WINDOW_DAYS = window_days()

@@ -1,6 +1,6 @@
-"""Renewal calendar: when each stage window and task of a renewal case opens and falls due, the
-SMS each window sends as the case enters it, and what becomes of them when the case wakes too
-late to enter a window at all.
+"""Renewal calendar: when each stage window and task of a renewal case opens and falls due, on
+the days the stage table (renewals/case/stages.py) gives them, and what becomes of a window's
+entry SMS when the case wakes too late to enter the window at all.
 
 Days are calendar days relative to the policy's expiry date (T0) in the policy's own time zone,
 and every instant handed out is a UTC-aware datetime, so workflows can compare and sleep on
@@ -11,93 +11,36 @@ them without knowing about zones. For demos and load tests a plan can run on com
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from renewals.case.contract import Stage
+from renewals.case.stages import STAGE_TABLE, EntrySms, StageTable
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 REAL_DAY_SECONDS = 86400
 SMS_HOURS = (8, 21)  # customer SMS allowed from 08:00 until 21:00 local
 CALL_HOURS = (9, 21)  # outbound calls allowed from 09:00 until 21:00 local
 
-
 STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
+LAST_DAY = STAGE_TABLE.last_day  # the last window ends with this day
 
-# Day (offset from expiry) on which each stage's window opens; a window runs until the next
-# one opens, and POST_EXPIRY runs until the end of LAST_DAY.
-_WINDOW_START_DAY: dict[Stage, int] = {
-    Stage.FIRST_CONTACT: -60,
-    Stage.SECOND_CONTACT: -30,
-    Stage.THIRD_CONTACT: -20,
-    Stage.DEPUTY_SUPERVISION: -10,
-    Stage.FINAL_CONTACT: -7,
-    Stage.POST_EXPIRY: 1,
-}
-LAST_DAY = 7
+# The SMS staff send after each contact, by stage.
+SMS_AFTER_CONTACT: dict[Stage, tuple[str, ...]] = {row.stage: row.sms_after_contact for row in STAGE_TABLE
+                                                   if row.sms_after_contact}
 
 
-def _daily(first: int, last: int) -> tuple[tuple[int, int], ...]:
-    return tuple((day, day) for day in range(first, last + 1))
-
-
-# (opening day, due day) of every task per stage; a task opens at the opening of its first day
-# and is due at the end of its due day.
-_TASK_DAYS: dict[Stage, tuple[tuple[int, int], ...]] = {
-    Stage.WAITING: (),
-    Stage.FIRST_CONTACT: ((-60, -45),),
-    Stage.SECOND_CONTACT: ((-30, -25),),
-    Stage.THIRD_CONTACT: _daily(-20, -11),
-    Stage.DEPUTY_SUPERVISION: ((-10, -8),),
-    Stage.FINAL_CONTACT: _daily(-7, -1),
-    Stage.POST_EXPIRY: _daily(1, LAST_DAY),
-}
-
-
-# How staff handle a stage's daily task, where the seed names the means (SPEC §2): T-20…T-11
-# "每天电话联系", only a call; after expiry "每天与客户电话或短信沟通一次", a call or an SMS staff send
-# the customer. Elsewhere any contact recorded handles it, and a staff SMS does not.
-_TASK_CHANNELS: dict[Stage, tuple[str, ...]] = {Stage.THIRD_CONTACT: ("call",)}
-_STAFF_SMS_HANDLES_TASK = (Stage.POST_EXPIRY,)
-
-
-# The final week: "每次联系后,无论客户态度如何,均应发送报价短信、诚恳请求给予服务机会的短信": the SMS
-# staff send after each contact, recorded on the task the day's contact handled.
-SMS_AFTER_CONTACT: dict[Stage, tuple[str, ...]] = {Stage.FINAL_CONTACT: ("quote", "service_request")}
-
-
-def contact_handles_task(stage: Stage | str, channel: str) -> bool:
+def contact_handles_task(stage: Stage | str, channel: str, table: StageTable = STAGE_TABLE) -> bool:
     """Whether a contact recorded by `channel` handles the stage's daily task."""
-    channels = _TASK_CHANNELS.get(_stage(stage))
-    return channels is None or channel in channels
+    tasks = table[_stage(stage)].tasks
+    return tasks is None or tasks.channels is None or channel in tasks.channels
 
 
-def staff_sms_handles_task(stage: Stage | str) -> bool:
+def staff_sms_handles_task(stage: Stage | str, table: StageTable = STAGE_TABLE) -> bool:
     """Whether a quote or service-request SMS to the customer handles the stage's daily task."""
-    return _stage(stage) in _STAFF_SMS_HANDLES_TASK
-
-
-@dataclass(frozen=True)
-class EntrySms:
-    """An SMS a window sends as the case enters it (SPEC §2)."""
-
-    template: str
-    recipient: str  # customer, owner or deputy
-    # When the window passed before the case could enter it (its worker was down, or too busy to
-    # wake it in time), the SMS still goes out late if the case wakes in `late_until` or before;
-    # after that it would come too late, and it is recorded as not sent. None: never late.
-    late_until: Stage | None = None
-
-
-ENTRY_SMS: dict[Stage, tuple[EntrySms, ...]] = {
-    # Introducing the service manager is still worth it until the final notice does it again.
-    Stage.FIRST_CONTACT: (EntrySms("first_notice", "customer", late_until=Stage.DEPUTY_SUPERVISION),),
-    # The deputy supervises in this window only: from T-7 the case is back with the manager.
-    Stage.DEPUTY_SUPERVISION: (EntrySms("deputy_escalation", "deputy"),),
-    # "Expires soon" means nothing once the policy has expired.
-    Stage.FINAL_CONTACT: (EntrySms("manager_final_reminder", "owner"), EntrySms("final_notice", "customer")),
-}
+    tasks = table[_stage(stage)].tasks
+    return tasks is not None and tasks.staff_sms_handles
 
 
 @dataclass(frozen=True)
@@ -118,27 +61,28 @@ class SkippedWindow:
                 f"its tasks not opened; {'; '.join(what) or 'nothing to send'}")
 
 
-def windows_between(stage: Stage, target: Stage, escalated: bool) -> tuple[Stage, ...]:
-    """The windows a case passes from `stage` to `target` without entering them (deputy
-    supervision only when the case is escalated)."""
-    between = STAGE_ORDER[STAGE_ORDER.index(stage) + 1:STAGE_ORDER.index(target)]
-    return tuple(s for s in between if s is not Stage.DEPUTY_SUPERVISION or escalated)
+def windows_between(stage: Stage, target: Stage, escalated: bool,
+                    table: StageTable = STAGE_TABLE) -> tuple[Stage, ...]:
+    """The windows a case passes from `stage` to `target` without entering them (those only an
+    escalated case enters, deputy supervision, only when it is escalated)."""
+    between = table.rows[table.index(stage) + 1:table.index(target)]
+    return tuple(row.stage for row in between if escalated or not row.escalated_only)
 
 
-def late_entry(skipped: Iterable[Stage], woke_in: Stage) -> list[SkippedWindow]:
+def late_entry(skipped: Iterable[Stage], woke_in: Stage, table: StageTable = STAGE_TABLE) -> list[SkippedWindow]:
     """What becomes of windows that passed before the case could enter them, when it wakes in
-    `woke_in`: each window's entry SMS goes out late where ENTRY_SMS says it is still worth it,
-    else it is recorded as not sent. A recipient gets one notice at most: the latest (the one of
-    `woke_in` itself first) supersedes earlier ones, so a customer never reads two at once."""
-    newest = {sms.recipient: sms for sms in ENTRY_SMS.get(woke_in, ())}
+    `woke_in`: each window's entry SMS goes out late where the stage table says it is still worth
+    it, else it is recorded as not sent. A recipient gets one notice at most: the latest (the one
+    of `woke_in` itself first) supersedes earlier ones, so a customer never reads two at once."""
+    newest = {sms.recipient: sms for sms in table[woke_in].entry_sms}
     windows = []
     for stage in reversed(tuple(skipped)):
         late, not_sent = [], []
-        for sms in ENTRY_SMS.get(stage, ()):
+        for sms in table[stage].entry_sms:
             newer = newest.get(sms.recipient)
             if newer is not None:
                 not_sent.append((sms, f"superseded by {newer.template}"))
-            elif sms.late_until is not None and STAGE_ORDER.index(woke_in) <= STAGE_ORDER.index(sms.late_until):
+            elif sms.late_until is not None and table.index(woke_in) <= table.index(sms.late_until):
                 late.append(sms)
                 newest[sms.recipient] = sms
             else:
@@ -171,6 +115,7 @@ class RenewalPlan:
     ends_at: datetime  # end of day T+7: the case closes here if still open
     anchor: datetime | None = None  # set => compressed days: UTC 00:00 of the expiry day
     open_hour: int = 9
+    table: StageTable = field(default=STAGE_TABLE, repr=False)
 
     def window(self, stage: Stage | str) -> Window:
         stage = _stage(stage)
@@ -187,19 +132,15 @@ class RenewalPlan:
         return next((w.stage for w in self.windows if t < w.ends_at), Stage.POST_EXPIRY)
 
     def next_stage_after(self, stage: Stage | str, escalated: bool) -> tuple[Stage | None, datetime]:
-        stage = _stage(stage)
-        if stage is Stage.POST_EXPIRY:
-            return None, self.ends_at
-        if stage is Stage.THIRD_CONTACT and not escalated:
-            nxt = Stage.FINAL_CONTACT  # deputy supervision only happens on escalation
-        else:
-            nxt = STAGE_ORDER[STAGE_ORDER.index(stage) + 1]
-        return nxt, self.window(nxt).starts_at
+        later = self.table.rows[self.table.index(_stage(stage)) + 1:]
+        nxt = next((row.stage for row in later if escalated or not row.escalated_only), None)
+        return (None, self.ends_at) if nxt is None else (nxt, self.window(nxt).starts_at)
 
     def task_slots(self, stage: Stage | str) -> tuple[TaskSlot, ...]:
         stage = _stage(stage)
         return tuple(
-            TaskSlot(stage, day, self.opening(day), self.end_of_day(due_day)) for day, due_day in _TASK_DAYS[stage]
+            TaskSlot(stage, day, self.opening(day), self.end_of_day(due_day))
+            for day, due_day in self.table.task_days(stage)
         )
 
     def day_of(self, t: datetime) -> int:
@@ -234,9 +175,11 @@ def plan_renewal(
     day_seconds: int = REAL_DAY_SECONDS,
     anchor: datetime | None = None,
     open_hour: int = 9,
+    table: StageTable = STAGE_TABLE,
 ) -> RenewalPlan:
-    """Lay out a renewal case's windows. Passing ``anchor`` (required when ``day_seconds`` is not
-    86400) switches to anchor-based days that open at their start rather than at ``open_hour``."""
+    """Lay out a renewal case's windows as `table` sets their days. Passing ``anchor`` (required
+    when ``day_seconds`` is not 86400) switches to anchor-based days that open at their start
+    rather than at ``open_hour``."""
     if isinstance(expiry, datetime) or not isinstance(expiry, date):
         raise ValueError(f"expiry must be a date (not a datetime), got {expiry!r}")
     _zone(timezone)
@@ -250,9 +193,10 @@ def plan_renewal(
         raise ValueError(f"open_hour must be an int in 0..23, got {open_hour!r}")
 
     # Day arithmetic needs only the scalar fields, so lay those down first and derive the windows.
-    draft = RenewalPlan(expiry, timezone, day_seconds, (), datetime.min.replace(tzinfo=UTC), anchor, open_hour)
-    bounds = [draft.opening(day) for day in _WINDOW_START_DAY.values()] + [draft.end_of_day(LAST_DAY)]
-    windows = tuple(Window(stage, start, end) for stage, start, end in zip(_WINDOW_START_DAY, bounds, bounds[1:]))
+    draft = RenewalPlan(expiry, timezone, day_seconds, (), datetime.min.replace(tzinfo=UTC), anchor, open_hour, table)
+    rows = table.rows[1:]  # WAITING is everything before the first window
+    bounds = [draft.opening(row.opens) for row in rows] + [draft.end_of_day(table.last_day)]
+    windows = tuple(Window(row.stage, start, end) for row, start, end in zip(rows, bounds, bounds[1:]))
     return replace(draft, windows=windows, ends_at=bounds[-1])
 
 

@@ -8,21 +8,12 @@ anything else ("zh", "zh-CN") is Chinese, the staff's language.
 
 from __future__ import annotations
 
-from datetime import date
-
-from renewals.case.calendar import plan_renewal, t_day
+from renewals.case.calendar import t_day
 from renewals.case.contract import LossReason, Stage
+from renewals.case.stages import STAGE_TABLE, StageTable
 
-# value: (中文, English)
-STAGE_WORDS: dict[Stage, tuple[str, str]] = {
-    Stage.WAITING: ("等待续保窗口", "Waiting"),
-    Stage.FIRST_CONTACT: ("第一次接触", "First contact"),
-    Stage.SECOND_CONTACT: ("第二次接触", "Second contact"),
-    Stage.THIRD_CONTACT: ("第三次接触", "Third contact"),
-    Stage.DEPUTY_SUPERVISION: ("分管副经理督办", "Deputy supervision"),
-    Stage.FINAL_CONTACT: ("第五次接触", "Final contact"),  # the seed counts the deputy's as the fourth
-    Stage.POST_EXPIRY: ("第六次接触", "After expiry"),
-}
+# value: (中文, English); a stage's words are the stage table's.
+STAGE_WORDS: dict[Stage, tuple[str, str]] = {row.stage: row.words for row in STAGE_TABLE}
 LOSS_REASON_WORDS: dict[LossReason, tuple[str, str]] = {
     LossReason.price: ("价格原因", "price"),
     LossReason.claims: ("理赔原因", "claims"),
@@ -43,20 +34,20 @@ def word(value: Stage | LossReason | str, language: str = "zh-CN") -> str:
     pair = STAGE_WORDS.get(value) or LOSS_REASON_WORDS.get(value)
     if pair is None:
         raise ValueError(f"no words for {value!r}: not a stage or a loss reason")
-    return pair[language == "en"]
+    return _in_language(language, pair)
 
 
-# Task days are the same relative days for every case: read them off any plan.
-_PLAN = plan_renewal(date(2001, 1, 1), "UTC")
-
-
-def stage_with_days(stage: Stage | str, language: str = "zh-CN") -> str:
+def stage_with_days(stage: Stage | str, language: str = "zh-CN", table: StageTable = STAGE_TABLE) -> str:
     """A stage as an SMS names it: its word and the days its tasks run, e.g. 第三次接触(终保前20~11天)."""
-    slots = _PLAN.task_slots(stage)
-    if not slots:
-        return word(stage, language)
-    first, last = slots[0].day, _PLAN.day_of(slots[-1].due_at) - 1
+    name, task_days = _in_language(language, table[stage].words), table.task_days(stage)
+    if not task_days:
+        return name
+    (first, _), (_, last) = task_days[0], task_days[-1]
     if language == "en":
-        return f"{word(stage, language)} ({t_day(first)} to {t_day(last)})"
+        return f"{name} ({t_day(first)} to {t_day(last)})"
     days = f"终保前{-first}~{-last}天" if last < 0 else f"到期后{first}~{last}天"
-    return f"{word(stage, language)}({days})"
+    return f"{name}({days})"
+
+
+def _in_language(language: str, words: tuple[str, str]) -> str:
+    return words[language == "en"]
