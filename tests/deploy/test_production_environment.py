@@ -25,7 +25,8 @@ PRODUCTION_MODULES = ("renewals.cli.main", "renewals.cli.run", "renewals.dev.sta
 
 def locked_packages(*groups: str) -> set[str]:
     """The distributions uv.lock installs with these options (`uv sync --locked` sees the same)."""
-    exported = subprocess.run([tool("uv"), "export", "--frozen", "--no-hashes", "--no-emit-project", *groups],
+    uv = os.environ.get("UV") or tool("uv")  # `uv run` says where it is
+    exported = subprocess.run([uv, "export", "--frozen", "--no-hashes", "--no-emit-project", *groups],
                               cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return {re.split(r"[=<>\[ ;]", line, maxsplit=1)[0].lower() for line in exported.splitlines()
             if line and not line.startswith(("#", " ", "-"))}
