@@ -23,10 +23,21 @@ DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
 JWT_SECRET_MIN_BITS = 128
 TWILIO_TOKEN_MIN_BITS = 64
 ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Secrets as files, one per setting named after it (`/run/secrets/jwt_secret`): where Docker
+# Compose and Kubernetes mount them, so they stay out of the environment and out of `docker
+# inspect`. A variable of the same name still wins.
+SECRETS_DIR = Path("/run/secrets")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", secrets_dir=SECRETS_DIR)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # pydantic-settings warns on every start about a secrets folder that is not there.
+        mounted = Path(file_secret_settings.secrets_dir).is_dir()
+        return (init_settings, env_settings, dotenv_settings) + ((file_secret_settings,) if mounted else ())
 
     environment: Literal["dev", "prod"] = "dev"
     # Unset: `renewals dev` starts embedded servers and fills these in for its children.

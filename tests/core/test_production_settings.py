@@ -4,6 +4,7 @@ drive Temporal: guessable secrets, plain-http URLs, files that are not there."""
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 
 import pytest
@@ -87,12 +88,62 @@ def test_api_docs_are_off_in_prod_unless_turned_on():
     assert prod(api_docs=True).docs_enabled is True
 
 
-def test_compose_publishes_no_temporal_port_and_has_no_default_twilio_token_or_public_url():
-    compose = (Path(__file__).parents[2] / "docker-compose.yml").read_text()
-    import yaml  # noqa: PLC0415 — only this test reads YAML
+def test_settings_read_secrets_from_files_named_after_them_and_a_variable_still_wins(tmp_path, monkeypatch):
+    for name, value in (("jwt_secret", STRONG_JWT_SECRET), ("twilio_auth_token", TWILIO_TOKEN),
+                        ("database_url", "postgresql://renewals_app:pw@pgbouncer:6432/renewals")):
+        (tmp_path / name).write_text(value + "\n")  # as `openssl rand -hex 32 > file` writes it
+    files = {key: value for key, value in PROD.items() if key not in ("jwt_secret", "twilio_auth_token", "database_url")}
+    settings = Settings(**files, _secrets_dir=tmp_path)
+    assert (settings.jwt_secret, settings.twilio_auth_token) == (STRONG_JWT_SECRET, TWILIO_TOKEN)
+    assert settings.database_url == "postgresql://renewals_app:pw@pgbouncer:6432/renewals"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://elsewhere/renewals")
+    assert Settings(**files, _secrets_dir=tmp_path).database_url == "postgresql://elsewhere/renewals"
 
-    services = yaml.safe_load(compose)["services"]
+
+def test_settings_read_secrets_where_compose_and_kubernetes_mount_them():
+    assert Settings.model_config["secrets_dir"] == Path("/run/secrets")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no folder (development): nothing read, nothing said on every start
+        assert Settings(_env_file=None, _secrets_dir=Path("/nonexistent")).jwt_secret == DEV_JWT_SECRET
+
+
+def compose() -> dict:
+    import yaml  # noqa: PLC0415 — only these tests read YAML
+
+    return yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+
+
+APP_SERVICES = ("migrate", "temporal-setup", "worker", "api")
+
+
+def secret_files(service: dict) -> set[str]:
+    return {entry if isinstance(entry, str) else entry["target"] for entry in service["secrets"]}
+
+
+def test_compose_passes_every_setting_to_the_application_as_a_variable_or_a_secret_file():
+    services = compose()["services"]
+    for name in APP_SERVICES:
+        passed = set(services[name]["environment"]) | {secret.upper() for secret in secret_files(services[name])}
+        missing = {field.upper() for field in Settings.model_fields} - passed
+        assert not missing, f"{name}: {sorted(missing)} cannot be set"
+
+
+def test_compose_hands_secrets_to_the_application_as_files_never_variables():
+    services = compose()["services"]
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        for secret in ("JWT_SECRET", "TWILIO_AUTH_TOKEN", "DATABASE_URL"):
+            assert secret not in env, f"{name}: {secret} would be in the environment (and `docker inspect`)"
+        assert secret_files(services[name]) == {"jwt_secret", "twilio_auth_token", "database_url"}
+        assert set(secret_files(services[name])) <= set(Settings.model_fields)  # each is read as its setting
+    # Migrations connect as the schema's owner, everything else as the application's role.
+    assert services["migrate"]["secrets"][-1] == {"source": "owner_database_url", "target": "database_url"}
+    assert "database_url" in services["api"]["secrets"]
+
+
+def test_compose_publishes_no_temporal_port_and_has_no_default_for_what_production_needs():
+    services = compose()["services"]
     assert "ports" not in services["temporal"] and "ports" not in services["temporal-ui"]
     env = services["api"]["environment"]
-    for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"):
+    for name in ("PUBLIC_BASE_URL", "TWILIO_FROM", "TWILIO_ACCOUNT_SID"):
         assert env[name].startswith(f"${{{name}:?"), f"{name}: no default, compose refuses to start without it"
