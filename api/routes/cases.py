@@ -24,7 +24,7 @@ from api.access import CaseForAdmin, CaseForPhone, CaseForWork, ReadableCase, ac
 from api.deps import CurrentStaff, NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.inputs import Limit, Offset
-from api.quoting import case_today, quote_to_send
+from renewals.quotes.service import case_today, quote_to_send
 from api.schemas import (
     CallOut, CasePage, CaseStatus, CaseView, CloseIn, ContactIn, ContactPerson, CustomerContactsIn,
     CustomerContactsOut, CustomerPhoneIn, CustomerPhoneOut, FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn,

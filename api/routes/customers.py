@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from api.access import CustomerVisibility, ReadableCustomer, customer_visibility
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
-from api.quoting import quotes_of
+from api.schemas import quotes_of
 from api.schemas import ContactOut, ContactPerson, CustomerView, NoteOut, PolicyOut, VehicleOut
 from models import ContactRecord, Customer, Note, Policy, RenewalCase, Vehicle
 from renewals.intake.service import local_today
