@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -47,6 +48,8 @@ from models import Assignment, Branch, Customer, ImportJob, Policy, Quote, Renew
 from renewals.case.start import CaseRejected
 from renewals.reports.queries import Filters
 from renewals.case.contract import Actor, ActorRole, closed_reason
+from renewals.reports.rules import Period
+from renewals.reports.service import Reading
 
 
 class CaseAction(StrEnum):
@@ -125,6 +128,15 @@ def report_filters(session: Session, staff: Staff, branch_code: str | None, sub_
     return Filters(branch_code, sub_branch_code, manager_id)
 
 
+def report_reading(session: Session, staff: Staff, period: Period, timezone: str, now: datetime,
+                   branch_code: str | None = None, sub_branch_code: str | None = None,
+                   manager_id: uuid.UUID | None = None) -> Reading:
+    """What a report reads for `staff`: their filters (report_filters) over the cases and tasks in
+    their scope."""
+    return Reading(period, report_filters(session, staff, branch_code, sub_branch_code, manager_id),
+                   case_scope(staff), task_scope(staff), timezone, now)
+
+
 def _out_of_scope(staff: Staff, what: str, field: str | None = None, key: str = "id") -> ApiError:
     if staff.role == Role.auditor:
         return ApiError(404, f"no {what} with this {key}", field=field)
@@ -187,6 +199,37 @@ def find_import_job(session: Session, staff: Staff, job_id: uuid.UUID) -> Import
     return job
 
 
+def find_policy(session: Session, staff: Staff, policy_no: str) -> Policy:
+    policy = session.exec(select(Policy).where(Policy.policy_no == policy_no, policy_scope(staff))).first()
+    if policy is None:
+        raise ApiError(403, "no policy with this number is in your scope")
+    return policy
+
+
+def find_branch_staff(session: Session, admin: Staff, staff_id: uuid.UUID, *, write: bool = True) -> Staff:
+    """A staff member of the reader's branch, for its admins (managers may read their books)."""
+    if admin.role != Role.admin and (write or admin.role != Role.manager):
+        raise ApiError(403, "only a system specialist (admin) of the staff member's branch can do this")
+    staff = session.get(Staff, staff_id)
+    branch_id = staff.branch_id if staff else None
+    if staff and staff.sub_branch_id and branch_id is None:
+        branch_id = session.get(SubBranch, staff.sub_branch_id).branch_id
+    if staff is None or branch_id != admin.branch_id:
+        raise ApiError(403, "no staff member with this id is in your scope")
+    return staff
+
+
+def case_to_preview(session: Session, staff: Staff, case_id: uuid.UUID | None) -> RenewalCase:
+    """The case an SMS template is previewed with: the one named, or the newest in scope."""
+    if case_id is not None:
+        return find_case(session, staff, case_id)
+    case = session.exec(select(RenewalCase).where(case_scope(staff)).order_by(RenewalCase.started_at.desc())
+                        .limit(1)).first()
+    if case is None:
+        raise ApiError(409, "there is no case in your branch to preview the template with")
+    return case
+
+
 def actor(staff: Staff) -> Actor:
     """Who the workflow sees acting (ids and roles only, never names)."""
     return Actor(id=staff.id, role=ActorRole(staff.role))
@@ -238,6 +281,12 @@ def _case_for(action: CaseAction):
     return Depends(case_for_action)
 
 
+def template_admin(staff: CurrentStaff) -> Staff:
+    if staff.role != Role.admin:
+        raise ApiError(403, "only a system specialist (admin) manages the SMS templates")
+    return staff
+
+
 def readable_customer(customer_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> Customer:
     return find_customer(session, staff, customer_id)
 
@@ -247,3 +296,4 @@ CaseForWork = Annotated[RenewalCase, _case_for(CaseAction.casework)]
 CaseForPhone = Annotated[RenewalCase, _case_for(CaseAction.customer_phone)]
 CaseForAdmin = Annotated[RenewalCase, _case_for(CaseAction.administer)]
 ReadableCustomer = Annotated[Customer, Depends(readable_customer)]
+TemplateAdmin = Annotated[Staff, Depends(template_admin)]

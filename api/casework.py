@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 from temporalio.client import Client
@@ -23,10 +23,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import CaseForAdmin, CaseForWork, actor, number_to_dial
 from api.deps import CurrentStaff, NowDep, SessionDep, TemporalDep
 from api.errors import ApiError
-from api.quoting import quote_to_send
 from api.schemas import (
     CloseIn, ContactIn, ContactPerson, CustomerContactsIn, CustomerContactsOut, CustomerPhoneIn, CustomerPhoneOut,
     FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn,
+    SmsOut,
 )
 from models import ContactRecord, RenewalCase, Staff
 from renewals.audit.refusals import record_refusal
@@ -36,6 +36,7 @@ from renewals.core.notify import CONNECTING_NOTICE, Notifier, SendError, call_fa
 from renewals.core.settings import Settings
 from renewals.intake.policy_file import person, phone_number
 from renewals.ownership.service import follow_case, sales_of
+from renewals.quotes.service import quote_to_send
 from renewals.case import contract as c
 
 IdempotencyHeader = Annotated[str | None, Header(
@@ -180,6 +181,12 @@ async def send_sms(act: StaffAction, body: SmsIn, settings: Settings) -> c.SmsDe
         await run_in_threadpool(quote_to_send, act.session, act.case, body.quote_id, act.now, settings)
     return await act.update("send_customer_sms", lambda who, _: c.SendCustomerSms(
         actor=who, template=body.template, quote_id=body.quote_id), result_type=c.SmsDecision)
+
+
+def sms_answer(decision: c.SmsDecision, response: Response) -> SmsOut:
+    """What a staff SMS answers: 202 while it waits (quiet hours, or queued behind a dependency)."""
+    response.status_code = 202 if decision.status in ("held", "queued") else 200
+    return SmsOut(status=decision.status, send_at=decision.send_at, error_code=decision.error_code)
 
 
 # --- calls and the customer's phones (the case itself is not changed by them) --------------------------

@@ -19,8 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from renewals.case.sms_templates import TemplateRefused
 from renewals.case.start import CaseRejected
 from renewals.org.service import StaffError
+from renewals.quotes.service import QuoteRefused
 
 log = logging.getLogger(__name__)
 # How long a client should wait before retrying when PostgreSQL or Temporal is unreachable.
@@ -127,6 +129,10 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+def template_refusal(refusal: TemplateRefused) -> ApiError:
+    return ApiError(422, f"body: {refusal}", code="template_refused", field="body")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -135,6 +141,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CaseRejected)
     async def case_rejected(_: Request, exc: CaseRejected) -> JSONResponse:
         return JSONResponse(error_body(409, "rejected", exc.reason), 409)
+
+    @app.exception_handler(QuoteRefused)
+    async def quote_refused(_: Request, exc: QuoteRefused) -> JSONResponse:
+        # A refused attempt is kept: Location names it. A quote id the case does not have is bad input.
+        status = 422 if exc.field else 409
+        headers = {"Location": f"/quotes/{exc.quote_id}"} if exc.quote_id else None
+        return JSONResponse(error_body(status, exc.code, exc.reason, exc.field), status, headers=headers)
+
+    @app.exception_handler(TemplateRefused)
+    async def template_refused(request: Request, exc: TemplateRefused) -> JSONResponse:
+        return await api_error(request, template_refusal(exc))
 
     @app.exception_handler(StaffError)
     async def staff_error(_: Request, exc: StaffError) -> JSONResponse:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from api.errors import ApiError
+from renewals.case.messages import LANGUAGES, MESSAGE_KEYS
 from renewals.core.text import FORBIDDEN, printable
 
 _FORBIDDEN_RE = re.compile(f"[{FORBIDDEN}]")  # free text keeps its tabs and line breaks
@@ -97,6 +99,12 @@ Day = Annotated[date, BeforeValidator(_iso_day)]
 # would fail in the query (500), so the bound is checked first (422 naming it).
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
+
+# An SMS template's path: /sms-templates/{key}/{language}.
+MessageKey = StrEnum("MessageKey", {key: key for key in MESSAGE_KEYS})
+Language = StrEnum("Language", {language.replace("-", "_"): language for language in LANGUAGES})
+KeyPath = Annotated[MessageKey, Path(description="the message key")]
+LanguagePath = Annotated[Language, Path(description="zh-CN or en")]
 
 
 def _refuse(field: str, bad: str) -> ApiError:

@@ -1,4 +1,5 @@
-"""Request and response bodies of the staff API, each with an OpenAPI example.
+"""Request and response bodies of the staff API, each with an OpenAPI example, and what shapes a
+record into its body: the routes and the console pages answer with the same ones.
 
 Free text (`note`) never goes to the workflow: the API stores it as a Note and passes its id.
 """
@@ -6,17 +7,22 @@ Free text (`note`) never goes to the workflow: the API stores it as a Note and p
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
+from sqlmodel import Session
 
-from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Note, Text, examples
-from api.quoting import QuoteOut
-from models import QuoteWish, RenewalCase, SigningIntent
+from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Line, Note, Text, examples
+from models import ImportJob, Policy, Quote, QuoteWish, RenewalCase, SigningIntent, SmsTemplate
+from renewals.case.messages import MARKETING_KEYS, REQUIRED_PLACEHOLDERS, Encoding, Rendered
 from renewals.intake.policy_file import MAX_OTHER_PHONES, MAX_PEOPLE
+from renewals.intake.service import JobStatus, job_status
+from renewals.org.service import sub_branch_codes
+from renewals.quotes.rules import QuoteChannel, QuoteStatus, RefusalCode
+from renewals.quotes.service import case_quotes, status_of
 from renewals.case.contract import (
     CaseState, Channel, CloseReason, ContactResult, FollowUpStatus, Insurer, LossReason, StaffSmsTemplate,
 )
@@ -287,6 +293,89 @@ class CasePage(BaseModel):
     offset: int
 
 
+# --- quotes ----------------------------------------------------------------------------------------
+
+
+class QuoteConfigIn(BaseModel):
+    model_config = examples({"channel": "online", "group_buy_id": "20231234", "online_account": "li.si@example.com"},
+                            {"channel": "traditional"})
+    channel: QuoteChannel = Field(description="your default channel: traditional (传统渠道) or online (网销渠道)")
+    group_buy_id: Line(32, min_length=1) | None = Field(
+        default=None, description="团购ID: the digits at the end of your personal online-sales link")
+    online_account: Line(128, min_length=1) | None = Field(
+        default=None, description="the epicc account you registered (user name or e-mail)")
+
+
+class QuoteConfigOut(BaseModel):
+    model_config = examples({"configured": True, "channel": "online", "group_buy_id": "20231234",
+                             "online_account": "li.si@example.com", "online_ready": True})
+    configured: bool = Field(description="false until you save a configuration; quotes are refused until then")
+    channel: QuoteChannel | None
+    group_buy_id: str | None
+    online_account: str | None
+    online_ready: bool = Field(description="online quotes possible: group-buy id and account are set")
+
+
+class QuoteIn(BaseModel):
+    model_config = examples({}, {"channel": "online", "coverages": ["CTP", "TPL"]})
+    channel: QuoteChannel | None = Field(default=None, description="default: your configured channel")
+    coverages: list[Line(16, min_length=1)] | None = Field(
+        default=None, max_length=40,
+        description="codes of last year's covers to keep; default all of them (续保复制). Covers can be "
+                    "dropped, not added: a renewal quote starts from renewal copy.")
+
+
+class RefusalOut(BaseModel):
+    code: RefusalCode
+    message: str
+
+
+class QuoteOut(BaseModel):
+    model_config = examples({
+        "id": QUOTE_ID, "case_id": CASE_ID, "created_by": STAFF_ID,
+        "channel": "traditional", "coverages": [{"code": "CTP", "name": "交强险"}], "premium": "3728.53",
+        "eligible": True, "reasons": [], "status": "ready", "valid_until": "2026-02-26",
+        "pricing": {"provider": "rule-based", "last_premium": "4386.50", "base": "4386.50", "ncd_factor": "0.85",
+                    "channel_factor": "1.00"},
+        "created_at": "2026-02-11T02:00:00Z", "sent_at": None, "accepted_at": None, "proposal_no": None,
+    })
+    id: uuid.UUID
+    case_id: uuid.UUID
+    created_by: uuid.UUID
+    channel: QuoteChannel | None
+    coverages: list[dict[str, Any]]
+    premium: Decimal | None = Field(description="CNY, to the fen; none when refused")
+    eligible: bool
+    reasons: list[RefusalOut] = Field(description="why the quote was refused, one per seed common error")
+    status: QuoteStatus
+    valid_until: date | None = Field(description="the last day it may be sent or accepted")
+    pricing: dict[str, str]
+    created_at: datetime
+    sent_at: datetime | None
+    accepted_at: datetime | None
+    proposal_no: str | None = Field(description="the proposal (暂存单) recorded when the customer accepted")
+
+
+class QuoteAcceptIn(BaseModel):
+    model_config = examples({"note": "客户同意,明天到网点缴费 / will pay at the branch tomorrow"})
+    note: Note = None
+
+
+def quote_out(quote: Quote, today: date) -> QuoteOut:
+    return QuoteOut(
+        id=quote.id, case_id=quote.case_id, created_by=quote.created_by, channel=quote.channel,
+        coverages=quote.coverages, premium=quote.premium, eligible=quote.eligible,
+        reasons=[RefusalOut(**r) for r in quote.reasons], valid_until=quote.valid_until, pricing=quote.pricing,
+        status=status_of(quote, today),
+        created_at=quote.created_at, sent_at=quote.sent_at, accepted_at=quote.accepted_at,
+        proposal_no=quote.proposal_no,
+    )
+
+
+def quotes_of(session: Session, case_ids: list[uuid.UUID], today: date) -> list[QuoteOut]:
+    return [quote_out(quote, today) for quote in case_quotes(session, case_ids)]
+
+
 # --- the unified customer view ---------------------------------------------------------------------
 
 
@@ -380,3 +469,220 @@ class CustomerView(BaseModel):
     contacts: list[ContactOut]
     notes: list[NoteOut]
     quotes: list[QuoteOut] = Field(default_factory=list, description="quotes of the customer's cases, refused too")
+
+
+# --- staff and their books ------------------------------------------------------------------------
+
+
+class ReassignBookIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [
+        {"to": ["7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e"], "reason": "李四离职", "dry_run": True},
+        {"to": ["7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e", "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a"],
+         "reason": "staff left"}]}}
+    to: list[uuid.UUID] = Field(min_length=1, max_length=50, description="service managers to spread the book over")
+    reason: Line(64, min_length=1)
+    dry_run: bool = Field(default=False, description="return exactly what would move, and move nothing")
+
+
+class BookReportOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "from_staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a", "dry_run": False, "policies": 50, "cases": 50,
+        "open_tasks": 50, "per_owner": {"7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e": 25,
+                                        "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d": 25},
+        "moves": [{"policy_no": "PDAA20263101010000003", "to_staff_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+                   "has_open_case": True, "open_tasks": 1}], "failures": []}]}}
+    from_staff_id: uuid.UUID
+    dry_run: bool
+    policies: int = Field(description="policies moved (or that would move)")
+    cases: int = Field(description="open renewal cases moved through the workflow")
+    open_tasks: int = Field(description="open tasks that moved with their cases")
+    per_owner: dict[str, int]
+    moves: list[dict[str, Any]]
+    failures: list[dict[str, str]] = Field(description="policies left with the leaver, and why; rerun to retry")
+
+
+class BookOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a",
+                                                        "active": True, "policies": 12, "open_cases": 9,
+                                                        "open_tasks": 9}]}}
+    staff_id: uuid.UUID
+    active: bool
+    policies: int
+    open_cases: int
+    open_tasks: int
+
+
+class DeactivatedOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a",
+                                                        "active": False}]}}
+    staff_id: uuid.UUID
+    active: bool
+
+
+class HandlerCodeIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"handler_code": "JB310101009"}, {"handler_code": None}]}}
+    handler_code: str | None = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+                                     description="经办人 code as the import file names it; null takes it away")
+
+
+class HandlerCodeOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"staff_id": "0c2d7e9a-1b3c-4d5e-8f9a-0b1c2d3e4f5a",
+                                                        "handler_code": "JB310101009"}]}}
+    staff_id: uuid.UUID
+    handler_code: str | None
+
+
+# --- who serves each policy -----------------------------------------------------------------------
+
+
+class PolicyOwnerOut(BaseModel):
+    policy_id: uuid.UUID
+    policy_no: str
+    sub_branch: str
+    expires_on: date
+    handler_code: str | None = Field(description="经办人 code from the import (matched no active service manager)")
+    unassigned_reason: str | None = Field(default=None, description="unassigned: why the import found no owner")
+    owner_id: uuid.UUID | None = None
+    owner_username: str | None = None
+    why: str | None = Field(default=None, description="stale: why the owner no longer fits")
+
+
+class PolicyOwnerPage(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"total": 1, "limit": 50, "offset": 0, "items": [{
+        "policy_id": "2b7e9a4c-1d3f-4e5a-9b6c-7d8e9f0a1b2c", "policy_no": "PDAA20263101010000003",
+        "sub_branch": "310101", "expires_on": "2027-01-05", "handler_code": "JB310101009",
+        "unassigned_reason": "handler_code: no staff member has this 经办人 code", "owner_id": None,
+        "owner_username": None, "why": None}]}]}}
+    items: list[PolicyOwnerOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AssignIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"policy_no": "PDAA20263101010000003",
+                                                        "staff_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+                                                        "reason": "direct sale, served by the sub-branch"}]}}
+    policy_no: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    staff_id: uuid.UUID = Field(description="an active service manager (sales) of the policy's sub-branch")
+    reason: Line(200, min_length=1)
+
+
+class AssignOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"policy_no": "PDAA20263101010000003",
+                                                        "staff_id": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e",
+                                                        "counts": {"cases_started": 1, "reassigned": 0}}]}}
+    policy_no: str
+    staff_id: uuid.UUID
+    counts: dict[str, Any] = Field(description="cases_started: 1 when its case was due; reassigned: 1 when it "
+                                               "had an open case")
+
+
+# --- SMS templates --------------------------------------------------------------------------------
+
+
+class SmsTemplateOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "key": "service_request", "language": "zh-CN", "version": 2,
+        "body": "【{{ insurer_name }}】尊敬的{{ customer_name }}：诚恳希望继续为您服务。服务经理{{ manager_name }}，电话"
+                "{{ manager_phone }}。回{{ opt_out_reply }}退订",
+        "created_by": "7d1e2c3b-4a59-4b6c-8d7e-9f0a1b2c3d4e", "created_at": "2026-02-11T02:00:00Z",
+        "marketing": True, "required": ["manager_name", "manager_phone", "opt_out_reply"]}]}}
+    key: str
+    language: str
+    version: int
+    body: str = Field(description="Jinja2: {{ manager_name }}, {{ expiry_date | zh_date }} …")
+    created_by: uuid.UUID | None = Field(description="who saved this version; null: shipped with the product")
+    created_at: datetime
+    marketing: bool = Field(description="a marketing text (营销短信): it must keep its opt-out line")
+    required: list[str] = Field(description="placeholders the text must keep")
+
+
+class TemplateIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "body": "【{{ insurer_name }}】尊敬的{{ customer_name }}：诚恳希望继续为您服务。服务经理{{ manager_name }}，"
+                "电话{{ manager_phone }}。回{{ opt_out_reply }}退订"}]}}
+    body: Text(2000, min_length=1)
+    case_id: uuid.UUID | None = Field(default=None, description="the case to preview with; default: your newest")
+
+
+class PreviewOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "body": "【中国人保财险】尊敬的钱**：诚恳希望继续为您服务。服务经理李四，电话13812348000。回T退订",
+        "segments": 1, "encoding": "UCS-2", "case_id": "0b6f4f5e-2d7c-5a51-9c55-4a0f6f3c2d11"}]}}
+    body: str = Field(description="rendered for the case, the customer's name and the plate masked")
+    segments: int
+    encoding: Encoding
+    case_id: uuid.UUID
+
+
+def unassigned_page(session: Session, policies: list[Policy], total: int, limit: int, offset: int) -> PolicyOwnerPage:
+    codes = sub_branch_codes(session, {p.sub_branch_id for p in policies})
+    return PolicyOwnerPage(items=[PolicyOwnerOut(policy_id=p.id, policy_no=p.policy_no, sub_branch=codes[p.sub_branch_id],
+                                                 expires_on=p.expires_on, handler_code=p.handler_code,
+                                                 unassigned_reason=p.unassigned_reason)
+                                  for p in policies], total=total, limit=limit, offset=offset)
+
+
+def template_out(template: SmsTemplate) -> SmsTemplateOut:
+    return SmsTemplateOut(**template.model_dump(include={"key", "language", "version", "body", "created_by",
+                                                         "created_at"}),
+                          marketing=template.key in MARKETING_KEYS, required=sorted(REQUIRED_PLACEHOLDERS[template.key]))
+
+
+def preview_out(rendered: Rendered, case_id: uuid.UUID) -> PreviewOut:
+    return PreviewOut(body=rendered.body, segments=rendered.segments, encoding=rendered.encoding, case_id=case_id)
+
+
+# --- importing the book of policies ----------------------------------------------------------------
+
+
+ERRORS_SHOWN = 200
+
+
+class ImportAccepted(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"job_id": "3f1c2b1e-8a6d-4c55-9a0e-6d3c1f2a4b5c",
+                                                        "status": "pending", "progress_url": "/imports/3f1c2b1e-..."}]}}
+    job_id: uuid.UUID
+    status: str
+    progress_url: str
+
+
+class RowErrorOut(BaseModel):
+    row: int = Field(description="as a spreadsheet numbers it: the header is row 1")
+    column: str
+    reason: str
+
+
+class ImportJobOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "job_id": "3f1c2b1e-8a6d-4c55-9a0e-6d3c1f2a4b5c", "filename": "2026-12 book.csv", "status": "done",
+        "phase": None, "total_rows": 200, "processed_rows": 200, "imported_rows": 199,
+        "counts": {"inserted": 180, "updated": 2, "unchanged": 17, "unassigned": 3, "rejected": 1,
+                   "cases_started": 33, "expiry_changed": 1, "reassigned": 1, "no_case_not_yet": 144,
+                   "no_case_expired": 2, "no_case_unassigned": 3},
+        "error_count": 1, "errors": [{"row": 17, "column": "phone", "reason": "not a valid phone number"}],
+        "failure": None, "created_at": "2026-11-27T09:00:00Z", "finished_at": "2026-11-27T09:00:04Z"}]}}
+    job_id: uuid.UUID
+    filename: str
+    status: JobStatus = Field(description="interrupted: the import stopped without finishing (the service "
+                                          "restarted); upload the same file again to finish it")
+    phase: str | None = Field(description="reading, loading or cases while running")
+    total_rows: int
+    processed_rows: int
+    imported_rows: int
+    counts: dict[str, Any]
+    error_count: int
+    errors: list[RowErrorOut] = Field(description=f"the first {ERRORS_SHOWN}; all of them in errors.csv")
+    failure: str | None = Field(description="why the whole file failed, if it did")
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def import_job_out(job: ImportJob) -> ImportJobOut:
+    status, failure = job_status(job, datetime.now(UTC))
+    return ImportJobOut(
+        job_id=job.id, filename=job.filename, status=status, phase=job.phase, total_rows=job.total_rows,
+        processed_rows=job.processed_rows, imported_rows=job.imported_rows, counts=job.counts,
+        error_count=len(job.errors), errors=[RowErrorOut(**e) for e in job.errors[:ERRORS_SHOWN]],
+        failure=failure, created_at=job.created_at, finished_at=job.finished_at)

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from api.access import CustomerVisibility, case_scope, own_tasks
-from api.quoting import quotes_of
+from api.schemas import quotes_of
 from api.schemas import (
     CasePage, CaseStatus, CaseView, ContactOut, ContactPerson, CustomerView, NoteOut, PolicyOut, TaskItem, TaskPage,
     VehicleOut,

@@ -33,10 +33,9 @@ from api.auth import issue_token
 from api.casework import StaffAction
 from api.console import session as web
 from api.console.i18n import WINDOW_DAYS, translator
-from api.routes.auth import checked_sign_in
+from api.sign_in import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.routes import auth as auth_routes
 from api.schemas import (
     CaseStatus, ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn,
     PhoneUnreachableIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
@@ -49,7 +48,7 @@ from renewals.case.start import CaseRejected
 from renewals.case.labels import LOSS_REASON_CHOICES
 from renewals.intake.policy_file import people, phone_list
 from renewals.core.settings import Settings
-from renewals.org.service import StaffError
+from renewals.org.service import StaffError, sign_out_everywhere
 from renewals.case import contract as c
 from workflows import staff_rules
 
@@ -161,7 +160,7 @@ async def sign_in(request: Request, session: SessionDep, settings: SettingsDep) 
 @router.post("/sign-out")
 async def sign_out(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep) -> Response:
     await _form(request, settings)
-    await run_in_threadpool(auth_routes.sign_out, staff, session)  # every session of theirs, not just this cookie
+    await run_in_threadpool(sign_out_everywhere, session, staff)  # every session of theirs, not just this cookie
     response = _redirect("/app/sign-in")
     web.end_session(response)
     return response

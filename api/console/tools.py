@@ -1,14 +1,14 @@
-"""The admin's and the manager's console pages: thin pages over the API's own route functions
-(imports, assignments, book reassignment, reports), so a page can do exactly what the API allows,
-checked by the same rules. Downloads and charts are served here too, because the API's routes
-read the bearer header and the console signs in with its session cookie."""
+"""The admin's and the manager's console pages (imports, assignments, book reassignment, SMS
+templates, reports): each page authorizes through api/access.py, takes the API's bodies and calls
+the same services as the API's routes, so a page can do exactly what the API allows, checked by the
+same rules. Downloads and charts are served here too, because the API's routes read the bearer
+header and the console signs in with its session cookie."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import date as Date
-from typing import Any
+from datetime import date as Date, datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
@@ -16,20 +16,33 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlmodel import Session, select
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
+from api.access import (
+    actor, case_to_preview, find_branch_staff, find_import_job, find_policy, policy_scope, report_reading,
+)
 from api.console import session as web
 from api.console.i18n import translator
 from api.console.routes import _form, _invalid, _redirect, forbidden, form_text, refusal_page, render
-from api.deps import NowDep, SessionDep, SettingsDep
-from api.errors import ApiError
-from api.routes import assignments as assignment_routes, imports as import_routes, reports as report_routes
-from api.routes import sms_templates as template_routes, staff as staff_routes
+from api.deps import NowDep, SessionDep, SettingsDep, read_then_release
+from api.errors import ApiError, template_refusal
+from api.inputs import KeyPath, LanguagePath
+from api.schemas import (
+    AssignIn, HandlerCodeIn, PolicyOwnerPage, ReassignBookIn, TemplateIn, import_job_out, preview_out, template_out,
+    unassigned_page,
+)
+from api.uploads import errors_file, start_import
 from models import Role, Staff, SubBranch
-from renewals.intake.service import UNFINISHED
-from renewals.reports.rules import funnel_table, renewal_table, task_table
+from renewals.case.sms_templates import TemplateRefused, newest, preview, save, versions
 from renewals.core.settings import Settings
-from renewals.org.service import StaffError
+from renewals.intake.service import UNFINISHED, local_today
+from renewals.org.service import HandlerCodeTaken, StaffError, set_handler_code
+from renewals.ownership import service as ownership
+from renewals.quotes.service import case_today
+from renewals.reports.rules import PeriodError, make_period
+from renewals.reports.service import (
+    REPORTS, FontMissing, Format, Reading, RenewalChart, ReportFile, report, report_file,
+)
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -51,8 +64,14 @@ def temporal_ui(settings: Settings, query: str) -> str:
 # --- admin: the page, import upload and its job ----------------------------------------------------------
 
 
+async def _admin_form(request: Request, staff: Staff, settings: Settings) -> FormData | None:
+    """An admin page's posted form (its CSRF token checked); None when the poster is no admin."""
+    form = await _form(request, settings)
+    return form if staff.role == Role.admin else None
+
+
 def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
-    """The service managers an admin can give policies and books to (the API checks each again)."""
+    """The service managers an admin can give policies and books to (the services check each again)."""
     return list(session.exec(
         select(Staff, SubBranch.code).join(SubBranch, SubBranch.id == Staff.sub_branch_id)
         .where(SubBranch.branch_id == admin.branch_id, Staff.role == Role.sales, Staff.active)
@@ -60,17 +79,19 @@ def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
     ).all())
 
 
-# What the API's assign and reassign-book functions refuse with: shown on the admin page with the
-# reason (and the field), answered as the API answers them (api/errors.py).
-REFUSALS = (ValidationError, StaffError, ApiError)
+# What an admin's change is refused with: shown on the page with the reason (and the field),
+# answered as the API answers it (api/errors.py).
+REFUSALS = (ValidationError, StaffError, ApiError, TemplateRefused)
 
 
 def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, ValidationError):
         return 422, _invalid(exc)
+    if isinstance(exc, TemplateRefused):
+        exc = template_refusal(exc)
     if isinstance(exc, ApiError):
         return exc.status, exc.message
-    return 422, str(exc)
+    return 409 if isinstance(exc, HandlerCodeTaken) else 422, str(exc)
 
 
 def _form_id(form, name: str) -> uuid.UUID | None:
@@ -81,6 +102,14 @@ def _form_id(form, name: str) -> uuid.UUID | None:
         return None
 
 
+UNASSIGNED_SHOWN = 200
+
+
+def _unassigned(session: Session, admin: Staff) -> PolicyOwnerPage:
+    policies, total = ownership.unassigned(session, policy_scope(admin), UNASSIGNED_SHOWN, 0)
+    return unassigned_page(session, policies, total, UNASSIGNED_SHOWN, 0)
+
+
 async def _admin_page(request: Request, staff: Staff, session: Session, *, mistake: str | None = None,
                       refused: Exception | None = None) -> Response:
     status, error = 200, None
@@ -88,7 +117,7 @@ async def _admin_page(request: Request, staff: Staff, session: Session, *, mista
         status, error = _refusal(refused)
     elif mistake is not None:
         status, error = 422, translator(web.language(request))(mistake)
-    unassigned = await run_in_threadpool(assignment_routes.list_unassigned, staff, session, limit=200, offset=0)
+    unassigned = await run_in_threadpool(_unassigned, session, staff)
     sales = await run_in_threadpool(_branch_sales, session, staff)
     assigned = request.query_params.get("assigned", "")[:64]
     handler_code = request.query_params.get("handler_code")
@@ -106,33 +135,33 @@ async def admin_page(request: Request, staff: web.ConsoleStaff, session: Session
 @router.post("/admin/imports")
 async def upload_import(request: Request, staff: web.ConsoleStaff, session: SessionDep,
                         settings: SettingsDep) -> Response:
-    form = await _form(request, settings)
-    if staff.role != Role.admin:
+    if (form := await _admin_form(request, staff, settings)) is None:
         return forbidden(request, staff)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         return await _admin_page(request, staff, session, mistake="import_pick_file")
     background = BackgroundTasks()
     try:
-        accepted = await import_routes.import_policies(request, background, staff, session, upload)
+        job_id = await start_import(request, background, staff, session, upload)
     except ApiError as exc:
         return await _admin_page(request, staff, session, refused=exc)
-    return RedirectResponse(f"/app/admin/imports/{accepted.job_id}", status_code=303, background=background)
+    return RedirectResponse(f"/app/admin/imports/{job_id}", status_code=303, background=background)
 
 
 @router.get("/admin/imports/{job_id}")
 async def import_page(job_id: uuid.UUID, request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
     try:
-        job = await run_in_threadpool(import_routes.import_job, job_id, staff, session)
+        job = await run_in_threadpool(find_import_job, session, staff, job_id)
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
-    return render(request, "import_job.html", staff=staff, job=job, running=job.status in UNFINISHED)
+    shown = import_job_out(job)
+    return render(request, "import_job.html", staff=staff, job=shown, running=shown.status in UNFINISHED)
 
 
 @router.get("/admin/imports/{job_id}/errors.csv")
 def import_errors(job_id: uuid.UUID, request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
     try:
-        return import_routes.import_errors(job_id, staff, session)
+        return errors_file(find_import_job(session, staff, job_id))
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
 
@@ -143,13 +172,14 @@ def import_errors(job_id: uuid.UUID, request: Request, staff: web.ConsoleStaff, 
 @router.post("/admin/assign")
 async def assign_policy(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
                         now: NowDep) -> Response:
-    form = await _form(request, settings)
-    if staff.role != Role.admin:
+    if (form := await _admin_form(request, staff, settings)) is None:
         return forbidden(request, staff)
     try:
-        body = assignment_routes.AssignIn(policy_no=form_text(form, "policy_no"),
-                                          staff_id=form_text(form, "staff_id"), reason=form_text(form, "reason"))
-        await assignment_routes.assign(body, request, staff=staff, session=session, now=now)
+        body = AssignIn(policy_no=form_text(form, "policy_no"), staff_id=form_text(form, "staff_id"),
+                        reason=form_text(form, "reason"))
+        policy = await read_then_release(session, find_policy, staff, body.policy_no)
+        await ownership.assign_policy(request.app.state.engine, await request.app.state.temporal(), settings, policy,
+                                      body.staff_id, staff, body.reason, today=local_today(settings, now))
     except REFUSALS as exc:
         return await _admin_page(request, staff, session, refused=exc)
     return _redirect(f"/app/admin?assigned={body.policy_no}#unassigned")
@@ -158,14 +188,17 @@ async def assign_policy(request: Request, staff: web.ConsoleStaff, session: Sess
 @router.post("/admin/handler-code")
 async def give_handler_code(request: Request, staff: web.ConsoleStaff, session: SessionDep,
                             settings: SettingsDep) -> Response:
-    form = await _form(request, settings)
-    if staff.role != Role.admin:
+    if (form := await _admin_form(request, staff, settings)) is None:
         return forbidden(request, staff)
     if (member_id := _form_id(form, "staff_id")) is None:
         return await _admin_page(request, staff, session, mistake="handler_pick_staff")
+
+    def give(handler_code: str | None) -> Staff:
+        return set_handler_code(session, find_branch_staff(session, staff, member_id), handler_code)
+
     try:
-        body = staff_routes.HandlerCodeIn(handler_code=form_text(form, "handler_code") or None)
-        given = await run_in_threadpool(staff_routes.give_handler_code, member_id, body, staff, session)
+        body = HandlerCodeIn(handler_code=form_text(form, "handler_code") or None)
+        given = await run_in_threadpool(give, body.handler_code)
     except REFUSALS as exc:
         return await _admin_page(request, staff, session, refused=exc)
     return _redirect(f"/app/admin?handler_code={given.handler_code or ''}#handler-codes")
@@ -175,16 +208,16 @@ async def give_handler_code(request: Request, staff: web.ConsoleStaff, session: 
 async def reassign_book(request: Request, staff: web.ConsoleStaff, session: SessionDep,
                         settings: SettingsDep) -> Response:
     """A dry run shows exactly what would move, with a button that posts the same choice to run it."""
-    form = await _form(request, settings)
-    if staff.role != Role.admin:
+    if (form := await _admin_form(request, staff, settings)) is None:
         return forbidden(request, staff)
     targets = [value for value in form.getlist("to") if isinstance(value, str)][:50]
     if (leaver_id := _form_id(form, "from")) is None:
         return await _admin_page(request, staff, session, mistake="book_pick_leaver")
     try:
-        body = staff_routes.ReassignBookIn(to=targets, reason=form_text(form, "reason"),
-                                           dry_run=form_text(form, "dry_run") == "1")
-        report = await staff_routes.reassign_book(leaver_id, body, request, admin=staff, session=session)
+        body = ReassignBookIn(to=targets, reason=form_text(form, "reason"), dry_run=form_text(form, "dry_run") == "1")
+        leaver = await read_then_release(session, find_branch_staff, staff, leaver_id)
+        report = await ownership.move_book(request.app.state.engine, await request.app.state.temporal(), leaver,
+                                           body.to, actor(staff), body.reason, dry_run=body.dry_run)
     except REFUSALS as exc:
         return await _admin_page(request, staff, session, refused=exc)
     names = {str(s.id): s for s, _ in await run_in_threadpool(_branch_sales, session, staff)}
@@ -200,14 +233,13 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
 async def templates_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
     if staff.role != Role.admin:
         return forbidden(request, staff)
-    templates = await run_in_threadpool(template_routes.list_templates, staff, session)
+    templates = [template_out(template) for template in await run_in_threadpool(newest, session)]
     return render(request, "sms_templates.html", staff=staff, templates=templates)
 
 
-def _versions_with_authors(staff: Staff, session: Session, key: str, language: str) -> tuple[list, dict]:
+def _versions_with_authors(session: Session, key: str, language: str) -> tuple[list, dict]:
     """A template's versions, newest first, and the names of who wrote them."""
-    history = template_routes.template_versions(template_routes.MessageKey(key), template_routes.Language(language),
-                                                staff, session)
+    history = [template_out(version) for version in versions(session, key, language)]
     authors = {version.created_by for version in history} - {None}
     names = dict(session.exec(select(Staff.id, Staff.name).where(Staff.id.in_(authors))).all()) if authors else {}
     return history, names
@@ -217,49 +249,55 @@ async def _template_page(request: Request, staff: Staff, session: Session, key: 
                          body: str | None = None, case_id: str | None = None, shown=None,
                          refused: Exception | None = None) -> Response:
     status, error = _refusal(refused) if refused is not None else (200, None)
-    history, names = await run_in_threadpool(_versions_with_authors, staff, session, key, language)
+    history, names = await run_in_threadpool(_versions_with_authors, session, key, language)
     return render(request, "sms_template.html", staff=staff, status=status, error=error, key=key, language=language,
                   history=history, names=names, body=history[0].body if body is None else body,
                   case_id=case_id or "", shown=shown, saved=request.query_params.get("saved", "")[:8])
 
 
 @router.get("/admin/templates/{key}/{language}")
-async def template_page(key: template_routes.KeyPath, language: template_routes.LanguagePath, request: Request,
-                        staff: web.ConsoleStaff, session: SessionDep) -> Response:
+async def template_page(key: KeyPath, language: LanguagePath, request: Request, staff: web.ConsoleStaff,
+                        session: SessionDep) -> Response:
     if staff.role != Role.admin:
         return forbidden(request, staff)
     return await _template_page(request, staff, session, key.value, language.value)
 
 
 @router.post("/admin/templates/{key}/{language}")
-async def edit_template(key: template_routes.KeyPath, language: template_routes.LanguagePath, request: Request,
-                        staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
+async def edit_template(key: KeyPath, language: LanguagePath, request: Request, staff: web.ConsoleStaff,
+                        session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
     """Preview (nothing saved) or save as the new version, as the API does."""
-    form = await _form(request, settings)
-    if staff.role != Role.admin:
+    if (form := await _admin_form(request, staff, settings)) is None:
         return forbidden(request, staff)
     text, case_id = form_text(form, "body") or "", form_text(form, "case_id")
     page = dict(body=text, case_id=case_id)
     try:
-        body = template_routes.TemplateIn(body=text, case_id=case_id)
+        body = TemplateIn(body=text, case_id=case_id)
+        case = await run_in_threadpool(case_to_preview, session, staff, body.case_id)
         if form_text(form, "do") == "save":
-            saved = await run_in_threadpool(template_routes.save_template, session, staff, key.value,
-                                            language.value, body, now)
+            saved = await run_in_threadpool(save, session, key.value, language.value, body.body, case,
+                                            case_today(case, now), staff.id, now)
             return _redirect(f"/app/admin/templates/{key.value}/{language.value}?saved={saved.version}")
-        shown = await run_in_threadpool(template_routes.preview_template, session, staff, key.value,
-                                        language.value, body, now)
+        rendered = await run_in_threadpool(preview, session, key.value, language.value, body.body, case,
+                                           case_today(case, now))
     except REFUSALS as exc:
         return await _template_page(request, staff, session, key.value, language.value, **page, refused=exc)
-    return await _template_page(request, staff, session, key.value, language.value, **page, shown=shown)
+    return await _template_page(request, staff, session, key.value, language.value, **page,
+                                shown=preview_out(rendered, case.id))
 
 
 # --- manager: reports ----------------------------------------------------------------------------------------
 
-REPORTS = {  # name: (route function, table, charts)
-    "renewals": (report_routes.renewals, renewal_table, tuple(report_routes.RenewalChart)),
-    "funnel": (lambda reading, _: report_routes.funnel(reading), funnel_table, (None,)),
-    "tasks": (lambda reading, _: report_routes.tasks(reading), task_table, (None,)),
-}
+
+def _reading(session: Session, staff: Staff, settings: Settings, now: datetime, start: Date | None,
+             end: Date | None) -> Reading:
+    """The reader's reports over the period (PeriodError when it is not one)."""
+    return report_reading(session, staff, make_period(start, end, local_today(settings, now)), settings.timezone, now)
+
+
+def _page_view(view: str, staff: Staff) -> tuple:
+    """The page view's id, and who reads it: only they find its reports again."""
+    return view, staff.id, staff.role, staff.branch_id, staff.sub_branch_id
 
 
 @router.get("/manager")
@@ -270,22 +308,22 @@ async def manager_page(request: Request, staff: web.ConsoleStaff, session: Sessi
     temporal = [(label, temporal_ui(settings, query), query) for label, query in TEMPORAL_LISTS]
     try:
         start, end = _days(request)
-        reading = await run_in_threadpool(report_routes.ReportQuery, staff, session, settings, now,
-                                          start=start, end=end)
-    except (ApiError, ValueError) as exc:
-        message = exc.message if isinstance(exc, ApiError) else translator(web.language(request))("bad_day")
+        reading = await run_in_threadpool(_reading, session, staff, settings, now, start, end)
+    except ValueError as exc:  # a day that is no YYYY-MM-DD, or a PeriodError
+        message = str(exc) if isinstance(exc, PeriodError) else translator(web.language(request))("bad_day")
         return render(request, "manager.html", staff=staff, status=422, error=message, reports=[],
                       temporal=temporal, period=None)
     # The charts and CSV links carry the page view: they read the reports computed here.
-    reading.page_view = secrets.token_urlsafe(16)
-    period = f"from={reading.period.start}&to={reading.period.end}&view={reading.page_view}"
+    view = secrets.token_urlsafe(16)
+    period = f"from={reading.period.start}&to={reading.period.end}&view={view}"
     reports = []
-    for name, (run, table, charts) in REPORTS.items():
-        report = await run_in_threadpool(run, reading, report_routes.RenewalChart.rates)
+    for name, kind in REPORTS.items():
+        computed = await run_in_threadpool(report, session, name, reading, _page_view(view, staff))
         base = f"/app/manager/reports/{name}?{period}"
-        reports.append({"name": name, "table": table(report, web.language(request)), "csv": f"{base}&format=csv",
+        reports.append({"name": name, "table": kind.table(computed, web.language(request)),
+                        "csv": f"{base}&format=csv",
                         "charts": [f"{base}&format=png" + (f"&chart={chart.value}" if chart else "")
-                                   for chart in charts]})
+                                   for chart in kind.charts]})
     return render(request, "manager.html", staff=staff, reports=reports, temporal=temporal, period=reading.period)
 
 
@@ -295,25 +333,33 @@ def _days(request: Request) -> tuple[Date | None, Date | None]:
     return tuple(Date.fromisoformat(value) if value else None for value in values)
 
 
+def _file(session: Session, staff: Staff, settings: Settings, now: datetime, name: str, days: tuple,
+          view: str | None, fmt: Format, chart: RenewalChart) -> ReportFile:
+    reading = _reading(session, staff, settings, now, *days)
+    computed = report(session, name, reading, _page_view(view, staff) if view else None)
+    return report_file(name, computed, reading.period, fmt, chart)
+
+
 @router.get("/manager/reports/{name}")
-async def report_file(name: str, request: Request, staff: web.ConsoleStaff, session: SessionDep,
-                      settings: SettingsDep, now: NowDep, format: report_routes.Format = report_routes.Format.csv,
-                      chart: report_routes.RenewalChart = report_routes.RenewalChart.rates) -> Response:
-    """A report's CSV or chart, for the cookie session: the API's own report functions."""
+async def report_download(name: str, request: Request, staff: web.ConsoleStaff, session: SessionDep,
+                          settings: SettingsDep, now: NowDep, format: Format = Format.csv,
+                          chart: RenewalChart = RenewalChart.rates) -> Response:
+    """A report's CSV or chart, for the cookie session."""
     if name not in REPORTS:
         return refusal_page(request, staff, 404, translator(web.language(request))("page_not_found"))
-    if staff.role not in REPORT_READERS or format is report_routes.Format.json:
+    if staff.role not in REPORT_READERS or format is Format.json:
         return forbidden(request, staff)
     try:
-        start, end = _days(request)
+        days = _days(request)
     except ValueError:
         return refusal_page(request, staff, 422, translator(web.language(request))("bad_day"))
+    view = request.query_params.get("view", "")[:32] or None
     try:
-        reading = await run_in_threadpool(report_routes.ReportQuery, staff, session, settings, now,
-                                          start=start, end=end, format=format)
-        reading.page_view = request.query_params.get("view", "")[:32] or None
-        answer: Any = await run_in_threadpool(REPORTS[name][0], reading, chart)
-    except ApiError as exc:
-        return refusal_page(request, staff, exc.status, exc.message)
+        file = await run_in_threadpool(_file, session, staff, settings, now, name, days, view, format, chart)
+    except PeriodError as exc:
+        return refusal_page(request, staff, 422, str(exc))
+    except FontMissing as exc:
+        return refusal_page(request, staff, 500, str(exc))
+    answer = Response(file.body, media_type=file.media_type, headers=file.headers)
     answer.headers["Cache-Control"] = "private, no-store"
     return answer

@@ -3,45 +3,24 @@ route needs, and the ways a staff member's sessions end."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlmodel import Session
 
-from api.auth import authenticate, issue_token, staff_signing_in
-from api.deps import CurrentStaff, SessionDep, SettingsDep, read_then_release
+from api.auth import issue_token
+from api.deps import CurrentStaff, SessionDep, SettingsDep
 from api.errors import ApiError, error_responses
 from api.inputs import Line, examples
 from api.schemas import TokenOut
-from api.throttle import SignInBusy, client_address, count_attempt, take_back, throttle_keys
-from models import Staff
+from api.sign_in import checked_sign_in
+from api.throttle import client_address
 from renewals.core.security import hash_password
-from renewals.core.settings import Settings
-from renewals.org.service import MIN_PASSWORD_LENGTH, end_sessions, set_password
+from renewals.org.service import MIN_PASSWORD_LENGTH, sign_out_everywhere, store_new_password
 
 router = APIRouter(tags=["auth"])
-
-
-async def checked_sign_in(request: Request, session: Session, settings: Settings, username: str,
-                          password: str) -> Staff:
-    """The one way a password is checked (API and console sign-in, a password change): counted by
-    the throttle first, then checked in the client's turn (api.throttle)."""
-    client = client_address(request, settings)
-    now = datetime.now(UTC)  # wall-clock time, like token expiry
-    attempt = await run_in_threadpool(count_attempt, session, throttle_keys(username, client), now, settings)
-    try:
-        found = await read_then_release(session, staff_signing_in, username)
-        async with request.app.state.sign_in_turns.turn(client):
-            staff = await anyio.to_thread.run_sync(authenticate, found, username, password, settings)
-    except SignInBusy:
-        await run_in_threadpool(take_back, session, attempt, signed_in=False)
-        raise
-    await run_in_threadpool(take_back, session, attempt, signed_in=True)
-    return staff
 
 
 @router.post("/auth/token", summary="Sign in with username and password; returns a bearer token",
@@ -65,8 +44,7 @@ async def sign_in(request: Request, session: SessionDep, settings: SettingsDep,
 @router.post("/auth/sign-out", status_code=204, response_class=Response, responses=error_responses(401),
              summary="Sign out: ends every session of mine at once (all bearer tokens and console cookies)")
 def sign_out(staff: CurrentStaff, session: SessionDep) -> Response:
-    end_sessions(session, staff.id)
-    session.commit()
+    sign_out_everywhere(session, staff)
     return Response(status_code=204)
 
 
@@ -91,12 +69,6 @@ async def change_password(body: PasswordIn, request: Request, staff: CurrentStaf
         raise ApiError(422, "current_password: not your current password", field="current_password") from None
     async with request.app.state.sign_in_turns.turn(client_address(request, settings)):
         new_hash = await anyio.to_thread.run_sync(hash_password, body.new_password)
-
-    def store() -> None:
-        set_password(session, staff.id, new_hash)
-        session.commit()
-        session.refresh(staff)
-
-    await run_in_threadpool(store)
+    await run_in_threadpool(store_new_password, session, staff, new_hash)
     token, expires_at = issue_token(staff, settings)
     return TokenOut(access_token=token, expires_at=expires_at)

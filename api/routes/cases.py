@@ -101,9 +101,7 @@ async def reassign(body: ReassignIn, act: Administration) -> c.CaseState:
     response_model=SmsOut, responses=SMS_RESPONSES,
 )
 async def send_sms(body: SmsIn, act: Casework, response: Response, settings: SettingsDep) -> SmsOut:
-    decision = await casework.send_sms(act, body, settings)
-    response.status_code = 202 if decision.status in ("held", "queued") else 200
-    return SmsOut(status=decision.status, send_at=decision.send_at, error_code=decision.error_code)
+    return casework.sms_answer(await casework.send_sms(act, body, settings), response)
 
 
 # --- calls and phones (not workflow updates: the case is not changed by them) --------------------------

@@ -9,35 +9,27 @@ case renews only by `success` with the new policy number or the core system's `p
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import update
-from sqlmodel import Session
 
 from api.access import CaseAction, CaseForWork, ReadableCase, find_quote
+from api import casework
 from api.casework import StaffAction
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
-from api.quoting import (
-    QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_facts, case_today, quote_limits,
-    quote_out, quote_setup, quotes_of, refused, require_still_quotable, status_of,
+from api.routes.cases import SMS_RESPONSES
+from api.schemas import (
+    QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, SmsIn, SmsOut, quote_out, quotes_of,
 )
-from api.routes.cases import SMS_RESPONSES, send_sms
-from api.schemas import SmsIn, SmsOut
-from models import Note, Quote, RenewalCase, Role, Staff, StaffQuoteConfig
-from renewals.quotes.pricing import PricingProvider, PricingRequest, PricingUnavailable
-from renewals.quotes.rules import (
-    QuoteChannel, QuoteStatus, Refusal, RefusalCode, channel_refusals, eligibility_refusals,
-    group_buy_id_problem, online_account_problem, renewal_copy, valid_until,
-)
-from renewals.core.settings import Settings
+from models import RenewalCase, Role
+from renewals.quotes.pricing import PricingProvider
+from renewals.quotes.rules import QuoteChannel, QuoteSetup, RefusalCode, group_buy_id_problem, online_account_problem
+from renewals.quotes.service import accept_quote as record_acceptance, case_today, make_quote, save_setup, staff_setup
 from renewals.case.contract import StaffSmsTemplate
 
 router = APIRouter(tags=["quotes"])
 QUOTING_ROLES = (Role.sales, Role.deputy)
-_ORDER = list(RefusalCode)
 REFUSED_RESPONSE = {
     **error_responses(409)[409],
     "description": "Not quotable: `code` is the seed's common error (the first, when several), `message` lists "
@@ -57,8 +49,7 @@ def get_pricing(request: Request) -> PricingProvider:
 # --- my quote configuration (报价信息配置) -------------------------------------------------------------
 
 
-def _config_out(config: StaffQuoteConfig | None) -> QuoteConfigOut:
-    setup = quote_setup(config)
+def _config_out(setup: QuoteSetup | None) -> QuoteConfigOut:
     return QuoteConfigOut(configured=setup is not None, channel=setup.channel if setup else None,
                           group_buy_id=setup.group_buy_id if setup else None,
                           online_account=setup.online_account if setup else None,
@@ -68,7 +59,7 @@ def _config_out(config: StaffQuoteConfig | None) -> QuoteConfigOut:
 @router.get("/me/quote-config", summary="My quote configuration (报价信息配置)", response_model=QuoteConfigOut,
             responses=error_responses(401))
 def get_quote_config(staff: CurrentStaff, session: SessionDep) -> QuoteConfigOut:
-    return _config_out(session.get(StaffQuoteConfig, staff.id))
+    return _config_out(staff_setup(session, staff.id))
 
 
 @router.put(
@@ -89,44 +80,11 @@ def put_quote_config(body: QuoteConfigIn, staff: CurrentStaff, session: SessionD
         field = "group_buy_id" if not body.group_buy_id else "online_account"
         raise ApiError(422, f"{field}: the online channel (网销渠道) needs your group-buy id (团购ID) and your "
                             "epicc account", field=field, code=RefusalCode.channel_not_configured.value)
-    config = session.get(StaffQuoteConfig, staff.id) or StaffQuoteConfig(staff_id=staff.id)
-    config.channel, config.group_buy_id, config.online_account = (
-        body.channel.value, body.group_buy_id, body.online_account)
-    session.add(config)
-    session.commit()
-    return _config_out(config)
+    return _config_out(save_setup(session, staff.id, QuoteSetup(body.channel, body.group_buy_id,
+                                                                body.online_account)))
 
 
 # --- quoting a case ----------------------------------------------------------------------------------
-
-
-def _quote(session: Session, settings: Settings, pricing: PricingProvider, case: RenewalCase, staff: Staff,
-           body: QuoteIn, now: datetime) -> Quote:
-    facts, policy = case_facts(session, case)
-    refusals = eligibility_refusals(facts, quote_limits(settings))
-    coverages, copy_refusals = renewal_copy(policy.coverages, body.coverages)
-    channel, channel_problems = channel_refusals(quote_setup(session.get(StaffQuoteConfig, staff.id)), body.channel,
-                                                 facts.policy_channel)
-    if not (refusals and refusals[0].code is RefusalCode.case_closed):
-        refusals = sorted([*refusals, *channel_problems, *copy_refusals], key=lambda r: _ORDER.index(r.code))
-    premium, factors = None, {}
-    if not refusals:
-        try:
-            priced = pricing.price(PricingRequest(last_premium=policy.premium, claims_last_year=facts.claims_last_year,
-                                                  channel=channel.value, last_coverages=policy.coverages,
-                                                  coverages=coverages))
-            premium, factors = priced.premium, priced.factors
-        except PricingUnavailable as exc:
-            refusals = [Refusal(RefusalCode.pricing_unavailable, str(exc))]
-    quote = Quote(case_id=case.id, created_by=staff.id, channel=channel.value if channel else None,
-                  coverages=coverages, premium=premium, eligible=not refusals,
-                  reasons=[r.as_json() for r in refusals], pricing=factors, created_at=now,
-                  valid_until=None if refusals else valid_until(case_today(case, now), settings.quote_valid_days))
-    session.add(quote)
-    session.commit()  # a refused attempt is kept too: staff see why
-    if refusals:
-        raise refused(refusals, quote.id)
-    return quote
 
 
 @router.post(
@@ -140,7 +98,8 @@ def _quote(session: Session, settings: Settings, pricing: PricingProvider, case:
 )
 def create_quote(body: QuoteIn, case: CaseForWork, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
                  now: NowDep, pricing: PricingProvider = Depends(get_pricing)) -> QuoteOut:
-    return quote_out(_quote(session, settings, pricing, case, staff, body, now), case_today(case, now))
+    quote = make_quote(session, settings, pricing, case, staff.id, body.channel, body.coverages, now)
+    return quote_out(quote, case_today(case, now))
 
 
 @router.get("/cases/{case_id}/quotes", summary="The case's quotes, refused attempts included, newest first",
@@ -171,30 +130,9 @@ async def send_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionD
                      response: Response, now: NowDep, settings: SettingsDep) -> SmsOut:
     quote = await run_in_threadpool(find_quote, session, staff, quote_id, CaseAction.casework)
     case = await run_in_threadpool(session.get, RenewalCase, quote.case_id)
-    return await send_sms(SmsIn(template=StaffSmsTemplate.quote, quote_id=quote.id),
-                          StaffAction(case, staff, session, client, now), response, settings)
-
-
-def _accept(session: Session, settings: Settings, staff: Staff, quote_id: uuid.UUID, body: QuoteAcceptIn,
-            now: datetime) -> Quote:
-    quote = find_quote(session, staff, quote_id, CaseAction.casework)
-    case = session.get(RenewalCase, quote.case_id)
-    status = status_of(quote, case_today(case, now))
-    if status is QuoteStatus.accepted:
-        return quote  # accepting twice changes nothing
-    if status in (QuoteStatus.refused, QuoteStatus.expired):
-        raise ApiError(409, f"a {status.value} quote cannot be accepted: make a new quote", code=f"quote_{status.value}")
-    require_still_quotable(session, case, settings)
-    # The proposal number follows from the quote, so a retried request records the same proposal.
-    quote.proposal_no = f"ZC{quote.id.hex[:16].upper()}"
-    quote.accepted_at, quote.accepted_by = now, staff.id
-    session.add(quote)
-    session.execute(update(RenewalCase).where(RenewalCase.id == case.id)
-                    .values(proposal_no=quote.proposal_no, awaiting_payment_since=now))
-    if body.note:
-        session.add(Note(case_id=case.id, author_id=staff.id, body=body.note, created_at=now))
-    session.commit()
-    return quote
+    decision = await casework.send_sms(StaffAction(case, staff, session, client, now),
+                                       SmsIn(template=StaffSmsTemplate.quote, quote_id=quote.id), settings)
+    return casework.sms_answer(decision, response)
 
 
 @router.post(
@@ -205,5 +143,6 @@ def _accept(session: Session, settings: Settings, staff: Staff, quote_id: uuid.U
 )
 def accept_quote(quote_id: uuid.UUID, body: QuoteAcceptIn, staff: CurrentStaff, session: SessionDep,
                  settings: SettingsDep, now: NowDep) -> QuoteOut:
-    quote = _accept(session, settings, staff, quote_id, body, now)
+    quote = record_acceptance(session, settings, find_quote(session, staff, quote_id, CaseAction.casework), staff.id,
+                              body.note, now)
     return quote_out(quote, case_today(session.get(RenewalCase, quote.case_id), now))

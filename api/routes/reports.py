@@ -5,59 +5,27 @@ sub-branch, sales their own, auditors the company."""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
 from datetime import date as Date
-from enum import StrEnum
 from typing import Annotated, Any
 
-from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api.access import case_scope, report_filters, task_scope
+from api.access import report_reading
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import ApiError, error_responses
-from renewals.reports import queries as q
 from renewals.intake.service import local_today
-from renewals.reports.rules import (
-    FunnelReport, Period, PeriodError, RenewalReport, Table, TaskReport, funnel_table, make_period, renewal_table,
-    task_table, to_csv,
-)
+from renewals.reports.rules import FunnelReport, PeriodError, RenewalReport, TaskReport, make_period
+from renewals.reports.service import FontMissing, Format, RenewalChart, report, report_file
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 CODE = r"^[A-Za-z0-9_-]+$"
-SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-
-
-class Format(StrEnum):
-    json = "json"
-    csv = "csv"
-    png = "png"
-    svg = "svg"
-
-
-class RenewalChart(StrEnum):
-    rates = "rates"
-    loss_reasons = "loss_reasons"
-
-
-# The reports a console page view computed (api/console/tools.py), read again by the charts and
-# CSV downloads the page links to: each report is computed once per page view, and the links show
-# the figures of the page's tables. An entry is found only with the page view's id by the same
-# reader, report, period and filters; it lives a minute, and at most PAGE_VIEW_REPORTS are kept.
-PAGE_VIEW_SECONDS = 60
-PAGE_VIEW_REPORTS = 64
-_page_view_reports: TTLCache[tuple, Any] = TTLCache(maxsize=PAGE_VIEW_REPORTS, ttl=PAGE_VIEW_SECONDS)
-_page_view_lock = threading.Lock()  # TTLCache is not thread-safe; routes run in a thread pool
 
 
 class ReportQuery:
     """The period and filters every report takes, checked against the reader's scope."""
-
-    page_view: str | None = None  # set by the console: the page view whose computed reports to share
 
     def __init__(self, staff: CurrentStaff, session: SessionDep, settings: SettingsDep, now: NowDep,
                  start: Annotated[Date | None, Query(alias="from", description="first expiry (or task) day, "
@@ -70,45 +38,22 @@ class ReportQuery:
                  manager: Annotated[uuid.UUID | None, Query(description="service manager's staff id")] = None,
                  format: Format = Format.json):
         try:
-            self.period: Period = make_period(start, end, local_today(settings, now))
+            period = make_period(start, end, local_today(settings, now))
         except PeriodError as exc:
             raise ApiError(422, str(exc), field=exc.field) from None
-        self.filters = report_filters(session, staff, branch, sub_branch, manager)
-        self.staff, self.session, self.settings, self.now, self.format = staff, session, settings, now, format
+        self.reading = report_reading(session, staff, period, settings.timezone, now, branch, sub_branch, manager)
+        self.session, self.format = session, format
 
-    def report(self, name: str, compute: Callable[[], Any]) -> Any:
-        """The report `name` as `compute` gives it, once per console page view (see PAGE_VIEW_SECONDS)."""
-        if self.page_view is None:
-            return compute()
-        staff = self.staff
-        key = (self.page_view, staff.id, staff.role, staff.branch_id, staff.sub_branch_id, name, self.period,
-               self.filters)
-        with _page_view_lock:
-            report = _page_view_reports.get(key)
-        if report is None:
-            report = compute()
-            with _page_view_lock:
-                _page_view_reports[key] = report
-        return report
-
-    def answer(self, report: Any, table: Callable[[Any], Table], chart: str) -> Any:
-        """The report as asked: JSON, CSV, or the chart drawn by renewals.reports.charts.`chart`."""
+    def answer(self, name: str, chart: RenewalChart | None = None) -> Any:
+        """The report as asked: JSON, CSV, or its chart."""
+        computed = report(self.session, name, self.reading)
         if self.format is Format.json:
-            return report
-        if self.format is Format.csv:
-            name = f"{self.period.start}_{self.period.end}.csv"
-            return Response(to_csv(table(report)), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
-        # Imported at the first chart: matplotlib costs every API process a second at start-up.
-        from renewals.reports import charts
-
+            return computed
         try:
-            body = getattr(charts, chart)(report, self.format.value)
-        except charts.FontMissing as exc:
+            file = report_file(name, computed, self.reading.period, self.format, chart)
+        except FontMissing as exc:
             raise ApiError(500, str(exc), code="chart_font_missing") from None
-        # An SVG opened in a tab is a document: it may use its own inline styles, and nothing else.
-        policy = {"Content-Security-Policy": SVG_POLICY} if self.format is Format.svg else None
-        return Response(body, media_type=charts.FORMATS[self.format.value], headers=policy)
+        return Response(file.body, media_type=file.media_type, headers=file.headers)
 
 
 Reading = Annotated[ReportQuery, Depends()]
@@ -155,10 +100,7 @@ def _responses(report: str) -> dict[int | str, dict[str, Any]]:
     response_model=RenewalReport, responses=_responses("renewals"),
 )
 def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
-    report = reading.report("renewals", lambda: q.renewals_report(reading.session, reading.period,
-                                                                  case_scope(reading.staff), reading.filters))
-    draw = "rates_chart" if chart is RenewalChart.rates else "loss_reasons_chart"
-    return reading.answer(report, renewal_table, draw)
+    return reading.answer("renewals", chart)
 
 
 @router.get(
@@ -171,9 +113,7 @@ def renewals(reading: Reading, chart: RenewalChart = RenewalChart.rates) -> Any:
     response_model=FunnelReport, responses=_responses("funnel"),
 )
 def funnel(reading: Reading) -> Any:
-    report = reading.report("funnel", lambda: q.funnel(reading.session, reading.period, case_scope(reading.staff),
-                                                       reading.filters))
-    return reading.answer(report, funnel_table, "funnel_chart")
+    return reading.answer("funnel")
 
 
 @router.get(
@@ -185,7 +125,4 @@ def funnel(reading: Reading) -> Any:
     response_model=TaskReport, responses=_responses("tasks"),
 )
 def tasks(reading: Reading) -> Any:
-    report = reading.report("tasks", lambda: q.tasks_report(
-        reading.session, reading.period, task_scope(reading.staff), case_scope(reading.staff), reading.filters,
-        reading.settings.timezone, reading.now))
-    return reading.answer(report, task_table, "compliance_chart")
+    return reading.answer("tasks")

@@ -28,7 +28,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -45,7 +45,7 @@ from renewals.case.calendar import LAST_DAY, local_date
 from renewals.case.start import CaseRejected, StartOutcome, renewal_input, start_case, update_case
 from renewals.core.db import allow_long_statements
 from renewals.intake.policy_file import (
-    FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
+    MAX_FILE_BYTES, FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
 )
 from renewals.core.settings import Settings
 from renewals.case import contract as c
@@ -549,6 +549,30 @@ def create_job(engine: Engine, filename: str, data: bytes, created_by: uuid.UUID
         session.add(job)
         session.commit()
         return job.id
+
+
+def upload_job(engine: Engine, filename: str | None, data: bytes, created_by: uuid.UUID,
+               branch_id: uuid.UUID) -> uuid.UUID:
+    """The job of a file an admin uploads; refused (FileRejected, naming the field) when it is too
+    large or empty, before anything is kept."""
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRejected(f"file: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it")
+    if not data.strip():
+        raise FileRejected("file: the file is empty")
+    return create_job(engine, "".join(ch for ch in (filename or "upload.csv") if ch.isprintable()), data,
+                      created_by, branch_id)
+
+
+async def import_upload(engine: Engine, temporal: Callable[[], Awaitable[Client]], settings: Settings,
+                        job_id: uuid.UUID, data: bytes, *, actor: c.Actor, branch_id: uuid.UUID,
+                        clock: Callable[[], Awaitable[datetime]]) -> None:
+    """An uploaded file's import, after the upload was answered: how it ends (failed, and why) is
+    kept on the job for whoever follows it."""
+    try:
+        await run_import(engine, await temporal(), settings, job_id, data, actor=actor, branch_id=branch_id,
+                         today=local_today(settings, await clock()))
+    except Exception:  # noqa: BLE001 — recorded on the job (status failed, failure)
+        pass
 
 
 def _save(engine: Engine, job_id: uuid.UUID, **values) -> None:

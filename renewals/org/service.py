@@ -50,6 +50,12 @@ def add_org(session: Session, *, branch_code: str, branch_name: str | None = Non
     return branch, sub
 
 
+def sub_branch_codes(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    return dict(session.exec(select(SubBranch.id, SubBranch.code).where(SubBranch.id.in_(list(ids)))).all())
+
+
 def add_staff(session: Session, *, username: str, name: str, role: Role | str, phone: str,
               sub_branch_code: str | None = None, branch_code: str | None = None,
               handler_code: str | None = None, password: str | None = None) -> Staff:
@@ -103,6 +109,7 @@ def set_handler_code(session: Session, staff: Staff, code: str | None) -> Staff:
     check_handler_code(session, code, staff.role, staff.id)
     staff.handler_code = code
     session.add(staff)
+    session.commit()
     return staff
 
 
@@ -117,6 +124,7 @@ def deactivate_staff(session: Session, username: str) -> Staff:
     staff.active = False
     session.add(staff)
     end_sessions(session, staff.id)
+    session.commit()
     return staff
 
 
@@ -130,7 +138,16 @@ def end_sessions(session: Session, staff_id: uuid.UUID) -> None:
     session.execute(update(Staff).where(Staff.id == staff_id).values(session_version=Staff.session_version + 1))
 
 
-def set_password(session: Session, staff_id: uuid.UUID, password_hash: str) -> None:
-    """A new password (hashed by the caller, off the event loop) ends every earlier session."""
-    session.execute(update(Staff).where(Staff.id == staff_id).values(
+def sign_out_everywhere(session: Session, staff: Staff) -> None:
+    """Signing out ends every session of theirs at once, not just the one signing out."""
+    end_sessions(session, staff.id)
+    session.commit()
+
+
+def store_new_password(session: Session, staff: Staff, password_hash: str) -> None:
+    """A new password (hashed by the caller, off the event loop) ends every earlier session;
+    `staff` is read again, so a token issued next carries the new session version."""
+    session.execute(update(Staff).where(Staff.id == staff.id).values(
         password_hash=password_hash, session_version=Staff.session_version + 1))
+    session.commit()
+    session.refresh(staff)

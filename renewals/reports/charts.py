@@ -24,6 +24,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 from renewals.case.labels import word  # noqa: E402
+from renewals.reports.service import FontMissing  # noqa: E402
 from renewals.reports.rules import (  # noqa: E402
     LEVEL_LABELS, MAX_BARS, FunnelReport, RenewalReport, TaskReport, chart_rows, label,
 )
@@ -38,10 +39,6 @@ AXES_RECT = (0.11, 0.16, 0.69, 0.74)
 RENEWED, LAPSED, REACHED, COMPLIANCE, PREVIOUS = "#2e7d32", "#c62828", "#90caf9", "#1565c0", "#212121"
 BAR_OFFSET, BAR_WIDTH = 0.2, 0.38  # two bars per manager: renewal rate left, lapse rate right
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
-
-
-class FontMissing(RuntimeError):
-    pass
 
 
 # Where fonts-noto-cjk puts its files: registered by hand when matplotlib's font cache predates them.

@@ -4,6 +4,7 @@ fake Twilio server, opt-out and expiry refusals, and acceptance awaiting payment
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -223,6 +224,18 @@ async def test_opted_out_or_do_not_call_customer_gets_nothing_and_the_api_says_w
     other = await api.sign_in(sc.add_sales("赵六").id)
     assert error(await api.post(f"/quotes/{quote['id']}/send", headers=other), 403)["message"] == \
         "no quote with this id is in your scope"
+
+
+async def test_the_case_sms_sends_only_a_quote_of_that_case(api: Api, sc: Scenario):
+    case, owner = await quotable_case(api, sc)
+    other_case, other_owner = await quotable_case(api, sc)
+    other_quote = (await api.post(f"/cases/{other_case.case_id}/quotes", headers=other_owner, json={})).json()
+    before = len(sc.twilio.delivered(case.customer_phone))
+    for quote_id in (other_quote["id"], str(uuid.uuid4())):
+        refused = error(await api.post(f"/cases/{case.case_id}/sms", headers=owner,
+                                       json={"template": "quote", "quote_id": quote_id}), 422)
+        assert (refused["field"], refused["message"]) == ("quote_id", "quote_id: no quote with this id on this case")
+    assert len(sc.twilio.delivered(case.customer_phone)) == before, "nothing was sent"
 
 
 async def test_expired_or_refused_quote_cannot_be_sent_or_accepted(api: Api, sc: Scenario):

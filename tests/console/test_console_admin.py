@@ -11,9 +11,10 @@ from datetime import timedelta
 
 import pytest
 from playwright.async_api import Browser, expect
+from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models import Assignment, Policy, Role
+from models import Assignment, ImportJob, Policy, Role, SmsTemplate, Staff
 from renewals.dev.sample_book import rows, to_csv
 from tests.api.conftest import add_person, give_password
 from tests.console.conftest import no_horizontal_scroll, phone_page
@@ -216,7 +217,26 @@ async def test_a_sales_user_cannot_open_the_admin_or_manager_pages(console_url: 
         "csrf_token": token, "policy_no": case.inp.policy_no, "staff_id": str(taker.id), "reason": "x"})
     assert assigned.status == 403
     assert _owner(sc.engine, case.inp.policy_no) == case.owner_id
+    before = _admin_records(sc.engine)
+    coded = await page.request.post(f"{console_url}/app/admin/handler-code", max_redirects=0, form={
+        "csrf_token": token, "staff_id": str(taker.id), "handler_code": "JB310101999"})
+    assert coded.status == 403
+    saved = await page.request.post(f"{console_url}/app/admin/templates/service_request/zh-CN", max_redirects=0,
+                                    form={"csrf_token": token, "body": "x", "case_id": str(case.case_id), "do": "save"})
+    assert saved.status == 403
+    uploaded = await page.request.post(f"{console_url}/app/admin/imports", max_redirects=0, multipart={
+        "csrf_token": token, "file": {"name": "book.csv", "mimeType": "text/csv", "buffer": b"policy_no\nPDFORGED\n"}})
+    assert uploaded.status == 403
+    assert _admin_records(sc.engine) == before, "nothing was changed"
     await context.close()
+
+
+def _admin_records(engine) -> tuple:
+    """What the admin's forms change: handler codes, SMS template versions, import jobs."""
+    with Session(engine) as session:
+        return (session.exec(select(Staff.handler_code).where(Staff.handler_code.is_not(None))).all(),
+                session.exec(select(func.count()).select_from(SmsTemplate)).one(),
+                session.exec(select(func.count()).select_from(ImportJob)).one())
 
 
 async def test_an_admin_previews_an_edited_sms_template_for_a_real_case_and_saves_a_new_version(
