@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 from api.errors import ApiError
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Line, Note, examples
 from models import Customer, Policy, Quote, QuoteWish, RenewalCase, StaffQuoteConfig, Vehicle
+from renewals.quotes.pricing import PricingProvider, PricingRequest, PricingUnavailable
 from renewals.quotes.rules import (
-    QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, eligibility_refusals,
-    quote_status,
+    QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, channel_refusals,
+    eligibility_refusals, group_buy_id_problem, online_account_problem, quote_status, renewal_copy, valid_until,
 )
 from renewals.core.settings import Settings
 from workflows.contract import insurer_name
@@ -125,6 +126,33 @@ def quote_setup(config: StaffQuoteConfig | None) -> QuoteSetup | None:
     return QuoteSetup(QuoteChannel(config.channel), config.group_buy_id, config.online_account)
 
 
+def checked_setup(body: QuoteConfigIn) -> QuoteSetup:
+    """The configuration as asked, if it can be used: a group-buy id of digits, and both it and the
+    epicc account for the online channel."""
+    for problem in (group_buy_id_problem(body.group_buy_id), online_account_problem(body.online_account)):
+        if problem:
+            field = problem.partition(":")[0]
+            raise ApiError(422, problem, field=field, code=RefusalCode.invalid_group_buy_id.value)
+    if body.channel is QuoteChannel.online and not (body.group_buy_id and body.online_account):
+        field = "group_buy_id" if not body.group_buy_id else "online_account"
+        raise ApiError(422, f"{field}: the online channel (网销渠道) needs your group-buy id (团购ID) and your "
+                            "epicc account", field=field, code=RefusalCode.channel_not_configured.value)
+    return QuoteSetup(body.channel, body.group_buy_id, body.online_account)
+
+
+def staff_setup(session: Session, staff_id: uuid.UUID) -> QuoteSetup | None:
+    return quote_setup(session.get(StaffQuoteConfig, staff_id))
+
+
+def save_setup(session: Session, staff_id: uuid.UUID, setup: QuoteSetup) -> QuoteSetup:
+    config = session.get(StaffQuoteConfig, staff_id) or StaffQuoteConfig(staff_id=staff_id)
+    config.channel, config.group_buy_id, config.online_account = (
+        setup.channel.value, setup.group_buy_id, setup.online_account)
+    session.add(config)
+    session.commit()
+    return quote_setup(config)
+
+
 def quote_limits(settings: Settings) -> QuoteLimits:
     return QuoteLimits(max_claims=settings.max_claims_for_quote, max_vehicle_age_years=settings.max_vehicle_age_years)
 
@@ -141,6 +169,52 @@ def case_facts(session: Session, case: RenewalCase) -> tuple[QuoteFacts, Policy]
         policy_channel=QuoteChannel(policy.channel),
     )
     return facts, policy
+
+
+_ORDER = list(RefusalCode)
+
+
+def make_quote(session: Session, settings: Settings, pricing: PricingProvider, case: RenewalCase,
+               staff_id: uuid.UUID, channel: QuoteChannel | None, coverages: list[str] | None,
+               now: datetime) -> Quote:
+    """Quote the case by renewal copy of last year's `coverages` (all of them when None). A refused
+    attempt is kept too, so staff see why: the 409 names it."""
+    facts, policy = case_facts(session, case)
+    refusals = eligibility_refusals(facts, quote_limits(settings))
+    kept, copy_refusals = renewal_copy(policy.coverages, coverages)
+    chosen, channel_problems = channel_refusals(staff_setup(session, staff_id), channel, facts.policy_channel)
+    if not (refusals and refusals[0].code is RefusalCode.case_closed):
+        refusals = sorted([*refusals, *channel_problems, *copy_refusals], key=lambda r: _ORDER.index(r.code))
+    premium, factors = None, {}
+    if not refusals:
+        try:
+            priced = pricing.price(PricingRequest(last_premium=policy.premium, claims_last_year=facts.claims_last_year,
+                                                  channel=chosen.value, last_coverages=policy.coverages,
+                                                  coverages=kept))
+            premium, factors = priced.premium, priced.factors
+        except PricingUnavailable as exc:
+            refusals = [Refusal(RefusalCode.pricing_unavailable, str(exc))]
+    quote = Quote(case_id=case.id, created_by=staff_id, channel=chosen.value if chosen else None,
+                  coverages=kept, premium=premium, eligible=not refusals,
+                  reasons=[r.as_json() for r in refusals], pricing=factors, created_at=now,
+                  valid_until=None if refusals else valid_until(case_today(case, now), settings.quote_valid_days))
+    session.add(quote)
+    session.commit()  # a refused attempt is kept too: staff see why
+    if refusals:
+        raise refused(refusals, quote.id)
+    return quote
+
+
+def confirm_vehicle_model(session: Session, case: RenewalCase, model_code: str, staff_id: uuid.UUID,
+                          now: datetime) -> Vehicle:
+    """Staff confirmed the case's vehicle model from the catalogue: a quote needs it first."""
+    vehicle = session.exec(select(Vehicle).join(Policy, Policy.vehicle_id == Vehicle.id)
+                           .where(Policy.id == case.policy_id)).one()
+    vehicle.model_code, vehicle.model_confirmed = model_code, True
+    vehicle.model_confirmed_by, vehicle.model_confirmed_at = staff_id, now
+    session.add(vehicle)
+    session.commit()
+    return vehicle
 
 
 def refused(refusals: list[Refusal], quote_id: uuid.UUID | None = None) -> ApiError:

@@ -21,23 +21,19 @@ from api.casework import StaffAction
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.quoting import (
-    QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_facts, case_today, quote_limits,
-    quote_out, quote_setup, quotes_of, refused, require_still_quotable, status_of,
+    QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, case_today, checked_setup, make_quote, quote_out, quote_setup,
+    quotes_of, require_still_quotable, save_setup, status_of,
 )
 from api.routes.cases import SMS_RESPONSES, send_sms
 from api.schemas import SmsIn, SmsOut
 from models import Note, Quote, RenewalCase, Role, Staff, StaffQuoteConfig
-from renewals.quotes.pricing import PricingProvider, PricingRequest, PricingUnavailable
-from renewals.quotes.rules import (
-    QuoteChannel, QuoteStatus, Refusal, RefusalCode, channel_refusals, eligibility_refusals,
-    group_buy_id_problem, online_account_problem, renewal_copy, valid_until,
-)
+from renewals.quotes.pricing import PricingProvider
+from renewals.quotes.rules import QuoteStatus
 from renewals.core.settings import Settings
 from workflows.contract import StaffSmsTemplate
 
 router = APIRouter(tags=["quotes"])
 QUOTING_ROLES = (Role.sales, Role.deputy)
-_ORDER = list(RefusalCode)
 REFUSED_RESPONSE = {
     **error_responses(409)[409],
     "description": "Not quotable: `code` is the seed's common error (the first, when several), `message` lists "
@@ -81,52 +77,11 @@ def get_quote_config(staff: CurrentStaff, session: SessionDep) -> QuoteConfigOut
 def put_quote_config(body: QuoteConfigIn, staff: CurrentStaff, session: SessionDep) -> QuoteConfigOut:
     if staff.role not in QUOTING_ROLES:
         raise ApiError(403, "only service managers and deputy managers quote")
-    for problem in (group_buy_id_problem(body.group_buy_id), online_account_problem(body.online_account)):
-        if problem:
-            field = problem.partition(":")[0]
-            raise ApiError(422, problem, field=field, code=RefusalCode.invalid_group_buy_id.value)
-    if body.channel is QuoteChannel.online and not (body.group_buy_id and body.online_account):
-        field = "group_buy_id" if not body.group_buy_id else "online_account"
-        raise ApiError(422, f"{field}: the online channel (网销渠道) needs your group-buy id (团购ID) and your "
-                            "epicc account", field=field, code=RefusalCode.channel_not_configured.value)
-    config = session.get(StaffQuoteConfig, staff.id) or StaffQuoteConfig(staff_id=staff.id)
-    config.channel, config.group_buy_id, config.online_account = (
-        body.channel.value, body.group_buy_id, body.online_account)
-    session.add(config)
-    session.commit()
-    return _config_out(config)
+    save_setup(session, staff.id, checked_setup(body))
+    return _config_out(session.get(StaffQuoteConfig, staff.id))
 
 
 # --- quoting a case ----------------------------------------------------------------------------------
-
-
-def _quote(session: Session, settings: Settings, pricing: PricingProvider, case: RenewalCase, staff: Staff,
-           body: QuoteIn, now: datetime) -> Quote:
-    facts, policy = case_facts(session, case)
-    refusals = eligibility_refusals(facts, quote_limits(settings))
-    coverages, copy_refusals = renewal_copy(policy.coverages, body.coverages)
-    channel, channel_problems = channel_refusals(quote_setup(session.get(StaffQuoteConfig, staff.id)), body.channel,
-                                                 facts.policy_channel)
-    if not (refusals and refusals[0].code is RefusalCode.case_closed):
-        refusals = sorted([*refusals, *channel_problems, *copy_refusals], key=lambda r: _ORDER.index(r.code))
-    premium, factors = None, {}
-    if not refusals:
-        try:
-            priced = pricing.price(PricingRequest(last_premium=policy.premium, claims_last_year=facts.claims_last_year,
-                                                  channel=channel.value, last_coverages=policy.coverages,
-                                                  coverages=coverages))
-            premium, factors = priced.premium, priced.factors
-        except PricingUnavailable as exc:
-            refusals = [Refusal(RefusalCode.pricing_unavailable, str(exc))]
-    quote = Quote(case_id=case.id, created_by=staff.id, channel=channel.value if channel else None,
-                  coverages=coverages, premium=premium, eligible=not refusals,
-                  reasons=[r.as_json() for r in refusals], pricing=factors, created_at=now,
-                  valid_until=None if refusals else valid_until(case_today(case, now), settings.quote_valid_days))
-    session.add(quote)
-    session.commit()  # a refused attempt is kept too: staff see why
-    if refusals:
-        raise refused(refusals, quote.id)
-    return quote
 
 
 @router.post(
@@ -140,7 +95,8 @@ def _quote(session: Session, settings: Settings, pricing: PricingProvider, case:
 )
 def create_quote(body: QuoteIn, case: CaseForWork, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
                  now: NowDep, pricing: PricingProvider = Depends(get_pricing)) -> QuoteOut:
-    return quote_out(_quote(session, settings, pricing, case, staff, body, now), case_today(case, now))
+    quote = make_quote(session, settings, pricing, case, staff.id, body.channel, body.coverages, now)
+    return quote_out(quote, case_today(case, now))
 
 
 @router.get("/cases/{case_id}/quotes", summary="The case's quotes, refused attempts included, newest first",

@@ -16,7 +16,8 @@ from api.access import CaseForWork
 from api.deps import CurrentStaff, NowDep, SessionDep
 from api.errors import ApiError, error_responses
 from api.inputs import Limit, Line
-from models import Policy, Vehicle, VehicleModel
+from api.quoting import confirm_vehicle_model
+from models import VehicleModel
 from renewals.quotes.vehicle_models import normalise_model_code, search_vehicle_models
 from workflows.contract import closed_reason
 
@@ -76,11 +77,6 @@ def confirm_vehicle_model(body: VehicleModelIn, case: CaseForWork, staff: Curren
     if model is None:
         raise ApiError(422, f"model_code: no vehicle model {body.model_code!r}; search GET /vehicle-models?q=",
                        field="model_code", code="unknown_vehicle_model")
-    vehicle = session.exec(select(Vehicle).join(Policy, Policy.vehicle_id == Vehicle.id)
-                           .where(Policy.id == case.policy_id)).one()
-    vehicle.model_code, vehicle.model_confirmed = model.code, True
-    vehicle.model_confirmed_by, vehicle.model_confirmed_at = staff.id, now
-    session.add(vehicle)
-    session.commit()
+    vehicle = confirm_vehicle_model(session, case, model.code, staff.id, now)
     return VehicleModelConfirmed(vehicle_id=vehicle.id, model=_out(model), model_confirmed=True,
                                  confirmed_by=staff.id, confirmed_at=now)
