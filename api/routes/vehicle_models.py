@@ -16,7 +16,7 @@ from api.access import CaseForWork
 from api.deps import CurrentStaff, NowDep, SessionDep
 from api.errors import ApiError, error_responses
 from api.inputs import Limit, Line
-from api.quoting import confirm_vehicle_model
+from api.quoting import confirm_vehicle_model as record_confirmed_model
 from models import VehicleModel
 from renewals.quotes.vehicle_models import normalise_model_code, search_vehicle_models
 from workflows.contract import closed_reason
@@ -77,6 +77,6 @@ def confirm_vehicle_model(body: VehicleModelIn, case: CaseForWork, staff: Curren
     if model is None:
         raise ApiError(422, f"model_code: no vehicle model {body.model_code!r}; search GET /vehicle-models?q=",
                        field="model_code", code="unknown_vehicle_model")
-    vehicle = confirm_vehicle_model(session, case, model.code, staff.id, now)
+    vehicle = record_confirmed_model(session, case, model.code, staff.id, now)
     return VehicleModelConfirmed(vehicle_id=vehicle.id, model=_out(model), model_confirmed=True,
                                  confirmed_by=staff.id, confirmed_at=now)
