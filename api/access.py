@@ -254,8 +254,13 @@ def customer_visibility(session: Session, staff: Staff, customer: Customer) -> C
     return CustomerVisibility(
         contact=owns_open_case,
         corrected_phone=owns_open_case and customer.corrected_phone_by == staff.id,
-        identity=staff.role != Role.auditor,
+        identity=identity_visible(staff),
     )
+
+
+def identity_visible(staff: Staff) -> bool:
+    """Names, plates and VINs in full: everyone but auditors, who read masked."""
+    return staff.role != Role.auditor
 
 
 def number_to_dial(customer: Customer) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 from sqlalchemy import Engine
 from temporalio.client import Client
 
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sign_in_turns = SignInTurns()  # this process's password checks
     install_error_handlers(app)
     app.add_middleware(StaffActionDeadline)
-    app.add_middleware(Protect)  # outermost: its headers and request id are on the deadline's 503 too
+    app.add_middleware(Protect)  # its headers and request id are on the deadline's 503 too
+    app.add_middleware(GZipMiddleware, minimum_size=1000)  # pages over a phone's slow link
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports, imports, assignments,
                    staff, sub_branches, sms_templates):

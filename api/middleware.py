@@ -11,7 +11,8 @@
 - the catch-all: an unhandled exception answers 500 in the API's error shape and is logged with
   its type, route and traceback only, never the request's parameters, body or exception text
   (which may quote them);
-- the staff action deadline (StaffActionDeadline).
+- the staff action deadline (StaffActionDeadline): JSON for the API, the console's own page for the
+  console.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import uuid
 import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body, unavailable_response
+from api.errors import RETRY_AFTER_SECONDS, error_body, unavailable_response
 from renewals.core.notify import REQUEST_WORST_SECONDS
 
 log = logging.getLogger("api.errors")
@@ -172,7 +174,11 @@ class StaffActionDeadline:
         log.warning("staff action not done within %g s: answered 503 [request %s]", deadline, request_id)
         message = (f"the action was not done within {deadline:g} s (the database or Temporal is not answering): "
                    "try again shortly with the same Idempotency-Key, and it is applied once")
-        await unavailable_response(message, request_id)(scope, receive, send)
+        console_page = getattr(scope["app"].state, "console_unavailable", None)
+        if console_page and scope["path"].startswith("/app/"):  # a person at a page, in their language
+            await console_page(Request(scope), RETRY_AFTER_SECONDS)(scope, receive, send)
+        else:
+            await unavailable_response(message, request_id)(scope, receive, send)
 
     def _abandon(self, scope: Scope, action: asyncio.Task, cancel: anyio.CancelScope) -> None:
         cancel.cancel()

@@ -61,6 +61,7 @@ class TaskItem(BaseModel):
     opens_at: datetime
     due_at: datetime
     missed: bool = Field(description="a daily task nobody handled by the end of its day")
+    expiry_date: date | None = Field(None, description="the case's policy expiry date")
     customer_name: str | None = Field(description="masked")
     customer_phone: str | None = Field(description="masked")
     plate: str | None = Field(description="masked")

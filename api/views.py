@@ -5,6 +5,7 @@ alike: the cases in their scope, one case with its workflow's live state, the un
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from api.access import CustomerVisibility, case_scope, own_tasks
+from api.access import CustomerVisibility, case_scope, identity_visible, own_tasks
 from api.schemas import quotes_of
 from api.schemas import (
     CasePage, CaseStatus, CaseView, ContactOut, ContactPerson, CustomerView, NoteOut, PolicyOut, TaskItem, TaskPage,
@@ -32,9 +33,8 @@ QUERY_TIMEOUT = timedelta(seconds=5)
 # --- cases ---------------------------------------------------------------------------------------------
 
 
-def cases_in_scope(session: Session, staff: Staff, *, stage: Stage | None = None, status: CaseStatus | None = None,
-                   outcome: Outcome | None = None, owner: uuid.UUID | None = None, limit: int = 50,
-                   offset: int = 0) -> CasePage:
+def _case_filters(staff: Staff, stage: Stage | None, status: CaseStatus | None, outcome: Outcome | None,
+                  owner: uuid.UUID | None) -> list:
     where = [case_scope(staff)]
     if stage:
         where.append(RenewalCase.stage == stage)
@@ -44,9 +44,60 @@ def cases_in_scope(session: Session, staff: Staff, *, stage: Stage | None = None
         where.append(RenewalCase.outcome == outcome)
     if owner:
         where.append(RenewalCase.owner_id == owner)
-    rows = session.exec(select(RenewalCase, func.count().over()).where(*where)
+    return where
+
+
+def cases_in_scope(session: Session, staff: Staff, *, stage: Stage | None = None, status: CaseStatus | None = None,
+                   outcome: Outcome | None = None, owner: uuid.UUID | None = None, limit: int = 50,
+                   offset: int = 0) -> CasePage:
+    rows = session.exec(select(RenewalCase, func.count().over())
+                        .where(*_case_filters(staff, stage, status, outcome, owner))
                         .order_by(RenewalCase.expiry_date, RenewalCase.id).limit(limit).offset(offset)).all()
     return CasePage(items=[row[0] for row in rows], total=rows[0][1] if rows else 0, limit=limit, offset=offset)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """A case list's row: the case, its customer and plate as the reader may see them, its owner's name."""
+
+    case: RenewalCase
+    customer_name: str | None
+    plate: str | None
+    owner_name: str | None
+
+
+CASE_SORTS = {
+    "expiry": (RenewalCase.expiry_date, RenewalCase.id),
+    "-expiry": (RenewalCase.expiry_date.desc(), RenewalCase.id),
+    "policy": (RenewalCase.policy_no, RenewalCase.id),
+    "stage": (RenewalCase.stage, RenewalCase.expiry_date, RenewalCase.id),
+}
+
+
+def search_cases(session: Session, staff: Staff, *, q: str | None = None, stage: Stage | None = None,
+                 status: CaseStatus | None = None, sort: str = "expiry", limit: int = 50,
+                 offset: int = 0) -> tuple[list[CaseRow], int]:
+    """The cases in the reader's scope matching `q`: a policy number or plate (any part), or the
+    customer's name for readers who see names in full."""
+    where = _case_filters(staff, stage, status, None, None)
+    identity = identity_visible(staff)
+    if q:
+        pattern = f"%{q.strip().replace(' ', '').upper()}%"
+        found = [func.upper(RenewalCase.policy_no).like(pattern), func.upper(Vehicle.plate).like(pattern)]
+        if identity:
+            found.append(Customer.name.like(f"%{q.strip()}%"))
+        where.append(or_(*found))
+    rows = session.exec(
+        select(RenewalCase, Customer.name, Vehicle.plate, Staff.name, func.count().over())
+        .join(Policy, Policy.id == RenewalCase.policy_id)
+        .join(Customer, Customer.id == Policy.customer_id)
+        .join(Vehicle, Vehicle.id == Policy.vehicle_id)
+        .outerjoin(Staff, Staff.id == RenewalCase.owner_id)
+        .where(*where).order_by(*CASE_SORTS.get(sort, CASE_SORTS["expiry"])).limit(limit).offset(offset)
+    ).all()
+    shown = [CaseRow(case, name if identity else mask_name(name), plate if identity else mask_plate(plate), owner)
+             for case, name, plate, owner, _ in rows]
+    return shown, rows[0][-1] if rows else 0
 
 
 async def case_view(case: RenewalCase, session: Session, client: Client, now: datetime) -> CaseView:
@@ -164,7 +215,7 @@ def what_to_do(kind: str, stage: str, proposal_no: str | None = None) -> str:
 
 
 def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime, day: date | None = None,
-               limit: int = PANEL_ROWS, offset: int = 0) -> TaskPage:
+               limit: int = PANEL_ROWS, offset: int = 0, *, own_in_full: bool = False) -> TaskPage:
     """The staff member's tasks for a day (default today in the company time zone): missed first, then what is due."""
     zone = ZoneInfo(settings.timezone)
     day = day or now.astimezone(zone).date()
@@ -176,7 +227,8 @@ def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime
     missed = or_(Task.state == TaskState.expired, Task.due_at < now).label("missed")
     # One query, driven by ix_task_assignee_state_opens (assignee, state in (open, expired), opens_at range).
     rows = session.exec(
-        select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, RenewalCase.signing_intent, Customer.name,
+        select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, RenewalCase.signing_intent,
+               RenewalCase.owner_id, RenewalCase.expiry_date, Customer.name,
                Customer.phone, Vehicle.plate, missed, Note.body,
                func.count().over().label("total"))
         .join(RenewalCase, RenewalCase.id == Task.case_id)
@@ -191,12 +243,51 @@ def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime
         .order_by(missed.desc(), Task.due_at, INTENT_ORDER, Task.opens_at, Task.id)
         .limit(limit).offset(offset)
     ).all()
+
+    # With own_in_full (the console's panel) the owner works their own customers by name and number;
+    # anyone else's (a deputy's complaint or supervision) stay masked.
+    def shown(owner_id: uuid.UUID, value: str | None, mask) -> str | None:
+        return value if own_in_full and owner_id == staff.id else mask(value)
+
     items = [
         TaskItem(task_id=task.id, case_id=task.case_id, policy_no=policy_no, stage=task.stage, kind=task.kind,
                  day=task.day, what_to_do=what_to_do(task.kind, task.stage, proposal_no), opens_at=task.opens_at,
-                 due_at=task.due_at, missed=is_missed, customer_name=mask_name(name),
-                 customer_phone=mask_phone(phone), plate=mask_plate(plate), handover_note=handover,
+                 due_at=task.due_at, missed=is_missed, expiry_date=expiry,
+                 customer_name=shown(owner_id, name, mask_name), customer_phone=shown(owner_id, phone, mask_phone),
+                 plate=shown(owner_id, plate, mask_plate), handover_note=handover,
                  signing_intent=intent)
-        for task, policy_no, proposal_no, intent, name, phone, plate, is_missed, handover, _ in rows
+        for task, policy_no, proposal_no, intent, owner_id, expiry, name, phone, plate, is_missed, handover, _ in rows
     ]
     return TaskPage(date=day, items=items, total=rows[0].total if rows else 0, limit=limit, offset=offset)
+
+
+@dataclass
+class CaseCard:
+    """One case on the to-do panel with its tasks, in the panel's order. `urgent` puts it first: a
+    complaint (the seed says 立即) or a policy that expires today."""
+
+    first: TaskItem
+    tasks: list[TaskItem]
+    urgent: str | None
+
+    @property
+    def missed(self) -> bool:
+        return any(task.missed for task in self.tasks)
+
+
+def case_cards(page: TaskPage) -> list[CaseCard]:
+    cards: dict[uuid.UUID, CaseCard] = {}
+    for item in page.items:
+        card = cards.setdefault(item.case_id, CaseCard(item, [], None))
+        card.tasks.append(item)
+    for card in cards.values():
+        kinds = {task.kind for task in card.tasks}
+        card.urgent = ("complaint" if "complaint" in kinds
+                       else "expires_today" if card.first.expiry_date == page.date else None)
+    return sorted(cards.values(), key=lambda card: card.urgent is None)  # stable: the panel's order within
+
+
+def due_today(page: TaskPage, zone: str) -> int:
+    """Tasks still to do whose deadline falls on the panel's day (not the missed, not later days')."""
+    return sum(not task.missed and (task.due_at - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).date()
+               <= page.date for task in page.items)

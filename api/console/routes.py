@@ -8,6 +8,7 @@ with their reason.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
@@ -32,33 +32,50 @@ from api.access import CaseAction, customer_visibility, find_case, find_customer
 from api.auth import issue_token
 from api.casework import StaffAction
 from api.console import session as web
+from api.console.forms import REFUSALS, FieldProblem, Problem, problem
 from api.console.i18n import WINDOW_DAYS, translator
 from api.sign_in import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import (
     CaseStatus, ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn,
-    PhoneUnreachableIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
+    PhoneUnreachableIn, QuoteConfigIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
 )
-from api.views import case_view, cases_in_scope, customer_view, todo_panel
-from models import ContactRecord, Quote, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState
+from api.views import (
+    CASE_SORTS, case_cards, case_view, cases_in_scope, customer_view, due_today, search_cases, todo_panel,
+)
+from models import ContactRecord, Policy, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState, Vehicle
 from renewals.case.calendar import SMS_AFTER_CONTACT, call_refusal, customer_sms_time, t_day
 from renewals.case.contract import Stage
 from renewals.case.start import CaseRejected
 from renewals.case.labels import LOSS_REASON_CHOICES
 from renewals.intake.policy_file import people, phone_list
 from renewals.core.settings import Settings
-from renewals.org.service import StaffError, sign_out_everywhere
+from renewals.org.service import sign_out_everywhere
+from renewals.quotes.rules import QuoteChannel, RefusalCode
+from renewals.quotes.service import (
+    QuoteRefused, checked_setup, confirm_vehicle_model, make_quote, save_setup, staff_setup,
+)
+from renewals.quotes.vehicle_models import normalise_model_code, search_vehicle_models
 from renewals.case import contract as c
 from workflows import staff_rules
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "console"
+STATIC = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=TEMPLATES)
+
+
+def _fingerprint(name: str) -> str:
+    """A static file's address names its content, so browsers may keep it for good (api.console.install)."""
+    return f"/app/static/{name}?v={hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]}"
+
+
+STATIC_URLS = {name: _fingerprint(name) for name in ("console.css",)}
 # Each rendered form gets a key of its own, sent as the action's Idempotency-Key: the same form sent
 # again (a lost answer, a "try again" past the action's deadline) is applied once.
 ACTION_KEY_FIELD = "action_key"
 templates.env.globals.update(t_day=t_day, WINDOW_DAYS=WINDOW_DAYS, ACTION_KEY_FIELD=ACTION_KEY_FIELD,
-                             new_action_key=lambda: uuid.uuid4().hex)
+                             new_action_key=lambda: uuid.uuid4().hex, static=STATIC_URLS)
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -94,6 +111,7 @@ def render(request: Request, template: str, *, staff: Staff | None = None, statu
     settings: Settings = request.app.state.settings
     lang = web.language(request)
     token, fresh_nonce = web.form_token(request, settings)
+    context.setdefault("problem", None)
     context.update(staff=staff, t=translator(lang), lang=lang, csrf=token, csrf_field=web.CSRF_FIELD,
                    tz=settings.timezone, nav=NAV.get(staff.role, ()) if staff else (), path=request.url.path)
     response = templates.TemplateResponse(request, template, context, status_code=status)
@@ -103,7 +121,13 @@ def render(request: Request, template: str, *, staff: Staff | None = None, statu
     return response
 
 
+# Refusals a page answers in the reader's words whatever the API's reason.
+_STATUS_WORDS = {403: "forbidden", 404: "page_not_found"}
+
+
 def refusal_page(request: Request, staff: Staff | None, status: int, message: str) -> Response:
+    if status in _STATUS_WORDS:
+        message = translator(web.language(request))(_STATUS_WORDS[status])
     return render(request, "message.html", staff=staff, status=status, title_key="refused_title", message=message)
 
 
@@ -124,7 +148,7 @@ def form_text(form: FormData, name: str) -> str | None:
 
 
 def forbidden(request: Request, staff: Staff) -> Response:
-    return refusal_page(request, staff, 403, translator(web.language(request))("forbidden"))
+    return refusal_page(request, staff, 403, "")
 
 
 # --- signing in ------------------------------------------------------------------------------------
@@ -190,20 +214,38 @@ def _done_today(session: Session, staff: Staff, settings: Settings, now: datetim
 @router.get("/tasks")
 async def tasks_page(request: Request, staff: web.ConsoleStaff, session: SessionDep, settings: SettingsDep,
                      now: NowDep) -> Response:
-    page = await run_in_threadpool(todo_panel, session, staff, settings, now)
+    page = await run_in_threadpool(lambda: todo_panel(session, staff, settings, now, own_in_full=True))
     done = await run_in_threadpool(_done_today, session, staff, settings, now)
-    missed = sum(item.missed for item in page.items)
-    return render(request, "tasks.html", staff=staff, page=page, counts={
-        "missed": missed, "due": len(page.items) - missed, "done_today": done})
+    return render(request, "tasks.html", staff=staff, page=page, cards=case_cards(page), counts={
+        "missed": sum(item.missed for item in page.items), "due": due_today(page, settings.timezone),
+        "done_today": done})
 
 
 # --- cases -----------------------------------------------------------------------------------------------
 
 
+CASE_ROWS = 50
+
+
+def _choice(value: str | None, choices) -> str | None:
+    """A query's choice when it is one of `choices`; anything else is no filter (a stale link still works)."""
+    return value if value in choices else None
+
+
 @router.get("/cases")
 async def cases_page(request: Request, staff: web.ConsoleStaff, session: SessionDep) -> Response:
-    page = await run_in_threadpool(cases_in_scope, session, staff, limit=200)
-    return render(request, "cases.html", staff=staff, title_key="cases", cases=page.items, total=page.total)
+    query = request.query_params
+    asked = {"q": (query.get("q") or "").strip()[:64], "stage": _choice(query.get("stage"), set(Stage)),
+             "status": _choice(query.get("status"), set(CaseStatus)), "sort": _choice(query.get("sort"), CASE_SORTS)}
+    page = max(1, min(int(query["page"]) if query.get("page", "").isdigit() else 1, 10_000))
+    rows, total = await run_in_threadpool(lambda: search_cases(
+        session, staff, q=asked["q"] or None, stage=asked["stage"] and Stage(asked["stage"]),
+        status=asked["status"] and CaseStatus(asked["status"]), sort=asked["sort"] or "expiry",
+        limit=CASE_ROWS, offset=(page - 1) * CASE_ROWS))
+    link = {name: value for name, value in asked.items() if value}
+    return render(request, "cases.html", staff=staff, title_key="cases", rows=rows, total=total, asked=asked,
+                  page=page, pages=max(1, -(-total // CASE_ROWS)), link=link, stages=list(Stage),
+                  statuses=list(CaseStatus), sorts=list(CASE_SORTS))
 
 
 @dataclass(frozen=True)
@@ -217,6 +259,11 @@ class Allowed:
     renewed_elsewhere: bool
     loss_reason: bool
     phone: bool
+
+    @property
+    def quote(self) -> bool:
+        """Quoting goes with working the case: calling or texting the customer."""
+        return self.contact or self.sms
 
 
 def allowed_actions(staff: Staff, case: RenewalCase, state: c.CaseState | None) -> Allowed:
@@ -255,10 +302,11 @@ def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: u
     customer = find_customer(session, staff, customer_id)
     view = customer_view(session, customer, customer_visibility(session, staff, customer), today)
     people = {s.id: s for s in session.exec(select(Staff).where(Staff.id.in_([case.owner_id, case.deputy_id])))}
-    quotes = session.exec(select(Quote).where(Quote.case_id == case.id, Quote.eligible)
-                          .order_by(Quote.created_at)).all()
+    policy = session.get(Policy, case.policy_id)
     return {"customer": view, "owner": people.get(case.owner_id), "deputy": people.get(case.deputy_id),
-            "quotes": quotes, "timeline": _timeline(session, case, view),
+            "quotes": [quote for quote in view.quotes if quote.case_id == case.id],
+            "policy": policy, "vehicle": session.get(Vehicle, policy.vehicle_id),
+            "quote_setup": staff_setup(session, staff.id), "timeline": _timeline(session, case, view),
             "sms_after_contact": _sms_after_contact(session, case, today)}
 
 
@@ -273,7 +321,7 @@ def _sms_after_contact(session: Session, case: RenewalCase, today: date) -> list
 
 
 async def _show_case(request: Request, staff: Staff, session: Session, client, now: datetime, case_id: uuid.UUID,
-                     *, status: int = 200, error: str | None = None) -> Response:
+                     *, status: int = 200, refused: Problem | None = None) -> Response:
     try:
         case = await run_in_threadpool(find_case, session, staff, case_id)
     except ApiError as exc:
@@ -283,16 +331,21 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
     data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id, today)
     state = view.state
     sms_at = customer_sms_time(now, case.timezone)
-    done = request.query_params.get("done")
-    return render(
-        request, "case.html", staff=staff, status=status, case=case, state=state, error=error,
+    model_query = (request.query_params.get("model_q") or "").strip()[:64]
+    models = await run_in_threadpool(search_vehicle_models, session, model_query, 10) if model_query else []
+    # Post/redirect/get: what the last action did is shown once, not again on a reload.
+    done, done_at = (None, "") if refused else web.take_done(request, shown := Response())
+    page = render(
+        request, "case.html", staff=staff, status=status, case=case, state=state, problem=refused,
         allowed=allowed_actions(staff, case, state), today=t_day((today - case.expiry_date).days),
         my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == staff.id],
         sms_held_until=sms_at if sms_at > now else None, call_refusal=call_refusal(now, case.timezone),
-        done=done if done in _DONE else None,
-        done_at=request.query_params.get("at", "")[:40],
-        enums=_ENUM_CHOICES, **data,
+        done=done if done in _DONE else None, done_at=done_at, model_query=model_query, models=models,
+        channels=list(QuoteChannel), enums=_ENUM_CHOICES, **data,
     )
+    if done:
+        page.raw_headers.extend(shown.raw_headers)
+    return page
 
 
 @router.get("/cases/{case_id}")
@@ -314,6 +367,7 @@ class _Context:
     settings: Settings
     notifier: Any
     now: datetime
+    pricing: Any
 
     def get(self, name: str) -> str | None:
         return form_text(self.form, name)
@@ -333,6 +387,8 @@ Action = Callable[[_Context], Awaitable[tuple[str, str]]]
 
 
 async def _contacts(x: _Context) -> tuple[str, str]:
+    if x.get("result") == c.ContactResult.do_not_contact and x.get("confirm") != "1":
+        raise FieldProblem("confirm", "confirm_do_not_contact")
     body = ContactIn(channel=x.get("channel"), result=x.get("result"), quote_wish=x.get("quote_wish"),
                      signing_intent=x.get("signing_intent"), note=x.get("note"))
     await casework.record_contact(x.casework(), body, x.settings.do_not_call_days)
@@ -340,12 +396,16 @@ async def _contacts(x: _Context) -> tuple[str, str]:
 
 
 async def _follow_up(x: _Context) -> tuple[str, str]:
+    if x.get("status") == c.FollowUpStatus.success and not x.get("new_policy_no"):
+        raise FieldProblem("new_policy_no", "new_policy_no")  # before asking the case, which says the same
     body = FollowUpIn(status=x.get("status"), note=x.get("note"), new_policy_no=x.get("new_policy_no"))
     await casework.set_follow_up(x.casework(), body)
     return "follow-up", ""
 
 
 async def _renewed_elsewhere(x: _Context) -> tuple[str, str]:
+    if x.get("confirm") != "1":  # it stops every call and SMS to the customer
+        raise FieldProblem("confirm", "confirm_renewed_elsewhere")
     body = RenewedElsewhereIn(insurer=x.get("insurer"), reason=x.get("reason"), note=x.get("note"))
     await casework.report_renewed_elsewhere(x.casework(), body)
     return "renewed-elsewhere", ""
@@ -384,6 +444,45 @@ async def _phone_unreachable(x: _Context) -> tuple[str, str]:
     return "phone-unreachable", ""
 
 
+async def _quote_config(x: _Context) -> tuple[str, str]:
+    if x.staff.role not in (Role.sales, Role.deputy):
+        raise ApiError(403, "only service managers and deputy managers quote")
+    body = QuoteConfigIn(channel=x.get("channel"), group_buy_id=x.get("group_buy_id"),
+                         online_account=x.get("online_account"))
+    setup = checked_setup(body.channel, body.group_buy_id, body.online_account)
+    await run_in_threadpool(save_setup, x.session, x.staff.id, setup)
+    return "quote-config", ""
+
+
+async def _vehicle_model(x: _Context) -> tuple[str, str]:
+    action = x.casework()
+    code = normalise_model_code(x.get("model_code") or "")
+    found = await run_in_threadpool(search_vehicle_models, x.session, code, 1) if code else []
+    if not found or found[0].code != code:
+        raise FieldProblem("model_code", "unknown_vehicle_model")
+    await run_in_threadpool(confirm_vehicle_model, x.session, action.case, code, x.staff.id, x.now)
+    return "vehicle-model", code
+
+
+_QUOTE_REFUSALS = frozenset(RefusalCode)
+
+
+async def _quote(x: _Context) -> tuple[str, str]:
+    action = x.casework()
+    channel = x.get("channel")
+    # The cover checkboxes send nothing when all are cleared: the marker tells that from "not asked".
+    coverages = [value for value in x.form.getlist("coverages") if isinstance(value, str)] \
+        if x.get("coverages_given") else None
+    try:
+        await run_in_threadpool(make_quote, x.session, x.settings, x.pricing, action.case, x.staff.id,
+                                QuoteChannel(channel) if channel in set(QuoteChannel) else None, coverages, x.now)
+    except (ApiError, CaseRejected) as refused:
+        if getattr(refused, "code", None) not in _QUOTE_REFUSALS:
+            raise
+        return "quote-refused", ""  # the refused attempt is kept and listed with its reasons
+    return "quote", ""
+
+
 def _listed(field: str, parse: Callable[[str], list], text: str | None) -> list:
     """A console field holding several entries (one per line or separated by ';'), parsed as an import
     file's column is."""
@@ -416,9 +515,10 @@ _ACTIONS: dict[str, Action] = {
     "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
     "customer-contacts": _customer_contacts,
     "phone-unreachable": _phone_unreachable, "resolve-attention": _resolve_attention,
+    "quote-config": _quote_config, "vehicle-model": _vehicle_model, "quote": _quote,
 }
 # What a redirect's ?done= may name: an action, or an SMS that did not go out at once (see _sms).
-_DONE = frozenset(_ACTIONS) | {f"sms_{status}" for status in get_args(SmsOut.model_fields["status"].annotation)
+_DONE = frozenset(_ACTIONS) | {"quote-refused"} | {f"sms_{status}" for status in get_args(SmsOut.model_fields["status"].annotation)
                                if status != "sent"}
 _ENUM_CHOICES = {
     "channels": [ch.value for ch in c.Channel], "results": [r.value for r in c.ContactResult],
@@ -435,6 +535,15 @@ def _invalid(exc: ValidationError) -> str:
     return f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
 
 
+def _refusal_status(exc: Exception) -> int:
+    """The API's status for the same refusal: a quote id or quote setting the case cannot use is bad input."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    if isinstance(exc, QuoteRefused) and exc.field:
+        return 422
+    return 409 if isinstance(exc, CaseRejected) else 422
+
+
 @router.post("/cases/{case_id}/{action}")
 async def case_action(case_id: uuid.UUID, action: str, request: Request, staff: web.ConsoleStaff,
                       session: SessionDep, client: TemporalDep, settings: SettingsDep, notifier: NotifierDep,
@@ -442,22 +551,22 @@ async def case_action(case_id: uuid.UUID, action: str, request: Request, staff: 
     form = await _form(request, settings)
     run = _ACTIONS.get(action)
     if run is None:
-        return refusal_page(request, staff, 404, translator(web.language(request))("page_not_found"))
+        return refusal_page(request, staff, 404, "")
     try:
         case = await run_in_threadpool(find_case, session, staff, case_id)
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
     try:
-        done, detail = await run(_Context(form, staff, case, session, client, settings, notifier, now))
-    except CaseRejected as exc:
-        return await _show_case(request, staff, session, client, now, case_id, status=409, error=exc.reason)
-    except ApiError as exc:
-        return await _show_case(request, staff, session, client, now, case_id, status=exc.status, error=exc.message)
-    except ValidationError as exc:
-        return await _show_case(request, staff, session, client, now, case_id, status=422, error=_invalid(exc))
-    except StaffError as exc:
-        return await _show_case(request, staff, session, client, now, case_id, status=422, error=str(exc))
-    return _redirect(f"/app/cases/{case_id}?done={done}" + (f"&at={quote(detail)}" if detail else "") + "#result")
+        done, detail = await run(_Context(form, staff, case, session, client, settings, notifier, now,
+                                          request.app.state.pricing))
+    except REFUSALS as exc:
+        # Shown again with the reason next to its field and everything typed still there.
+        refused = problem(exc, translator(web.language(request)), action, form)
+        return await _show_case(request, staff, session, client, now, case_id, status=_refusal_status(exc),
+                                refused=refused)
+    response = _redirect(f"/app/cases/{case_id}#result")
+    web.tell_done(response, settings, done, detail)
+    return response
 
 
 # --- the deputy's page -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import quote, unquote
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -29,6 +30,9 @@ from renewals.core.settings import Settings
 SESSION_COOKIE = "console_session"
 CSRF_COOKIE = "console_csrf"
 LANG_COOKIE = "console_lang"
+# What the last action did, shown once on the page it redirected to (post/redirect/get): a reload
+# shows the page, not the confirmation again.
+DONE_COOKIE = "console_done"
 CSRF_FIELD = "csrf_token"
 LANGUAGES = ("zh", "en")
 COOKIE_PATH = "/app"
@@ -64,6 +68,20 @@ def end_session(response: Response) -> None:
 
 def set_language(response: Response, settings: Settings, language: str) -> None:
     _cookie(response, settings, LANG_COOKIE, language, max_age=365 * 86400)
+
+
+def tell_done(response: Response, settings: Settings, done: str, detail: str) -> None:
+    _cookie(response, settings, DONE_COOKIE, quote(f"{done}|{detail}"), max_age=120)
+
+
+def take_done(request: Request, response: Response) -> tuple[str | None, str]:
+    """What the last action did (once: the cookie is dropped with this response), and its detail."""
+    value = request.cookies.get(DONE_COOKIE)
+    if value is None:
+        return None, ""
+    response.delete_cookie(DONE_COOKIE, path=COOKIE_PATH)
+    done, _, detail = unquote(value).partition("|")
+    return done, detail[:40]
 
 
 def language(request: Request) -> str:

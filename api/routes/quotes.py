@@ -24,8 +24,10 @@ from api.schemas import (
 )
 from models import RenewalCase, Role
 from renewals.quotes.pricing import PricingProvider
-from renewals.quotes.rules import QuoteChannel, QuoteSetup, RefusalCode, group_buy_id_problem, online_account_problem
-from renewals.quotes.service import accept_quote as record_acceptance, case_today, make_quote, save_setup, staff_setup
+from renewals.quotes.rules import QuoteSetup
+from renewals.quotes.service import (
+    accept_quote as record_acceptance, case_today, checked_setup, make_quote, save_setup, staff_setup,
+)
 from renewals.case.contract import StaffSmsTemplate
 
 router = APIRouter(tags=["quotes"])
@@ -72,16 +74,8 @@ def get_quote_config(staff: CurrentStaff, session: SessionDep) -> QuoteConfigOut
 def put_quote_config(body: QuoteConfigIn, staff: CurrentStaff, session: SessionDep) -> QuoteConfigOut:
     if staff.role not in QUOTING_ROLES:
         raise ApiError(403, "only service managers and deputy managers quote")
-    for problem in (group_buy_id_problem(body.group_buy_id), online_account_problem(body.online_account)):
-        if problem:
-            field = problem.partition(":")[0]
-            raise ApiError(422, problem, field=field, code=RefusalCode.invalid_group_buy_id.value)
-    if body.channel is QuoteChannel.online and not (body.group_buy_id and body.online_account):
-        field = "group_buy_id" if not body.group_buy_id else "online_account"
-        raise ApiError(422, f"{field}: the online channel (网销渠道) needs your group-buy id (团购ID) and your "
-                            "epicc account", field=field, code=RefusalCode.channel_not_configured.value)
-    return _config_out(save_setup(session, staff.id, QuoteSetup(body.channel, body.group_buy_id,
-                                                                body.online_account)))
+    return _config_out(save_setup(session, staff.id, checked_setup(body.channel, body.group_buy_id,
+                                                                   body.online_account)))
 
 
 # --- quoting a case ----------------------------------------------------------------------------------

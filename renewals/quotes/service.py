@@ -18,7 +18,7 @@ from renewals.core.settings import Settings
 from renewals.quotes.pricing import PricingProvider, PricingRequest, PricingUnavailable
 from renewals.quotes.rules import (
     QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, channel_refusals,
-    eligibility_refusals, quote_status, renewal_copy, valid_until,
+    eligibility_refusals, group_buy_id_problem, online_account_problem, quote_status, renewal_copy, valid_until,
 )
 from renewals.case.contract import insurer_name
 
@@ -62,6 +62,19 @@ def quote_setup(config: StaffQuoteConfig | None) -> QuoteSetup | None:
     if config is None:
         return None
     return QuoteSetup(QuoteChannel(config.channel), config.group_buy_id, config.online_account)
+
+
+def checked_setup(channel: QuoteChannel, group_buy_id: str | None, online_account: str | None) -> QuoteSetup:
+    """The configuration as asked, if it can be used: a group-buy id of digits, and both it and the
+    epicc account for the online channel."""
+    for problem in (group_buy_id_problem(group_buy_id), online_account_problem(online_account)):
+        if problem:
+            raise QuoteRefused(problem, RefusalCode.invalid_group_buy_id.value, field=problem.partition(":")[0])
+    if channel is QuoteChannel.online and not (group_buy_id and online_account):
+        field = "group_buy_id" if not group_buy_id else "online_account"
+        raise QuoteRefused(f"{field}: the online channel (网销渠道) needs your group-buy id (团购ID) and your epicc "
+                           "account", RefusalCode.channel_not_configured.value, field=field)
+    return QuoteSetup(channel, group_buy_id, online_account)
 
 
 def staff_setup(session: Session, staff_id: uuid.UUID) -> QuoteSetup | None:
