@@ -21,6 +21,7 @@ from api.routes import (
     sub_branches, vehicle_models, webhooks,
 )
 from renewals.core.db import Workload, make_engine
+from renewals.core.metrics import instrument_api
 from renewals.core.notify import Notifier, build_notifier
 from renewals.quotes.pricing import RuleBasedPricing
 from renewals.core.settings import Settings, get_settings
@@ -70,8 +71,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings
-    app.state.engine = engine or make_engine(settings.database_url, workload=Workload.api, settings=settings,
-                                             pool_size=10)
+    app.state.engine = engine or make_engine(settings.database_url, workload=Workload.api, settings=settings)
     app.state.temporal = _LazyTemporal(settings, temporal)
     app.state.clock = clock or wall_clock
     app.state.notifier = notifier or build_notifier(settings)  # one per app: it holds the HTTP client
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(StaffActionDeadline)
     app.add_middleware(Protect)  # its headers and request id are on the deadline's 503 too
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # pages over a phone's slow link
+    instrument_api(app, app.state.engine)  # outermost: every answer is counted, Protect's 413 and 500 too
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports, imports, assignments,
                    staff, sub_branches, sms_templates):

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import RETRY_AFTER_SECONDS, error_body, unavailable_response
+from renewals.core import logs
 from renewals.core.notify import REQUEST_WORST_SECONDS
 
 log = logging.getLogger("api.errors")
@@ -90,6 +91,7 @@ class Protect:
                 raise HTTPException(413, f"the request body is larger than {self.max_body_bytes} bytes")
             return message
 
+        logged_as = logs.request_id.set(request_id)
         try:
             await self.app(scope, receive_bounded, send_protected)
         except Exception as exc:  # noqa: BLE001 — the catch-all: nothing leaves as a bare 500 text page
@@ -98,6 +100,8 @@ class Protect:
                 body = error_body(500, "internal_error", f"internal error (request {request_id})",
                                   request_id=request_id)
                 await JSONResponse(body, 500)(scope, receive, send_protected)
+        finally:
+            logs.request_id.reset(logged_as)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = error_body(413, "too_large", f"the request body is larger than {self.max_body_bytes} bytes")

@@ -78,7 +78,9 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
     from renewals.dev import stack as dev_stack
     from renewals.core.db import migrate
     from renewals.dev.demo import DAY_SECONDS as DEMO_DAY_SECONDS
-    from renewals.dev.servers import EmbeddedPostgres, PortInUse, TemporalDevServer, check_port_free, stop_with_parent
+    from renewals.dev.servers import (
+        EmbeddedPostgres, PortInUse, TemporalDevServer, check_port_free, port_or_free_one, stop_with_parent,
+    )
     from renewals.cli.run import serve
 
     stop_with_parent()
@@ -94,6 +96,10 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
         if not settings.temporal_address:
             check_port_free(settings.temporal_port, "TEMPORAL_PORT")
             check_port_free(settings.temporal_ui_port, "TEMPORAL_UI_PORT")
+        for name in ("worker_metrics_port", "worker_health_port"):  # the banner says which were taken instead
+            port = port_or_free_one(getattr(settings, name), name.upper(), settings.api_host,
+                                    chosen=name in settings.model_fields_set)
+            os.environ[name.upper()] = str(port)
     except PortInUse as exc:
         raise _fail(str(exc)) from None
 
@@ -150,6 +156,9 @@ def _banner(settings: Settings, local_temporal: bool, demo_logins: list[str]) ->
     lines = [
         f"API            http://{settings.api_host}:{settings.api_port}  (docs: /docs, ready: /readyz)",
         f"Staff console  http://{settings.api_host}:{settings.api_port}/app",
+        f"Metrics        http://{settings.api_host}:{settings.api_port}/metrics  "
+        f"worker: http://{settings.api_host}:{settings.worker_metrics_port}/metrics",
+        f"Worker health  http://{settings.api_host}:{settings.worker_health_port}/readyz",
         f"Database       {shown_url(settings.database_url)}",
         f"Temporal       {settings.temporal_address}  namespace {settings.temporal_namespace}",
     ]

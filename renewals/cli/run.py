@@ -11,6 +11,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from renewals.core.db import Workload, make_engine
+from renewals.core.metrics import worker_runtime
 from renewals.core.settings import Settings
 from renewals.core.temporal import connect
 
@@ -64,14 +65,14 @@ async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[Ext
         return task
 
     # Each its own pool and statement limit: the API's short, the worker's under its activities' timeout.
-    engines = {workload: make_engine(settings.database_url, workload=workload, settings=settings, pool_size=10,
-                                     max_overflow=20) for workload in (Workload.api, Workload.worker)}
+    engines = {workload: make_engine(settings.database_url, workload=workload, settings=settings)
+               for workload in (Workload.api, Workload.worker)}
     essentials: list[asyncio.Task] = []
     helpers: list[asyncio.Task] = []
     server = None
     try:
         if worker:
-            client = await connect(settings)
+            client = await connect(settings, runtime=worker_runtime(settings))
             essentials.append(start(run_worker(client, settings, engines[Workload.worker], stop), "worker",
                                     essential=True))
         if api:

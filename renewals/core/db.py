@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -75,6 +75,30 @@ def session_limits(settings: Settings, workload: Workload) -> dict[str, int]:
             "idle_in_transaction_session_timeout": _ms(settings.db_idle_in_transaction_timeout)}
 
 
+# The API's peak: requests on threads at once beyond its kept pool (the worker's is its activity threads).
+API_OVERFLOW = 20
+
+
+def pool_limits(settings: Settings, workload: Workload) -> dict[str, int]:
+    """The pool an engine keeps open and how far it may grow (DATABASE_POOL_SIZE, DATABASE_MAX_OVERFLOW)."""
+    size = settings.database_pool_size
+    overflow = settings.database_max_overflow
+    if overflow is None:
+        overflow = max(settings.activity_workers - size, 0) if workload is Workload.worker else API_OVERFLOW
+    return {"pool_size": size, "max_overflow": overflow}
+
+
+def _set_limits_per_transaction(engine: Engine, limits: dict[str, int]) -> None:
+    """PgBouncer in transaction pooling hands each transaction whichever server connection is free,
+    and refuses libpq's `options`: the limits go with every transaction instead (SET LOCAL)."""
+    statement = text("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in limits))
+    values = {name: str(value) for name, value in limits.items()}
+
+    @event.listens_for(engine, "begin")
+    def set_limits(conn: Connection) -> None:
+        conn.execute(statement, values)
+
+
 def make_engine(url: str | None, *, workload: Workload = Workload.long, settings: Settings | None = None,
                 **kwargs) -> Engine:
     """A pooled engine whose every session is bounded: connecting (libpq's timeout, kept by the
@@ -83,15 +107,22 @@ def make_engine(url: str | None, *, workload: Workload = Workload.long, settings
     its own limits: whoever waits on it must bound that wait too (the API's staff action deadline)."""
     settings = settings or get_settings()
     limits = session_limits(settings, workload)
-    connect_args = {"connect_timeout": settings.db_connect_timeout,
-                    "options": " ".join(f"-c {name}={value}" for name, value in limits.items()),
-                    **_KEEPALIVES, **kwargs.pop("connect_args", {})}
+    connect_args = {"connect_timeout": settings.db_connect_timeout, **_KEEPALIVES}
+    if settings.database_pgbouncer:
+        connect_args["prepare_threshold"] = None  # a prepared statement lives on one server connection
+    else:
+        connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in limits.items())
+    connect_args.update(kwargs.pop("connect_args", {}))
+    kwargs = {**pool_limits(settings, workload), **kwargs}
     # hide_parameters: error messages and logs never carry the values (names, phones) of a statement.
     # Waiting for a pooled connection: no longer than a statement, and never more than 30 s (a pool
     # drained by stuck sessions must fail, not hang).
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True,
-                         pool_timeout=min(limits["statement_timeout"] / 1000, 30), connect_args=connect_args,
-                         execution_options={_LONG_LIMITS: session_limits(settings, Workload.long)}, **kwargs)
+    engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True,
+                           pool_timeout=min(limits["statement_timeout"] / 1000, 30), connect_args=connect_args,
+                           execution_options={_LONG_LIMITS: session_limits(settings, Workload.long)}, **kwargs)
+    if settings.database_pgbouncer:
+        _set_limits_per_transaction(engine, limits)
+    return engine
 
 
 def allow_long_statements(conn: Connection | Session) -> None:
@@ -107,7 +138,7 @@ def allow_long_statements(conn: Connection | Session) -> None:
 @lru_cache
 def get_engine() -> Engine:
     settings = get_settings()
-    return make_engine(settings.database_url, settings=settings, pool_size=10, max_overflow=20)
+    return make_engine(settings.database_url, settings=settings)
 
 
 @contextmanager

@@ -119,6 +119,17 @@ class Settings(BaseSettings):
     # default, so no client can choose the address it is throttled as.
     forwarded_allow_ips: str = ""
     activity_workers: int = Field(default=50, ge=1)
+    # Each process's database pool (SQLAlchemy): kept open, and how far it may grow at a peak. Unset,
+    # the worker's grows to ACTIVITY_WORKERS (one connection per activity thread, none waits for
+    # one) and the API's by 20. With many processes, put PgBouncer in front (DATABASE_PGBOUNCER).
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int | None = Field(default=None, ge=0)
+    # DATABASE_URL points at PgBouncer in transaction pooling: no server-side prepared statements and
+    # no session settings (the limits are set per transaction instead).
+    database_pgbouncer: bool = False
+    # The worker's Prometheus metrics (the Temporal SDK's) and its /healthz and /readyz, on API_HOST.
+    worker_metrics_port: int = Field(default=9464, ge=1, le=65535)
+    worker_health_port: int = Field(default=9465, ge=1, le=65535)
     # Workflows a worker keeps in memory between wake-ups (about 20 KB each); an evicted one is
     # replayed from its short history when it next wakes. Cases sleep for days: size it to the
     # workflows busy at once, not to the open cases.

@@ -10,6 +10,7 @@ from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy,
     SchedulePolicy, ScheduleSpec, ScheduleUpdate, TLSConfig,
 )
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -23,7 +24,8 @@ class NoTemporal(RuntimeError):
     """TEMPORAL_ADDRESS is not set: the commands that need Temporal say so and stop."""
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client; `runtime` carries the worker's metrics (renewals.core.metrics), else the SDK's default."""
     if not settings.temporal_address:
         from renewals.dev.stack import how_to_start
 
@@ -43,6 +45,7 @@ async def connect(settings: Settings) -> Client:
         api_key=settings.temporal_api_key,
         tls=tls,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 

@@ -49,6 +49,18 @@ def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
             raise PortInUse(port, setting) from None
 
 
+def port_or_free_one(port: int, setting: str, host: str, *, chosen: bool) -> int:
+    """`port` when it is free; a default that is taken gives way to a free port (a port someone
+    chose and is taken is an error: PortInUse)."""
+    try:
+        check_port_free(port, setting, host)
+        return port
+    except PortInUse:
+        if chosen:
+            raise
+        return free_port()
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (for tests and benchmarks)."""
     with socket.socket() as sock:

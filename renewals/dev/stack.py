@@ -30,6 +30,8 @@ class DevStack:
     temporal_address: str
     temporal_namespace: str
     day_seconds: int
+    worker_metrics_port: int
+    worker_health_port: int
 
     def describe(self) -> str:
         from renewals.core.db import shown_url
@@ -45,7 +47,9 @@ def record(settings: Settings) -> DevStack:
     data_dir = settings.data_dir.resolve()
     stack = DevStack(pid=me.pid, started=me.create_time(), data_dir=str(data_dir),
                      database_url=settings.database_url, temporal_address=settings.temporal_address,
-                     temporal_namespace=settings.temporal_namespace, day_seconds=settings.day_seconds)
+                     temporal_namespace=settings.temporal_namespace, day_seconds=settings.day_seconds,
+                     worker_metrics_port=settings.worker_metrics_port,
+                     worker_health_port=settings.worker_health_port)
     path = data_dir / STATE_FILE
     draft = path.with_suffix(".tmp")
     data_dir.mkdir(parents=True, exist_ok=True)  # with external servers nothing else made it

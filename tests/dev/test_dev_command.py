@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,6 +57,17 @@ def wait_ready(env: dict[str, str], proc: subprocess.Popen, log: Path) -> float:
     raise AssertionError(f"not ready within {READY_WITHIN}s:\n{log.read_text()}")
 
 
+def assert_observable(env: dict[str, str], data: Path) -> None:
+    """The API's and the worker's metrics, and the worker's health, where the stack file says."""
+    stack = json.loads((data / "dev-stack.json").read_text())
+    api = httpx.get(f"http://127.0.0.1:{env['API_PORT']}/metrics", timeout=5).text
+    assert 'http_requests_total{handler="/readyz",method="GET",status="200"}' in api
+    worker = httpx.get(f"http://127.0.0.1:{stack['worker_metrics_port']}/metrics", timeout=5).text
+    assert "temporal_num_pollers" in worker and "temporal_request" in worker
+    ready = httpx.get(f"http://127.0.0.1:{stack['worker_health_port']}/readyz", timeout=5)
+    assert ready.status_code == 200 and ready.json()["polling"] == "ok"
+
+
 def stop(proc: subprocess.Popen, how: signal.Signals, group: bool) -> float:
     """Ctrl-C reaches the whole process group; a SIGTERM (a service manager) only the process."""
     started = time.monotonic()
@@ -74,6 +86,7 @@ def test_dev_starts_everything_stops_cleanly_and_keeps_its_data(tmp_path):
 
     proc = start_dev(env, log)
     wait_ready(env, proc, log)
+    assert_observable(env, data)
     # Something to find again after a restart: a branch created through the CLI.
     db_env = {**env, "DATABASE_URL": f"postgresql://postgres@/renewals?host={data / 'pg'}"}
     created = subprocess.run([sys.executable, "-m", "renewals.cli", "org", "add", "--branch", "3100",
