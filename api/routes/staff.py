@@ -125,7 +125,8 @@ def give_handler_code(staff_id: uuid.UUID, body: HandlerCodeIn, admin: CurrentSt
 def deactivate(staff_id: uuid.UUID, admin: CurrentStaff, session: SessionDep) -> DeactivatedOut:
     staff = _staff_in_branch(session, admin, staff_id)
     try:
-        deactivate_staff(session, staff.username)
+        ownership.refuse_deactivation_with_a_book(session, staff)
+        deactivate_staff(session, staff)
     except ownership.Refused as exc:
         raise ApiError(409, str(exc)) from None
     session.commit()

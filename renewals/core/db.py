@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
-from renewals.core.settings import Settings, get_settings
+from renewals.core.settings import Settings, get_settings, how_to_start
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -23,8 +23,6 @@ class NoDatabase(RuntimeError):
 
 
 def require_database_url(url: str | None) -> str:
-    from renewals.dev.stack import how_to_start
-
     if not url:
         raise NoDatabase(how_to_start("DATABASE_URL", get_settings()))
     return url

@@ -106,14 +106,16 @@ def set_handler_code(session: Session, staff: Staff, code: str | None) -> Staff:
     return staff
 
 
-def deactivate_staff(session: Session, username: str) -> Staff:
-    """Refused (ownership.Refused, with the count) while they still own policies or open cases."""
-    from renewals.ownership.service import refuse_deactivation_with_a_book
-
+def find_staff(session: Session, username: str) -> Staff:
     staff = session.exec(select(Staff).where(Staff.username == username)).first()
     if staff is None:
         raise StaffError(f"username: no staff member {username!r}")
-    refuse_deactivation_with_a_book(session, staff)
+    return staff
+
+
+def deactivate_staff(session: Session, staff: Staff) -> Staff:
+    """Only someone who owns no book may go: the caller asks renewals.ownership first
+    (refuse_deactivation_with_a_book), as ownership stands on the organisation, not under it."""
     staff.active = False
     session.add(staff)
     end_sessions(session, staff.id)
