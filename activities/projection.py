@@ -18,7 +18,7 @@ from renewals.case.contract import CaseChange
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
 from renewals.case.calendar import plan_renewal
 from renewals.reports.task_rollup import unroll
-from workflows.tasks import PLANNED_KINDS, planned_tasks
+from renewals.case.tasks import PLANNED_KINDS, planned_tasks
 
 
 class CaseProjection:

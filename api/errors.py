@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from renewals.case.sms_templates import TemplateRefused
 from renewals.case.start import CaseRejected
-from renewals.org.service import StaffError
+from renewals.core.phones import FieldError
 from renewals.quotes.service import QuoteRefused
 
 log = logging.getLogger(__name__)
@@ -153,9 +153,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def template_refused(request: Request, exc: TemplateRefused) -> JSONResponse:
         return await api_error(request, template_refusal(exc))
 
-    @app.exception_handler(StaffError)
-    async def staff_error(_: Request, exc: StaffError) -> JSONResponse:
-        # StaffError messages start with the field they are about ("phone: ...").
+    @app.exception_handler(FieldError)
+    async def field_error(_: Request, exc: FieldError) -> JSONResponse:
+        # Their messages start with the field they are about ("phone: ...").
         message = str(exc)
         field = message.partition(":")[0] if ":" in message else None
         return JSONResponse(error_body(422, "invalid", message, field), 422)

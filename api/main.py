@@ -21,6 +21,7 @@ from api.routes import (
     sub_branches, vehicle_models, webhooks,
 )
 from renewals.core.db import Workload, make_engine
+from renewals.case.metrics import BusinessGauges
 from renewals.core.metrics import instrument_api
 from renewals.core.notify import Notifier, build_notifier
 from renewals.quotes.pricing import RuleBasedPricing
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(StaffActionDeadline)
     app.add_middleware(Protect)  # its headers and request id are on the deadline's 503 too
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # pages over a phone's slow link
-    instrument_api(app, app.state.engine)  # outermost: every answer is counted, Protect's 413 and 500 too
+    instrument_api(app, [BusinessGauges(app.state.engine)])  # outermost: every answer is counted, Protect's 413 and 500 too
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports, imports, assignments,
                    staff, sub_branches, sms_templates):

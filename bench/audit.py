@@ -33,6 +33,7 @@ from renewals.audit.archive import (
 )
 from renewals.dev.servers import wheel_binary
 from renewals.core.temporal import register_search_attributes
+from renewals.case.contract import SEARCH_ATTRIBUTES
 
 TIMELINE_TARGET_MS = 200
 HISTORIES = Path(__file__).parent.parent / "tests" / "histories"
@@ -46,7 +47,7 @@ def ms(seconds: list[float], q: float) -> float:
 async def main(n_archive: int) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
-    await register_search_attributes(env.client, env.client.namespace)
+    await register_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
     try:
         async with renewal_system(env, "renewals-bench-audit") as (sc, _):
             case = await daily_calls_then_renewed(sc)  # 12 calls, continue, success: 14 staff actions

@@ -66,7 +66,7 @@ async def main() -> None:
     console = Console()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter)
-    await register_search_attributes(env.client, env.client.namespace)
+    await register_search_attributes(env.client, env.client.namespace, c.SEARCH_ATTRIBUTES)
     table = Table("path", "outcome", "actions", "history bytes", "events", "breakdown", title="Cost per renewal")
     try:
         with console.status("running renewal paths in skipped time…"):

@@ -83,7 +83,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter,
     )
-    await register_search_attributes(env.client, env.client.namespace)
+    await register_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
     yield env
     await env.shutdown()
 

@@ -30,8 +30,8 @@ with workflow.unsafe.imports_passed_through():
         CaseChange, CaseSnapshot, ContactToRecord, Outcome, SmsOutcome, SmsRequest, Stage, TaskKind,
     )
     from renewals.core.masking import mask_numbers
-    import workflows.staff_rules as staff_rules
-    from workflows.tasks import planned_tasks, task_id
+    import renewals.case.staff_rules as staff_rules
+    from renewals.case.tasks import planned_tasks, task_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Retries are bounded: a passing outage (PostgreSQL restarting, Twilio 5xx) is ridden out for up

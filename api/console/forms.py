@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from renewals.case.start import CaseRejected
-from renewals.org.service import StaffError
+from renewals.core.phones import FieldError
 
 
 class FieldProblem(Exception):
@@ -51,7 +51,7 @@ def _field_of(exc: Exception) -> str | None:
         return str(location[0]) if location else None
     if isinstance(exc, ApiError):
         return exc.field
-    if isinstance(exc, StaffError):  # "phone: not a valid phone number" names its field first
+    if isinstance(exc, FieldError):  # "phone: not a valid phone number" names its field first
         name, sep, _ = str(exc).partition(":")
         return name if sep and name.isidentifier() else None
     return None
@@ -86,4 +86,4 @@ def problem(exc: Exception, t: Callable[..., str], form: str, values: Mapping[st
                    {name: value for name, value in typed.items() if isinstance(value, (str, list))})
 
 
-REFUSALS = (FieldProblem, ValidationError, ApiError, CaseRejected, StaffError)
+REFUSALS = (FieldProblem, ValidationError, ApiError, CaseRejected, FieldError)

@@ -58,7 +58,7 @@ from renewals.quotes.service import (
 )
 from renewals.quotes.vehicle_models import normalise_model_code, search_vehicle_models
 from renewals.case import contract as c
-from workflows import staff_rules
+from renewals.case import staff_rules
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "console"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -250,7 +250,7 @@ async def cases_page(request: Request, staff: web.ConsoleStaff, session: Session
 
 @dataclass(frozen=True)
 class Allowed:
-    """What the case page offers the reader now: what the workflow's validators (workflows.staff_rules)
+    """What the case page offers the reader now: what the workflow's validators (renewals.case.staff_rules)
     would accept. The workflow and api.access still decide when the form is sent."""
 
     contact: bool

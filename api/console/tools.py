@@ -36,7 +36,8 @@ from models import Role, Staff, SubBranch
 from renewals.case.sms_templates import TemplateRefused, newest, preview, save, versions
 from renewals.core.settings import Settings
 from renewals.intake.service import UNFINISHED, local_today
-from renewals.org.service import HandlerCodeTaken, StaffError, set_handler_code
+from renewals.core.phones import FieldError
+from renewals.org.service import HandlerCodeTaken, set_handler_code
 from renewals.ownership import service as ownership
 from renewals.quotes.service import case_today
 from renewals.reports.rules import PeriodError, make_period
@@ -81,7 +82,7 @@ def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
 
 # What an admin's change is refused with: shown on the page with the reason (and the field),
 # answered as the API answers it (api/errors.py).
-REFUSALS = (ValidationError, StaffError, ApiError, TemplateRefused)
+REFUSALS = (ValidationError, FieldError, ApiError, TemplateRefused)
 
 
 def _refusal(exc: Exception) -> tuple[int, str]:

@@ -17,7 +17,8 @@ from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import ApiError, error_responses
 from renewals.intake.service import local_today
 from renewals.reports.rules import FunnelReport, PeriodError, RenewalReport, TaskReport, make_period
-from renewals.reports.service import FontMissing, Format, RenewalChart, report, report_file
+from renewals.reports.rules import FontMissing
+from renewals.reports.service import Format, RenewalChart, report, report_file
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

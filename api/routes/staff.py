@@ -51,7 +51,8 @@ def give_handler_code(staff_id: uuid.UUID, body: HandlerCodeIn, admin: CurrentSt
 def deactivate(staff_id: uuid.UUID, admin: CurrentStaff, session: SessionDep) -> DeactivatedOut:
     staff = find_branch_staff(session, admin, staff_id)
     try:
-        deactivate_staff(session, staff.username)
+        ownership.refuse_deactivation_with_a_book(session, staff)
+        deactivate_staff(session, staff)
     except ownership.Refused as exc:
         raise ApiError(409, str(exc)) from None
     return DeactivatedOut(staff_id=staff.id, active=False)

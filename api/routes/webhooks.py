@@ -33,7 +33,7 @@ from renewals.case.start import CaseRejected
 from renewals.case.labels import LOSS_REASON_CHOICES, word
 from renewals.core.notify import WEBHOOK_PREFIX, whisper_twiml
 from renewals.core.settings import Settings
-from renewals.org.service import StaffError, normalise_phone
+from renewals.core.phones import FieldError, normalise_phone
 from renewals.case import contract as c
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, l
         return None
     try:
         sender = normalise_phone(form.get("From", ""))
-    except StaffError:
+    except FieldError:
         return None
     staff = session.exec(select(Staff).where(Staff.phone == sender, Staff.active)).first()
     if staff is None:

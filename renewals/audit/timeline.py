@@ -25,7 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from renewals.case.calendar import RenewalPlan, plan_renewal, t_day
 from renewals.core.masking import mask_name
 from renewals.case import contract as c
-from workflows.tasks import PLANNED_KINDS, planned_tasks
+from renewals.case.tasks import PLANNED_KINDS, planned_tasks
 
 _converter = pydantic_data_converter.payload_converter
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from models import ContactRecord, Customer, InboundSms, Policy, RenewalCase
 from renewals.case.consent import opt_choice
 from renewals.core.masking import mask_phone
-from renewals.org.service import StaffError, normalise_phone
+from renewals.core.phones import FieldError, normalise_phone
 from renewals.case import contract as c
 
 # How far a message or call has got. Equal ranks are alternatives: the first one reported stands. A
@@ -148,7 +148,7 @@ def apply_inbound_sms(session: Session, form: dict[str, str], now: datetime) -> 
     cases to tell about it."""
     try:
         sender = normalise_phone(form.get("From", ""))
-    except StaffError:
+    except FieldError:
         return None, []
     customers = list(session.exec(select(Customer).where(
         or_(Customer.phone == sender, Customer.corrected_phone == sender))).all())

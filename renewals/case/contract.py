@@ -412,7 +412,7 @@ class CaseSnapshot:
     outcome_stage: str | None = None
     new_policy_no: str | None = None
     lost_to_insurer: str | None = None
-    plan_revision: int = 0  # see workflows.tasks.task_id
+    plan_revision: int = 0  # see renewals.case.tasks.task_id
     calls_stopped: bool = False  # the customer refused all contact: stages open no call tasks
     skipped_windows: list[str] = field(default_factory=list)  # passed before the case could enter them
     # The case started mid-window at this instant: its stage has no task for the days before it.
@@ -433,7 +433,7 @@ class ContactToRecord:
 class CaseChange:
     at: datetime  # workflow time: what "now" means for this change
     case: CaseSnapshot
-    open_stage_tasks: bool = False  # the stage's planned tasks (see workflows.tasks.planned_tasks)
+    open_stage_tasks: bool = False  # the stage's planned tasks (see renewals.case.tasks.planned_tasks)
     # The expiry moved: call and supervision tasks of the old plan are cancelled and only the new
     # plan's tasks not yet due are opened (days that passed under the old plan are not "missed").
     replan: bool = False

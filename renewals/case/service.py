@@ -22,7 +22,7 @@ from renewals.case.callbacks import open_cases
 from renewals.case.start import CaseRejected
 from renewals.core.masking import mask_phone
 from renewals.core.notify import PlacedCall
-from renewals.org.service import normalise_phone
+from renewals.core.phones import normalise_phone
 from renewals.case import contract as c
 
 
@@ -101,7 +101,7 @@ def put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now:
 def correct_phone(session: Session, case: RenewalCase, staff: Staff, phone: str,
                   note: str | None) -> tuple[Customer, uuid.UUID | None]:
     """The customer's corrected phone (电话有误), entered by `staff` (only they will see it), with its note."""
-    number = normalise_phone(phone)  # StaffError("phone: ...") names the field
+    number = normalise_phone(phone)  # FieldError("phone: ...") names the field
     customer = customer_of(session, case)
     customer.corrected_phone, customer.corrected_phone_by, customer.phone_unreachable = number, staff.id, False
     session.add(customer)

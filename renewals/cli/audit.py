@@ -14,35 +14,23 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from renewals.cli import output as cli_output
+from renewals.cli.common import console, err, fail, load_settings
 from renewals.cli.output import Format, FormatOption, emit
+from renewals.reports.rules import Table
 
-audit_app = typer.Typer(help="Audit: timelines, raw histories, the replay gate, the archive.", no_args_is_help=True)
-console = cli_output.console()
-err = cli_output.console(stderr=True)
+app = typer.Typer(help="Audit: timelines, raw histories, the replay gate, the archive.", no_args_is_help=True)
 T = TypeVar("T")
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
-
-
-def _settings():
-    from renewals.cli.main import _settings as settings
-
-    return settings()
-
-
 def _engine():
-    from renewals.core.db import get_engine
+    from renewals.core.db import get_engine  # start-up cost (see renewals.cli.main)
 
     return get_engine()  # without DATABASE_URL it raises NoDatabase: renewals.cli.main.main says so
 
 
 async def _client(settings):
     """Temporal if it answers; None lets the readers fall back to the archive."""
-    from renewals.core.temporal import connect
+    from renewals.core.temporal import connect  # start-up cost (see renewals.cli.main)
 
     try:
         return await connect(settings)
@@ -54,6 +42,7 @@ async def _client(settings):
 def _workflow_ids(engine, policy_nos: list[str] | None = None, expiry: date | None = None,
                   since: datetime | None = None) -> list[tuple[str, str]]:
     """(policy number, workflow id) of the cases asked for: in the projection or in the archive."""
+    # start-up cost (see renewals.cli.main)
     from sqlalchemy import select, union
 
     from models import HistoryArchive, RenewalCase
@@ -77,14 +66,14 @@ def _workflow_ids(engine, policy_nos: list[str] | None = None, expiry: date | No
 
 def _policy_no(value: str) -> str:
     if not 1 <= len(value) <= 64 or not value.isprintable():
-        raise _fail(f"POLICY_NO: {value[:64]!r} is not a policy number (1-64 printable characters)")
+        raise fail(f"POLICY_NO: {value[:64]!r} is not a policy number (1-64 printable characters)")
     return value
 
 
 def _one_case(engine, policy_no: str, expiry: date | None) -> str:
     found = _workflow_ids(engine, [policy_no], expiry)
     if not found:
-        raise _fail(f"POLICY_NO: no renewal case for policy {policy_no}" + (f" expiring {expiry}" if expiry else ""))
+        raise fail(f"POLICY_NO: no renewal case for policy {policy_no}" + (f" expiring {expiry}" if expiry else ""))
     if len(found) > 1 and expiry is None:
         # Most recent expiry first: the workflow id ends with it.
         found.sort(key=lambda row: row[1][-8:], reverse=True)
@@ -97,9 +86,9 @@ Expiry = Annotated[datetime | None, typer.Option("--expiry", formats=["%Y-%m-%d"
 
 def _read_case(policy_no: str, expiry: datetime | None, read: Callable[[Any, Any, str], Awaitable[T]]) -> tuple[str, T]:
     """The case's workflow id and what `read(client, engine, workflow_id)` makes of its history."""
-    from renewals.audit.archive import HistoryNotFound
+    from renewals.audit.archive import HistoryNotFound  # start-up cost (see renewals.cli.main)
 
-    settings = _settings()
+    settings = load_settings()
     engine = _engine()
     workflow_id = _one_case(engine, _policy_no(policy_no), expiry.date() if expiry else None)
 
@@ -109,16 +98,16 @@ def _read_case(policy_no: str, expiry: datetime | None, read: Callable[[Any, Any
     try:
         return workflow_id, asyncio.run(run())
     except HistoryNotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
-@audit_app.command("timeline")
+@app.command("timeline")
 def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], expiry: Expiry = None,
              fmt: FormatOption = None) -> None:
     """A case's timeline in order: local time, T-day, who, what (masked as for an auditor); JSON
     has every event's details."""
+    # start-up cost (see renewals.cli.main)
     from renewals.audit.archive import case_timeline
-    from renewals.reports.rules import Table
 
     _, story = _read_case(policy_no, expiry, lambda client, engine, workflow_id: case_timeline(
         client, engine, workflow_id, identities_masked=True, now=datetime.now().astimezone()))
@@ -132,17 +121,17 @@ def timeline(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], exp
                f"history from {story.history_from}", ["local time", "day", "stage", "who", "what"], rows), fmt, console)
 
 
-@audit_app.command("export")
+@app.command("export")
 def export(policy_no: Annotated[str, typer.Argument(metavar="POLICY_NO")], expiry: Expiry = None) -> None:
     """Write the case's raw history JSON to stdout (`temporal workflow show --output json` format)."""
-    from renewals.audit.archive import load_history
+    from renewals.audit.archive import load_history  # start-up cost (see renewals.cli.main)
 
     workflow_id, loaded = _read_case(policy_no, expiry, load_history)
     sys.stdout.write(loaded.history.to_json())
     err.print(f"{workflow_id}: {len(loaded.history.events)} events from {loaded.source}")
 
 
-@audit_app.command("replay")
+@app.command("replay")
 def replay(
     targets: Annotated[list[str] | None, typer.Argument(metavar="[POLICY_NO… | FILE…]",
                                                         help="Policy numbers, or history JSON files.")] = None,
@@ -151,33 +140,33 @@ def replay(
                                                    help="Cases changed or closed on or after DATE.")] = None,
 ) -> None:
     """Replay histories against this build's workflow code; exit 1 on any divergence (a release gate)."""
+    # start-up cost (see renewals.cli.main)
     from temporalio.client import WorkflowHistory
 
+    from renewals.audit.archive import HistoryNotFound, load_history
     from renewals.audit.replay import ReplayOutcome, replay_all
 
     targets = targets or []
     files = [Path(t) for t in targets if t.endswith(".json") or Path(t).is_file()]
     policy_nos = [_policy_no(t) for t in targets if Path(t) not in files]
     if not (targets or all_cases or since):
-        raise _fail("say what to replay: POLICY_NO…, FILE…, --all or --since DATE")
+        raise fail("say what to replay: POLICY_NO…, FILE…, --all or --since DATE")
     for path in files:
         if not path.is_file():
-            raise _fail(f"FILE: {path} does not exist")
+            raise fail(f"FILE: {path} does not exist")
 
     async def histories() -> AsyncIterator[tuple[str, WorkflowHistory]]:
         for path in files:
             yield str(path), WorkflowHistory.from_json(path.stem, path.read_text())
         if policy_nos or all_cases or since:
-            from renewals.audit.archive import HistoryNotFound, load_history
-
-            settings = _settings()
+            settings = load_settings()
             engine = _engine()
             # DATE is a business day: it starts at midnight in the insurer's time zone, not in UTC.
             start = since.replace(tzinfo=ZoneInfo(settings.timezone)) if since else None
             cases = await asyncio.to_thread(_workflow_ids, engine, policy_nos or None, None, start)
             missing = set(policy_nos) - {p for p, _ in cases}
             if missing:
-                raise _fail(f"POLICY_NO: no renewal case for {', '.join(sorted(missing))}")
+                raise fail(f"POLICY_NO: no renewal case for {', '.join(sorted(missing))}")
             client = await _client(settings)
             for policy_no, workflow_id in cases:
                 try:
@@ -197,13 +186,14 @@ def replay(
         raise typer.Exit(1)
 
 
-@audit_app.command("archive")
+@app.command("archive")
 def archive_now() -> None:
     """Archive closed cases' histories now (the scheduled archiver does this every ARCHIVE_EVERY)."""
+    # start-up cost (see renewals.cli.main)
     from renewals.audit.archive import archive_closed_cases
     from renewals.core.temporal import connect
 
-    settings = _settings()
+    settings = load_settings()
     engine = _engine()
 
     async def run() -> int:
@@ -214,5 +204,5 @@ def archive_now() -> None:
     try:
         stored = asyncio.run(run())
     except RuntimeError as exc:  # Temporal not configured or not reachable
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"archived {stored} closed case(s).")

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from renewals.reports.rules import Table, to_csv
@@ -50,3 +51,9 @@ def emit(table: Table, fmt: Format | None, out: Console) -> None:
             shown.add_row(*row)
         out.print(shown)
     out.file.flush()
+
+
+def progress_bar(out: Console) -> Progress:
+    """Bars of long work (an import's phases, a book moving) that line up one under the other."""
+    return Progress(TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=out)

@@ -8,38 +8,31 @@ from typing import Annotated
 
 import typer
 
-from renewals.cli import output as cli_output
-from renewals.cli.output import FormatOption, emit
+from renewals.cli.common import DAY, console, fail, load_settings
+from renewals.cli.output import Format, FormatOption, emit
 from renewals.reports.rules import PeriodError, funnel_table, make_period, renewal_table, task_table
 
 app = typer.Typer(help="Reports: renewal rates, the renewal funnel, daily-task compliance.", no_args_is_help=True)
 
-DAY = ["%Y-%m-%d"]
 From = Annotated[datetime | None, typer.Option("--from", formats=DAY, help="First day (default: 1st of this month).")]
 To = Annotated[datetime | None, typer.Option("--to", formats=DAY, help="Last day, included (default: end of that month).")]
 Branch = Annotated[str | None, typer.Option("--branch", help="Branch code.")]
 SubBranch = Annotated[str | None, typer.Option("--sub-branch", help="Sub-branch code.")]
 
 
-def _settings():
-    from renewals.cli.main import _settings as settings
-
-    return settings()
-
-
 def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | None, sub_branch: str | None,
-         fmt: cli_output.Format | None) -> None:
-    from renewals.reports import queries as q
+         fmt: Format | None) -> None:
+    # start-up cost (see renewals.cli.main)
     from renewals.core.db import session_scope
     from renewals.intake.service import local_today
+    from renewals.reports import queries as q
 
-    settings = _settings()
+    settings = load_settings()
     now = datetime.now(UTC)
     try:
         period = make_period(start and start.date(), end and end.date(), local_today(settings, now))
     except PeriodError as exc:
-        cli_output.console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc), code=2) from None
     filters = q.Filters(branch, sub_branch)
     with session_scope() as session:
         if kind == "renewals":
@@ -49,7 +42,7 @@ def _run(kind: str, start: datetime | None, end: datetime | None, branch: str | 
         else:
             table = task_table(q.tasks_report(session, period, q.everything(), q.everything(), filters,
                                               settings.timezone, now))
-    emit(table, fmt, cli_output.console())
+    emit(table, fmt, console)
 
 
 @app.command()
@@ -79,13 +72,13 @@ def roll_up_command() -> None:
     reads them from the roll-up instead of scanning them. Safe to run again at any time."""
     from rich.progress import Progress
 
+    # start-up cost (see renewals.cli.main)
     from renewals.core.db import get_engine
     from renewals.reports.task_rollup import roll_up
 
-    settings = _settings()
+    settings = load_settings()
     with Progress() as progress:
         days = progress.add_task("rolling up days", total=None)
         rolled, left = roll_up(get_engine(), settings.timezone, datetime.now(UTC),
                                lambda done, total: progress.update(days, completed=done, total=total))
-    cli_output.console().print(f"{rolled} days rolled up; {left} days with a task still open are left to the "
-                               "report's scan.")
+    console.print(f"{rolled} days rolled up; {left} days with a task still open are left to the report's scan.")

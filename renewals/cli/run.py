@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 import uvicorn
 from sqlalchemy import Engine
 
+from api.main import create_app
 from renewals.core.db import Workload, make_engine
 from renewals.core.metrics import worker_runtime
 from renewals.core.settings import Settings
 from renewals.core.temporal import connect
+from worker import run_worker
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,6 @@ SHUTDOWN_GRACE = 7.0
 def api_server(settings: Settings, engine: Engine) -> uvicorn.Server:
     """The API's HTTP server, on API_HOST:API_PORT; it installs no signal handlers (the caller
     owns the signals)."""
-    from api.main import create_app
-
     config = uvicorn.Config(
         create_app(settings, engine=engine), host=settings.api_host, port=settings.api_port,
         log_level=settings.log_level.lower(), log_config=None, lifespan="on",
@@ -41,8 +41,6 @@ def api_server(settings: Settings, engine: Engine) -> uvicorn.Server:
 async def serve(settings: Settings, *, api: bool, worker: bool, extra: tuple[ExtraTask, ...] = ()) -> None:
     """Run the chosen parts until SIGINT/SIGTERM (or until one of them fails), then stop them
     within SHUTDOWN_GRACE and return; a failure is raised after everything has stopped."""
-    from worker import run_worker
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

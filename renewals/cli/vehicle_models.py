@@ -9,10 +9,9 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from renewals.cli import output as cli_output
+from renewals.cli.common import console, fail, load_settings
 
 app = typer.Typer(help="The vehicle-model catalogue (车型库) staff confirm before quoting.", no_args_is_help=True)
-console = cli_output.console()
 
 
 @app.command("import")
@@ -22,11 +21,11 @@ def import_command(
 ) -> None:
     """Load vehicle models (upserted by code; with any bad row nothing is written). The shipped
     catalogue's models are added with the schema (`renewals migrate`, `renewals dev`)."""
-    from renewals.cli.main import _fail, _settings
+    # start-up cost (see renewals.cli.main)
     from renewals.core.db import session_scope
     from renewals.quotes.vehicle_models import import_vehicle_models
 
-    _settings()
+    load_settings()
     with Progress(console=console, transient=True) as progress, session_scope() as session:
         task = progress.add_task("importing vehicle models", total=None)
         parsed = import_vehicle_models(session, file, progress=lambda n: progress.advance(task, n))
@@ -35,5 +34,5 @@ def import_command(
         for error in parsed.errors[:50]:
             table.add_row(str(error.row), error.field, error.reason)
         console.print(table)
-        raise _fail(f"{len(parsed.errors)} bad row(s)")
+        raise fail(f"{len(parsed.errors)} bad row(s)")
     console.print(f"imported {len(parsed.rows)} vehicle models from {file.name}")

@@ -212,3 +212,9 @@ def _proxy_networks(value: str) -> tuple[ProxyNetwork, ...]:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def how_to_start(setting: str, settings: Settings) -> str:
+    """What a command says when it has nothing to reach (renewals.dev.stack finds the stack beside it)."""
+    return (f"{setting} is not set and no `renewals dev` is running with its data in {settings.data_dir.resolve()}: "
+            f"start one in another terminal (`uv run renewals dev`), or set {setting}")

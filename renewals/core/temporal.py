@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy,
-    SchedulePolicy, ScheduleSpec, ScheduleUpdate, TLSConfig,
-)
+from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError, ScheduleUpdate, TLSConfig
+from temporalio.common import SearchAttributeKey
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from renewals.core.settings import Settings
-from renewals.case.contract import (
-    INTAKE_SCHEDULE_CRON, INTAKE_SCHEDULE_ID, INTAKE_WORKFLOW, SEARCH_ATTRIBUTES, IntakeInput,
-)
+from renewals.core.settings import Settings, how_to_start
 
 
 class NoTemporal(RuntimeError):
@@ -27,8 +22,6 @@ class NoTemporal(RuntimeError):
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client; `runtime` carries the worker's metrics (renewals.core.metrics), else the SDK's default."""
     if not settings.temporal_address:
-        from renewals.dev.stack import how_to_start
-
         raise NoTemporal(how_to_start("TEMPORAL_ADDRESS", settings))
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
@@ -49,16 +42,17 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     )
 
 
-def search_attribute_flags() -> list[str]:
+def search_attribute_flags(keys: Iterable[SearchAttributeKey]) -> list[str]:
     """`temporal server start-dev --search-attribute K=T` flags for the dev server."""
     flags = []
-    for key in SEARCH_ATTRIBUTES:
+    for key in keys:
         flags += ["--search-attribute", f"{key.name}={key.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_').title()}"]
     return flags
 
 
-async def register_search_attributes(client: Client, namespace: str) -> list[str]:
-    """Add the missing search attributes; returns the names added (idempotent)."""
+async def register_search_attributes(client: Client, namespace: str, keys: Iterable[SearchAttributeKey]) -> list[str]:
+    """Add the missing ones of `keys` (the case contract's SEARCH_ATTRIBUTES); returns the names added
+    (idempotent)."""
     try:
         existing = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
@@ -70,7 +64,7 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
         known = set()
     missing = {
         key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-        for key in SEARCH_ATTRIBUTES
+        for key in keys
         if key.name not in known
     }
     if missing:
@@ -78,19 +72,6 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
-
-
-
-def intake_schedule(settings: Settings) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            INTAKE_WORKFLOW, IntakeInput(timezone=settings.timezone), id="policy-intake",
-            task_queue=settings.task_queue, static_summary="Start the renewal cases entering the horizon today",
-        ),
-        spec=ScheduleSpec(cron_expressions=[INTAKE_SCHEDULE_CRON], time_zone_name=settings.timezone),
-        # A run still going (a huge book) is not doubled; a missed night runs when the server is back.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
-    )
 
 
 async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
@@ -102,8 +83,3 @@ async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> 
     except ScheduleAlreadyRunningError:
         await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
         return "updated"
-
-
-async def ensure_intake_schedule(client: Client, settings: Settings) -> str:
-    """Create `policy-intake-daily`, or bring an existing one in line with the settings (idempotent)."""
-    return await put_schedule(client, INTAKE_SCHEDULE_ID, intake_schedule(settings))

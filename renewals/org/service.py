@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-import phonenumbers
 from sqlalchemy import update
 from sqlmodel import Session, select
 
 from models import Branch, Role, Staff, SubBranch
+from renewals.core.phones import FieldError, normalise_phone
 from renewals.core.security import hash_password
 
 
-class StaffError(ValueError):
+class StaffError(FieldError):
     """Bad input for a staff or organisation change; the message names the field."""
-
-
-def normalise_phone(phone: str, field: str = "phone", region: str = "CN") -> str:
-    try:
-        parsed = phonenumbers.parse(phone, region)
-    except phonenumbers.NumberParseException as exc:
-        raise StaffError(f"{field}: {phone!r} is not a phone number ({exc})") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise StaffError(f"{field}: {phone!r} is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def add_org(session: Session, *, branch_code: str, branch_name: str | None = None,
@@ -113,14 +103,16 @@ def set_handler_code(session: Session, staff: Staff, code: str | None) -> Staff:
     return staff
 
 
-def deactivate_staff(session: Session, username: str) -> Staff:
-    """Refused (ownership.Refused, with the count) while they still own policies or open cases."""
-    from renewals.ownership.service import refuse_deactivation_with_a_book
-
+def find_staff(session: Session, username: str) -> Staff:
     staff = session.exec(select(Staff).where(Staff.username == username)).first()
     if staff is None:
         raise StaffError(f"username: no staff member {username!r}")
-    refuse_deactivation_with_a_book(session, staff)
+    return staff
+
+
+def deactivate_staff(session: Session, staff: Staff) -> Staff:
+    """Only someone who owns no book may go: the caller asks renewals.ownership first
+    (refuse_deactivation_with_a_book), as ownership stands on the organisation, not under it."""
     staff.active = False
     session.add(staff)
     end_sessions(session, staff.id)

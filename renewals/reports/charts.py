@@ -24,9 +24,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 from renewals.case.labels import word  # noqa: E402
-from renewals.reports.service import FontMissing  # noqa: E402
 from renewals.reports.rules import (  # noqa: E402
-    LEVEL_LABELS, MAX_BARS, FunnelReport, RenewalReport, TaskReport, chart_rows, label,
+    LEVEL_LABELS, MAX_BARS, FontMissing, FunnelReport, RenewalReport, TaskReport, chart_rows, label,
 )
 from renewals.case.contract import LossReason  # noqa: E402
 

@@ -511,3 +511,7 @@ def task_table(report: TaskReport, language: str = "zh-CN") -> Table:
 
 def to_csv(table: Table) -> bytes:
     return csv_file(table.columns, table.rows)
+
+
+class FontMissing(RuntimeError):
+    """A chart's CJK font is not installed (defined with the pure rules: catching it loads no matplotlib)."""

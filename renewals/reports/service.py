@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from renewals.reports import queries as q
 from renewals.reports.queries import Filters
-from renewals.reports.rules import Period, Table, funnel_table, renewal_table, task_table, to_csv
+from renewals.reports.rules import FontMissing, Period, Table, funnel_table, renewal_table, task_table, to_csv
 
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
@@ -84,10 +84,6 @@ def report(session: Session, name: str, reading: Reading, page_view: tuple | Non
         with _page_view_lock:
             _page_view_reports[key] = computed
     return computed
-
-
-class FontMissing(RuntimeError):
-    """A chart's CJK font is not installed (defined here: catching it loads no matplotlib)."""
 
 
 @dataclass(frozen=True)

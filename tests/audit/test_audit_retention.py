@@ -55,7 +55,7 @@ async def short_retention() -> AsyncIterator[tuple[WorkflowEnvironment, Client]]
                                       data_converter=pydantic_data_converter)
         for _ in range(50):  # a new namespace takes a moment to reach every service
             try:
-                await register_search_attributes(client, NAMESPACE)
+                await register_search_attributes(client, NAMESPACE, c.SEARCH_ATTRIBUTES)
                 break
             except RPCError:
                 await asyncio.sleep(0.2)

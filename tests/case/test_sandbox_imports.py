@@ -29,11 +29,11 @@ async def test_the_renewal_workflow_shares_the_workers_contract_modules(time_env
     import activities.projection
     import renewals.case.calendar
     import renewals.case.contract
-    import workflows.tasks
+    import renewals.case.tasks
 
     queue = f"sandbox-{uuid.uuid4()}"
     async with Worker(time_env.client, task_queue=queue, workflows=[SharedModuleIds]):
         seen = await time_env.client.execute_workflow(SharedModuleIds.run, id=f"sandbox-{uuid.uuid4()}",
                                                       task_queue=queue)
-    assert seen == [id(renewals.case.contract), id(workflows.tasks.planned_tasks),
+    assert seen == [id(renewals.case.contract), id(renewals.case.tasks.planned_tasks),
                     id(renewals.case.calendar.plan_renewal), id(activities.projection.CaseProjection)], "a shared module is re-run in every workflow's sandbox"

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-import workflows.staff_rules as rules
+import renewals.case.staff_rules as rules
 from renewals.case import contract as c
 from renewals.case.contract import FollowUpStatus, Stage, TaskKind
 

@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-import workflows.staff_rules as rules
+import renewals.case.staff_rules as rules
 from api.console.i18n import window_days
 from renewals.case import contract as c
 from renewals.case.calendar import late_entry, plan_renewal, windows_between
 from renewals.case.contract import FollowUpStatus, Stage
 from renewals.case.labels import stage_with_days
 from renewals.case.stages import STAGE_TABLE, EntrySms, StageTable, StageTasks
-from workflows.tasks import planned_tasks
+from renewals.case.tasks import planned_tasks
 
 EXPIRY = date(2027, 3, 1)
 OWNER, DEPUTY = uuid.uuid4(), uuid.uuid4()

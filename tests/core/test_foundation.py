@@ -125,7 +125,7 @@ async def test_search_attributes_are_registered_once_and_listed(dev_env):
     from renewals.case.contract import SEARCH_ATTRIBUTES
 
     namespace = dev_env.client.namespace
-    assert await register_search_attributes(dev_env.client, namespace) == [], "already there: nothing added"
+    assert await register_search_attributes(dev_env.client, namespace, SEARCH_ATTRIBUTES) == [], "already there: nothing added"
     listed = await dev_env.client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace))
     assert {key.name for key in SEARCH_ATTRIBUTES} <= set(listed.custom_attributes)

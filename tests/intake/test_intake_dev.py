@@ -26,7 +26,7 @@ from renewals.ownership.service import assign_policy
 from renewals.dev.sample_book import rows, to_csv
 from renewals.org.service import add_org
 from tests.api.conftest import add_person, add_sub_branch, make_deputy
-from renewals.core.temporal import ensure_intake_schedule
+from renewals.intake.schedule import ensure_intake_schedule
 from tests.scenario import eventually
 from worker import build_worker
 from renewals.case import contract as c

@@ -9,7 +9,7 @@ from datetime import datetime
 from renewals.case.calendar import RenewalPlan
 from renewals.case.contract import OpenTask, Stage, TaskKind
 from renewals.case.stages import STAGE_TABLE
-from workflows.staff_rules import turn
+from renewals.case.staff_rules import turn
 
 PLANNED_KINDS = STAGE_TABLE.task_kinds  # the calendar's tasks (the rest are one-off)
 
