@@ -43,7 +43,7 @@ def build_worker(
         task_queue=queue,
         workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, TaskRollup],
         activities=[*projection.activities(), *notifications.activities(),
-                    *HistoryArchiving(client, engine).activities(),
+                    *HistoryArchiving(client, engine, settings.audit_archive_retention_months).activities(),
                     *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities(),
                     *TaskRollupActivities(engine, settings.timezone).activities()],
         # Activities are blocking (SQLAlchemy, twilio): a bounded thread pool, nothing per case.

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, LargeBinary
+from sqlalchemy import DateTime, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, timestamp, uuid_pk
@@ -15,15 +15,18 @@ from models.renewal import RenewalCase
 
 
 class HistoryArchive(SQLModel, table=True):
-    """One closed workflow's full history: the protobuf `History`, gzip-compressed."""
+    """One closed workflow's full history: the protobuf `History`, gzip-compressed. Partitioned by
+    the month (UTC) it closed, in schema `archive`, so retention drops whole months (migration 0020)."""
 
     __tablename__ = "history_archive"
+    __table_args__ = {"postgresql_partition_by": "RANGE (closed_at)"}
     workflow_id: str = Field(primary_key=True, max_length=128)
     run_id: str = Field(max_length=64)
     case_id: uuid.UUID = Field(index=True)  # no foreign key: the archive outlives projection clean-ups
     policy_no: str = Field(max_length=64, index=True)
     status: str = Field(max_length=32)  # COMPLETED, TERMINATED, …
-    closed_at: datetime = timestamp(index=True)
+    # Part of the key because it is the partition key; a workflow's closing time never changes.
+    closed_at: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True, index=True)
     event_count: int
     history_bytes: int  # uncompressed size
     history_gz: bytes = Field(sa_type=LargeBinary)

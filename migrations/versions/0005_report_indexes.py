@@ -13,10 +13,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_renewal_case_expiry_report", "renewal_case", ["expiry_date", "sub_branch_id", "owner_id"])
-    op.create_index("ix_task_opens_report", "task", ["opens_at", "assignee_id"])
+    # Both tables are large and written all day: built without blocking their writes.
+    with op.get_context().autocommit_block():
+        op.create_index("ix_renewal_case_expiry_report", "renewal_case", ["expiry_date", "sub_branch_id", "owner_id"],
+                        postgresql_concurrently=True, if_not_exists=True)
+        op.create_index("ix_task_opens_report", "task", ["opens_at", "assignee_id"],
+                        postgresql_concurrently=True, if_not_exists=True)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_task_opens_report", table_name="task")
-    op.drop_index("ix_renewal_case_expiry_report", table_name="renewal_case")
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_task_opens_report", table_name="task", postgresql_concurrently=True, if_exists=True)
+        op.drop_index("ix_renewal_case_expiry_report", table_name="renewal_case", postgresql_concurrently=True,
+                      if_exists=True)

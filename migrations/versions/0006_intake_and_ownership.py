@@ -20,8 +20,6 @@ depends_on = None
 def upgrade() -> None:
     op.add_column('assignment', sa.Column('previous_staff_id', sa.Uuid(), nullable=True))
     op.add_column('assignment', sa.Column('assigned_by', sa.Uuid(), nullable=True))
-    op.create_index('ux_assignment_open_policy', 'assignment', ['policy_id'], unique=True,
-                    postgresql_where=sa.text('ended_at IS NULL'))
     op.create_foreign_key('fk_assignment_assigned_by_staff', 'assignment', 'staff', ['assigned_by'], ['id'])
     op.create_foreign_key('fk_assignment_previous_staff_id_staff', 'assignment', 'staff', ['previous_staff_id'], ['id'])
     op.add_column('customer', sa.Column('birth_date', sa.Date(), nullable=True))
@@ -40,6 +38,9 @@ def upgrade() -> None:
     op.create_unique_constraint('uq_staff_handler_code', 'staff', ['handler_code'])
     op.add_column('sub_branch', sa.Column('deputy_id', sa.Uuid(), nullable=True))
     op.create_foreign_key('fk_sub_branch_deputy_id_staff', 'sub_branch', 'staff', ['deputy_id'], ['id'])
+    with op.get_context().autocommit_block():  # one assignment per policy: large, written by every import
+        op.create_index('ux_assignment_open_policy', 'assignment', ['policy_id'], unique=True,
+                        postgresql_where=sa.text('ended_at IS NULL'), postgresql_concurrently=True, if_not_exists=True)
 
 
 def downgrade() -> None:

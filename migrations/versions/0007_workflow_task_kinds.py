@@ -19,9 +19,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # PostgreSQL cannot drop enum values; rows of these kinds are removed and the type rebuilt.
+    # PostgreSQL cannot drop an enum value without rewriting every task row under an exclusive lock;
+    # the values stay (the previous release never writes them) and only the rows it cannot read go.
     op.execute("DELETE FROM task WHERE kind IN ('attention', 'find_number')")
-    op.execute("ALTER TYPE taskkind RENAME TO taskkind_old")
-    op.execute("CREATE TYPE taskkind AS ENUM ('call', 'supervision', 'complaint', 'loss_reason')")
-    op.execute("ALTER TABLE task ALTER COLUMN kind TYPE taskkind USING kind::text::taskkind")
-    op.execute("DROP TYPE taskkind_old")

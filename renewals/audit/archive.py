@@ -9,9 +9,9 @@ import gzip
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 from temporalio.api.history.v1 import History
@@ -66,14 +66,24 @@ def archive_row(history: WorkflowHistory, policy_no: str) -> dict:
     }
 
 
+def ensure_archive_months(engine: Engine, times: list[datetime]) -> None:
+    """The archive's partitions for the months (UTC) of these times, created where missing. In a
+    transaction of its own: creating one locks the whole archive, briefly."""
+    with engine.begin() as conn:
+        conn.execute(text("SELECT archive.ensure_month(at) FROM unnest(CAST(:times AS timestamptz[])) AS at"),
+                     {"times": sorted(set(times))})
+
+
 def store_histories(engine: Engine, rows: list[dict]) -> int:
     """Store closed histories and mark their cases archived, in one transaction; storing one
     twice changes nothing (the first copy stays). Returns how many were new."""
     if not rows:
         return 0
+    ensure_archive_months(engine, [row["closed_at"] for row in rows])
     with engine.begin() as conn:
         inserted = conn.execute(insert(HistoryArchive).values(rows)
-                                .on_conflict_do_nothing(index_elements=[HistoryArchive.workflow_id])
+                                .on_conflict_do_nothing(index_elements=[HistoryArchive.workflow_id,
+                                                                        HistoryArchive.closed_at])
                                 .returning(HistoryArchive.workflow_id)).scalars().all()
         conn.execute(update(RenewalCase).where(RenewalCase.workflow_id.in_([r["workflow_id"] for r in rows]),
                                                RenewalCase.history_archived_at.is_(None))
@@ -120,12 +130,56 @@ async def archive_closed_cases(client: Client, engine: Engine, *, batch: int = 1
             on_batch(stored)
 
 
+# --- retention ------------------------------------------------------------------------------------
+
+
+_PARTITION_PREFIX = "history_archive_"  # then the month: archive.history_archive_2026_12 (migration 0020)
+
+
+def _month_after(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def archive_months(engine: Engine) -> list[date]:
+    """The months the archive has a partition for, oldest first."""
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                  "WHERE i.inhparent = 'public.history_archive'::regclass")).scalars().all()
+    return sorted(datetime.strptime(name.removeprefix(_PARTITION_PREFIX), "%Y_%m").date() for name in names)
+
+
+def keep_archive_months(engine: Engine, retention_months: int, now: datetime | None = None) -> list[date]:
+    """The archive's upkeep, run after each archiving: this month's and next month's partitions
+    made ahead, and, with a retention, every month that ended `retention_months` or more ago
+    dropped whole (each history is kept at least that long after its case closed; 0 keeps them
+    for ever). Returns the months dropped."""
+    now = now or datetime.now(UTC)
+    this_month = now.astimezone(UTC).date().replace(day=1)
+    ensure_archive_months(engine, [datetime.combine(month, time(), UTC)
+                                   for month in (this_month, _month_after(this_month))])
+    if not retention_months:
+        return []
+    months_back = this_month.year * 12 + this_month.month - 1 - retention_months
+    oldest_kept = date(months_back // 12, months_back % 12 + 1, 1)
+    dropped = [month for month in archive_months(engine) if _month_after(month) <= oldest_kept]
+    for month in dropped:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP TABLE archive."{_PARTITION_PREFIX}{month:%Y_%m}"'))
+        log.info("dropped the history archive of %s (retention %d months)", f"{month:%Y-%m}", retention_months)
+    return dropped
+
+
 # --- reading ------------------------------------------------------------------------------------
+
+
+def find_archived(session: Session, workflow_id: str) -> HistoryArchive | None:
+    """A workflow's archived history (the archive's key also holds its closing time)."""
+    return session.scalars(select(HistoryArchive).where(HistoryArchive.workflow_id == workflow_id)).first()
 
 
 def archived_history(engine: Engine, workflow_id: str) -> LoadedHistory | None:
     with Session(engine) as session:
-        row = session.get(HistoryArchive, workflow_id)
+        row = find_archived(session, workflow_id)
         if row is None:
             return None
         history = History.FromString(gzip.decompress(row.history_gz))

@@ -163,11 +163,14 @@ async def _ensure_schedules(settings: Settings) -> str:
     whether the intake schedule was created or updated."""
     # start-up cost (see renewals.cli.main)
     from renewals.audit.archive import ensure_archiver_schedule
-    from renewals.core.temporal import connect
+    from renewals.core.temporal import connect, set_namespace_retention
     from renewals.intake.schedule import ensure_intake_schedule
     from renewals.reports.task_rollup import ensure_rollup_schedule
 
     client = await connect(settings)
+    if not await set_namespace_retention(client, settings.temporal_namespace,
+                                         settings.temporal_namespace_retention_days):
+        console.print("the namespace's retention cannot be changed from here: set it where the namespace is managed.")
     await ensure_archiver_schedule(client, settings)
     intake = await ensure_intake_schedule(client, settings)
     await ensure_rollup_schedule(client, settings)
@@ -176,12 +179,13 @@ async def _ensure_schedules(settings: Settings) -> str:
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the search attributes, schedule the history archiver and create the
-    `policy-intake-daily` and `task-rollup-daily` schedules (all idempotent)."""
+    """Register the search attributes, set the namespace's retention, schedule the history archiver
+    and create the `policy-intake-daily` and `task-rollup-daily` schedules (all idempotent)."""
     settings = load_settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
     intake = asyncio.run(_ensure_schedules(settings))
-    console.print(f"history archiver scheduled every {settings.archive_every}.")
+    console.print(f"namespace retention {settings.temporal_namespace_retention_days} days; "
+                  f"history archiver scheduled every {settings.archive_every}.")
     console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): {intake}")
     console.print(f"task roll-up scheduled daily at 01:30 {settings.timezone} (task-rollup-daily).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -10,7 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -166,16 +169,42 @@ def read_and_end(session: Session, read: Callable[..., T], *args) -> T:
     return result
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """The schema at `revision`; at the latest one, with the shipped vehicle catalogue's models that
-    are missing (repeatable: what is there already is left as it is)."""
-    from alembic import command
-    from alembic.config import Config
+def migration_limits(settings: Settings) -> dict[str, int]:
+    """PostgreSQL's limits for a migration's statements, in milliseconds."""
+    return {"lock_timeout": _ms(settings.migration_lock_timeout),
+            "statement_timeout": _ms(settings.db_long_statement_timeout)}
+
+
+# A revision that gave up waiting for a lock is tried again after a pause that lets the queue drain;
+# the revisions before it stay applied (one transaction each).
+_MIGRATION_ATTEMPTS = 10
+_MIGRATION_PAUSE_SECONDS = 2.0
+
+
+def alembic_config(url: str):
+    """Alembic's configuration (`alembic.config.Config`) for the database at `url`."""
+    from alembic.config import Config  # start-up cost: alembic loads only where migrations run
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
-    command.upgrade(config, revision)
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """The schema at `revision`; at the latest one, with the shipped vehicle catalogue's models that
+    are missing (repeatable: what is there already is left as it is)."""
+    from alembic import command  # start-up cost: alembic loads only where migrations run
+
+    config = alembic_config(url)
+    for attempt in range(1, _MIGRATION_ATTEMPTS + 1):
+        try:
+            command.upgrade(config, revision)
+            break
+        except OperationalError as exc:
+            if not isinstance(exc.orig, LockNotAvailable) or attempt == _MIGRATION_ATTEMPTS:
+                raise
+            time.sleep(_MIGRATION_PAUSE_SECONDS * attempt)
     if revision == "head":
         engine = make_engine(url)
         try:

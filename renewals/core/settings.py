@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     # How often the archiver stores closed cases' histories; keep it well under the namespace's
     # retention (Temporal deletes a closed workflow's history when retention runs out).
     archive_every: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    # Archived histories are dropped a whole month at a time once that month ended this many months
+    # ago (each is kept at least this long after its case closed); 0 keeps them for ever.
+    audit_archive_retention_months: int = Field(default=0, ge=0)
+    # What `renewals temporal setup` sets as the namespace's retention: how long Temporal keeps a
+    # closed case's history (the archive keeps it after). Several ARCHIVE_EVERY at least.
+    temporal_namespace_retention_days: int = Field(default=30, ge=1)
     # Issue 9: cases start once their policy's expiry is this many days away (T-60 opens FIRST_CONTACT).
     intake_horizon_days: int = Field(default=60, ge=1, le=366)
     # Training sandbox (ENVIRONMENT=dev only): imported cases run on a day this many seconds long.
@@ -103,6 +109,10 @@ class Settings(BaseSettings):
     db_statement_timeout: timedelta = Field(default=timedelta(seconds=5), gt=timedelta(0))
     db_worker_statement_timeout: timedelta = Field(default=timedelta(seconds=20), gt=timedelta(0))
     db_long_statement_timeout: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    # A migration's wait for a table's lock: readers and writers of that table queue behind it, so it
+    # gives up (and is retried) well before they would reach DB_LOCK_TIMEOUT. Its statements run up
+    # to DB_LONG_STATEMENT_TIMEOUT.
+    migration_lock_timeout: timedelta = Field(default=timedelta(seconds=1), gt=timedelta(0))
     # A staff action answers within this, whatever hangs (503 with Retry-After; retried with its
     # Idempotency-Key it is applied once). It must exceed the workflow's own wait for an action's
     # writes (0.8 s), or a slow Twilio or PostgreSQL would turn accepted actions into 503s.

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError, ScheduleUpdate, TLSConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.runtime import Runtime
@@ -72,6 +75,20 @@ async def register_search_attributes(client: Client, namespace: str, keys: Itera
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def set_namespace_retention(client: Client, namespace: str, days: int) -> bool:
+    """How long Temporal keeps a closed workflow's history in `namespace` (idempotent); False where
+    the server does not let this client change it (Temporal Cloud: set it in Cloud's own tools)."""
+    try:
+        await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+            namespace=namespace,
+            config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=days * 86400))))
+    except RPCError as exc:
+        if exc.status not in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+            raise
+        return False
+    return True
 
 
 async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:

@@ -26,7 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from models import HistoryArchive
-from renewals.audit.archive import ARCHIVER_SCHEDULE_ID, case_timeline, ensure_archiver_schedule, load_history
+from renewals.audit.archive import (
+    ARCHIVER_SCHEDULE_ID, case_timeline, ensure_archiver_schedule, find_archived, load_history,
+)
 from renewals.audit.replay import replay_all
 from renewals.dev.servers import wheel_binary
 from renewals.core.temporal import register_search_attributes
@@ -95,7 +97,7 @@ async def test_timeline_export_and_replay_survive_deletion_by_retention(short_re
 
         def archived() -> HistoryArchive | None:
             with Session(engine) as session:
-                return session.get(HistoryArchive, case.handle.id)
+                return find_archived(session, case.handle.id)
 
         await until(lambda: asyncio.to_thread(archived), what="the scheduled archiver")
 

@@ -15,8 +15,7 @@ from sqlmodel import Session
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from models import HistoryArchive
-from renewals.audit.archive import archive_closed_cases, archived_history, case_timeline
+from renewals.audit.archive import archive_closed_cases, archived_history, case_timeline, find_archived
 from renewals.audit import timeline as audit_timeline
 from renewals.audit.timeline import Timeline, build_timeline
 from renewals.core.masking import mask_name
@@ -189,14 +188,14 @@ async def test_closed_history_is_archived_once_and_reads_the_same(sc: Scenario):
 
     assert await archive_closed_cases(sc.env.client, sc.engine) >= 1
     with Session(sc.engine) as session:
-        row = session.get(HistoryArchive, case.handle.id)
+        row = find_archived(session, case.handle.id)
         assert (row.status, row.policy_no) == ("COMPLETED", case.inp.policy_no)
         assert len(row.history_gz) < row.history_bytes
-        assert session.get(HistoryArchive, running.handle.id) is None, "an open case is not archived"
+        assert find_archived(session, running.handle.id) is None, "an open case is not archived"
         first_archived_at = row.archived_at
     assert await archive_closed_cases(sc.env.client, sc.engine) == 0, "archiving twice stores nothing new"
     with Session(sc.engine) as session:
-        assert session.get(HistoryArchive, case.handle.id).archived_at == first_archived_at
+        assert find_archived(session, case.handle.id).archived_at == first_archived_at
 
     from_temporal = await timeline_of(sc, case)
     from_archive = build_timeline(archived_history(sc.engine, case.handle.id).history)
