@@ -25,4 +25,4 @@ def normalise_phone(phone: str, field: str = "phone", region: str = "CN") -> str
     try:
         return e164(phone, region)
     except ValueError as exc:
-        raise FieldError(f"{field}: {exc}") from None
+        raise FieldError(f"{field}: {phone!r} is {exc}") from None

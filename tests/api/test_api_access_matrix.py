@@ -120,7 +120,8 @@ MATRIX = [
         _json({"reason": "other"})),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
-          ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token")}
+          ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token"),
+          ("GET", "/metrics")}  # counts only, for the monitoring network: the TLS proxy refuses it
 SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in (
     "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")}
 # The browser console (session cookie, CSRF): its pages call the routes above through api.access;
@@ -134,7 +135,8 @@ CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", 
            ("POST", "/app/admin/reassign-book"), ("POST", "/app/admin/handler-code"),
            ("GET", "/app/manager/reports/{name}"),
            ("GET", "/app/admin/templates"), ("GET", "/app/admin/templates/{key}/{language}"),
-           ("POST", "/app/admin/templates/{key}/{language}")}
+           ("POST", "/app/admin/templates/{key}/{language}"),
+           ("GET", "/app/{rest:path}"), ("POST", "/app/{rest:path}")}  # the console's own 404 page
 
 
 def app_routes(api: Api) -> set[tuple[str, str]]:
