@@ -1,4 +1,4 @@
-"""Audit benchmarks (issue 10): a timeline from the archive, and archiving closed cases.
+"""Audit benchmarks: a timeline from the archive, and archiving closed cases.
 
     uv run python -m bench.audit [N_ARCHIVE]
 

@@ -1,4 +1,4 @@
-"""Bulk import (SPEC §11, issue 9): the COPY path against the naive row-by-row inserts.
+"""Bulk import (SPEC §11): the COPY path against the naive row-by-row inserts.
 
     uv run python -m bench.intake_copy [ROWS]      (default 100,000)
 

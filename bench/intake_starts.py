@@ -1,4 +1,4 @@
-"""Intake throughput (issue 9): cases started per second by the intake path against a raw
+"""Intake throughput: cases started per second by the intake path against a raw
 `start_workflow` loop, on the same Temporal dev server and at the same concurrency.
 
     uv run python -m bench.intake_starts [N]       (default 2,000)

@@ -1,4 +1,4 @@
-"""Reports over a million cases (SPEC §11: reports read indexed tables; issue 12: < 2 s each).
+"""Reports over a million cases (SPEC §11: reports read indexed tables; < 2 s each).
 
     uv run python -m bench.reports [CASES] [TASKS_PER_CASE]
 

@@ -1,4 +1,4 @@
-"""Audit (issue 10): closed cases' Temporal histories kept in PostgreSQL, and staff actions the
+"""Audit: closed cases' Temporal histories kept in PostgreSQL, and staff actions the
 workflow refused (a refused update leaves no event in the history, so the API records it)."""
 
 from __future__ import annotations

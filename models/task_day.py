@@ -1,4 +1,4 @@
-"""The daily task roll-up (issue 12): task compliance per assignee and local day, written once
+"""The daily task roll-up: task compliance per assignee and local day, written once
 every task of the day is settled, so a year's report reads days instead of millions of tasks."""
 
 from __future__ import annotations

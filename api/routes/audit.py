@@ -1,4 +1,4 @@
-"""Audit (issue 10): a case's timeline and its raw Temporal history, from Temporal while it keeps
+"""Audit: a case's timeline and its raw Temporal history, from Temporal while it keeps
 the history and from the audit archive after retention deleted it."""
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Audit (issue 10): timelines, the history archive, export and the replay gate."""
+"""Audit: timelines, the history archive, export and the replay gate."""

@@ -1,5 +1,5 @@
 """The replay gate: run recorded histories against the current workflow code with the SDK's
-Replayer; any non-determinism is a failure a release must not ship (issue 10)."""
+Replayer; any non-determinism is a failure a release must not ship."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ class ActorRole(StrEnum):
 
 
 class SystemComponent(StrEnum):
-    """Who acted when no staff member did: named in signals and in the timeline (issue 10)."""
+    """Who acted when no staff member did: named in signals and in the timeline."""
 
     intake = "intake"  # policy imports start cases
     core_system = "core_system"  # the core policy system: renewals issued, endorsements

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # What `renewals temporal setup` sets as the namespace's retention: how long Temporal keeps a
     # closed case's history (the archive keeps it after). Several ARCHIVE_EVERY at least.
     temporal_namespace_retention_days: int = Field(default=30, ge=1)
-    # Issue 9: cases start once their policy's expiry is this many days away (T-60 opens FIRST_CONTACT).
+    # Cases start once their policy's expiry is this many days away (T-60 opens FIRST_CONTACT).
     intake_horizon_days: int = Field(default=60, ge=1, le=366)
     # Training sandbox (ENVIRONMENT=dev only): imported cases run on a day this many seconds long.
     day_seconds: int = Field(default=86400, ge=1, le=86400)

@@ -1,4 +1,4 @@
-"""The policy import file (issue 9): its columns, how it is read, and how each row is checked.
+"""The policy import file: its columns, how it is read, and how each row is checked.
 
 Pure: no database. A CSV in UTF-8 (with or without BOM) or GB18030 (as Chinese spreadsheets save
 it), one policy per row, English header names or their Chinese aliases. Each row is checked on its

@@ -1,4 +1,4 @@
-"""The daily task roll-up (issue 12): the task compliance figures of each settled day, per
+"""The daily task roll-up: the task compliance figures of each settled day, per
 assignee, in task_day, so the report over a year reads about 365 × staff rows instead of
 scanning and sorting millions of tasks.
 

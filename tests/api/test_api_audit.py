@@ -1,4 +1,4 @@
-"""The audit routes (issue 10): who may read a case's timeline and raw history, and a staff action
+"""The audit routes: who may read a case's timeline and raw history, and a staff action
 the workflow refused showing in the timeline with its reason and actor."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A first load through the API (issue 9) leaves the system answering: an admin uploads a book of
+"""A first load through the API leaves the system answering: an admin uploads a book of
 20,000 policies into an empty database, over HTTP, with the import running in the background as in
 production, while another member of staff signs in and follows the job every second. Every answer
 comes promptly, staff and sub-branches can be read at any moment of the load without waiting for a

@@ -1,4 +1,4 @@
-"""Intake and ownership through the API (issue 9): an admin uploads a book and follows the job,
+"""Intake and ownership through the API: an admin uploads a book and follows the job,
 moves a leaver's book of 50 open cases (their tasks follow, as both to-do panels show), is refused
 deactivating someone who still owns policies, and changes a sub-branch's deputy."""
 

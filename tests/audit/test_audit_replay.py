@@ -1,4 +1,4 @@
-"""The replay gate (issue 10): `renewals audit replay` replays exported histories against the
+"""The replay gate: `renewals audit replay` replays exported histories against the
 workflow code and exits non-zero, naming the first divergence, when the code no longer fits."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A case's timeline, export and replay outlive Temporal's retention (issue 10), on the dev server.
+"""A case's timeline, export and replay outlive Temporal's retention, on the dev server.
 
 Temporal deletes a closed workflow's history when its namespace's retention runs out: at close
 time + retention + a random jitter (`history.retentionTimerJitterDuration`, 30 min by default).

@@ -1,4 +1,4 @@
-"""The audit timeline of the seed's main paths, run for real in skipped time (issue 10): exactly
+"""The audit timeline of the seed's main paths, run for real in skipped time: exactly
 the expected events in order, with the right actors and T-days; nothing personal for an auditor
 beyond masked forms; the archive stores a closed case's history once and the timeline reads the
 same from it."""

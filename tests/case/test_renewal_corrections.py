@@ -1,5 +1,5 @@
-"""Holes where the workflow broke the seed's rules (issue 7), and actors made up by someone who
-reached Temporal directly (issue 8), each pinned by a scenario in skipped time."""
+"""Holes where the workflow broke the seed's rules, and actors made up by someone who
+reached Temporal directly, each pinned by a scenario in skipped time."""
 
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ async def test_a_number_refused_at_send_time_counts_as_a_contact_failure(sc: Sce
     assert state.contact_failures == 1 and state.outcome is None
 
 
-# --- issue 8: made-up actors and free-text insurers -------------------------------------------------
+# --- made-up actors and free-text insurers -------------------------------------------------
 
 
 async def test_a_made_up_admin_is_refused_and_the_branch_admin_is_not(sc: Scenario):
@@ -377,7 +377,7 @@ async def test_an_admin_who_joins_the_branch_is_published_to_its_open_cases(sc: 
     assert (await case.update("close", close)).outcome == "CLOSED"
 
 
-# --- issue 14 item 5: a slow dependency never blocks staff ------------------------------------------
+# --- a slow dependency never blocks staff ------------------------------------------
 
 
 class GatedNotifier:

@@ -1,5 +1,5 @@
 """The workflow sandbox re-runs every module it does not pass through, once per workflow run: a
-contract module re-run per case cost ~180 KB of worker memory per cached workflow (issue 14).
+contract module re-run per case cost ~180 KB of worker memory per cached workflow.
 The modules the renewal workflow shares with activities must be the worker's own objects."""
 
 from __future__ import annotations

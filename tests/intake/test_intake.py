@@ -1,4 +1,4 @@
-"""Importing the book of policies (issue 9): the sample file on the demo organisation, row errors
+"""Importing the book of policies: the sample file on the demo organisation, row errors
 naming row, column and reason, ownership by manager or 经办人, and cases starting in the horizon."""
 
 from __future__ import annotations

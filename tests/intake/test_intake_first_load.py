@@ -1,4 +1,4 @@
-"""A first load of a book (issue 9) drops the loaded tables' secondary indexes and constraints and
+"""A first load of a book drops the loaded tables' secondary indexes and constraints and
 builds them again in the same transaction: what is stored, and the schema after, are those of the
 usual load; a load into a larger book, or while the tables are busy, keeps the indexes. The foreign
 keys pointing at staff and sub_branch stay: the load never locks those tables."""

@@ -1,4 +1,4 @@
-"""The README's saved Temporal UI queries for managers (issue 10), run against the dev server
+"""The README's saved Temporal UI queries for managers, run against the dev server
 over real cases: each finds exactly the cases its title promises."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The daily task roll-up (issue 12): the task report read from rolled-up days plus the scan of
+"""The daily task roll-up: the task report read from rolled-up days plus the scan of
 the others gives the very figures of a scan of every task, whatever has been rolled up; a day is
 rolled up only once settled, a task added to a rolled-up day sends it back to the scan, and
 rolling up again changes nothing."""
