@@ -122,7 +122,8 @@ MATRIX = [
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token")}
 SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in (
-    "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")}
+    "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")} | {
+    ("POST", f"/webhooks/aliyun/{kind}") for kind in ("sms-report", "sms-up")}  # a token in the address
 # The browser console (session cookie, CSRF): its pages call the routes above through api.access;
 # tests/console drives them in a browser.
 CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", "/app/sign-in"),
