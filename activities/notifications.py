@@ -3,14 +3,18 @@
 A send is recorded before it goes out (keyed by case, stage, template and day) and completed
 after, so a retried or replayed activity finds its record and does not text anyone twice. A
 record still 'sending' is an attempt whose outcome is unknown (a crash, a lost answer, a database
-outage after Twilio accepted): before sending again the activity looks the message up at Twilio
-and adopts it if it went out.
+outage after the provider accepted): before sending again the activity looks the message up at the
+provider (Twilio by its text, Alibaba Cloud by our key) and adopts it if it went out.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, text, update
@@ -21,11 +25,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from renewals.case.contract import SmsOutcome, SmsRequest
-from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Staff
+from models import ContactRecord, Customer, Policy, Quote, RenewalCase, SmsTemplate, Staff
 from renewals.core.masking import mask_phone
-from renewals.case.messages import render_sms
+from renewals.case.messages import render_sms, template_values
 from renewals.case.sms_templates import current, message_context
-from renewals.core.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, callback_url
+from renewals.core.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, TemplateSms, callback_url
 from renewals.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,14 +73,17 @@ class Notifications:
             try:
                 if not first:  # an earlier (or concurrent) attempt's outcome is unknown: it may have gone out
                     sent = self._notifier.find_sms(to, record.body, sent_since=_first_attempt_day(req.at),
-                                                   exclude=self._sent_ids(session, record))
+                                                   exclude=self._sent_ids(session, record),
+                                                   idempotency_key=req.idempotency_key)
                     if sent is not None:
                         log.info("SMS %s for case %s had gone out (%s): adopted, not resent",
                                  req.template, record.case_id, sent.provider_id)
                         return self._completed_send(session, record, req, sent)
                 self._check_time_left(started)
                 sent = self._notifier.send_sms(to, record.body, status_callback=self._callback("sms-status"),
-                                               label=f"{req.template} case {record.case_id}")
+                                               label=f"{req.template} case {record.case_id}",
+                                               idempotency_key=req.idempotency_key,
+                                               template=self._template_values(session, req))
             except SendError as exc:
                 if exc.retryable:
                     raise  # the activity retries with backoff; the record stays 'sending'
@@ -88,32 +95,28 @@ class Notifications:
         """Renders the message and records the attempt 'sending' before it goes out, so a retry
         after a crash finds it by its key: the record, and whether this call wrote it (False: a
         concurrent attempt did)."""
-        case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
-        policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
-        customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
-        # A staff SMS to the customer names its sender; one to staff names its recipient.
-        staff_id = {"customer": req.sent_by, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
-        staff = _staff_recipient(session, req.recipient, staff_id)
-        language = customer.language if staff is None else "zh-CN"
-        template = _required(current(session, req.template, language), f"SMS template {req.template} ({language})")
-        try:
-            quote = session.get(Quote, req.quote_id) if req.quote_id else None
-            context = message_context(session, case, policy, customer, language, req.day, quote)
-            body = render_sms(req.template, language, context, template.body).body
-        except (ValueError, TemplateError) as exc:
-            # Unknown language or template, a rendering error, a message too long: no retry helps.
-            raise ApplicationError(f"SMS {req.template} cannot be rendered: {exc}", type="TemplateError",
-                                   non_retryable=True) from None
+        m = _message(session, req)
+        with _renderable(req):
+            body = render_sms(req.template, m.language, m.context, m.template.body).body
         written = session.execute(insert(ContactRecord).values(
-            case_id=case.id, customer_id=customer.id, staff_id=staff_id, recipient=req.recipient, channel="sms",
-            direction="outbound", masked_number=mask_phone(_number(staff, customer)), template=req.template,
-            template_version=template.version, body=body, idempotency_key=req.idempotency_key,
+            case_id=m.case.id, customer_id=m.customer.id, staff_id=m.staff_id, recipient=req.recipient,
+            channel="sms", direction="outbound", masked_number=mask_phone(_number(m.staff, m.customer)),
+            template=req.template, template_version=m.template.version, body=body, idempotency_key=req.idempotency_key,
             delivery_status="sending", created_at=req.at,
         ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key])
         .returning(ContactRecord.id)).first() is not None
         session.commit()
         record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
         return record, written
+
+    def _template_values(self, session: Session, req: SmsRequest) -> TemplateSms | None:
+        """For a provider that sends its registered copy of our text: the values our text shows, read
+        again at each attempt that sends (none were recorded: they are the customer's data)."""
+        if not self._notifier.needs_template:
+            return None
+        m = _message(session, req)
+        with _renderable(req):
+            return TemplateSms(req.template, template_values(m.language, m.template.body, m.context))
 
     @staticmethod
     def _check_time_left(started: float) -> None:
@@ -143,6 +146,46 @@ class Notifications:
 
     def _callback(self, kind: str) -> str | None:
         return callback_url(self._settings, kind) if self._settings.notify_backend == "twilio" else None
+
+
+@dataclass(frozen=True)
+class _Message:
+    """What a text is made of: its case, customer, staff member (the recipient, or the customer's
+    sender), language, template and values."""
+
+    case: RenewalCase
+    customer: Customer
+    staff_id: uuid.UUID | None
+    staff: Staff | None  # the recipient when it is staff
+    language: str
+    template: SmsTemplate
+    context: dict
+
+
+def _message(session: Session, req: SmsRequest) -> _Message:
+    case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
+    policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
+    customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
+    # A staff SMS to the customer names its sender; one to staff names its recipient.
+    staff_id = {"customer": req.sent_by, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
+    staff = _staff_recipient(session, req.recipient, staff_id)
+    language = customer.language if staff is None else "zh-CN"
+    template = _required(current(session, req.template, language), f"SMS template {req.template} ({language})")
+    with _renderable(req):
+        quote = session.get(Quote, req.quote_id) if req.quote_id else None
+        context = message_context(session, case, policy, customer, language, req.day, quote)
+    return _Message(case, customer, staff_id, staff, language, template, context)
+
+
+@contextmanager
+def _renderable(req: SmsRequest) -> Iterator[None]:
+    try:
+        yield
+    except (ValueError, TemplateError) as exc:
+        # Unknown language or template, a rendering error, a message too long: no retry helps.
+        raise ApplicationError(f"SMS {req.template} cannot be rendered: {exc}", type="TemplateError",
+                               non_retryable=True) from None
+
 
 def _first_attempt_day(scheduled_at: datetime) -> date:
     """The UTC day to look for an earlier attempt's message from. `scheduled_at` is workflow time

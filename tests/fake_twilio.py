@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from collections import Counter
 from datetime import date, datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from renewals.case.messages import sms_segments
+from tests.fake_server import FakeServer
 
 API_VERSION = "2010-04-01"
 _ERROR_MESSAGES = {
@@ -46,8 +47,10 @@ class RecordedRequest:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeTwilio:
+class FakeTwilio(FakeServer):
     """Threaded HTTP server on 127.0.0.1 answering like api.twilio.com for Messages and Calls."""
+
+    name = "fake-twilio"
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -59,47 +62,7 @@ class FakeTwilio:
         # rate limit): they stay queued, with no DateSent.
         self.holds_messages = False
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeTwilio:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake._handle(self)
-
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-twilio", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = self._thread = None
-
-    def __enter__(self) -> FakeTwilio:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server, "FakeTwilio is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     # -- test controls -----------------------------------------------------------------------
     def fail_next(self, status: int, code: int | None = None, times: int = 1) -> None:

@@ -1,19 +1,23 @@
-"""Twilio's callbacks: SMS delivery, call progress, recordings and replies from customers.
+"""The providers' callbacks: Twilio's SMS delivery, call progress, recordings and replies from
+customers; Alibaba Cloud's SMS delivery receipts and replies.
 
-No bearer token here: every request must carry a valid X-Twilio-Signature over our public URL and
-the form parameters; anything unsigned or altered answers 403 before anything is written. A valid
-signature does not make a request new: what each callback changes, once and in order, is
-renewals.case.callbacks'.
+No bearer token here: every Twilio request must carry a valid X-Twilio-Signature over our public URL
+and the form parameters; Alibaba Cloud signs nothing, so its pushes must carry our
+ALIYUN_WEBHOOK_TOKEN in the address set in its console. Anything unsigned, altered or without the
+token answers 403 before anything is written. A valid request is not a new one: what each callback
+changes, once and in order, is renewals.case.callbacks'.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, select
 from temporalio.client import Client
@@ -26,8 +30,8 @@ from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep, read_then_rel
 from api.errors import ApiError, error_responses
 from models import RenewalCase, Staff
 from renewals.case.callbacks import (
-    NumberedReply, apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_status,
-    claim_inbound_sms, numbered_reply, release_inbound_sms,
+    NumberedReply, Reply, apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_report,
+    apply_sms_status, claim_inbound_sms, numbered_reply, release_inbound_sms,
 )
 from renewals.case.start import CaseRejected
 from renewals.case.labels import LOSS_REASON_CHOICES, word
@@ -37,7 +41,9 @@ from renewals.core.phones import FieldError, normalise_phone
 from renewals.case import contract as c
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix=WEBHOOK_PREFIX, tags=["webhooks"])
+ALIYUN_WEBHOOK_PREFIX = "/webhooks/aliyun"
+twilio = APIRouter(prefix=WEBHOOK_PREFIX)
+aliyun = APIRouter(prefix=ALIYUN_WEBHOOK_PREFIX)
 
 
 def _public_url(settings: Settings, path: str) -> str:
@@ -98,7 +104,7 @@ async def _signal(client: Client, workflow_ids: list[str], signal: str, *args: o
             log.info("signal %s to %s not delivered: %s", signal, workflow_id, exc)
 
 
-@router.post("/sms-status", **_signed("SMS delivery status", {
+@twilio.post("/sms-status", **_signed("SMS delivery status", {
     "MessageSid": "SM5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "MessageStatus": "undelivered", "ErrorCode": "30003"}))
 async def sms_status(form: SignedForm, session: SessionDep, client: TemporalDep) -> Response:
     failed_cases, error_code = await run_in_threadpool(apply_sms_status, session, form)
@@ -106,14 +112,14 @@ async def sms_status(form: SignedForm, session: SessionDep, client: TemporalDep)
     return Response(status_code=204)
 
 
-@router.post("/call-status", **_signed("Click-to-call progress and duration", {
+@twilio.post("/call-status", **_signed("Click-to-call progress and duration", {
     "CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "CallStatus": "completed", "CallDuration": "95"}))
 def call_status(form: SignedForm, session: SessionDep) -> Response:
     apply_call_status(session, form)
     return Response(status_code=204)
 
 
-@router.post("/call-whisper", **_signed(
+@twilio.post("/call-whisper", **_signed(
     "The customer answered a bridged call: the recording notice they hear first",
     {"CallSid": "CA0a1b2c3d4e5f60718293a4b5c6d7e8f9", "ParentCallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10"},
     status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response><Say>…</Say></Response>"}}},
@@ -122,7 +128,7 @@ def call_whisper(form: SignedForm) -> Response:
     return Response(whisper_twiml(), media_type="application/xml")
 
 
-@router.post("/dial-result", **_signed(
+@twilio.post("/dial-result", **_signed(
     "How the customer's leg of a bridged call ended (<Dial action>)",
     {"CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "DialCallStatus": "no-answer", "DialCallDuration": "0"},
     status_code=200, responses={200: {"content": {"application/xml": {"example": "<Response/>"}}},
@@ -133,7 +139,7 @@ async def dial_result(form: SignedForm, session: SessionDep, client: TemporalDep
     return Response("<Response/>", media_type="application/xml")  # the customer's leg is over: hang up
 
 
-@router.post("/recording", **_signed("The call recording is ready", {
+@twilio.post("/recording", **_signed("The call recording is ready", {
     "CallSid": "CA5f0c1a528d0e4d7b9d1c2b9f4f3e6a10", "RecordingSid": "RE0a1b2c3d4e5f60718293a4b5c6d7e8f9",
     "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC.../Recordings/RE...",
     "RecordingStatus": "completed", "RecordingDuration": "80"}))
@@ -200,7 +206,7 @@ def _reply(text: str) -> Response:
     return Response(str(response), media_type="application/xml")
 
 
-@router.post("/inbound-sms", **_signed(
+@twilio.post("/inbound-sms", **_signed(
     "A reply: from a customer, T/TD/退订/STOP opts out and START/订阅 opts back in; from a service manager "
     "whose case waits for a loss reason, the number of the reason (recorded as the manager's)",
     {"MessageSid": "SM0a1b2c3d4e5f60718293a4b5c6d7e8f9", "From": "+8613912345678", "Body": "退订"},
@@ -219,7 +225,80 @@ async def inbound_sms(form: SignedForm, session: SessionDep, client: TemporalDep
         except Exception:
             await run_in_threadpool(release_inbound_sms, session, form["MessageSid"])
             raise
-    choice, workflow_ids = await run_in_threadpool(apply_inbound_sms, session, form, now)
+    reply = Reply(form["MessageSid"], form.get("From", ""), form.get("Body", ""), form.get("OptOutType", ""))
+    await _customer_reply(session, client, now, reply)
+    return _no_reply()
+
+
+async def _customer_reply(session: Session, client: Client, now: datetime, reply: Reply) -> None:
+    choice, workflow_ids = await run_in_threadpool(apply_inbound_sms, session, reply, now)
     if choice is not None:
         await _signal(client, workflow_ids, "opted_out" if choice else "opted_in")
-    return _no_reply()
+
+
+# -- Alibaba Cloud -------------------------------------------------------------------------------
+
+# What Alibaba Cloud's HTTP batch push expects back: any numeric code with HTTP 200 ends its retries.
+ALIYUN_RECEIVED = {"code": 0, "msg": "接收成功"}
+MAX_PUSH_ITEMS = 1000  # far more than one push batches
+
+
+def aliyun_token(settings: SettingsDep, token: Annotated[str, Query(
+        description="ALIYUN_WEBHOOK_TOKEN, part of the address set in Alibaba Cloud's console")] = "") -> None:
+    expected = settings.aliyun_webhook_token
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(403, "the request does not carry the Alibaba Cloud webhook token", code="bad_token")
+
+
+class AliyunReceipt(BaseModel):
+    """One SmsReport of a push (the fields we use; Alibaba Cloud sends more)."""
+
+    biz_id: str = Field(pattern=r"^[0-9A-Za-z^_-]{1,64}$", description="SendSms' BizId")
+    out_id: str | None = Field(default=None, max_length=256, description="our key for the message")
+    success: bool = Field(description="whether the carrier delivered it")
+    err_code: str | None = Field(default=None, max_length=64, description="the carrier's status, e.g. DELIVERED")
+
+
+class AliyunReply(BaseModel):
+    """One SmsUp of a push: an SMS someone sent to our sign's number."""
+
+    phone_number: str = Field(pattern=r"^\+?[0-9]{5,20}$")
+    content: str = Field(max_length=MAX_SMS_BODY)
+    # Alibaba Cloud's number for the message, the same on each retry (a number, or one as a string).
+    sequence_id: Annotated[int, Field(ge=0, lt=10**30)] | Annotated[str, Field(pattern=r"^[0-9]{1,30}$")]
+
+
+def _aliyun_route(summary: str, example: list[dict]) -> dict[str, Any]:
+    return {"summary": summary + " (Alibaba Cloud; ?token=ALIYUN_WEBHOOK_TOKEN)",
+            "responses": error_responses(403, 422),
+            "openapi_extra": {"requestBody": {"content": {"application/json": {"example": example}}}}}
+
+
+@aliyun.post("/sms-report", dependencies=[Depends(aliyun_token)], **_aliyun_route("SMS delivery receipts", [{
+    "phone_number": "13912345678", "send_time": "2026-01-05 10:00:00", "report_time": "2026-01-05 10:00:05",
+    "success": False, "err_code": "MK:0001", "err_msg": "空号", "sms_size": "1", "biz_id": "900619746936498440^0",
+    "out_id": "6f1c0e6e-1c1b-4c9e-9c51-0a8c3c0b7a21:FIRST_CONTACT:first_notice:-60"}]))
+async def aliyun_sms_report(receipts: Annotated[list[AliyunReceipt], Field(max_length=MAX_PUSH_ITEMS)],
+                            session: SessionDep, client: TemporalDep) -> dict[str, Any]:
+    for receipt in receipts:
+        failed_cases = await run_in_threadpool(apply_sms_report, session, receipt.biz_id, receipt.out_id,
+                                               receipt.success)
+        await _signal(client, failed_cases, "contact_failed", c.ContactFailed(channel=c.Channel.sms))
+    return ALIYUN_RECEIVED
+
+
+@aliyun.post("/sms-up", dependencies=[Depends(aliyun_token)], **_aliyun_route(
+    "Replies from customers: T/TD/退订/STOP opts out and START/订阅 opts back in", [{
+        "phone_number": "13912345678", "content": "退订", "send_time": "2026-01-05 10:03:00", "dest_code": "1234",
+        "sequence_id": 1234567890}]))
+async def aliyun_sms_up(replies: Annotated[list[AliyunReply], Field(max_length=MAX_PUSH_ITEMS)],
+                        session: SessionDep, client: TemporalDep, now: NowDep) -> dict[str, Any]:
+    for reply in replies:
+        await _customer_reply(session, client, now, Reply(f"aliyun-{reply.sequence_id}", reply.phone_number,
+                                                          reply.content))
+    return ALIYUN_RECEIVED
+
+
+router = APIRouter(tags=["webhooks"])
+router.include_router(twilio)
+router.include_router(aliyun)

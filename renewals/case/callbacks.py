@@ -1,5 +1,6 @@
-"""What Twilio's callbacks change: delivery and call progress on the contact records, and the SMS
-people send us.
+"""What the providers' callbacks change: delivery and call progress on the contact records, and the
+SMS people send us (Twilio's; Alibaba Cloud's receipts and replies, which come unordered and
+repeated as well).
 
 Twilio gives no order and no once-only: a status callback may arrive late, after a later one, and a
 webhook is retried with the same Sid. Its signature covers only our URL and the form, so whoever saw
@@ -59,20 +60,39 @@ def _running(session: Session, record: ContactRecord) -> list[str]:
 
 
 def apply_sms_status(session: Session, form: dict[str, str]) -> tuple[list[str], int | None]:
-    """Store the delivery status; returns the case workflow to tell about a permanent failure
+    """Store Twilio's delivery status; returns the case workflow to tell about a permanent failure
     (none, or one) and the error code."""
-    record = _record(session, form.get("MessageSid"))
     status = form.get("MessageStatus", "")
-    if record is None or not goes_further(SMS_PROGRESS, record.delivery_status, status):
-        return [], None
     error_code = int(form["ErrorCode"]) if form.get("ErrorCode", "").isdigit() else None
-    record.delivery_status, record.error_code = status, error_code or record.error_code
+    permanent = status in ("undelivered", "failed") and error_code is not None
+    return _apply_delivery(session, _record(session, form.get("MessageSid")), status, error_code, permanent), error_code
+
+
+def apply_sms_report(session: Session, biz_id: str, out_id: str | None, delivered: bool) -> list[str]:
+    """Store an Alibaba Cloud delivery receipt, the carrier's final word; returns the case workflow
+    to tell about a failure (none, or one). A message adopted on retry was recorded without its
+    BizId (Alibaba Cloud's listing has none): found by our key, its OutId, it gets it here."""
+    record = _record(session, biz_id)
+    if record is None and out_id:
+        record = session.exec(select(ContactRecord).where(
+            ContactRecord.idempotency_key == out_id, ContactRecord.provider_id.is_(None)).with_for_update()).first()
+        if record is not None:
+            record.provider_id = biz_id
+    return _apply_delivery(session, record, "delivered" if delivered else "undelivered", None, not delivered)
+
+
+def _apply_delivery(session: Session, record: ContactRecord | None, status: str, error_code: int | None,
+                    permanent: bool) -> list[str]:
+    if record is None:
+        return []
+    further = goes_further(SMS_PROGRESS, record.delivery_status, status)
+    if further:
+        record.delivery_status, record.error_code = status, error_code or record.error_code
     session.add(record)
     session.commit()
-    permanent = status in ("undelivered", "failed") and error_code is not None
-    if not (permanent and record.recipient == "customer" and record.case_id):
-        return [], None
-    return _running(session, record), error_code
+    if not (further and permanent and record.recipient == "customer" and record.case_id):
+        return []
+    return _running(session, record)
 
 
 def apply_call_status(session: Session, form: dict[str, str]) -> None:
@@ -142,19 +162,31 @@ def open_cases(session: Session, customer_ids: list) -> list[tuple[str, object, 
         .where(Policy.customer_id.in_(customer_ids), RenewalCase.outcome.is_(None))).all())
 
 
-def apply_inbound_sms(session: Session, form: dict[str, str], now: datetime) -> tuple[bool | None, list[str]]:
+@dataclass(frozen=True)
+class Reply:
+    """An SMS someone sent us: the provider's id for it (the same on every retry of its webhook),
+    the sender's number as the provider gives it, the text, and the provider's own reading of an
+    opt-out word (Twilio's OptOutType; none elsewhere)."""
+
+    message_id: str
+    sender: str
+    body: str
+    opt_out_type: str = ""
+
+
+def apply_inbound_sms(session: Session, reply: Reply, now: datetime) -> tuple[bool | None, list[str]]:
     """A customer's reply, the first time it comes: record it on each customer with that number and
     apply an opt-out or opt-in, in one transaction with its claim; returns the choice and the open
     cases to tell about it."""
     try:
-        sender = normalise_phone(form.get("From", ""))
+        sender = normalise_phone(reply.sender)
     except FieldError:
         return None, []
     customers = list(session.exec(select(Customer).where(
         or_(Customer.phone == sender, Customer.corrected_phone == sender))).all())
-    if not customers or not claim_inbound_sms(session, form["MessageSid"], now):
+    if not customers or not claim_inbound_sms(session, reply.message_id, now):
         return None, []
-    choice = opt_choice(form.get("Body", ""), form.get("OptOutType", ""))
+    choice = opt_choice(reply.body, reply.opt_out_type)
     running = open_cases(session, [customer.id for customer in customers])
     case_of = {}
     for _, case_id, customer_id in running:
@@ -166,7 +198,7 @@ def apply_inbound_sms(session: Session, form: dict[str, str], now: datetime) -> 
         session.add(ContactRecord(
             customer_id=customer.id, case_id=case_of.get(customer.id),
             recipient="customer", channel=c.Channel.sms, direction="inbound", masked_number=mask_phone(sender),
-            body=form.get("Body", ""), provider_id=form["MessageSid"], delivery_status="received",
+            body=reply.body, provider_id=reply.message_id, delivery_status="received",
             created_at=now, sent_at=now))
     session.commit()
     return choice, [workflow_id for workflow_id, _, _ in running]

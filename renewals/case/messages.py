@@ -8,6 +8,7 @@ manager phone is worse than no SMS; an edited template is checked here before it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from renewals.case.consent import OPT_OUT_REPLY
@@ -163,16 +164,48 @@ def render_sms(key: str, language: str | None = DEFAULT_LANGUAGE, context: Mappi
     text); raises on any missing variable."""
     language = language or DEFAULT_LANGUAGE
     _check_key(key, language)
-    values = dict(context or {})
-    if values.get("insurer_name") is None:
-        values["insurer_name"] = DEFAULT_INSURER_NAME[language]
-    values.setdefault("opt_out_reply", OPT_OUT_REPLY[language])  # the word the webhook recognises
     source = shipped_template(key, language) if template is None else template
-    body = _compiled(source).render(values).strip()
+    body = _compiled(source).render(_values(language, context)).strip()
     segments, encoding = sms_segments(body)
     if segments > MAX_SEGMENTS:
         raise ValueError(f"SMS {key!r} ({language}) is {segments} segments, more than {MAX_SEGMENTS}")
     return Rendered(body, segments, encoding)
+
+
+def _values(language: str, context: Mapping | None) -> dict:
+    values = dict(context or {})
+    if values.get("insurer_name") is None:
+        values["insurer_name"] = DEFAULT_INSURER_NAME[language]
+    values.setdefault("opt_out_reply", OPT_OUT_REPLY[language])  # the word the webhook recognises
+    return values
+
+
+# How a Chinese text begins: the insurer's name in 【】, where an SMS provider's sign name goes.
+_SIGN = re.compile(r"\s*【\{\{\s*insurer_name\s*\}\}】")
+
+
+def template_values(language: str, template: str, context: Mapping) -> dict[str, str]:
+    """What `template` shows of `context`, each value as the text shows it (its filter applied, a
+    list as the text's loop writes it): what an SMS provider that keeps its own registered copy of
+    the text (Alibaba Cloud) fills that copy with, and no more. A leading 【insurer】 is not among
+    them: the provider's sign name stands there."""
+    values = _values(language, context)
+    parsed = _environment().parse(_SIGN.sub("", template, count=1) if _SIGN.match(template) else template)
+
+    def rendered(node: nodes.Node) -> str:  # that part of the text alone
+        return _environment().from_string(nodes.Template([node], lineno=1)).render(values)
+
+    used = meta.find_undeclared_variables(parsed)  # not a loop's own variables
+    shown: dict[str, str] = {}
+    for loop in parsed.find_all(nodes.For):
+        if isinstance(loop.iter, nodes.Name) and loop.iter.name in used:
+            shown[loop.iter.name] = rendered(loop)
+    for value in parsed.find_all(nodes.Filter):
+        if isinstance(value.node, nodes.Name) and value.node.name in used.difference(shown):
+            shown[value.node.name] = rendered(nodes.Output([value], lineno=1))
+    for name in used.difference(shown):
+        shown[name] = str(values[name])
+    return shown
 
 
 def template_problems(key: str, language: str, template: str, context: Mapping) -> tuple[Rendered | None, list[str]]:

@@ -1,7 +1,8 @@
-"""Sending backends: Twilio for real SMS and calls, the console for development.
+"""Sending backends: Twilio for real SMS and calls, Alibaba Cloud SMS for texts that stay in the
+mainland, the console for development.
 
 No database access here: callers record what was sent (provider id, status) themselves.
-Both backends are synchronous and blocking; activities run them in a thread pool.
+All backends are synchronous and blocking; activities run them in a thread pool.
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ import uuid
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Callable, Literal, Protocol
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
+from alibabacloud_dysmsapi20170525 import models as aliyun_sms
+from alibabacloud_dysmsapi20170525.client import Client as AliyunSmsClient
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
+from alibabacloud_tea_openapi.utils_models import Config as AliyunConfig
+from darabonba.exceptions import UnretryableException
+from darabonba.runtime import RuntimeOptions
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -54,7 +63,7 @@ class SendError(Exception):
 
 @dataclass
 class SentMessage:
-    provider_id: str
+    provider_id: str | None  # None: found by our key at a provider that lists messages without their id
     status: str
 
 
@@ -64,15 +73,29 @@ class PlacedCall:
     status: str
 
 
-class Notifier(Protocol):
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
-                 label: str | None = None) -> SentMessage:
-        """`label` says what the message is (template, case) for logs, which never carry the body."""
+@dataclass(frozen=True)
+class TemplateSms:
+    """A message as a template-based provider (Alibaba Cloud) sends it: the copy of our text
+    registered there under the message key, filled with the values our text shows."""
 
-    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
-        """The message with this body already sent to `to` on or after `sent_since` (UTC), whose
-        provider id is not in `exclude`; None when there is none. For retries whose first attempt
-        may have gone out: Twilio has no idempotency key."""
+    key: str
+    values: dict[str, str]
+
+
+class Notifier(Protocol):
+    # Whether send_sms needs `template` (the provider sends registered texts, not ours).
+    needs_template: bool
+
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None, label: str | None = None,
+                 idempotency_key: str | None = None, template: TemplateSms | None = None) -> SentMessage:
+        """`label` says what the message is (template, case) for logs, which never carry the body;
+        `idempotency_key` is ours for the message, kept with it where the provider can (find_sms)."""
+
+    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = (),
+                 idempotency_key: str | None = None) -> SentMessage | None:
+        """The message already sent to `to` on or after `sent_since` (UTC) under `idempotency_key`,
+        or with this body and a provider id not in `exclude` where the provider keeps no key of
+        ours (Twilio); None when there is none. For retries whose first attempt may have gone out."""
         ...
 
     def place_call(
@@ -119,6 +142,8 @@ def call_failure(exc: SendError) -> CallFailure:
 class TwilioNotifier:
     """Sends through the real twilio-python client, pointed at settings.twilio_api_base_url."""
 
+    needs_template = False
+
     def __init__(self, settings: Settings, *, timeout: float = HTTP_TIMEOUT_SECONDS):
         if not (settings.twilio_messaging_service_sid or settings.twilio_from):
             raise ValueError("TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID must be set to send SMS")
@@ -137,15 +162,16 @@ class TwilioNotifier:
         # hard-coded to https://api.twilio.com, so this one override covers every send.
         self.client.api.base_url = settings.twilio_api_base_url.rstrip("/")
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
-                 label: str | None = None) -> SentMessage:
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None, label: str | None = None,
+                 idempotency_key: str | None = None, template: TemplateSms | None = None) -> SentMessage:
         sender = (
             {"messaging_service_sid": self.messaging_service_sid} if self.messaging_service_sid else {"from_": self.from_}
         )
         message = self._call(self.client.messages.create, to=to, body=body, status_callback=status_callback, **sender)
         return SentMessage(provider_id=message.sid, status=message.status)
 
-    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
+    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = (),
+                 idempotency_key: str | None = None) -> SentMessage | None:
         # Twilio keeps no key of ours on a message (neither the list's filters nor the resource
         # carry the status callback), so the recipient's messages are read page after page: a
         # staff phone gets one per case, and ours can be pages deep. The list is sorted by
@@ -211,6 +237,119 @@ class TwilioNotifier:
             raise SendError(f"Twilio client error: {e}", retryable=False) from e  # client-side misconfiguration
 
 
+# Alibaba Cloud's refusals that a later attempt can get past (its system, a rate or daily limit, an
+# account to top up); every other refusal of a message is for good (a bad number or template...).
+ALIYUN_RETRYABLE_CODES = frozenset({
+    "isp.SYSTEM_ERROR", "isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL", "isv.OUT_OF_SERVICE",
+    "isv.AMOUNT_NOT_ENOUGH", "Throttling", "Throttling.User", "Throttling.Api", "ServiceUnavailable",
+    "InternalError",
+})
+# Alibaba Cloud dates a send (QuerySendDetails' SendDate) on the mainland's calendar.
+ALIYUN_CALENDAR = ZoneInfo("Asia/Shanghai")
+ALIYUN_PAGE_SIZE = 50  # QuerySendDetails' largest page
+# QuerySendDetails' SendStatus: 1 waiting for the carrier's receipt, 2 failed, 3 delivered.
+ALIYUN_SEND_STATUS = {1: "sent", 2: "undelivered", 3: "delivered"}
+
+
+class AliyunNotifier:
+    """Sends through the official Alibaba Cloud SMS client (dysmsapi 2017-05-25), pointed at
+    settings.aliyun_sms_api_base_url. Texts are the templates registered there (one code per message
+    key, ALIYUN_SMS_TEMPLATES) filled with our text's values, under the approved sign name. Each
+    message carries our idempotency key as its OutId, so a retry finds a message whose answer was
+    lost (QuerySendDetails lists the phone's messages of a day with their OutId)."""
+
+    needs_template = True
+
+    def __init__(self, settings: Settings, *, timeout: float = HTTP_TIMEOUT_SECONDS):
+        missing = [name.upper() for name in ("aliyun_access_key_id", "aliyun_access_key_secret", "aliyun_sms_sign_name")
+                   if not getattr(settings, name)]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} must be set to send SMS through Alibaba Cloud")
+        self.sign_name = settings.aliyun_sms_sign_name
+        self.templates = settings.aliyun_sms_templates
+        url = urlsplit(settings.aliyun_sms_api_base_url)
+        milliseconds = int(timeout * 1000)  # for connecting and for each read, as Twilio's
+        # Credentials given here, never the client's default chain (environment, files, the ECS
+        # metadata service). No retry options: the client then never retries, which only the
+        # activity may do, after looking the message up.
+        self.client = AliyunSmsClient(AliyunConfig(
+            access_key_id=settings.aliyun_access_key_id, access_key_secret=settings.aliyun_access_key_secret,
+            endpoint=url.netloc, protocol=url.scheme, connect_timeout=milliseconds, read_timeout=milliseconds))
+
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None, label: str | None = None,
+                 idempotency_key: str | None = None, template: TemplateSms | None = None) -> SentMessage:
+        if template is None or idempotency_key is None:
+            raise SendError("Alibaba Cloud sends registered templates under our key only", retryable=False)
+        code = self.templates.get(template.key)
+        if code is None:
+            raise SendError(f"ALIYUN_SMS_TEMPLATES has no template code for {template.key}", retryable=False)
+        answer = self._call(self.client.send_sms_with_options, aliyun_sms.SendSmsRequest(
+            phone_numbers=aliyun_number(to), sign_name=self.sign_name, template_code=code,
+            template_param=json.dumps(template.values, ensure_ascii=False), out_id=idempotency_key))
+        return SentMessage(provider_id=answer.biz_id, status="accepted")
+
+    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = (),
+                 idempotency_key: str | None = None) -> SentMessage | None:
+        # Our key is the message's OutId: no other message has it, whatever its text. The listing
+        # has no OutId filter and no BizId field: each day since `sent_since` is read, newest first,
+        # page after page; a message found this way is adopted without its id (its receipt brings it).
+        if idempotency_key is None:
+            return None
+        day = datetime.now(ALIYUN_CALENDAR).date()
+        while day >= sent_since:
+            page, seen = 1, 0
+            while True:
+                answer = self._call(self.client.query_send_details_with_options, aliyun_sms.QuerySendDetailsRequest(
+                    phone_number=aliyun_number(to), send_date=day.strftime("%Y%m%d"), page_size=ALIYUN_PAGE_SIZE,
+                    current_page=page))
+                details = answer.sms_send_detail_dtos.sms_send_detail_dto if answer.sms_send_detail_dtos else []
+                for detail in details or []:
+                    if detail.out_id == idempotency_key:
+                        return SentMessage(provider_id=None, status=ALIYUN_SEND_STATUS.get(detail.send_status, "sent"))
+                seen += len(details or [])
+                if not details or seen >= (answer.total_count or 0):
+                    break
+                page += 1
+            day -= timedelta(days=1)
+        return None
+
+    def place_call(
+        self, to: str, twiml: str, *, status_callback: str | None = None, recording_callback: str | None = None
+    ) -> PlacedCall:
+        # Click-to-call is Twilio's (and records both sides abroad): with SMS kept in the country,
+        # no call goes out either.
+        raise SendError("calls are placed through Twilio only, and SMS go through Alibaba Cloud "
+                        "(NOTIFY_BACKEND=aliyun)", retryable=False)
+
+    @staticmethod
+    def _call(action: Callable[..., Any], request: Any) -> Any:
+        try:
+            body = action(request, RuntimeOptions()).body
+        except AlibabaCloudException as e:
+            retryable = isinstance(e, ThrottlingException) or is_retryable(e.status_code, None) \
+                or e.code in ALIYUN_RETRYABLE_CODES
+            raise SendError(f"Alibaba Cloud answered HTTP {e.status_code} {e.code}", status=e.status_code,
+                            retryable=retryable) from e
+        except UnretryableException as e:
+            # No answer. The client keeps only the network error's text, which quotes the request's
+            # URL (the template values: the customer's name), so only its kind is told.
+            reason = str(getattr(e.inner_exception, "message", e.inner_exception)).lower()
+            if "read timed out" in reason:
+                # The request went out: Alibaba Cloud may have taken it, so a retry may send twice.
+                raise SendError("Alibaba Cloud did not answer in time (may have been sent)", retryable=True) from None
+            kind = next((k for k in ("timed out", "refused", "reset", "name resolution") if k in reason), "failed")
+            raise SendError(f"cannot reach Alibaba Cloud (connection {kind})", retryable=True) from None
+        if body.code != "OK":  # a refusal of the message itself comes as HTTP 200
+            raise SendError(f"Alibaba Cloud refused: {body.code} ({body.message})",
+                            retryable=body.code in ALIYUN_RETRYABLE_CODES)
+        return body
+
+
+def aliyun_number(phone: str) -> str:
+    """Alibaba Cloud's form of an E.164 number: mainland numbers without +86, others without +."""
+    return phone.removeprefix("+86") if phone.startswith("+86") else phone.removeprefix("+")
+
+
 def _error_code(text: str) -> int | None:
     try:
         return json.loads(text).get("code")
@@ -231,18 +370,21 @@ class ConsoleRecord:
 class ConsoleNotifier:
     """Development backend: logs instead of sending and keeps the last `keep` sends in `sent`."""
 
+    needs_template = False
+
     def __init__(self, keep: int = 100):
         self.sent: deque[ConsoleRecord] = deque(maxlen=keep)
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None,
-                 label: str | None = None) -> SentMessage:
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None, label: str | None = None,
+                 idempotency_key: str | None = None, template: TemplateSms | None = None) -> SentMessage:
         sid = "SM" + uuid.uuid4().hex
         self.sent.append(ConsoleRecord("sms", to, body, sid, status_callback))
         # Never the body: it carries the customer's name, the plate and the manager's phone.
         log.info("SMS %s %s to %s (%d characters)", sid, label or "", mask_phone(to), len(body))
         return SentMessage(provider_id=sid, status="queued")
 
-    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = ()) -> SentMessage | None:
+    def find_sms(self, to: str, body: str, *, sent_since: date, exclude: Collection[str] = (),
+                 idempotency_key: str | None = None) -> SentMessage | None:
         return next((SentMessage(r.provider_id, "queued") for r in self.sent
                      if r.kind == "sms" and r.to == to and r.content == body and r.provider_id not in exclude), None)
 
@@ -264,7 +406,8 @@ def callback_url(settings: Settings, kind: str) -> str:
 
 
 def build_notifier(settings: Settings) -> Notifier:
-    return TwilioNotifier(settings) if settings.notify_backend == "twilio" else ConsoleNotifier()
+    backends = {"twilio": TwilioNotifier, "aliyun": AliyunNotifier}
+    return backends[settings.notify_backend](settings) if settings.notify_backend in backends else ConsoleNotifier()
 
 
 # SPEC §2: calls start with a recording notice. The customer hears it as they answer (a whisper

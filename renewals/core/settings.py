@@ -19,9 +19,11 @@ DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me"
 DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
 # Estimated randomness a production secret needs (renewals.core.security): the JWT key signs every
 # sign-in, so about 128 bits (`openssl rand -hex 32` scores ~220); Twilio's auth tokens are 32 hex
-# characters (~110), so anything below 64 is not one.
+# characters (~110), so anything below 64 is not one. The Alibaba Cloud webhook token is ours to
+# choose and guards as much as the JWT key.
 JWT_SECRET_MIN_BITS = 128
 TWILIO_TOKEN_MIN_BITS = 64
+WEBHOOK_TOKEN_MIN_BITS = 128
 ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Secrets as files, one per setting named after it (`/run/secrets/jwt_secret`): where Docker
 # Compose and Kubernetes mount them, so they stay out of the environment and out of `docker
@@ -62,12 +64,24 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     jwt_secret: str = DEV_JWT_SECRET
     jwt_expire_minutes: int = 480
-    notify_backend: Literal["console", "twilio"] = "console"
+    # Where SMS go: Twilio (abroad), Alibaba Cloud SMS (in the mainland; calls are refused) or the log.
+    notify_backend: Literal["console", "twilio", "aliyun"] = "console"
     twilio_account_sid: str = "ACdev00000000000000000000000000000"
     twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN
     twilio_from: str | None = "+15005550006"
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
+    # Alibaba Cloud SMS (NOTIFY_BACKEND=aliyun): a RAM user's AccessKey allowed dysms:SendSms and
+    # dysms:QuerySendDetails, the approved sign name (签名, shown in 【】 before every text) and the
+    # approved template code of each message key ({"first_notice": "SMS_123456789", ...}).
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: str | None = None
+    aliyun_sms_sign_name: str | None = None
+    aliyun_sms_templates: dict[str, str] = {}
+    aliyun_sms_api_base_url: str = "https://dysmsapi.aliyuncs.com"
+    # Alibaba Cloud signs none of its pushes (delivery receipts, replies): the receiving addresses set
+    # in its console carry this token (?token=...), and a push without it is refused.
+    aliyun_webhook_token: str | None = None
     # How Twilio reaches our webhooks (their signatures are checked against it); unset: the API's own address.
     public_base_url: str | None = None
     # SPEC §2: only a manager's explicit `failed` (明确选择) goes to the deputy; on, an unattended case
@@ -175,6 +189,8 @@ class Settings(BaseSettings):
             url = urlsplit(getattr(self, name) or "")  # unset: the dev default (http) comes later
             if url.scheme != "https" or not url.hostname:
                 problems.append(f"{name.upper()} must be an https:// URL")
+        if self.notify_backend == "aliyun":
+            problems += _aliyun_problems(self)
         if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
             problems.append("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (a client certificate and its key)")
         for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
@@ -205,6 +221,21 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host  # a bind-all is no address
             self.public_base_url = f"http://{host}:{self.api_port}"
         return self
+
+
+def _aliyun_problems(settings: Settings) -> list[str]:
+    problems = [f"{name.upper()} must be set to send through Alibaba Cloud" for name in (
+        "aliyun_access_key_id", "aliyun_access_key_secret", "aliyun_sms_sign_name") if not getattr(settings, name)]
+    if not settings.aliyun_sms_templates:
+        problems.append("ALIYUN_SMS_TEMPLATES must name the approved template code of each message key")
+    if estimated_entropy_bits(settings.aliyun_webhook_token or "") < WEBHOOK_TOKEN_MIN_BITS:
+        problems.append("ALIYUN_WEBHOOK_TOKEN is empty or guessable (it is all that stands between anyone and "
+                        "the receipt and reply webhooks: `openssl rand -hex 32`)")
+    # The client sends the AccessKey's signatures there: not in the clear.
+    url = urlsplit(settings.aliyun_sms_api_base_url)
+    if url.scheme != "https" or not url.hostname:
+        problems.append("ALIYUN_SMS_API_BASE_URL must be an https:// URL")
+    return problems
 
 
 @lru_cache

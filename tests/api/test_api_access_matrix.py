@@ -123,7 +123,8 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("G
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("POST", "/auth/token"),
           ("GET", "/metrics")}  # counts only, for the monitoring network: the TLS proxy refuses it
 SIGNED = {("POST", f"/webhooks/twilio/{kind}") for kind in (
-    "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")}
+    "sms-status", "call-status", "recording", "inbound-sms", "call-whisper", "dial-result")} | {
+    ("POST", f"/webhooks/aliyun/{kind}") for kind in ("sms-report", "sms-up")}  # a token in the address
 # The browser console (session cookie, CSRF): its pages call the routes above through api.access;
 # tests/console drives them in a browser.
 CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", "/app/sign-in"),

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
-from renewals.case.contract import SmsRequest
+from renewals.case.contract import SmsOutcome, SmsRequest
 from models import ContactRecord, Customer, RenewalCase, Role
 from renewals.core.notify import HTTP_TIMEOUT_SECONDS, REQUEST_WORST_SECONDS, SendError, TwilioNotifier
 from renewals.dev.seed import create_policy
@@ -96,6 +96,38 @@ def retried(run, timeout: float = 30.0):
             time.sleep(0.2)
 
 
+def first_answer_lost_and_retried_last(notifications: Notifications, requests: list[SmsRequest]) -> SmsOutcome:
+    """The first send's answer is lost (the provider answers it too late), the others go out, then
+    Temporal retries the first: its outcome."""
+    with pytest.raises(SendError):
+        attempt().run(notifications.send_sms, requests[0])
+    for request in requests[1:]:
+        attempt().run(notifications.send_sms, request)
+    return attempt().run(notifications.send_sms, requests[0])
+
+
+def attempt_outlived_by_postgres(pg, notifications: Notifications, request: SmsRequest, accepted) -> None:
+    """Run an attempt whose answer the provider delays, stop PostgreSQL once `accepted()` (the
+    provider has the message) and see the attempt fail to record it; PostgreSQL is back after."""
+    failures: list[BaseException] = []
+
+    def first_attempt() -> None:
+        try:
+            attempt().run(notifications.send_sms, request)
+        except BaseException as exc:  # noqa: BLE001 — the test inspects it
+            failures.append(exc)
+
+    sending = threading.Thread(target=first_attempt)
+    sending.start()
+    wait_for(accepted)
+    pg.halt()
+    try:
+        sending.join(30)
+        assert failures, "the attempt could not record the send"
+    finally:
+        pg.resume()
+
+
 def _send_once(settings: Settings, request: SmsRequest) -> None:
     """A worker process running one send_sms attempt (killed by the test mid-request)."""
     from renewals.core.db import make_engine
@@ -144,12 +176,7 @@ async def test_a_staff_phone_texted_often_since_a_lost_answer_is_still_texted_on
     deputy_phone, requests = escalations_to_one_deputy(sc, 60)
     notifications = Notifications(sc.engine, TwilioNotifier(settings, timeout=1), settings)
     sc.twilio.slow_next(3)  # Twilio takes the first escalation; its answer comes after the client gave up
-    with pytest.raises(SendError):
-        attempt().run(notifications.send_sms, requests[0])
-    for request in requests[1:]:
-        attempt().run(notifications.send_sms, request)
-    outcome = attempt().run(notifications.send_sms, requests[0])  # Temporal's retry, 59 messages later
-    assert outcome.status == "sent"
+    assert first_answer_lost_and_retried_last(notifications, requests).status == "sent"
     delivered = sc.twilio.delivered(deputy_phone)
     assert len(delivered) == 60, "each escalation exactly once"
     assert len({m["body"] for m in delivered}) == 60
@@ -160,23 +187,7 @@ async def test_postgres_down_after_twilio_accepted_does_not_text_twice(sc: Scena
     case, request = await service_request(sc)
     notifications = Notifications(sc.engine, TwilioNotifier(settings), settings)
     sc.twilio.slow_next(3)  # long enough to stop PostgreSQL before the answer arrives
-    failures: list[BaseException] = []
-
-    def first_attempt() -> None:
-        try:
-            attempt().run(notifications.send_sms, request)
-        except BaseException as exc:  # noqa: BLE001 — the test inspects it
-            failures.append(exc)
-
-    sending = threading.Thread(target=first_attempt)
-    sending.start()
-    wait_for(lambda: len(sc.sms_to(case.customer_phone)) == 2)
-    pg.halt()
-    try:
-        sending.join(30)
-        assert failures, "the attempt could not record the send"
-    finally:
-        pg.resume()
+    attempt_outlived_by_postgres(pg, notifications, request, lambda: len(sc.sms_to(case.customer_phone)) == 2)
     assert record(sc, request).delivery_status == "sending"
     outcome = attempt().run(notifications.send_sms, request)
     assert outcome.status == "sent"

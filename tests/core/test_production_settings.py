@@ -51,6 +51,24 @@ def test_prod_refuses_urls_that_are_not_https(setting, url):
         prod(**{setting: url})
 
 
+ALIYUN = {"notify_backend": "aliyun", "aliyun_access_key_id": "LTAI5tExampleKeyId01", "aliyun_access_key_secret":
+          "9b3f0c2e7a1d4c5b8e6f0a2d3c4b5e6f", "aliyun_sms_sign_name": "中国人保财险",
+          "aliyun_sms_templates": {"first_notice": "SMS_480001"}, "aliyun_webhook_token": STRONG_JWT_SECRET}
+
+
+def test_prod_sends_through_alibaba_cloud_only_with_its_credentials_templates_and_an_unguessable_token():
+    assert prod(**ALIYUN).notify_backend == "aliyun"
+    for changes, refused in (({"aliyun_access_key_secret": None}, "ALIYUN_ACCESS_KEY_SECRET must be set"),
+                             ({"aliyun_sms_sign_name": ""}, "ALIYUN_SMS_SIGN_NAME must be set"),
+                             ({"aliyun_sms_templates": {}}, "ALIYUN_SMS_TEMPLATES must name"),
+                             ({"aliyun_webhook_token": "a" * 64}, "ALIYUN_WEBHOOK_TOKEN is empty or guessable"),
+                             ({"aliyun_webhook_token": None}, "ALIYUN_WEBHOOK_TOKEN is empty or guessable"),
+                             ({"aliyun_sms_api_base_url": "http://dysmsapi.aliyuncs.com"},
+                              "ALIYUN_SMS_API_BASE_URL must be an https:// URL")):
+        with pytest.raises(ValueError, match=refused):
+            prod(**ALIYUN | changes)
+
+
 def test_prod_refuses_tls_files_that_do_not_exist_or_a_certificate_without_its_key(tmp_path):
     cert, key, ca = (tmp_path / name for name in ("client.pem", "client.key", "ca.pem"))
     for path in (cert, key, ca):
