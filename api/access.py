@@ -165,6 +165,22 @@ def require(staff: Staff, case: RenewalCase, action: CaseAction) -> None:
         raise CaseRejected(closed_reason(case.outcome))
 
 
+# Who reads a case's audit timeline: auditors, the branch's admins and managers (their scope is the
+# branch) and the case's own staff (its service manager and deputy), not every sales or deputy of the branch.
+TIMELINE_ROLES = (Role.auditor, Role.admin, Role.manager)
+
+
+def reads_timeline(staff: Staff, case: RenewalCase) -> bool:
+    """Whether `staff`, who may read `case`, may read its audit timeline."""
+    return staff.role in TIMELINE_ROLES or staff.id in (case.owner_id, case.deputy_id)
+
+
+def require_timeline_reader(staff: Staff, case: RenewalCase) -> None:
+    if not reads_timeline(staff, case):
+        raise ApiError(403, "only the case's own service manager and deputy, the branch's admins and managers, "
+                            "and auditors can read a case's timeline")
+
+
 def find_customer(session: Session, staff: Staff, customer_id: uuid.UUID) -> Customer:
     in_scope = select(Policy.id).where(Policy.customer_id == Customer.id, policy_scope(staff)).exists()
     customer = session.exec(select(Customer).where(Customer.id == customer_id, in_scope)).first()

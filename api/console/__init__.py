@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from api.console import session as web
+from api.console.audit import router as audit_router
 from api.console.i18n import translator
 from api.console.routes import STATIC, refusal_page, render, router
 from api.console.tools import router as tools_router
@@ -44,6 +45,7 @@ def unavailable_page(request: Request, retry_after: int) -> Response:
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(tools_router)
+    app.include_router(audit_router)
     app.mount("/app/static", FingerprintedFiles(directory=STATIC), name="console-static")
     app.include_router(unknown)
     app.state.console_unavailable = unavailable_page

@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
 from api import casework
-from api.access import CaseAction, customer_visibility, find_case, find_customer, require
+from api.access import CaseAction, customer_visibility, find_case, find_customer, reads_timeline, require
 from api.auth import issue_token
 from api.casework import StaffAction
 from api.console import session as web
@@ -38,8 +38,9 @@ from api.sign_in import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import (
-    CaseStatus, ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn, PersonIn,
-    PhoneUnreachableIn, QuoteConfigIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn, SmsOut,
+    CaseStatus, CloseIn, ContactIn, CustomerContactsIn, CustomerPhoneIn, CustomerView, FollowUpIn, LossReasonIn,
+    PersonIn, PhoneUnreachableIn, QuoteConfigIn, ReassignIn, ReassignReason, RenewedElsewhereIn, ResolveAttentionIn,
+    SmsIn, SmsOut,
 )
 from api.views import (
     CASE_SORTS, case_cards, case_view, cases_in_scope, customer_view, due_today, search_cases, todo_panel,
@@ -80,14 +81,18 @@ templates.env.globals.update(t_day=t_day, WINDOW_DAYS=WINDOW_DAYS, ACTION_KEY_FI
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 HOME = {Role.sales: "/app/tasks", Role.deputy: "/app/tasks", Role.admin: "/app/admin",
-        Role.manager: "/app/manager", Role.auditor: "/app/cases"}
+        Role.manager: "/app/manager", Role.auditor: "/app/audit"}
+# The way back to one's home from a case: (its path, its words).
+BACK = {Role.sales: (HOME[Role.sales], "back"), Role.deputy: (HOME[Role.deputy], "back"),
+        Role.admin: (HOME[Role.admin], "back_admin"), Role.manager: (HOME[Role.manager], "back_manager"),
+        Role.auditor: (HOME[Role.auditor], "back_audit")}
 # (path under /app, its words)
 NAV = {
     Role.sales: (("tasks", "tasks"), ("cases", "cases")),
     Role.deputy: (("tasks", "tasks"), ("supervision", "supervision"), ("cases", "cases")),
     Role.admin: (("admin", "admin_page"), ("admin/templates", "sms_templates"), ("cases", "cases")),
     Role.manager: (("manager", "manager_page"), ("cases", "cases")),
-    Role.auditor: (("cases", "cases"),),
+    Role.auditor: (("audit", "audit_home"), ("cases", "cases")),
 }
 
 
@@ -113,7 +118,8 @@ def render(request: Request, template: str, *, staff: Staff | None = None, statu
     token, fresh_nonce = web.form_token(request, settings)
     context.setdefault("problem", None)
     context.update(staff=staff, t=translator(lang), lang=lang, csrf=token, csrf_field=web.CSRF_FIELD,
-                   tz=settings.timezone, nav=NAV.get(staff.role, ()) if staff else (), path=request.url.path)
+                   tz=settings.timezone, nav=NAV.get(staff.role, ()) if staff else (), path=request.url.path,
+                   back=BACK[staff.role] if staff else None)
     response = templates.TemplateResponse(request, template, context, status_code=status)
     if fresh_nonce:
         web.give_nonce(response, settings, fresh_nonce)
@@ -307,7 +313,16 @@ def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: u
             "quotes": [quote for quote in view.quotes if quote.case_id == case.id],
             "policy": policy, "vehicle": session.get(Vehicle, policy.vehicle_id),
             "quote_setup": staff_setup(session, staff.id), "timeline": _timeline(session, case, view),
-            "sms_after_contact": _sms_after_contact(session, case, today)}
+            "sms_after_contact": _sms_after_contact(session, case, today), "audit_link": reads_timeline(staff, case),
+            "reassign_to": _reassign_to(session, case) if staff.role == Role.admin else []}
+
+
+def _reassign_to(session: Session, case: RenewalCase) -> list[Staff]:
+    """Who an admin can give the case to: the other active service managers of its sub-branch
+    (the case's workflow and renewals.ownership check again)."""
+    return list(session.exec(select(Staff).where(
+        Staff.sub_branch_id == case.sub_branch_id, Staff.role == Role.sales, Staff.active, Staff.id != case.owner_id,
+    ).order_by(Staff.name)).all())
 
 
 def _sms_after_contact(session: Session, case: RenewalCase, today: date) -> list[tuple[str, bool]]:
@@ -341,7 +356,7 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
         my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == staff.id],
         sms_held_until=sms_at if sms_at > now else None, call_refusal=call_refusal(now, case.timezone),
         done=done if done in _DONE else None, done_at=done_at, model_query=model_query, models=models,
-        channels=list(QuoteChannel), enums=_ENUM_CHOICES, **data,
+        channels=list(QuoteChannel), enums=_ENUM_CHOICES, **_ADMIN_CHOICES, **data,
     )
     if done:
         page.raw_headers.extend(shown.raw_headers)
@@ -503,6 +518,22 @@ async def _customer_contacts(x: _Context) -> tuple[str, str]:
     return "customer-contacts", ""
 
 
+async def _close(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.administer)
+    if x.get("confirm") != "1":  # it ends the case: no more calls, SMS or tasks
+        raise FieldProblem("confirm", "confirm_close")
+    body = CloseIn(reason=x.get("reason"), note=x.get("note"))
+    await casework.close_case(x.action(), body)
+    return "close", ""
+
+
+async def _reassign(x: _Context) -> tuple[str, str]:
+    require(x.staff, x.case, CaseAction.administer)
+    body = ReassignIn(new_owner_id=x.get("to"), reason=x.get("reason"), note=x.get("note"))
+    await casework.reassign(x.action(), body)
+    return "reassign", ""
+
+
 async def _resolve_attention(x: _Context) -> tuple[str, str]:
     require(x.staff, x.case, CaseAction.administer)
     body = ResolveAttentionIn(note=x.get("note"))
@@ -514,7 +545,8 @@ _ACTIONS: dict[str, Action] = {
     "contacts": _contacts, "follow-up": _follow_up, "renewed-elsewhere": _renewed_elsewhere,
     "loss-reason": _loss_reason, "sms": _sms, "call": _call, "customer-phone": _customer_phone,
     "customer-contacts": _customer_contacts,
-    "phone-unreachable": _phone_unreachable, "resolve-attention": _resolve_attention,
+    "phone-unreachable": _phone_unreachable, "resolve-attention": _resolve_attention, "close": _close,
+    "reassign": _reassign,
     "quote-config": _quote_config, "vehicle-model": _vehicle_model, "quote": _quote,
 }
 # What a redirect's ?done= may name: an action, or an SMS that did not go out at once (see _sms).
@@ -527,6 +559,8 @@ _ENUM_CHOICES = {
     "templates": [tpl.value for tpl in c.StaffSmsTemplate],
     "insurers": [i.value for i in c.Insurer],
 }
+_ADMIN_CHOICES = {"close_reasons": [r.value for r in c.CloseReason],
+                  "reassign_reasons": [r.value for r in ReassignReason]}
 
 
 def _invalid(exc: ValidationError) -> str:

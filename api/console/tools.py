@@ -19,9 +19,10 @@ from sqlmodel import Session, select
 from starlette.datastructures import FormData, UploadFile
 
 from api.access import (
-    actor, case_to_preview, find_branch_staff, find_import_job, find_policy, policy_scope, report_reading,
+    actor, case_scope, case_to_preview, find_branch_staff, find_import_job, find_policy, policy_scope, report_reading,
 )
 from api.console import session as web
+from api.console.forms import FieldProblem, problem
 from api.console.i18n import translator
 from api.console.routes import _form, _invalid, _redirect, forbidden, form_text, refusal_page, render
 from api.deps import NowDep, SessionDep, SettingsDep, read_then_release
@@ -32,7 +33,8 @@ from api.schemas import (
     unassigned_page,
 )
 from api.uploads import errors_file, start_import
-from models import Role, Staff, SubBranch
+from models import RenewalCase, Role, Staff, SubBranch, Task, TaskState
+from renewals.case.contract import TaskKind
 from renewals.case.sms_templates import TemplateRefused, newest, preview, save, versions
 from renewals.core.settings import Settings
 from renewals.intake.service import UNFINISHED, local_today
@@ -82,17 +84,23 @@ def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
 
 # What an admin's change is refused with: shown on the page with the reason (and the field),
 # answered as the API answers it (api/errors.py).
-REFUSALS = (ValidationError, FieldError, ApiError, TemplateRefused)
+REFUSALS = (ValidationError, FieldError, ApiError, TemplateRefused, FieldProblem)
+
+
+def _status(exc: Exception) -> int:
+    if isinstance(exc, TemplateRefused):
+        exc = template_refusal(exc)
+    if isinstance(exc, ApiError):
+        return exc.status
+    return 409 if isinstance(exc, HandlerCodeTaken) else 422
 
 
 def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, ValidationError):
         return 422, _invalid(exc)
     if isinstance(exc, TemplateRefused):
-        exc = template_refusal(exc)
-    if isinstance(exc, ApiError):
-        return exc.status, exc.message
-    return 409 if isinstance(exc, HandlerCodeTaken) else 422, str(exc)
+        return _status(exc), template_refusal(exc).message
+    return _status(exc), exc.message if isinstance(exc, ApiError) else str(exc)
 
 
 def _form_id(form, name: str) -> uuid.UUID | None:
@@ -104,6 +112,16 @@ def _form_id(form, name: str) -> uuid.UUID | None:
 
 
 UNASSIGNED_SHOWN = 200
+ATTENTION_SHOWN = 100
+
+
+def _needs_attention(session: Session, admin: Staff) -> list[tuple[Task, RenewalCase]]:
+    """The open needs-attention tasks of the admin's branch, the oldest due first."""
+    return list(session.exec(
+        select(Task, RenewalCase).join(RenewalCase, RenewalCase.id == Task.case_id)
+        .where(Task.kind == TaskKind.attention, Task.state == TaskState.open, case_scope(admin))
+        .order_by(Task.due_at).limit(ATTENTION_SHOWN)
+    ).all())
 
 
 def _unassigned(session: Session, admin: Staff) -> PolicyOwnerPage:
@@ -111,19 +129,19 @@ def _unassigned(session: Session, admin: Staff) -> PolicyOwnerPage:
     return unassigned_page(session, policies, total, UNASSIGNED_SHOWN, 0)
 
 
-async def _admin_page(request: Request, staff: Staff, session: Session, *, mistake: str | None = None,
-                      refused: Exception | None = None) -> Response:
-    status, error = 200, None
-    if refused is not None:
-        status, error = _refusal(refused)
-    elif mistake is not None:
-        status, error = 422, translator(web.language(request))(mistake)
+async def _admin_page(request: Request, staff: Staff, session: Session, *, refused: Exception | None = None,
+                      form: str = "", values: FormData | None = None) -> Response:
+    """The admin's page; after a refusal, `form` shown again with the reason next to its field and
+    what was typed (`values`) filled back in."""
+    shown = problem(refused, translator(web.language(request)), form, values) if refused is not None else None
     unassigned = await run_in_threadpool(_unassigned, session, staff)
     sales = await run_in_threadpool(_branch_sales, session, staff)
+    attention = await run_in_threadpool(_needs_attention, session, staff)
     assigned = request.query_params.get("assigned", "")[:64]
     handler_code = request.query_params.get("handler_code")
-    return render(request, "admin.html", staff=staff, status=status, error=error, unassigned=unassigned,
-                  sales=sales, assigned=assigned, handler_code=None if handler_code is None else handler_code[:32])
+    return render(request, "admin.html", staff=staff, status=_status(refused) if refused else 200, problem=shown,
+                  unassigned=unassigned, sales=sales, attention=attention, assigned=assigned,
+                  handler_code=None if handler_code is None else handler_code[:32])
 
 
 @router.get("/admin")
@@ -140,12 +158,13 @@ async def upload_import(request: Request, staff: web.ConsoleStaff, session: Sess
         return forbidden(request, staff)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        return await _admin_page(request, staff, session, mistake="import_pick_file")
+        return await _admin_page(request, staff, session, refused=FieldProblem("file", "import_pick_file"),
+                                 form="imports")
     background = BackgroundTasks()
     try:
         job_id = await start_import(request, background, staff, session, upload)
     except ApiError as exc:
-        return await _admin_page(request, staff, session, refused=exc)
+        return await _admin_page(request, staff, session, refused=exc, form="imports")
     return RedirectResponse(f"/app/admin/imports/{job_id}", status_code=303, background=background)
 
 
@@ -182,7 +201,8 @@ async def assign_policy(request: Request, staff: web.ConsoleStaff, session: Sess
         await ownership.assign_policy(request.app.state.engine, await request.app.state.temporal(), settings, policy,
                                       body.staff_id, staff, body.reason, today=local_today(settings, now))
     except REFUSALS as exc:
-        return await _admin_page(request, staff, session, refused=exc)
+        return await _admin_page(request, staff, session, refused=exc, form=f"assign:{form_text(form, 'policy_no')}",
+                                 values=form)
     return _redirect(f"/app/admin?assigned={body.policy_no}#unassigned")
 
 
@@ -192,7 +212,8 @@ async def give_handler_code(request: Request, staff: web.ConsoleStaff, session: 
     if (form := await _admin_form(request, staff, settings)) is None:
         return forbidden(request, staff)
     if (member_id := _form_id(form, "staff_id")) is None:
-        return await _admin_page(request, staff, session, mistake="handler_pick_staff")
+        return await _admin_page(request, staff, session, refused=FieldProblem("staff_id", "handler_pick_staff"),
+                                 form="handler-code", values=form)
 
     def give(handler_code: str | None) -> Staff:
         return set_handler_code(session, find_branch_staff(session, staff, member_id), handler_code)
@@ -201,7 +222,7 @@ async def give_handler_code(request: Request, staff: web.ConsoleStaff, session: 
         body = HandlerCodeIn(handler_code=form_text(form, "handler_code") or None)
         given = await run_in_threadpool(give, body.handler_code)
     except REFUSALS as exc:
-        return await _admin_page(request, staff, session, refused=exc)
+        return await _admin_page(request, staff, session, refused=exc, form="handler-code", values=form)
     return _redirect(f"/app/admin?handler_code={given.handler_code or ''}#handler-codes")
 
 
@@ -213,14 +234,15 @@ async def reassign_book(request: Request, staff: web.ConsoleStaff, session: Sess
         return forbidden(request, staff)
     targets = [value for value in form.getlist("to") if isinstance(value, str)][:50]
     if (leaver_id := _form_id(form, "from")) is None:
-        return await _admin_page(request, staff, session, mistake="book_pick_leaver")
+        return await _admin_page(request, staff, session, refused=FieldProblem("from", "book_pick_leaver"),
+                                 form="reassign-book", values=form)
     try:
         body = ReassignBookIn(to=targets, reason=form_text(form, "reason"), dry_run=form_text(form, "dry_run") == "1")
         leaver = await read_then_release(session, find_branch_staff, staff, leaver_id)
         report = await ownership.move_book(request.app.state.engine, await request.app.state.temporal(), leaver,
                                            body.to, actor(staff), body.reason, dry_run=body.dry_run)
     except REFUSALS as exc:
-        return await _admin_page(request, staff, session, refused=exc)
+        return await _admin_page(request, staff, session, refused=exc, form="reassign-book", values=form)
     names = {str(s.id): s for s, _ in await run_in_threadpool(_branch_sales, session, staff)}
     leaver = await run_in_threadpool(session.get, Staff, leaver_id)
     return render(request, "book_report.html", staff=staff, report=report, leaver=leaver, names=names,
@@ -310,9 +332,10 @@ async def manager_page(request: Request, staff: web.ConsoleStaff, session: Sessi
     try:
         start, end = _days(request)
         reading = await run_in_threadpool(_reading, session, staff, settings, now, start, end)
-    except ValueError as exc:  # a day that is no YYYY-MM-DD, or a PeriodError
-        message = str(exc) if isinstance(exc, PeriodError) else translator(web.language(request))("bad_day")
-        return render(request, "manager.html", staff=staff, status=422, error=message, reports=[],
+    except (FieldProblem, PeriodError) as exc:
+        refused = exc if isinstance(exc, FieldProblem) else FieldProblem(exc.field, "period")
+        shown = problem(refused, translator(web.language(request)), "period", request.query_params)
+        return render(request, "manager.html", staff=staff, status=422, problem=shown, reports=[],
                       temporal=temporal, period=None)
     # The charts and CSV links carry the page view: they read the reports computed here.
     view = secrets.token_urlsafe(16)
@@ -323,15 +346,21 @@ async def manager_page(request: Request, staff: web.ConsoleStaff, session: Sessi
         base = f"/app/manager/reports/{name}?{period}"
         reports.append({"name": name, "table": kind.table(computed, web.language(request)),
                         "csv": f"{base}&format=csv",
-                        "charts": [f"{base}&format=png" + (f"&chart={chart.value}" if chart else "")
+                        "charts": [f"{base}&format=svg" + (f"&chart={chart.value}" if chart else "")
                                    for chart in kind.charts]})
     return render(request, "manager.html", staff=staff, reports=reports, temporal=temporal, period=reading.period)
 
 
 def _days(request: Request) -> tuple[Date | None, Date | None]:
-    """The period's `from` and `to` days as given (ValueError when one is not YYYY-MM-DD)."""
-    values = (request.query_params.get(name, "")[:10] for name in ("from", "to"))
-    return tuple(Date.fromisoformat(value) if value else None for value in values)
+    """The period's `from` and `to` days as given (FieldProblem when one is not YYYY-MM-DD)."""
+    days = []
+    for name in ("from", "to"):
+        value = request.query_params.get(name, "")[:10]
+        try:
+            days.append(Date.fromisoformat(value) if value else None)
+        except ValueError:
+            raise FieldProblem(name, "day") from None
+    return days[0], days[1]
 
 
 def _file(session: Session, staff: Staff, settings: Settings, now: datetime, name: str, days: tuple,
@@ -352,7 +381,7 @@ async def report_download(name: str, request: Request, staff: web.ConsoleStaff, 
         return forbidden(request, staff)
     try:
         days = _days(request)
-    except ValueError:
+    except FieldProblem:
         return refusal_page(request, staff, 422, translator(web.language(request))("bad_day"))
     view = request.query_params.get("view", "")[:32] or None
     try:

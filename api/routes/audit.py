@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from api.access import ReadableCase
+from api.access import ReadableCase, require_timeline_reader
 from api.deps import CurrentStaff, NowDep, SessionDep, TemporalDep, release
 from api.errors import ApiError, error_responses
 from models import RenewalCase, Role
@@ -40,15 +40,9 @@ HISTORY_EXAMPLE = {"events": [{"eventId": "1", "eventTime": "2047-01-11T03:00:00
                                "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
                                "workflowExecutionStartedEventAttributes": {"workflowType": {"name": "PolicyRenewal"}}}]}
 
-# Who reads a timeline: auditors, the branch's admins and managers (their scope is the branch) and
-# the case's own staff (its service manager and deputy), not every sales or deputy of the branch.
-TIMELINE_ROLES = (Role.auditor, Role.admin, Role.manager)
-
 
 def timeline_case(case: ReadableCase, staff: CurrentStaff) -> RenewalCase:
-    if staff.role not in TIMELINE_ROLES and staff.id not in (case.owner_id, case.deputy_id):
-        raise ApiError(403, "only the case's own service manager and deputy, the branch's admins and managers, "
-                            "and auditors can read a case's timeline")
+    require_timeline_reader(staff, case)
     return case
 
 

@@ -100,7 +100,7 @@ def report_file(name: str, computed: Any, period: Period, fmt: Format,
     kind = REPORTS[name]
     if fmt is Format.csv:
         return ReportFile(to_csv(kind.table(computed)), "text/csv; charset=utf-8",
-                          {"Content-Disposition": f'attachment; filename="{period.start}_{period.end}.csv"'})
+                          {"Content-Disposition": f'attachment; filename="{name}_{period.start}_{period.end}.csv"'})
     # Imported at the first chart: matplotlib costs every API process a second at start-up.
     from renewals.reports import charts
 

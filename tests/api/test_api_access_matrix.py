@@ -136,7 +136,8 @@ CONSOLE = {("GET", "/app"), ("GET", "/app/"), ("GET", "/app/sign-in"), ("POST", 
            ("POST", "/app/admin/reassign-book"), ("POST", "/app/admin/handler-code"),
            ("GET", "/app/manager/reports/{name}"),
            ("GET", "/app/admin/templates"), ("GET", "/app/admin/templates/{key}/{language}"),
-           ("POST", "/app/admin/templates/{key}/{language}"),
+           ("POST", "/app/admin/templates/{key}/{language}"), ("GET", "/app/audit"),
+           ("GET", "/app/cases/{case_id}/timeline"),
            ("GET", "/app/{rest:path}"), ("POST", "/app/{rest:path}")}  # the console's own 404 page
 
 

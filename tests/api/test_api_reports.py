@@ -343,11 +343,11 @@ async def test_a_manager_page_view_computes_each_report_once(api: Api, world: Wo
         monkeypatch.setattr(q, name, counting)
     cookie = _console(world.headers["manager"])
     files = await _manager_page_files(api, cookie)
-    assert sum("format=png" in url for url in files) == 4 and sum("format=csv" in url for url in files) == 3
+    assert sum("format=svg" in url for url in files) == 4 and sum("format=csv" in url for url in files) == 3
     for url in files:
         response = await api.get(url, headers=cookie)
         assert response.status_code == 200, url
-        assert response.headers["content-type"].split(";")[0] in ("image/png", "text/csv"), url
+        assert response.headers["content-type"].split(";")[0] in ("image/svg+xml", "text/csv"), url
     assert computed == {"renewals_report": 1, "funnel": 1, "tasks_report": 1}, "the page, its charts and CSVs"
     await _manager_page_files(api, cookie)
     assert computed == {"renewals_report": 2, "funnel": 2, "tasks_report": 2}, "a new page view reads afresh"

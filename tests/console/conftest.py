@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from sqlalchemy import update
+from sqlmodel import Session, select
 
 from api.main import create_app
+from models import Customer, Task
 from tests.api.conftest import PASSWORD, served
+from tests.scenario import Case, Scenario
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -71,3 +75,20 @@ async def screenshot(page: Page, name: str) -> None:
     await no_horizontal_scroll(page)
     DOCS.mkdir(exist_ok=True)
     await page.screenshot(path=DOCS / f"{name}.png", full_page=True)
+
+
+async def case_needing_attention(sc: Scenario) -> Case:
+    """A case whose first notice fails for good (there is no template in its customer's language):
+    a needs-attention task for the branch admin follows (see `attention_task`)."""
+    case = await sc.start(days_to_expiry=62)
+    with Session(sc.engine) as session:
+        session.execute(update(Customer).where(Customer.id == case.customer_id).values(language="fr"))
+        session.commit()
+    return case
+
+
+def attention_task(sc: Scenario, case: Case) -> Task:
+    with Session(sc.engine) as session:
+        found = session.exec(select(Task).where(Task.case_id == case.case_id, Task.kind == "attention")).first()
+    assert found is not None
+    return found

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from models import Assignment, ImportJob, Policy, Role, SmsTemplate, Staff
 from renewals.dev.sample_book import rows, to_csv
 from tests.api.conftest import add_person, give_password
-from tests.console.conftest import no_horizontal_scroll, phone_page
+from tests.console.conftest import attention_task, case_needing_attention, no_horizontal_scroll, phone_page
 from tests.scenario import Scenario, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -106,21 +106,11 @@ async def test_an_admin_gives_a_handler_code_and_a_direct_sales_row_is_theirs(co
 
 async def test_an_admin_completes_a_needs_attention_task_on_the_case_page(console_url: str, browser: Browser,
                                                                          sc: Scenario):
-    from sqlalchemy import update
-
-    from models import Customer, Task
-
-    case = await sc.start(days_to_expiry=62)
-    with Session(sc.engine) as session:  # no template in this language: the first notice fails for good
-        session.execute(update(Customer).where(Customer.id == case.customer_id).values(language="fr"))
-        session.commit()
+    case = await case_needing_attention(sc)
     await sc.sleep_until(case.at(-60, 9, 30))
 
-    def attention() -> Task:
-        with Session(sc.engine) as session:
-            found = session.exec(select(Task).where(Task.case_id == case.case_id, Task.kind == "attention")).first()
-        assert found is not None
-        return found
+    def attention():
+        return attention_task(sc, case)
 
     await eventually(attention)
     context, page = await phone_page(browser, console_url, give_password(sc.engine, sc.admin.id))
@@ -142,7 +132,7 @@ async def test_a_book_dry_run_moves_nothing_and_the_confirm_moves_the_cases(cons
     await page.get_by_label("移交人").select_option(str(case.owner_id))
     await page.get_by_label("移交原因").fill("李四离职")
     await page.get_by_role("button", name="试运行").click()  # nobody to take the book: the API's reason
-    await expect(page.get_by_role("alert")).to_contain_text("to:")
+    await expect(page.get_by_role("alert")).to_contain_text("请选择至少一位接收人")
     await page.get_by_label("移交人").select_option(str(case.owner_id))
     await page.get_by_role("checkbox", name="赵七").check()
     await page.get_by_label("移交原因").fill("李四离职")
@@ -180,7 +170,8 @@ async def test_a_manager_reads_the_reports_with_their_charts(console_url: str, b
     for i in range(4):
         src = await charts.nth(i).get_attribute("src")
         chart = await page.request.get(console_url + src)
-        assert chart.status == 200 and chart.headers["content-type"] == "image/png", src
+        assert chart.status == 200 and chart.headers["content-type"] == "image/svg+xml", src
+        await charts.nth(i).scroll_into_view_if_needed()  # drawn when it comes into view
         await expect(charts.nth(i)).to_have_js_property("complete", True)
         assert await charts.nth(i).evaluate("img => img.naturalWidth") > 0, f"{src} did not draw"
     download = await page.request.get(console_url + await page.locator("#report-renewals a", has_text="CSV")
