@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from api.access import AccessLogReader, PrivacyBranch
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep
 from api.errors import ApiError, error_responses
+from api.inputs import examples
 from renewals.intake.service import local_today
 from renewals.privacy.service import NoSuchPerson, erase_person, export_person, full_views
 
@@ -23,14 +24,19 @@ router = APIRouter(prefix="/privacy", tags=["personal data"])
 class PersonIn(BaseModel):
     """In the body, not the address: an id number stays out of access logs and browser histories."""
 
-    id_number: str = Field(min_length=15, max_length=32, examples=["310101199001011234"])
+    model_config = examples({"id_number": "310101199001011234"})
+    id_number: str = Field(min_length=15, max_length=32)
 
 
 class ErasureOut(BaseModel):
+    model_config = examples({"erased": ["0b9d3c1e-5f7a-4a8e-9c2d-1f3e5a7b9c0d"]})
     erased: list[uuid.UUID] = Field(description="the customer records anonymised")
 
 
 class SensitiveViewOut(BaseModel):
+    model_config = examples({"reader_id": "22568f00-43c6-4f04-9002-09c59efcd270",
+                             "customer_id": "0b9d3c1e-5f7a-4a8e-9c2d-1f3e5a7b9c0d", "field": "phone",
+                             "viewed_at": "2026-03-02T02:15:00Z"})
     reader_id: uuid.UUID | None = Field(description="the staff member who saw it; null: the system operator's CLI")
     customer_id: uuid.UUID
     field: str = Field(description="id_number, phone or corrected_phone (never the value)")
