@@ -259,7 +259,7 @@ def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime
                  customer_name=shown(owner_id, name, mask_name), customer_phone=shown(owner_id, phone, mask_phone),
                  plate=shown(owner_id, plate, mask_plate), handover_note=handover,
                  signing_intent=intent)
-        for task, policy_no, proposal_no, intent, owner_id, expiry, name, phone, plate, is_missed, handover, _, _ in rows
+        for task, policy_no, proposal_no, intent, owner_id, expiry, name, phone, plate, is_missed, handover, *_ in rows
     ]
     if own_in_full:
         log_own_panel_views(session, staff, {row.customer_id for row in rows if row.owner_id == staff.id and row.phone})

@@ -96,7 +96,8 @@ def purge_steps(cutoffs: Cutoffs) -> list[tuple[DataClass, Select, Callable[[Con
             ContactRecord.channel == "sms", ContactRecord.body.is_not(None),
             ContactRecord.created_at < cutoffs.sms_bodies), _clear_sms_bodies),
         (DataClass.recordings, select(ContactRecord.id).where(
-            ContactRecord.recording_url.is_not(None), ContactRecord.created_at < cutoffs.recordings), _clear_recordings),
+            ContactRecord.recording_url.is_not(None), ContactRecord.created_at < cutoffs.recordings),
+         _clear_recordings),
         (DataClass.contact_records, select(ContactRecord.id).where(
             ContactRecord.created_at < cutoffs.contact_records, _PERSONAL_CONTACT), _clear_contacts),
         (DataClass.closed_cases, select(ContactRecord.id).where(
@@ -159,9 +160,9 @@ def _rows(rows) -> list[dict[str, Any]]:
 
 def _record_document(session: Session, customer: Customer) -> dict[str, Any]:
     policies = session.scalars(select(Policy).where(Policy.customer_id == customer.id)
-                            .order_by(Policy.expires_on)).all()
+                               .order_by(Policy.expires_on)).all()
     cases = session.scalars(select(RenewalCase).where(RenewalCase.policy_id.in_([p.id for p in policies]))
-                         .order_by(RenewalCase.expiry_date)).all()
+                            .order_by(RenewalCase.expiry_date)).all()
     case_ids = [case.id for case in cases]
     return {
         "branch": session.get(Branch, customer.branch_id).code,
@@ -172,10 +173,8 @@ def _record_document(session: Session, customer: Customer) -> dict[str, Any]:
         "contacts": _rows(session.scalars(select(ContactRecord).where(
             or_(ContactRecord.customer_id == customer.id, ContactRecord.case_id.in_(case_ids)))
             .order_by(ContactRecord.created_at))),
-        "notes": _rows(session.scalars(select(Note).where(Note.case_id.in_(case_ids))
-                                    .order_by(Note.created_at))),
-        "quotes": _rows(session.scalars(select(Quote).where(Quote.case_id.in_(case_ids))
-                                     .order_by(Quote.created_at))),
+        "notes": _rows(session.scalars(select(Note).where(Note.case_id.in_(case_ids)).order_by(Note.created_at))),
+        "quotes": _rows(session.scalars(select(Quote).where(Quote.case_id.in_(case_ids)).order_by(Quote.created_at))),
     }
 
 

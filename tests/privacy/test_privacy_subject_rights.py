@@ -27,12 +27,14 @@ NAME, ID_NUMBER, PLATES = "上官婉儿", "44030519850706123X", ("粤B7Q2K9", "�
 
 
 def _book(sc: Scenario, phone: str, other_phone: str, today: date) -> tuple[uuid.UUID, list[RenewalCase]]:
-    """One customer with two expired policies, a case each (the newer still open), a contact and a note on each."""
+    """One customer with two expired policies, a case each (the newer still open), a contact and a
+    note on each."""
     owner = sc.add_sales("李四")
     with Session(sc.engine, expire_on_commit=False) as session:
-        first = create_policy(session, policy_no=f"PDAA{uuid.uuid4().int % 10**12:012d}", sub_branch_id=sc.sub_branch_id,
-                              owner_id=owner.id, expires_on=today - timedelta(days=300), customer_name=NAME,
-                              phone=phone, id_number=ID_NUMBER, plate=PLATES[0])
+        first = create_policy(session, policy_no=f"PDAA{uuid.uuid4().int % 10**12:012d}",
+                              sub_branch_id=sc.sub_branch_id, owner_id=owner.id,
+                              expires_on=today - timedelta(days=300), customer_name=NAME, phone=phone,
+                              id_number=ID_NUMBER, plate=PLATES[0])
         customer = first.customer
         customer.other_phones = [other_phone]
         customer.family = [{"name": "上官仪", "relation": "父亲", "phone": other_phone}]
@@ -53,7 +55,8 @@ def _book(sc: Scenario, phone: str, other_phone: str, today: date) -> tuple[uuid
                                closed_at=datetime.now(UTC) if outcome else None)
             session.add(case)
             session.flush()
-            note = Note(case_id=case.id, author_id=owner.id, body=f"{NAME}说车牌{policy.policy_no}的车已卖,新号码{other_phone}")
+            note = Note(case_id=case.id, author_id=owner.id,
+                        body=f"{NAME}说保单{policy.policy_no}的车已卖,新号码{other_phone}")
             session.add(note)
             session.flush()
             session.add(ContactRecord(case_id=case.id, customer_id=customer.id, staff_id=owner.id, channel="sms",
