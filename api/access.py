@@ -48,6 +48,7 @@ from models import Assignment, Branch, Customer, ImportJob, Policy, Quote, Renew
 from renewals.case.start import CaseRejected
 from renewals.reports.queries import Filters
 from renewals.case.contract import Actor, ActorRole, closed_reason
+from renewals.privacy.service import record_full_views
 from renewals.reports.rules import Period
 from renewals.reports.service import Reading
 
@@ -256,6 +257,7 @@ def actor(staff: Staff) -> Actor:
 
 @dataclass(frozen=True)
 class CustomerVisibility:
+    reader: uuid.UUID
     contact: bool  # full phones, SMS bodies and notes: the current owner of one of the customer's open cases
     corrected_phone: bool  # the corrected phone: only the manager who entered it, while they own an open case
     identity: bool  # names, plates and VINs in full: everyone but auditors, who read masked
@@ -268,6 +270,7 @@ def customer_visibility(session: Session, staff: Staff, customer: Customer) -> C
         .limit(1)
     ).first() is not None
     return CustomerVisibility(
+        reader=staff.id,
         contact=owns_open_case,
         corrected_phone=owns_open_case and customer.corrected_phone_by == staff.id,
         identity=identity_visible(staff),
@@ -277,6 +280,39 @@ def customer_visibility(session: Session, staff: Staff, customer: Customer) -> C
 def identity_visible(staff: Staff) -> bool:
     """Names, plates and VINs in full: everyone but auditors, who read masked."""
     return staff.role != Role.auditor
+
+
+def log_full_view(session: Session, customer: Customer, seen: CustomerVisibility) -> None:
+    """The access log (PIPL): a response about to show this customer's phone or corrected phone in
+    full records who read which, and when. The id number is never shown in full here."""
+    shown = [name for name, full, value in (("phone", seen.contact, customer.phone),
+                                           ("corrected_phone", seen.corrected_phone, customer.corrected_phone))
+             if full and value]
+    if shown:
+        record_full_views(session, seen.reader, [(customer.id, name) for name in shown])
+
+
+def log_own_panel_views(session: Session, staff: Staff, customer_ids: set[uuid.UUID]) -> None:
+    """The to-do panel showed the owner these customers' phones in full."""
+    if customer_ids:
+        record_full_views(session, staff.id, [(customer_id, "phone") for customer_id in sorted(customer_ids)])
+
+
+# --- personal data: subjects' requests and the access log ----------------------------------------------
+
+
+def privacy_branch(staff: CurrentStaff) -> uuid.UUID:
+    """A person's data is exported or erased on request by a system specialist (admin), for the
+    records of their own branch."""
+    if staff.role != Role.admin or staff.branch_id is None:
+        raise ApiError(403, "only a system specialist (admin) of a branch can export or erase a customer's data")
+    return staff.branch_id
+
+
+def access_log_reader(staff: CurrentStaff) -> Staff:
+    if staff.role != Role.auditor:
+        raise ApiError(403, "only auditors read the log of who saw full id numbers and phones")
+    return staff
 
 
 def number_to_dial(customer: Customer) -> str:
@@ -318,3 +354,5 @@ CaseForPhone = Annotated[RenewalCase, _case_for(CaseAction.customer_phone)]
 CaseForAdmin = Annotated[RenewalCase, _case_for(CaseAction.administer)]
 ReadableCustomer = Annotated[Customer, Depends(readable_customer)]
 TemplateAdmin = Annotated[Staff, Depends(template_admin)]
+PrivacyBranch = Annotated[uuid.UUID, Depends(privacy_branch)]
+AccessLogReader = Annotated[Staff, Depends(access_log_reader)]

@@ -17,7 +17,7 @@ from api.inputs import refuse_control_characters
 from api.middleware import Protect, StaffActionDeadline
 from api.throttle import SignInTurns
 from api.routes import (
-    assignments, audit, auth, cases, customers, health, imports, me, quotes, reports, sms_templates, staff,
+    assignments, audit, auth, cases, customers, health, imports, me, privacy, quotes, reports, sms_templates, staff,
     sub_branches, vehicle_models, webhooks,
 )
 from renewals.core.db import Workload, make_engine
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     instrument_api(app, [BusinessGauges(app.state.engine)])  # outermost: every answer is counted, Protect's 413 and 500 too
     app.include_router(health.router)
     for module in (auth, me, cases, customers, webhooks, quotes, vehicle_models, audit, reports, imports, assignments,
-                   staff, sub_branches, sms_templates):
+                   staff, sub_branches, sms_templates, privacy):
         app.include_router(module.router)
     console.install(app)
     if settings.docs_enabled:

@@ -15,7 +15,9 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from api.access import CustomerVisibility, case_scope, identity_visible, own_tasks
+from api.access import (
+    CustomerVisibility, case_scope, identity_visible, log_full_view, log_own_panel_views, own_tasks,
+)
 from api.schemas import quotes_of
 from api.schemas import (
     CasePage, CaseStatus, CaseView, ContactOut, ContactPerson, CustomerView, NoteOut, PolicyOut, TaskItem, TaskPage,
@@ -139,6 +141,7 @@ def customer_view(session: Session, customer: Customer, seen: CustomerVisibility
                             .order_by(ContactRecord.created_at.desc())).all()
     notes = session.exec(select(Note).where(Note.case_id.in_([case.id for case in cases]))
                          .order_by(Note.created_at.desc())).all()
+    log_full_view(session, customer, seen)
     return CustomerView(
         id=customer.id, name=_identity(customer.name, mask_name, seen), id_number=mask_id_number(customer.id_number),
         phone=phone(customer.phone), other_phones=[phone(number) for number in customer.other_phones],
@@ -229,7 +232,7 @@ def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime
     rows = session.exec(
         select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, RenewalCase.signing_intent,
                RenewalCase.owner_id, RenewalCase.expiry_date, Customer.name,
-               Customer.phone, Vehicle.plate, missed, Note.body,
+               Customer.phone, Vehicle.plate, missed, Note.body, Customer.id.label("customer_id"),
                func.count().over().label("total"))
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .join(Policy, Policy.id == RenewalCase.policy_id)
@@ -256,8 +259,10 @@ def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime
                  customer_name=shown(owner_id, name, mask_name), customer_phone=shown(owner_id, phone, mask_phone),
                  plate=shown(owner_id, plate, mask_plate), handover_note=handover,
                  signing_intent=intent)
-        for task, policy_no, proposal_no, intent, owner_id, expiry, name, phone, plate, is_missed, handover, _ in rows
+        for task, policy_no, proposal_no, intent, owner_id, expiry, name, phone, plate, is_missed, handover, *_ in rows
     ]
+    if own_in_full:
+        log_own_panel_views(session, staff, {row.customer_id for row in rows if row.owner_id == staff.id and row.phone})
     return TaskPage(date=day, items=items, total=rows[0].total if rows else 0, limit=limit, offset=offset)
 
 

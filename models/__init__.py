@@ -4,6 +4,7 @@ from models.audit import HistoryArchive, RefusedAction
 from models.inbound_sms import InboundSms
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
+from models.privacy import PrivacyRequest, SensitiveView
 from models.renewal import (
     ContactRecord, IdempotencyKey, ImportJob, Note, Quote, QuoteWish, RenewalCase, SigningIntent, Task, TaskState,
 )
@@ -14,7 +15,7 @@ from models.vehicle_model import VehicleModel
 
 __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "IdempotencyKey", "ImportJob", "InboundSms",
-    "Note", "Policy", "PolicyChannel", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay",
-    "SignInThrottle", "SigningIntent", "SmsTemplate", "Staff", "StaffQuoteConfig",
+    "Note", "Policy", "PolicyChannel", "PrivacyRequest", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role",
+    "RolledTaskDay", "SensitiveView", "SignInThrottle", "SigningIntent", "SmsTemplate", "Staff", "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskState", "Vehicle", "VehicleModel",
 ]

@@ -477,6 +477,7 @@ INTAKE_SCHEDULE_ID = "policy-intake-daily"
 INTAKE_SCHEDULE_CRON = "0 1 * * *"  # 01:00 in the company's time zone, before anyone's working day
 ARCHIVER_WORKFLOW = "HistoryArchiver"
 TASK_ROLLUP_WORKFLOW = "TaskRollup"
+PRIVACY_PURGE_WORKFLOW = "PrivacyPurge"
 
 
 @dataclass

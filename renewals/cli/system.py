@@ -159,12 +159,13 @@ async def _register_search_attributes(settings: Settings) -> list[str]:
 
 
 async def _ensure_schedules(settings: Settings) -> str:
-    """The history archiver, `policy-intake-daily` and `task-rollup-daily`, over one connection;
-    whether the intake schedule was created or updated."""
+    """The history archiver, `policy-intake-daily`, `task-rollup-daily` and `privacy-purge-daily`, over
+    one connection; whether the intake schedule was created or updated."""
     # start-up cost (see renewals.cli.main)
     from renewals.audit.archive import ensure_archiver_schedule
     from renewals.core.temporal import connect, set_namespace_retention
     from renewals.intake.schedule import ensure_intake_schedule
+    from renewals.privacy.schedule import ensure_purge_schedule
     from renewals.reports.task_rollup import ensure_rollup_schedule
 
     client = await connect(settings)
@@ -174,13 +175,15 @@ async def _ensure_schedules(settings: Settings) -> str:
     await ensure_archiver_schedule(client, settings)
     intake = await ensure_intake_schedule(client, settings)
     await ensure_rollup_schedule(client, settings)
+    await ensure_purge_schedule(client, settings)
     return intake
 
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
     """Register the search attributes, set the namespace's retention, schedule the history archiver
-    and create the `policy-intake-daily` and `task-rollup-daily` schedules (all idempotent)."""
+    and create the `policy-intake-daily`, `task-rollup-daily` and `privacy-purge-daily` schedules (all
+    idempotent)."""
     settings = load_settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
@@ -189,3 +192,4 @@ def temporal_setup() -> None:
                   f"history archiver scheduled every {settings.archive_every}.")
     console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): {intake}")
     console.print(f"task roll-up scheduled daily at 01:30 {settings.timezone} (task-rollup-daily).")
+    console.print(f"personal data purged daily at 02:00 {settings.timezone} (privacy-purge-daily).")

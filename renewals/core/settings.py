@@ -108,6 +108,18 @@ class Settings(BaseSettings):
     # What `renewals temporal setup` sets as the namespace's retention: how long Temporal keeps a
     # closed case's history (the archive keeps it after). Several ARCHIVE_EVERY at least.
     temporal_namespace_retention_days: int = Field(default=30, ge=1)
+    # Personal data is kept no longer than its purpose needs (PIPL Art. 19, 47): the nightly purge
+    # (renewals.privacy) clears each class once older than this; what insurance law keeps stays
+    # (README "Personal data"). SMS bodies and call recordings (their links) by their age; a contact
+    # record's number and note by its age; a case's notes and contact details by the time since it
+    # closed; a customer, anonymised whole, once no policy of theirs has been in force for the years.
+    retention_sms_body_days: int = Field(default=90, ge=1)
+    retention_recording_days: int = Field(default=180, ge=1)
+    retention_contact_record_days: int = Field(default=730, ge=1)
+    retention_closed_case_days: int = Field(default=1095, ge=1)
+    retention_customer_without_policy_years: int = Field(default=5, ge=1)
+    # Rows the purge changes per transaction: each batch's locks are brief.
+    privacy_purge_batch: int = Field(default=500, ge=1)
     # Cases start once their policy's expiry is this many days away (T-60 opens FIRST_CONTACT).
     intake_horizon_days: int = Field(default=60, ge=1, le=366)
     # Training sandbox (ENVIRONMENT=dev only): imported cases run on a day this many seconds long.

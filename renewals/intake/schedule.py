@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 
 from renewals.core.settings import Settings
-from renewals.core.temporal import put_schedule
+from renewals.core.temporal import nightly_schedule, put_schedule
 from renewals.case.contract import INTAKE_SCHEDULE_CRON, INTAKE_SCHEDULE_ID, INTAKE_WORKFLOW, IntakeInput
 
 
 def intake_schedule(settings: Settings) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            INTAKE_WORKFLOW, IntakeInput(timezone=settings.timezone), id="policy-intake",
-            task_queue=settings.task_queue, static_summary="Start the renewal cases entering the horizon today",
-        ),
-        spec=ScheduleSpec(cron_expressions=[INTAKE_SCHEDULE_CRON], time_zone_name=settings.timezone),
-        # A run still going (a huge book) is not doubled; a missed night runs when the server is back.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
-    )
+    return nightly_schedule(INTAKE_WORKFLOW, IntakeInput(timezone=settings.timezone), workflow_id="policy-intake",
+                            summary="Start the renewal cases entering the horizon today", cron=INTAKE_SCHEDULE_CRON,
+                            settings=settings)
 
 
 async def ensure_intake_schedule(client: Client, settings: Settings) -> str:

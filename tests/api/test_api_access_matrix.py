@@ -26,6 +26,7 @@ from tests.api.conftest import Api, add_person, add_sub_branch
 from tests.api.test_api_intake import INTAKE_ROUTES  # tried by every role in test_api_intake
 from tests.api.test_api_sessions import SESSION_ROUTES  # they end the caller's sessions: test_api_sessions
 from tests.api.test_api_sms_templates import TEMPLATE_ROUTES  # admins only, tried in test_api_sms_templates
+from tests.privacy.test_privacy_access_log import PRIVACY_ROUTES  # tried by every role there
 from tests.scenario import Case, Scenario, unique_phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -150,9 +151,10 @@ async def test_role_by_route_matrix(api: Api, sc: Scenario, time_env, engine, tw
     matrix_routes = {(row.method, row.path.replace("{id}", "{customer_id}" if row.customer else
                                                    "{quote_id}" if row.quote else "{case_id}")) for row in MATRIX}
     unlisted = (app_routes(api) - matrix_routes - PUBLIC - SIGNED - CONSOLE - INTAKE_ROUTES - SESSION_ROUTES
-                - TEMPLATE_ROUTES)
+                - TEMPLATE_ROUTES - PRIVACY_ROUTES)
     assert not unlisted, f"routes without a row in the access matrix: {sorted(unlisted)}"
-    listed = matrix_routes | PUBLIC | SIGNED | CONSOLE | INTAKE_ROUTES | SESSION_ROUTES | TEMPLATE_ROUTES
+    listed = (matrix_routes | PUBLIC | SIGNED | CONSOLE | INTAKE_ROUTES | SESSION_ROUTES | TEMPLATE_ROUTES
+              | PRIVACY_ROUTES)
     assert not listed - app_routes(api), "rows for routes that do not exist"
 
     other = Scenario(time_env, engine, twilio, task_queue)
