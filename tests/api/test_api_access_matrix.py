@@ -189,7 +189,8 @@ async def test_role_by_route_matrix(api: Api, sc: Scenario, time_env, engine, tw
                 assert (await api.get(path)).status_code in (200, 503), path
         for _, path in sorted(SIGNED):
             response = await api.post(path, data={"MessageSid": "SMx", "MessageStatus": "delivered"})
-            assert (response.status_code, response.json()["error"]["code"]) == (403, "bad_signature"), path
+            refusal = "bad_token" if "/aliyun/" in path else "bad_signature"  # Alibaba Cloud signs nothing
+            assert (response.status_code, response.json()["error"]["code"]) == (403, refusal), path
 
         listed = {}
         for role in ROLES[1:]:

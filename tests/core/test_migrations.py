@@ -11,6 +11,7 @@ import time
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
@@ -157,7 +158,8 @@ def test_a_revision_waiting_behind_a_long_transaction_steps_aside_for_the_reader
     assert reader.errors == []
     assert max(reader.durations) < SETTINGS.migration_lock_timeout.total_seconds() + 0.25
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0020"
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
     engine.dispose()
     api.dispose()
 
