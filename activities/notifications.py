@@ -98,7 +98,8 @@ class Notifications:
         template = _required(current(session, req.template, language), f"SMS template {req.template} ({language})")
         try:
             quote = session.get(Quote, req.quote_id) if req.quote_id else None
-            context = message_context(session, case, policy, customer, language, req.day, quote)
+            context = message_context(session, case, policy, customer, language, req.day, quote,
+                                      self._settings.public_base_url)
             body = render_sms(req.template, language, context, template.body).body
         except (ValueError, TemplateError) as exc:
             # Unknown language or template, a rendering error, a message too long: no retry helps.
