@@ -95,7 +95,7 @@ class Notifications:
         """Renders the message and records the attempt 'sending' before it goes out, so a retry
         after a crash finds it by its key: the record, and whether this call wrote it (False: a
         concurrent attempt did)."""
-        m = _message(session, req)
+        m = _message(session, req, self._settings.public_base_url)
         with _renderable(req):
             body = render_sms(req.template, m.language, m.context, m.template.body).body
         written = session.execute(insert(ContactRecord).values(
@@ -114,7 +114,7 @@ class Notifications:
         again at each attempt that sends (none were recorded: they are the customer's data)."""
         if not self._notifier.needs_template:
             return None
-        m = _message(session, req)
+        m = _message(session, req, self._settings.public_base_url)
         with _renderable(req):
             return TemplateSms(req.template, template_values(m.language, m.template.body, m.context))
 
@@ -162,7 +162,7 @@ class _Message:
     context: dict
 
 
-def _message(session: Session, req: SmsRequest) -> _Message:
+def _message(session: Session, req: SmsRequest, public_base_url: str) -> _Message:
     case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
     policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
     customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
@@ -173,7 +173,7 @@ def _message(session: Session, req: SmsRequest) -> _Message:
     template = _required(current(session, req.template, language), f"SMS template {req.template} ({language})")
     with _renderable(req):
         quote = session.get(Quote, req.quote_id) if req.quote_id else None
-        context = message_context(session, case, policy, customer, language, req.day, quote)
+        context = message_context(session, case, policy, customer, language, req.day, quote, public_base_url)
     return _Message(case, customer, staff_id, staff, language, template, context)
 
 

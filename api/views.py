@@ -187,32 +187,32 @@ INTENT_ORDER = case({SigningIntent.high: 0, SigningIntent.medium: 1, SigningInte
 
 # What to do, per task kind and stage, as the seed's training material says it (中文 / English).
 WHAT_TO_DO = {
-    (TaskKind.call, Stage.FIRST_CONTACT): "首次电话联系客户并记录结果;客户需要报价时才发报价短信;投诉立即转副经理 / "
+    (TaskKind.call, Stage.FIRST_CONTACT): "首次电话联系客户并记录结果；客户需要报价时才发报价短信；投诉立即转副经理 / "
                                    "first call: record the result; send a quote SMS only if the customer wants one",
-    (TaskKind.call, Stage.SECOND_CONTACT): "再次致电犹豫客户;拒接电话的客户发送报价短信 / "
+    (TaskKind.call, Stage.SECOND_CONTACT): "再次致电犹豫客户；拒接电话的客户发送报价短信 / "
                                     "call hesitating customers again; text a quote to those who refuse calls",
     (TaskKind.call, Stage.THIRD_CONTACT): "每日电话跟进并设置跟进状态 / call daily and set the follow-up status",
-    (TaskKind.supervision, Stage.DEPUTY_SUPERVISION): "副经理介入督办,协助客户经理:成功出单,或设置跟进状态并写交接备注 / "
+    (TaskKind.supervision, Stage.DEPUTY_SUPERVISION): "副经理介入督办，协助客户经理：成功出单，或设置跟进状态并写交接备注 / "
                                                "intervene personally and assist the manager: set success, or "
                                                "continue/failed with a hand-over note",
-    (TaskKind.call, Stage.FINAL_CONTACT): "每日电话跟进;每次联系后发送报价短信和服务请求短信 / "
+    (TaskKind.call, Stage.FINAL_CONTACT): "每日电话跟进；每次联系后发送报价短信和服务请求短信 / "
                                    "call daily; after every contact send the quote and the service-request SMS",
-    (TaskKind.call, Stage.POST_EXPIRY): "客户已脱保,每天电话或短信联系一次;如已在他处续保,登记原因 / "
+    (TaskKind.call, Stage.POST_EXPIRY): "客户已脱保，每天电话或短信联系一次；如已在他处续保，登记原因 / "
                                  "the policy has lapsed: call or text the customer once a day; if renewed "
                                  "elsewhere, report it",
 }
 WHAT_TO_DO_ANY_STAGE = {
     TaskKind.complaint: "处理客户投诉并记录联系结果 / handle the customer's complaint and record the contact",
-    TaskKind.loss_reason: "客户已在他处续保:选择流失原因 / renewed elsewhere: choose the loss reason",
-    TaskKind.attention: "续保流程有一步未能完成(见案件详情),请处理 / the case could not do something (see its details): "
+    TaskKind.loss_reason: "客户已在他处续保：选择流失原因 / renewed elsewhere: choose the loss reason",
+    TaskKind.attention: "续保流程有一步未能完成（见案件详情），请处理 / the case could not do something (see its details): "
                           "sort it out",
-    TaskKind.find_number: "客户号码无法接通:查找可用号码并录入 / no working number: find one and enter it",
+    TaskKind.find_number: "客户号码无法接通：查找可用号码并录入 / no working number: find one and enter it",
 }
 
 
 def what_to_do(kind: str, stage: str, proposal_no: str | None = None) -> str:
     if proposal_no and kind == TaskKind.call:  # the customer accepted a quote: the proposal awaits payment
-        return (f"待缴费:客户已接受报价,暂存单 {proposal_no};缴费出单后设置跟进状态“成功”并填写新保单号 / awaiting "
+        return (f"待缴费：客户已接受报价，暂存单 {proposal_no}；缴费出单后设置跟进状态“成功”并填写新保单号 / awaiting "
                 f"payment on proposal {proposal_no}: once paid and issued, set success with the new policy number")
     return WHAT_TO_DO.get((kind, stage)) or WHAT_TO_DO_ANY_STAGE.get(kind, "联系客户 / contact the customer")
 

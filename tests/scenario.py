@@ -26,6 +26,7 @@ from renewals.core.settings import Settings
 from renewals.dev.seed import create_policy
 from renewals.org.service import add_org, add_staff
 from tests.fake_twilio import FakeTwilio
+from worker import build_worker
 from renewals.case import contract as c
 
 TZ = "Asia/Shanghai"
@@ -198,6 +199,25 @@ class Scenario:
             await handle.terminate("test finished")
         except Exception:  # noqa: BLE001 — already completed
             pass
+
+
+async def a_case_no_worker_runs(env: WorkflowEnvironment, settings: Settings, engine: Engine,
+                                twilio: FakeTwilio) -> tuple[Scenario, Case, Settings]:
+    """A case in its first window whose worker has stopped, so a staff action on it waits for nobody;
+    a worker on the scenario's task queue with the returned settings (no workflow cache: it takes the
+    case's tasks at once, not after a sticky timeout) works it again."""
+    uncached = settings.model_copy(update={"workflow_cache_size": 0})
+    scenario = Scenario(env, engine, twilio, f"renewals-no-worker-{uuid.uuid4().hex[:8]}")
+    async with build_worker(env.client, uncached, engine, task_queue=scenario.task_queue):
+        case = await scenario.start(days_to_expiry=62)
+        await scenario.sleep_until(case.at(-60, 10))
+
+        async def window_opened() -> None:  # projected, and nothing left in flight for this worker
+            assert scenario.case_row(case) is not None and scenario.tasks(case)
+            assert not (await case.handle.describe()).raw_description.pending_activities
+
+        await eventually(window_opened)
+    return scenario, case, uncached
 
 
 async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:

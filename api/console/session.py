@@ -8,7 +8,8 @@ and Secure in production.
 CSRF: every form carries a token that is an HMAC of a random per-browser nonce kept in its own
 HttpOnly cookie (signed double submit). A post without the matching token is refused, even from
 a browser that holds a valid session. The nonce is renewed at sign-in, so a nonce planted before
-sign-in is useless after it.
+sign-in is useless after it. Pages are gzipped and some reflect what was typed, so the token is
+never shown twice alike (BREACH): each render carries it XORed with a fresh random pad, pad first.
 """
 
 from __future__ import annotations
@@ -89,15 +90,21 @@ def language(request: Request) -> str:
     return chosen if chosen in LANGUAGES else LANGUAGES[0]
 
 
-def _csrf_for(nonce: str, settings: Settings) -> str:
-    return hmac.new(settings.jwt_secret.encode(), f"console-csrf:{nonce}".encode(), hashlib.sha256).hexdigest()
+def _csrf_for(nonce: str, settings: Settings) -> bytes:
+    return hmac.new(settings.jwt_secret.encode(), f"console-csrf:{nonce}".encode(), hashlib.sha256).digest()
+
+
+def _xor(pad: bytes, data: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(pad, data, strict=True))
 
 
 def form_token(request: Request, settings: Settings) -> tuple[str, str | None]:
-    """The token for this browser's forms, and a new nonce to set when the browser has none yet."""
+    """The token for this browser's forms, masked anew, and a new nonce to set when the browser has none yet."""
     nonce = request.cookies.get(CSRF_COOKIE)
     fresh = None if nonce else secrets.token_urlsafe(32)
-    return _csrf_for(nonce or fresh, settings), fresh
+    token = _csrf_for(nonce or fresh, settings)
+    pad = secrets.token_bytes(len(token))
+    return (pad + _xor(pad, token)).hex(), fresh
 
 
 def give_nonce(response: Response, settings: Settings, nonce: str) -> None:
@@ -106,7 +113,14 @@ def give_nonce(response: Response, settings: Settings, nonce: str) -> None:
 
 def check_csrf(request: Request, form: FormData, settings: Settings) -> None:
     nonce, sent = request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
-    if not nonce or not isinstance(sent, str) or not hmac.compare_digest(sent, _csrf_for(nonce, settings)):
+    if not nonce or not isinstance(sent, str):
+        raise CsrfRefused()
+    token = _csrf_for(nonce, settings)
+    try:
+        masked = bytes.fromhex(sent)
+    except ValueError:
+        raise CsrfRefused() from None
+    if len(masked) != 2 * len(token) or not hmac.compare_digest(_xor(masked[:len(token)], masked[len(token):]), token):
         raise CsrfRefused()
 
 

@@ -299,10 +299,10 @@ async def edit_template(key: KeyPath, language: LanguagePath, request: Request, 
         case = await run_in_threadpool(case_to_preview, session, staff, body.case_id)
         if form_text(form, "do") == "save":
             saved = await run_in_threadpool(save, session, key.value, language.value, body.body, case,
-                                            case_today(case, now), staff.id, now)
+                                            case_today(case, now), settings.public_base_url, staff.id, now)
             return _redirect(f"/app/admin/templates/{key.value}/{language.value}?saved={saved.version}")
         rendered = await run_in_threadpool(preview, session, key.value, language.value, body.body, case,
-                                           case_today(case, now))
+                                           case_today(case, now), settings.public_base_url)
     except REFUSALS as exc:
         return await _template_page(request, staff, session, key.value, language.value, **page, refused=exc)
     return await _template_page(request, staff, session, key.value, language.value, **page,

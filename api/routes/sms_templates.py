@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.access import TemplateAdmin, case_to_preview
-from api.deps import NowDep, SessionDep
+from api.deps import NowDep, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.inputs import KeyPath, LanguagePath
 from api.schemas import PreviewOut, SmsTemplateOut, TemplateIn, preview_out, template_out
@@ -33,9 +33,10 @@ def template_versions(key: KeyPath, language: LanguagePath, staff: TemplateAdmin
 @router.post("/{key}/{language}/preview", summary="Render an edited template for a real case (masked), with its "
              "segment count; nothing is saved", response_model=PreviewOut, responses=ERRORS)
 def preview_route(key: KeyPath, language: LanguagePath, body: TemplateIn, staff: TemplateAdmin, session: SessionDep,
-                  now: NowDep) -> PreviewOut:
+                  settings: SettingsDep, now: NowDep) -> PreviewOut:
     case = case_to_preview(session, staff, body.case_id)
-    rendered = preview(session, key.value, language.value, body.body, case, case_today(case, now))
+    rendered = preview(session, key.value, language.value, body.body, case, case_today(case, now),
+                       settings.public_base_url)
     return preview_out(rendered, case.id)
 
 
@@ -45,7 +46,7 @@ def preview_route(key: KeyPath, language: LanguagePath, body: TemplateIn, staff:
                         "drops a placeholder it must keep, uses one the send does not know, is longer than 4 "
                         "segments, or is a marketing text (quote, service request) without its opt-out line.")
 def save_route(key: KeyPath, language: LanguagePath, body: TemplateIn, staff: TemplateAdmin, session: SessionDep,
-               now: NowDep) -> SmsTemplateOut:
+               settings: SettingsDep, now: NowDep) -> SmsTemplateOut:
     case = case_to_preview(session, staff, body.case_id)
-    return template_out(save(session, key.value, language.value, body.body, case, case_today(case, now), staff.id,
-                             now))
+    return template_out(save(session, key.value, language.value, body.body, case, case_today(case, now),
+                             settings.public_base_url, staff.id, now))

@@ -37,16 +37,23 @@ def word(value: Stage | LossReason | str, language: str = "zh-CN") -> str:
     return _in_language(language, pair)
 
 
-def stage_with_days(stage: Stage | str, language: str = "zh-CN", table: StageTable = STAGE_TABLE) -> str:
-    """A stage as an SMS names it: its word and the days its tasks run, e.g. 第三次接触(终保前20~11天)."""
-    name, task_days = _in_language(language, table[stage].words), table.task_days(stage)
+def stage_days(stage: Stage | str, language: str = "zh-CN", table: StageTable = STAGE_TABLE) -> str:
+    """The days a stage's tasks run, as the seed writes them: 终保前30~25天, 到期后1~7天 ("" for none)."""
+    task_days = table.task_days(stage)
     if not task_days:
-        return name
+        return ""
     (first, _), (_, last) = task_days[0], task_days[-1]
     if language == "en":
-        return f"{name} ({t_day(first)} to {t_day(last)})"
-    days = f"终保前{-first}~{-last}天" if last < 0 else f"到期后{first}~{last}天"
-    return f"{name}({days})"
+        return f"{t_day(first)} to {t_day(last)}"
+    return f"终保前{-first}~{-last}天" if last < 0 else f"到期后{first}~{last}天"
+
+
+def stage_with_days(stage: Stage | str, language: str = "zh-CN", table: StageTable = STAGE_TABLE) -> str:
+    """A stage as an SMS names it: its word and its days, e.g. 第三次接触(终保前20~11天)."""
+    name, days = _in_language(language, table[stage].words), stage_days(stage, language, table)
+    if not days:
+        return name
+    return f"{name} ({days})" if language == "en" else f"{name}({days})"
 
 
 def _in_language(language: str, words: tuple[str, str]) -> str:

@@ -47,9 +47,9 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "sms"
 REQUIRED_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "first_notice": frozenset({"expiry_date", "days_left", "manager_name", "manager_phone"}),
     "final_notice": frozenset({"expiry_date", "manager_name", "manager_phone"}),
-    "manager_final_reminder": frozenset({"customer_name", "policy_no", "expiry_date"}),
-    "deputy_escalation": frozenset({"customer_name", "policy_no", "manager_name"}),
-    "complaint_alert": frozenset({"customer_name", "policy_no", "manager_name"}),
+    "manager_final_reminder": frozenset({"customer_name", "policy_no", "expiry_date", "case_url"}),
+    "deputy_escalation": frozenset({"customer_name", "policy_no", "manager_name", "case_url"}),
+    "complaint_alert": frozenset({"customer_name", "policy_no", "manager_name", "case_url"}),
     "quote": frozenset({"premium", "quote_valid_until", "manager_name", "manager_phone", "opt_out_reply"}),
     "service_request": frozenset({"manager_name", "manager_phone", "opt_out_reply"}),
     "loss_reason_request": frozenset({"policy_no", "loss_reasons"}),
@@ -58,6 +58,7 @@ REQUIRED_PLACEHOLDERS: dict[str, frozenset[str]] = {
 PLACEHOLDERS = frozenset({
     "customer_name", "policy_no", "plate", "expiry_date", "days_left", "manager_name", "manager_phone",
     "deputy_name", "premium", "quote_valid_until", "stage_label", "loss_reasons", "insurer_name", "opt_out_reply",
+    "case_url",  # the case's console page, for the staff SMS that announce work: one tap to it
 })
 # Marketing texts (营销短信) must tell the customer how to opt out, in these words.
 MARKETING_KEYS = frozenset({"quote", "service_request"})

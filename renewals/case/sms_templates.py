@@ -51,8 +51,9 @@ def newest(session: Session) -> list[SmsTemplate]:
 
 
 def message_context(session: Session, case: RenewalCase, policy: Policy, customer: Customer, language: str,
-                    day: int, quote: Quote | None) -> dict:
-    """The values a text of `case` is rendered with on day T+`day` (the plate masked, as in every SMS)."""
+                    day: int, quote: Quote | None, base_url: str) -> dict:
+    """The values a text of `case` is rendered with on day T+`day` (the plate masked, as in every SMS);
+    `base_url` is where staff reach the console (PUBLIC_BASE_URL)."""
     manager = session.get(Staff, case.owner_id)
     deputy = session.get(Staff, case.deputy_id)
     vehicle = session.get(Vehicle, policy.vehicle_id)
@@ -66,21 +67,29 @@ def message_context(session: Session, case: RenewalCase, policy: Policy, custome
         "deputy_name": deputy.name, **quoted,
         "stage_label": stage_with_days(case.stage, language),
         "loss_reasons": [word(reason, language) for reason in LOSS_REASON_CHOICES],
+        "case_url": case_page_url(base_url, case.id),
     }
+
+
+def case_page_url(base_url: str, case_id: uuid.UUID) -> str:
+    """The case's page in the console, which a staff SMS announcing work links to (the id is not personal)."""
+    return f"{base_url.rstrip('/')}/app/cases/{case_id}"
 
 
 def national(phone: str) -> str:
     return phone[3:] if phone.startswith("+86") else phone
 
 
-def preview(session: Session, key: str, language: str, template: str, case: RenewalCase, today) -> Rendered:
+def preview(session: Session, key: str, language: str, template: str, case: RenewalCase, today,
+            base_url: str) -> Rendered:
     """`template` rendered for a real case, its customer's name masked (the plate is masked in every
     SMS); a quote text takes the case's newest priced quote. Raises TemplateRefused with the reasons."""
     policy = session.get(Policy, case.policy_id)
     customer = session.get(Customer, policy.customer_id)
     quote = session.exec(select(Quote).where(Quote.case_id == case.id, Quote.premium.is_not(None))
                          .order_by(Quote.created_at.desc()).limit(1)).first()
-    context = message_context(session, case, policy, customer, language, (today - case.expiry_date).days, quote)
+    context = message_context(session, case, policy, customer, language, (today - case.expiry_date).days, quote,
+                              base_url)
     context["customer_name"] = mask_name(customer.name)
     if "premium" not in context:  # no quote yet: last year's premium shows where the quoted one goes
         context.update(premium=policy.premium, quote_valid_until=today)
@@ -90,11 +99,11 @@ def preview(session: Session, key: str, language: str, template: str, case: Rene
     return rendered
 
 
-def save(session: Session, key: str, language: str, template: str, case: RenewalCase, today, staff_id: uuid.UUID,
-         at: datetime | None = None) -> SmsTemplate:
+def save(session: Session, key: str, language: str, template: str, case: RenewalCase, today, base_url: str,
+         staff_id: uuid.UUID, at: datetime | None = None) -> SmsTemplate:
     """Keep `template` as the newest version, once it renders for `case` (see preview). Two admins
     saving at once: the second finds its version number taken and is refused."""
-    preview(session, key, language, template, case, today)
+    preview(session, key, language, template, case, today, base_url)
     latest = current(session, key, language)
     version = (latest.version if latest else 0) + 1
     new_id = uuid.uuid4()

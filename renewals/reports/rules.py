@@ -439,8 +439,8 @@ ENGLISH = {
     "阶段": "Stage", "进入": "Reached", "跳过": "Skipped", "在此续保": "Renewed here", "在此流失": "Lost here",
     "阶段转化率": "Stage conversion", "占续保比": "Share of renewals", "角色": "Role", "任务数": "Tasks",
     "已办理": "Handled", "应办每日任务": "Daily calls due", "当日办理": "Handled the same day",
-    "当日办理率": "Same-day rate", "错过": "Missed", "逾期未办": "Overdue", "待办": "Pending",
-    "升级督办": "Escalations", "办理时长中位数(分钟)": "Median minutes to handle",
+    "当日办理率": "Same-day rate", "当日未办": "Missed", "逾期未办": "Overdue", "待办": "Pending",
+    "升级督办": "Escalations", "办理时长中位数（分钟）": "Median minutes to handle",
     "末周联系": "Final-week contacts", "联系后两条短信率": "Followed by both SMS",
     "保单服务经理": "Service manager", "分管副经理": "Deputy manager", "系统专员": "System specialist",
     "管理人员": "Management", "审计": "Auditor",
@@ -504,7 +504,7 @@ def funnel_table(report: FunnelReport, language: str = "zh-CN") -> Table:
 def task_table(report: TaskReport, language: str = "zh-CN") -> Table:
     w = _Words(language)
     columns = list(map(w, ["客户经理", "角色", "支公司代码", "任务数", "已办理", "应办每日任务", "当日办理", "当日办理率",
-                           "错过", "逾期未办", "待办", "升级督办", "办理时长中位数(分钟)", "末周联系",
+                           "当日未办", "逾期未办", "待办", "升级督办", "办理时长中位数（分钟）", "末周联系",
                            "联系后两条短信率"]))
     rows = [[r.manager_name or w("合计"), w(ROLE_LABELS[r.role]) if r.role else "", r.sub_branch_code or "", str(r.opened), str(r.handled),
              str(r.daily_due), str(r.handled_same_day), _pct(r.compliance_rate), str(r.missed), str(r.overdue_open),

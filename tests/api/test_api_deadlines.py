@@ -22,7 +22,7 @@ from models import ContactRecord, Note
 from renewals.core.db import migrate
 from renewals.dev.servers import EmbeddedPostgres
 from tests.api.conftest import Api
-from tests.scenario import Scenario, eventually
+from tests.scenario import Scenario, a_case_no_worker_runs, eventually
 from worker import build_worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -133,19 +133,7 @@ async def test_staff_actions_answer_while_postgresql_is_frozen_and_act_once_when
 
 async def test_a_staff_action_answers_while_no_worker_runs_its_case_and_acts_once_when_retried(
         api: Api, time_env, settings, engine, twilio):
-    # No workflow cache: the next worker takes the case's tasks at once, not after a sticky timeout.
-    uncached = settings.model_copy(update={"workflow_cache_size": 0})
-    queue = f"renewals-deadlines-{uuid.uuid4().hex[:8]}"
-    scenario = Scenario(time_env, engine, twilio, queue)
-    async with build_worker(time_env.client, uncached, engine, task_queue=queue):
-        case = await scenario.start(days_to_expiry=62)
-        await scenario.sleep_until(case.at(-60, 10))
-
-        async def window_opened() -> None:  # projected, and nothing left in flight for this worker
-            assert scenario.case_row(case) is not None and scenario.tasks(case)
-            assert not (await case.handle.describe()).raw_description.pending_activities
-
-        await eventually(window_opened)
+    scenario, case, uncached = await a_case_no_worker_runs(time_env, settings, engine, twilio)
     owner = {**await api.sign_in(case.owner_id), "Idempotency-Key": f"no-worker-{uuid.uuid4()}"}
     path, body = f"/cases/{case.case_id}/contacts", {"channel": "call", "result": "reached", "note": "要报价"}
 
@@ -153,7 +141,7 @@ async def test_a_staff_action_answers_while_no_worker_runs_its_case_and_acts_onc
     assert took < ANSWER_WITHIN, f"answered after {took:.1f} s"
     _assert_unavailable(response)
 
-    async with build_worker(time_env.client, uncached, engine, task_queue=queue):
+    async with build_worker(time_env.client, uncached, engine, task_queue=scenario.task_queue):
         first = await _until_answered(api, path, owner, body)
         assert first.status_code == 200, first.text
         again = await api.post(path, headers=owner, json=body)

@@ -215,7 +215,7 @@ async def test_task_compliance_per_manager(api: Api, world: World):
     csv_rows = list(csv.DictReader(io.StringIO((await api.get(
         "/reports/tasks", params=MARCH | {"format": "csv"}, headers=world.headers["deputy1"])).content.decode("utf-8-sig"))))
     a_csv = next(r for r in csv_rows if r["客户经理"] == "甲经理")
-    assert (a_csv["当日办理率"], a_csv["错过"], a_csv["办理时长中位数(分钟)"]) == ("50.0%", "2", "120")
+    assert (a_csv["当日办理率"], a_csv["当日未办"], a_csv["办理时长中位数（分钟）"]) == ("50.0%", "2", "120")
 
 
 async def test_sales_read_only_their_own_figures(api: Api, world: World):

@@ -24,6 +24,7 @@ CONTEXT = {
     "quote_valid_until": date(2025, 2, 28),
     "stage_label": stage_with_days(Stage.DEPUTY_SUPERVISION),
     "loss_reasons": [word(reason) for reason in LOSS_REASON_CHOICES],
+    "case_url": "https://renewals.example.com/app/cases/0b8e1f9c-6d2a-4e0b-9c61-2f4d8a7e3b15",
 }
 CUSTOMER_KEYS = ("first_notice", "final_notice", "quote", "service_request")
 

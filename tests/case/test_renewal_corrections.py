@@ -66,6 +66,7 @@ async def test_continue_then_failed_after_t10_escalates_at_once(sc: Scenario):
     assert (state.stage, state.escalated) == ("DEPUTY_SUPERVISION", True)
     [alert] = sc.sms_to(case.deputy_phone)
     assert case.customer_name in alert
+    assert alert.endswith(f"http://testserver/app/cases/{case.case_id}"), "one tap to the case's page"
     assert [(t.kind, t.assignee_id) for t in state.open_tasks] == [("supervision", case.deputy_id)]
     assert f"moves to FINAL_CONTACT at {case.at(-7):%Y-%m-%d} 09:00" in await details(case)
     sc.save_history(case, "continue_then_failed_escalates_at_once")

@@ -54,7 +54,7 @@ def test_one_edit_of_a_windows_days_moves_the_calendar_the_tasks_the_staff_rules
     assert "(T-20)" in rules.follow_up_refusal(OWNER, FollowUpStatus.failed, second_contact_state())
 
     # The console's window days and the SMS's stage wording.
-    assert window_days(earlier) == {**window_days(), "SECOND_CONTACT": "T-30 ~ T-23", "THIRD_CONTACT": "T-22 ~ T-11"}
+    assert window_days("zh", earlier) == {**window_days("zh"), "THIRD_CONTACT": "终保前22~11天"}
     assert stage_with_days(Stage.THIRD_CONTACT, table=earlier) == "第三次接触(终保前22~11天)"
     assert stage_with_days(Stage.THIRD_CONTACT, "en", table=earlier) == "Third contact (T-22 to T-11)"
     assert stage_with_days(Stage.THIRD_CONTACT) == "第三次接触(终保前20~11天)", "the table itself is unchanged"

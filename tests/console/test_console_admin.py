@@ -63,7 +63,7 @@ async def test_an_admin_imports_a_file_reads_its_row_errors_and_assigns_the_unas
     await expect(page.locator("#row-errors")).to_contain_text("language")
     await expect(page.locator("#row-errors")).to_contain_text("must be one of zh-CN, en")
     await no_horizontal_scroll(page)
-    errors = await page.request.get(console_url + await page.get_by_role("link", name="下载全部错误行(CSV)").get_attribute("href"))
+    errors = await page.request.get(console_url + await page.get_by_role("link", name="下载全部错误行（CSV）").get_attribute("href"))
     assert errors.status == 200 and errors.headers["content-type"].startswith("text/csv")
     assert list(csv.reader(io.StringIO((await errors.body()).decode("utf-8-sig")))) == [
         ["row", "column", "reason"], ["5", "language", "must be one of zh-CN, en"]]
@@ -117,7 +117,7 @@ async def test_an_admin_completes_a_needs_attention_task_on_the_case_page(consol
     await page.goto(f"{console_url}/app/cases/{case.case_id}")
     await expect(page.locator("#problem")).to_contain_text("first_notice")
     await page.get_by_label("备注").fill("客户语言已更正,首次通知已补发")
-    await page.get_by_role("button", name="已处理,完成待办").click()
+    await page.get_by_role("button", name="已处理，完成待办").click()
     await expect(page.get_by_role("status")).to_contain_text("异常已处理")
     await no_horizontal_scroll(page)
     assert (attention().state, attention().handled_by) == ("done", sc.admin.id)

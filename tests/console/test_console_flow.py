@@ -49,15 +49,15 @@ async def test_manager_fails_the_case_and_the_deputy_renews_it(console_url: str,
     await expect(page.locator("#task")).to_contain_text("目前没有您的待办任务")
 
     # A refusal shows the reason in the page's language next to its field, with what was typed kept.
-    await page.get_by_role("radio", name="成功(已缴费出单)").check()
+    await page.get_by_role("radio", name="成功（已缴费出单）").check()
     await page.locator("#follow-up-note").fill("客户说已缴费")
     await page.get_by_role("button", name="保存").first.click()
     await expect(page.locator("#err-follow-up-new_policy_no")).to_contain_text("须填写新保单号")
-    await expect(page.get_by_role("radio", name="成功(已缴费出单)")).to_be_checked()
+    await expect(page.get_by_role("radio", name="成功（已缴费出单）")).to_be_checked()
     await expect(page.locator("#follow-up-note")).to_have_value("客户说已缴费")
     await page.locator("#follow-up-note").fill("")
 
-    await page.get_by_role("radio", name="失败(需副经理协助)").check()
+    await page.get_by_role("radio", name="失败（需副经理协助）").check()
     await page.get_by_role("button", name="保存").first.click()
     await expect(page.get_by_role("status")).to_contain_text("跟进状态已保存")
     await expect(page.locator("#follow-up-status")).to_contain_text("失败")
@@ -77,7 +77,7 @@ async def test_manager_fails_the_case_and_the_deputy_renews_it(console_url: str,
     # The deputy assists (协助): the manager may still record the renewal; failed/continue are the deputy's.
     follow_up = page.locator("form[action$='/follow-up']")
     assert await follow_up.get_by_role("radio").count() == 1
-    await expect(follow_up.get_by_role("radio", name="成功(已缴费出单)")).to_have_count(1)
+    await expect(follow_up.get_by_role("radio", name="成功（已缴费出单）")).to_have_count(1)
     await page.get_by_role("button", name="退出").click()
 
     await sign_in(page, console_url, deputy)
@@ -85,7 +85,7 @@ async def test_manager_fails_the_case_and_the_deputy_renews_it(console_url: str,
     await page.get_by_role("link", name="督办与投诉").click()
     await page.get_by_role("link", name=case.inp.policy_no).click()
     await expect(page.locator("#customer-phone")).to_contain_text("****")  # the deputy is not the owner
-    await page.get_by_role("radio", name="成功(已缴费出单)").check()
+    await page.get_by_role("radio", name="成功（已缴费出单）").check()
     await page.get_by_role("textbox", name="新保单号").fill("PDAA2027DEPUTY")
     await page.get_by_role("button", name="保存").first.click()
     await expect(page.get_by_role("status")).to_contain_text("跟进状态已保存")
@@ -133,7 +133,7 @@ async def test_the_manager_records_intent_and_the_customers_proxy_family_and_pho
     await page.locator("#contact-intent").select_option("high")
     await page.locator("#contact-form").get_by_role("button", name="记录联系结果").click()
     await expect(page.get_by_role("status")).to_contain_text("联系结果已记录")
-    await expect(page.locator("#intent")).to_have_text("意向高 · 不需要报价(不发报价短信)")
+    await expect(page.locator("#intent")).to_have_text("意向高 · 不需要报价（不发报价短信）")
 
     await page.locator("summary", has_text="委托人、家庭成员和其他电话").click()
     await page.locator("#proxy-name").fill("孙丽丽")

@@ -80,7 +80,7 @@ async def test_admins_and_managers_land_on_their_pages_and_sales_cannot_open_the
     manager = add_person(sc.engine, Role.manager, branch_code=sc.branch_code)
     context, page = await phone_page(browser, console_url, give_password(sc.engine, admin.id))
     assert page.url.endswith("/app/admin")
-    for heading in ("导入保单(CSV)", "未分配保单", "离职移交(先试运行)"):
+    for heading in ("导入保单（CSV）", "未分配保单", "离职移交（先试运行）"):
         await expect(page.get_by_role("heading", name=heading)).to_be_visible()
     await page.get_by_role("button", name="退出").click()
 

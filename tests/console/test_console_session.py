@@ -45,3 +45,18 @@ def test_a_csrf_token_is_bound_to_the_browser_nonce_and_the_secret():
     other_secret = Settings(_env_file=None, jwt_secret="t" * 40)
     with pytest.raises(web.CsrfRefused):
         web.check_csrf(browser, FormData({web.CSRF_FIELD: token}), other_secret)
+
+
+def test_each_render_carries_the_csrf_token_under_a_new_mask_and_every_mask_validates():
+    # Pages are gzipped and some reflect what was typed: a secret repeated byte for byte in every
+    # response could be guessed from compressed sizes (BREACH), so no two renders show the same string.
+    settings = _settings("dev")
+    browser = _request({web.CSRF_COOKIE: "the-browser-nonce"})
+    tokens = {web.form_token(browser, settings)[0] for _ in range(20)}
+    assert len(tokens) == 20
+    for token in tokens:
+        web.check_csrf(browser, FormData({web.CSRF_FIELD: token}), settings)
+    token = tokens.pop()
+    for forged in (token[:-1] + ("0" if token[-1] != "0" else "1"), token[:64], token + "00", "zz" * 64, ""):
+        with pytest.raises(web.CsrfRefused):
+            web.check_csrf(browser, FormData({web.CSRF_FIELD: forged}), settings)
