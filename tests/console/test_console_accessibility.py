@@ -26,8 +26,9 @@ PAGES: dict[str, tuple[str, ...]] = {
     "deputy": ("/app/tasks", "/app/supervision", "/app/cases/{case}"),
     "admin": ("/app/admin", "/app/admin/templates", "/app/admin/templates/first_notice/zh-CN", "/app/cases",
               "/app/cases/{case}"),
-    "manager": ("/app/manager?from=2020-01-01&to=2020-01-31", "/app/manager", "/app/cases", "/app/supervision"),
-    "auditor": ("/app/cases", "/app/cases/{case}"),
+    "manager": ("/app/manager?from=2020-01-01&to=2020-01-31", "/app/manager", "/app/cases", "/app/supervision",
+                "/app/cases/{case}/timeline"),
+    "auditor": ("/app/audit", "/app/cases", "/app/cases/{case}", "/app/cases/{case}/timeline"),
     "signed_out": ("/app/sign-in", "/app/no-such-page"),
 }
 

@@ -129,7 +129,7 @@ async def test_an_admin_reassigns_and_closes_a_case_and_resolves_what_needs_atte
     await page.reload()
     item = page.locator("#attention li", has_text=broken.inp.policy_no)
     await item.get_by_label("备注").fill("客户语言已更正,首次通知已补发")
-    await item.get_by_role("button", name="已处理,完成待办").click()
+    await item.get_by_role("button", name="已处理，完成待办").click()
     await expect(page.get_by_role("status")).to_contain_text("异常已处理")
     assert attention().state == "done"
     await context.close()
