@@ -166,6 +166,7 @@ async def _ensure_schedules(settings: Settings) -> str:
     from renewals.core.temporal import connect, set_namespace_retention
     from renewals.intake.schedule import ensure_intake_schedule
     from renewals.reports.task_rollup import ensure_rollup_schedule
+    from renewals.scoring.schedule import ensure_scoring_schedule
 
     client = await connect(settings)
     if not await set_namespace_retention(client, settings.temporal_namespace,
@@ -174,6 +175,7 @@ async def _ensure_schedules(settings: Settings) -> str:
     await ensure_archiver_schedule(client, settings)
     intake = await ensure_intake_schedule(client, settings)
     await ensure_rollup_schedule(client, settings)
+    await ensure_scoring_schedule(client, settings)
     return intake
 
 

@@ -80,11 +80,12 @@ def _outcome(rng: random.Random, premium: float, claims: int) -> dict[str, str]:
 
 def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA", sub_branch: str = SUB_BRANCH,
          managers: tuple[str, ...] = MANAGERS, handler_codes: tuple[str, ...] = HANDLER_CODES,
-         outcomes: bool = False) -> list[dict[str, str]]:
+         outcomes: bool = False, days: int = 365) -> list[dict[str, str]]:
+    """`count` rows expiring evenly over `days` days from `start`."""
     rng = random.Random(seed)
     out = []
     for i in range(count):
-        expiry = start + timedelta(days=(i * 365) // max(count, 1))
+        expiry = start + timedelta(days=(i * days) // max(count, 1))
         birth = date(1960, 1, 1) + timedelta(days=rng.randrange(40 * 365))
         first_registered = expiry - timedelta(days=365 * rng.randrange(1, 12) + rng.randrange(300))
         assigned = i % 4 != 3

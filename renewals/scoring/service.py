@@ -49,10 +49,11 @@ from cases c
 left join lateral (select q.premium from quote q where q.case_id = c.id and q.premium is not null
                    and q.created_at <= c.at order by q.created_at desc limit 1) q on true
 left join lateral (select max(cr.created_at) as last_reached from contact_record cr
-                   where cr.case_id = c.id and cr.channel = 'call' and cr.result = 'reached') r on true
+                   where cr.case_id = c.id and cr.channel = 'call' and cr.result = 'reached'
+                   and cr.created_at <= c.at) r on true
 left join lateral (select count(*) as unanswered from contact_record cr
                    where cr.case_id = c.id and cr.channel = 'call' and cr.result in {UNANSWERED}
-                   and cr.created_at > coalesce(r.last_reached, '-infinity')) u on true
+                   and cr.created_at > coalesce(r.last_reached, '-infinity') and cr.created_at <= c.at) u on true
 left join lateral (select count(*) as lost_before from policy pp join renewal_case prev on prev.policy_id = pp.id
                    where pp.customer_id = c.customer_id and prev.expiry_date < c.expiry_date
                    and prev.outcome in {rules.LAPSE_OUTCOMES}) l on true

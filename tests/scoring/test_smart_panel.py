@@ -59,21 +59,27 @@ async def test_two_tasks_due_at_the_same_time_come_in_order_of_lapse_risk(api: A
 
 
 async def test_a_customer_who_answered_only_in_the_evening_is_best_called_in_the_evening(api: Api, sc: Scenario):
-    case, = await same_owner(sc, 1)
-    owner = await api.sign_in(case.owner_id)
-    for day in (-20, -19):
-        await sc.sleep_until(case.at(day, 10, 30))
-        await api.post(f"/cases/{case.case_id}/contacts", headers=owner, json={"channel": "call", "result": "no_answer"})
-        await sc.sleep_until(case.at(day, 14, 30))
-        await api.post(f"/cases/{case.case_id}/contacts", headers=owner, json={"channel": "call", "result": "busy"})
-    await sc.sleep_until(case.at(-19, 19, 10))
-    recorded = await api.post(f"/cases/{case.case_id}/contacts", headers=owner,
-                              json={"channel": "call", "result": "reached"})
-    assert recorded.status_code == 200, recorded.text
+    evening, morning = await same_owner(sc, 2)
+    owner = await api.sign_in(evening.owner_id)
+
+    async def call(case: Case, result: str, times: int = 1) -> None:
+        for _ in range(times):
+            recorded = await api.post(f"/cases/{case.case_id}/contacts", headers=owner,
+                                      json={"channel": "call", "result": result})
+            assert recorded.status_code == 200, recorded.text
+
+    # Over the sub-branch, mornings answer best; this customer answers only in the evening.
+    for day, evening_misses in ((-20, 2), (-19, 1)):
+        await sc.sleep_until(evening.at(day, 11, 10))
+        await call(evening, "no_answer")
+        await call(morning, "reached", 2)
+        await sc.sleep_until(evening.at(day, 19, 10))
+        await call(evening, "reached")
+        await call(morning, "no_answer", evening_misses)
     refresh(api.engine, await sc.now())
 
-    items = [item for item in await panel(api, owner, case.at(-18).date()) if item["case_id"] == str(case.case_id)]
-    assert items and {item["best_hour"] for item in items} == {19}, items
+    best = {item["case_id"]: item["best_hour"] for item in await panel(api, owner, evening.at(-18).date())}
+    assert (best[str(evening.case_id)], best[str(morning.case_id)]) == (19, 11), best
 
 
 async def test_an_absence_moves_the_tasks_of_three_open_cases_to_the_cover_and_back(api: Api, sc: Scenario):
