@@ -57,6 +57,8 @@ class LapseRisk(BaseModel):
 
 
 class AbsenceIn(BaseModel):
+    model_config = examples({"cover_id": STAFF_ID, "starts_at": "2026-03-02T01:00:00Z",
+                             "ends_at": "2026-03-06T10:00:00Z"})
     cover_id: uuid.UUID = Field(description="a service manager of the same sub-branch")
     starts_at: AwareDatetime = Field(description="from (a past time means now)")
     ends_at: AwareDatetime
@@ -65,6 +67,10 @@ class AbsenceIn(BaseModel):
 
 
 class AbsenceOut(BaseModel):
+    model_config = examples({"id": "5b0c7e0e-8f3a-4e55-9d1e-2f6b7a8c9d01", "staff_id": "0e6f1c2d-3b4a-4c5d-8e9f-a0b1c2d3e4f5",
+                             "cover_id": STAFF_ID, "starts_at": "2026-03-02T01:00:00Z",
+                             "ends_at": "2026-03-06T10:00:00Z", "recorded_by": "0e6f1c2d-3b4a-4c5d-8e9f-a0b1c2d3e4f5",
+                             "ended_by": None})
     id: uuid.UUID
     staff_id: uuid.UUID
     cover_id: uuid.UUID

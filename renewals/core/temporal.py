@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
-from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError, ScheduleUpdate, TLSConfig
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy, SchedulePolicy,
+    ScheduleSpec, ScheduleUpdate, TLSConfig,
+)
 from temporalio.common import SearchAttributeKey
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
@@ -89,6 +93,17 @@ async def set_namespace_retention(client: Client, namespace: str, days: int) -> 
             raise
         return False
     return True
+
+
+def nightly_schedule(workflow: str, workflow_id: str, cron: str, summary: str, settings: Settings) -> Schedule:
+    """A job that runs once a night at `cron` in the company time zone, on the task queue: a run
+    still going is not doubled, and a missed night runs when the server is back."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(workflow, id=workflow_id, task_queue=settings.task_queue,
+                                           static_summary=summary),
+        spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=settings.timezone),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
 
 
 async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:

@@ -20,15 +20,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, DateTime, Engine, delete, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
-from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec,
-)
+from temporalio.client import Client
 
 from models import RolledTaskDay, Task, TaskDay, TaskState
 from renewals.core.db import allow_long_statements
 from renewals.reports.queries import opened_between, task_figures
 from renewals.core.settings import Settings
-from renewals.core.temporal import put_schedule
+from renewals.core.temporal import nightly_schedule, put_schedule
 from renewals.case.contract import TASK_ROLLUP_WORKFLOW
 
 ROLLUP_SCHEDULE_ID = "task-rollup-daily"
@@ -102,12 +100,8 @@ def unroll(conn: Connection, opened: Iterable[datetime]) -> None:
 
 
 async def ensure_rollup_schedule(client: Client, settings: Settings) -> None:
-    """Create (or bring up to date) `task-rollup-daily`: the roll-up at 01:30 every night."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(TASK_ROLLUP_WORKFLOW, id="task-rollup", task_queue=settings.task_queue,
-                                           static_summary="Roll the settled days' tasks up for the compliance report"),
-        spec=ScheduleSpec(cron_expressions=[ROLLUP_CRON], time_zone_name=settings.timezone),
-        # A missed night runs when the server is back; the report scans what is not rolled up meanwhile.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
-    )
-    await put_schedule(client, ROLLUP_SCHEDULE_ID, schedule)
+    """Create (or bring up to date) `task-rollup-daily`: the roll-up at 01:30 every night; a missed
+    night runs when the server is back, the report scanning what is not rolled up meanwhile."""
+    await put_schedule(client, ROLLUP_SCHEDULE_ID, nightly_schedule(
+        TASK_ROLLUP_WORKFLOW, "task-rollup", ROLLUP_CRON, "Roll the settled days' tasks up for the compliance report",
+        settings))

@@ -34,29 +34,42 @@ QUALITY_CASES = 2_000
 
 UNANSWERED = ("no_answer", "busy")
 
-# One row per case: the facts rules.CaseFacts holds, as of its closing (closed) or now (open).
+# One row per case: the facts rules.CaseFacts holds, as of its closing (closed) or now (open). Set-based
+# over the batch's cases (hash joins), not a subquery per case.
 FACTS = f"""
-with cases as (
+with cases as materialized (
   select rc.id, rc.outcome, rc.started_at, coalesce(rc.closed_at, :now) as at, rc.signing_intent, rc.timezone,
          rc.expiry_date, rc.sub_branch_id, p.claims_last_year, p.premium, p.channel, p.customer_id,
          cu.sms_opt_out, cu.do_not_call_until
   from renewal_case rc join policy p on p.id = rc.policy_id join customer cu on cu.id = p.customer_id
   where {{where}}
   order by {{order}} limit :limit
+),
+calls as (
+  select cr.case_id, cr.result, cr.created_at,
+         max(cr.created_at) filter (where cr.result = 'reached') over (partition by cr.case_id) as last_reached
+  from contact_record cr join cases c on c.id = cr.case_id
+  where cr.channel = 'call' and cr.created_at <= c.at
+),
+reached as (
+  select case_id, max(last_reached) as last_reached,
+         count(*) filter (where result in {UNANSWERED} and created_at > coalesce(last_reached, '-infinity'))
+           as unanswered
+  from calls group by case_id
+),
+quoted as (
+  select distinct on (q.case_id) q.case_id, q.premium from quote q join cases c on c.id = q.case_id
+  where q.premium is not null and q.created_at <= c.at order by q.case_id, q.created_at desc
+),
+lost as (
+  select c.id as case_id, count(*) as lost_before from cases c join policy pp on pp.customer_id = c.customer_id
+  join renewal_case prev on prev.policy_id = pp.id
+  where prev.expiry_date < c.expiry_date and prev.outcome in {rules.LAPSE_OUTCOMES} group by c.id
 )
-select c.*, q.premium as quoted, r.last_reached, u.unanswered, l.lost_before
-from cases c
-left join lateral (select q.premium from quote q where q.case_id = c.id and q.premium is not null
-                   and q.created_at <= c.at order by q.created_at desc limit 1) q on true
-left join lateral (select max(cr.created_at) as last_reached from contact_record cr
-                   where cr.case_id = c.id and cr.channel = 'call' and cr.result = 'reached'
-                   and cr.created_at <= c.at) r on true
-left join lateral (select count(*) as unanswered from contact_record cr
-                   where cr.case_id = c.id and cr.channel = 'call' and cr.result in {UNANSWERED}
-                   and cr.created_at > coalesce(r.last_reached, '-infinity') and cr.created_at <= c.at) u on true
-left join lateral (select count(*) as lost_before from policy pp join renewal_case prev on prev.policy_id = pp.id
-                   where pp.customer_id = c.customer_id and prev.expiry_date < c.expiry_date
-                   and prev.outcome in {rules.LAPSE_OUTCOMES}) l on true
+select c.*, q.premium as quoted, r.last_reached, coalesce(r.unanswered, 0) as unanswered,
+       coalesce(l.lost_before, 0) as lost_before
+from cases c left join quoted q on q.case_id = c.id left join reached r on r.case_id = c.id
+left join lost l on l.case_id = c.id
 """
 CLOSED = f"rc.outcome in {rules.LEARNT_OUTCOMES}"
 
@@ -170,10 +183,10 @@ def score_open_cases(engine: Engine, model: LapseModel, now: datetime,
                 values.append({"case_id": row.id, "score": score, "reasons": reasons, "best_hour": hour,
                                "model_version": model.version, "scored_at": now})
             with engine.begin() as writer:
-                stmt = insert(LapseScore).values(values)
+                stmt = insert(LapseScore)
                 writer.execute(stmt.on_conflict_do_update(index_elements=[LapseScore.case_id], set_={
                     name: stmt.excluded[name] for name in ("score", "reasons", "best_hour", "model_version",
-                                                           "scored_at")}))
+                                                           "scored_at")}), values)
             scored += len(rows)
             progress(scored)
     return scored
