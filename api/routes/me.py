@@ -61,7 +61,7 @@ def add_absence(body: AbsenceIn, staff: CurrentStaff, session: SessionDep, now: 
 
 
 @router.delete("/absences/{absence_id}", summary="End an absence now (or withdraw one not begun)", status_code=204,
-               responses=error_responses(401, 403))
+               responses=error_responses(401, 403, 422))
 def remove_absence(absence_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now: NowDep) -> Response:
     end_absence(session, find_absence(session, staff, absence_id), staff, now)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from tests.api.conftest import Api
 from tests.scenario import Case, Scenario, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+ABSENCE_ROUTES = {("DELETE", "/me/absences/{absence_id}")}  # who may end one: below
 
 
 async def same_owner(sc: Scenario, count: int, days_to_expiry: int = 21) -> list[Case]:
@@ -127,3 +128,22 @@ async def test_only_a_colleague_of_the_same_sub_branch_covers(api: Api, sc: Scen
     refused = await api.post("/me/absences", headers=owner, json={
         "cover_id": str(case.deputy_id), "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()})
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "cover_id", refused.text
+
+
+async def test_a_deputy_records_an_absence_for_their_salesperson_and_only_they_or_the_salesperson_end_it(
+        api: Api, sc: Scenario):
+    case, = await same_owner(sc, 1)
+    cover, stranger = sc.add_sales("赵六"), sc.add_sales("孙八")
+    deputy, owner = await api.sign_in(case.deputy_id), await api.sign_in(case.owner_id)
+    now = await sc.now()
+    recorded = await api.post("/me/absences", headers=deputy, json={
+        "staff_id": str(case.owner_id), "cover_id": str(cover.id), "starts_at": now.isoformat(),
+        "ends_at": (now + timedelta(days=2)).isoformat()})
+    assert recorded.status_code == 201, recorded.text
+    assert [a["id"] for a in (await api.get("/me/absences", headers=owner)).json()] == [recorded.json()["id"]]
+    path = f"/me/absences/{recorded.json()['id']}"
+    for someone in (stranger.id, cover.id):
+        refused = await api.delete(path, headers=await api.sign_in(someone))
+        assert refused.status_code == 403 and refused.json()["error"]["message"].startswith("no service manager")
+    assert (await api.delete(path, headers=deputy)).status_code == 204
+    assert (await api.get("/me/absences", headers=owner)).json() == []
