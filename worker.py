@@ -21,6 +21,7 @@ from activities.intake import IntakeActivities
 from activities.notifications import Notifications
 from activities.privacy import PrivacyActivities
 from activities.projection import CaseProjection
+from activities.scoring import ScoringActivities
 from activities.task_rollup import TaskRollupActivities
 from renewals.core.notify import Notifier, build_notifier
 from renewals.core.settings import Settings
@@ -28,6 +29,7 @@ from workflows.archiver import HistoryArchiver
 from workflows.intake import PolicyIntake
 from workflows.privacy import PrivacyPurge
 from workflows.renewal import PolicyRenewal
+from workflows.scoring import LapseScoring
 from workflows.task_rollup import TaskRollup
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, TaskRollup, PrivacyPurge],
+        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, TaskRollup, PrivacyPurge, LapseScoring],
         activities=[*projection.activities(), *notifications.activities(),
                     *HistoryArchiving(client, engine, settings.audit_archive_retention_months).activities(),
                     *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities(),
                     *TaskRollupActivities(engine, settings.timezone).activities(),
-                    *PrivacyActivities(engine, settings).activities()],
+                    *PrivacyActivities(engine, settings).activities(),
+                    *ScoringActivities(engine).activities()],
         # Activities are blocking (SQLAlchemy, twilio): a bounded thread pool, nothing per case.
         activity_executor=ThreadPoolExecutor(settings.activity_workers),
         max_concurrent_activities=settings.activity_workers,

@@ -19,6 +19,9 @@ Who acts on a case:
     administration (close, reassign)
              a system specialist (admin) of the case's branch
 
+Who records an absence (cover while away, renewals.ownership.cover): a salesperson for themselves,
+the deputy of their sub-branch for them; either may end it.
+
 Who imports policies: a system specialist (admin) of a branch, into that branch only. Every row names
 one of its sub-branches; a row naming another branch's policy is refused, and a row's customer is
 found among the branch's own records of people (renewals.intake.service), so an import reads and writes
@@ -39,13 +42,16 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, true
 from sqlmodel import Session, select
 
 from api.deps import CurrentStaff, SessionDep
 from api.errors import ApiError
-from models import Assignment, Branch, Customer, ImportJob, Policy, Quote, RenewalCase, Role, Staff, SubBranch, Task
+from models import (
+    Assignment, Branch, Customer, ImportJob, Policy, Quote, RenewalCase, Role, Staff, StaffAbsence, SubBranch, Task,
+)
 from renewals.case.start import CaseRejected
+from renewals.ownership.cover import running
 from renewals.reports.queries import Filters
 from renewals.case.contract import Actor, ActorRole, closed_reason
 from renewals.privacy.service import record_full_views
@@ -90,9 +96,12 @@ def policy_scope(staff: Staff) -> ColumnElement[bool]:
     return _scope(staff, Policy.sub_branch_id, or_(Policy.id.in_(owned), Policy.id.in_(assigned)))
 
 
-def own_tasks(staff: Staff) -> ColumnElement[bool]:
-    """The to-do panel shows a staff member their own tasks, nobody else's."""
-    return Task.assignee_id == staff.id
+def own_tasks(staff: Staff, now: datetime) -> ColumnElement[bool]:
+    """The to-do panel shows a staff member their own tasks, nobody else's, but for absences: while
+    a colleague is away, their tasks are on the panel of the colleague covering them, not theirs."""
+    away = select(StaffAbsence.staff_id).where(running(now))
+    return or_(and_(Task.assignee_id == staff.id, ~exists(away.where(StaffAbsence.staff_id == staff.id))),
+               Task.assignee_id.in_(away.where(StaffAbsence.cover_id == staff.id)))
 
 
 def staff_scope(staff: Staff) -> ColumnElement[bool]:
@@ -199,6 +208,28 @@ def find_quote(session: Session, staff: Staff, quote_id: uuid.UUID, action: Case
     if action:
         require(staff, row[1], action)
     return row[0]
+
+
+def absent_staff(session: Session, staff: Staff, staff_id: uuid.UUID | None) -> Staff:
+    """Whose absence `staff` may record or end: their own as a salesperson, or a salesperson's of
+    their sub-branch as its deputy."""
+    if staff_id is None or staff_id == staff.id:
+        if staff.role != Role.sales:
+            raise ApiError(403, "only a service manager is covered while away: a deputy records it for them")
+        return staff
+    absent = session.get(Staff, staff_id)
+    if staff.role != Role.deputy or absent is None or absent.sub_branch_id != staff.sub_branch_id \
+            or absent.role != Role.sales:
+        raise ApiError(403, "no service manager with this id is in your scope", field="staff_id")
+    return absent
+
+
+def find_absence(session: Session, staff: Staff, absence_id: uuid.UUID) -> StaffAbsence:
+    absence = session.get(StaffAbsence, absence_id)
+    if absence is None:
+        raise ApiError(403, "no absence with this id is in your scope")
+    absent_staff(session, staff, absence.staff_id)  # the same rule as recording it
+    return absence
 
 
 def importing_branch(staff: Staff) -> uuid.UUID:

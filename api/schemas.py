@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 from sqlmodel import Session
 
 from api.inputs import CASE_ID, QUOTE_ID, STAFF_ID, Line, Note, Text, examples
@@ -50,6 +50,36 @@ class MeOut(BaseModel):
     sub_branch_code: str | None
 
 
+class LapseRisk(BaseModel):
+    score: int = Field(ge=0, le=100, description="the chance, in percent, that the case ends lost or lapsed")
+    reasons: list[str] = Field(description="the score's top reasons, strongest first, 中文 / English")
+    model_version: str = Field(description="the model that scored it: prior-… while the book has too few outcomes")
+
+
+class AbsenceIn(BaseModel):
+    model_config = examples({"cover_id": STAFF_ID, "starts_at": "2026-03-02T01:00:00Z",
+                             "ends_at": "2026-03-06T10:00:00Z"})
+    cover_id: uuid.UUID = Field(description="a service manager of the same sub-branch")
+    starts_at: AwareDatetime = Field(description="from (a past time means now)")
+    ends_at: AwareDatetime
+    staff_id: uuid.UUID | None = Field(None, description="who is away: a deputy records it for a service manager "
+                                                         "of their sub-branch; default yourself")
+
+
+class AbsenceOut(BaseModel):
+    model_config = examples({"id": "5b0c7e0e-8f3a-4e55-9d1e-2f6b7a8c9d01", "staff_id": "0e6f1c2d-3b4a-4c5d-8e9f-a0b1c2d3e4f5",
+                             "cover_id": STAFF_ID, "starts_at": "2026-03-02T01:00:00Z",
+                             "ends_at": "2026-03-06T10:00:00Z", "recorded_by": "0e6f1c2d-3b4a-4c5d-8e9f-a0b1c2d3e4f5",
+                             "ended_by": None})
+    id: uuid.UUID
+    staff_id: uuid.UUID
+    cover_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    recorded_by: uuid.UUID
+    ended_by: uuid.UUID | None
+
+
 class TaskItem(BaseModel):
     task_id: uuid.UUID
     case_id: uuid.UUID
@@ -69,6 +99,12 @@ class TaskItem(BaseModel):
                                                         "call after supervision")
     signing_intent: SigningIntent | None = Field(
         default=None, description="签单意向 as last recorded: high comes first among tasks due at the same time")
+    lapse_risk: LapseRisk | None = Field(None, description="refreshed nightly; among tasks due at the same time "
+                                                           "the higher risk comes first")
+    best_hour: int | None = Field(None, ge=0, le=23, description="the local hour (its start) within the call hours "
+                                                                 "the customer is likeliest to answer in")
+    covering_for: uuid.UUID | None = Field(None, description="the absent colleague whose task this is, while "
+                                                             "you cover them")
 
 
 class TaskPage(BaseModel):
@@ -79,7 +115,11 @@ class TaskPage(BaseModel):
                    "what_to_do": "每日电话跟进并设置跟进状态 / call daily and set the follow-up status",
                    "opens_at": "2026-02-11T01:00:00Z", "due_at": "2026-02-11T16:00:00Z", "missed": False,
                    "customer_name": "钱**", "customer_phone": "139****8000", "plate": "沪A***45",
-                   "signing_intent": "high"}],
+                   "signing_intent": "high",
+                   "lapse_risk": {"score": 64, "reasons": ["近 3 次未接通 / last 3 calls unanswered",
+                                                           "上年出险 2 次 / 2 claims last year"],
+                                  "model_version": "lr-20261206T020000-48210"},
+                   "best_hour": 18}],
     })
     date: date
     items: list[TaskItem]

@@ -20,10 +20,12 @@ from api.access import (
 )
 from api.schemas import quotes_of
 from api.schemas import (
-    CasePage, CaseStatus, CaseView, ContactOut, ContactPerson, CustomerView, NoteOut, PolicyOut, TaskItem, TaskPage,
-    VehicleOut,
+    CasePage, CaseStatus, CaseView, ContactOut, ContactPerson, CustomerView, LapseRisk, NoteOut, PolicyOut, TaskItem,
+    TaskPage, VehicleOut,
 )
-from models import ContactRecord, Customer, Note, Policy, RenewalCase, SigningIntent, Staff, Task, TaskState, Vehicle
+from models import (
+    ContactRecord, Customer, LapseScore, Note, Policy, RenewalCase, SigningIntent, Staff, Task, TaskState, Vehicle,
+)
 from renewals.case.contract import Outcome, Stage, TaskKind
 from renewals.core.masking import mask_id_number, mask_name, mask_phone, mask_plate, mask_text
 from renewals.core.settings import Settings
@@ -180,8 +182,10 @@ PANEL_ROWS = 200
 # The longest a task stays open (a loss-reason task reported at T-60 is due at T+7): bounds the
 # index range scanned for missed tasks.
 LONGEST_TASK = timedelta(days=70)
-# Among tasks due at the same time: high signing intent first (签单意向较高的客户要重点联络), then medium,
-# then customers whose intent nobody recorded yet, then low.
+# Among tasks due at the same time: the likeliest to lapse first (unscored last), then high signing
+# intent (签单意向较高的客户要重点联络), then medium, then customers whose intent nobody recorded yet,
+# then low.
+RISK_ORDER = LapseScore.score.desc().nulls_last()
 INTENT_ORDER = case({SigningIntent.high: 0, SigningIntent.medium: 1, SigningIntent.low: 3},
                     value=RenewalCase.signing_intent, else_=2)
 
@@ -219,7 +223,8 @@ def what_to_do(kind: str, stage: str, proposal_no: str | None = None) -> str:
 
 def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime, day: date | None = None,
                limit: int = PANEL_ROWS, offset: int = 0, *, own_in_full: bool = False) -> TaskPage:
-    """The staff member's tasks for a day (default today in the company time zone): missed first, then what is due."""
+    """The staff member's tasks for a day (default today in the company time zone), with those of
+    a colleague they cover while the colleague is away: missed first, then what is due."""
     zone = ZoneInfo(settings.timezone)
     day = day or now.astimezone(zone).date()
     day_start = datetime.combine(day, time(0), tzinfo=zone)
@@ -232,18 +237,19 @@ def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime
     rows = session.exec(
         select(Task, RenewalCase.policy_no, RenewalCase.proposal_no, RenewalCase.signing_intent,
                RenewalCase.owner_id, RenewalCase.expiry_date, Customer.name,
-               Customer.phone, Vehicle.plate, missed, Note.body, Customer.id.label("customer_id"),
+               Customer.phone, Vehicle.plate, missed, Note.body, LapseScore, Customer.id.label("customer_id"),
                func.count().over().label("total"))
         .join(RenewalCase, RenewalCase.id == Task.case_id)
         .join(Policy, Policy.id == RenewalCase.policy_id)
         .join(Customer, Customer.id == Policy.customer_id)
         .join(Vehicle, Vehicle.id == Policy.vehicle_id)
         .outerjoin(Note, Note.id == Task.handover_note_id)
-        .where(own_tasks(staff), Task.opens_at < day_end, RenewalCase.outcome.is_(None),
+        .outerjoin(LapseScore, LapseScore.case_id == Task.case_id)
+        .where(own_tasks(staff, now), Task.opens_at < day_end, RenewalCase.outcome.is_(None),
                or_(and_(Task.state == TaskState.open, Task.due_at >= now),
                    and_(Task.state.in_([TaskState.open, TaskState.expired]), Task.due_at > missed_since,
                         Task.opens_at >= missed_since - LONGEST_TASK)))
-        .order_by(missed.desc(), Task.due_at, INTENT_ORDER, Task.opens_at, Task.id)
+        .order_by(missed.desc(), Task.due_at, RISK_ORDER, INTENT_ORDER, Task.opens_at, Task.id)
         .limit(limit).offset(offset)
     ).all()
 
@@ -258,8 +264,12 @@ def todo_panel(session: Session, staff: Staff, settings: Settings, now: datetime
                  due_at=task.due_at, missed=is_missed, expiry_date=expiry,
                  customer_name=shown(owner_id, name, mask_name), customer_phone=shown(owner_id, phone, mask_phone),
                  plate=shown(owner_id, plate, mask_plate), handover_note=handover,
-                 signing_intent=intent)
-        for task, policy_no, proposal_no, intent, owner_id, expiry, name, phone, plate, is_missed, handover, *_ in rows
+                 signing_intent=intent, best_hour=risk.best_hour if risk else None,
+                 lapse_risk=LapseRisk(score=risk.score, reasons=risk.reasons, model_version=risk.model_version)
+                 if risk else None,
+                 covering_for=task.assignee_id if task.assignee_id != staff.id else None)
+        for task, policy_no, proposal_no, intent, owner_id, expiry, name, phone, plate, is_missed, handover, risk, *_
+        in rows
     ]
     if own_in_full:
         log_own_panel_views(session, staff, {row.customer_id for row in rows if row.owner_id == staff.id and row.phone})

@@ -8,6 +8,7 @@ from models.privacy import PrivacyRequest, SensitiveView
 from models.renewal import (
     ContactRecord, IdempotencyKey, ImportJob, Note, Quote, QuoteWish, RenewalCase, SigningIntent, Task, TaskState,
 )
+from models.scoring import LapseModel, LapseScore, StaffAbsence
 from models.sign_in import SignInThrottle
 from models.sms_template import SmsTemplate
 from models.task_day import RolledTaskDay, TaskDay
@@ -15,7 +16,8 @@ from models.vehicle_model import VehicleModel
 
 __all__ = [
     "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "IdempotencyKey", "ImportJob", "InboundSms",
-    "Note", "Policy", "PolicyChannel", "PrivacyRequest", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role",
-    "RolledTaskDay", "SensitiveView", "SignInThrottle", "SigningIntent", "SmsTemplate", "Staff", "StaffQuoteConfig",
+    "LapseModel", "LapseScore", "Note", "Policy", "PolicyChannel", "PrivacyRequest", "Quote", "QuoteWish",
+    "RefusedAction", "RenewalCase", "Role", "RolledTaskDay", "SensitiveView", "SignInThrottle", "SigningIntent",
+    "SmsTemplate", "Staff", "StaffAbsence", "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskState", "Vehicle", "VehicleModel",
 ]

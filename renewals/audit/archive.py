@@ -21,9 +21,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from models import ContactRecord, HistoryArchive, RefusedAction, RenewalCase, Staff
+from models import ContactRecord, HistoryArchive, RefusedAction, RenewalCase, Staff, StaffAbsence
 from renewals.audit.timeline import (
-    CLOSING_STATUS, Archived, ContactInfo, DecodedHistory, RefusalInfo, StaffInfo, Timeline, build_timeline, staff_ids,
+    CLOSING_STATUS, Archived, ContactInfo, CoverInfo, DecodedHistory, RefusalInfo, StaffInfo, Timeline, build_timeline,
+    staff_ids,
 )
 from renewals.intake.service import bounded
 from renewals.core.settings import Settings
@@ -210,8 +211,9 @@ def _archived_at(engine: Engine, workflow_id: str) -> datetime | None:
 
 
 def case_records(engine: Engine, case_id: uuid.UUID, staff_in_history: set[uuid.UUID]
-                 ) -> tuple[list[ContactInfo], list[RefusalInfo], dict[uuid.UUID, StaffInfo]]:
-    """What the timeline joins from PostgreSQL: contact records, refusals and the staff involved."""
+                 ) -> tuple[list[ContactInfo], list[RefusalInfo], list[CoverInfo], dict[uuid.UUID, StaffInfo]]:
+    """What the timeline joins from PostgreSQL: contact records, refusals, the absences of the staff
+    the history names, and the staff involved."""
     with Session(engine) as session:
         contacts = [ContactInfo(id=r.id, channel=r.channel, staff_id=r.staff_id, idempotency_key=r.idempotency_key,
                                 provider_id=r.provider_id, masked_number=r.masked_number,
@@ -222,19 +224,24 @@ def case_records(engine: Engine, case_id: uuid.UUID, staff_in_history: set[uuid.
         refusals = [RefusalInfo(staff_id=r.staff_id, role=r.role, action=r.action, request=r.request,
                                 reason=r.reason, at=r.at)
                     for r in session.scalars(select(RefusedAction).where(RefusedAction.case_id == case_id))]
-        ids = staff_in_history | {r.staff_id for r in refusals} | {r.staff_id for r in contacts if r.staff_id}
+        covers = [CoverInfo(staff_id=a.staff_id, cover_id=a.cover_id, starts_at=a.starts_at, ends_at=a.ends_at,
+                            recorded_by=a.recorded_by, ended_by=a.ended_by)
+                  for a in session.scalars(select(StaffAbsence).where(StaffAbsence.staff_id.in_(staff_in_history)))]
+        ids = (staff_in_history | {r.staff_id for r in refusals} | {r.staff_id for r in contacts if r.staff_id}
+               | {a.cover_id for a in covers} | {a.recorded_by for a in covers}
+               | {a.ended_by for a in covers if a.ended_by})
         staff = {s.id: StaffInfo(role=s.role.value, name=s.name)
                  for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))} if ids else {}
-    return contacts, refusals, staff
+    return contacts, refusals, covers, staff
 
 
 async def case_timeline(client: Client | None, engine: Engine, workflow_id: str, *, identities_masked: bool,
                         now: datetime | None = None) -> Timeline:
     loaded = await load_history(client, engine, workflow_id)
     history = DecodedHistory(loaded.history)
-    contacts, refusals, staff = await asyncio.to_thread(case_records, engine, c.case_id_for(workflow_id),
-                                                        staff_ids(history))
-    return build_timeline(history, contacts=contacts, refusals=refusals, staff=staff,
+    contacts, refusals, covers, staff = await asyncio.to_thread(case_records, engine, c.case_id_for(workflow_id),
+                                                                staff_ids(history))
+    return build_timeline(history, contacts=contacts, refusals=refusals, covers=covers, staff=staff,
                           identities_masked=identities_masked, history_from=loaded.source,
                           archived=Archived(loaded.archived_at) if loaded.archived_at else None, now=now)
 

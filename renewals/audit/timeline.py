@@ -119,6 +119,18 @@ class RefusalInfo:
 
 
 @dataclass(frozen=True)
+class CoverInfo:
+    """A staff absence (models.StaffAbsence): meanwhile the absent person's tasks were on the cover's panel."""
+
+    staff_id: uuid.UUID
+    cover_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    recorded_by: uuid.UUID
+    ended_by: uuid.UUID | None  # ended early; else it ended when planned
+
+
+@dataclass(frozen=True)
 class Archived:
     at: datetime
 
@@ -423,6 +435,24 @@ class _Builder:
                           to=ct.masked_number, customer_leg=ct.delivery_status, duration_seconds=ct.duration_seconds,
                           recording=ct.recording_url)
 
+    def covers(self, covers: Iterable[CoverInfo], started: datetime, end: datetime) -> None:
+        """An absence of someone whose tasks the case had, while the case ran: its tasks went to the
+        cover's panel, and came back at its end (the case's owner never changed)."""
+        assignees = {task.task.assignee_id for task in self.tasks.values()}
+        for a in covers:
+            if a.staff_id not in assignees:
+                continue
+            away, cover = self.person(a.staff_id), self.person(a.cover_id)
+            if started <= a.starts_at <= end:
+                self.emit(a.starts_at, "tasks_covered", self.person(a.recorded_by),
+                          "tasks shown on the cover's to-do panel while their assignee is away (the owner is "
+                          "unchanged)", away=away.__dict__, cover=cover.__dict__)
+            if started <= a.ends_at <= end:
+                self.emit(a.ends_at, "tasks_returned",
+                          self.person(a.ended_by) if a.ended_by else Actor.system("absence_planned_end"),
+                          "tasks back on their assignee's to-do panel: the absence ended", away=away.__dict__,
+                          cover=cover.__dict__)
+
     def refusals(self, refusals: Iterable[RefusalInfo]) -> None:
         for r in refusals:
             self.emit(r.at, "staff_action_refused", self.person(r.staff_id, r.role),
@@ -448,7 +478,8 @@ def staff_ids(history: WorkflowHistory | DecodedHistory) -> set[uuid.UUID]:
 
 
 def build_timeline(history: WorkflowHistory | DecodedHistory, *, contacts: Sequence[ContactInfo] = (),
-                   refusals: Sequence[RefusalInfo] = (), staff: dict[uuid.UUID, StaffInfo] | None = None,
+                   refusals: Sequence[RefusalInfo] = (), covers: Sequence[CoverInfo] = (),
+                   staff: dict[uuid.UUID, StaffInfo] | None = None,
                    identities_masked: bool = True, history_from: str = "temporal",
                    archived: Archived | None = None, now: datetime | None = None) -> Timeline:
     """The case's domain events in order. `now` bounds a running case (tasks not yet due are not missed)."""
@@ -458,6 +489,7 @@ def build_timeline(history: WorkflowHistory | DecodedHistory, *, contacts: Seque
     if b.outcome is None and now is not None:
         end = max(end, now)
     b.task_events(end)
+    b.covers(covers, b.events[0][0], end)
     b.contacts(contacts)
     b.refusals(refusals)
     if archived is not None:

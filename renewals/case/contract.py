@@ -470,7 +470,7 @@ class SmsOutcome:
     contact_id: uuid.UUID | None = None
     error_code: int | None = None
 
-# --- The system's other workflows: the daily intake, the history archiver, the task roll-up ---------
+# --- The system's other workflows: the daily intake, the history archiver, the task roll-up, scoring -
 
 INTAKE_WORKFLOW = "PolicyIntake"
 INTAKE_SCHEDULE_ID = "policy-intake-daily"
@@ -478,6 +478,7 @@ INTAKE_SCHEDULE_CRON = "0 1 * * *"  # 01:00 in the company's time zone, before a
 ARCHIVER_WORKFLOW = "HistoryArchiver"
 TASK_ROLLUP_WORKFLOW = "TaskRollup"
 PRIVACY_PURGE_WORKFLOW = "PrivacyPurge"
+LAPSE_SCORING_WORKFLOW = "LapseScoring"  # trains the lapse-risk model and scores the open cases (counts only)
 
 
 @dataclass

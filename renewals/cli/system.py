@@ -167,6 +167,7 @@ async def _ensure_schedules(settings: Settings) -> str:
     from renewals.intake.schedule import ensure_intake_schedule
     from renewals.privacy.schedule import ensure_purge_schedule
     from renewals.reports.task_rollup import ensure_rollup_schedule
+    from renewals.scoring.schedule import ensure_scoring_schedule
 
     client = await connect(settings)
     if not await set_namespace_retention(client, settings.temporal_namespace,
@@ -176,6 +177,7 @@ async def _ensure_schedules(settings: Settings) -> str:
     intake = await ensure_intake_schedule(client, settings)
     await ensure_rollup_schedule(client, settings)
     await ensure_purge_schedule(client, settings)
+    await ensure_scoring_schedule(client, settings)
     return intake
 
 

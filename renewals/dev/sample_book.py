@@ -9,6 +9,11 @@ By default rows are valid for the demo organisation (sub-branch 310101, demo-sal
 rehearsal book for a team of one's own: no row names a manager, each goes to a staff member by one
 of those codes. Expiry dates spread evenly over the year from the start date (default tomorrow);
 everything is deterministic for a given seed.
+
+With --outcomes, each row also says how last year's renewal went, the way a book's outcomes depend
+on claims, the premium change in the latest quote and unanswered calls (OUTCOME_COLUMNS);
+`load_book` stores such rows as closed (or open) cases with their quotes and calls, for training and
+benchmarking the lapse-risk score (renewals/scoring).
 """
 
 from __future__ import annotations
@@ -16,9 +21,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import random
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, insert
+
+from models import ContactRecord, Customer, Policy, Quote, RenewalCase, Vehicle
+from renewals.case.contract import Outcome, Stage, case_id_for, renewal_workflow_id
 
 from renewals.dev.demo import HANDLER_CODES as DEMO_HANDLER_CODES
 from renewals.dev.demo import SUB_BRANCH
@@ -50,18 +64,34 @@ def _vin(rng: random.Random) -> str:
     return rng.choice(WMI) + "".join(rng.choice(VIN_CHARS) for _ in range(14))
 
 
+OUTCOME_COLUMNS = ("quoted_premium", "unanswered_calls", "outcome")
+
+
+def _outcome(rng: random.Random, premium: float, claims: int) -> dict[str, str]:
+    """Last year's renewal of a policy: the price rises with claims (the no-claim discount lost),
+    and customers with claims, a rise, or who stopped answering lapse more often."""
+    change = rng.uniform(-0.10, 0.25) + 0.06 * claims
+    unanswered = rng.choice([0, 0, 0, 1, 1, 2, 3, 4, 5, 6])
+    z = -3.0 + 0.7 * claims + 6.0 * max(change, 0) + 0.6 * unanswered
+    lapsed = rng.random() < 1 / (1 + math.exp(-z))
+    return {"quoted_premium": f"{premium * (1 + change):.2f}", "unanswered_calls": str(unanswered),
+            "outcome": (rng.choice([Outcome.LOST, Outcome.LAPSED]) if lapsed else Outcome.RENEWED).value}
+
+
 def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA", sub_branch: str = SUB_BRANCH,
-         managers: tuple[str, ...] = MANAGERS, handler_codes: tuple[str, ...] = HANDLER_CODES) -> list[dict[str, str]]:
+         managers: tuple[str, ...] = MANAGERS, handler_codes: tuple[str, ...] = HANDLER_CODES,
+         outcomes: bool = False, days: int = 365) -> list[dict[str, str]]:
+    """`count` rows expiring evenly over `days` days from `start`."""
     rng = random.Random(seed)
     out = []
     for i in range(count):
-        expiry = start + timedelta(days=(i * 365) // max(count, 1))
+        expiry = start + timedelta(days=(i * days) // max(count, 1))
         birth = date(1960, 1, 1) + timedelta(days=rng.randrange(40 * 365))
         first_registered = expiry - timedelta(days=365 * rng.randrange(1, 12) + rng.randrange(300))
         assigned = i % 4 != 3
         k = rng.randrange(len(handler_codes))
         plate_tail = "".join(rng.choice(PLATE_LETTERS + "0123456789") for _ in range(4)) + str(rng.randrange(10))
-        out.append({
+        row = {
             "policy_no": f"{prefix}{start:%Y}{sub_branch}{i:07d}",
             "customer_name": rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < .7 else ""),
             "id_number": _id_number(rng, birth),
@@ -81,16 +111,69 @@ def rows(count: int, *, start: date, seed: int = 20261127, prefix: str = "PDAA",
             "claims_last_year": str(rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 4])),
             "starts_on": f"{expiry - timedelta(days=365):%Y-%m-%d}",
             "expires_on": f"{expiry:%Y-%m-%d}",
-        })
+        }
+        if outcomes:
+            row |= _outcome(rng, float(row["premium"]), int(row["claims_last_year"]))
+        out.append(row)
     return out
 
 
 def to_csv(records: list[dict[str, str]], header: tuple[str, ...] = HEADER) -> bytes:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(header), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(header), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(records)
     return out.getvalue().encode("utf-8")
+
+
+def load_book(engine: Engine, records: list[dict[str, str]], *, branch_id: uuid.UUID, sub_branch_id: uuid.UUID,
+              owner_id: uuid.UUID, deputy_id: uuid.UUID, closed: bool = True, timezone: str = "Asia/Shanghai",
+              chunk: int = 5_000) -> list[uuid.UUID]:
+    """Store rows made with `outcomes=True` as renewal cases of `owner_id`: closed with their
+    outcome at expiry (or open in THIRD_CONTACT), each with its priced quote, a first call that
+    reached the customer at T-50 and then its unanswered calls, one a day. Returns the case ids."""
+    zone = ZoneInfo(timezone)
+    case_ids = []
+    for first in range(0, len(records), chunk):
+        tables: dict[type, list[dict]] = {Customer: [], Vehicle: [], Policy: [], RenewalCase: [], Quote: [],
+                                          ContactRecord: []}
+        for r in records[first:first + chunk]:
+            expiry = date.fromisoformat(r["expires_on"])
+            customer_id, vehicle_id, policy_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            workflow_id = renewal_workflow_id(r["policy_no"], expiry)
+            case_id = case_id_for(workflow_id)
+            case_ids.append(case_id)
+            started = datetime.combine(expiry - timedelta(days=60), time(9), tzinfo=zone)
+            outcome = Outcome(r["outcome"]) if closed else None
+            tables[Customer].append({"id": customer_id, "branch_id": branch_id, "name": r["customer_name"],
+                                     "id_number": r["id_number"], "phone": r["phone"], "language": r["language"]})
+            tables[Vehicle].append({"id": vehicle_id, "customer_id": customer_id, "plate": r["plate"],
+                                    "vin": r["vin"], "model_code": r["model_code"]})
+            tables[Policy].append({
+                "id": policy_id, "policy_no": r["policy_no"], "customer_id": customer_id, "vehicle_id": vehicle_id,
+                "sub_branch_id": sub_branch_id, "channel": r["channel"], "premium": Decimal(r["premium"]),
+                "claims_last_year": int(r["claims_last_year"]), "starts_on": date.fromisoformat(r["starts_on"]),
+                "expires_on": expiry, "timezone": timezone})
+            tables[RenewalCase].append({
+                "id": case_id, "workflow_id": workflow_id, "policy_id": policy_id, "policy_no": r["policy_no"],
+                "expiry_date": expiry, "timezone": timezone, "sub_branch_id": sub_branch_id,
+                "stage": Stage.POST_EXPIRY if outcome else Stage.THIRD_CONTACT, "owner_id": owner_id,
+                "deputy_id": deputy_id, "outcome": outcome, "outcome_stage": Stage.POST_EXPIRY if outcome else None,
+                "started_at": started, "updated_at": started,
+                "closed_at": datetime.combine(expiry, time(18), tzinfo=zone) if outcome else None})
+            tables[Quote].append({"id": uuid.uuid4(), "case_id": case_id, "created_by": owner_id,
+                                  "channel": r["channel"], "premium": Decimal(r["quoted_premium"]), "eligible": True,
+                                  "created_at": started + timedelta(days=10)})
+            calls = [("reached", started + timedelta(days=10, hours=1))]
+            calls += [("no_answer", started + timedelta(days=20 + k, hours=2)) for k in range(int(r["unanswered_calls"]))]
+            tables[ContactRecord] += [
+                {"id": uuid.uuid4(), "case_id": case_id, "customer_id": customer_id, "staff_id": owner_id,
+                 "channel": "call", "result": result, "created_at": at.astimezone(UTC), "sent_at": at.astimezone(UTC)}
+                for result, at in calls]
+        with engine.begin() as conn:
+            for table, values in tables.items():
+                conn.execute(insert(table), values)
+    return case_ids
 
 
 if __name__ == "__main__":
@@ -102,6 +185,10 @@ if __name__ == "__main__":
     parser.add_argument("--sub-branch", default=SUB_BRANCH)
     parser.add_argument("--handler-code", action="append", default=[],
                         help="经办人 code of a service manager; repeat (rows then name no manager)")
+    parser.add_argument("--outcomes", action="store_true",
+                        help="add how last year's renewal went (quoted premium, unanswered calls, outcome), "
+                             "depending on claims, premium change and unanswered calls")
     args = parser.parse_args()
     team = {"managers": (), "handler_codes": tuple(args.handler_code)} if args.handler_code else {}
-    args.out.write_bytes(to_csv(rows(args.rows, start=args.start, sub_branch=args.sub_branch, **team)))
+    book = rows(args.rows, start=args.start, sub_branch=args.sub_branch, outcomes=args.outcomes, **team)
+    args.out.write_bytes(to_csv(book, HEADER + OUTCOME_COLUMNS if args.outcomes else HEADER))

@@ -1,0 +1,38 @@
+"""The nightly run: the `lapse-scoring-daily` schedule starts LapseScoring, whose activity trains the
+model and scores every open case; only a count crosses Temporal."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlmodel import Session
+
+from models import LapseScore
+from renewals.case.contract import LAPSE_SCORING_WORKFLOW
+from renewals.scoring.schedule import SCORING_CRON, SCORING_SCHEDULE_ID, ensure_scoring_schedule
+from tests.scenario import Scenario
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_the_nightly_run_scores_every_open_case(sc: Scenario, time_env, task_queue, engine):
+    case = await sc.start(days_to_expiry=30)
+    scored = await time_env.client.execute_workflow(LAPSE_SCORING_WORKFLOW, id=f"lapse-scoring-{uuid.uuid4()}",
+                                                    task_queue=task_queue)
+    assert scored >= 1
+    with Session(engine) as session:
+        score = session.get(LapseScore, case.case_id)
+    assert score is not None and 0 <= score.score <= 100 and score.model_version == "prior-1"
+
+
+async def test_setup_schedules_the_scoring_every_night_after_the_intake_and_the_roll_up(dev_env, settings):
+    await ensure_scoring_schedule(dev_env.client, settings)
+    await ensure_scoring_schedule(dev_env.client, settings)  # again: brought up to date, not doubled
+    handle = dev_env.client.get_schedule_handle(SCORING_SCHEDULE_ID)
+    described = await handle.describe()
+    assert described.schedule.action.workflow == LAPSE_SCORING_WORKFLOW
+    assert described.schedule.spec.time_zone_name == settings.timezone
+    assert [(s.hour[0].start, s.minute[0].start) for s in described.schedule.spec.calendars] == [(3, 0)] or (
+        described.schedule.spec.cron_expressions == [SCORING_CRON])
+    await handle.delete()
