@@ -11,13 +11,18 @@ from sqlmodel import Session
 from models import LapseScore
 from renewals.case.contract import LAPSE_SCORING_WORKFLOW
 from renewals.scoring.schedule import SCORING_CRON, SCORING_SCHEDULE_ID, ensure_scoring_schedule
-from tests.scenario import Scenario
+from tests.scenario import Scenario, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_the_nightly_run_scores_every_open_case(sc: Scenario, time_env, task_queue, engine):
     case = await sc.start(days_to_expiry=30)
+
+    async def projected() -> None:  # the case's first write, by its own activity
+        assert sc.case_row(case) is not None
+
+    await eventually(projected, timeout=30)
     scored = await time_env.client.execute_workflow(LAPSE_SCORING_WORKFLOW, id=f"lapse-scoring-{uuid.uuid4()}",
                                                     task_queue=task_queue)
     assert scored >= 1
