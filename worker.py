@@ -24,6 +24,7 @@ from activities.task_rollup import TaskRollupActivities
 from renewals.core.notify import Notifier, build_notifier
 from renewals.core.settings import Settings
 from workflows.archiver import HistoryArchiver
+from workflows.imports import ImportPolicies
 from workflows.intake import PolicyIntake
 from workflows.renewal import PolicyRenewal
 from workflows.task_rollup import TaskRollup
@@ -41,7 +42,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, TaskRollup],
+        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, ImportPolicies, TaskRollup],
         activities=[*projection.activities(), *notifications.activities(),
                     *HistoryArchiving(client, engine, settings.audit_archive_retention_months).activities(),
                     *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities(),

@@ -1,6 +1,7 @@
 """SQLModel tables (SPEC §4). Importing this package registers every table on SQLModel.metadata."""
 
 from models.audit import HistoryArchive, RefusedAction
+from models.imports import ImportUpload
 from models.inbound_sms import InboundSms
 from models.org import Branch, Role, Staff, StaffQuoteConfig, SubBranch
 from models.policy import Assignment, Customer, Policy, PolicyChannel, Vehicle
@@ -13,8 +14,8 @@ from models.task_day import RolledTaskDay, TaskDay
 from models.vehicle_model import VehicleModel
 
 __all__ = [
-    "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "IdempotencyKey", "ImportJob", "InboundSms",
-    "Note", "Policy", "PolicyChannel", "Quote", "QuoteWish", "RefusedAction", "RenewalCase", "Role", "RolledTaskDay",
-    "SignInThrottle", "SigningIntent", "SmsTemplate", "Staff", "StaffQuoteConfig",
+    "Assignment", "Branch", "ContactRecord", "Customer", "HistoryArchive", "IdempotencyKey", "ImportJob",
+    "ImportUpload", "InboundSms", "Note", "Policy", "PolicyChannel", "Quote", "QuoteWish", "RefusedAction",
+    "RenewalCase", "Role", "RolledTaskDay", "SignInThrottle", "SigningIntent", "SmsTemplate", "Staff", "StaffQuoteConfig",
     "SubBranch", "Task", "TaskDay", "TaskState", "Vehicle", "VehicleModel",
 ]

@@ -157,7 +157,7 @@ def test_a_revision_waiting_behind_a_long_transaction_steps_aside_for_the_reader
     assert reader.errors == []
     assert max(reader.durations) < SETTINGS.migration_lock_timeout.total_seconds() + 0.25
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0020"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0021"
     engine.dispose()
     api.dispose()
 
