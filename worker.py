@@ -26,6 +26,7 @@ from activities.task_rollup import TaskRollupActivities
 from renewals.core.notify import Notifier, build_notifier
 from renewals.core.settings import Settings
 from workflows.archiver import HistoryArchiver
+from workflows.imports import ImportPolicies
 from workflows.intake import PolicyIntake
 from workflows.privacy import PrivacyPurge
 from workflows.renewal import PolicyRenewal
@@ -45,7 +46,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, TaskRollup, PrivacyPurge, LapseScoring],
+        workflows=[PolicyRenewal, HistoryArchiver, PolicyIntake, ImportPolicies, TaskRollup, PrivacyPurge,
+                   LapseScoring],
         activities=[*projection.activities(), *notifications.activities(),
                     *HistoryArchiving(client, engine, settings.audit_archive_retention_months).activities(),
                     *IntakeActivities(engine, client, settings.model_copy(update={"task_queue": queue})).activities(),

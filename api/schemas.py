@@ -698,7 +698,7 @@ class RowErrorOut(BaseModel):
 class ImportJobOut(BaseModel):
     model_config = {"json_schema_extra": {"examples": [{
         "job_id": "3f1c2b1e-8a6d-4c55-9a0e-6d3c1f2a4b5c", "filename": "2026-12 book.csv", "status": "done",
-        "phase": None, "total_rows": 200, "processed_rows": 200, "imported_rows": 199,
+        "phase": None, "total_rows": 200, "processed_rows": 200, "imported_rows": 199, "followed_policies": 199,
         "counts": {"inserted": 180, "updated": 2, "unchanged": 17, "unassigned": 3, "rejected": 1,
                    "cases_started": 33, "expiry_changed": 1, "reassigned": 1, "no_case_not_yet": 144,
                    "no_case_expired": 2, "no_case_unassigned": 3},
@@ -706,12 +706,14 @@ class ImportJobOut(BaseModel):
         "failure": None, "created_at": "2026-11-27T09:00:00Z", "finished_at": "2026-11-27T09:00:04Z"}]}}
     job_id: uuid.UUID
     filename: str
-    status: JobStatus = Field(description="interrupted: the import stopped without finishing (the service "
-                                          "restarted); upload the same file again to finish it")
+    status: JobStatus = Field(description="interrupted: an import run by the CLI in its own process stopped "
+                                          "without finishing; import the same file again to finish it")
     phase: str | None = Field(description="reading, loading or cases while running")
     total_rows: int
     processed_rows: int
     imported_rows: int
+    followed_policies: int = Field(description="phase cases: the policies imported whose cases are in line "
+                                               "with them, of imported_rows")
     counts: dict[str, Any]
     error_count: int
     errors: list[RowErrorOut] = Field(description=f"the first {ERRORS_SHOWN}; all of them in errors.csv")
@@ -724,6 +726,7 @@ def import_job_out(job: ImportJob) -> ImportJobOut:
     status, failure = job_status(job, datetime.now(UTC))
     return ImportJobOut(
         job_id=job.id, filename=job.filename, status=status, phase=job.phase, total_rows=job.total_rows,
-        processed_rows=job.processed_rows, imported_rows=job.imported_rows, counts=job.counts,
+        processed_rows=job.processed_rows, imported_rows=job.imported_rows,
+        followed_policies=job.followed_policies, counts=job.counts,
         error_count=len(job.errors), errors=[RowErrorOut(**e) for e in job.errors[:ERRORS_SHOWN]],
         failure=failure, created_at=job.created_at, finished_at=job.finished_at)

@@ -196,3 +196,7 @@ class ImportJob(SQLModel, table=True):
     created_at: datetime = timestamp(default_now=True)
     finished_at: datetime | None = timestamp(nullable=True)
     heartbeat_at: datetime | None = timestamp(nullable=True)  # the importing process is alive
+    # Set when a Temporal workflow runs the import (renewals.intake.durable): any worker resumes it,
+    # so it never shows as interrupted. None: imported in the CLI's own process.
+    workflow_id: str | None = Field(default=None, max_length=128)
+    followed_policies: int = 0  # the cases phase: policies whose cases are in line with them, of imported_rows

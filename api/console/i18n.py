@@ -162,6 +162,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "import_status": ("状态", "Status"),
     "import_progress": ("已读行数", "Rows read"),
     "import_imported": ("已导入行数", "Rows imported"),
+    "import_followed": ("已跟进续保案件的保单", "Policies whose cases are in line"),
     "import_failure": ("整个文件失败原因", "Why the whole file failed"),
     "import_running": ("导入进行中，本页每 2 秒自动刷新。", "Importing: this page refreshes itself every 2 seconds."),
     "import_counts": ("导入结果", "Results"),

@@ -11,7 +11,7 @@ import uuid
 from datetime import date as Date, datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
@@ -160,12 +160,11 @@ async def upload_import(request: Request, staff: web.ConsoleStaff, session: Sess
     if not isinstance(upload, UploadFile):
         return await _admin_page(request, staff, session, refused=FieldProblem("file", "import_pick_file"),
                                  form="imports")
-    background = BackgroundTasks()
     try:
-        job_id = await start_import(request, background, staff, session, upload)
+        job_id = await start_import(request, staff, upload)
     except ApiError as exc:
         return await _admin_page(request, staff, session, refused=exc, form="imports")
-    return RedirectResponse(f"/app/admin/imports/{job_id}", status_code=303, background=background)
+    return RedirectResponse(f"/app/admin/imports/{job_id}", status_code=303)
 
 
 @router.get("/admin/imports/{job_id}")

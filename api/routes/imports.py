@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, BackgroundTasks, File, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import Response
 
 from api.access import find_import_job
@@ -26,12 +26,13 @@ _FORMAT = "\n".join(f"- `{col.name}` ({' / '.join(col.aliases)}){' **required**'
     description="UTF-8 (with or without BOM) or GB18030; English header names or the Chinese aliases:\n\n" + _FORMAT
     + "\n\nEvery row is checked; good rows import and bad rows are listed with row, column and reason; nothing is "
       "half-written. Importing the same file again changes nothing; rerunning a file whose import failed finishes it. "
+      "The import goes on through restarts of the service: follow the job until it is done. "
       "An import stays within your branch: a row naming another branch's sub-branch or policy is refused, and "
       "customers are found by id number among your branch's own records.",
 )
-async def import_policies(request: Request, background: BackgroundTasks, staff: CurrentStaff, session: SessionDep,
+async def import_policies(request: Request, staff: CurrentStaff,
                           file: UploadFile = File(description="the CSV")) -> ImportAccepted:
-    job_id = await start_import(request, background, staff, session, file)
+    job_id = await start_import(request, staff, file)
     return ImportAccepted(job_id=job_id, status="pending", progress_url=f"/imports/{job_id}")
 
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 from temporalio.api.history.v1 import History
@@ -86,10 +86,15 @@ def store_histories(engine: Engine, rows: list[dict]) -> int:
                                 .on_conflict_do_nothing(index_elements=[HistoryArchive.workflow_id,
                                                                         HistoryArchive.closed_at])
                                 .returning(HistoryArchive.workflow_id)).scalars().all()
-        conn.execute(update(RenewalCase).where(RenewalCase.workflow_id.in_([r["workflow_id"] for r in rows]),
-                                               RenewalCase.history_archived_at.is_(None))
-                     .values(history_archived_at=datetime.now(UTC)))
+        mark_archived(conn, [r["workflow_id"] for r in rows])
     return len(inserted)
+
+
+def mark_archived(conn, workflow_ids: list[str]) -> None:
+    """Mark these cases archived as of when their history was stored (a rebuilt case row says the same)."""
+    conn.execute(text("UPDATE renewal_case rc SET history_archived_at = ha.archived_at FROM history_archive ha "
+                      "WHERE ha.workflow_id = rc.workflow_id AND rc.workflow_id = ANY(:ids) "
+                      "AND rc.history_archived_at IS NULL"), {"ids": workflow_ids})
 
 
 def cases_to_archive(engine: Engine, limit: int) -> list[tuple[str, str]]:

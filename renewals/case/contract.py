@@ -476,6 +476,7 @@ INTAKE_WORKFLOW = "PolicyIntake"
 INTAKE_SCHEDULE_ID = "policy-intake-daily"
 INTAKE_SCHEDULE_CRON = "0 1 * * *"  # 01:00 in the company's time zone, before anyone's working day
 ARCHIVER_WORKFLOW = "HistoryArchiver"
+IMPORT_WORKFLOW = "ImportPolicies"
 TASK_ROLLUP_WORKFLOW = "TaskRollup"
 PRIVACY_PURGE_WORKFLOW = "PrivacyPurge"
 LAPSE_SCORING_WORKFLOW = "LapseScoring"  # trains the lapse-risk model and scores the open cases (counts only)
@@ -516,3 +517,19 @@ class IntakeBatchResult:
     no_deputy: int = 0
     last_policy_no: str = ""
     more: bool = False  # the batch was full: there may be more after last_policy_no
+
+
+def import_workflow_id(job_id: uuid.UUID) -> str:
+    """One import workflow per uploaded file: a second start of the same job is refused."""
+    return f"import-{job_id}"
+
+
+@dataclass
+class ImportInput:
+    """An uploaded file's import (the file itself stays in the database: see renewals.intake.durable)."""
+
+    job_id: uuid.UUID
+    actor: Actor  # who imports: an admin (for their branch), or the system (the CLI)
+    branch_id: uuid.UUID | None
+    as_of: date  # the local day the cases due are worked out for: the day of the upload
+

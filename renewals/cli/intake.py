@@ -17,6 +17,7 @@ from renewals.cli.output import progress_bar
 app = typer.Typer()
 intake_app = typer.Typer(help="Intake: the daily run that starts the cases entering the horizon.", no_args_is_help=True)
 PHASES = {"reading": "checking rows", "loading": "loading (COPY + upserts)", "cases": "starting and updating cases"}
+POLL_SECONDS = 0.5  # how often the job's progress is read while a worker imports
 
 
 def _counts_table(title: str, counts: dict) -> Table:
@@ -30,9 +31,14 @@ def _counts_table(title: str, counts: dict) -> Table:
 def import_policies(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of policies (UTF-8 or GB18030).")],
     errors_to: Annotated[Path | None, typer.Option("--errors", help="Where to write the row errors (CSV).")] = None,
+    in_process: Annotated[bool, typer.Option(
+        "--in-process", help="Import in this process instead of by a worker (a laptop without one); an import "
+                             "stopped half-way is finished by importing the same file again.")] = False,
 ) -> None:
-    """Import a book of policies: check every row, load the good ones, start the cases due. Exits 1
-    when any row is rejected (the good rows are imported all the same; the errors go to --errors)."""
+    """Import a book of policies: check every row, load the good ones, start the cases due. A worker
+    imports the file, as for an upload in the console, and this shows its progress (stopping this
+    command does not stop the import). Exits 1 when any row is rejected (the good rows are imported
+    all the same; the errors go to --errors)."""
     # start-up cost (see renewals.cli.main)
     from renewals.core.db import get_engine
     from renewals.core.temporal import connect
@@ -46,7 +52,6 @@ def import_policies(
 
     async def load():
         client = await connect(settings)
-        job_id = create_job(engine, file.name, data)
         with progress_bar(console) as bar:
             tasks: dict[str, int] = {}
 
@@ -55,12 +60,17 @@ def import_policies(
                     tasks[phase] = bar.add_task(PHASES[phase], total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
-            return await run_import(engine, client, settings, job_id, data, progress=progress)
+            if in_process:
+                return await run_import(engine, client, settings, create_job(engine, file.name, data), data,
+                                        progress=progress)
+            return await _durable_import(engine, client, settings, file.name, data, progress)
 
     try:
         result = asyncio.run(load())
     except FileRejected as exc:
         raise fail(f"the file was not imported: {exc}") from None
+    except ImportFailed as exc:
+        raise fail(f"the import failed (job {exc.job_id}): {exc}") from None
     console.print(f"{file.name}: {result.imported_rows} of {result.total_rows} rows imported")
     console.print(_counts_table("what changed", result.counts))
     if result.errors:
@@ -73,6 +83,32 @@ def import_policies(
     console.print(f"job {result.job_id}")
     if result.errors:
         raise typer.Exit(1)
+
+
+class ImportFailed(Exception):
+    def __init__(self, job_id: uuid.UUID, failure: str):
+        super().__init__(failure)
+        self.job_id = job_id
+
+
+async def _durable_import(engine, client, settings, filename: str, data: bytes, progress):
+    """Store the file, start its import and follow the job's progress until it is done."""
+    from renewals.case.contract import INTAKE_ACTOR, ImportInput
+    from renewals.intake.durable import start_import, store_upload
+    from renewals.intake.service import import_result, job_progress, local_today, read_job
+
+    job_id = await asyncio.to_thread(store_upload, engine, filename, data)
+    await start_import(engine, client, settings, ImportInput(job_id=job_id, actor=INTAKE_ACTOR, branch_id=None,
+                                                             as_of=local_today(settings)))
+    while True:
+        job = await asyncio.to_thread(read_job, engine, job_id)
+        if job.phase or job.status == "done":
+            progress(*job_progress(job))
+        if job.status == "failed":
+            raise ImportFailed(job_id, job.failure or "")
+        if job.status == "done":
+            return import_result(job)
+        await asyncio.sleep(POLL_SECONDS)
 
 
 @intake_app.command("run")

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from renewals.cli import audit, intake, org, privacy, reports, system, vehicle_models
+from renewals.cli import audit, intake, org, privacy, projection, reports, system, vehicle_models
 from renewals.cli.common import err
 from renewals.core.db import NoDatabase
 from renewals.core.temporal import NoTemporal
@@ -31,6 +31,7 @@ app.add_typer(org.org_app, name="org")
 app.add_typer(system.temporal_app, name="temporal")
 app.add_typer(vehicle_models.app, name="vehicle-models")
 app.add_typer(audit.app, name="audit")
+app.add_typer(projection.app, name="projection")
 app.add_typer(reports.app, name="report")
 app.add_typer(intake.intake_app, name="intake")
 app.add_typer(privacy.app, name="privacy")

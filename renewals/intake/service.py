@@ -24,22 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from psycopg.errors import DeadlockDetected, LockNotAvailable
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from models import ImportJob, Role, Staff, SubBranch
+from models import ImportJob, ImportUpload, Role, Staff, SubBranch
 from renewals.org.branch_admins import admins_of_branches
 from renewals.case.calendar import LAST_DAY, local_date
 from renewals.case.start import CaseRejected, StartOutcome, renewal_input, start_case, update_case
@@ -276,35 +277,42 @@ def _organisation_of(engine: Engine, branch_id: uuid.UUID | None) -> Organisatio
         return organisation(session, branch_id)
 
 
-def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by: uuid.UUID | None = None) -> LoadCounts:
-    """COPY the checked rows into a staging table and upsert them, in one transaction. Imports
-    run one at a time (an advisory lock), so two files naming the same new customer cannot race."""
-    if not rows:
-        return LoadCounts()
+def load(engine: Engine, rows: list[PolicyRow], settings: Settings, assigned_by: uuid.UUID | None = None,
+         record: Callable[[Connection, LoadCounts], None] | None = None) -> LoadCounts:
+    """COPY the checked rows into a staging table and upsert them, in one transaction, which
+    `record` joins to note what was loaded (on the import's job). Imports run one at a time (an
+    advisory lock), so two files naming the same new customer cannot race."""
     with engine.begin() as conn:
-        allow_long_statements(conn)  # a large file's upserts, and waiting for an import already running
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('renewals.intake'))"))
-        for statement in _STAGING.split(";"):
-            conn.execute(text(statement))
-        copy_rows(conn, rows)
-        for statement in _ANALYZE:
-            conn.execute(text(statement))
-        refused = sorted(conn.execute(text(_FOREIGN_POLICIES)).scalars())
-        loading = len(rows) - len(refused)
-        known = conn.execute(text(_KNOWN_POLICIES)).rowcount
-        known_customers = known + conn.execute(text(_KNOWN_CUSTOMERS)).rowcount
-        staged = {"all": loading, "new": loading - known, "known": known,
-                  "new customers": loading - known_customers, "known customers": known_customers}
-        first_load = conn.execute(text(_FIRST_LOAD), {"new_rows": staged["new"], "first_load_rows": FIRST_LOAD_ROWS,
-                                                      "tables": list(_LOADED_TABLES)}).scalar_one()
-        rebuild = _drop_secondary(conn) if first_load else []
-        params = {"timezone": settings.timezone, "assigned_by": str(assigned_by) if assigned_by else None}
-        for reads, statement in _UPSERTS:
-            if staged[reads]:
-                conn.execute(text(statement), params)
-        for statement in rebuild:
-            conn.execute(text(statement))
-        counts = conn.execute(text(_COUNTS)).one()
+        loaded = _load(conn, rows, settings, assigned_by) if rows else LoadCounts()
+        if record:
+            record(conn, loaded)
+    return loaded
+
+
+def _load(conn: Connection, rows: list[PolicyRow], settings: Settings, assigned_by: uuid.UUID | None) -> LoadCounts:
+    allow_long_statements(conn)  # a large file's upserts, and waiting for an import already running
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('renewals.intake'))"))
+    for statement in _STAGING.split(";"):
+        conn.execute(text(statement))
+    copy_rows(conn, rows)
+    for statement in _ANALYZE:
+        conn.execute(text(statement))
+    refused = sorted(conn.execute(text(_FOREIGN_POLICIES)).scalars())
+    loading = len(rows) - len(refused)
+    known = conn.execute(text(_KNOWN_POLICIES)).rowcount
+    known_customers = known + conn.execute(text(_KNOWN_CUSTOMERS)).rowcount
+    staged = {"all": loading, "new": loading - known, "known": known,
+              "new customers": loading - known_customers, "known customers": known_customers}
+    first_load = conn.execute(text(_FIRST_LOAD), {"new_rows": staged["new"], "first_load_rows": FIRST_LOAD_ROWS,
+                                                  "tables": list(_LOADED_TABLES)}).scalar_one()
+    rebuild = _drop_secondary(conn) if first_load else []
+    params = {"timezone": settings.timezone, "assigned_by": str(assigned_by) if assigned_by else None}
+    for reads, statement in _UPSERTS:
+        if staged[reads]:
+            conn.execute(text(statement), params)
+    for statement in rebuild:
+        conn.execute(text(statement))
+    counts = conn.execute(text(_COUNTS)).one()
     return LoadCounts(inserted=counts.inserted, updated=counts.updated, unchanged=counts.unchanged,
                       owner_changed=counts.owner_changed, unassigned=counts.unassigned, refused=refused,
                       policy_ids=counts.policy_ids.split(",") if counts.policy_ids else [])
@@ -472,8 +480,7 @@ def _behind_policies(engine: Engine, ids: list[str], settings: Settings, today: 
 
 
 async def follow_policies(engine: Engine, client: Client, settings: Settings, policy_ids: list[str],
-                          actor: c.Actor, today: date | None = None, progress: Progress | None = None
-                          ) -> dict[str, int]:
+                          actor: c.Actor, today: date | None = None) -> dict[str, int]:
     """Bring the cases of these policies in line with them (see the module's docstring)."""
     today = today or local_today(settings)
     counts = {"expiry_changed": 0, "reassigned": 0, "cases_started": 0, "cases_running": 0, "cases_already_done": 0,
@@ -504,21 +511,24 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
         counts["cases_running"] += started.already_running
         counts["cases_already_done"] += started.already_done
         counts["waiting_for_deputy"] += started.no_deputy
-        if progress:
-            progress("cases", i + len(ids), len(policy_ids))
     return counts
 
 
 # --- an import, end to end ----------------------------------------------------------------------------
+# Three steps, each safe to run again: check and load (the load commits with what the job records of
+# it, so it is done once or not at all), then the cases follow their policies batch by batch (each
+# batch's counts saved with how far it got), then the job is done. The CLI runs them in its own
+# process (run_import); an upload runs them as a workflow's activities (renewals.intake.durable).
 
 
-# A running import touches its job every HEARTBEAT. One silent for longer than STALE stopped without
-# finishing (the API or the CLI process died): it shows as interrupted, never as running for ever,
-# and uploading the same file again finishes it (the rows saved stay saved).
+# An import run in a process of its own touches its job every HEARTBEAT. One silent for longer than
+# STALE stopped without finishing (the process died): it shows as interrupted, never as running for
+# ever, and importing the same file again finishes it (the rows saved stay saved). An import run by
+# a workflow has no such end: another worker takes it over.
 HEARTBEAT = timedelta(seconds=30)
 STALE = timedelta(minutes=2)
-INTERRUPTED = ("the import stopped without finishing (the service restarted): upload the same file again "
-               "to finish it; the rows already saved stay saved")
+INTERRUPTED = ("the import stopped without finishing (the process running it stopped): import the same file "
+               "again to finish it; the rows already saved stay saved")
 
 
 JobStatus = Literal["pending", "running", "done", "failed", "interrupted"]
@@ -527,7 +537,8 @@ UNFINISHED: tuple[JobStatus, ...] = ("pending", "running")  # still at work, unl
 
 def job_status(job: ImportJob, now: datetime) -> tuple[JobStatus, str | None]:
     """The status to show, and the failure to show with it."""
-    if job.status in UNFINISHED and (job.heartbeat_at or job.created_at) < now - STALE:
+    if (job.status in UNFINISHED and job.workflow_id is None
+            and (job.heartbeat_at or job.created_at) < now - STALE):
         return "interrupted", INTERRUPTED
     return job.status, job.failure
 
@@ -541,38 +552,49 @@ class ImportResult:
     counts: dict[str, int]
 
 
+def checked_upload(filename: str | None, data: bytes) -> str:
+    """The name to keep for an uploaded file; refused (FileRejected, naming the field) when it is
+    too large or empty, before anything is kept."""
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRejected(f"file: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it")
+    if not data.strip():
+        raise FileRejected("file: the file is empty")
+    return "".join(ch for ch in (filename or "upload.csv") if ch.isprintable())[:256]
+
+
+def new_job(filename: str, data: bytes, created_by: uuid.UUID | None = None,
+            branch_id: uuid.UUID | None = None) -> ImportJob:
+    return ImportJob(filename=filename[:256], created_by=created_by, branch_id=branch_id,
+                     file_sha256=hashlib.sha256(data).hexdigest())
+
+
 def create_job(engine: Engine, filename: str, data: bytes, created_by: uuid.UUID | None = None,
                branch_id: uuid.UUID | None = None) -> uuid.UUID:
     with Session(engine) as session:
-        job = ImportJob(filename=filename[:256], created_by=created_by, branch_id=branch_id,
-                        file_sha256=hashlib.sha256(data).hexdigest())
+        job = new_job(filename, data, created_by, branch_id)
         session.add(job)
         session.commit()
         return job.id
 
 
-def upload_job(engine: Engine, filename: str | None, data: bytes, created_by: uuid.UUID,
-               branch_id: uuid.UUID) -> uuid.UUID:
-    """The job of a file an admin uploads; refused (FileRejected, naming the field) when it is too
-    large or empty, before anything is kept."""
-    if len(data) > MAX_FILE_BYTES:
-        raise FileRejected(f"file: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it")
-    if not data.strip():
-        raise FileRejected("file: the file is empty")
-    return create_job(engine, "".join(ch for ch in (filename or "upload.csv") if ch.isprintable()), data,
-                      created_by, branch_id)
+def read_job(engine: Engine, job_id: uuid.UUID) -> ImportJob:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(ImportJob, job_id)
 
 
-async def import_upload(engine: Engine, temporal: Callable[[], Awaitable[Client]], settings: Settings,
-                        job_id: uuid.UUID, data: bytes, *, actor: c.Actor, branch_id: uuid.UUID,
-                        clock: Callable[[], Awaitable[datetime]]) -> None:
-    """An uploaded file's import, after the upload was answered: how it ends (failed, and why) is
-    kept on the job for whoever follows it."""
-    try:
-        await run_import(engine, await temporal(), settings, job_id, data, actor=actor, branch_id=branch_id,
-                         today=local_today(settings, await clock()))
-    except Exception:  # noqa: BLE001 — recorded on the job (status failed, failure)
-        pass
+def job_progress(job: ImportJob) -> tuple[str, int, int | None]:
+    """The job's phase and how far it got, as the console shows it: rows read (of a total known
+    once all are read), then the load (one step), then policies followed of those imported (and
+    all of them once the job is done)."""
+    if job.phase == "reading":
+        return "reading", job.processed_rows, None
+    if job.phase == "loading":
+        return "loading", 0, None
+    return "cases", job.followed_policies, job.imported_rows
+
+
+def import_result(job: ImportJob) -> ImportResult:
+    return ImportResult(job.id, job.total_rows, job.imported_rows, [RowError(**e) for e in job.errors], job.counts)
 
 
 def _save(engine: Engine, job_id: uuid.UUID, **values) -> None:
@@ -584,53 +606,112 @@ def _save(engine: Engine, job_id: uuid.UUID, **values) -> None:
         session.commit()
 
 
-async def run_import(engine: Engine, client: Client, settings: Settings, job_id: uuid.UUID, data: bytes, *,
-                     actor: c.Actor = c.INTAKE_ACTOR, branch_id: uuid.UUID | None = None,
-                     progress: Progress | None = None, today: date | None = None) -> ImportResult:
-    """Check, load and follow up one file; the job row shows progress and ends with the counts
-    and the row errors. Safe to run again with the same file: what is done stays done."""
-    def report(phase: str, done: int, total: int | None) -> None:
-        if progress:
-            progress(phase, done, total)
+_RECORD_LOAD = """
+UPDATE import_job SET phase = 'cases', imported_rows = :imported, counts = CAST(:counts AS jsonb),
+       errors = CAST(:errors AS jsonb), followed_policies = 0
+WHERE id = :job_id
+"""
+# The policies loaded, for the cases' follow-up (an import run in-process keeps them in memory).
+_RECORD_POLICIES = "UPDATE import_upload SET policy_ids = :policy_ids WHERE job_id = :job_id"
 
+
+async def check_and_load(engine: Engine, settings: Settings, job_id: uuid.UUID, data: bytes, *,
+                         actor: c.Actor, branch_id: uuid.UUID | None, progress: Progress | None = None
+                         ) -> tuple[LoadCounts, list[RowError], int, int]:
+    """Check every row and load the good ones: what was loaded, the row errors, the rows read and
+    the rows imported. The job shows the progress, the row errors and the counts; the load's
+    transaction leaves it in phase `cases`, so a load is done once or not at all."""
     def checking(done: int) -> None:
-        report("reading", done, None)
+        if progress:
+            progress("reading", done, None)
         if done % 10_000 == 0:
             _save(engine, job_id, processed_rows=done)
 
-    async def heartbeat() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT.total_seconds())
-            await asyncio.to_thread(_save, engine, job_id, heartbeat_at=datetime.now(UTC))
+    await asyncio.to_thread(_save, engine, job_id, status="running", phase="reading", failure=None,
+                            heartbeat_at=datetime.now(UTC))
+    org = await asyncio.to_thread(_organisation_of, engine, branch_id)
+    good, errors, total = await asyncio.to_thread(check_file, data, org, checking)
+    await asyncio.to_thread(_save, engine, job_id, phase="loading", total_rows=total, processed_rows=total,
+                            errors=[e.as_dict() for e in errors])
+    if progress:
+        progress("loading", 0, len(good))
 
-    await asyncio.to_thread(_save, engine, job_id, status="running", phase="reading", heartbeat_at=datetime.now(UTC))
-    beating = asyncio.create_task(heartbeat())
-    try:
-        org = await asyncio.to_thread(_organisation_of, engine, branch_id)
-        good, errors, total = await asyncio.to_thread(check_file, data, org, checking)
-        await asyncio.to_thread(_save, engine, job_id, phase="loading", total_rows=total, processed_rows=total,
-                                errors=[e.as_dict() for e in errors])
-        report("loading", 0, len(good))
-        loaded = await asyncio.to_thread(load, engine, good, settings,
-                                         actor.id if actor.role is c.ActorRole.admin else None)
-        report("loading", len(good), len(good))
+    def record(conn: Connection, loaded: LoadCounts) -> None:
+        nonlocal errors
         errors = sorted(errors + [RowError(row, "policy_no", FOREIGN_POLICY) for row in loaded.refused],
                         key=lambda e: e.row)
         counts = {"inserted": loaded.inserted, "updated": loaded.updated, "unchanged": loaded.unchanged,
                   "new_owner": loaded.owner_changed, "unassigned": loaded.unassigned,
                   "rejected": len({e.row for e in errors})}
-        imported = len(good) - len(loaded.refused)
-        refused = {"errors": [e.as_dict() for e in errors]} if loaded.refused else {}  # else stored already
-        await asyncio.to_thread(_save, engine, job_id, phase="cases", imported_rows=imported, counts=counts, **refused)
-        counts |= await follow_policies(engine, client, settings, loaded.policy_ids, actor, today, report)
+        conn.execute(text(_RECORD_LOAD), {"job_id": job_id, "imported": len(good) - len(loaded.refused),
+                                          "counts": json.dumps(counts),
+                                          "errors": json.dumps([e.as_dict() for e in errors])})
+        conn.execute(text(_RECORD_POLICIES), {"job_id": job_id, "policy_ids": ",".join(loaded.policy_ids)})
+
+    loaded = await asyncio.to_thread(load, engine, good, settings,
+                                     actor.id if actor.role is c.ActorRole.admin else None, record)
+    if progress:
+        progress("loading", len(good), len(good))
+    return loaded, errors, total, len(good) - len(loaded.refused)
+
+
+async def follow_job(engine: Engine, client: Client, settings: Settings, job_id: uuid.UUID, policy_ids: list[str],
+                     actor: c.Actor, today: date | None = None, *, start: int = 0,
+                     progress: Progress | None = None) -> dict[str, int]:
+    """The cases follow the loaded policies from `start` on, a batch at a time; the job keeps the
+    counts and how far it got after each batch, so a rerun goes on from there."""
+    with Session(engine) as session:
+        counts = dict(session.get(ImportJob, job_id).counts)
+    for i in range(start, len(policy_ids), BATCH):
+        batch = policy_ids[i:i + BATCH]
+        for key, value in (await follow_policies(engine, client, settings, batch, actor, today)).items():
+            counts[key] = counts.get(key, 0) + value
+        await asyncio.to_thread(_save, engine, job_id, counts=counts, followed_policies=i + len(batch),
+                                heartbeat_at=datetime.now(UTC))
+        if progress:
+            progress("cases", i + len(batch), len(policy_ids))
+    return counts
+
+
+def finish_job(engine: Engine, job_id: uuid.UUID, *, failure: str | None = None) -> None:
+    """Done (or failed, and why); the uploaded file is no longer kept either way."""
+    with Session(engine) as session:
+        job = session.get(ImportJob, job_id)
+        job.status, job.failure, job.finished_at = ("failed" if failure else "done"), failure, datetime.now(UTC)
+        job.phase = job.phase if failure else None
+        session.add(job)
+        upload = session.get(ImportUpload, job_id)
+        if upload is not None:
+            session.delete(upload)
+        session.commit()
+
+
+def failure_of(exc: BaseException) -> str:
+    """What a job that failed shows: a refused file's reason, else the error."""
+    return (str(exc) if isinstance(exc, FileRejected) else f"{type(exc).__name__}: {exc}")[:2000]
+
+
+async def run_import(engine: Engine, client: Client, settings: Settings, job_id: uuid.UUID, data: bytes, *,
+                     actor: c.Actor = c.INTAKE_ACTOR, branch_id: uuid.UUID | None = None,
+                     progress: Progress | None = None, today: date | None = None) -> ImportResult:
+    """Check, load and follow up one file in this process; the job row shows progress and ends with
+    the counts and the row errors. Safe to run again with the same file: what is done stays done."""
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT.total_seconds())
+            await asyncio.to_thread(_save, engine, job_id, heartbeat_at=datetime.now(UTC))
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        loaded, errors, total, imported = await check_and_load(engine, settings, job_id, data, actor=actor, branch_id=branch_id,
+                                                     progress=progress)
+        counts = await follow_job(engine, client, settings, job_id, loaded.policy_ids, actor, today,
+                                  progress=progress)
     except BaseException as exc:
         # The rows committed stay committed; rerunning the file finishes the cases.
-        failure = str(exc) if isinstance(exc, FileRejected) else f"{type(exc).__name__}: {exc}"
-        await asyncio.to_thread(_save, engine, job_id, status="failed", failure=failure[:2000],
-                                finished_at=datetime.now(UTC))
+        await asyncio.to_thread(finish_job, engine, job_id, failure=failure_of(exc))
         raise
     finally:
         beating.cancel()
-    await asyncio.to_thread(_save, engine, job_id, status="done", phase=None, counts=counts,
-                            finished_at=datetime.now(UTC))
+    await asyncio.to_thread(finish_job, engine, job_id)
     return ImportResult(job_id, total, imported, errors, counts)

@@ -32,10 +32,12 @@ FINISH_WITHIN = 90.0
 
 
 @pytest_asyncio.fixture(scope="module")
-async def base_url(settings, engine, time_env) -> AsyncIterator[str]:
-    """The app over HTTP, on the module's own fresh (empty) database with the demo organisation."""
+async def base_url(settings, engine, time_env, task_queue) -> AsyncIterator[str]:
+    """The app over HTTP, on the module's own fresh (empty) database with the demo organisation;
+    the module's worker imports the uploads."""
     demo_jobs(settings)
-    app = create_app(settings, engine=engine, temporal=time_env.client, clock=time_env.get_current_time)
+    app = create_app(settings.model_copy(update={"task_queue": task_queue}), engine=engine, temporal=time_env.client,
+                     clock=time_env.get_current_time)
     async with served(app) as url:
         try:
             yield url

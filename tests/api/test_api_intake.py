@@ -87,11 +87,16 @@ def book_csv(branch: Branch, count: int, first_expiry, prefix: str, manager: Sta
 
 
 async def upload(api, headers, data: bytes, name: str = "book.csv") -> dict:
+    """Upload a file and follow its job until a worker has imported it."""
     response = await api.post("/imports/policies", headers=headers, files={"file": (name, data, "text/csv")})
     assert response.status_code == 202, response.text
-    job = (await api.get(response.json()["progress_url"], headers=headers)).json()
-    assert job["status"] == "done", job
-    return job
+
+    async def done():
+        job = (await api.get(response.json()["progress_url"], headers=headers)).json()
+        assert job["status"] == "done", job
+        return job
+
+    return await eventually(done, timeout=60)
 
 
 async def open_cases(engine, prefix: str) -> list[RenewalCase]:
@@ -317,8 +322,9 @@ async def test_intake_routes_by_role(api, engine, time_env, branch, admin_header
 
 async def test_an_import_whose_process_died_shows_as_interrupted_and_a_rerun_finishes_it(
         api, engine, time_env, branch, admin_headers):
-    """The API died in the middle of an import: its job stops beating. Two minutes later the job
-    shows as interrupted, with what to do, instead of running for ever; the same file again finishes."""
+    """The process running an import of its own (`renewals import --in-process`) died in the middle:
+    its job stops beating. Two minutes later the job shows as interrupted, with what to do, instead
+    of running for ever; the same file uploaded finishes it."""
     today = local_today(api.settings, await time_env.get_current_time())
     data = book_csv(branch, 4, today + timedelta(days=450), "PDIED", branch.takers[0])
     job_id = create_job(engine, "died.csv", data, branch.admin.id, branch.admin.branch_id)
@@ -335,7 +341,7 @@ async def test_an_import_whose_process_died_shows_as_interrupted_and_a_rerun_fin
     assert (alive["status"], alive["failure"]) == ("running", None)
     beat(timedelta(minutes=3))
     died = (await api.get(f"/imports/{job_id}", headers=admin_headers)).json()
-    assert died["status"] == "interrupted" and "upload the same file again" in died["failure"], died
+    assert died["status"] == "interrupted" and "import the same file again" in died["failure"], died
 
     rerun = await upload(api, admin_headers, data, name="died.csv")
     assert rerun["counts"]["inserted"] == 4

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.imports import ImportPolicies
 from workflows.intake import PolicyIntake
 from workflows.renewal import PolicyRenewal
 from workflows.task_rollup import TaskRollup
@@ -23,11 +24,12 @@ def test_main_paths_are_recorded():
     names = {path.stem for path in HISTORIES}
     assert {"lapsed_after_deputy_continue", "lost_without_reason", "renewed_in_first_contact",
             "deputy_renews_after_failed", "intake_starts_a_day", "intake_aligns_deputies",
-            "first_run_after_four_windows_passed", "contact_written_while_an_sms_is_retried"} <= names
+            "first_run_after_four_windows_passed", "contact_written_while_an_sms_is_retried", "import_policies"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_on_current_code(path: Path):
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=[PolicyRenewal, PolicyIntake, TaskRollup], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[PolicyRenewal, PolicyIntake, ImportPolicies, TaskRollup],
+                        data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)

@@ -33,7 +33,9 @@ TABLET = {"width": 1024, "height": 768}
 
 @pytest_asyncio.fixture(scope="module")
 async def console_url(settings, engine, time_env, task_queue) -> AsyncIterator[str]:
-    app = create_app(settings, engine=engine, temporal=time_env.client, clock=time_env.get_current_time)
+    # On the module's worker's task queue: it imports the uploads.
+    app = create_app(settings.model_copy(update={"task_queue": task_queue}), engine=engine, temporal=time_env.client,
+                     clock=time_env.get_current_time)
     async with served(app) as url:
         yield url
 

@@ -21,14 +21,14 @@ from temporalio.client import ScheduleActionStartWorkflow
 from models import Assignment, Policy, RenewalCase, Role, Staff
 from renewals.intake import service as intake
 from renewals.case.start import CaseRejected, StartOutcome, renewal_input, start_case, update_case
-from renewals.intake.service import create_job, local_today, run_import
+from renewals.intake.service import create_job, local_today, read_job, run_import
 from renewals.ownership.service import assign_policy
 from renewals.dev.sample_book import rows, to_csv
 from renewals.org.service import add_org
 from tests.api.conftest import add_person, add_sub_branch, make_deputy
 from renewals.intake.schedule import ensure_intake_schedule
 from tests.scenario import eventually
-from worker import build_worker
+from tests.intake.books import dev_worker, run_cli
 from renewals.case import contract as c
 from renewals.case.contract import INTAKE_SCHEDULE_ID, IntakeInput, IntakeSummary
 
@@ -63,9 +63,7 @@ def org(engine) -> Org:
 
 @pytest_asyncio.fixture(scope="module")
 async def dev_settings(dev_env, settings, engine) -> AsyncIterator:
-    queue = f"intake-dev-{uuid.uuid4().hex[:6]}"
-    dev = settings.model_copy(update={"task_queue": queue, "notify_backend": "console"})
-    async with build_worker(dev_env.client, dev, engine, task_queue=queue):
+    async with dev_worker(dev_env, settings, engine, "intake-dev") as dev:
         yield dev
 
 
@@ -337,20 +335,8 @@ async def test_the_daily_schedule_starts_the_cases_due_today(engine, dev_env, de
 
 @pytest.mark.timeout(90)
 async def test_the_intake_command_without_a_date_runs_for_today(engine, dev_env, dev_settings, monkeypatch):
-    from typer.testing import CliRunner
-
-    from renewals.cli.main import app as cli
-    from renewals.core.settings import get_settings
-
-    for key, value in {"DATABASE_URL": dev_settings.database_url, "TASK_QUEUE": dev_settings.task_queue,
-                       "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    try:
-        # On a thread: the worker answering the command runs on this test's event loop.
-        result = await asyncio.to_thread(CliRunner().invoke, cli, ["intake", "run"], terminal_width=160)
-    finally:
-        get_settings.cache_clear()
+    # On a thread: the worker answering the command runs on this test's event loop.
+    result = await asyncio.to_thread(run_cli, dev_env, dev_settings, monkeypatch, "intake", "run")
     assert result.exit_code == 0, result.output
     assert f"intake for {local_today(dev_settings)}" in result.output
 
@@ -367,29 +353,44 @@ async def test_setup_creates_the_daily_intake_schedule_once(dev_env, dev_setting
     await dev_env.client.get_schedule_handle(INTAKE_SCHEDULE_ID).delete()
 
 
-def test_the_import_command_shows_a_summary_and_writes_the_row_errors(engine, dev_env, dev_settings, org, monkeypatch,
-                                                                      tmp_path):
-    from typer.testing import CliRunner
-
-    from renewals.cli.main import app as cli
-    from renewals.core.settings import get_settings
-
-    records = book(org, 3, local_today(dev_settings) + timedelta(days=300), "PCLI")
+def a_file_with_a_bad_row(org, dev_settings, tmp_path, prefix: str, days: int):
+    records = book(org, 3, local_today(dev_settings) + timedelta(days=days), prefix)
     records[1]["vin"] = "TOO-SHORT"
     file = tmp_path / "book.csv"
     file.write_bytes(to_csv(records))
-    for key, value in {"DATABASE_URL": dev_settings.database_url, "TASK_QUEUE": dev_settings.task_queue,
-                       "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, ["import", str(file)], terminal_width=160)
-    finally:
-        get_settings.cache_clear()
+    return file
+
+
+def shows_the_summary_and_writes_the_row_errors(result, file) -> None:
     assert result.exit_code == 1, result.output  # some rows were refused
     assert "2 of 3 rows imported" in result.output and "inserted" in result.output
-    assert (tmp_path / "book.errors.csv").read_text(encoding="utf-8-sig").splitlines() == [
+    assert file.with_name("book.errors.csv").read_text(encoding="utf-8-sig").splitlines() == [
         "row,column,reason", "3,vin,\"a VIN has 17 letters and digits, without I, O or Q\""]
+
+
+def test_the_import_command_in_process_shows_a_summary_and_writes_the_row_errors(dev_env, dev_settings, org,
+                                                                                 monkeypatch, tmp_path):
+    file = a_file_with_a_bad_row(org, dev_settings, tmp_path, "PCLI", 300)
+    shows_the_summary_and_writes_the_row_errors(
+        run_cli(dev_env, dev_settings, monkeypatch, "import", "--in-process", str(file)), file)
+
+
+@pytest.mark.timeout(90)
+async def test_the_import_command_follows_a_workers_import_to_the_end(engine, dev_env, dev_settings, org,
+                                                                      monkeypatch, tmp_path):
+    file = a_file_with_a_bad_row(org, dev_settings, tmp_path, "PWORKER", 20)
+    # On a thread: the worker importing the file runs on this test's event loop.
+    result = await asyncio.to_thread(run_cli, dev_env, dev_settings, monkeypatch, "import", str(file))
+    shows_the_summary_and_writes_the_row_errors(result, file)
+    assert "cases started" in result.output and "starting and updating cases" in result.output
+    job = read_job(engine, uuid.UUID(result.output.split("job ")[-1].split()[0]))
+    assert (job.status, job.counts["cases_started"], job.followed_policies) == ("done", 2, 2)
+    handle = dev_env.client.get_workflow_handle(job.workflow_id)
+    assert await handle.result() == 2
+    if os.environ.get("RENEWALS_RECORD_HISTORIES") == "1":
+        (Path(__file__).parents[1] / "histories" / "import_policies.json").write_text(
+            (await handle.fetch_history()).to_json())
+    await terminate(dev_env, 'PolicyNo STARTS_WITH "PWORKER"')
 
 
 async def started_input(dev_env, workflow_id: str) -> c.RenewalInput:
