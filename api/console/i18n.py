@@ -12,7 +12,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "app": ("续保工作台", "Renewal console"),
     "skip": ("跳到主要内容", "Skip to main content"),
     # the marks that join a label to what it labels, as each language writes them
-    "colon": ("：", ":"),
+    "colon": ("：", ": "),
     "aside": ("（{text}）", "({text})"),
     "nav": ("主导航", "Main navigation"),
     "tasks": ("待办任务", "To-do"),

@@ -93,6 +93,7 @@ class ImportFailed(Exception):
 
 async def _durable_import(engine, client, settings, filename: str, data: bytes, progress):
     """Store the file, start its import and follow the job's progress until it is done."""
+    # start-up cost (see renewals.cli.main)
     from renewals.case.contract import INTAKE_ACTOR, ImportInput
     from renewals.intake.durable import start_import, store_upload
     from renewals.intake.service import import_result, job_progress, local_today, read_job

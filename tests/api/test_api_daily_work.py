@@ -145,10 +145,10 @@ async def test_final_week_contacts_are_followed_by_both_sms_and_the_task_report_
     await sms("service_request")  # before the day's contact: it follows no contact
     assert await offered() == []
     ok(await api.post(f"/cases/{case.case_id}/contacts", headers=owner, json={"channel": "call", "result": "reached"}))
-    assert await offered() == ["报价短信: 未发送", "请求服务机会: 未发送"]
+    assert await offered() == ["报价短信：未发送", "请求服务机会：未发送"]
     await sms("quote", quote_id=quote.json()["id"])
     await sms("service_request")
-    assert await offered() == ["报价短信: 已发送", "请求服务机会: 已发送"]
+    assert await offered() == ["报价短信：已发送", "请求服务机会：已发送"]
     await sc.sleep_until(case.at(-6, 10))
     ok(await api.post(f"/cases/{case.case_id}/contacts", headers=owner,
                       json={"channel": "call", "result": "refused"}))

@@ -150,7 +150,8 @@ async def test_every_registered_copy_filled_with_our_values_reads_as_our_text(la
     context = {"customer_name": "钱多多", "policy_no": "PDAA202600000001", "plate": "沪A1***5",
                "expiry_date": date(2027, 2, 6), "days_left": 7, "manager_name": "李四", "manager_phone": "13909425527",
                "deputy_name": "王五", "premium": Decimal("4386.50"), "quote_valid_until": date(2027, 1, 20),
-               "stage_label": "最终联系", "loss_reasons": ["价格", "服务", "其他"]}
+               "stage_label": "最终联系", "loss_reasons": ["价格", "服务", "其他"],
+               "case_url": "https://renewals.example.com/app/cases/5b0c6e2a-9a59-4f1e-8f0e-7d1c1a2b3c4d"}
     for key in MESSAGE_KEYS:
         ours = shipped_template(key, language)
         values = template_values(language, ours, context)

@@ -51,7 +51,7 @@ def test_templates_put_no_half_width_mark_next_to_a_page_word():
               for line in template.read_text().splitlines() if TEMPLATE_PUNCTUATION.search(line)]
     assert not marked, "write t('colon') or t('aside', text=…) instead:\n" + "\n".join(marked)
     zh, en = translator("zh"), translator("en")
-    assert zh("refused_title") + zh("colon") == "未能办理：" and en("refused_title") + en("colon") == "Not done:"
+    assert zh("refused_title") + zh("colon") == "未能办理：" and en("refused_title") + en("colon") == "Not done: "
     assert zh("aside", text=zh("new_policy_hint")) == "（成功（已缴费出单）时必填）"
 
 
