@@ -95,7 +95,7 @@ async def test_the_words_our_texts_advertise_opt_out(api: Api, sc: Scenario):
 
 
 async def test_the_manager_answers_the_loss_reason_sms_with_a_number(api: Api, sc: Scenario):
-    case = await sc.start(days_to_expiry=4)
+    case = await sc.start(days_to_expiry=3)
     await sc.sleep_until(case.at(-3, 10))
     owner = await api.sign_in(case.owner_id)
     reported = await api.post(f"/cases/{case.case_id}/renewed-elsewhere", headers=owner,
@@ -121,7 +121,7 @@ async def test_the_manager_answers_the_loss_reason_sms_with_a_number(api: Api, s
 
 
 async def test_renewed_elsewhere_takes_an_insurer_code(api: Api, sc: Scenario):
-    case = await sc.start(days_to_expiry=59)
+    case = await sc.start(days_to_expiry=58)
     await sc.sleep_until(case.at(-58, 10))
     owner = await api.sign_in(case.owner_id)
     free_text = await api.post(f"/cases/{case.case_id}/renewed-elsewhere", headers=owner,
@@ -149,7 +149,7 @@ async def test_refusing_all_contact_puts_the_customer_on_the_do_not_call_list(ap
 
 
 async def test_phone_unreachable_opens_a_find_a_number_task_for_the_owner(api: Api, sc: Scenario):
-    case = await sc.start(days_to_expiry=59)
+    case = await sc.start(days_to_expiry=58)
     await sc.sleep_until(case.at(-58, 10))
     owner = await api.sign_in(case.owner_id)
     marked = await api.post(f"/cases/{case.case_id}/phone-unreachable", headers=owner, json={"note": "空号"})
@@ -166,7 +166,7 @@ async def test_phone_unreachable_opens_a_find_a_number_task_for_the_owner(api: A
 async def test_a_closed_case_no_longer_changes_the_customers_phone(api: Api, sc: Scenario):
     """The phone is corrected (or marked unreachable) through an open case the manager owns: once
     the case is closed, its owner's request is refused with the case's reason and nothing changes."""
-    case = await sc.start(days_to_expiry=59)
+    case = await sc.start(days_to_expiry=58)
     await sc.sleep_until(case.at(-58, 10))
     owner = await api.sign_in(case.owner_id)
     renewed = await api.post(f"/cases/{case.case_id}/follow-up", headers=owner,
