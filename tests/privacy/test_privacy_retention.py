@@ -20,6 +20,7 @@ from renewals.dev.seed import create_policy
 from renewals.privacy.rules import ANONYMISED_NAME
 from renewals.privacy.schedule import PURGE_CRON, PURGE_SCHEDULE_ID, ensure_purge_schedule
 from tests.scenario import Scenario, unique_phone
+from tests.schedules import assert_set_up_nightly
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -136,13 +137,5 @@ async def test_personal_data_goes_as_each_retention_period_ends_and_the_business
 
 
 async def test_setup_schedules_the_purge_every_night(dev_env, settings):
-    await ensure_purge_schedule(dev_env.client, settings)
-    await ensure_purge_schedule(dev_env.client, settings)  # again: brought up to date, not doubled
-    handle = dev_env.client.get_schedule_handle(PURGE_SCHEDULE_ID)
-    described = await handle.describe()
-    assert described.schedule.action.workflow == PRIVACY_PURGE_WORKFLOW
-    assert described.schedule.spec.time_zone_name == settings.timezone
-    assert [(s.hour[0].start, s.minute[0].start) for s in described.schedule.spec.calendars] == [(2, 0)] or (
-        described.schedule.spec.cron_expressions == [PURGE_CRON])
-    await handle.delete()
+    await assert_set_up_nightly(dev_env.client, settings, ensure_purge_schedule, PURGE_SCHEDULE_ID, PRIVACY_PURGE_WORKFLOW, PURGE_CRON, (2, 0))
 

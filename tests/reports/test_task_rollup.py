@@ -27,6 +27,7 @@ from renewals.reports.task_rollup import ROLLUP_CRON, ROLLUP_SCHEDULE_ID, ensure
 from tests.scenario import unique_phone
 from renewals.case.contract import OpenTask
 from renewals.case.contract import TASK_ROLLUP_WORKFLOW
+from tests.schedules import assert_set_up_nightly
 
 TIMEZONE = "Asia/Shanghai"
 TZ = ZoneInfo(TIMEZONE)
@@ -245,12 +246,4 @@ async def test_the_nightly_workflow_rolls_up_the_settled_days(engine, people, ti
 
 
 async def test_setup_schedules_the_roll_up_every_night_after_the_intake(dev_env, settings):
-    await ensure_rollup_schedule(dev_env.client, settings)
-    await ensure_rollup_schedule(dev_env.client, settings)  # again: brought up to date, not doubled
-    handle = dev_env.client.get_schedule_handle(ROLLUP_SCHEDULE_ID)
-    described = await handle.describe()
-    assert described.schedule.action.workflow == TASK_ROLLUP_WORKFLOW
-    assert described.schedule.spec.time_zone_name == settings.timezone
-    assert [(s.hour[0].start, s.minute[0].start) for s in described.schedule.spec.calendars] == [(1, 30)] or (
-        described.schedule.spec.cron_expressions == [ROLLUP_CRON])
-    await handle.delete()
+    await assert_set_up_nightly(dev_env.client, settings, ensure_rollup_schedule, ROLLUP_SCHEDULE_ID, TASK_ROLLUP_WORKFLOW, ROLLUP_CRON, (1, 30))

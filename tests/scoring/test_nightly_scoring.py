@@ -12,6 +12,7 @@ from models import LapseScore
 from renewals.case.contract import LAPSE_SCORING_WORKFLOW
 from renewals.scoring.schedule import SCORING_CRON, SCORING_SCHEDULE_ID, ensure_scoring_schedule
 from tests.scenario import Scenario, eventually
+from tests.schedules import assert_set_up_nightly
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -32,12 +33,4 @@ async def test_the_nightly_run_scores_every_open_case(sc: Scenario, time_env, ta
 
 
 async def test_setup_schedules_the_scoring_every_night_after_the_intake_and_the_roll_up(dev_env, settings):
-    await ensure_scoring_schedule(dev_env.client, settings)
-    await ensure_scoring_schedule(dev_env.client, settings)  # again: brought up to date, not doubled
-    handle = dev_env.client.get_schedule_handle(SCORING_SCHEDULE_ID)
-    described = await handle.describe()
-    assert described.schedule.action.workflow == LAPSE_SCORING_WORKFLOW
-    assert described.schedule.spec.time_zone_name == settings.timezone
-    assert [(s.hour[0].start, s.minute[0].start) for s in described.schedule.spec.calendars] == [(3, 0)] or (
-        described.schedule.spec.cron_expressions == [SCORING_CRON])
-    await handle.delete()
+    await assert_set_up_nightly(dev_env.client, settings, ensure_scoring_schedule, SCORING_SCHEDULE_ID, LAPSE_SCORING_WORKFLOW, SCORING_CRON, (3, 0))
