@@ -53,7 +53,7 @@ class Notifications:
             # The key first: a retry neither renders nor records again; it sends (or adopts) the
             # text its first attempt recorded, to the person recorded.
             found = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).first()
-            record, first = (found, False) if found is not None else self._record_attempt(session, req)
+            record, first, m = (found, False, None) if found is not None else self._record_attempt(session, req)
             customer = _required(session.get(Customer, record.customer_id), f"customer of case {record.case_id}")
             staff = _staff_recipient(session, record.recipient, record.staff_id)
             to = _number(staff, customer)
@@ -83,7 +83,7 @@ class Notifications:
                 sent = self._notifier.send_sms(to, record.body, status_callback=self._callback("sms-status"),
                                                label=f"{req.template} case {record.case_id}",
                                                idempotency_key=req.idempotency_key,
-                                               template=self._template_values(session, req))
+                                               template=self._template_values(session, req, m))
             except SendError as exc:
                 if exc.retryable:
                     raise  # the activity retries with backoff; the record stays 'sending'
@@ -91,10 +91,10 @@ class Notifications:
                 return self._complete(session, record, "failed", error_code=exc.code)
             return self._completed_send(session, record, req, sent)
 
-    def _record_attempt(self, session: Session, req: SmsRequest) -> tuple[ContactRecord, bool]:
+    def _record_attempt(self, session: Session, req: SmsRequest) -> tuple[ContactRecord, bool, _Message]:
         """Renders the message and records the attempt 'sending' before it goes out, so a retry
-        after a crash finds it by its key: the record, and whether this call wrote it (False: a
-        concurrent attempt did)."""
+        after a crash finds it by its key: the record, whether this call wrote it (False: a
+        concurrent attempt did), and the message it rendered."""
         m = _message(session, req, self._settings.public_base_url)
         with _renderable(req):
             body = render_sms(req.template, m.language, m.context, m.template.body).body
@@ -107,14 +107,15 @@ class Notifications:
         .returning(ContactRecord.id)).first() is not None
         session.commit()
         record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
-        return record, written
+        return record, written, m
 
-    def _template_values(self, session: Session, req: SmsRequest) -> TemplateSms | None:
-        """For a provider that sends its registered copy of our text: the values our text shows, read
-        again at each attempt that sends (none were recorded: they are the customer's data)."""
+    def _template_values(self, session: Session, req: SmsRequest, m: _Message | None) -> TemplateSms | None:
+        """For a provider that sends its registered copy of our text: the values our text shows (the
+        message this attempt rendered, or read again by a retry: none were recorded, they are the
+        customer's data)."""
         if not self._notifier.needs_template:
             return None
-        m = _message(session, req, self._settings.public_base_url)
+        m = m or _message(session, req, self._settings.public_base_url)
         with _renderable(req):
             return TemplateSms(req.template, template_values(m.language, m.template.body, m.context))
 

@@ -123,13 +123,12 @@ async def tell_case(client: Client, workflow_id: str, signal: str, *args: Any) -
 async def record_contact(act: StaffAction, body: ContactIn, do_not_call_days: int) -> c.CaseState:
     state = await act.update("record_contact", lambda who, note_id: c.RecordContact(
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
-    await run_in_threadpool(service.record_intent, act.session, act.case, body.quote_wish, body.signing_intent)
-    if body.result is c.ContactResult.do_not_contact:
-        others = await run_in_threadpool(service.put_on_do_not_call_list, act.session, act.case, do_not_call_days,
-                                         act.now)
-        told = c.CustomerRefusedContact(on_case=act.case.id, staff_id=act.staff.id)
-        for workflow_id in others:  # their other open cases stop calling and texting too
-            await tell_case(act.client, workflow_id, "customer_refused_contact", told)
+    refused_all = body.result is c.ContactResult.do_not_contact
+    others = await run_in_threadpool(service.record_what_the_contact_found, act.session, act.case, body.quote_wish,
+                                     body.signing_intent, do_not_call_days if refused_all else None, act.now)
+    told = c.CustomerRefusedContact(on_case=act.case.id, staff_id=act.staff.id)
+    for workflow_id in others:  # their other open cases stop calling and texting too
+        await tell_case(act.client, workflow_id, "customer_refused_contact", told)
     return state
 
 

@@ -115,7 +115,7 @@ class Stack:
                    TWILIO_ACCOUNT_SID=self.settings.twilio_account_sid, TWILIO_AUTH_TOKEN="bench-token",
                    TWILIO_FROM="+15005550006", LOG_LEVEL="WARNING", ACTIVITY_WORKERS="20")
         log = open(self.workdir / f"worker-{len(self.workers)}.log", "ab")
-        worker = subprocess.Popen([sys.executable, "-m", "renewals.cli.main", "worker"], env=env, stdout=log,
+        worker = subprocess.Popen([sys.executable, "-m", "renewals.cli", "worker"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         self.workers.append(worker)
         return worker

@@ -1,5 +1,5 @@
 """An uploaded book of policies kept until its import finishes, so any worker can take the import
-over (IMPORT_STORAGE=database: the file in PostgreSQL, next to its job)."""
+over (the file in PostgreSQL, next to its job)."""
 
 from __future__ import annotations
 

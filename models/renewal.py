@@ -104,7 +104,7 @@ class Task(SQLModel, table=True):
     handled_result: str | None = Field(default=None, max_length=32)
     # The first final-week call after supervision: the deputy's hand-over note, shown with the task.
     handover_note_id: uuid.UUID | None = Field(default=None, foreign_key="note.id")
-    # The final week (calendar.SMS_AFTER_CONTACT): the SMS sent after the contact that handled this task.
+    # The final week (the stage table's sms_after_contact): the SMS sent after the contact that handled this task.
     quote_sms_sent: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     service_request_sms_sent: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 

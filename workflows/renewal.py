@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import Notifications
     from activities.projection import CaseProjection
     from renewals.case.calendar import (
-        SMS_AFTER_CONTACT, STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
+        STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
         customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
     )
     import renewals.case.contract as c  # by its full name: a `from` list would re-run it in every sandbox
@@ -262,8 +262,10 @@ class PolicyRenewal:
         """The status calls for the deputy, and there is still time for them: a `failed` after the
         end of T-8 (when the deputy's task would be due) waits for FINAL_CONTACT at T-7 09:00
         instead of putting the case under supervision for a few hours."""
+        if not self._calls_for_deputy():
+            return False
         [deputy_task] = self.case.plan.task_slots(Stage.DEPUTY_SUPERVISION)
-        return self._calls_for_deputy() and workflow.now() < deputy_task.due_at
+        return workflow.now() < deputy_task.due_at
 
     # --- stages and outcomes ----------------------------------------------------------------------
 
@@ -439,7 +441,7 @@ class PolicyRenewal:
         task = self._current_task(u.actor.id, (TaskKind.call,))
         if task is not None and staff_sms_handles_task(self.case.stage):
             self._handle(task, u.actor.id, f"sms:{u.template.value}")
-        elif u.template.value in SMS_AFTER_CONTACT.get(self.case.stage, ()):
+        elif u.template.value in self.case.plan.table[self.case.stage].sms_after_contact:
             today = self.case.plan.day_of(workflow.now())
             contacted = next((t for t in self.case.stage_tasks if t.day == today and t.id in self.case.handled), None)
             if contacted is not None:

@@ -46,8 +46,9 @@ from api.views import (
     CASE_SORTS, case_cards, case_view, cases_in_scope, customer_view, due_today, search_cases, todo_panel,
 )
 from models import ContactRecord, Policy, QuoteWish, RenewalCase, Role, SigningIntent, Staff, Task, TaskState, Vehicle
-from renewals.case.calendar import SMS_AFTER_CONTACT, call_refusal, customer_sms_time, t_day
+from renewals.case.calendar import call_refusal, customer_sms_time, t_day
 from renewals.case.contract import Stage
+from renewals.case.stages import STAGE_TABLE
 from renewals.case.start import CaseRejected
 from renewals.case.labels import LOSS_REASON_CHOICES
 from renewals.intake.policy_file import people, phone_list
@@ -328,7 +329,7 @@ def _reassign_to(session: Session, case: RenewalCase) -> list[Staff]:
 def _sms_after_contact(session: Session, case: RenewalCase, today: date) -> list[tuple[str, bool]]:
     """In the final week, once today's contact handled the day's task: each SMS the seed asks for
     after it, and whether it was sent. Empty before the contact and in other stages."""
-    templates = SMS_AFTER_CONTACT.get(Stage(case.stage), ())
+    templates = STAGE_TABLE[case.stage].sms_after_contact
     task = session.exec(select(Task).where(Task.case_id == case.id, Task.stage == case.stage, Task.kind == "call",
                                            Task.day == (today - case.expiry_date).days,
                                            Task.state == TaskState.done)).first() if templates else None
@@ -349,7 +350,7 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
     model_query = (request.query_params.get("model_q") or "").strip()[:64]
     models = await run_in_threadpool(search_vehicle_models, session, model_query, 10) if model_query else []
     # Post/redirect/get: what the last action did is shown once, not again on a reload.
-    done, done_at = (None, "") if refused else web.take_done(request, shown := Response())
+    done, done_at = (None, "") if refused else web.take_done(request)
     page = render(
         request, "case.html", staff=staff, status=status, case=case, state=state, problem=refused,
         allowed=allowed_actions(staff, case, state), today=t_day((today - case.expiry_date).days),
@@ -359,7 +360,7 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
         channels=list(QuoteChannel), enums=_ENUM_CHOICES, **_ADMIN_CHOICES, **data,
     )
     if done:
-        page.raw_headers.extend(shown.raw_headers)
+        web.forget_done(page)
     return page
 
 

@@ -75,14 +75,18 @@ def tell_done(response: Response, settings: Settings, done: str, detail: str) ->
     _cookie(response, settings, DONE_COOKIE, quote(f"{done}|{detail}"), max_age=120)
 
 
-def take_done(request: Request, response: Response) -> tuple[str | None, str]:
-    """What the last action did (once: the cookie is dropped with this response), and its detail."""
+def take_done(request: Request) -> tuple[str | None, str]:
+    """What the last action did, and its detail; the page that shows it calls forget_done."""
     value = request.cookies.get(DONE_COOKIE)
     if value is None:
         return None, ""
-    response.delete_cookie(DONE_COOKIE, path=COOKIE_PATH)
     done, _, detail = unquote(value).partition("|")
     return done, detail[:40]
+
+
+def forget_done(response: Response) -> None:
+    """Shown once: a reload does not repeat what the last action did."""
+    response.delete_cookie(DONE_COOKIE, path=COOKIE_PATH)
 
 
 def language(request: Request) -> str:

@@ -26,10 +26,6 @@ CALL_HOURS = (9, 21)  # outbound calls allowed from 09:00 until 21:00 local
 STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
 LAST_DAY = STAGE_TABLE.last_day  # the last window ends with this day
 
-# The SMS staff send after each contact, by stage.
-SMS_AFTER_CONTACT: dict[Stage, tuple[str, ...]] = {row.stage: row.sms_after_contact for row in STAGE_TABLE
-                                                   if row.sms_after_contact}
-
 
 def contact_handles_task(stage: Stage | str, channel: str, table: StageTable = STAGE_TABLE) -> bool:
     """Whether a contact recorded by `channel` handles the stage's daily task."""

@@ -88,8 +88,8 @@ def _apply_delivery(session: Session, record: ContactRecord | None, status: str,
     further = goes_further(SMS_PROGRESS, record.delivery_status, status)
     if further:
         record.delivery_status, record.error_code = status, error_code or record.error_code
-    session.add(record)
-    session.commit()
+    if session.is_modified(record):  # a status that goes further, or a provider id just learnt
+        session.commit()
     if not (further and permanent and record.recipient == "customer" and record.case_id):
         return []
     return _running(session, record)

@@ -446,7 +446,7 @@ class CaseChange:
     move_tasks_from: uuid.UUID | None = None  # reassignment: open tasks move to case.owner_id
     move_deputy_tasks_from: uuid.UUID | None = None  # deputy change: open tasks move to case.deputy_id
     contact: ContactToRecord | None = None
-    # The final week: this staff SMS (a calendar.SMS_AFTER_CONTACT template) followed the contact that
+    # The final week: this staff SMS (a stage table `sms_after_contact` template) followed the contact that
     # handled the task.
     sms_after_contact: tuple[uuid.UUID, str] | None = None
 

@@ -78,24 +78,26 @@ def drop_note(session: Session, note_id: uuid.UUID) -> None:
         session.commit()
 
 
-def record_intent(session: Session, case: RenewalCase, quote_wish: QuoteWish | None,
-                  signing_intent: SigningIntent | None) -> None:
-    """The customer's intent as a contact found it; what the contact did not say stays as it was."""
+def record_what_the_contact_found(session: Session, case: RenewalCase, quote_wish: QuoteWish | None,
+                                  signing_intent: SigningIntent | None, do_not_call_days: int | None,
+                                  now: datetime) -> list[str]:
+    """The customer's intent as a contact found it (what the contact did not say stays as it was)
+    and, when they refused all contact, the do-not-call list for `do_not_call_days`: in one
+    transaction. The list is the person's: returns the workflow ids of their other open cases,
+    which must stop too."""
     said = {name: value for name, value in (("quote_wish", quote_wish), ("signing_intent", signing_intent))
             if value is not None}
     if said:
         session.execute(update(RenewalCase).where(RenewalCase.id == case.id).values(**said))
-        session.commit()
-
-
-def put_on_do_not_call_list(session: Session, case: RenewalCase, days: int, now: datetime) -> list[str]:
-    """The list is the person's: the workflow ids of their other open cases, which must stop too."""
-    customer = customer_of(session, case)
-    until = local_date(now, case.timezone) + timedelta(days=days)
-    customer.do_not_call_until = max(until, customer.do_not_call_until or until)
-    session.add(customer)
-    session.commit()
-    return [workflow_id for workflow_id, case_id, _ in open_cases(session, [customer.id]) if case_id != case.id]
+    others = []
+    if do_not_call_days is not None:
+        customer = customer_of(session, case)
+        until = local_date(now, case.timezone) + timedelta(days=do_not_call_days)
+        customer.do_not_call_until = max(until, customer.do_not_call_until or until)
+        session.add(customer)
+        others = [workflow_id for workflow_id, case_id, _ in open_cases(session, [customer.id]) if case_id != case.id]
+    session.commit()  # ends the transaction too: the other cases are told with no connection held
+    return others
 
 
 def correct_phone(session: Session, case: RenewalCase, staff: Staff, phone: str,

@@ -57,6 +57,9 @@ class StageRow:
     sms_after_contact: tuple[str, ...] = ()
 
 
+_POSITION = {stage: i for i, stage in enumerate(Stage)}
+
+
 @dataclass(frozen=True)
 class StageTable:
     rows: tuple[StageRow, ...]
@@ -79,7 +82,7 @@ class StageTable:
         return self.rows[self.index(stage)]
 
     def index(self, stage: Stage | str) -> int:
-        return tuple(Stage).index(Stage(stage))
+        return _POSITION[Stage(stage)]  # the rows are in the lifecycle's order (checked above)
 
     def window(self, stage: Stage | str) -> tuple[int, int]:
         """The first and last day of a stage's window: it ends the day before the next one opens."""

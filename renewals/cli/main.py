@@ -14,8 +14,6 @@ from rich.markup import escape
 
 from renewals.cli import audit, intake, org, privacy, projection, reports, system, vehicle_models
 from renewals.cli.common import err
-from renewals.core.db import NoDatabase
-from renewals.core.temporal import NoTemporal
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 refused or not all done (an import with rejected rows, a replay that diverges, "
@@ -40,6 +38,9 @@ app.add_typer(privacy.app, name="privacy")
 def main() -> None:
     """The `renewals` command. Any command that needs the database or Temporal and has none to
     reach says so in one line, without a traceback, and how to start one."""
+    from renewals.core.db import NoDatabase  # start-up cost: the database driver loads only with a command
+    from renewals.core.temporal import NoTemporal
+
     try:
         app()
     except (NoDatabase, NoTemporal) as exc:

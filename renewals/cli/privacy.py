@@ -22,15 +22,6 @@ IdNumber = Annotated[str, typer.Option("--id-number", help="The person's residen
 BranchCode = Annotated[str | None, typer.Option("--branch", help="Only this branch's record of the person.")]
 
 
-def _session():
-    # start-up cost (see renewals.cli.main)
-    from sqlmodel import Session
-
-    from renewals.core.db import get_engine
-
-    return Session(get_engine(), expire_on_commit=False)
-
-
 def _branch_id(session, code: str | None) -> uuid.UUID | None:
     from sqlmodel import select  # start-up cost (see renewals.cli.main)
 
@@ -66,9 +57,12 @@ def export(id_number: IdNumber, branch: BranchCode = None,
            output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the document here.")] = None
            ) -> None:
     """Everything held about the person, as one JSON document (PIPL Art. 45); recorded."""
-    from renewals.privacy.service import NoSuchPerson, export_person  # start-up cost (see renewals.cli.main)
+    # start-up cost (see renewals.cli.main)
+    from renewals.core.db import session_scope
+    from renewals.privacy.service import NoSuchPerson, export_person
 
-    with _session() as session:
+    load_settings()
+    with session_scope() as session:
         try:
             document = export_person(session, id_number, branch_id=_branch_id(session, branch), requested_by=None,
                                      now=datetime.now(UTC))
@@ -87,12 +81,13 @@ def erase(id_number: IdNumber, branch: BranchCode = None) -> None:
     """Anonymise the person on their request (PIPL Art. 47), where no duty to keep their data
     applies: refused while a case of theirs is open or a policy in force. Recorded either way."""
     # start-up cost (see renewals.cli.main)
+    from renewals.core.db import session_scope
     from renewals.intake.service import local_today
     from renewals.privacy.service import NoSuchPerson, erase_person
 
     settings = load_settings()
     now = datetime.now(UTC)
-    with _session() as session:
+    with session_scope() as session:
         try:
             result = erase_person(session, id_number, branch_id=_branch_id(session, branch), requested_by=None,
                                   today=local_today(settings, now), now=now)
@@ -114,11 +109,13 @@ def views(customer: Annotated[uuid.UUID | None, typer.Option(help="A customer's 
     from sqlmodel import select  # start-up cost (see renewals.cli.main)
 
     from models import Staff
+    from renewals.core.db import session_scope
     from renewals.privacy.service import full_views
 
     if (customer is None) == (reader is None):
         raise fail("give --customer or --reader", 2)
-    with _session() as session:
+    load_settings()
+    with session_scope() as session:
         reader_id = None
         if reader is not None:
             reader_id = session.exec(select(Staff.id).where(Staff.username == reader)).first()

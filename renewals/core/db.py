@@ -18,8 +18,6 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 from renewals.core.settings import Settings, get_settings, how_to_start
-# Above core: the one exception of the import rules (pyproject.toml), the catalogue comes with the schema.
-from renewals.quotes.vehicle_models import add_shipped_models
 
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -195,6 +193,10 @@ def migrate(url: str, revision: str = "head") -> None:
     """The schema at `revision`; at the latest one, with the shipped vehicle catalogue's models that
     are missing (repeatable: what is there already is left as it is)."""
     from alembic import command  # start-up cost: alembic loads only where migrations run
+
+    # Above core, the one exception of the import rules (pyproject.toml): the catalogue comes with
+    # the schema. Imported here, it does not load the models with every command.
+    from renewals.quotes.vehicle_models import add_shipped_models
 
     config = alembic_config(url)
     for attempt in range(1, _MIGRATION_ATTEMPTS + 1):

@@ -5,7 +5,6 @@ WORKER_METRICS_PORT. Nothing personal in either: counts by stage, route template
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from fastapi import FastAPI
@@ -16,9 +15,9 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from renewals.core.settings import Settings
 
-log = logging.getLogger(__name__)
 # Staff actions answer within STAFF_ACTION_DEADLINE (1.5 s by default); reports and imports take longer.
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+
 
 def instrument_api(app: FastAPI, collectors: Iterable[Collector] = ()) -> None:
     """GET /metrics: request counts and latency by route template and status, and `collectors`' series."""

@@ -19,12 +19,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
-from alibabacloud_dysmsapi20170525 import models as aliyun_sms
-from alibabacloud_dysmsapi20170525.client import Client as AliyunSmsClient
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
-from alibabacloud_tea_openapi.utils_models import Config as AliyunConfig
 from darabonba.exceptions import UnretryableException
-from darabonba.runtime import RuntimeOptions
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -265,6 +261,13 @@ class AliyunNotifier:
                    if not getattr(settings, name)]
         if missing:
             raise ValueError(f"{', '.join(missing)} must be set to send SMS through Alibaba Cloud")
+        # start-up cost: the client (and aiohttp under it) loads only where Alibaba Cloud is chosen
+        from alibabacloud_dysmsapi20170525 import models
+        from alibabacloud_dysmsapi20170525.client import Client as AliyunSmsClient
+        from alibabacloud_tea_openapi.utils_models import Config as AliyunConfig
+        from darabonba.runtime import RuntimeOptions
+
+        self._requests, self._runtime = models, RuntimeOptions
         self.sign_name = settings.aliyun_sms_sign_name
         self.templates = settings.aliyun_sms_templates
         url = urlsplit(settings.aliyun_sms_api_base_url)
@@ -283,7 +286,7 @@ class AliyunNotifier:
         code = self.templates.get(template.key)
         if code is None:
             raise SendError(f"ALIYUN_SMS_TEMPLATES has no template code for {template.key}", retryable=False)
-        answer = self._call(self.client.send_sms_with_options, aliyun_sms.SendSmsRequest(
+        answer = self._call(self.client.send_sms_with_options, self._requests.SendSmsRequest(
             phone_numbers=aliyun_number(to), sign_name=self.sign_name, template_code=code,
             template_param=json.dumps(template.values, ensure_ascii=False), out_id=idempotency_key))
         return SentMessage(provider_id=answer.biz_id, status="accepted")
@@ -299,14 +302,15 @@ class AliyunNotifier:
         while day >= sent_since:
             page, seen = 1, 0
             while True:
-                answer = self._call(self.client.query_send_details_with_options, aliyun_sms.QuerySendDetailsRequest(
+                answer = self._call(self.client.query_send_details_with_options, self._requests.QuerySendDetailsRequest(
                     phone_number=aliyun_number(to), send_date=day.strftime("%Y%m%d"), page_size=ALIYUN_PAGE_SIZE,
                     current_page=page))
-                details = answer.sms_send_detail_dtos.sms_send_detail_dto if answer.sms_send_detail_dtos else []
-                for detail in details or []:
+                details = (answer.sms_send_detail_dtos.sms_send_detail_dto if answer.sms_send_detail_dtos
+                           else None) or []
+                for detail in details:
                     if detail.out_id == idempotency_key:
                         return SentMessage(provider_id=None, status=ALIYUN_SEND_STATUS.get(detail.send_status, "sent"))
-                seen += len(details or [])
+                seen += len(details)
                 if not details or seen >= (answer.total_count or 0):
                     break
                 page += 1
@@ -321,10 +325,9 @@ class AliyunNotifier:
         raise SendError("calls are placed through Twilio only, and SMS go through Alibaba Cloud "
                         "(NOTIFY_BACKEND=aliyun)", retryable=False)
 
-    @staticmethod
-    def _call(action: Callable[..., Any], request: Any) -> Any:
+    def _call(self, action: Callable[..., Any], request: Any) -> Any:
         try:
-            body = action(request, RuntimeOptions()).body
+            body = action(request, self._runtime()).body
         except AlibabaCloudException as e:
             retryable = isinstance(e, ThrottlingException) or is_retryable(e.status_code, None) \
                 or e.code in ALIYUN_RETRYABLE_CODES

@@ -9,10 +9,10 @@ class FieldError(ValueError):
     """Bad input; the message starts with the field it is about ("phone: ...")."""
 
 
-def e164(text: str, region: str = "CN") -> str:
+def e164(text: str) -> str:
     """Any valid number (a landline too), as E.164. The reason never repeats the number."""
     try:
-        parsed = phonenumbers.parse(text, region)
+        parsed = phonenumbers.parse(text, "CN")
     except phonenumbers.NumberParseException:
         raise ValueError("not a phone number") from None
     if not phonenumbers.is_valid_number(parsed):
@@ -20,9 +20,9 @@ def e164(text: str, region: str = "CN") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise_phone(phone: str, field: str = "phone", region: str = "CN") -> str:
-    """`phone` as E.164, or FieldError naming `field`."""
+def normalise_phone(phone: str) -> str:
+    """`phone` as E.164, or FieldError naming the `phone` field."""
     try:
-        return e164(phone, region)
+        return e164(phone)
     except ValueError as exc:
-        raise FieldError(f"{field}: {phone!r} is {exc}") from None
+        raise FieldError(f"phone: {phone!r} is {exc}") from None

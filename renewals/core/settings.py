@@ -122,10 +122,6 @@ class Settings(BaseSettings):
     privacy_purge_batch: int = Field(default=500, ge=1)
     # Cases start once their policy's expiry is this many days away (T-60 opens FIRST_CONTACT).
     intake_horizon_days: int = Field(default=60, ge=1, le=366)
-    # Where an uploaded book of policies waits while a workflow imports it (any worker may take the
-    # import over): `database`, a table beside its job. Object storage would be the other choice,
-    # for uploads too large to keep in PostgreSQL (see README, Imports).
-    import_storage: Literal["database"] = "database"
     # Training sandbox (ENVIRONMENT=dev only): imported cases run on a day this many seconds long.
     day_seconds: int = Field(default=86400, ge=1, le=86400)
     # Every database session (libpq and PostgreSQL settings): connecting, waiting for a lock and a

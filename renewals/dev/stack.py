@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 import psutil
 
 from renewals.case.calendar import REAL_DAY_SECONDS
-from renewals.core.db import shown_url
 from renewals.core.settings import Settings
 
 STATE_FILE = "dev-stack.json"
@@ -36,6 +35,8 @@ class DevStack:
 
     def describe(self) -> str:
         sandbox = f" · {note}" if (note := sandbox_note(self.day_seconds)) else ""
+        from renewals.core.db import shown_url  # start-up cost: every command reads the stack
+
         return (f"renewals dev of {self.data_dir} (pid {self.pid}): database {shown_url(self.database_url)} · "
                 f"Temporal {self.temporal_address} namespace {self.temporal_namespace}{sandbox}")
 

@@ -1,4 +1,4 @@
-"""Imports as durable work: an uploaded book of policies is kept beside its job (IMPORT_STORAGE)
+"""Imports as durable work: an uploaded book of policies is kept beside its job (import_upload)
 and the ImportPolicies workflow (workflows/imports.py) imports it through activities that any
 worker may take over. A deploy or a crash in the middle resumes it where it stopped: the load
 commits whole with the job's phase, and the cases follow batch by batch from the job's
@@ -15,7 +15,7 @@ import asyncio
 import uuid
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
@@ -54,17 +54,27 @@ async def start_import(engine: Engine, client: Client, settings: Settings, inp: 
         raise
 
 
-def _stored(engine: Engine, job_id: uuid.UUID) -> tuple[ImportJob, ImportUpload | None]:
+def _job(engine: Engine, job_id: uuid.UUID) -> ImportJob:
     with Session(engine, expire_on_commit=False) as session:
-        return session.get(ImportJob, job_id), session.get(ImportUpload, job_id)
+        return session.get(ImportJob, job_id)
+
+
+def _upload_column(engine: Engine, job_id: uuid.UUID, column) -> tuple | None:
+    """One column of the stored upload, as a 1-tuple (None once the upload is gone): the file itself
+    is read only where it is loaded."""
+    with Session(engine) as session:
+        row = session.execute(select(column).where(ImportUpload.job_id == job_id)).first()
+        return tuple(row) if row is not None else None
 
 
 async def load_stored(engine: Engine, settings: Settings, inp: ImportInput, progress: Progress) -> int:
     """Check and load the stored file, unless an earlier attempt's load committed; the rows imported."""
-    job, upload = _stored(engine, inp.job_id)
-    if job.phase == "cases" or upload is None:  # loaded already (and maybe finished)
+    job = await asyncio.to_thread(_job, engine, inp.job_id)
+    stored = None if job.phase == "cases" else await asyncio.to_thread(_upload_column, engine, inp.job_id,
+                                                                        ImportUpload.data)
+    if stored is None:  # loaded already (and maybe finished)
         return job.imported_rows
-    *_, imported = await check_and_load(engine, settings, inp.job_id, upload.data, actor=inp.actor,
+    *_, imported = await check_and_load(engine, settings, inp.job_id, stored[0], actor=inp.actor,
                                         branch_id=inp.branch_id, progress=progress)
     return imported
 
@@ -72,12 +82,12 @@ async def load_stored(engine: Engine, settings: Settings, inp: ImportInput, prog
 async def follow_stored(engine: Engine, client: Client, settings: Settings, inp: ImportInput,
                         progress: Progress) -> None:
     """The cases follow the loaded policies from where the last attempt stopped; then the job is done."""
-    job, upload = _stored(engine, inp.job_id)
-    if upload is not None:
-        policy_ids = upload.policy_ids.split(",") if upload.policy_ids else []
-        await follow_job(engine, client, settings, inp.job_id, policy_ids, inp.actor, inp.as_of,
-                         start=job.followed_policies, progress=progress)
-    finish_job(engine, inp.job_id)
+    job = await asyncio.to_thread(_job, engine, inp.job_id)
+    loaded = await asyncio.to_thread(_upload_column, engine, inp.job_id, ImportUpload.policy_ids)
+    if loaded is not None:
+        await follow_job(engine, client, settings, inp.job_id, loaded[0].split(",") if loaded[0] else [],
+                         inp.actor, inp.as_of, start=job.followed_policies, progress=progress)
+    await asyncio.to_thread(finish_job, engine, inp.job_id)
 
 
 def note_failure(engine: Engine, job_id: uuid.UUID, exc: BaseException) -> None:
@@ -91,6 +101,6 @@ def note_failure(engine: Engine, job_id: uuid.UUID, exc: BaseException) -> None:
 
 def fail_stored(engine: Engine, job_id: uuid.UUID) -> None:
     """The import gave up: the job is failed with the last attempt's reason."""
-    job, _ = _stored(engine, job_id)
+    job = _job(engine, job_id)
     if job.status != "done":
         finish_job(engine, job_id, failure=job.failure or "the import failed")

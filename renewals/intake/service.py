@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from psycopg.errors import DeadlockDetected, LockNotAvailable
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, delete, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from temporalio.client import Client
@@ -660,8 +660,7 @@ async def follow_job(engine: Engine, client: Client, settings: Settings, job_id:
                      progress: Progress | None = None) -> dict[str, int]:
     """The cases follow the loaded policies from `start` on, a batch at a time; the job keeps the
     counts and how far it got after each batch, so a rerun goes on from there."""
-    with Session(engine) as session:
-        counts = dict(session.get(ImportJob, job_id).counts)
+    counts = dict(await asyncio.to_thread(_job_counts, engine, job_id))
     for i in range(start, len(policy_ids), BATCH):
         batch = policy_ids[i:i + BATCH]
         for key, value in (await follow_policies(engine, client, settings, batch, actor, today)).items():
@@ -673,6 +672,11 @@ async def follow_job(engine: Engine, client: Client, settings: Settings, job_id:
     return counts
 
 
+def _job_counts(engine: Engine, job_id: uuid.UUID) -> dict[str, int]:
+    with Session(engine) as session:
+        return session.get(ImportJob, job_id).counts
+
+
 def finish_job(engine: Engine, job_id: uuid.UUID, *, failure: str | None = None) -> None:
     """Done (or failed, and why); the uploaded file is no longer kept either way."""
     with Session(engine) as session:
@@ -680,9 +684,7 @@ def finish_job(engine: Engine, job_id: uuid.UUID, *, failure: str | None = None)
         job.status, job.failure, job.finished_at = ("failed" if failure else "done"), failure, datetime.now(UTC)
         job.phase = job.phase if failure else None
         session.add(job)
-        upload = session.get(ImportUpload, job_id)
-        if upload is not None:
-            session.delete(upload)
+        session.execute(delete(ImportUpload).where(ImportUpload.job_id == job_id))
         session.commit()
 
 

@@ -110,7 +110,7 @@ def task_figures(now: datetime) -> list[ColumnElement]:
     the same figures at any `now`: the daily roll-up stores them (renewals/reports/task_rollup.py)."""
     daily = and_(Task.kind == TaskKind.call, Task.stage.in_(DAILY_STAGES))
     done = Task.state == TaskState.done
-    # Final-week calls handled by a contact, and those the seed's two SMS followed (SMS_AFTER_CONTACT).
+    # Final-week calls handled by a contact, and those the seed's two SMS followed (the stage table's sms_after_contact).
     final_week_contact = and_(Task.kind == TaskKind.call, Task.stage == Stage.FINAL_CONTACT, done,
                               Task.handled_result.in_([r.value for r in ContactResult]))
     past_due_unhandled = or_(Task.state == TaskState.expired, and_(Task.state == TaskState.open, Task.due_at <= now))

@@ -10,7 +10,7 @@ largest positive contributions are the score's reasons, and a manager can read t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from renewals.case.calendar import CALL_HOURS
@@ -166,7 +166,7 @@ def best_hour(customer: Mapping[int, HourlyCalls], sub_branch: Mapping[int, Hour
     """The allowed hour (local) in which the customer is likeliest to answer: the customer's answer
     rate per hour, smoothed toward the sub-branch's (a beta prior worth PRIOR_CALLS calls). None
     while nobody has called them, nor anyone in the sub-branch."""
-    if not any(customer.values()) and not any(sub_branch.values()):
+    if not customer and not sub_branch:
         return None
     overall = _rate(sum(h.answered for h in sub_branch.values()), sum(h.unanswered for h in sub_branch.values()), 0.5)
 
@@ -183,15 +183,3 @@ def best_hour(customer: Mapping[int, HourlyCalls], sub_branch: Mapping[int, Hour
 def _rate(answered: int, unanswered: int, prior: float, weight: float = 1.0) -> float:
     return (answered + weight * prior) / (answered + unanswered + weight)
 
-
-def hour_label(hour: int) -> str:
-    return f"宜 {hour:02d}:00–{hour + 1:02d}:00 致电 / best called {hour:02d}:00–{hour + 1:02d}:00"
-
-
-def hours_of(calls: Iterable[tuple[int, bool]]) -> dict[int, HourlyCalls]:
-    """(local hour, answered) per call, counted by hour."""
-    counts: dict[int, list[int]] = {}
-    for hour, answered in calls:
-        tally = counts.setdefault(hour, [0, 0])
-        tally[0 if answered else 1] += 1
-    return {hour: HourlyCalls(a, u) for hour, (a, u) in counts.items()}

@@ -205,32 +205,29 @@ def refresh(engine: Engine, now: datetime | None = None, progress: Callable[[int
 LOCAL_HOUR = "extract(hour from cr.created_at at time zone rc.timezone)::int"
 
 
-def customer_hours(conn: Connection, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[int, HourlyCalls]]:
-    """Each customer's calls (every case of theirs) by local hour, answered or not."""
+def _calls_by_hour(conn: Connection, key: str, where: str, params: dict) -> dict[uuid.UUID, dict[int, HourlyCalls]]:
+    """Calls by `key` and local hour, answered or not, among the calls `where` picks."""
     rows = conn.execute(text(f"""
-        select cr.customer_id, {LOCAL_HOUR} as hour, count(*) filter (where cr.result = 'reached') as answered,
+        select {key} as key, {LOCAL_HOUR} as hour, count(*) filter (where cr.result = 'reached') as answered,
                count(*) filter (where cr.result in {UNANSWERED}) as unanswered
         from contact_record cr join renewal_case rc on rc.id = cr.case_id
-        where cr.customer_id = any(:ids) and cr.channel = 'call' and cr.result is not null
-        group by 1, 2"""), {"ids": customer_ids})
+        where cr.channel = 'call' and cr.result is not null and {where}
+        group by 1, 2"""), params)
     out: dict[uuid.UUID, dict[int, HourlyCalls]] = {}
     for row in rows:
-        out.setdefault(row.customer_id, {})[row.hour] = HourlyCalls(row.answered, row.unanswered)
+        out.setdefault(row.key, {})[row.hour] = HourlyCalls(row.answered, row.unanswered)
     return out
+
+
+def customer_hours(conn: Connection, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[int, HourlyCalls]]:
+    """Each customer's calls (every case of theirs) by local hour, answered or not."""
+    return _calls_by_hour(conn, "cr.customer_id", "cr.customer_id = any(:ids)", {"ids": customer_ids})
 
 
 def sub_branch_hours(conn: Connection, now: datetime) -> dict[uuid.UUID, dict[int, HourlyCalls]]:
     """Each sub-branch's recent calls by local hour, answered or not: the prior of its customers' hours."""
-    rows = conn.execute(text(f"""
-        select rc.sub_branch_id, {LOCAL_HOUR} as hour, count(*) filter (where cr.result = 'reached') as answered,
-               count(*) filter (where cr.result in {UNANSWERED}) as unanswered
-        from contact_record cr join renewal_case rc on rc.id = cr.case_id
-        where cr.channel = 'call' and cr.result is not null and cr.created_at >= :since
-        group by 1, 2"""), {"since": now - timedelta(days=ANSWER_RATE_DAYS)})
-    out: dict[uuid.UUID, dict[int, HourlyCalls]] = {}
-    for row in rows:
-        out.setdefault(row.sub_branch_id, {})[row.hour] = HourlyCalls(row.answered, row.unanswered)
-    return out
+    return _calls_by_hour(conn, "rc.sub_branch_id", "cr.created_at >= :since",
+                          {"since": now - timedelta(days=ANSWER_RATE_DAYS)})
 
 
 # --- how good the score is, for the reports ------------------------------------------------------------
