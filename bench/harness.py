@@ -26,11 +26,10 @@ from models import RenewalCase, Role
 from renewals.case.start import start_renewal
 from renewals.core.db import make_engine, migrate
 from renewals.dev.servers import EmbeddedPostgres, TemporalDevServer, die_with_parent, free_port
-from renewals.intake.service import bounded
 from renewals.dev.seed import create_policy
 from renewals.core.settings import Settings
 from renewals.org.service import add_org, add_staff
-from renewals.core.temporal import connect
+from renewals.core.temporal import bounded, connect
 from tests.fake_twilio import FakeTwilio
 from tests.scenario import Scenario
 from worker import build_worker

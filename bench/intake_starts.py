@@ -31,7 +31,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from renewals.case.start import initial_search_attributes, renewal_input
 from renewals.core.db import make_engine, migrate
 from renewals.dev.servers import EmbeddedPostgres, wheel_binary
-from renewals.intake.service import CONCURRENCY, bounded, load, local_today, organisation, start_due_cases
+from renewals.core.temporal import CONCURRENCY, bounded
+from renewals.intake.service import load, local_today, organisation, start_due_cases
 from renewals.intake.policy_file import check_file
 from renewals.dev.sample_book import rows, to_csv
 from renewals.core.settings import Settings

@@ -39,7 +39,7 @@ from temporalio.client import Client
 
 from bench.harness import Stack, StartedCase, percentile
 from renewals.audit.history import history_cost
-from renewals.intake.service import bounded
+from renewals.core.temporal import bounded
 
 MB = 1024 * 1024
 LIFECYCLE_DAYS = 61 + 8  # from the start (T-61) to the end of T+7

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from api.errors import ApiError
+from api.errors import ApiError, template_refusal
 from renewals.case.start import CaseRejected
+from renewals.case.sms_templates import TemplateRefused
 from renewals.core.phones import FieldError
+from renewals.org.service import HandlerCodeTaken
+from renewals.quotes.service import QuoteRefused
 
 
 class FieldProblem(Exception):
@@ -87,3 +90,14 @@ def problem(exc: Exception, t: Callable[..., str], form: str, values: Mapping[st
 
 
 REFUSALS = (FieldProblem, ValidationError, ApiError, CaseRejected, FieldError)
+
+
+def refusal_status(exc: Exception) -> int:
+    """The status the API answers the same refusal with (api/errors.py)."""
+    if isinstance(exc, TemplateRefused):
+        exc = template_refusal(exc)
+    if isinstance(exc, ApiError):
+        return exc.status
+    if isinstance(exc, QuoteRefused) and exc.field:  # a quote id or setting the case cannot use is bad input
+        return 422
+    return 409 if isinstance(exc, (CaseRejected, HandlerCodeTaken)) else 422

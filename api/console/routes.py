@@ -28,11 +28,13 @@ from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
 from api import casework
-from api.access import CaseAction, customer_visibility, find_case, find_customer, reads_timeline, require
+from api.access import (
+    CaseAction, customer_visibility, find_case, find_customer, reads_timeline, require, require_quoter,
+)
 from api.auth import issue_token
 from api.casework import StaffAction
 from api.console import session as web
-from api.console.forms import REFUSALS, FieldProblem, Problem, problem
+from api.console.forms import REFUSALS, FieldProblem, Problem, problem, refusal_status
 from api.console.i18n import WINDOW_DAYS, translator
 from api.sign_in import checked_sign_in
 from api.deps import NotifierDep, NowDep, SessionDep, SettingsDep, TemporalDep
@@ -56,9 +58,9 @@ from renewals.core.settings import Settings
 from renewals.org.service import sign_out_everywhere
 from renewals.quotes.rules import QuoteChannel, RefusalCode
 from renewals.quotes.service import (
-    QuoteRefused, checked_setup, confirm_vehicle_model, make_quote, save_setup, staff_setup,
+    case_today, checked_setup, confirm_vehicle_model, make_quote, save_setup, staff_setup,
 )
-from renewals.quotes.vehicle_models import normalise_model_code, search_vehicle_models
+from renewals.quotes.vehicle_models import search_vehicle_models
 from renewals.case import contract as c
 from renewals.case import staff_rules
 
@@ -109,7 +111,12 @@ def _deadline(value: datetime, zone: str) -> str:
     return f"{local:%m-%d %H:%M}"
 
 
-templates.env.filters.update(local=_local, deadline=_deadline)
+def _in_language(text: str, lang: str) -> str:
+    """One side of a "中文 / English" text written for both (what to do, a score's reasons)."""
+    return text.split(" / ")[0 if lang == "zh" else -1]
+
+
+templates.env.filters.update(local=_local, deadline=_deadline, in_language=_in_language)
 
 
 def render(request: Request, template: str, *, staff: Staff | None = None, status: int = 200,
@@ -343,7 +350,7 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
     view = await case_view(case, session, client, now)
-    today = now.astimezone(ZoneInfo(case.timezone)).date()
+    today = case_today(case, now)
     data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id, today)
     state = view.state
     sms_at = customer_sms_time(now, case.timezone)
@@ -461,8 +468,7 @@ async def _phone_unreachable(x: _Context) -> tuple[str, str]:
 
 
 async def _quote_config(x: _Context) -> tuple[str, str]:
-    if x.staff.role not in (Role.sales, Role.deputy):
-        raise ApiError(403, "only service managers and deputy managers quote")
+    require_quoter(x.staff)
     body = QuoteConfigIn(channel=x.get("channel"), group_buy_id=x.get("group_buy_id"),
                          online_account=x.get("online_account"))
     setup = checked_setup(body.channel, body.group_buy_id, body.online_account)
@@ -472,12 +478,9 @@ async def _quote_config(x: _Context) -> tuple[str, str]:
 
 async def _vehicle_model(x: _Context) -> tuple[str, str]:
     action = x.casework()
-    code = normalise_model_code(x.get("model_code") or "")
-    found = await run_in_threadpool(search_vehicle_models, x.session, code, 1) if code else []
-    if not found or found[0].code != code:
-        raise FieldProblem("model_code", "unknown_vehicle_model")
-    await run_in_threadpool(confirm_vehicle_model, x.session, action.case, code, x.staff.id, x.now)
-    return "vehicle-model", code
+    _, model = await run_in_threadpool(confirm_vehicle_model, x.session, action.case, x.get("model_code") or "",
+                                       x.staff.id, x.now)
+    return "vehicle-model", model.code
 
 
 _QUOTE_REFUSALS = frozenset(RefusalCode)
@@ -570,15 +573,6 @@ def _invalid(exc: ValidationError) -> str:
     return f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
 
 
-def _refusal_status(exc: Exception) -> int:
-    """The API's status for the same refusal: a quote id or quote setting the case cannot use is bad input."""
-    if isinstance(exc, ApiError):
-        return exc.status
-    if isinstance(exc, QuoteRefused) and exc.field:
-        return 422
-    return 409 if isinstance(exc, CaseRejected) else 422
-
-
 @router.post("/cases/{case_id}/{action}")
 async def case_action(case_id: uuid.UUID, action: str, request: Request, staff: web.ConsoleStaff,
                       session: SessionDep, client: TemporalDep, settings: SettingsDep, notifier: NotifierDep,
@@ -597,7 +591,7 @@ async def case_action(case_id: uuid.UUID, action: str, request: Request, staff: 
     except REFUSALS as exc:
         # Shown again with the reason next to its field and everything typed still there.
         refused = problem(exc, translator(web.language(request)), action, form)
-        return await _show_case(request, staff, session, client, now, case_id, status=_refusal_status(exc),
+        return await _show_case(request, staff, session, client, now, case_id, status=refusal_status(exc),
                                 refused=refused)
     response = _redirect(f"/app/cases/{case_id}#result")
     web.tell_done(response, settings, done, detail)

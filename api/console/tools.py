@@ -22,7 +22,7 @@ from api.access import (
     actor, case_scope, case_to_preview, find_branch_staff, find_import_job, find_policy, policy_scope, report_reading,
 )
 from api.console import session as web
-from api.console.forms import FieldProblem, problem
+from api.console.forms import FieldProblem, problem, refusal_status
 from api.console.i18n import translator
 from api.console.routes import _form, _invalid, _redirect, forbidden, form_text, refusal_page, render
 from api.deps import NowDep, SessionDep, SettingsDep, read_then_release
@@ -39,7 +39,7 @@ from renewals.case.sms_templates import TemplateRefused, newest, preview, save, 
 from renewals.core.settings import Settings
 from renewals.intake.service import UNFINISHED, local_today
 from renewals.core.phones import FieldError
-from renewals.org.service import HandlerCodeTaken, set_handler_code
+from renewals.org.service import set_handler_code
 from renewals.ownership import service as ownership
 from renewals.quotes.service import case_today
 from renewals.reports.rules import PeriodError, make_period
@@ -87,20 +87,12 @@ def _branch_sales(session: Session, admin: Staff) -> list[tuple[Staff, str]]:
 REFUSALS = (ValidationError, FieldError, ApiError, TemplateRefused, FieldProblem)
 
 
-def _status(exc: Exception) -> int:
-    if isinstance(exc, TemplateRefused):
-        exc = template_refusal(exc)
-    if isinstance(exc, ApiError):
-        return exc.status
-    return 409 if isinstance(exc, HandlerCodeTaken) else 422
-
-
 def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, ValidationError):
         return 422, _invalid(exc)
     if isinstance(exc, TemplateRefused):
-        return _status(exc), template_refusal(exc).message
-    return _status(exc), exc.message if isinstance(exc, ApiError) else str(exc)
+        return refusal_status(exc), template_refusal(exc).message
+    return refusal_status(exc), exc.message if isinstance(exc, ApiError) else str(exc)
 
 
 def _form_id(form, name: str) -> uuid.UUID | None:
@@ -139,7 +131,7 @@ async def _admin_page(request: Request, staff: Staff, session: Session, *, refus
     attention = await run_in_threadpool(_needs_attention, session, staff)
     assigned = request.query_params.get("assigned", "")[:64]
     handler_code = request.query_params.get("handler_code")
-    return render(request, "admin.html", staff=staff, status=_status(refused) if refused else 200, problem=shown,
+    return render(request, "admin.html", staff=staff, status=refusal_status(refused) if refused else 200, problem=shown,
                   unassigned=unassigned, sales=sales, attention=attention, assigned=assigned,
                   handler_code=None if handler_code is None else handler_code[:32])
 

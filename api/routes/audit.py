@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from api.access import ReadableCase, require_timeline_reader
+from api.access import ReadableCase, identity_visible, require_timeline_reader
 from api.deps import CurrentStaff, NowDep, SessionDep, TemporalDep, release
 from api.errors import ApiError, error_responses
 from models import RenewalCase, Role
@@ -71,7 +71,7 @@ async def get_timeline(case: Annotated[RenewalCase, Depends(timeline_case)], sta
     await release(session)
     try:
         return await case_timeline(client, session.get_bind(), case.workflow_id,
-                                   identities_masked=staff.role == Role.auditor, now=now)
+                                   identities_masked=not identity_visible(staff), now=now)
     except HistoryNotFound as exc:
         raise _not_found(exc) from None
 

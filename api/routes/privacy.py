@@ -21,7 +21,7 @@ from renewals.privacy.service import NoSuchPerson, erase_person, export_person, 
 router = APIRouter(prefix="/privacy", tags=["personal data"])
 
 
-class PersonIn(BaseModel):
+class IdNumberIn(BaseModel):
     """In the body, not the address: an id number stays out of access logs and browser histories."""
 
     model_config = examples({"id_number": "310101199001011234"})
@@ -52,7 +52,7 @@ def _not_in_branch() -> ApiError:
              description="The branch's record of the person with this id number: their details, vehicles, "
                          "policies, renewal cases, contacts, notes and quotes, unmasked (it is theirs). The "
                          "request is recorded, and the access log records the full id number and phone shown.")
-def export(body: PersonIn, staff: CurrentStaff, branch_id: PrivacyBranch, session: SessionDep,
+def export(body: IdNumberIn, staff: CurrentStaff, branch_id: PrivacyBranch, session: SessionDep,
            now: NowDep) -> dict[str, Any]:
     try:
         return export_person(session, body.id_number, branch_id=branch_id, requested_by=staff.id, now=now)
@@ -66,7 +66,7 @@ def export(body: PersonIn, staff: CurrentStaff, branch_id: PrivacyBranch, sessio
                          "recordings' links are emptied; policies, cases, amounts, outcomes and who acted stay "
                          "(reports still count them). Refused (409, with the reason, and recorded) while a case "
                          "of theirs is open or a policy of theirs is in force.")
-def erase(body: PersonIn, staff: CurrentStaff, branch_id: PrivacyBranch, session: SessionDep, settings: SettingsDep,
+def erase(body: IdNumberIn, staff: CurrentStaff, branch_id: PrivacyBranch, session: SessionDep, settings: SettingsDep,
           now: NowDep) -> ErasureOut:
     try:
         result = erase_person(session, body.id_number, branch_id=branch_id, requested_by=staff.id,

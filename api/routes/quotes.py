@@ -13,16 +13,16 @@ import uuid
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.access import CaseAction, CaseForWork, ReadableCase, find_quote
+from api.access import CaseAction, CaseForWork, ReadableCase, find_quote, require_quoter
 from api import casework
 from api.casework import StaffAction
 from api.deps import CurrentStaff, NowDep, SessionDep, SettingsDep, TemporalDep
-from api.errors import ApiError, error_responses
+from api.errors import error_responses
 from api.routes.cases import SMS_RESPONSES
 from api.schemas import (
     QuoteAcceptIn, QuoteConfigIn, QuoteConfigOut, QuoteIn, QuoteOut, SmsIn, SmsOut, quote_out, quotes_of,
 )
-from models import RenewalCase, Role
+from models import RenewalCase
 from renewals.quotes.pricing import PricingProvider
 from renewals.quotes.rules import QuoteSetup
 from renewals.quotes.service import (
@@ -31,7 +31,6 @@ from renewals.quotes.service import (
 from renewals.case.contract import StaffSmsTemplate
 
 router = APIRouter(tags=["quotes"])
-QUOTING_ROLES = (Role.sales, Role.deputy)
 REFUSED_RESPONSE = {
     **error_responses(409)[409],
     "description": "Not quotable: `code` is the seed's common error (the first, when several), `message` lists "
@@ -72,8 +71,7 @@ def get_quote_config(staff: CurrentStaff, session: SessionDep) -> QuoteConfigOut
                 "`invalid_group_buy_id`.",
 )
 def put_quote_config(body: QuoteConfigIn, staff: CurrentStaff, session: SessionDep) -> QuoteConfigOut:
-    if staff.role not in QUOTING_ROLES:
-        raise ApiError(403, "only service managers and deputy managers quote")
+    require_quoter(staff)
     return _config_out(save_setup(session, staff.id, checked_setup(body.channel, body.group_buy_id,
                                                                    body.online_account)))
 

@@ -11,7 +11,7 @@ from api.deps import CurrentStaff, SessionDep, read_then_release
 from api.errors import ApiError, error_responses
 from api.schemas import BookOut, BookReportOut, DeactivatedOut, HandlerCodeIn, HandlerCodeOut, ReassignBookIn
 from renewals.ownership import service as ownership
-from renewals.org.service import HandlerCodeTaken, deactivate_staff, set_handler_code
+from renewals.org.service import HandlerCodeTaken, set_handler_code
 
 router = APIRouter(prefix="/staff", tags=["staff"])
 
@@ -51,8 +51,7 @@ def give_handler_code(staff_id: uuid.UUID, body: HandlerCodeIn, admin: CurrentSt
 def deactivate(staff_id: uuid.UUID, admin: CurrentStaff, session: SessionDep) -> DeactivatedOut:
     staff = find_branch_staff(session, admin, staff_id)
     try:
-        ownership.refuse_deactivation_with_a_book(session, staff)
-        deactivate_staff(session, staff)
+        ownership.deactivate(session, staff)
     except ownership.Refused as exc:
         raise ApiError(409, str(exc)) from None
     return DeactivatedOut(staff_id=staff.id, active=False)

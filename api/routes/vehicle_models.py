@@ -10,16 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
 from api.access import CaseForWork
 from api.deps import CurrentStaff, NowDep, SessionDep
-from api.errors import ApiError, error_responses
+from api.errors import error_responses
 from api.inputs import Limit, Line
 from models import VehicleModel
 from renewals.quotes.service import confirm_vehicle_model as record_confirmation
-from renewals.quotes.vehicle_models import normalise_model_code, search_vehicle_models
-from renewals.case.contract import closed_reason
+from renewals.quotes.vehicle_models import search_vehicle_models
 
 router = APIRouter(tags=["vehicle models"])
 
@@ -71,12 +69,6 @@ def find_vehicle_models(_: CurrentStaff, session: SessionDep,
              response_model=VehicleModelConfirmed, responses=error_responses(401, 403, 404, 409, 422))
 def confirm_vehicle_model(body: VehicleModelIn, case: CaseForWork, staff: CurrentStaff, session: SessionDep,
                           now: NowDep) -> VehicleModelConfirmed:
-    if case.outcome:
-        raise ApiError(409, closed_reason(case.outcome))
-    model = session.exec(select(VehicleModel).where(VehicleModel.code == normalise_model_code(body.model_code))).first()
-    if model is None:
-        raise ApiError(422, f"model_code: no vehicle model {body.model_code!r}; search GET /vehicle-models?q=",
-                       field="model_code", code="unknown_vehicle_model")
-    vehicle = record_confirmation(session, case, model.code, staff.id, now)
+    vehicle, model = record_confirmation(session, case, body.model_code, staff.id, now)
     return VehicleModelConfirmed(vehicle_id=vehicle.id, model=_out(model), model_confirmed=True,
                                  confirmed_by=staff.id, confirmed_at=now)

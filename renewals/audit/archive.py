@@ -26,9 +26,8 @@ from renewals.audit.timeline import (
     CLOSING_STATUS, Archived, ContactInfo, CoverInfo, DecodedHistory, RefusalInfo, StaffInfo, Timeline, build_timeline,
     staff_ids,
 )
-from renewals.intake.service import bounded
 from renewals.core.settings import Settings
-from renewals.core.temporal import put_schedule
+from renewals.core.temporal import bounded, put_schedule
 from renewals.case import contract as c
 from renewals.case.contract import ARCHIVER_WORKFLOW
 

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from renewals.audit.archive import HistoryNotFound, load_history, mark_archived
 from renewals.case.contract import WORKFLOW_TYPE, CaseChange
-from renewals.intake.service import bounded
+from renewals.core.temporal import bounded
 
 log = logging.getLogger(__name__)
 

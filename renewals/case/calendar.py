@@ -231,6 +231,14 @@ def local_label(t: datetime, timezone: str) -> str:
     return f"{_aware(t, 't').astimezone(_zone(timezone)):%Y-%m-%d %H:%M} ({timezone})"
 
 
+def add_years(day: date, years: int) -> date:
+    """The same day `years` later (earlier when negative); 29 February in a year without one: the 28th."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 def local_date(t: datetime, timezone: str) -> date:
     """The calendar day an instant falls on in `timezone`. Workflows call this rather than build a
     ZoneInfo themselves: inside the sandbox that class is a proxy `astimezone` refuses."""

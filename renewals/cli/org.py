@@ -206,21 +206,20 @@ def staff_deactivate(username: str) -> None:
     from models import Branch
     from renewals.core.db import session_scope
     from renewals.core.phones import FieldError
-    from renewals.org.service import deactivate_staff, find_staff
-    from renewals.ownership.service import Refused, refuse_deactivation_with_a_book
+    from renewals.org.service import find_staff
+    from renewals.ownership.service import Refused, deactivate
 
-    load_settings()
+    settings = load_settings()
     try:
         with session_scope() as session:
             staff = find_staff(session, username)
-            refuse_deactivation_with_a_book(session, staff)
-            deactivate_staff(session, staff)
+            deactivate(session, staff)
             admin_branch = session.get(Branch, staff.branch_id).code if staff.role.value == "admin" else None
     except (FieldError, Refused) as exc:
         raise fail(str(exc)) from None
     console.print(f"deactivated {username}")
     if admin_branch:
-        _publish_branch_admins(load_settings(), admin_branch)
+        _publish_branch_admins(settings, admin_branch)
 
 
 @staff_app.command("reassign-book")

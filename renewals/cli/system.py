@@ -75,7 +75,7 @@ def dev(demo: Annotated[bool, typer.Option(help="Seed demo staff and policies on
             if temporal is None:
                 status.update("registering search attributes…")
                 asyncio.run(_register_search_attributes(settings))
-            status.update("scheduling the history archiver, the intake and the task roll-up…")
+            status.update("scheduling the nightly jobs (archiver, intake, roll-up, purge, scoring)…")
             asyncio.run(_ensure_schedules(settings))
         extra = ()
         demo_logins: list[str] = []
@@ -184,8 +184,8 @@ async def _ensure_schedules(settings: Settings) -> str:
 @temporal_app.command("setup")
 def temporal_setup() -> None:
     """Register the search attributes, set the namespace's retention, schedule the history archiver
-    and create the `policy-intake-daily`, `task-rollup-daily` and `privacy-purge-daily` schedules (all
-    idempotent)."""
+    and create the `policy-intake-daily`, `task-rollup-daily`, `privacy-purge-daily` and
+    `lapse-scoring-daily` schedules (all idempotent)."""
     settings = load_settings()
     added = asyncio.run(_register_search_attributes(settings))
     console.print(f"added: {', '.join(added)}" if added else "all search attributes were already registered.")
@@ -195,3 +195,4 @@ def temporal_setup() -> None:
     console.print(f"schedule policy-intake-daily (01:00 {settings.timezone}): {intake}")
     console.print(f"task roll-up scheduled daily at 01:30 {settings.timezone} (task-rollup-daily).")
     console.print(f"personal data purged daily at 02:00 {settings.timezone} (privacy-purge-daily).")
+    console.print(f"lapse risk scored daily at 03:00 {settings.timezone} (lapse-scoring-daily).")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from typing import Any
 from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
@@ -115,3 +117,18 @@ async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> 
     except ScheduleAlreadyRunningError:
         await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
         return "updated"
+
+
+# Concurrent workflow starts/signals/updates per batch: enough to keep a Temporal frontend busy.
+CONCURRENCY = 32
+
+
+async def bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
+    """`work` on every item, at most `concurrency` at a time; the results in the items' order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item):
+        async with gate:
+            return await work(item)
+
+    return await asyncio.gather(*(one(item) for item in items))

@@ -48,14 +48,13 @@ from renewals.core.db import allow_long_statements
 from renewals.intake.policy_file import (
     MAX_FILE_BYTES, FileRejected, Organisation, PolicyRow, RowError, StaffRef, check_file, paused_gc,
 )
+from renewals.core.temporal import bounded
 from renewals.core.settings import Settings
 from renewals.case import contract as c
 from renewals.case.contract import IntakeBatchResult
 
 log = logging.getLogger(__name__)
 
-# Concurrent workflow starts/signals/updates per batch: enough to keep a Temporal frontend busy.
-CONCURRENCY = 32
 BATCH = 500
 Progress = Callable[[str, int, int | None], None]  # (phase, done, total)
 
@@ -422,17 +421,6 @@ def horizon(settings: Settings, today: date) -> tuple[date, date]:
 
 def local_today(settings: Settings, now: datetime | None = None) -> date:
     return local_date(now or datetime.now(UTC), settings.timezone)
-
-
-async def bounded(items, work, concurrency: int = CONCURRENCY) -> list[Any]:
-    """`work` on every item, at most `concurrency` at a time; the results in the items' order."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(item):
-        async with gate:
-            return await work(item)
-
-    return await asyncio.gather(*(one(item) for item in items))
 
 
 def _due(engine: Engine, params: dict[str, Any]) -> list[Any]:

@@ -111,8 +111,8 @@ def find_staff(session: Session, username: str) -> Staff:
 
 
 def deactivate_staff(session: Session, staff: Staff) -> Staff:
-    """Only someone who owns no book may go: the caller asks renewals.ownership first
-    (refuse_deactivation_with_a_book), as ownership stands on the organisation, not under it."""
+    """Ends the staff member's sign-ins; renewals.ownership.service.deactivate calls it once no book
+    is left (ownership stands on the organisation, not under it)."""
     staff.active = False
     session.add(staff)
     end_sessions(session, staff.id)

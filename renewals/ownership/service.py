@@ -24,9 +24,10 @@ from temporalio.client import Client
 
 from models import Assignment, Policy, RenewalCase, Role, Staff, SubBranch, Task, TaskState
 from renewals.case.start import CaseRejected, update_case
-from renewals.intake.service import bounded, follow_policies
+from renewals.core.temporal import bounded
+from renewals.intake.service import follow_policies
 from renewals.core.settings import Settings
-from renewals.org.service import StaffError
+from renewals.org.service import StaffError, deactivate_staff
 from renewals.case import contract as c
 
 log = logging.getLogger(__name__)
@@ -223,11 +224,13 @@ def book_size(session: Session, staff_id: uuid.UUID) -> dict[str, int]:
     return {"policies": policies, "open_cases": cases, "open_tasks": tasks}
 
 
-def refuse_deactivation_with_a_book(session: Session, staff: Staff) -> None:
+def deactivate(session: Session, staff: Staff) -> Staff:
+    """The one way a staff member goes: refused (Refused) while they own policies or open cases."""
     owned = book_size(session, staff.id)
     if owned["policies"] or owned["open_cases"]:
         raise Refused(f"{staff.username} still owns {owned['policies']} policies and {owned['open_cases']} open "
                       f"cases: move the book first (POST /staff/{staff.id}/reassign-book)")
+    return deactivate_staff(session, staff)
 
 
 # --- a sub-branch's deputy changes ----------------------------------------------------------------------

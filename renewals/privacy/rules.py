@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from renewals.case.calendar import add_years
+
 # What an anonymised customer's name reads (console, exports); their id number, phones, plates and
 # VINs become empty, which no import row and no inbound SMS can ever match.
 ANONYMISED_NAME = "已匿名"
@@ -49,7 +51,7 @@ class Retention:
                        recordings=now - timedelta(days=self.recording_days),
                        contact_records=now - timedelta(days=self.contact_record_days),
                        closed_cases=now - timedelta(days=self.closed_case_days),
-                       last_policy_expiry=years_before(now.date(), self.customer_without_policy_years))
+                       last_policy_expiry=add_years(now.date(), -self.customer_without_policy_years))
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,6 @@ class Cutoffs:
     contact_records: datetime  # contacts before this lose their number and note
     closed_cases: datetime  # cases closed before this lose their notes and contact details
     last_policy_expiry: date  # customers whose policies all expired before this are anonymised
-
-
-def years_before(day: date, years: int) -> date:
-    """The same day `years` earlier (29 February: the 28th)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
 
 
 def erasure_refusals(open_cases: list[str], policies_in_force: list[str]) -> list[str]:

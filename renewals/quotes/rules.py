@@ -20,6 +20,8 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+from renewals.case.calendar import add_years
+
 # Compulsory motor third-party liability (交强险): the law requires it, so a renewal keeps it.
 COMPULSORY_COVER = "CTP"
 # 团购ID: the string of digits at the end of the staff member's personal online-sales link.
@@ -96,13 +98,6 @@ def online_account_problem(value: str | None) -> str | None:
     if value is None or ONLINE_ACCOUNT.fullmatch(value):
         return None
     return "online_account: the epicc account is your registered user name or e-mail, 3-128 characters, no spaces"
-
-
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a year without one
-        return day.replace(year=day.year + years, day=28)
 
 
 def renewal_copy(last_coverages: Sequence[Mapping[str, Any]],

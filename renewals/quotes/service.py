@@ -12,15 +12,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from models import Customer, Note, Policy, Quote, QuoteWish, RenewalCase, StaffQuoteConfig, Vehicle
+from models import Customer, Note, Policy, Quote, QuoteWish, RenewalCase, StaffQuoteConfig, Vehicle, VehicleModel
 from renewals.case.start import CaseRejected
 from renewals.core.settings import Settings
 from renewals.quotes.pricing import PricingProvider, PricingRequest, PricingUnavailable
+from renewals.quotes.vehicle_models import normalise_model_code
 from renewals.quotes.rules import (
     QuoteChannel, QuoteFacts, QuoteLimits, QuoteSetup, QuoteStatus, Refusal, RefusalCode, channel_refusals,
     eligibility_refusals, group_buy_id_problem, online_account_problem, quote_status, renewal_copy, valid_until,
 )
-from renewals.case.contract import insurer_name
+from renewals.case.contract import closed_reason, insurer_name
 
 _ORDER = list(RefusalCode)
 
@@ -210,12 +211,19 @@ def accept_quote(session: Session, settings: Settings, quote: Quote, staff_id: u
 
 
 def confirm_vehicle_model(session: Session, case: RenewalCase, model_code: str, staff_id: uuid.UUID,
-                          now: datetime) -> Vehicle:
-    """Staff confirmed the case's vehicle model from the catalogue: a quote needs it first."""
+                          now: datetime) -> tuple[Vehicle, VehicleModel]:
+    """Staff confirmed the case's vehicle model from the catalogue (a quote needs it first): an open
+    case, and a model the catalogue has."""
+    if case.outcome:
+        raise CaseRejected(closed_reason(case.outcome))
+    model = session.exec(select(VehicleModel).where(VehicleModel.code == normalise_model_code(model_code))).first()
+    if model is None:
+        raise QuoteRefused(f"model_code: no vehicle model {model_code!r}; search GET /vehicle-models?q=",
+                           "unknown_vehicle_model", field="model_code")
     vehicle = session.exec(select(Vehicle).join(Policy, Policy.vehicle_id == Vehicle.id)
                            .where(Policy.id == case.policy_id)).one()
-    vehicle.model_code, vehicle.model_confirmed = model_code, True
+    vehicle.model_code, vehicle.model_confirmed = model.code, True
     vehicle.model_confirmed_by, vehicle.model_confirmed_at = staff_id, now
     session.add(vehicle)
     session.commit()
-    return vehicle
+    return vehicle, model

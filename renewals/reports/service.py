@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from renewals.reports import queries as q
 from renewals.reports.queries import Filters
-from renewals.reports.rules import FontMissing, Period, Table, funnel_table, renewal_table, task_table, to_csv
+from renewals.reports.rules import Period, Table, funnel_table, renewal_table, task_table, to_csv
 
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
