@@ -42,10 +42,8 @@ from renewals.core.phones import FieldError
 from renewals.org.service import set_handler_code
 from renewals.ownership import service as ownership
 from renewals.quotes.service import case_today
-from renewals.reports.rules import PeriodError, make_period
-from renewals.reports.service import (
-    REPORTS, FontMissing, Format, Reading, RenewalChart, ReportFile, report, report_file,
-)
+from renewals.reports.rules import FontMissing, PeriodError, make_period
+from renewals.reports.service import REPORTS, Format, Reading, RenewalChart, ReportFile, report, report_file
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
