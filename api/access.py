@@ -11,7 +11,8 @@ What a role reads (its scope; reports count the same cases):
 
 Who acts on a case:
     casework (contacts, follow-up, renewed elsewhere, loss reason, SMS, click-to-call)
-             the case's service manager or its deputy; the workflow's validator then decides whether
+             the case's service manager or its deputy, and while the manager is away the colleague
+             covering them (顶岗), in the manager's turn; the workflow's validator then decides whether
              it is their turn in the current stage (409 with its reason when it is not)
     customer phone (corrected phone, unreachable)
              the case's current service manager only, through an open case: a closed case changes
@@ -20,7 +21,9 @@ Who acts on a case:
              a system specialist (admin) of the case's branch
 
 Who records an absence (cover while away, renewals.ownership.cover): a salesperson for themselves,
-the deputy of their sub-branch for them; either may end it.
+the deputy of their sub-branch for them; either may end it. While it runs the cover reads the absent
+manager's cases and their customers as the manager would, to work them; reports and the case lists
+stay the manager's (readers that pass no business clock).
 
 Who imports policies: a system specialist (admin) of a branch, into that branch only. Every row names
 one of its sub-branches; a row naming another branch's policy is refused, and a row's customer is
@@ -45,7 +48,7 @@ from fastapi import Depends
 from sqlalchemy import ColumnElement, exists, false, or_, true
 from sqlmodel import Session, select
 
-from api.deps import CurrentStaff, SessionDep
+from api.deps import CurrentStaff, NowDep, SessionDep
 from api.errors import ApiError
 from models import (
     Assignment, Branch, Customer, ImportJob, Policy, Quote, RenewalCase, Role, Staff, StaffAbsence, SubBranch, Task,
@@ -84,14 +87,26 @@ def _scope(staff: Staff, sub_branch_id: Any, own: ColumnElement[bool]) -> Column
     return true() if staff.role == Role.auditor else false()
 
 
-def case_scope(staff: Staff) -> ColumnElement[bool]:
-    """The cases `staff` may read, as a condition on RenewalCase (lists and single reads alike)."""
-    return _scope(staff, RenewalCase.sub_branch_id, RenewalCase.owner_id == staff.id)
+def covered_by(staff: Staff, now: datetime):
+    """The service managers `staff` covers at `now`: those away with them as their cover."""
+    return select(StaffAbsence.staff_id).where(running(now), StaffAbsence.cover_id == staff.id)
 
 
-def policy_scope(staff: Staff) -> ColumnElement[bool]:
+def _owned(staff: Staff, now: datetime | None) -> ColumnElement[bool]:
+    """The cases a salesperson works: their own, and at `now` those of colleagues they cover."""
+    own = RenewalCase.owner_id == staff.id
+    return own if now is None else or_(own, RenewalCase.owner_id.in_(covered_by(staff, now)))
+
+
+def case_scope(staff: Staff, now: datetime | None = None) -> ColumnElement[bool]:
+    """The cases `staff` may read, as a condition on RenewalCase (lists and single reads alike);
+    with the business clock's `now`, a cover's absent colleagues' cases too."""
+    return _scope(staff, RenewalCase.sub_branch_id, _owned(staff, now))
+
+
+def policy_scope(staff: Staff, now: datetime | None = None) -> ColumnElement[bool]:
     """The policies (and through them customers) `staff` may read, as a condition on Policy."""
-    owned = select(RenewalCase.policy_id).where(RenewalCase.owner_id == staff.id)
+    owned = select(RenewalCase.policy_id).where(_owned(staff, now))
     assigned = select(Assignment.policy_id).where(Assignment.staff_id == staff.id, Assignment.ended_at.is_(None))
     return _scope(staff, Policy.sub_branch_id, or_(Policy.id.in_(owned), Policy.id.in_(assigned)))
 
@@ -154,16 +169,27 @@ def _out_of_scope(staff: Staff, what: str, field: str | None = None, key: str = 
     return ApiError(403, f"no {what} with this {key} is in your scope", field=field)
 
 
-def find_case(session: Session, staff: Staff, case_id: uuid.UUID) -> RenewalCase:
-    case = session.exec(select(RenewalCase).where(RenewalCase.id == case_id, case_scope(staff))).first()
+def find_case(session: Session, staff: Staff, case_id: uuid.UUID, now: datetime | None = None) -> RenewalCase:
+    case = session.exec(select(RenewalCase).where(RenewalCase.id == case_id, case_scope(staff, now))).first()
     if case is None:
         raise _out_of_scope(staff, "case")
     return case
 
 
-def require(staff: Staff, case: RenewalCase, action: CaseAction) -> None:
+def cover_of(session: Session, staff: Staff, case: RenewalCase, now: datetime) -> uuid.UUID | None:
+    """The case's service manager when they are away at `now` and `staff` covers them, else None."""
+    if staff.role != Role.sales or staff.id == case.owner_id:
+        return None
+    covering = session.exec(select(StaffAbsence.id).where(
+        running(now), StaffAbsence.staff_id == case.owner_id, StaffAbsence.cover_id == staff.id)).first()
+    return case.owner_id if covering else None
+
+
+def require(staff: Staff, case: RenewalCase, action: CaseAction, covering_for: uuid.UUID | None = None) -> None:
+    """`covering_for`: cover_of's answer; a cover works the case (casework) and nothing more."""
     if action is CaseAction.casework:
-        allowed = staff.role in (Role.sales, Role.deputy) and staff.id in (case.owner_id, case.deputy_id)
+        allowed = staff.role in (Role.sales, Role.deputy) and staff.id in (case.owner_id, case.deputy_id) \
+            or covering_for is not None and covering_for == case.owner_id
     elif action is CaseAction.customer_phone:
         allowed = staff.id == case.owner_id
     else:  # administration; the scope already keeps an admin to their own branch
@@ -192,22 +218,23 @@ def require_timeline_reader(staff: Staff, case: RenewalCase) -> None:
                             "and auditors can read a case's timeline")
 
 
-def find_customer(session: Session, staff: Staff, customer_id: uuid.UUID) -> Customer:
-    in_scope = select(Policy.id).where(Policy.customer_id == Customer.id, policy_scope(staff)).exists()
+def find_customer(session: Session, staff: Staff, customer_id: uuid.UUID, now: datetime | None = None) -> Customer:
+    in_scope = select(Policy.id).where(Policy.customer_id == Customer.id, policy_scope(staff, now)).exists()
     customer = session.exec(select(Customer).where(Customer.id == customer_id, in_scope)).first()
     if customer is None:
         raise _out_of_scope(staff, "customer")
     return customer
 
 
-def find_quote(session: Session, staff: Staff, quote_id: uuid.UUID, action: CaseAction | None = None) -> Quote:
+def find_quote(session: Session, staff: Staff, quote_id: uuid.UUID, now: datetime,
+               action: CaseAction | None = None) -> Quote:
     """A quote is read and acted on through its case: the same scope, the same casework rule."""
     row = session.exec(select(Quote, RenewalCase).join(RenewalCase, RenewalCase.id == Quote.case_id)
-                       .where(Quote.id == quote_id, case_scope(staff))).first()
+                       .where(Quote.id == quote_id, case_scope(staff, now))).first()
     if row is None:
         raise _out_of_scope(staff, "quote")
     if action:
-        require(staff, row[1], action)
+        require(staff, row[1], action, cover_of(session, staff, row[1], now))
     return row[0]
 
 
@@ -279,9 +306,9 @@ def case_to_preview(session: Session, staff: Staff, case_id: uuid.UUID | None) -
     return case
 
 
-def actor(staff: Staff) -> Actor:
-    """Who the workflow sees acting (ids and roles only, never names)."""
-    return Actor(id=staff.id, role=ActorRole(staff.role))
+def actor(staff: Staff, covering_for: uuid.UUID | None = None) -> Actor:
+    """Who the workflow sees acting (ids and roles only, never names), and whom they cover."""
+    return Actor(id=staff.id, role=ActorRole(staff.role), covering_for=covering_for)
 
 
 # --- what a reader sees in full ------------------------------------------------------------------
@@ -296,6 +323,7 @@ class CustomerVisibility:
 
 
 def customer_visibility(session: Session, staff: Staff, customer: Customer) -> CustomerVisibility:
+    """A cover reads the absent manager's customers masked, as a deputy does (click-to-call dials for them)."""
     owns_open_case = session.exec(
         select(RenewalCase.id).join(Policy, Policy.id == RenewalCase.policy_id)
         .where(Policy.customer_id == customer.id, RenewalCase.owner_id == staff.id, RenewalCase.outcome.is_(None))
@@ -363,14 +391,14 @@ def number_to_dial(customer: Customer) -> str:
 # --- dependencies for routes ---------------------------------------------------------------------
 
 
-def readable_case(case_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> RenewalCase:
-    return find_case(session, staff, case_id)
+def readable_case(case_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now: NowDep) -> RenewalCase:
+    return find_case(session, staff, case_id, now)
 
 
 def _case_for(action: CaseAction):
-    def case_for_action(case_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> RenewalCase:
-        case = find_case(session, staff, case_id)
-        require(staff, case, action)
+    def case_for_action(case_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now: NowDep) -> RenewalCase:
+        case = find_case(session, staff, case_id, now)
+        require(staff, case, action, cover_of(session, staff, case, now))
         return case
 
     return Depends(case_for_action)
@@ -382,8 +410,8 @@ def template_admin(staff: CurrentStaff) -> Staff:
     return staff
 
 
-def readable_customer(customer_id: uuid.UUID, staff: CurrentStaff, session: SessionDep) -> Customer:
-    return find_customer(session, staff, customer_id)
+def readable_customer(customer_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now: NowDep) -> Customer:
+    return find_customer(session, staff, customer_id, now)
 
 
 ReadableCase = Annotated[RenewalCase, Depends(readable_case)]

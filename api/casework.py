@@ -20,7 +20,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.access import CaseForAdmin, CaseForWork, actor, number_to_dial
+from api.access import CaseForAdmin, CaseForWork, actor, cover_of, number_to_dial
 from api.deps import CurrentStaff, NowDep, SessionDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import (
@@ -75,7 +75,8 @@ class StaffAction:
         if self.idempotency_key:
             update_id = f"{name}:{self.staff.id}:{self.idempotency_key}"
         note_id = (uuid.uuid5(self.case.id, f"note:{update_id}") if update_id else uuid.uuid4()) if note else None
-        request = payload(actor(self.staff), note_id)
+        covering_for = await run_in_threadpool(cover_of, self.session, self.staff, self.case, self.now)
+        request = payload(actor(self.staff, covering_for), note_id)
         digest = _request_digest(self.case, name, request, note) if self.idempotency_key else None
         try:
             await run_in_threadpool(service.prepare_action, self.session, self.case, self.staff, note, note_id,

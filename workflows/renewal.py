@@ -325,8 +325,8 @@ class PolicyRenewal:
 
     @workflow.update
     async def record_contact(self, u: c.RecordContact) -> c.CaseState:
-        kinds = (TaskKind.complaint,) if u.actor.id != self._actor_for_stage() else None
-        task = self._current_task(u.actor.id, kinds)
+        kinds = (TaskKind.complaint,) if u.actor.acts_as != self._actor_for_stage() else None
+        task = self._current_task(u.actor.acts_as, kinds)
         if task is not None and task.kind is TaskKind.call and not contact_handles_task(self.case.stage, u.channel):
             task = None  # recorded, but the day asks for a call
         contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
@@ -344,7 +344,7 @@ class PolicyRenewal:
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
         self._admit(u.actor)
-        _refuse(staff_rules.contact_refusal(u.actor.id, self._state()))
+        _refuse(staff_rules.contact_refusal(u.actor.acts_as, self._state()))
 
     def _open_complaint(self) -> c.OpenTask:
         now = workflow.now()
@@ -356,7 +356,7 @@ class PolicyRenewal:
 
     @workflow.update
     async def set_follow_up(self, u: c.SetFollowUp) -> c.CaseState:
-        task = self._current_task(u.actor.id)
+        task = self._current_task(u.actor.acts_as)
         self.case.status = u.status
         if self.case.stage is Stage.DEPUTY_SUPERVISION and u.actor.id == self.case.deputy:
             self.case.handover_note = u.note_id
@@ -374,7 +374,7 @@ class PolicyRenewal:
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
         self._admit(u.actor)
-        _refuse(staff_rules.follow_up_refusal(u.actor.id, u.status, self._state(), noted=u.note_id is not None))
+        _refuse(staff_rules.follow_up_refusal(u.actor.acts_as, u.status, self._state(), noted=u.note_id is not None))
         if u.status is c.FollowUpStatus.success and not u.new_policy_no:
             raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
 
@@ -398,7 +398,7 @@ class PolicyRenewal:
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
         self._admit(u.actor)
-        _refuse(staff_rules.renewed_elsewhere_refusal(u.actor.id, self._state(),
+        _refuse(staff_rules.renewed_elsewhere_refusal(u.actor.acts_as, self._state(),
                                                       by_system=u.actor.role is c.ActorRole.system))
         _refuse(c.other_without_text(u.reason, u.note_id))
         if u.insurer not in {code.value for code in c.Insurer}:
@@ -414,7 +414,7 @@ class PolicyRenewal:
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
         self._admit(u.actor)
-        _refuse(staff_rules.loss_reason_refusal(u.actor.id, self._state()))
+        _refuse(staff_rules.loss_reason_refusal(u.actor.acts_as, self._state()))
         if u.reason is c.LossReason.unknown:
             raise Rejected("choose the reason the customer gave; 'unknown' is only set by the system at T+7")
         _refuse(c.other_without_text(u.reason, u.note_id))
@@ -438,7 +438,7 @@ class PolicyRenewal:
     def _after_staff_sms(self, u: c.SendCustomerSms) -> None:
         """After expiry (电话或短信) the SMS handles the sender's call task of the day; in the final
         week it is recorded on the task the day's contact handled (both SMS after every contact)."""
-        task = self._current_task(u.actor.id, (TaskKind.call,))
+        task = self._current_task(u.actor.acts_as, (TaskKind.call,))
         if task is not None and staff_sms_handles_task(self.case.stage):
             self._handle(task, u.actor.id, f"sms:{u.template.value}")
         elif u.template.value in self.case.plan.table[self.case.stage].sms_after_contact:
@@ -450,7 +450,7 @@ class PolicyRenewal:
     @send_customer_sms.validator
     def _validate_send_customer_sms(self, u: c.SendCustomerSms) -> None:
         self._admit(u.actor)
-        _refuse(staff_rules.sms_refusal(u.actor.id, self._state()))
+        _refuse(staff_rules.sms_refusal(u.actor.acts_as, self._state()))
         if u.template is c.StaffSmsTemplate.quote and u.quote_id is None:
             raise Rejected("a quote SMS needs the quote to send (quote_id)")
 
@@ -681,7 +681,7 @@ class PolicyRenewal:
         the system is one of the system's own."""
         if self.case.outcome is not None:
             raise Rejected(c.closed_reason(self.case.outcome.value))
-        _refuse(staff_rules.system_refusal(actor))
+        _refuse(staff_rules.actor_refusal(actor))
 
     def _update_uuid(self, purpose: str = "") -> uuid.UUID:
         return uuid.uuid5(self.case.case_id, f"update:{workflow.current_update_info().id}:{purpose}")

@@ -86,6 +86,9 @@ def _what(event: TimelineEvent, t: Callable[..., str]) -> str:
                 return f"{what}: {d['reason']}"
             if d.get("failed"):
                 return f"{what}: {d['failed']}"
+            covering = d.get("covering_for")
+            if covering:
+                what = _words(t, what, "covering", covering.get("name") or covering.get("id"))
             return what + (f" → {t(d['resulting_stage'])}" if d.get("resulting_stage") else "")
         case "system_action":
             return t(f"action.{d['signal']}")

@@ -37,6 +37,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "lapse_risk": ("流失风险", "lapse risk"),
     "best_hour": ("宜 {hours} 致电", "best called {hours}"),
     "covering": ("代班", "covering"),
+    "covering_case": ("{name}请假期间由您代班：您在其轮次处理本案，案件、报表与提成仍归{name}。",
+                      "You cover {name} while they are away: you work this case in their turn; the case, reports "
+                      "and commission stay theirs."),
     "window": ("窗口", "Window"),
     "due_by": ("截止", "Due by"),
     "customer": ("客户", "Customer"),

@@ -29,7 +29,7 @@ from starlette.datastructures import FormData
 
 from api import casework
 from api.access import (
-    CaseAction, customer_visibility, find_case, find_customer, reads_timeline, require, require_quoter,
+    CaseAction, cover_of, customer_visibility, find_case, find_customer, reads_timeline, require, require_quoter,
 )
 from api.auth import issue_token
 from api.casework import StaffAction
@@ -280,16 +280,19 @@ class Allowed:
         return self.contact or self.sms
 
 
-def allowed_actions(staff: Staff, case: RenewalCase, state: c.CaseState | None) -> Allowed:
+def allowed_actions(staff: Staff, case: RenewalCase, state: c.CaseState | None,
+                    covering_for: uuid.UUID | None = None) -> Allowed:
+    """`covering_for`: the absent manager whose turn a cover works in (api.access.cover_of)."""
     if state is None or state.outcome or staff.role not in (Role.sales, Role.deputy):
         return Allowed(False, False, (), False, False, False)
+    acts_as = covering_for or staff.id
     return Allowed(
-        contact=staff_rules.contact_refusal(staff.id, state) is None,
-        sms=staff_rules.sms_refusal(staff.id, state) is None,
+        contact=staff_rules.contact_refusal(acts_as, state) is None,
+        sms=staff_rules.sms_refusal(acts_as, state) is None,
         follow_up=tuple(s.value for s in (c.FollowUpStatus.success, c.FollowUpStatus.failed, c.FollowUpStatus.continue_)
-                        if staff_rules.follow_up_refusal(staff.id, s, state) is None),
-        renewed_elsewhere=staff_rules.renewed_elsewhere_refusal(staff.id, state) is None,
-        loss_reason=staff_rules.loss_reason_refusal(staff.id, state) is None,
+                        if staff_rules.follow_up_refusal(acts_as, s, state) is None),
+        renewed_elsewhere=staff_rules.renewed_elsewhere_refusal(acts_as, state) is None,
+        loss_reason=staff_rules.loss_reason_refusal(acts_as, state) is None,
         phone=staff.id == case.owner_id,
     )
 
@@ -311,9 +314,9 @@ def _timeline(session: Session, case: RenewalCase, view: CustomerView) -> list[d
     return sorted(items, key=lambda item: item["at"], reverse=True)
 
 
-def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: uuid.UUID,
-               today: date) -> dict[str, Any]:
-    customer = find_customer(session, staff, customer_id)
+def _case_data(session: Session, staff: Staff, case: RenewalCase, customer_id: uuid.UUID, today: date,
+               now: datetime) -> dict[str, Any]:
+    customer = find_customer(session, staff, customer_id, now)
     view = customer_view(session, customer, customer_visibility(session, staff, customer), today)
     people = {s.id: s for s in session.exec(select(Staff).where(Staff.id.in_([case.owner_id, case.deputy_id])))}
     policy = session.get(Policy, case.policy_id)
@@ -346,12 +349,14 @@ def _sms_after_contact(session: Session, case: RenewalCase, today: date) -> list
 async def _show_case(request: Request, staff: Staff, session: Session, client, now: datetime, case_id: uuid.UUID,
                      *, status: int = 200, refused: Problem | None = None) -> Response:
     try:
-        case = await run_in_threadpool(find_case, session, staff, case_id)
+        case = await run_in_threadpool(find_case, session, staff, case_id, now)
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
+    covering_for = await run_in_threadpool(cover_of, session, staff, case, now)
+    acts_as = covering_for or staff.id
     view = await case_view(case, session, client, now)
     today = case_today(case, now)
-    data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id, today)
+    data = await run_in_threadpool(_case_data, session, staff, case, view.customer_id, today, now)
     state = view.state
     sms_at = customer_sms_time(now, case.timezone)
     model_query = (request.query_params.get("model_q") or "").strip()[:64]
@@ -360,8 +365,9 @@ async def _show_case(request: Request, staff: Staff, session: Session, client, n
     done, done_at = (None, "") if refused else web.take_done(request)
     page = render(
         request, "case.html", staff=staff, status=status, case=case, state=state, problem=refused,
-        allowed=allowed_actions(staff, case, state), today=t_day((today - case.expiry_date).days),
-        my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == staff.id],
+        allowed=allowed_actions(staff, case, state, covering_for), today=t_day((today - case.expiry_date).days),
+        my_tasks=[task for task in (state.open_tasks if state else []) if task.assignee_id == acts_as],
+        covering=covering_for is not None,
         sms_held_until=sms_at if sms_at > now else None, call_refusal=call_refusal(now, case.timezone),
         done=done if done in _DONE else None, done_at=done_at, model_query=model_query, models=models,
         channels=list(QuoteChannel), enums=_ENUM_CHOICES, **_ADMIN_CHOICES, **data,
@@ -396,7 +402,7 @@ class _Context:
         return form_text(self.form, name)
 
     def casework(self) -> StaffAction:
-        require(self.staff, self.case, CaseAction.casework)
+        require(self.staff, self.case, CaseAction.casework, cover_of(self.session, self.staff, self.case, self.now))
         return self.action()
 
     def action(self) -> StaffAction:
@@ -582,7 +588,7 @@ async def case_action(case_id: uuid.UUID, action: str, request: Request, staff: 
     if run is None:
         return refusal_page(request, staff, 404, "")
     try:
-        case = await run_in_threadpool(find_case, session, staff, case_id)
+        case = await run_in_threadpool(find_case, session, staff, case_id, now)
     except ApiError as exc:
         return refusal_page(request, staff, exc.status, exc.message)
     try:

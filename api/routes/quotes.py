@@ -103,7 +103,7 @@ def list_quotes(case: ReadableCase, session: SessionDep, now: NowDep) -> list[Qu
 @router.get("/quotes/{quote_id}", summary="One quote", response_model=QuoteOut,
             responses=error_responses(401, 403, 404, 422))
 def get_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now: NowDep) -> QuoteOut:
-    quote = find_quote(session, staff, quote_id)
+    quote = find_quote(session, staff, quote_id, now)
     return quote_out(quote, case_today(session.get(RenewalCase, quote.case_id), now))
 
 
@@ -120,7 +120,7 @@ def get_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, now
 )
 async def send_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
                      response: Response, now: NowDep, settings: SettingsDep) -> SmsOut:
-    quote = await run_in_threadpool(find_quote, session, staff, quote_id, CaseAction.casework)
+    quote = await run_in_threadpool(find_quote, session, staff, quote_id, now, CaseAction.casework)
     case = await run_in_threadpool(session.get, RenewalCase, quote.case_id)
     decision = await casework.send_sms(StaffAction(case, staff, session, client, now),
                                        SmsIn(template=StaffSmsTemplate.quote, quote_id=quote.id), settings)
@@ -135,6 +135,6 @@ async def send_quote(quote_id: uuid.UUID, staff: CurrentStaff, session: SessionD
 )
 def accept_quote(quote_id: uuid.UUID, body: QuoteAcceptIn, staff: CurrentStaff, session: SessionDep,
                  settings: SettingsDep, now: NowDep) -> QuoteOut:
-    quote = record_acceptance(session, settings, find_quote(session, staff, quote_id, CaseAction.casework), staff.id,
-                              body.note, now)
+    quote = record_acceptance(session, settings, find_quote(session, staff, quote_id, now, CaseAction.casework),
+                              staff.id, body.note, now)
     return quote_out(quote, case_today(session.get(RenewalCase, quote.case_id), now))

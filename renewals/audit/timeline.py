@@ -361,8 +361,10 @@ class _Builder:
         what = asked_request(payload)
         if payload.note_id:
             what["note"] = "attached"
-        event = self.emit(self.task_time or at, "staff_action", who, _describe(name, what), action=name,
-                          request=what)
+        covered = actor.covering_for if actor else None
+        summary = _describe(name, what) + (" as the cover of the absent service manager" if covered else "")
+        event = self.emit(self.task_time or at, "staff_action", who, summary, action=name, request=what,
+                          covering_for=self.person(covered).__dict__ if covered else None)
         self.updates[request.meta.update_id] = event
         self.in_flight, self.in_flight_seq = event, len(self.events) - 0.5
 
@@ -473,7 +475,8 @@ def staff_ids(history: WorkflowHistory | DecodedHistory) -> set[uuid.UUID]:
             request = ev.workflow_execution_update_accepted_event_attributes.accepted_request
             payload = decoded.payload(ev, request.input.args)
             if payload:
-                ids |= {_uuid((payload.actor or {}).get("id")), _uuid(payload.new_owner_id)}
+                actor = payload.actor or {}
+                ids |= {_uuid(actor.get("id")), _uuid(actor.get("covering_for")), _uuid(payload.new_owner_id)}
     return {i for i in ids if i}
 
 

@@ -194,6 +194,14 @@ class RenewalInput:
 class Actor:
     id: uuid.UUID
     role: ActorRole
+    # A cover (顶岗) working the case of the absent service manager named here, while the absence
+    # runs (the API checks it): the staff rules see the manager, the records name who acted.
+    covering_for: uuid.UUID | None = None
+
+    @property
+    def acts_as(self) -> uuid.UUID:
+        """Whose turn and tasks this actor's action counts for."""
+        return self.covering_for or self.id
 
 
 # The system's own actors, for what no staff member does: fixed, well-known ids. Role `system` is

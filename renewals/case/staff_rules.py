@@ -36,12 +36,15 @@ def not_yours(state: c.CaseState, table: StageTable = STAGE_TABLE) -> str:
     return f"not your case to act on in {state.stage}: only {who} can"
 
 
-def system_refusal(actor: c.Actor) -> str | None:
+def actor_refusal(actor: c.Actor) -> str | None:
     """Every update: role `system` is the system's own identity (contract.SYSTEM_ACTORS), not a role
-    anyone can claim, so a made-up id with it, sent straight to Temporal, is refused."""
+    anyone can claim, so a made-up id with it, sent straight to Temporal, is refused. Only a
+    service manager covers (顶岗) another, never themselves."""
     if actor.role is c.ActorRole.system and actor.id not in c.SYSTEM_ACTORS:
         return (f"{actor.id} is not the system's own actor: role system is accepted only from the system "
                 f"itself (imports, the core policy system)")
+    if actor.covering_for is not None and (actor.role is not c.ActorRole.sales or actor.covering_for == actor.id):
+        return "only a service manager covers an absent colleague, and never themselves"
     return None
 
 

@@ -120,6 +120,14 @@ def test_no_staff_sms_to_a_customer_on_the_do_not_call_list_or_opted_out():
 
 def test_role_system_is_accepted_only_from_the_systems_own_actors():
     made_up = c.Actor(id=uuid.uuid4(), role=c.ActorRole.system)
-    assert f"{made_up.id} is not the system's own actor" in rules.system_refusal(made_up)
-    assert rules.system_refusal(c.INTAKE_ACTOR) is None
-    assert rules.system_refusal(c.Actor(id=OWNER, role=c.ActorRole.sales)) is None
+    assert f"{made_up.id} is not the system's own actor" in rules.actor_refusal(made_up)
+    assert rules.actor_refusal(c.INTAKE_ACTOR) is None
+    assert rules.actor_refusal(c.Actor(id=OWNER, role=c.ActorRole.sales)) is None
+
+
+def test_only_a_service_manager_covers_another_and_then_acts_in_their_turn():
+    cover = c.Actor(id=STRANGER, role=c.ActorRole.sales, covering_for=OWNER)
+    assert rules.actor_refusal(cover) is None
+    assert rules.contact_refusal(cover.acts_as, state(Stage.FIRST_CONTACT)) is None
+    assert rules.actor_refusal(c.Actor(id=DEPUTY, role=c.ActorRole.deputy, covering_for=OWNER)) is not None
+    assert rules.actor_refusal(c.Actor(id=OWNER, role=c.ActorRole.sales, covering_for=OWNER)) is not None

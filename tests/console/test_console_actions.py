@@ -81,3 +81,11 @@ def test_a_customer_who_refused_all_contact_is_offered_no_sms_button():
     refused_all = _state("THIRD_CONTACT", no_contact=True)
     assert not allowed_actions(owner, CASE, refused_all).sms
     assert allowed_actions(owner, CASE, refused_all).follow_up == ("success", "failed", "continue")
+
+
+def test_a_cover_is_offered_what_the_absent_manager_would_be():
+    cover = _staff(uuid.uuid4(), Role.sales)
+    assert not allowed_actions(cover, CASE, _state("THIRD_CONTACT")).contact
+    covering = allowed_actions(cover, CASE, _state("THIRD_CONTACT"), covering_for=CASE.owner_id)
+    assert covering.contact and covering.follow_up == ("success", "failed", "continue")
+    assert not covering.phone, "the customer's phone stays the owner's to correct"

@@ -121,6 +121,40 @@ async def test_an_absence_moves_the_tasks_of_three_open_cases_to_the_cover_and_b
         assert moves == [("tasks_covered", str(cover.id)), ("tasks_returned", str(cover.id))], moves
 
 
+async def test_the_cover_works_the_absent_managers_case_in_their_turn_and_only_while_the_absence_runs(
+        api: Api, sc: Scenario):
+    case, = await same_owner(sc, 1)
+    cover = sc.add_sales("赵六")
+    owner, covering = await api.sign_in(case.owner_id), await api.sign_in(cover.id)
+    await sc.sleep_until(case.at(-20, 10))
+    path = f"/cases/{case.case_id}"
+    assert (await api.get(path, headers=covering)).status_code == 403, "no absence yet: not the cover's case"
+
+    now = await sc.now()
+    recorded = await api.post("/me/absences", headers=owner, json={
+        "cover_id": str(cover.id), "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=3)).isoformat()})
+    assert recorded.status_code == 201, recorded.text
+    shown = (await api.get(path, headers=covering)).json()
+    todays_call = [t for t in shown["state"]["open_tasks"] if t["day"] == -20 and t["kind"] == "call"]
+    assert [t["assignee_id"] for t in todays_call] == [str(case.owner_id)], shown["state"]
+    called = await api.post(f"{path}/contacts", headers=covering, json={"channel": "call", "result": "reached"})
+    assert called.status_code == 200, called.text
+    assert not [t for t in called.json()["open_tasks"] if t["day"] == -20], "the owner's call of the day is done"
+    assert called.json()["owner_id"] == str(case.owner_id), "the case stays the owner's"
+    moved = await api.put(f"{path}/customer-phone", headers=covering, json={"phone": "13800138000"})
+    assert moved.status_code == 403, "the customer's phone stays the owner's to correct"
+
+    await api.delete(f"/me/absences/{recorded.json()['id']}", headers=owner)
+    after = await api.post(f"{path}/contacts", headers=covering, json={"channel": "call", "result": "reached"})
+    assert after.status_code == 403, after.text
+
+    admin = await api.sign_in(sc.admin.id)
+    events = (await api.get(f"{path}/timeline", headers=admin)).json()["events"]
+    contact = next(e for e in events if e["kind"] == "staff_action" and e["details"]["action"] == "record_contact")
+    assert contact["actor"]["id"] == str(cover.id)
+    assert contact["details"]["covering_for"]["id"] == str(case.owner_id)
+
+
 async def test_only_a_colleague_of_the_same_sub_branch_covers(api: Api, sc: Scenario):
     case, = await same_owner(sc, 1)
     owner = await api.sign_in(case.owner_id)
