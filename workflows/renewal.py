@@ -226,7 +226,8 @@ class PolicyRenewal:
         due = [sms for t, sms in self.case.held_sms if t <= now]
         self.case.held_sms = [(t, sms) for t, sms in self.case.held_sms if t > now]
         for sms in due:
-            if not self._customer_sms_stopped():
+            # Held automatic SMS wait for a working number too (a staff member's own SMS goes as sent).
+            if not self._customer_sms_stopped() and not (self.case.unreachable and sms.sent_by is None):
                 self._send(sms)
         self.case.awake_at = now
 

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -17,7 +18,7 @@ from models import Customer, Role
 from renewals.audit.archive import case_timeline
 from tests.api.conftest import add_person
 from tests.fake_twilio import Chaos
-from tests.scenario import Case, Scenario, eventually
+from tests.scenario import TZ, Case, Scenario, eventually
 from tests.case.test_renewal_workflow import follow_up, rejected
 from renewals.case import contract as c
 
@@ -357,6 +358,20 @@ async def test_an_unreachable_number_opens_one_task_and_holds_automatic_sms_unti
     decision = await case.handle.execute_update("send_customer_sms", c.SendCustomerSms(
         actor=case.actor(), template=c.StaffSmsTemplate.service_request), result_type=c.SmsDecision)
     assert decision.status == "sent"
+
+
+async def test_an_automatic_sms_held_for_the_morning_is_not_sent_once_the_number_is_found_unreachable(
+        sc: Scenario):
+    local = (await sc.now()).astimezone(ZoneInfo(TZ))
+    night = local.replace(hour=23, minute=0, second=0, microsecond=0)
+    await sc.sleep_until(night if night > local else night + timedelta(days=1))
+    case = await sc.start(days_to_expiry=59)  # imported mid-window at night: its first notice waits for 08:00
+    await settle(sc)
+    assert sc.sms_to(case.customer_phone) == []
+    await case.handle.signal("phone_unreachable")
+    await settle(sc)
+    await sc.sleep_until(case.at(-58, 9))
+    assert sc.sms_to(case.customer_phone) == [], "no first notice to a number known not to work"
 
 
 async def test_an_admin_who_joins_the_branch_is_published_to_its_open_cases(sc: Scenario):
