@@ -34,13 +34,14 @@ def record_absence(session: Session, absent: Staff, cover: Staff | None, starts_
         raise AbsenceError("ends_at: an absence ends after it starts")
     if ends_at <= now:
         raise AbsenceError("ends_at: the absence is already over")
+    starts_at = max(starts_at, now)  # entered late, it runs from now: what has passed clashes with nothing
     overlapping = or_(StaffAbsence.staff_id.in_([absent.id, cover.id]), StaffAbsence.cover_id == absent.id)
     clash = session.exec(select(StaffAbsence.id).where(
         overlapping, StaffAbsence.starts_at < ends_at, StaffAbsence.ends_at > starts_at)).first()
     if clash is not None:
         raise AbsenceError("starts_at: it overlaps another absence of the absent person or the cover, or one the "
                            "absent person covers")
-    absence = StaffAbsence(staff_id=absent.id, cover_id=cover.id, starts_at=max(starts_at, now), ends_at=ends_at,
+    absence = StaffAbsence(staff_id=absent.id, cover_id=cover.id, starts_at=starts_at, ends_at=ends_at,
                            recorded_by=by.id)
     session.add(absence)
     session.commit()

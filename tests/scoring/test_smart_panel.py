@@ -181,3 +181,19 @@ async def test_a_deputy_records_an_absence_for_their_salesperson_and_only_they_o
         assert refused.status_code == 403 and refused.json()["error"]["message"].startswith("no service manager")
     assert (await api.delete(path, headers=deputy)).status_code == 204
     assert (await api.get("/me/absences", headers=owner)).json() == []
+
+
+async def test_an_absence_entered_late_counts_from_now_and_does_not_clash_with_one_already_over(
+        api: Api, sc: Scenario):
+    case, = await same_owner(sc, 1)
+    cover = sc.add_sales("赵六")
+    owner = await api.sign_in(case.owner_id)
+    now = await sc.now()
+    first = await api.post("/me/absences", headers=owner, json={
+        "cover_id": str(cover.id), "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()})
+    assert (await api.delete(f"/me/absences/{first.json()['id']}", headers=owner)).status_code == 204
+    # Off sick since the day before yesterday, entered today: it runs from now.
+    late = await api.post("/me/absences", headers=owner, json={
+        "cover_id": str(cover.id), "starts_at": (now - timedelta(days=2)).isoformat(),
+        "ends_at": (now + timedelta(days=2)).isoformat()})
+    assert late.status_code == 201, late.text
