@@ -28,7 +28,7 @@ from renewals.case.contract import SmsOutcome, SmsRequest
 from models import ContactRecord, Customer, Policy, Quote, RenewalCase, SmsTemplate, Staff
 from renewals.core.masking import mask_phone
 from renewals.case.messages import render_sms, template_values
-from renewals.case.sms_templates import current, message_context
+from renewals.case.sms_templates import message_context, version
 from renewals.core.notify import REQUEST_WORST_SECONDS, Notifier, SendError, SentMessage, TemplateSms, callback_url
 from renewals.core.settings import Settings
 
@@ -83,7 +83,7 @@ class Notifications:
                 sent = self._notifier.send_sms(to, record.body, status_callback=self._callback("sms-status"),
                                                label=f"{req.template} case {record.case_id}",
                                                idempotency_key=req.idempotency_key,
-                                               template=self._template_values(session, req, m))
+                                               template=self._template_values(session, req, m, record))
             except SendError as exc:
                 if exc.retryable:
                     raise  # the activity retries with backoff; the record stays 'sending'
@@ -109,13 +109,14 @@ class Notifications:
         record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
         return record, written, m
 
-    def _template_values(self, session: Session, req: SmsRequest, m: _Message | None) -> TemplateSms | None:
+    def _template_values(self, session: Session, req: SmsRequest, m: _Message | None,
+                         record: ContactRecord) -> TemplateSms | None:
         """For a provider that sends its registered copy of our text: the values our text shows (the
-        message this attempt rendered, or read again by a retry: none were recorded, they are the
-        customer's data)."""
+        message this attempt rendered, or read again by a retry from the template version recorded:
+        the values were not recorded, they are the customer's data)."""
         if not self._notifier.needs_template:
             return None
-        m = m or _message(session, req, self._settings.public_base_url)
+        m = m or _message(session, req, self._settings.public_base_url, record.template_version)
         with _renderable(req):
             return TemplateSms(req.template, template_values(m.language, m.template.body, m.context))
 
@@ -163,7 +164,7 @@ class _Message:
     context: dict
 
 
-def _message(session: Session, req: SmsRequest, public_base_url: str) -> _Message:
+def _message(session: Session, req: SmsRequest, public_base_url: str, template_version: int | None = None) -> _Message:
     case = _required(session.get(RenewalCase, req.case_id), f"case {req.case_id}")
     policy = _required(session.get(Policy, case.policy_id), f"policy of case {case.id}")
     customer = _required(session.get(Customer, policy.customer_id), f"customer of case {case.id}")
@@ -171,7 +172,8 @@ def _message(session: Session, req: SmsRequest, public_base_url: str) -> _Messag
     staff_id = {"customer": req.sent_by, "owner": case.owner_id, "deputy": case.deputy_id}[req.recipient]
     staff = _staff_recipient(session, req.recipient, staff_id)
     language = customer.language if staff is None else "zh-CN"
-    template = _required(current(session, req.template, language), f"SMS template {req.template} ({language})")
+    template = _required(version(session, req.template, language, template_version),
+                         f"SMS template {req.template} ({language}{f' v{template_version}' if template_version else ''})")
     with _renderable(req):
         quote = session.get(Quote, req.quote_id) if req.quote_id else None
         context = message_context(session, case, policy, customer, language, req.day, quote, public_base_url)

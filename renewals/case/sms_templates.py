@@ -35,6 +35,14 @@ def current(session: Session, key: str, language: str) -> SmsTemplate | None:
     return session.exec(_newest_first(key, language).limit(1)).first()
 
 
+def version(session: Session, key: str, language: str, number: int | None) -> SmsTemplate | None:
+    """The version a text was rendered with (a retry sends that one); None: the current one."""
+    if number is None:
+        return current(session, key, language)
+    return session.exec(select(SmsTemplate).where(SmsTemplate.key == key, SmsTemplate.language == language,
+                                                  SmsTemplate.version == number)).first()
+
+
 def versions(session: Session, key: str, language: str) -> list[SmsTemplate]:
     """Every version, newest first."""
     return list(session.exec(_newest_first(key, language)).all())

@@ -19,8 +19,9 @@ from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import Notifications
-from models import Customer
+from models import Customer, SmsTemplate
 from renewals.case.contract import SmsRequest
+from renewals.case.sms_templates import current
 from renewals.case.messages import (
     DEFAULT_INSURER_NAME, LANGUAGES, MESSAGE_KEYS, render_sms, shipped_template, template_values,
 )
@@ -182,3 +183,26 @@ async def test_a_retry_that_must_send_again_reads_the_values_again(sc: Scenario,
     with pytest.raises(ApplicationError) as unrenderable:
         attempt().run(notifications(sc, aliyun_settings).send_sms, request)
     assert unrenderable.value.non_retryable and aliyun.delivered(case.customer_phone) == []
+
+
+async def test_a_retry_sends_the_template_version_its_text_was_recorded_with(sc: Scenario, aliyun_settings, aliyun):
+    """An admin edits the template between the first attempt and its retry: the customer gets the
+    text the case history shows, not the new one."""
+    case, request = await service_request(sc)
+    aliyun.fail_next(503)
+    with pytest.raises(SendError):
+        attempt().run(notifications(sc, aliyun_settings).send_sms, request)
+    with Session(sc.engine, expire_on_commit=False) as session:
+        now_shown = current(session, "service_request", "zh-CN")
+        edited = SmsTemplate(key="service_request", language="zh-CN", version=now_shown.version + 1,
+                             body=now_shown.body.replace("{{ plate }}", "您的车辆"))
+        session.add(edited)
+        session.commit()
+    try:
+        attempt().run(notifications(sc, aliyun_settings).send_sms, request)
+    finally:
+        with Session(sc.engine) as session:
+            session.delete(session.get(SmsTemplate, edited.id))
+            session.commit()
+    [sent] = aliyun.delivered(case.customer_phone)
+    assert "plate" in sent["params"] and sent["body"] == record(sc, request).body
