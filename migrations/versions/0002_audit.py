@@ -6,6 +6,8 @@ Create Date: 2026-11-27 23:36:11.332613
 """
 
 from alembic import op
+
+from renewals.core.db import create_index_concurrently
 import sqlalchemy as sa
 import sqlmodel
 from sqlalchemy.dialects import postgresql
@@ -48,10 +50,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_refused_action_case_id'), 'refused_action', ['case_id'], unique=False)
     op.add_column('renewal_case', sa.Column('history_archived_at', sa.DateTime(timezone=True), nullable=True))
-    with op.get_context().autocommit_block():  # renewal_case is large and written all day
-        op.create_index('ix_renewal_case_to_archive', 'renewal_case', ['closed_at'], unique=False,
-                        postgresql_where=sa.text('closed_at IS NOT NULL AND history_archived_at IS NULL'),
-                        postgresql_concurrently=True, if_not_exists=True)
+    create_index_concurrently(op, 'ix_renewal_case_to_archive', 'renewal_case', ['closed_at'], unique=False,
+                              postgresql_where=sa.text('closed_at IS NOT NULL AND history_archived_at IS NULL'))
 
 
 def downgrade() -> None:

@@ -6,6 +6,8 @@ Revises: 0004
 
 from alembic import op
 
+from renewals.core.db import create_index_concurrently
+
 revision = '0005'
 down_revision = '0004'
 branch_labels = None
@@ -14,11 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     # Both tables are large and written all day: built without blocking their writes.
-    with op.get_context().autocommit_block():
-        op.create_index("ix_renewal_case_expiry_report", "renewal_case", ["expiry_date", "sub_branch_id", "owner_id"],
-                        postgresql_concurrently=True, if_not_exists=True)
-        op.create_index("ix_task_opens_report", "task", ["opens_at", "assignee_id"],
-                        postgresql_concurrently=True, if_not_exists=True)
+    create_index_concurrently(op, "ix_renewal_case_expiry_report", "renewal_case",
+                              ["expiry_date", "sub_branch_id", "owner_id"])
+    create_index_concurrently(op, "ix_task_opens_report", "task", ["opens_at", "assignee_id"])
 
 
 def downgrade() -> None:

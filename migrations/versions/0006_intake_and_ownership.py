@@ -7,6 +7,8 @@ Create Date: 2026-11-27 23:35:36.233528
 """
 
 from alembic import op
+
+from renewals.core.db import create_index_concurrently
 import sqlalchemy as sa
 import sqlmodel
 from sqlalchemy.dialects import postgresql
@@ -38,9 +40,9 @@ def upgrade() -> None:
     op.create_unique_constraint('uq_staff_handler_code', 'staff', ['handler_code'])
     op.add_column('sub_branch', sa.Column('deputy_id', sa.Uuid(), nullable=True))
     op.create_foreign_key('fk_sub_branch_deputy_id_staff', 'sub_branch', 'staff', ['deputy_id'], ['id'])
-    with op.get_context().autocommit_block():  # one assignment per policy: large, written by every import
-        op.create_index('ux_assignment_open_policy', 'assignment', ['policy_id'], unique=True,
-                        postgresql_where=sa.text('ended_at IS NULL'), postgresql_concurrently=True, if_not_exists=True)
+    # One assignment per policy: large, written by every import.
+    create_index_concurrently(op, 'ux_assignment_open_policy', 'assignment', ['policy_id'], unique=True,
+                              postgresql_where=sa.text('ended_at IS NULL'))
 
 
 def downgrade() -> None:

@@ -163,6 +163,23 @@ def test_a_revision_waiting_behind_a_long_transaction_steps_aside_for_the_reader
     engine.dispose()
     api.dispose()
 
+def test_an_index_left_invalid_by_an_interrupted_build_is_built_again(pg):
+    """A concurrent build that failed half-way (its lock timeout, a deploy) leaves the index INVALID:
+    never used, and a unique one enforces nothing. The retry builds it again instead of keeping it."""
+    url, engine, api = database_at(pg, "migrate_after_invalid_index", "0005")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE UNIQUE INDEX ux_assignment_open_policy ON assignment (policy_id) "
+                          "WHERE ended_at IS NULL"))
+        conn.execute(text("UPDATE pg_index SET indisvalid = false "
+                          "WHERE indexrelid = 'ux_assignment_open_policy'::regclass"))
+    migrate(url, "0006")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT indisvalid FROM pg_index "
+                                 "WHERE indexrelid = 'ux_assignment_open_policy'::regclass")).scalar_one()
+    engine.dispose()
+    api.dispose()
+
+
 def _linter():
     spec = importlib.util.spec_from_file_location("migration_lint", MIGRATIONS_DIR / "lint.py")
     module = importlib.util.module_from_spec(spec)
