@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowQueryFailedError
@@ -18,6 +17,7 @@ from temporalio.service import RPCError
 from api.access import (
     CustomerVisibility, case_scope, identity_visible, log_full_view, log_own_panel_views, own_tasks,
 )
+from api.deps import read_then_release
 from api.schemas import quotes_of
 from api.schemas import (
     CasePage, CaseStatus, CaseView, ContactOut, ContactPerson, CustomerView, LapseRisk, NoteOut, PolicyOut, TaskItem,
@@ -105,12 +105,13 @@ def search_cases(session: Session, staff: Staff, *, q: str | None = None, stage:
 
 
 async def case_view(case: RenewalCase, session: Session, client: Client, now: datetime) -> CaseView:
+    # The database first, its transaction ended: no connection waits while the workflow answers.
+    policy = await read_then_release(session, Session.get, Policy, case.policy_id)
     try:
         state = await client.get_workflow_handle(case.workflow_id).query(
             "state", now, result_type=c.CaseState, rpc_timeout=QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
         state = None  # the projection still answers while Temporal cannot
-    policy = await run_in_threadpool(session.get, Policy, case.policy_id)
     return CaseView(case=case, state=state, customer_id=policy.customer_id)
 
 
