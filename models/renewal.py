@@ -132,6 +132,12 @@ class IdempotencyKey(SQLModel, table=True):
 
 class ContactRecord(SQLModel, table=True):
     __tablename__ = "contact_record"
+    # The retention purge's (renewals.privacy.service) way to what it clears, batch after batch: the
+    # rows still holding an SMS text or a recording's link, in id order (cleared rows leave them).
+    __table_args__ = (
+        Index("ix_contact_record_sms_body_held", "id", postgresql_where=text("channel = 'sms' AND body IS NOT NULL")),
+        Index("ix_contact_record_recording_held", "id", postgresql_where=text("recording_url IS NOT NULL")),
+    )
     id: uuid.UUID = uuid_pk()
     case_id: uuid.UUID | None = Field(default=None, foreign_key="renewal_case.id", index=True)
     customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)

@@ -125,12 +125,18 @@ def purge(engine: Engine, retention: Retention, now: datetime, *, batch: int, dr
     with engine.connect() as conn:
         outer = conn.begin() if dry_run else None
         for data_class, due, clear in purge_steps(retention.cutoffs(now)):
+            key, after = due.selected_columns[0], None
             while True:
+                # Each batch starts after the last id of the one before: each row is read once a run,
+                # where starting from the table's start again would read it once a batch.
+                page = due if after is None else due.where(key > after)
                 with _transaction(conn, dry_run):
-                    ids = list(conn.execute(due.limit(batch).with_for_update(skip_locked=True)).scalars())
+                    ids = list(conn.execute(page.order_by(key).limit(batch).with_for_update(skip_locked=True))
+                               .scalars())
                     changed = clear(conn, ids) if ids else 0
                 if not ids:
                     break
+                after = ids[-1]
                 counts[data_class.value] += changed
                 on_batch()
         if outer is not None:
