@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
@@ -31,13 +31,12 @@ from api.errors import ApiError, error_responses
 from models import RenewalCase, Staff
 from renewals.case.callbacks import (
     NumberedReply, Reply, apply_call_status, apply_dial_result, apply_inbound_sms, apply_recording, apply_sms_report,
-    apply_sms_status, claim_inbound_sms, numbered_reply, release_inbound_sms,
+    apply_sms_status, claim_inbound_sms, loss_reason_reply, release_inbound_sms,
 )
 from renewals.case.start import CaseRejected
 from renewals.case.labels import LOSS_REASON_CHOICES, word
 from renewals.core.notify import WEBHOOK_PREFIX, whisper_twiml
 from renewals.core.settings import Settings
-from renewals.core.phones import FieldError, normalise_phone
 from renewals.case import contract as c
 
 log = logging.getLogger(__name__)
@@ -148,26 +147,6 @@ def recording(form: SignedForm, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-def _loss_reason_reply(session: Session, form: dict[str, str]) -> tuple[Staff, list[RenewalCase], NumberedReply] | None:
-    """A service manager answering the loss-reason SMS with a number, maybe words after it: (the
-    manager, their cases waiting for a loss reason, the reply). None when the reply does not start
-    with a number or its sender has no case waiting for a loss reason, so it is handled as a
-    customer's reply."""
-    reply = numbered_reply(form.get("Body", ""))
-    if reply is None:
-        return None
-    try:
-        sender = normalise_phone(form.get("From", ""))
-    except FieldError:
-        return None
-    staff = session.exec(select(Staff).where(Staff.phone == sender, Staff.active)).first()
-    if staff is None:
-        return None
-    waiting = list(session.exec(select(RenewalCase).where(
-        RenewalCase.owner_id == staff.id, RenewalCase.outcome.is_(None), RenewalCase.lost_to_insurer.is_not(None))))
-    return (staff, waiting, reply) if waiting else None
-
-
 async def _record_loss_reason(session: Session, client: Client, now: datetime, message_sid: str, staff: Staff,
                               waiting: list[RenewalCase], reply: NumberedReply) -> str:
     """Record the replied reason through the workflow, with the case owner as the actor and the words
@@ -215,7 +194,7 @@ def _reply(text: str) -> Response:
 async def inbound_sms(form: SignedForm, session: SessionDep, client: TemporalDep, now: NowDep) -> Response:
     if not form.get("MessageSid"):
         raise ApiError(422, "MessageSid: Twilio sends one with every message", field="MessageSid")
-    waiting = await read_then_release(session, _loss_reason_reply, form)
+    waiting = await read_then_release(session, loss_reason_reply, form.get("Body", ""), form.get("From", ""))
     if waiting is not None:
         # Claimed before the workflow acts, so a copy arriving meanwhile finds it taken.
         if not await read_then_release(session, claim_inbound_sms, form["MessageSid"], now):

@@ -21,7 +21,7 @@ from sqlalchemy import delete, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
-from models import ContactRecord, Customer, InboundSms, Policy, RenewalCase
+from models import ContactRecord, Customer, InboundSms, Policy, RenewalCase, Staff
 from renewals.case.consent import opt_choice
 from renewals.core.masking import mask_phone
 from renewals.core.phones import FieldError, normalise_phone
@@ -223,3 +223,23 @@ def numbered_reply(body: str) -> NumberedReply | None:
     text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in unicodedata.normalize("NFKC", body))
     match = _NUMBERED.fullmatch(text.strip())
     return NumberedReply(int(match[1]), match[2].strip()[:NOTE_LIMIT]) if match else None
+
+
+def loss_reason_reply(session: Session, body: str, sender: str) -> tuple[Staff, list[RenewalCase], NumberedReply] | None:
+    """A service manager answering the loss-reason SMS with a number, maybe words after it: (the
+    manager, their cases waiting for a loss reason, the reply). None when the reply does not start
+    with a number or its sender has no case waiting for a loss reason, so it is handled as a
+    customer's reply."""
+    reply = numbered_reply(body)
+    if reply is None:
+        return None
+    try:
+        sender = normalise_phone(sender)
+    except FieldError:
+        return None
+    staff = session.exec(select(Staff).where(Staff.phone == sender, Staff.active)).first()
+    if staff is None:
+        return None
+    waiting = list(session.exec(select(RenewalCase).where(
+        RenewalCase.owner_id == staff.id, RenewalCase.outcome.is_(None), RenewalCase.lost_to_insurer.is_not(None))))
+    return (staff, waiting, reply) if waiting else None
