@@ -3,7 +3,7 @@ calendar reads on a page (windows and days relative to expiry)."""
 
 from __future__ import annotations
 
-from renewals.case.labels import LOSS_REASON_WORDS, STAGE_WORDS, stage_days
+from renewals.case.labels import LOSS_REASON_WORDS, ROLE_WORDS, STAGE_WORDS, stage_days
 from renewals.case.contract import INSURER_NAMES, Insurer
 from renewals.case.stages import STAGE_TABLE, StageTable
 
@@ -496,11 +496,7 @@ ENUMS: dict[str, tuple[str, str]] = {
     "undelivered": ("未送达", "undelivered"),
     "held": ("待发送", "held"),
     "completed": ("已完成", "completed"),
-    "sales": ("保单服务经理", "service manager"),
-    "deputy": ("分管副经理", "deputy manager"),
-    "admin": ("系统专员", "system specialist"),
-    "manager": ("管理人员", "manager"),
-    "auditor": ("审计", "auditor"),
+    **ROLE_WORDS,
 }
 
 

@@ -1,5 +1,5 @@
-"""The business words for stages and loss reasons, in Chinese (the seed's wording) and English:
-one word per thing, read alike by the console, the reports and the SMS.
+"""The business words for stages, loss reasons and staff roles, in Chinese (the seed's wording) and
+English: one word per thing, read alike by the console, the reports and the SMS.
 
 Chinese follows the seed's renewal process ("第一次与客户进行续保接触", "支公司分管经理督办", loss reasons
 "1、价格原因, 2、理赔原因, 3、人情原因"); English is the console's. A language is "en" for English;
@@ -24,16 +24,24 @@ LOSS_REASON_WORDS: dict[LossReason, tuple[str, str]] = {
     LossReason.other: ("其他", "other"),
     LossReason.unknown: ("未知", "unknown"),
 }
+# The roles as the team calls them (models.Role's values).
+ROLE_WORDS: dict[str, tuple[str, str]] = {
+    "sales": ("保单服务经理", "service manager"),
+    "deputy": ("分管副经理", "deputy manager"),
+    "admin": ("系统专员", "system specialist"),
+    "manager": ("管理人员", "manager"),
+    "auditor": ("审计", "auditor"),
+}
 # The reasons staff choose from, in the order the loss-reason SMS numbers them for a reply;
 # `unknown` is what a case records when nobody chose by the end of T+7.
 LOSS_REASON_CHOICES: tuple[LossReason, ...] = tuple(r for r in LossReason if r is not LossReason.unknown)
 
 
 def word(value: Stage | LossReason | str, language: str = "zh-CN") -> str:
-    """The word for a stage or a loss reason (its enum or its value) in `language`."""
-    pair = STAGE_WORDS.get(value) or LOSS_REASON_WORDS.get(value)
+    """The word for a stage, a loss reason or a role (its enum or its value) in `language`."""
+    pair = STAGE_WORDS.get(value) or LOSS_REASON_WORDS.get(value) or ROLE_WORDS.get(value)
     if pair is None:
-        raise ValueError(f"no words for {value!r}: not a stage or a loss reason")
+        raise ValueError(f"no words for {value!r}: not a stage, a loss reason or a role")
     return _in_language(language, pair)
 
 

@@ -34,8 +34,6 @@ MAX_PERIOD_DAYS = 366
 # The funnel's stages: every window a case can pass through.
 FUNNEL_STAGES: tuple[Stage, ...] = tuple(s for s in STAGE_ORDER if s is not Stage.WAITING)
 LEVEL_LABELS = {"total": "合计", "branch": "分公司", "sub_branch": "支公司", "manager": "客户经理"}
-# Whose tasks a row counts, as the team calls the roles (models.Role).
-ROLE_LABELS = {"sales": "保单服务经理", "deputy": "分管副经理", "admin": "系统专员", "manager": "管理人员", "auditor": "审计"}
 
 
 # --- periods -------------------------------------------------------------------------------------
@@ -442,8 +440,6 @@ ENGLISH = {
     "当日办理率": "Same-day rate", "当日未办": "Missed", "逾期未办": "Overdue", "待办": "Pending",
     "升级督办": "Escalations", "办理时长中位数（分钟）": "Median minutes to handle",
     "末周联系": "Final-week contacts", "联系后两条短信率": "Followed by both SMS",
-    "保单服务经理": "Service manager", "分管副经理": "Deputy manager", "系统专员": "System specialist",
-    "管理人员": "Management", "审计": "Auditor",
     **dict(STAGE_WORDS.values()), **dict(LOSS_REASON_WORDS.values()),
 }
 
@@ -506,7 +502,7 @@ def task_table(report: TaskReport, language: str = "zh-CN") -> Table:
     columns = list(map(w, ["客户经理", "角色", "支公司代码", "任务数", "已办理", "应办每日任务", "当日办理", "当日办理率",
                            "当日未办", "逾期未办", "待办", "升级督办", "办理时长中位数（分钟）", "末周联系",
                            "联系后两条短信率"]))
-    rows = [[r.manager_name or w("合计"), w(ROLE_LABELS[r.role]) if r.role else "", r.sub_branch_code or "", str(r.opened), str(r.handled),
+    rows = [[r.manager_name or w("合计"), word(r.role, language) if r.role else "", r.sub_branch_code or "", str(r.opened), str(r.handled),
              str(r.daily_due), str(r.handled_same_day), _pct(r.compliance_rate), str(r.missed), str(r.overdue_open),
              str(r.pending), str(r.escalations), _num(r.median_minutes_to_handle), str(r.final_week_contacts),
              _pct(r.final_week_both_sms_rate)] for r in report.rows()]
