@@ -54,6 +54,7 @@ class Case:
     customer_phone: str
     customer_name: str
     plate: str
+    engine: Engine | None = None  # the projection's database: update() waits until it shows the action
 
     def at(self, day: int, hour: int = 9, minute: int = 0) -> datetime:
         """Local wall time on day T+`day` of this case, as an aware datetime."""
@@ -70,7 +71,13 @@ class Case:
         return c.Actor(id=uuid.uuid4(), role=c.ActorRole.admin)  # a made-up admin
 
     async def update(self, name: str, payload) -> c.CaseState:
-        return await update_case(self.handle, name, payload)
+        """A staff action as the API runs it: the update, then the case once the projection shows
+        it (or after a while, as the API's answer, if the projection lags); the case as the
+        workflow's state query has it."""
+        done = await update_case(self.handle, name, payload)
+        if self.engine is not None:
+            await projected(self.engine, self.case_id, done.revision)
+        return await self.handle.query("state", result_type=c.CaseState)
 
     async def state(self, at: datetime | None = None) -> c.CaseState:
         """The workflow's state query, as of `at` (default: the environment's clock, as the API does)."""
@@ -150,7 +157,7 @@ class Scenario:
                     owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,
                     admin_id=self.admin.id,
                     customer_id=seeded.customer.id, customer_phone=seeded.customer.phone,
-                    customer_name=customer_name, plate=plate)
+                    customer_name=customer_name, plate=plate, engine=self.engine)
         self.started.append(case)
         return case
 
@@ -232,6 +239,19 @@ async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:
         if not description.raw_description.pending_activities:
             return
         await asyncio.sleep(0.05)
+
+
+async def projected(engine: Engine, case_id: uuid.UUID, revision: int, timeout: float = 1.0) -> bool:
+    """Whether the case's projection reaches `revision` within `timeout` (the API's wait)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with Session(engine) as session:
+            shown = session.exec(select(RenewalCase.revision).where(RenewalCase.id == case_id)).first()
+        if shown is not None and shown >= revision:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
 
 
 async def eventually(check, timeout: float = 10.0):

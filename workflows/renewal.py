@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -40,7 +40,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
                     maximum_attempts=70)
 GIVE_UP_AFTER = timedelta(hours=1)
-# How long a staff action waits for its own writes (and SMS) before it answers anyway.
+# How long a staff SMS waits for Twilio's answer before it answers "queued".
 ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
@@ -62,6 +62,7 @@ class Case:
     # looks again, passed while it slept.
     awake_at: datetime
     plan_revision: int = 0  # how many times an expiry change re-planned the case
+    revision: int = 0  # the projection writes queued so far (renewal_case.revision once written)
     stage: Stage = Stage.WAITING
     escalated: bool = False
     status: c.FollowUpStatus | None = None
@@ -131,9 +132,8 @@ class Effects:
         return self._answers.pop(key, None)
 
     async def settled(self) -> None:
-        """Give the writes and sends this update queued up to ANSWER_WAIT: done, the caller reads
-        them in the projection at once; PostgreSQL or Twilio down, the update is answered anyway and
-        its writes follow when they can."""
+        """Give the writes and sends this update queued up to ANSWER_WAIT: done, the staff SMS's
+        answer is Twilio's; Twilio down, the update is answered anyway and the SMS follows."""
         own = self._marks.pop(workflow.current_update_info().id, [])
         if all(lane.done >= n for lane, n in own):
             return
@@ -158,8 +158,8 @@ class Effects:
             if self.writes.done < writes_before:
                 await workflow.wait_condition(lambda: self.writes.done >= writes_before)
             outcome = await self._do(effect)
-            if isinstance(effect, SmsRequest) and effect.idempotency_key in self._awaited:
-                self._answers[effect.idempotency_key] = outcome
+            if isinstance(effect, SmsRequest) and effect.key in self._awaited:
+                self._answers[effect.key] = outcome
             lane.done += 1
             lane.busy = False
 
@@ -185,6 +185,7 @@ class PolicyRenewal:
             do_not_contact=inp.do_not_contact, awake_at=workflow.info().workflow_start_time,
         )
         self._effects = Effects(self._do)
+        self._written: CaseSnapshot | None = None  # the case as the projection has it, once known
 
     # --- run: sleep until the next window, enter it -----------------------------------------------
 
@@ -197,7 +198,7 @@ class PolicyRenewal:
                 await self._sleep()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._effects.drained()
-        return self._state()
+        return _payload(self._state())  # read as c.CaseState
 
     async def _sleep(self) -> None:
         """Until the next boundary (or held SMS) is due, or a staff action or signal changed it."""
@@ -208,7 +209,7 @@ class PolicyRenewal:
             await workflow.wait_condition(
                 lambda: self.case.wake_now or self.case.outcome is not None,
                 timeout=max(wake_at - workflow.now(), timedelta(seconds=1)),
-                timeout_summary=f"until {wake_at:%Y-%m-%d %H:%M}Z",
+                timeout_summary=f"{wake_at:%m-%d %H:%M}Z",
             )
         except asyncio.TimeoutError:
             pass  # the next boundary (or a held SMS) is due: _advance handles it
@@ -282,7 +283,8 @@ class PolicyRenewal:
         self._plan_stage_tasks()
         # The projection derives the same tasks from the snapshot: the payload stays small.
         self._project(open_stage_tasks=True, replan=self.case.plan_revision > 0)
-        self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self.case.escalated))
+        escalated = [c.ESCALATED.value_set(True)] if stage is Stage.DEPUTY_SUPERVISION else []  # the one change
+        self._upsert(c.RENEWAL_STAGE.value_set(stage.value), *escalated)
         for sms in (*(late for window in skipped for late in window.sent_late), *self.case.plan.table[stage].entry_sms):
             if sms.recipient == "customer":
                 self._notify_customer(self._sms(sms.template, "customer"))
@@ -324,13 +326,13 @@ class PolicyRenewal:
     # --- updates: what staff do -------------------------------------------------------------------
 
     @workflow.update
-    async def record_contact(self, u: c.RecordContact) -> c.CaseState:
+    def record_contact(self, u: c.RecordContact) -> c.ActionDone:
+        before = self._facts()
         kinds = (TaskKind.complaint,) if u.actor.id != self._actor_for_stage() else None
         task = self._current_task(u.actor.id, kinds)
         if task is not None and task.kind is TaskKind.call and not contact_handles_task(self.case.stage, u.channel):
             task = None  # recorded, but the day asks for a call
-        contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
-                                  result=u.result, note_id=u.note_id)
+        contact = ContactToRecord(staff_id=u.actor.id, channel=u.channel, result=u.result, note_id=u.note_id)
         complaint = [self._open_complaint()] if u.result is c.ContactResult.complaint else []
         refused = u.result is c.ContactResult.do_not_contact
         if refused:
@@ -339,7 +341,7 @@ class PolicyRenewal:
                      cancel_kinds=[TaskKind.call] if refused else [])
         if complaint:
             self._notify_staff("complaint_alert", "deputy", key=f"complaint:{self._update_uuid()}")
-        return await self._answer()
+        return self._done(before)
 
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
@@ -355,7 +357,8 @@ class PolicyRenewal:
         return task
 
     @workflow.update
-    async def set_follow_up(self, u: c.SetFollowUp) -> c.CaseState:
+    def set_follow_up(self, u: c.SetFollowUp) -> c.ActionDone:
+        before = self._facts()
         task = self._current_task(u.actor.id)
         self.case.status = u.status
         if self.case.stage is Stage.DEPUTY_SUPERVISION and u.actor.id == self.case.deputy:
@@ -369,7 +372,7 @@ class PolicyRenewal:
             # The wake-up was computed from the old status: `failed` may now escalate (at T-10, or
             # at once if T-10 has passed), `continue` may now skip the deputy.
             self.case.wake_now = True
-        return await self._answer()
+        return self._done(before)
 
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
@@ -379,12 +382,13 @@ class PolicyRenewal:
             raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
 
     @workflow.update
-    async def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.CaseState:
+    def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.ActionDone:
+        before = self._facts()
         self.case.renewed_elsewhere, self.case.lost_to = True, u.insurer
         self.case.held_sms = []
         if u.reason is not None:
             self._finish(Outcome.LOST, u.reason)
-            return await self._answer()
+            return self._done(before)
         now = workflow.now()
         task = c.OpenTask(id=task_id(self.case.case_id, TaskKind.loss_reason, self.case.stage, None),
                           kind=TaskKind.loss_reason, assignee_id=self.case.owner, stage=self.case.stage,
@@ -393,7 +397,7 @@ class PolicyRenewal:
         self._project(open_tasks=[task], cancel_kinds=[TaskKind.call, TaskKind.supervision])
         self._notify_staff("loss_reason_request", "owner")
         self.case.wake_now = True  # the case now waits for the reason, not for the next window
-        return await self._answer()
+        return self._done(before)
 
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
@@ -406,10 +410,11 @@ class PolicyRenewal:
                            f"{', '.join(c.Insurer)} (name any other in the note)")
 
     @workflow.update
-    async def record_loss_reason(self, u: c.RecordLossReason) -> c.CaseState:
+    def record_loss_reason(self, u: c.RecordLossReason) -> c.ActionDone:
+        before = self._facts()
         task = next((t for t in self.case.extra_tasks if t.kind is TaskKind.loss_reason), None)
         self._finish(Outcome.LOST, u.reason, **self._handled_change(task, u.actor.id, u.reason))
-        return await self._answer()
+        return self._done(before)
 
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
@@ -455,10 +460,11 @@ class PolicyRenewal:
             raise Rejected("a quote SMS needs the quote to send (quote_id)")
 
     @workflow.update
-    async def reassign(self, u: c.Reassign) -> c.CaseState:
+    def reassign(self, u: c.Reassign) -> c.ActionDone:
+        before = self._facts()
         previous, self.case.owner = self.case.owner, u.new_owner_id
         self._hand_over(previous, u.new_owner_id, c.SERVICE_MANAGER, move_tasks_from=previous)
-        return await self._answer()
+        return self._done(before)
 
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
@@ -469,10 +475,11 @@ class PolicyRenewal:
             raise Rejected("the case is already assigned to that service manager")
 
     @workflow.update
-    async def change_deputy(self, u: c.ChangeDeputy) -> c.CaseState:
+    def change_deputy(self, u: c.ChangeDeputy) -> c.ActionDone:
+        before = self._facts()
         previous, self.case.deputy = self.case.deputy, u.new_deputy_id
         self._hand_over(previous, u.new_deputy_id, c.DEPUTY, move_deputy_tasks_from=previous)
-        return await self._answer()
+        return self._done(before)
 
     @change_deputy.validator
     def _validate_change_deputy(self, u: c.ChangeDeputy) -> None:
@@ -492,9 +499,10 @@ class PolicyRenewal:
         self._upsert(attribute.value_set(str(new)))
 
     @workflow.update
-    async def close(self, u: c.Close) -> c.CaseState:
+    def close(self, u: c.Close) -> c.ActionDone:
+        before = self._facts()
         self._finish(Outcome.CLOSED, u.reason)
-        return await self._answer()
+        return self._done(before)
 
     @close.validator
     def _validate_close(self, u: c.Close) -> None:
@@ -502,9 +510,10 @@ class PolicyRenewal:
         self._require_branch_admin(u.actor, "close")
 
     @workflow.update
-    async def resolve_attention(self, u: c.ResolveAttention) -> c.CaseState:
+    def resolve_attention(self, u: c.ResolveAttention) -> c.ActionDone:
+        before = self._facts()
         self._handle(self._attention_task(), u.actor.id, "resolved")
-        return await self._answer()
+        return self._done(before)
 
     @resolve_attention.validator
     def _validate_resolve_attention(self, u: c.ResolveAttention) -> None:
@@ -651,14 +660,16 @@ class PolicyRenewal:
         return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at)
                      if t.assignee_id == actor and (kinds is None or t.kind in kinds)), None)
 
-    def _handled_change(self, task: c.OpenTask | None, actor: uuid.UUID, result: str) -> dict:
+    def _handled_change(self, task: c.OpenTask | None, actor: uuid.UUID, result: str, by_contact: bool = False) -> dict:
         if task is None:
             return {}
         self.case.handled.add(task.id)
+        if by_contact:  # the contact recorded with it says who and how (see ContactToRecord)
+            return {"complete_task_id": task.id}
         return {"complete_task_id": task.id, "handled_by": actor, "handled_result": str(result)}
 
     def _handle(self, task: c.OpenTask | None, actor: uuid.UUID, result: str, **change) -> None:
-        self._project(**self._handled_change(task, actor, result), **change)
+        self._project(**self._handled_change(task, actor, result, by_contact="contact" in change), **change)
 
     def _actor_for_stage(self) -> uuid.UUID:
         return staff_rules.turn(self.case.stage, self.case.owner, self.case.deputy)
@@ -688,12 +699,27 @@ class PolicyRenewal:
 
     # --- writes and sends (activities, through Effects) -------------------------------------------
 
-    async def _answer(self) -> c.CaseState:
-        await self._effects.settled()
-        return self._state()
+    # What a staff action can change, as the state query names it (see c.ActionDone).
+    _ANSWERED = ("stage", "owner_id", "deputy_id", "escalated", "last_status", "outcome", "outcome_reason",
+                 "new_policy_no", "renewed_elsewhere", "no_contact")
+
+    def _facts(self) -> dict[str, str | bool | None]:
+        state = self._state()
+        return {name: _json(getattr(state, name)) for name in self._ANSWERED}
+
+    def _done(self, before: dict[str, str | bool | None]) -> RawValue:
+        """The answer to a staff action: no waiting for its writes here (a timer per action), the
+        API waits for the projection's revision instead."""
+        after = self._facts()
+        return _payload(c.ActionDone(revision=self.case.revision,
+                                     changed={name: value for name, value in after.items() if value != before[name]}))
 
     def _project(self, **change) -> None:
-        self._effects.queue(CaseChange(at=workflow.now(), case=self._snapshot(), **change))
+        self._effects.queue(self._change(**change))
+
+    def _change(self, **change) -> CaseChange:
+        self.case.revision += 1
+        return CaseChange(at=workflow.now(), revision=self.case.revision, case=self._snapshot(), **change)
 
     def _snapshot(self) -> CaseSnapshot:
         case = self.case
@@ -734,7 +760,7 @@ class PolicyRenewal:
         day = self.case.plan.day_of(workflow.now())
         return SmsRequest(case_id=self.case.case_id, template=template, recipient=recipient, at=workflow.now(),
                           stage=self.case.stage, day=day,
-                          idempotency_key=key or f"{self.case.case_id}:{self.case.stage}:{template}:{day}")
+                          idempotency_key=key or c.sms_key(self.case.case_id, self.case.stage, template, day))
 
     def _send(self, sms: SmsRequest) -> None:
         sms.at, sms.day = workflow.now(), self.case.plan.day_of(workflow.now())
@@ -751,18 +777,28 @@ class PolicyRenewal:
             await self._needs_attention("project_case", failure)
         return None
 
-    async def _write(self, change: CaseChange) -> None:
-        await workflow.execute_activity_method(
-            CaseProjection.project_case, change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-            schedule_to_close_timeout=GIVE_UP_AFTER,
-            summary=f"{change.case.stage}{' → ' + change.case.outcome if change.case.outcome else ''}",
-        )
+    async def _write(self, change: CaseChange, whole: bool = False) -> None:
+        """One projection write, with only the case's fields that changed since the last write that
+        went through (`whole`: the whole case, for a write that may pass others)."""
+        case, written = change.case, None if whole else self._written
+        if written is not None:
+            change = replace(change, case=None, changed={
+                f.name: getattr(case, f.name) for f in fields(case) if getattr(case, f.name) != getattr(written, f.name)})
+        try:
+            await workflow.execute_activity_method(
+                CaseProjection.project_case, _payload(change), start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY, schedule_to_close_timeout=GIVE_UP_AFTER,
+            )
+        except ActivityError:
+            self._written = None
+            raise
+        self._written = case
 
     async def _send_sms(self, sms: SmsRequest) -> SmsOutcome:
         try:
             outcome = await workflow.execute_activity_method(
-                Notifications.send_sms, sms, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-                schedule_to_close_timeout=GIVE_UP_AFTER, summary=f"{sms.template} → {sms.recipient}",
+                Notifications.send_sms, _payload(_keyed(sms)), start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY, schedule_to_close_timeout=GIVE_UP_AFTER, summary=sms.template,
             )
         except ActivityError as failure:
             await self._needs_attention(f"send_sms {sms.template} → {sms.recipient}", failure)
@@ -784,7 +820,7 @@ class PolicyRenewal:
                           opens_at=now, due_at=case.plan.end_of_day(case.plan.day_of(now) + 1))
         case.extra_tasks.append(task)
         try:
-            await self._write(CaseChange(at=now, case=self._snapshot(), open_tasks=[task]))
+            await self._write(self._change(open_tasks=[task]), whole=True)
         except ActivityError:
             pass  # the projection itself is down: the problem still shows in the case's state and details
         self._set_details(self._next_wake() if case.outcome is None else None)
@@ -822,6 +858,22 @@ class PolicyRenewal:
 
     def _local_day(self, t: datetime) -> str:
         return local_label(t, self.case.inp.timezone)[:10]
+
+
+def _keyed(sms: SmsRequest) -> SmsRequest:
+    """The SMS with its idempotency key only where the activity cannot derive it (c.sms_key): a
+    staff SMS, or an SMS held past the day it was decided on."""
+    derived = c.sms_key(sms.case_id, sms.stage, sms.template, sms.day)
+    return replace(sms, idempotency_key=None) if sms.idempotency_key == derived else sms
+
+
+def _payload(value: object) -> RawValue:
+    """An activity's input without the fields left at their defaults (the activity fills them in)."""
+    return RawValue(workflow.payload_converter().to_payload(c.without_defaults(value)))
+
+
+def _json(value: object) -> str | bool | None:
+    return value if value is None or isinstance(value, bool) else str(value)
 
 
 def _plan(inp: c.RenewalInput, expiry) -> RenewalPlan:

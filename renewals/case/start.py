@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.common import (
-    SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
+    RawValue, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
 
 from renewals.case.calendar import REAL_DAY_SECONDS, plan_renewal
@@ -114,13 +115,15 @@ class CaseRejected(Exception):
         self.reason = reason
 
 
-async def update_case(handle: WorkflowHandle, update: str, payload: object, result_type: type = c.CaseState,
+async def update_case(handle: WorkflowHandle, update: str, payload: object, result_type: type = c.ActionDone,
                       update_id: str | None = None):
     """Run a workflow update; a validator's rejection, or an update to a case that has already
     finished, becomes CaseRejected with the reason a person can read. Temporal runs an update id
     once per workflow: the same `update_id` again answers the first result without acting again."""
     try:
-        return await handle.execute_update(update, payload, id=update_id, result_type=result_type)
+        # Without the fields left at their defaults: every byte of it stays in the case's history.
+        request = RawValue(pydantic_data_converter.payload_converter.to_payload(c.without_defaults(payload)))
+        return await handle.execute_update(update, request, id=update_id, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise CaseRejected(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
