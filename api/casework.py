@@ -141,7 +141,7 @@ def projected_state(session: Session, case_id: uuid.UUID, now: datetime,
     state = c.CaseState(
         case_id=case.id, policy_no=case.policy_no, expiry_date=case.expiry_date, stage=case.stage,
         owner_id=case.owner_id, deputy_id=case.deputy_id, escalated=case.escalated,
-        last_status=case.follow_up_status, outcome=case.outcome, outcome_reason=case.outcome_reason,
+        last_status=c.FollowUpStatus(case.follow_up_status) if case.follow_up_status else None, outcome=case.outcome, outcome_reason=case.outcome_reason,
         new_policy_no=case.new_policy_no, renewed_elsewhere=case.lost_to_insurer is not None,
         sms_opted_out=customer.sms_opt_out,
         no_contact=bool(customer.do_not_call_until and customer.do_not_call_until >= local_date(now, case.timezone)),

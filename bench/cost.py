@@ -60,8 +60,15 @@ async def daily_calls_then_renewed(sc: Scenario):
     return case
 
 
+async def unattended_spread(sc: Scenario):
+    case = await sc.start(spread_wake_ups=True)
+    await sc.sleep_until(case.at(8, 9))
+    return case
+
+
 PATHS = {
     "unattended, escalated, lapsed (longest without staff)": unattended,
+    "the same, wake-ups spread as the system starts cases": unattended_spread,
     "failed, deputy continue, lapsed": failed_then_deputy_continue,
     "12 calls, continue, renewed at T-5": daily_calls_then_renewed,
 }

@@ -132,9 +132,11 @@ class Scenario:
             await self.env.sleep(delta)
 
     async def start(self, *, days_to_expiry: int = 62, escalate_without_status: bool = True,
-                    customer_name: str = "钱多多", language: str = "zh-CN", starter=start_renewal) -> Case:
+                    customer_name: str = "钱多多", language: str = "zh-CN", starter=start_renewal,
+                    spread_wake_ups: bool = False) -> Case:
         """Create a policy with its customer, manager and deputy, and start its case with `starter`
-        (client, input, task queue) -> handle."""
+        (client, input, task queue) -> handle. Its wake-ups are on the boundaries (the times the
+        tests name) unless `spread_wake_ups`, as the system starts cases."""
         expiry = await self.local_today() + timedelta(days=days_to_expiry)
         policy_no = f"PDAA{uuid.uuid4().int % 10**12:012d}"
         plate = f"沪A{uuid.uuid4().int % 100000:05d}"
@@ -151,7 +153,7 @@ class Scenario:
         inp = renewal_input(Settings(_env_file=None, escalate_without_status=escalate_without_status),
                             policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
                             branch=self.branch_code, sub_branch=self.sub_branch_code, admin_ids=[self.admin.id],
-                            timezone=TZ)
+                            timezone=TZ, spread_wake_ups=spread_wake_ups)
         handle = await starter(self.env.client, inp, self.task_queue)
         case = Case(env=self.env, handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
                     owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,

@@ -21,8 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import Notifications
     from activities.projection import CaseProjection
     from renewals.case.calendar import (
-        STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
-        customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
+        STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task, customer_sms_time,
+        late_entry, local_label, morning_sms_time, night_wake, plan_renewal, staff_sms_handles_task, windows_between,
     )
     import renewals.case.contract as c  # by its full name: a `from` list would re-run it in every sandbox
     from renewals.case.contract import (
@@ -98,7 +98,7 @@ class PolicyRenewal:
         """Enter the stage (or outcome) the clock has reached, and send held SMS that are due."""
         now = workflow.now()
         target, at = self._due_transition()
-        if at <= now:
+        if self._wakes_at(at) <= now:
             if target is None:
                 self._finish(Outcome.LOST if self.case.renewed_elsewhere else Outcome.LAPSED,
                              c.LossReason.unknown if self.case.renewed_elsewhere else None)
@@ -107,7 +107,7 @@ class PolicyRenewal:
         due = [sms for t, sms in self.case.held_sms if t <= now]
         self.case.held_sms = [(t, sms) for t, sms in self.case.held_sms if t > now]
         for sms in due:
-            if not self._customer_sms_stopped():
+            if sms.recipient != "customer" or not self._customer_sms_stopped():
                 self._send(sms)
         self.case.awake_at = now
 
@@ -119,7 +119,7 @@ class PolicyRenewal:
         now, stage = workflow.now(), self.case.stage
         nxt, at = self._next_stage_after(stage)
         first_at = at
-        while nxt is not None and at <= now:
+        while nxt is not None and self._wakes_at(at) <= now:
             stage = nxt
             nxt, at = self._next_stage_after(stage)
         if stage is self.case.stage:
@@ -131,7 +131,19 @@ class PolicyRenewal:
 
     def _next_wake(self) -> datetime:
         _, at = self._due_transition()
-        return min([at, *(t for t, _ in self.case.held_sms)])
+        return min([self._wakes_at(at), *(t for t, _ in self.case.held_sms)])
+
+    def _spread(self) -> bool:
+        return self.case.inp.spread_wake_ups and self.case.inp.clock_anchor is None
+
+    def _wakes_at(self, boundary: datetime) -> datetime:
+        """When the case wakes for a boundary: at its policy's minute of that night when a book's
+        wake-ups are spread (the stage's tasks still open when the window does), else on it."""
+        inp = self.case.inp
+        return night_wake(boundary, inp.policy_no, inp.timezone) if self._spread() else boundary
+
+    def _drop_held_customer_sms(self) -> None:
+        self.case.held_sms = [(t, sms) for t, sms in self.case.held_sms if sms.recipient != "customer"]
 
     def _calls_for_deputy(self) -> bool:
         """The status (or, without one, the ESCALATE_WITHOUT_STATUS setting) asks for the deputy."""
@@ -265,7 +277,7 @@ class PolicyRenewal:
     def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.ActionDone:
         before = self._facts()
         self.case.renewed_elsewhere, self.case.lost_to = True, u.insurer
-        self.case.held_sms = []
+        self._drop_held_customer_sms()
         if u.reason is not None:
             self._finish(Outcome.LOST, u.reason)
             return self._done(before)
@@ -482,13 +494,14 @@ class PolicyRenewal:
     def _stop_contact(self, keep: c.OpenTask | None = None) -> None:
         """Calls stop (their open tasks, but the one `keep` handles, are cancelled) and customer SMS
         stop; the case goes on to its outcome (renewed, renewed elsewhere, or lapsed after T+7)."""
-        self.case.do_not_contact, self.case.held_sms = True, []
+        self.case.do_not_contact = True
+        self._drop_held_customer_sms()
         self.case.stage_tasks = [t for t in self.case.stage_tasks if t.kind is not TaskKind.call or t is keep]
 
     @workflow.signal
     def opted_out(self) -> None:
         self.case.opted_out = True
-        self.case.held_sms = []
+        self._drop_held_customer_sms()
 
     @workflow.signal
     def opted_in(self) -> None:
@@ -625,16 +638,26 @@ class PolicyRenewal:
         if self._customer_sms_stopped() or (automatic and self.case.unreachable):
             return c.SmsDecision(status="suppressed", send_at=now)
         # Business-hour alignment (and with it quiet hours) only applies to real days.
-        send_at = customer_sms_time(now, self.case.inp.timezone) if self.case.inp.clock_anchor is None else now
-        if send_at > now:
+        if self._spread():
+            send_at = morning_sms_time(now, self.case.inp.policy_no, self.case.inp.timezone)
+        else:
+            send_at = customer_sms_time(now, self.case.inp.timezone) if self.case.inp.clock_anchor is None else now
+        return self._send_or_hold(sms, send_at)
+
+    def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
+        """At once; a boundary's SMS decided in the night (wake-ups spread) goes with the customer's
+        in the morning."""
+        now, inp = workflow.now(), self.case.inp
+        self._send_or_hold(self._sms(template, recipient, key),
+                           morning_sms_time(now, inp.policy_no, inp.timezone) if self._spread() else now)
+
+    def _send_or_hold(self, sms: SmsRequest, send_at: datetime) -> c.SmsDecision:
+        if send_at > workflow.now():
             self.case.held_sms.append((send_at, sms))
             self.case.wake_now = True  # the main loop must wake for it
             return c.SmsDecision(status="held", send_at=send_at)
         self._send(sms)
-        return c.SmsDecision(status="queued", send_at=now)
-
-    def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
-        self._send(self._sms(template, recipient, key))
+        return c.SmsDecision(status="queued", send_at=workflow.now())
 
     def _sms(self, template: str, recipient: str, key: str | None = None) -> SmsRequest:
         day = self.case.plan.day_of(workflow.now())

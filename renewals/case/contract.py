@@ -189,6 +189,10 @@ class RenewalInput:
     admin_ids: list[uuid.UUID] = field(default_factory=list)
     # The customer is on the do-not-call list when the case starts: no calls and no customer SMS.
     do_not_contact: bool = False
+    # Real days: the case wakes for a boundary at its policy's minute of the night before the window
+    # opens, and sends the window's SMS at its minute of the morning (calendar.night_wake,
+    # morning_sms_time), so a book does not wake in one minute. Cases started before: on the boundary.
+    spread_wake_ups: bool = False
 
 
 @dataclass

@@ -25,7 +25,8 @@ from renewals.case import contract as c
 def renewal_input(settings: Settings, *, policy_no: str, expiry_date: date, owner_id: uuid.UUID,
                   deputy_id: uuid.UUID, branch: str, sub_branch: str, admin_ids: list[uuid.UUID],
                   timezone: str | None = None, day_seconds: int | None = None,
-                  now: datetime | None = None, do_not_contact: bool = False) -> c.RenewalInput:
+                  now: datetime | None = None, do_not_contact: bool = False,
+                  spread_wake_ups: bool = True) -> c.RenewalInput:
     """The one place a case's input is built: the settings that shape every new case
     (ESCALATE_WITHOUT_STATUS, the training sandbox's DAY_SECONDS) reach each one from here, and
     the branch's admins (renewals.org.branch_admins), the only ones the case takes close and reassign from.
@@ -41,6 +42,7 @@ def renewal_input(settings: Settings, *, policy_no: str, expiry_date: date, owne
         policy_no=policy_no, expiry_date=expiry_date, owner_id=owner_id, deputy_id=deputy_id, branch=branch,
         sub_branch=sub_branch, timezone=timezone, escalate_without_status=settings.escalate_without_status,
         day_seconds=day_seconds, clock_anchor=anchor, admin_ids=list(admin_ids), do_not_contact=do_not_contact,
+        spread_wake_ups=spread_wake_ups,
     )
 
 

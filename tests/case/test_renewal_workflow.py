@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from sqlmodel import Session
@@ -20,7 +20,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
+from renewals.case.calendar import morning_sms_time, night_wake
 from renewals.case.contract import SmsRequest
+from renewals.case.stages import STAGE_TABLE
 from renewals.reports import queries as reports
 from renewals.case.start import CaseRejected
 from renewals.audit.history import history_cost
@@ -507,3 +509,35 @@ async def test_an_update_in_the_workflows_first_task_is_validated_against_the_ca
         assert "not your case" in await rejected(case, "record_contact", c.RecordContact(
             actor=case.actor("deputy"), channel=c.Channel.call, result=c.ContactResult.reached))
         await sc.finish()
+
+
+async def test_a_books_wake_ups_spread_over_the_night_and_its_sms_over_the_morning(sc: Scenario):
+    """As the system starts cases: the case enters a window at its policy's minute of the night
+    before it opens, staff find its tasks when they start, the customer's SMS goes out at the
+    policy's minute of the morning, and that is the one extra wake-up of the stage."""
+    case = await sc.start(days_to_expiry=62, spread_wake_ups=True)
+    opens = sc.plan(case).window(c.Stage.FIRST_CONTACT).starts_at
+    woke = night_wake(opens, case.inp.policy_no, case.inp.timezone)
+    texted = morning_sms_time(woke, case.inp.policy_no, case.inp.timezone)
+    assert woke < case.at(-60, 8) <= texted < case.at(-60, 11)
+    await sc.sleep_until(woke + timedelta(seconds=30))
+    assert (await case.state()).stage == "FIRST_CONTACT"
+    await eventually(lambda: _assert_equal([(t.kind, t.opens_at) for t in sc.tasks(case)], [("call", opens)]))
+    assert sc.sms_to(case.customer_phone) == [], "nothing in the night"
+    await sc.sleep_until(texted + timedelta(seconds=30))
+    await eventually(lambda: _assert_equal(sms_log(sc, case), [
+        ("first_notice", "customer", f"{texted.astimezone(case.at(0).tzinfo):%m-%d %H:%M}")]))
+    await sc.sleep_until(case.at(8, 9))
+    result = await case.handle.result()
+    assert (result.outcome, result.escalated) == ("LAPSED", True)
+    cost = history_cost(await case.handle.fetch_history())
+    # Seven boundaries (six windows and the close), and one more wake-up in each window that sends.
+    sending = [row for row in STAGE_TABLE.rows if row.entry_sms]
+    assert cost.by_kind["timer"] == 7 + len(sending), cost
+    assert [r[0] for r in sms_log(sc, case)] == ["first_notice", "deputy_escalation", "manager_final_reminder",
+                                                 "final_notice"]
+    assert all(time(8) <= r.sent_at.astimezone(case.at(0).tzinfo).time() < time(11) for r in sc.sms_records(case))
+
+
+def _assert_equal(seen, expected) -> None:
+    assert seen == expected, seen
