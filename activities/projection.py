@@ -35,18 +35,23 @@ class CaseProjection:
 
     @activity.defn(name="project_case")
     def project_case(self, change: CaseChange) -> None:
+        self.apply(change.case.workflow_id if change.case else activity.info().workflow_id, change)
+
+    def apply(self, workflow_id: str, change: CaseChange) -> None:
+        """One change of the case of `workflow_id` (the activity's, or one a rebuild reads from
+        its history: a change after the first carries only what changed)."""
         try:
-            self._apply(change)
+            self._apply(workflow_id, change)
         except (DataError, IntegrityError) as exc:
             # A value the database refuses (too long, a control character, a row it points to
             # that is missing) is refused again on every retry.
             raise ApplicationError(f"the projection refused the change: {exc.orig}", type=type(exc).__name__,
                                    non_retryable=True) from None
 
-    def _apply(self, change: CaseChange) -> None:
+    def _apply(self, workflow_id: str, change: CaseChange) -> None:
         at = change.at
         with self._engine.begin() as conn:
-            case = change.case or _as_changed(conn, case_id_for(activity.info().workflow_id), change)
+            case = change.case or _as_changed(conn, case_id_for(workflow_id), change)
             policy = conn.execute(
                 select(Policy.id, Policy.sub_branch_id, Policy.customer_id).where(Policy.policy_no == case.policy_no)
             ).first()

@@ -5,7 +5,6 @@ the workflow is renewals.case.service's."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
@@ -51,10 +50,6 @@ IdempotencyHeader = Annotated[str | None, Header(
     examples=["6f1c2a0e-6a43-4f0b-9d0e-2f6f3b1f9a77"])]
 
 
-# How long a staff action's answer waits for the projection to show it, well inside
-# STAFF_ACTION_DEADLINE; past it (the worker busy, PostgreSQL slow) the answer is the projection as
-# it is with what the action changed, and the projection catches up.
-PROJECTION_WAIT = 0.8
 _CASE_STATE = TypeAdapter(c.CaseState)
 
 
@@ -107,20 +102,11 @@ class StaffAction:
     async def answer(self, done: c.ActionDone) -> c.CaseState:
         """The case as the projection shows it once it has the action's writes (renewal_case.revision
         reaches the update's), waited for by polling the row rather than by the workflow."""
-        loop, case_id = asyncio.get_running_loop(), self.case.id
-        until, pause = loop.time() + PROJECTION_WAIT, 0.01
-        while (await run_in_threadpool(_revision, self.session, case_id)) < done.revision:
-            if loop.time() >= until:
-                return await run_in_threadpool(projected_state, self.session, case_id, self.now, done.changed)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
-        return await run_in_threadpool(projected_state, self.session, case_id, self.now)
-
-
-def _revision(session: Session, case_id: uuid.UUID) -> int:
-    revision = session.exec(select(RenewalCase.revision).where(RenewalCase.id == case_id)).one()
-    session.rollback()  # the next look sees later commits, whatever the isolation level
-    return revision
+        case_id = self.case.id
+        shown = await service.projection_shows(
+            lambda: run_in_threadpool(service.projected_revision, self.session, case_id), done.revision)
+        return await run_in_threadpool(projected_state, self.session, case_id, self.now,
+                                       None if shown else done.changed)
 
 
 def projected_state(session: Session, case_id: uuid.UUID, now: datetime,
@@ -134,18 +120,21 @@ def projected_state(session: Session, case_id: uuid.UUID, now: datetime,
     tasks = [] if case.outcome else session.exec(
         select(Task).where(Task.case_id == case_id, Task.state == TaskState.open, Task.opens_at <= now,
                            Task.due_at > now).order_by(Task.due_at, Task.opens_at)).all()
-    plan = plan_renewal(case.expiry_date, case.timezone)
+    compressed = {"day_seconds": case.day_seconds, "anchor": case.clock_anchor} if case.clock_anchor else {}
+    plan = plan_renewal(case.expiry_date, case.timezone, **compressed)  # the training sandbox's days too
     deadlines = [t.due_at for t in tasks]
     if case.outcome is None:
         deadlines.append(plan.next_stage_after(case.stage, case.follow_up_status != "continue")[1])
     state = c.CaseState(
         case_id=case.id, policy_no=case.policy_no, expiry_date=case.expiry_date, stage=case.stage,
         owner_id=case.owner_id, deputy_id=case.deputy_id, escalated=case.escalated,
-        last_status=c.FollowUpStatus(case.follow_up_status) if case.follow_up_status else None, outcome=case.outcome, outcome_reason=case.outcome_reason,
+        last_status=c.FollowUpStatus(case.follow_up_status) if case.follow_up_status else None,
+        outcome=case.outcome, outcome_reason=case.outcome_reason,
         new_policy_no=case.new_policy_no, renewed_elsewhere=case.lost_to_insurer is not None,
         sms_opted_out=customer.sms_opt_out,
         no_contact=bool(customer.do_not_call_until and customer.do_not_call_until >= local_date(now, case.timezone)),
-        open_tasks=[c.OpenTask(id=t.id, kind=t.kind, assignee_id=t.assignee_id, stage=t.stage, opens_at=t.opens_at,
+        open_tasks=[c.OpenTask(id=t.id, kind=c.TaskKind(t.kind), assignee_id=t.assignee_id, stage=c.Stage(t.stage),
+                               opens_at=t.opens_at,
                                due_at=t.due_at, day=t.day, handover_note_id=t.handover_note_id) for t in tasks],
         next_deadline=min(deadlines, default=None),
     )
