@@ -52,7 +52,7 @@ class Notifications:
         with Session(self._engine, expire_on_commit=False) as session:
             # The key first: a retry neither renders nor records again; it sends (or adopts) the
             # text its first attempt recorded, to the person recorded.
-            found = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).first()
+            found = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.key)).first()
             record, first, m = (found, False, None) if found is not None else self._record_attempt(session, req)
             customer = _required(session.get(Customer, record.customer_id), f"customer of case {record.case_id}")
             staff = _staff_recipient(session, record.recipient, record.staff_id)
@@ -61,7 +61,7 @@ class Notifications:
             # thread. The lock lasts until this attempt records its outcome or gives up; a retry that
             # finds it taken waits for its turn, then sees what the other attempt recorded.
             if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"),
-                                   {"key": req.idempotency_key}).scalar_one():
+                                   {"key": req.key}).scalar_one():
                 raise SendError("another attempt is sending this message", retryable=True)
             session.refresh(record)
             if record.delivery_status in SENT_STATES:  # done by an earlier attempt
@@ -74,7 +74,7 @@ class Notifications:
                 if not first:  # an earlier (or concurrent) attempt's outcome is unknown: it may have gone out
                     sent = self._notifier.find_sms(to, record.body, sent_since=_first_attempt_day(req.at),
                                                    exclude=self._sent_ids(session, record),
-                                                   idempotency_key=req.idempotency_key)
+                                                   idempotency_key=req.key)
                     if sent is not None:
                         log.info("SMS %s for case %s had gone out (%s): adopted, not resent",
                                  req.template, record.case_id, sent.provider_id)
@@ -82,7 +82,7 @@ class Notifications:
                 self._check_time_left(started)
                 sent = self._notifier.send_sms(to, record.body, status_callback=self._callback("sms-status"),
                                                label=f"{req.template} case {record.case_id}",
-                                               idempotency_key=req.idempotency_key,
+                                               idempotency_key=req.key,
                                                template=self._template_values(session, req, m, record))
             except SendError as exc:
                 if exc.retryable:
@@ -101,12 +101,12 @@ class Notifications:
         written = session.execute(insert(ContactRecord).values(
             case_id=m.case.id, customer_id=m.customer.id, staff_id=m.staff_id, recipient=req.recipient,
             channel="sms", direction="outbound", masked_number=mask_phone(_number(m.staff, m.customer)),
-            template=req.template, template_version=m.template.version, body=body, idempotency_key=req.idempotency_key,
+            template=req.template, template_version=m.template.version, body=body, idempotency_key=req.key,
             delivery_status="sending", created_at=req.at,
         ).on_conflict_do_nothing(index_elements=[ContactRecord.idempotency_key])
         .returning(ContactRecord.id)).first() is not None
         session.commit()
-        record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.idempotency_key)).one()
+        record = session.exec(select(ContactRecord).where(ContactRecord.idempotency_key == req.key)).one()
         return record, written, m
 
     def _template_values(self, session: Session, req: SmsRequest, m: _Message | None,

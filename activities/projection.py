@@ -1,20 +1,25 @@
 """The case projection: the workflow's view of a case written to PostgreSQL, idempotently.
 
-One activity, `project_case`, takes a whole change (case row, tasks to open, the task handled,
-tasks to cancel or move, the contact to record) and applies it in one transaction. Every part is
-an upsert or a guarded update keyed by deterministic ids, so a retry writes the same rows.
+One activity, `project_case`, takes a whole change (the case's fields that changed, tasks to open,
+the task handled, tasks to cancel or move, the contact to record) and applies it in one
+transaction. Every part is an upsert or a guarded update keyed by deterministic ids, so a retry
+writes the same rows.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select, update
+import uuid
+from dataclasses import fields
+
+from pydantic import TypeAdapter
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from renewals.case.contract import CaseChange
+from renewals.case.contract import CaseChange, CaseSnapshot, case_id_for
 from models import ContactRecord, Policy, RenewalCase, Task, TaskState
 from renewals.case.calendar import plan_renewal
 from renewals.reports.task_rollup import unroll
@@ -30,17 +35,23 @@ class CaseProjection:
 
     @activity.defn(name="project_case")
     def project_case(self, change: CaseChange) -> None:
+        self.apply(change.case.workflow_id if change.case else activity.info().workflow_id, change)
+
+    def apply(self, workflow_id: str, change: CaseChange) -> None:
+        """One change of the case of `workflow_id` (the activity's, or one a rebuild reads from
+        its history: a change after the first carries only what changed)."""
         try:
-            self._apply(change)
+            self._apply(workflow_id, change)
         except (DataError, IntegrityError) as exc:
             # A value the database refuses (too long, a control character, a row it points to
             # that is missing) is refused again on every retry.
             raise ApplicationError(f"the projection refused the change: {exc.orig}", type=type(exc).__name__,
                                    non_retryable=True) from None
 
-    def _apply(self, change: CaseChange) -> None:
-        case, at = change.case, change.at
+    def _apply(self, workflow_id: str, change: CaseChange) -> None:
+        at = change.at
         with self._engine.begin() as conn:
+            case = change.case or _as_changed(conn, case_id_for(workflow_id), change)
             policy = conn.execute(
                 select(Policy.id, Policy.sub_branch_id, Policy.customer_id).where(Policy.policy_no == case.policy_no)
             ).first()
@@ -54,8 +65,9 @@ class CaseProjection:
                 "outcome": case.outcome, "outcome_reason": case.outcome_reason, "outcome_stage": case.outcome_stage,
                 "new_policy_no": case.new_policy_no, "lost_to_insurer": case.lost_to_insurer,
                 "skipped_windows": case.skipped_windows, "updated_at": at,
+                **{column: getattr(case, name) for name, column in _PLANNING.items()},
             }
-            insert_case = insert(RenewalCase).values(**row, started_at=at, stage_entered_at=at)
+            insert_case = insert(RenewalCase).values(**row, started_at=at, stage_entered_at=at, revision=change.revision)
             conn.execute(insert_case.on_conflict_do_update(
                 index_elements=[RenewalCase.id],
                 set_={
@@ -64,6 +76,8 @@ class CaseProjection:
                     "stage_entered_at": sql_case((RenewalCase.stage != case.stage, at),
                                                  else_=RenewalCase.stage_entered_at),
                     "closed_at": at if case.outcome else None,
+                    # Writes are done in order, but a needs-attention write may pass one being retried.
+                    "revision": func.greatest(RenewalCase.revision, change.revision),
                 },
                 # A retry of an older change must not undo a newer one.
                 where=RenewalCase.updated_at <= at,
@@ -72,10 +86,11 @@ class CaseProjection:
             this_case = Task.__table__.c.case_id == case.case_id
             # Missed daily tasks: anything still open past its deadline is expired now.
             conn.execute(update(Task).where(this_case, open_tasks, Task.due_at <= at).values(state=TaskState.expired))
+            contact = change.contact
             if change.complete_task_id:
+                by, result = (contact.staff_id, contact.result) if contact else (change.handled_by, change.handled_result)
                 conn.execute(update(Task).where(Task.id == change.complete_task_id, open_tasks).values(
-                    state=TaskState.done, handled_at=at, handled_by=change.handled_by,
-                    handled_result=change.handled_result))
+                    state=TaskState.done, handled_at=at, handled_by=by, handled_result=result))
             if change.cancel_kinds:
                 conn.execute(update(Task).where(this_case, open_tasks, Task.kind.in_(change.cancel_kinds))
                              .values(state=TaskState.cancelled))
@@ -109,11 +124,28 @@ class CaseProjection:
             if change.sms_after_contact:
                 task_id, template = change.sms_after_contact
                 conn.execute(update(Task).where(Task.id == task_id).values({f"{template}_sms_sent": True}))
-            if change.contact:
-                contact = change.contact
+            if contact:
                 conn.execute(insert(ContactRecord).values(
-                    id=contact.id, case_id=case.case_id, customer_id=policy.customer_id, staff_id=contact.staff_id,
+                    id=uuid.uuid5(case.case_id, f"contact:{change.revision}"), case_id=case.case_id, customer_id=policy.customer_id, staff_id=contact.staff_id,
                     channel=contact.channel, direction="outbound", result=contact.result, note_id=contact.note_id,
                     created_at=at, sent_at=at,
                 ).on_conflict_do_nothing(index_elements=[ContactRecord.id]))
 
+
+
+_SNAPSHOT = TypeAdapter(CaseSnapshot)
+# The snapshot's planning facts and the columns that keep them (the other fields share their names).
+_PLANNING = {"day_seconds": "day_seconds", "clock_anchor": "clock_anchor", "plan_revision": "plan_revision",
+             "calls_stopped": "calls_stopped", "started_at": "mid_window_since", "handover_note_id": "handover_note_id"}
+_COLUMNS = {"case_id": "id", **_PLANNING}
+
+
+def _as_changed(conn: Connection, case_id: uuid.UUID, change: CaseChange) -> CaseSnapshot:
+    """The case as the row has it with the change's fields over it (the row locked: the case's
+    writes come one at a time, but a needs-attention write may come alongside)."""
+    row = conn.execute(select(RenewalCase.__table__).where(RenewalCase.id == case_id)
+                       .with_for_update()).mappings().first()
+    if row is None:  # the whole case comes with the next write
+        raise ApplicationError(f"case {case_id} has no projection row yet", non_retryable=True)
+    return _SNAPSHOT.validate_python({**{f.name: row[_COLUMNS.get(f.name, f.name)] for f in fields(CaseSnapshot)},
+                                      **change.changed})

@@ -16,7 +16,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
+from pydantic import TypeAdapter
+from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,9 +29,10 @@ from api.schemas import (
     FollowUpIn, LossReasonIn, PersonIn, PhoneUnreachableIn, ReassignIn, RenewedElsewhereIn, ResolveAttentionIn, SmsIn,
     SmsOut,
 )
-from models import ContactRecord, RenewalCase, Staff
+from models import ContactRecord, RenewalCase, Staff, Task, TaskState
 from renewals.audit.refusals import record_refusal
 from renewals.case import service
+from renewals.case.calendar import local_date, plan_renewal
 from renewals.case.start import CaseRejected, update_case
 from renewals.core.notify import CONNECTING_NOTICE, Notifier, SendError, call_failure, call_twiml, callback_url
 from renewals.core.settings import Settings
@@ -42,10 +44,13 @@ from renewals.case import contract as c
 IdempotencyHeader = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
     description="Any unique string of visible ASCII (a UUID is fine), up to 128 characters. A request "
-                "retried with the same key by the same staff member answers the first result and does not "
-                "act (or store its note) twice. The key stands for its first request: sent with another "
+                "retried with the same key by the same staff member does not act (or store its note) twice; "
+                "it answers the case as it is now, the first request's action in it. The key stands for its first request: sent with another "
                 "(another action, case, body or note) it is refused with 422 `idempotency_key_reused`.",
     examples=["6f1c2a0e-6a43-4f0b-9d0e-2f6f3b1f9a77"])]
+
+
+_CASE_STATE = TypeAdapter(c.CaseState)
 
 
 def _request_digest(case: RenewalCase, name: str, request: object, note: str | None) -> str:
@@ -66,7 +71,7 @@ class StaffAction:
     idempotency_key: str | None = None
 
     async def update(self, name: str, payload: Callable[[c.Actor, uuid.UUID | None], object],
-                     note: str | None = None, result_type: type = c.CaseState) -> Any:
+                     note: str | None = None, result_type: type = c.ActionDone) -> Any:
         """Run the workflow update `name`. The note is stored first and only its id travels;
         a rejected action leaves no note behind. With an idempotency key the update id and the
         note id derive from it, so a retry is deduplicated by Temporal and by the note's key; the
@@ -95,6 +100,47 @@ class StaffAction:
                                     refused.reason, self.now)
             raise
 
+    async def answer(self, done: c.ActionDone) -> c.CaseState:
+        """The case as the projection shows it once it has the action's writes (renewal_case.revision
+        reaches the update's), waited for by polling the row rather than by the workflow."""
+        case_id = self.case.id
+        shown = await service.projection_shows(
+            lambda: run_in_threadpool(service.projected_revision, self.session, case_id), done.revision)
+        return await run_in_threadpool(projected_state, self.session, case_id, self.now,
+                                       None if shown else done.changed)
+
+
+def projected_state(session: Session, case_id: uuid.UUID, now: datetime,
+                    changed: dict[str, str | bool | None] | None = None) -> c.CaseState:
+    """A case's state as its projection has it, in the shape of the workflow's `state` query. What
+    only the workflow holds (its problems, counted contact failures) is left out; `changed` (what
+    an action changed, when the projection has not caught up with it yet) goes over the rest."""
+    case = session.exec(select(RenewalCase).where(RenewalCase.id == case_id)
+                        .execution_options(populate_existing=True)).one()
+    customer = service.customer_of(session, case)
+    tasks = [] if case.outcome else session.exec(
+        select(Task).where(Task.case_id == case_id, Task.state == TaskState.open, Task.opens_at <= now,
+                           Task.due_at > now).order_by(Task.due_at, Task.opens_at)).all()
+    compressed = {"day_seconds": case.day_seconds, "anchor": case.clock_anchor} if case.clock_anchor else {}
+    plan = plan_renewal(case.expiry_date, case.timezone, **compressed)  # the training sandbox's days too
+    deadlines = [t.due_at for t in tasks]
+    if case.outcome is None:
+        deadlines.append(plan.next_stage_after(case.stage, case.follow_up_status != "continue")[1])
+    state = c.CaseState(
+        case_id=case.id, policy_no=case.policy_no, expiry_date=case.expiry_date, stage=case.stage,
+        owner_id=case.owner_id, deputy_id=case.deputy_id, escalated=case.escalated,
+        last_status=c.FollowUpStatus(case.follow_up_status) if case.follow_up_status else None,
+        outcome=case.outcome, outcome_reason=case.outcome_reason,
+        new_policy_no=case.new_policy_no, renewed_elsewhere=case.lost_to_insurer is not None,
+        sms_opted_out=customer.sms_opt_out,
+        no_contact=bool(customer.do_not_call_until and customer.do_not_call_until >= local_date(now, case.timezone)),
+        open_tasks=[c.OpenTask(id=t.id, kind=c.TaskKind(t.kind), assignee_id=t.assignee_id, stage=c.Stage(t.stage),
+                               opens_at=t.opens_at,
+                               due_at=t.due_at, day=t.day, handover_note_id=t.handover_note_id) for t in tasks],
+        next_deadline=min(deadlines, default=None),
+    )
+    return _CASE_STATE.validate_python({**dataclasses.asdict(state), **(changed or {})}) if changed else state
+
 
 def _casework(case: CaseForWork, staff: CurrentStaff, session: SessionDep, client: TemporalDep,
               now: NowDep, idempotency_key: IdempotencyHeader = None) -> StaffAction:
@@ -122,7 +168,7 @@ async def tell_case(client: Client, workflow_id: str, signal: str, *args: Any) -
 
 
 async def record_contact(act: StaffAction, body: ContactIn, do_not_call_days: int) -> c.CaseState:
-    state = await act.update("record_contact", lambda who, note_id: c.RecordContact(
+    done = await act.update("record_contact", lambda who, note_id: c.RecordContact(
         actor=who, channel=body.channel, result=body.result, note_id=note_id), body.note)
     refused_all = body.result is c.ContactResult.do_not_contact
     others = await run_in_threadpool(service.record_what_the_contact_found, act.session, act.case, body.quote_wish,
@@ -130,12 +176,12 @@ async def record_contact(act: StaffAction, body: ContactIn, do_not_call_days: in
     told = c.CustomerRefusedContact(on_case=act.case.id, staff_id=act.staff.id)
     for workflow_id in others:  # their other open cases stop calling and texting too
         await tell_case(act.client, workflow_id, "customer_refused_contact", told)
-    return state
+    return await act.answer(done)
 
 
 async def set_follow_up(act: StaffAction, body: FollowUpIn) -> c.CaseState:
-    return await act.update("set_follow_up", lambda who, note_id: c.SetFollowUp(
-        actor=who, status=body.status, note_id=note_id, new_policy_no=body.new_policy_no), body.note)
+    return await act.answer(await act.update("set_follow_up", lambda who, note_id: c.SetFollowUp(
+        actor=who, status=body.status, note_id=note_id, new_policy_no=body.new_policy_no), body.note))
 
 
 def _text_for_other(reason: c.LossReason | None, note: str | None) -> None:
@@ -146,34 +192,34 @@ def _text_for_other(reason: c.LossReason | None, note: str | None) -> None:
 
 async def report_renewed_elsewhere(act: StaffAction, body: RenewedElsewhereIn) -> c.CaseState:
     _text_for_other(body.reason, body.note)
-    return await act.update("report_renewed_elsewhere", lambda who, note_id: c.ReportRenewedElsewhere(
-        actor=who, insurer=body.insurer, reason=body.reason, note_id=note_id), body.note)
+    return await act.answer(await act.update("report_renewed_elsewhere", lambda who, note_id: c.ReportRenewedElsewhere(
+        actor=who, insurer=body.insurer, reason=body.reason, note_id=note_id), body.note))
 
 
 async def record_loss_reason(act: StaffAction, body: LossReasonIn) -> c.CaseState:
     _text_for_other(body.reason, body.note)
-    return await act.update("record_loss_reason", lambda who, note_id: c.RecordLossReason(
-        actor=who, reason=body.reason, note_id=note_id), body.note)
+    return await act.answer(await act.update("record_loss_reason", lambda who, note_id: c.RecordLossReason(
+        actor=who, reason=body.reason, note_id=note_id), body.note))
 
 
 async def close_case(act: StaffAction, body: CloseIn) -> c.CaseState:
-    return await act.update("close", lambda who, note_id: c.Close(actor=who, reason=body.reason, note_id=note_id),
-                            body.note)
+    return await act.answer(await act.update(
+        "close", lambda who, note_id: c.Close(actor=who, reason=body.reason, note_id=note_id), body.note))
 
 
 async def resolve_attention(act: StaffAction, body: ResolveAttentionIn) -> c.CaseState:
-    return await act.update("resolve_attention", lambda who, note_id: c.ResolveAttention(actor=who, note_id=note_id),
-                            body.note)
+    return await act.answer(await act.update(
+        "resolve_attention", lambda who, note_id: c.ResolveAttention(actor=who, note_id=note_id), body.note))
 
 
 async def reassign(act: StaffAction, body: ReassignIn) -> c.CaseState:
     """The case's open tasks move with it, and its policy's service manager follows it."""
     await run_in_threadpool(sales_of, act.session, body.new_owner_id, act.case.sub_branch_id, "new_owner_id")
-    state = await act.update("reassign", lambda who, note_id: c.Reassign(
+    done = await act.update("reassign", lambda who, note_id: c.Reassign(
         actor=who, new_owner_id=body.new_owner_id, reason=body.reason.value, note_id=note_id), body.note)
     await run_in_threadpool(follow_case, act.session, act.case, body.new_owner_id, act.staff, body.reason.value,
                             act.now)
-    return state
+    return await act.answer(done)
 
 
 async def send_sms(act: StaffAction, body: SmsIn, settings: Settings) -> c.SmsDecision:

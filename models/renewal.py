@@ -59,6 +59,17 @@ class RenewalCase(SQLModel, table=True):
     stage_entered_at: datetime | None = timestamp(nullable=True)
     closed_at: datetime | None = timestamp(nullable=True)
     updated_at: datetime = timestamp(default_now=True)
+    # How many of its workflow's writes this row shows: a staff action's answer names the revision
+    # that shows it, and the API reads the case once the row has reached it.
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # What the projection plans a stage's tasks from (see renewals.case.tasks.planned_tasks), kept
+    # here so a write carries only the case's fields that changed.
+    day_seconds: int = Field(default=86400, sa_column_kwargs={"server_default": text("86400")})
+    clock_anchor: datetime | None = timestamp(nullable=True)
+    plan_revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    calls_stopped: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    mid_window_since: datetime | None = timestamp(nullable=True)  # started mid-window: no task before
+    handover_note_id: uuid.UUID | None = None
     # Set by the history archiver once the closed case's Temporal history is in PostgreSQL.
     history_archived_at: datetime | None = timestamp(nullable=True)
 

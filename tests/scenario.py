@@ -54,6 +54,7 @@ class Case:
     customer_phone: str
     customer_name: str
     plate: str
+    engine: Engine | None = None  # the projection's database: update() waits until it shows the action
 
     def at(self, day: int, hour: int = 9, minute: int = 0) -> datetime:
         """Local wall time on day T+`day` of this case, as an aware datetime."""
@@ -70,7 +71,13 @@ class Case:
         return c.Actor(id=uuid.uuid4(), role=c.ActorRole.admin)  # a made-up admin
 
     async def update(self, name: str, payload) -> c.CaseState:
-        return await update_case(self.handle, name, payload)
+        """A staff action as the API runs it: the update, then the case once the projection shows
+        it (or after a while, as the API's answer, if the projection lags); the case as the
+        workflow's state query has it."""
+        done = await update_case(self.handle, name, payload)
+        if self.engine is not None:
+            await projected(self.engine, self.case_id, done.revision)
+        return await self.handle.query("state", result_type=c.CaseState)
 
     async def state(self, at: datetime | None = None) -> c.CaseState:
         """The workflow's state query, as of `at` (default: the environment's clock, as the API does)."""
@@ -125,9 +132,11 @@ class Scenario:
             await self.env.sleep(delta)
 
     async def start(self, *, days_to_expiry: int = 62, escalate_without_status: bool = True,
-                    customer_name: str = "钱多多", language: str = "zh-CN", starter=start_renewal) -> Case:
+                    customer_name: str = "钱多多", language: str = "zh-CN", starter=start_renewal,
+                    spread_wake_ups: bool = False) -> Case:
         """Create a policy with its customer, manager and deputy, and start its case with `starter`
-        (client, input, task queue) -> handle."""
+        (client, input, task queue) -> handle. Its wake-ups are on the boundaries (the times the
+        tests name) unless `spread_wake_ups`, as the system starts cases."""
         expiry = await self.local_today() + timedelta(days=days_to_expiry)
         policy_no = f"PDAA{uuid.uuid4().int % 10**12:012d}"
         plate = f"沪A{uuid.uuid4().int % 100000:05d}"
@@ -144,13 +153,13 @@ class Scenario:
         inp = renewal_input(Settings(_env_file=None, escalate_without_status=escalate_without_status),
                             policy_no=policy_no, expiry_date=expiry, owner_id=owner.id, deputy_id=deputy.id,
                             branch=self.branch_code, sub_branch=self.sub_branch_code, admin_ids=[self.admin.id],
-                            timezone=TZ)
+                            timezone=TZ, spread_wake_ups=spread_wake_ups)
         handle = await starter(self.env.client, inp, self.task_queue)
         case = Case(env=self.env, handle=handle, inp=inp, case_id=c.case_id_for(handle.id), owner_id=owner.id,
                     owner_phone=owner.phone, owner_name=owner.name, deputy_id=deputy.id, deputy_phone=deputy.phone,
                     admin_id=self.admin.id,
                     customer_id=seeded.customer.id, customer_phone=seeded.customer.phone,
-                    customer_name=customer_name, plate=plate)
+                    customer_name=customer_name, plate=plate, engine=self.engine)
         self.started.append(case)
         return case
 
@@ -232,6 +241,19 @@ async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:
         if not description.raw_description.pending_activities:
             return
         await asyncio.sleep(0.05)
+
+
+async def projected(engine: Engine, case_id: uuid.UUID, revision: int, timeout: float = 1.0) -> bool:
+    """Whether the case's projection reaches `revision` within `timeout` (the API's wait)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with Session(engine) as session:
+            shown = session.exec(select(RenewalCase.revision).where(RenewalCase.id == case_id)).first()
+        if shown is not None and shown >= revision:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
 
 
 async def eventually(check, timeout: float = 10.0):

@@ -10,26 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import Notifications
     from activities.projection import CaseProjection
     from renewals.case.calendar import (
-        STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task,
-        customer_sms_time, late_entry, local_label, plan_renewal, staff_sms_handles_task, windows_between,
+        STAGE_ORDER, RenewalPlan, SkippedWindow, contact_handles_task, customer_sms_time,
+        late_entry, local_label, morning_sms_time, night_wake, plan_renewal, staff_sms_handles_task, windows_between,
     )
     import renewals.case.contract as c  # by its full name: a `from` list would re-run it in every sandbox
     from renewals.case.contract import (
         CaseChange, CaseSnapshot, ContactToRecord, Outcome, SmsOutcome, SmsRequest, Stage, TaskKind,
     )
     from renewals.core.masking import mask_numbers
+    from workflows.case_state import Case, Effects
     import renewals.case.staff_rules as staff_rules
     from renewals.case.tasks import planned_tasks, task_id
 
@@ -40,128 +40,8 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
                     maximum_attempts=70)
 GIVE_UP_AFTER = timedelta(hours=1)
-# How long a staff action waits for its own writes (and SMS) before it answers anyway.
-ANSWER_WAIT = timedelta(milliseconds=800)
 # A complaint must be handled by the deputy by the end of the next day.
 COMPLAINT_DAYS = 1
-
-
-@dataclass
-class Case:
-    """Everything the workflow remembers of its case: the projection, the `state` query and the
-    Temporal UI details are all derived from it."""
-
-    inp: c.RenewalInput
-    case_id: uuid.UUID
-    plan: RenewalPlan
-    owner: uuid.UUID
-    deputy: uuid.UUID
-    admins: list[uuid.UUID]  # the branch's system specialists (see RenewalInput.admin_ids)
-    do_not_contact: bool  # the customer refused all contact (on this or another case)
-    # When the case last looked at its calendar: a window that opens later, and has passed when it
-    # looks again, passed while it slept.
-    awake_at: datetime
-    plan_revision: int = 0  # how many times an expiry change re-planned the case
-    stage: Stage = Stage.WAITING
-    escalated: bool = False
-    status: c.FollowUpStatus | None = None
-    outcome: Outcome | None = None
-    outcome_reason: str | None = None
-    new_policy_no: str | None = None
-    renewed_elsewhere: bool = False
-    lost_to: str | None = None  # the insurer code
-    opted_out: bool = False
-    unreachable: bool = False  # no working number until a corrected phone is entered
-    contact_failures: int = 0
-    handled: set[uuid.UUID] = field(default_factory=set)
-    stage_tasks: list[c.OpenTask] = field(default_factory=list)  # the current stage's planned tasks
-    extra_tasks: list[c.OpenTask] = field(default_factory=list)  # one-off: complaint, loss reason, ...
-    held_sms: list[tuple[datetime, SmsRequest]] = field(default_factory=list)  # held for quiet hours
-    problems: list[c.Problem] = field(default_factory=list)
-    skipped: list[Stage] = field(default_factory=list)  # windows passed before the case could enter them
-    started_mid_window: datetime | None = None  # see PolicyRenewal._tasks_since
-    handover_note: uuid.UUID | None = None  # the deputy's note for the manager's first final-week call
-    wake_now: bool = False  # something changed what the main loop sleeps until
-
-
-class _Lane:
-    """Effects of one kind, done in order one at a time by a task of the workflow."""
-
-    def __init__(self) -> None:
-        self.effects: list[tuple[CaseChange | SmsRequest, int]] = []  # each with the writes it waits for
-        self.queued = self.done = 0
-        self.busy = False
-
-    def idle(self) -> bool:
-        return not self.effects and not self.busy
-
-
-class Effects:
-    """Writes and sends, queued where they arise and done in order by the workflow's own tasks: no
-    update handler, signal or stage entry waits for PostgreSQL or Twilio, so a staff action answers
-    at once while either is down, and its writes follow in order. Writes and sends go in two lanes,
-    so an SMS being retried holds back no projection write; a send still waits for the writes queued
-    before it (it reads the case as projected)."""
-
-    def __init__(self, do: Callable[[CaseChange | SmsRequest], Awaitable[SmsOutcome | None]]) -> None:
-        self._do = do
-        self.writes, self.sends = _Lane(), _Lane()
-        self._tasks: list[asyncio.Task] = []
-        self._closing = False
-        self._marks: dict[str, list[tuple[_Lane, int]]] = {}  # per update: the effects it queued
-        self._awaited: set[str] = set()  # staff SMS whose sender waits (briefly) for Twilio's answer
-        self._answers: dict[str, SmsOutcome] = {}
-
-    def queue(self, effect: CaseChange | SmsRequest) -> None:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._run(lane)) for lane in (self.writes, self.sends)]
-        lane = self.sends if isinstance(effect, SmsRequest) else self.writes
-        lane.effects.append((effect, self.writes.queued))
-        lane.queued += 1
-        update = workflow.current_update_info()
-        if update is not None:
-            self._marks.setdefault(update.id, []).append((lane, lane.queued))
-
-    def await_answer(self, key: str) -> None:
-        """Keep Twilio's answer to the SMS with this idempotency key for `answer`."""
-        self._awaited.add(key)
-
-    def answer(self, key: str) -> SmsOutcome | None:
-        self._awaited.discard(key)
-        return self._answers.pop(key, None)
-
-    async def settled(self) -> None:
-        """Give the writes and sends this update queued up to ANSWER_WAIT: done, the caller reads
-        them in the projection at once; PostgreSQL or Twilio down, the update is answered anyway and
-        its writes follow when they can."""
-        own = self._marks.pop(workflow.current_update_info().id, [])
-        if all(lane.done >= n for lane, n in own):
-            return
-        try:
-            await workflow.wait_condition(lambda: all(lane.done >= n for lane, n in own), timeout=ANSWER_WAIT,
-                                          timeout_summary="this action's writes")
-        except asyncio.TimeoutError:
-            pass
-
-    async def drained(self) -> None:
-        """Everything queued is done and the lanes' tasks have ended (the case closes)."""
-        self._closing = True
-        await workflow.wait_condition(lambda: self.writes.idle() and self.sends.idle())
-
-    async def _run(self, lane: _Lane) -> None:
-        while True:
-            await workflow.wait_condition(lambda: bool(lane.effects) or self._closing)
-            if not lane.effects:
-                return
-            lane.busy = True
-            effect, writes_before = lane.effects.pop(0)
-            if self.writes.done < writes_before:
-                await workflow.wait_condition(lambda: self.writes.done >= writes_before)
-            outcome = await self._do(effect)
-            if isinstance(effect, SmsRequest) and effect.idempotency_key in self._awaited:
-                self._answers[effect.idempotency_key] = outcome
-            lane.done += 1
-            lane.busy = False
 
 
 class Rejected(ApplicationError):
@@ -185,6 +65,7 @@ class PolicyRenewal:
             do_not_contact=inp.do_not_contact, awake_at=workflow.info().workflow_start_time,
         )
         self._effects = Effects(self._do)
+        self._written: CaseSnapshot | None = None  # the case as the projection has it, once known
 
     # --- run: sleep until the next window, enter it -----------------------------------------------
 
@@ -197,7 +78,7 @@ class PolicyRenewal:
                 await self._sleep()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._effects.drained()
-        return self._state()
+        return _payload(self._state())  # read as c.CaseState
 
     async def _sleep(self) -> None:
         """Until the next boundary (or held SMS) is due, or a staff action or signal changed it."""
@@ -208,7 +89,7 @@ class PolicyRenewal:
             await workflow.wait_condition(
                 lambda: self.case.wake_now or self.case.outcome is not None,
                 timeout=max(wake_at - workflow.now(), timedelta(seconds=1)),
-                timeout_summary=f"until {wake_at:%Y-%m-%d %H:%M}Z",
+                timeout_summary=f"{wake_at:%m-%d %H:%M}Z",
             )
         except asyncio.TimeoutError:
             pass  # the next boundary (or a held SMS) is due: _advance handles it
@@ -217,7 +98,7 @@ class PolicyRenewal:
         """Enter the stage (or outcome) the clock has reached, and send held SMS that are due."""
         now = workflow.now()
         target, at = self._due_transition()
-        if at <= now:
+        if self._wakes_at(at) <= now:
             if target is None:
                 self._finish(Outcome.LOST if self.case.renewed_elsewhere else Outcome.LAPSED,
                              c.LossReason.unknown if self.case.renewed_elsewhere else None)
@@ -226,8 +107,9 @@ class PolicyRenewal:
         due = [sms for t, sms in self.case.held_sms if t <= now]
         self.case.held_sms = [(t, sms) for t, sms in self.case.held_sms if t > now]
         for sms in due:
-            # Held automatic SMS wait for a working number too (a staff member's own SMS goes as sent).
-            if not self._customer_sms_stopped() and not (self.case.unreachable and sms.sent_by is None):
+            # Held automatic customer SMS wait for a working number too (a staff member's own goes as sent).
+            if sms.recipient != "customer" or not (
+                    self._customer_sms_stopped() or (self.case.unreachable and sms.sent_by is None)):
                 self._send(sms)
         self.case.awake_at = now
 
@@ -239,7 +121,7 @@ class PolicyRenewal:
         now, stage = workflow.now(), self.case.stage
         nxt, at = self._next_stage_after(stage)
         first_at = at
-        while nxt is not None and at <= now:
+        while nxt is not None and self._wakes_at(at) <= now:
             stage = nxt
             nxt, at = self._next_stage_after(stage)
         if stage is self.case.stage:
@@ -251,7 +133,19 @@ class PolicyRenewal:
 
     def _next_wake(self) -> datetime:
         _, at = self._due_transition()
-        return min([at, *(t for t, _ in self.case.held_sms)])
+        return min([self._wakes_at(at), *(t for t, _ in self.case.held_sms)])
+
+    def _spread(self) -> bool:
+        return self.case.inp.spread_wake_ups and self.case.inp.clock_anchor is None
+
+    def _wakes_at(self, boundary: datetime) -> datetime:
+        """When the case wakes for a boundary: at its policy's minute of that night when a book's
+        wake-ups are spread (the stage's tasks still open when the window does), else on it."""
+        inp = self.case.inp
+        return night_wake(boundary, inp.policy_no, inp.timezone) if self._spread() else boundary
+
+    def _drop_held_customer_sms(self) -> None:
+        self.case.held_sms = [(t, sms) for t, sms in self.case.held_sms if sms.recipient != "customer"]
 
     def _calls_for_deputy(self) -> bool:
         """The status (or, without one, the ESCALATE_WITHOUT_STATUS setting) asks for the deputy."""
@@ -283,7 +177,8 @@ class PolicyRenewal:
         self._plan_stage_tasks()
         # The projection derives the same tasks from the snapshot: the payload stays small.
         self._project(open_stage_tasks=True, replan=self.case.plan_revision > 0)
-        self._upsert(c.RENEWAL_STAGE.value_set(stage.value), c.ESCALATED.value_set(self.case.escalated))
+        escalated = [c.ESCALATED.value_set(True)] if stage is Stage.DEPUTY_SUPERVISION else []  # the one change
+        self._upsert(c.RENEWAL_STAGE.value_set(stage.value), *escalated)
         for sms in (*(late for window in skipped for late in window.sent_late), *self.case.plan.table[stage].entry_sms):
             if sms.recipient == "customer":
                 self._notify_customer(self._sms(sms.template, "customer"))
@@ -325,13 +220,13 @@ class PolicyRenewal:
     # --- updates: what staff do -------------------------------------------------------------------
 
     @workflow.update
-    async def record_contact(self, u: c.RecordContact) -> c.CaseState:
+    def record_contact(self, u: c.RecordContact) -> c.ActionDone:
+        before = self._facts()
         kinds = (TaskKind.complaint,) if u.actor.acts_as != self._actor_for_stage() else None
         task = self._current_task(u.actor.acts_as, kinds)
         if task is not None and task.kind is TaskKind.call and not contact_handles_task(self.case.stage, u.channel):
             task = None  # recorded, but the day asks for a call
-        contact = ContactToRecord(id=self._update_uuid(), staff_id=u.actor.id, channel=u.channel,
-                                  result=u.result, note_id=u.note_id)
+        contact = ContactToRecord(staff_id=u.actor.id, channel=u.channel, result=u.result, note_id=u.note_id)
         complaint = [self._open_complaint()] if u.result is c.ContactResult.complaint else []
         refused = u.result is c.ContactResult.do_not_contact
         if refused:
@@ -340,7 +235,7 @@ class PolicyRenewal:
                      cancel_kinds=[TaskKind.call] if refused else [])
         if complaint:
             self._notify_staff("complaint_alert", "deputy", key=f"complaint:{self._update_uuid()}")
-        return await self._answer()
+        return self._done(before)
 
     @record_contact.validator
     def _validate_record_contact(self, u: c.RecordContact) -> None:
@@ -356,7 +251,8 @@ class PolicyRenewal:
         return task
 
     @workflow.update
-    async def set_follow_up(self, u: c.SetFollowUp) -> c.CaseState:
+    def set_follow_up(self, u: c.SetFollowUp) -> c.ActionDone:
+        before = self._facts()
         task = self._current_task(u.actor.acts_as)
         self.case.status = u.status
         if self.case.stage is Stage.DEPUTY_SUPERVISION and u.actor.id == self.case.deputy:
@@ -370,7 +266,7 @@ class PolicyRenewal:
             # The wake-up was computed from the old status: `failed` may now escalate (at T-10, or
             # at once if T-10 has passed), `continue` may now skip the deputy.
             self.case.wake_now = True
-        return await self._answer()
+        return self._done(before)
 
     @set_follow_up.validator
     def _validate_set_follow_up(self, u: c.SetFollowUp) -> None:
@@ -380,12 +276,13 @@ class PolicyRenewal:
             raise Rejected("success needs the new policy number: a renewal counts only once paid and issued")
 
     @workflow.update
-    async def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.CaseState:
+    def report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> c.ActionDone:
+        before = self._facts()
         self.case.renewed_elsewhere, self.case.lost_to = True, u.insurer
-        self.case.held_sms = []
+        self._drop_held_customer_sms()
         if u.reason is not None:
             self._finish(Outcome.LOST, u.reason)
-            return await self._answer()
+            return self._done(before)
         now = workflow.now()
         task = c.OpenTask(id=task_id(self.case.case_id, TaskKind.loss_reason, self.case.stage, None),
                           kind=TaskKind.loss_reason, assignee_id=self.case.owner, stage=self.case.stage,
@@ -394,7 +291,7 @@ class PolicyRenewal:
         self._project(open_tasks=[task], cancel_kinds=[TaskKind.call, TaskKind.supervision])
         self._notify_staff("loss_reason_request", "owner")
         self.case.wake_now = True  # the case now waits for the reason, not for the next window
-        return await self._answer()
+        return self._done(before)
 
     @report_renewed_elsewhere.validator
     def _validate_report_renewed_elsewhere(self, u: c.ReportRenewedElsewhere) -> None:
@@ -407,10 +304,11 @@ class PolicyRenewal:
                            f"{', '.join(c.Insurer)} (name any other in the note)")
 
     @workflow.update
-    async def record_loss_reason(self, u: c.RecordLossReason) -> c.CaseState:
+    def record_loss_reason(self, u: c.RecordLossReason) -> c.ActionDone:
+        before = self._facts()
         task = next((t for t in self.case.extra_tasks if t.kind is TaskKind.loss_reason), None)
         self._finish(Outcome.LOST, u.reason, **self._handled_change(task, u.actor.id, u.reason))
-        return await self._answer()
+        return self._done(before)
 
     @record_loss_reason.validator
     def _validate_record_loss_reason(self, u: c.RecordLossReason) -> None:
@@ -456,10 +354,11 @@ class PolicyRenewal:
             raise Rejected("a quote SMS needs the quote to send (quote_id)")
 
     @workflow.update
-    async def reassign(self, u: c.Reassign) -> c.CaseState:
+    def reassign(self, u: c.Reassign) -> c.ActionDone:
+        before = self._facts()
         previous, self.case.owner = self.case.owner, u.new_owner_id
         self._hand_over(previous, u.new_owner_id, c.SERVICE_MANAGER, move_tasks_from=previous)
-        return await self._answer()
+        return self._done(before)
 
     @reassign.validator
     def _validate_reassign(self, u: c.Reassign) -> None:
@@ -470,10 +369,11 @@ class PolicyRenewal:
             raise Rejected("the case is already assigned to that service manager")
 
     @workflow.update
-    async def change_deputy(self, u: c.ChangeDeputy) -> c.CaseState:
+    def change_deputy(self, u: c.ChangeDeputy) -> c.ActionDone:
+        before = self._facts()
         previous, self.case.deputy = self.case.deputy, u.new_deputy_id
         self._hand_over(previous, u.new_deputy_id, c.DEPUTY, move_deputy_tasks_from=previous)
-        return await self._answer()
+        return self._done(before)
 
     @change_deputy.validator
     def _validate_change_deputy(self, u: c.ChangeDeputy) -> None:
@@ -493,9 +393,10 @@ class PolicyRenewal:
         self._upsert(attribute.value_set(str(new)))
 
     @workflow.update
-    async def close(self, u: c.Close) -> c.CaseState:
+    def close(self, u: c.Close) -> c.ActionDone:
+        before = self._facts()
         self._finish(Outcome.CLOSED, u.reason)
-        return await self._answer()
+        return self._done(before)
 
     @close.validator
     def _validate_close(self, u: c.Close) -> None:
@@ -503,9 +404,10 @@ class PolicyRenewal:
         self._require_branch_admin(u.actor, "close")
 
     @workflow.update
-    async def resolve_attention(self, u: c.ResolveAttention) -> c.CaseState:
+    def resolve_attention(self, u: c.ResolveAttention) -> c.ActionDone:
+        before = self._facts()
         self._handle(self._attention_task(), u.actor.id, "resolved")
-        return await self._answer()
+        return self._done(before)
 
     @resolve_attention.validator
     def _validate_resolve_attention(self, u: c.ResolveAttention) -> None:
@@ -594,13 +496,14 @@ class PolicyRenewal:
     def _stop_contact(self, keep: c.OpenTask | None = None) -> None:
         """Calls stop (their open tasks, but the one `keep` handles, are cancelled) and customer SMS
         stop; the case goes on to its outcome (renewed, renewed elsewhere, or lapsed after T+7)."""
-        self.case.do_not_contact, self.case.held_sms = True, []
+        self.case.do_not_contact = True
+        self._drop_held_customer_sms()
         self.case.stage_tasks = [t for t in self.case.stage_tasks if t.kind is not TaskKind.call or t is keep]
 
     @workflow.signal
     def opted_out(self) -> None:
         self.case.opted_out = True
-        self.case.held_sms = []
+        self._drop_held_customer_sms()
 
     @workflow.signal
     def opted_in(self) -> None:
@@ -652,14 +555,16 @@ class PolicyRenewal:
         return next((t for t in sorted(self._open_tasks(), key=lambda t: t.due_at)
                      if t.assignee_id == actor and (kinds is None or t.kind in kinds)), None)
 
-    def _handled_change(self, task: c.OpenTask | None, actor: uuid.UUID, result: str) -> dict:
+    def _handled_change(self, task: c.OpenTask | None, actor: uuid.UUID, result: str, by_contact: bool = False) -> dict:
         if task is None:
             return {}
         self.case.handled.add(task.id)
+        if by_contact:  # the contact recorded with it says who and how (see ContactToRecord)
+            return {"complete_task_id": task.id}
         return {"complete_task_id": task.id, "handled_by": actor, "handled_result": str(result)}
 
     def _handle(self, task: c.OpenTask | None, actor: uuid.UUID, result: str, **change) -> None:
-        self._project(**self._handled_change(task, actor, result), **change)
+        self._project(**self._handled_change(task, actor, result, by_contact="contact" in change), **change)
 
     def _actor_for_stage(self) -> uuid.UUID:
         return staff_rules.turn(self.case.stage, self.case.owner, self.case.deputy)
@@ -689,12 +594,27 @@ class PolicyRenewal:
 
     # --- writes and sends (activities, through Effects) -------------------------------------------
 
-    async def _answer(self) -> c.CaseState:
-        await self._effects.settled()
-        return self._state()
+    # What a staff action can change, as the state query names it (see c.ActionDone).
+    _ANSWERED = ("stage", "owner_id", "deputy_id", "escalated", "last_status", "outcome", "outcome_reason",
+                 "new_policy_no", "renewed_elsewhere", "no_contact")
+
+    def _facts(self) -> dict[str, str | bool | None]:
+        state = self._state()
+        return {name: _json(getattr(state, name)) for name in self._ANSWERED}
+
+    def _done(self, before: dict[str, str | bool | None]) -> RawValue:
+        """The answer to a staff action: no waiting for its writes here (a timer per action), the
+        API waits for the projection's revision instead."""
+        after = self._facts()
+        return _payload(c.ActionDone(revision=self.case.revision,
+                                     changed={name: value for name, value in after.items() if value != before[name]}))
 
     def _project(self, **change) -> None:
-        self._effects.queue(CaseChange(at=workflow.now(), case=self._snapshot(), **change))
+        self._effects.queue(self._change(**change))
+
+    def _change(self, **change) -> CaseChange:
+        self.case.revision += 1
+        return CaseChange(at=workflow.now(), revision=self.case.revision, case=self._snapshot(), **change)
 
     def _snapshot(self) -> CaseSnapshot:
         case = self.case
@@ -720,22 +640,32 @@ class PolicyRenewal:
         if self._customer_sms_stopped() or (automatic and self.case.unreachable):
             return c.SmsDecision(status="suppressed", send_at=now)
         # Business-hour alignment (and with it quiet hours) only applies to real days.
-        send_at = customer_sms_time(now, self.case.inp.timezone) if self.case.inp.clock_anchor is None else now
-        if send_at > now:
+        if self._spread():
+            send_at = morning_sms_time(now, self.case.inp.policy_no, self.case.inp.timezone)
+        else:
+            send_at = customer_sms_time(now, self.case.inp.timezone) if self.case.inp.clock_anchor is None else now
+        return self._send_or_hold(sms, send_at)
+
+    def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
+        """At once; a boundary's SMS decided in the night (wake-ups spread) goes with the customer's
+        in the morning."""
+        now, inp = workflow.now(), self.case.inp
+        self._send_or_hold(self._sms(template, recipient, key),
+                           morning_sms_time(now, inp.policy_no, inp.timezone) if self._spread() else now)
+
+    def _send_or_hold(self, sms: SmsRequest, send_at: datetime) -> c.SmsDecision:
+        if send_at > workflow.now():
             self.case.held_sms.append((send_at, sms))
             self.case.wake_now = True  # the main loop must wake for it
             return c.SmsDecision(status="held", send_at=send_at)
         self._send(sms)
-        return c.SmsDecision(status="queued", send_at=now)
-
-    def _notify_staff(self, template: str, recipient: str, key: str | None = None) -> None:
-        self._send(self._sms(template, recipient, key))
+        return c.SmsDecision(status="queued", send_at=workflow.now())
 
     def _sms(self, template: str, recipient: str, key: str | None = None) -> SmsRequest:
         day = self.case.plan.day_of(workflow.now())
         return SmsRequest(case_id=self.case.case_id, template=template, recipient=recipient, at=workflow.now(),
                           stage=self.case.stage, day=day,
-                          idempotency_key=key or f"{self.case.case_id}:{self.case.stage}:{template}:{day}")
+                          idempotency_key=key or c.sms_key(self.case.case_id, self.case.stage, template, day))
 
     def _send(self, sms: SmsRequest) -> None:
         sms.at, sms.day = workflow.now(), self.case.plan.day_of(workflow.now())
@@ -752,18 +682,28 @@ class PolicyRenewal:
             await self._needs_attention("project_case", failure)
         return None
 
-    async def _write(self, change: CaseChange) -> None:
-        await workflow.execute_activity_method(
-            CaseProjection.project_case, change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-            schedule_to_close_timeout=GIVE_UP_AFTER,
-            summary=f"{change.case.stage}{' → ' + change.case.outcome if change.case.outcome else ''}",
-        )
+    async def _write(self, change: CaseChange, whole: bool = False) -> None:
+        """One projection write, with only the case's fields that changed since the last write that
+        went through (`whole`: the whole case, for a write that may pass others)."""
+        case, written = change.case, None if whole else self._written
+        if written is not None:
+            change = replace(change, case=None, changed={
+                f.name: getattr(case, f.name) for f in fields(case) if getattr(case, f.name) != getattr(written, f.name)})
+        try:
+            await workflow.execute_activity_method(
+                CaseProjection.project_case, _payload(change), start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY, schedule_to_close_timeout=GIVE_UP_AFTER,
+            )
+        except ActivityError:
+            self._written = None
+            raise
+        self._written = case
 
     async def _send_sms(self, sms: SmsRequest) -> SmsOutcome:
         try:
             outcome = await workflow.execute_activity_method(
-                Notifications.send_sms, sms, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-                schedule_to_close_timeout=GIVE_UP_AFTER, summary=f"{sms.template} → {sms.recipient}",
+                Notifications.send_sms, _payload(_keyed(sms)), start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY, schedule_to_close_timeout=GIVE_UP_AFTER, summary=sms.template,
             )
         except ActivityError as failure:
             await self._needs_attention(f"send_sms {sms.template} → {sms.recipient}", failure)
@@ -785,7 +725,7 @@ class PolicyRenewal:
                           opens_at=now, due_at=case.plan.end_of_day(case.plan.day_of(now) + 1))
         case.extra_tasks.append(task)
         try:
-            await self._write(CaseChange(at=now, case=self._snapshot(), open_tasks=[task]))
+            await self._write(self._change(open_tasks=[task]), whole=True)
         except ActivityError:
             pass  # the projection itself is down: the problem still shows in the case's state and details
         self._set_details(self._next_wake() if case.outcome is None else None)
@@ -823,6 +763,22 @@ class PolicyRenewal:
 
     def _local_day(self, t: datetime) -> str:
         return local_label(t, self.case.inp.timezone)[:10]
+
+
+def _keyed(sms: SmsRequest) -> SmsRequest:
+    """The SMS with its idempotency key only where the activity cannot derive it (c.sms_key): a
+    staff SMS, or an SMS held past the day it was decided on."""
+    derived = c.sms_key(sms.case_id, sms.stage, sms.template, sms.day)
+    return replace(sms, idempotency_key=None) if sms.idempotency_key == derived else sms
+
+
+def _payload(value: object) -> RawValue:
+    """An activity's input without the fields left at their defaults (the activity fills them in)."""
+    return RawValue(workflow.payload_converter().to_payload(c.without_defaults(value)))
+
+
+def _json(value: object) -> str | bool | None:
+    return value if value is None or isinstance(value, bool) else str(value)
 
 
 def _plan(inp: c.RenewalInput, expiry) -> RenewalPlan:

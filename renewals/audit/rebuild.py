@@ -74,10 +74,11 @@ def _archived(engine: Engine, workflow_ids: list[str]) -> None:
 
 
 async def rebuild_projection(client: Client | None, engine: Engine, workflow_ids: list[str],
-                             apply: Callable[[CaseChange], None], *, after: str = "",
+                             apply: Callable[[str, CaseChange], None], *, after: str = "",
                              progress: Callable[[int, int], None] | None = None) -> Rebuilt:
     """Apply every case's projected changes again, in workflow-id order after `after`; `apply` is the
-    projection's own write (activities.projection.CaseProjection.project_case)."""
+    projection's own write (activities.projection.CaseProjection.apply), given the case's workflow id:
+    a change after a case's first carries only the fields that changed, over the row the first wrote."""
     todo = [w for w in sorted(workflow_ids) if w > after]
     rebuilt = Rebuilt(last_workflow_id=after)
 
@@ -89,7 +90,7 @@ async def rebuild_projection(client: Client | None, engine: Engine, workflow_ids
             return
         for change in changes:
             try:
-                await asyncio.to_thread(apply, change)
+                await asyncio.to_thread(apply, workflow_id, change)
             except ApplicationError as exc:  # refused when the workflow ran it, too: the case went on
                 log.warning("rebuild: %s: a change refused: %s", workflow_id, exc)
                 rebuilt.refused.append(workflow_id)

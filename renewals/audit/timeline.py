@@ -204,6 +204,7 @@ class _Builder:
         self.inp: _Fields | None = None
         self.plan: RenewalPlan | None = None
         self.stage = "WAITING"
+        self.snap = _Fields()  # the case as its writes so far left it (a write carries what changed)
         self.escalated = False
         self.outcome: str | None = None
         self.tasks: dict[uuid.UUID, _Task] = {}
@@ -255,7 +256,10 @@ class _Builder:
             elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
                 self.update_completed(ev)
             elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                self.in_flight = None
                 self.signalled(ev, at)
+            elif et == EventType.EVENT_TYPE_TIMER_FIRED:
+                self.in_flight = None  # the case's own clock acts from here
             elif et in CLOSING_STATUS:
                 end = at
                 if et != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
@@ -285,7 +289,8 @@ class _Builder:
             event = self.emit(_instant(sms.at) or at, "sms", Actor.system(c.SystemComponent.workflow),
                               f"SMS {sms.template} to the {_recipient(sms.recipient)}",
                               template=sms.template, recipient=sms.recipient,
-                              requested_by=requested.__dict__ if requested else None, key=sms.idempotency_key)
+                              requested_by=requested.__dict__ if requested else None,
+                              key=sms.idempotency_key or c.sms_key(sms.case_id, sms.stage, sms.template, sms.day))
             self.sms[ev.event_id] = event
 
     def activity_completed(self, ev) -> None:
@@ -298,7 +303,8 @@ class _Builder:
                 event.details["error_code"] = outcome.error_code
 
     def change(self, change: _Fields) -> None:
-        snap, at = change.case, _instant(change.at)
+        self.snap = snap = _Fields(change.case or {**self.snap, **(change.changed or {})})
+        at = _instant(change.at)
         if self.plan is None or str(snap.expiry_date) != str(self.plan.expiry):
             self.plan = _plan(snap.expiry_date, snap.timezone, snap.day_seconds, snap.clock_anchor)
         workflow_actor = Actor.system(c.SystemComponent.workflow)
@@ -323,9 +329,11 @@ class _Builder:
             self.tasks.setdefault(task.id, _Task(task, at, self.plan, seq))
         done = self.tasks.get(_uuid(change.complete_task_id))
         if done is not None:
-            handler = _uuid(change.handled_by)
+            contact = change.contact or _Fields()  # a contact that handled the task says who and how
+            handler = _uuid(change.handled_by or contact.staff_id)
             actor = self.in_flight.actor if self.in_flight and self.in_flight.actor.id == str(handler) else None
-            done.handled_at, done.handled_by, done.result = at, actor or self.person(handler), change.handled_result
+            done.handled_at, done.handled_by = at, actor or self.person(handler)
+            done.result = change.handled_result or contact.result
             done.handled_seq = self.in_flight_seq  # right after the staff action
         cancel, moved_from = change.cancel_kinds or [], _uuid(change.move_tasks_from)
         # A re-plan cancels the old plan's calendar tasks still open, as the projection does.
@@ -370,8 +378,9 @@ class _Builder:
 
     def update_completed(self, ev) -> None:
         attrs = ev.workflow_execution_update_completed_event_attributes
+        # The action's writes and sends may follow its answer (they are done after it): it stays the
+        # one in flight until the next action, signal or wake-up.
         event = self.updates.get(attrs.meta.update_id)
-        self.in_flight = None
         if event is None:
             return
         if attrs.outcome.HasField("failure"):
@@ -384,7 +393,10 @@ class _Builder:
             if result.status == "held":
                 event.details["held_until"] = _local(_instant(result.send_at), self.plan)
         else:
-            event.details["resulting_stage"] = result.outcome or result.stage
+            # The case's state (histories recorded before actions answered what changed), or what changed.
+            changed = result.changed or _Fields()
+            event.details["resulting_stage"] = (result.outcome or result.stage or changed.outcome or changed.stage
+                                                or self.stage)
         event.stage = self.stage
 
     def signalled(self, ev, at: datetime) -> None:

@@ -10,6 +10,7 @@ them without knowing about zones. For demos and load tests a plan can run on com
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,6 +22,11 @@ from renewals.case.stages import STAGE_TABLE, EntrySms, StageTable
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 REAL_DAY_SECONDS = 86400
 SMS_HOURS = (8, 21)  # customer SMS allowed from 08:00 until 21:00 local
+# A book's cases do not all wake in one minute: each wakes for a boundary at a minute of its own
+# between 01:00 and 08:00 local, before staff start at 09:00, and its entry SMS go out at a minute
+# of its own between 08:00 and 11:00 local.
+NIGHT_WAKE_HOURS = (1, 8)
+MORNING_SMS_HOURS = (8, 11)
 CALL_HOURS = (9, 21)  # outbound calls allowed from 09:00 until 21:00 local
 
 STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
@@ -204,6 +210,29 @@ def customer_sms_time(t: datetime, timezone: str) -> datetime:
     if start <= local.hour < end:
         return t.astimezone(UTC)
     return _wall_time(local.date() + timedelta(days=1 if local.hour >= end else 0), start, zone)
+
+
+def policy_minute(policy_no: str, purpose: str, minutes: int) -> int:
+    """A policy's own minute in a span of `minutes` for `purpose`: the same on every run and worker."""
+    return zlib.crc32(f"{purpose}:{policy_no}".encode()) % minutes
+
+
+def night_wake(boundary: datetime, policy_no: str, timezone: str) -> datetime:
+    """When a case wakes for a boundary on its local day: at the policy's minute of that night."""
+    zone = _zone(timezone)
+    start, end = NIGHT_WAKE_HOURS
+    night = _wall_time(_aware(boundary, "boundary").astimezone(zone).date(), start, zone)
+    return night + timedelta(minutes=policy_minute(policy_no, "night", (end - start) * 60))
+
+
+def morning_sms_time(t: datetime, policy_no: str, timezone: str) -> datetime:
+    """When an entry SMS decided at `t` in the night goes out: the policy's minute of that morning
+    (at once when `t` is already past the morning)."""
+    zone, t = _zone(timezone), _aware(t, "t")
+    start, end = MORNING_SMS_HOURS
+    at = _wall_time(t.astimezone(zone).date(), start, zone) + timedelta(
+        minutes=policy_minute(policy_no, "morning", (end - start) * 60))
+    return max(at, customer_sms_time(t, timezone))
 
 
 def call_refusal(t: datetime, timezone: str) -> str | None:

@@ -9,9 +9,10 @@ CLI, so it holds nothing but stdlib and temporalio.common.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
@@ -188,6 +189,10 @@ class RenewalInput:
     admin_ids: list[uuid.UUID] = field(default_factory=list)
     # The customer is on the do-not-call list when the case starts: no calls and no customer SMS.
     do_not_contact: bool = False
+    # Real days: the case wakes for a boundary at its policy's minute of the night before the window
+    # opens, and sends the window's SMS at its minute of the morning (calendar.night_wake,
+    # morning_sms_time), so a book does not wake in one minute. Cases started before: on the boundary.
+    spread_wake_ups: bool = False
 
 
 @dataclass
@@ -287,6 +292,17 @@ class SendCustomerSms:
     actor: Actor
     template: StaffSmsTemplate
     quote_id: uuid.UUID | None = None
+
+
+@dataclass
+class ActionDone:
+    """What a staff action's update answers: the projection's revision (renewal_case.revision) that
+    shows the action, and the case's fields it changed (CaseState names, values as JSON has them),
+    so the caller reads the case from the projection and can still say what changed if the
+    projection lags."""
+
+    revision: int
+    changed: dict[str, str | bool | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -430,7 +446,9 @@ class CaseSnapshot:
 
 @dataclass
 class ContactToRecord:
-    id: uuid.UUID  # derived from the update id: a retried write finds its row
+    """A contact staff recorded; its row's id derives from the case and the write's revision, so a
+    retried write finds its row. A task it handles was handled by its staff member with its result."""
+
     staff_id: uuid.UUID
     channel: str
     result: str
@@ -439,8 +457,14 @@ class ContactToRecord:
 
 @dataclass
 class CaseChange:
+    """One write of the projection. The first (and the first after a write that failed for good)
+    carries the whole case; the others only the case's fields that changed since the last write,
+    the rest is in the row already (the case is the one of the workflow that writes)."""
+
     at: datetime  # workflow time: what "now" means for this change
-    case: CaseSnapshot
+    case: CaseSnapshot | None = None
+    revision: int = 0  # the case's writes so far, this one included (renewal_case.revision)
+    changed: dict[str, Any] = field(default_factory=dict)  # CaseSnapshot fields, as JSON has them
     open_stage_tasks: bool = False  # the stage's planned tasks (see renewals.case.tasks.planned_tasks)
     # The expiry moved: call and supervision tasks of the old plan are cancelled and only the new
     # plan's tasks not yet due are opened (days that passed under the old plan are not "missed").
@@ -464,12 +488,22 @@ class SmsRequest:
     case_id: uuid.UUID
     template: str
     recipient: str  # customer, owner or deputy
-    idempotency_key: str  # (case, stage, template, day): a customer never gets the same SMS twice
     at: datetime
     stage: str
     day: int  # the renewal calendar's day (T+day) at `at`, real or compressed
     quote_id: uuid.UUID | None = None
     sent_by: uuid.UUID | None = None  # the staff member who sent a customer SMS (None: the system)
+    # A customer never gets the same SMS twice; None: sms_key's (case, stage, template, day).
+    idempotency_key: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.idempotency_key or sms_key(self.case_id, self.stage, self.template, self.day)
+
+
+def sms_key(case_id: uuid.UUID, stage: str, template: str, day: int) -> str:
+    """An automatic SMS's idempotency key: one per case, stage, template and calendar day."""
+    return f"{case_id}:{stage}:{template}:{day}"
 
 
 @dataclass
@@ -477,6 +511,23 @@ class SmsOutcome:
     status: str  # sent, suppressed (opt-out) or failed (permanent)
     contact_id: uuid.UUID | None = None
     error_code: int | None = None
+
+
+def without_defaults(value: Any) -> Any:
+    """A dataclass as a dict without the fields left at their defaults (nested ones too): what an
+    activity's payload carries, the activity filling the defaults back in."""
+    if isinstance(value, list):
+        return [without_defaults(item) for item in value]
+    if not is_dataclass(value):
+        return value
+    kept = {}
+    for f in fields(value):
+        item = getattr(value, f.name)
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if default is MISSING or item != default:
+            kept[f.name] = without_defaults(item)
+    return kept
+
 
 # --- The system's other workflows: the daily intake, the history archiver, the task roll-up, scoring -
 

@@ -8,10 +8,12 @@ workflow (whose activities need connections too) works on what was written.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
@@ -28,6 +30,45 @@ from renewals.case import contract as c
 
 class KeyReused(Exception):
     """An Idempotency-Key already sent with another request."""
+
+
+# How long a staff action's answer waits for the projection to show it, well inside
+# STAFF_ACTION_DEADLINE; past it (the worker busy, PostgreSQL slow) the answer is the projection as
+# it is with what the action changed, and the projection catches up.
+PROJECTION_WAIT = 0.8
+# A book, deputy or import move reports what the case table shows once it is done (a deactivation
+# is refused while the leaver still owns a case there): it waits longer, off any person's request.
+MOVE_PROJECTION_WAIT = 5.0
+
+
+async def projection_shows(read_revision: Callable[[], Awaitable[int]], revision: int,
+                           wait: float = PROJECTION_WAIT) -> bool:
+    """Whether the case's projection row reaches `revision` (what a staff action's update answered,
+    c.ActionDone) within `wait` seconds. The row is polled, often at first, rather than the workflow
+    waiting with a timer: a timer would be one more action and more history for every staff action."""
+    loop = asyncio.get_running_loop()
+    until, pause = loop.time() + wait, 0.01
+    while (await read_revision()) < revision:
+        if loop.time() >= until:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    return True
+
+
+def projected_revision(session: Session, case_id: uuid.UUID) -> int:
+    """The case's projection revision (renewal_case.revision): its writes so far."""
+    revision = session.exec(select(RenewalCase.revision).where(RenewalCase.id == case_id)).first()
+    session.rollback()  # the next look sees later commits, whatever the isolation level
+    return revision or 0
+
+
+async def moved_case_projected(engine: Engine, workflow_id: str, done: c.ActionDone) -> bool:
+    """For moves of many cases (a book, a deputy, an import's owners): the case's row shows the move."""
+    def read() -> int:
+        with Session(engine) as session:
+            return projected_revision(session, c.case_id_for(workflow_id))
+    return await projection_shows(lambda: asyncio.to_thread(read), done.revision, MOVE_PROJECTION_WAIT)
 
 
 def customer_of(session: Session, case: RenewalCase) -> Customer:

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.common import (
-    SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
+    RawValue, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
 
 from renewals.case.calendar import REAL_DAY_SECONDS, plan_renewal
@@ -24,7 +25,8 @@ from renewals.case import contract as c
 def renewal_input(settings: Settings, *, policy_no: str, expiry_date: date, owner_id: uuid.UUID,
                   deputy_id: uuid.UUID, branch: str, sub_branch: str, admin_ids: list[uuid.UUID],
                   timezone: str | None = None, day_seconds: int | None = None,
-                  now: datetime | None = None, do_not_contact: bool = False) -> c.RenewalInput:
+                  now: datetime | None = None, do_not_contact: bool = False,
+                  spread_wake_ups: bool = True) -> c.RenewalInput:
     """The one place a case's input is built: the settings that shape every new case
     (ESCALATE_WITHOUT_STATUS, the training sandbox's DAY_SECONDS) reach each one from here, and
     the branch's admins (renewals.org.branch_admins), the only ones the case takes close and reassign from.
@@ -40,6 +42,7 @@ def renewal_input(settings: Settings, *, policy_no: str, expiry_date: date, owne
         policy_no=policy_no, expiry_date=expiry_date, owner_id=owner_id, deputy_id=deputy_id, branch=branch,
         sub_branch=sub_branch, timezone=timezone, escalate_without_status=settings.escalate_without_status,
         day_seconds=day_seconds, clock_anchor=anchor, admin_ids=list(admin_ids), do_not_contact=do_not_contact,
+        spread_wake_ups=spread_wake_ups,
     )
 
 
@@ -114,13 +117,15 @@ class CaseRejected(Exception):
         self.reason = reason
 
 
-async def update_case(handle: WorkflowHandle, update: str, payload: object, result_type: type = c.CaseState,
+async def update_case(handle: WorkflowHandle, update: str, payload: object, result_type: type = c.ActionDone,
                       update_id: str | None = None):
     """Run a workflow update; a validator's rejection, or an update to a case that has already
     finished, becomes CaseRejected with the reason a person can read. Temporal runs an update id
     once per workflow: the same `update_id` again answers the first result without acting again."""
     try:
-        return await handle.execute_update(update, payload, id=update_id, result_type=result_type)
+        # Without the fields left at their defaults: every byte of it stays in the case's history.
+        request = RawValue(pydantic_data_converter.payload_converter.to_payload(c.without_defaults(payload)))
+        return await handle.execute_update(update, request, id=update_id, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise CaseRejected(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None

@@ -42,7 +42,7 @@ def rebuild(
         workflow_ids = await every_case(client, engine) if every else cases
         with progress_bar(console) as bar:
             task = bar.add_task("rebuilding cases", total=None)
-            return await rebuild_projection(client, engine, workflow_ids, CaseProjection(engine).project_case,
+            return await rebuild_projection(client, engine, workflow_ids, CaseProjection(engine).apply,
                                             after=after,
                                             progress=lambda done, total: bar.update(task, completed=done, total=total))
 

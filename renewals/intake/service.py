@@ -43,6 +43,7 @@ from temporalio.client import Client
 from models import ImportJob, ImportUpload, Role, Staff, SubBranch
 from renewals.org.branch_admins import admins_of_branches
 from renewals.case.calendar import LAST_DAY, local_date
+from renewals.case.service import moved_case_projected
 from renewals.case.start import CaseRejected, StartOutcome, renewal_input, start_case, update_case
 from renewals.core.db import allow_long_statements
 from renewals.intake.policy_file import (
@@ -479,8 +480,9 @@ async def follow_policies(engine: Engine, client: Client, settings: Settings, po
 
     async def reassign(row) -> bool:
         try:
-            await update_case(client.get_workflow_handle(row.workflow_id), "reassign",
-                              c.Reassign(actor=actor, new_owner_id=row.staff_id, reason="import"))
+            done = await update_case(client.get_workflow_handle(row.workflow_id), "reassign",
+                                     c.Reassign(actor=actor, new_owner_id=row.staff_id, reason="import"))
+            await moved_case_projected(engine, row.workflow_id, done)
             return True
         except CaseRejected as exc:  # already theirs, or closed meanwhile: nothing to move
             log.info("intake: %s not reassigned: %s", row.workflow_id, exc.reason)

@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from models import Assignment, Policy, RenewalCase, Role, Staff, SubBranch, Task, TaskState
+from renewals.case.service import moved_case_projected
 from renewals.case.start import CaseRejected, update_case
 from renewals.core.temporal import bounded
 from renewals.intake.service import follow_policies
@@ -191,8 +192,9 @@ async def move_book(engine: Engine, client: Client, leaver: Staff, targets: list
         if move.workflow_id is None:
             return None
         try:
-            await update_case(client.get_workflow_handle(move.workflow_id), "reassign",
-                              c.Reassign(actor=admin, new_owner_id=move.to_staff_id, reason=reason[:64]))
+            done = await update_case(client.get_workflow_handle(move.workflow_id), "reassign",
+                                     c.Reassign(actor=admin, new_owner_id=move.to_staff_id, reason=reason[:64]))
+            await moved_case_projected(engine, move.workflow_id, done)  # the book as the report says
         except CaseRejected as exc:
             if "already assigned" not in exc.reason and "closed" not in exc.reason:
                 return exc.reason
@@ -289,8 +291,9 @@ async def _move_to_deputies(engine: Engine, client: Client, actor: c.Actor, prog
 
     async def one(case) -> bool:
         try:
-            await update_case(client.get_workflow_handle(case.workflow_id), "change_deputy",
-                              c.ChangeDeputy(actor=actor, new_deputy_id=case.deputy_id))
+            done = await update_case(client.get_workflow_handle(case.workflow_id), "change_deputy",
+                                     c.ChangeDeputy(actor=actor, new_deputy_id=case.deputy_id))
+            await moved_case_projected(engine, case.workflow_id, done)
             return True
         except CaseRejected as exc:
             if "already has" not in exc.reason and "closed" not in exc.reason:

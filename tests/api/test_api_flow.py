@@ -228,3 +228,18 @@ async def test_sms_after_nine_pm_is_held_until_eight_and_answered_as_scheduled(a
     assert "诚恳希望继续为您服务" in sent["body"]
     now = await api.post(f"/cases/{case.case_id}/sms", headers=owner, json={"template": "service_request"})
     assert (now.status_code, now.json()["status"]) == (200, "sent")
+
+
+async def test_an_actions_answer_is_the_case_as_projected_once_the_projection_shows_it(api: Api, sc: Scenario):
+    case = await sc.start(days_to_expiry=62)
+    owner = await api.sign_in(case.owner_id)
+    await sc.sleep_until(case.at(-18, 10))
+    before = sc.case_row(case).revision
+    response = await api.post(f"/cases/{case.case_id}/follow-up", headers=owner, json={"status": "failed"})
+    assert response.status_code == 200, response.text
+    answer, row = response.json(), sc.case_row(case)
+    assert (answer["last_status"], row.follow_up_status, row.revision) == ("failed", "failed", before + 1), \
+        "answered once the action's write was in the row"
+    live = await case.state()
+    assert answer["open_tasks"] == [] and [t.day for t in live.open_tasks] == []
+    assert (answer["stage"], answer["owner_id"], answer["escalated"]) == (live.stage, str(live.owner_id), live.escalated)

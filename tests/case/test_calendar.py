@@ -1,6 +1,6 @@
 """Renewal calendar: windows, task slots and quiet hours, with hand-computed UTC instants."""
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +11,8 @@ from renewals.case.calendar import (
     contact_handles_task,
     customer_sms_time,
     late_entry,
+    morning_sms_time,
+    night_wake,
     plan_renewal,
     staff_sms_handles_task,
     windows_between,
@@ -448,3 +450,19 @@ def test_the_seed_names_how_a_day_is_handled_in_third_contact_and_after_expiry()
     assert contact_handles_task(Stage.POST_EXPIRY, "sms") and contact_handles_task(Stage.FINAL_CONTACT, "visit")
     assert staff_sms_handles_task(Stage.POST_EXPIRY)
     assert not any(staff_sms_handles_task(s) for s in Stage if s is not Stage.POST_EXPIRY)
+
+
+def test_a_books_wake_ups_and_entry_sms_spread_over_the_night_and_the_morning_by_policy():
+    boundary = plan_renewal(date(2027, 3, 15), "Asia/Shanghai").window(Stage.FIRST_CONTACT).starts_at  # 09:00
+    zone = ZoneInfo("Asia/Shanghai")
+    wakes = {night_wake(boundary, f"PDAA{n:012d}", "Asia/Shanghai") for n in range(2000)}
+    assert all(time(1) <= w.astimezone(zone).time() < time(8) and w.astimezone(zone).date() == boundary.astimezone(
+        zone).date() for w in wakes), "before staff start, on the boundary's day"
+    assert len(wakes) > 400, "spread over the night's minutes"
+    assert night_wake(boundary, "PDAA000000000042", "Asia/Shanghai") == night_wake(
+        boundary, "PDAA000000000042", "Asia/Shanghai"), "the same minute on every run and worker"
+    woke = night_wake(boundary, "PDAA000000000042", "Asia/Shanghai")
+    sent = morning_sms_time(woke, "PDAA000000000042", "Asia/Shanghai")
+    assert time(8) <= sent.astimezone(zone).time() < time(11) and sent.astimezone(zone).date() == woke.astimezone(zone).date()
+    afternoon = boundary + timedelta(hours=6)
+    assert morning_sms_time(afternoon, "PDAA000000000042", "Asia/Shanghai") == afternoon, "past the morning: at once"

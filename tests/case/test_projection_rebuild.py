@@ -72,7 +72,7 @@ async def test_lost_case_and_task_rows_are_rebuilt_equal_from_the_workflows_and_
     for case in cases[CLOSED:CLOSED + 4]:  # staff work on some open ones: a contact, a complaint task
         await dev_env.client.get_workflow_handle(case["workflow_id"]).execute_update(
             "record_contact", c.RecordContact(actor=staff, channel=c.Channel.call, result=c.ContactResult.complaint),
-            result_type=c.CaseState)
+            result_type=c.ActionDone)
     for case in cases[:CLOSED]:
         handle = dev_env.client.get_workflow_handle(case["workflow_id"])
         await handle.signal("policy_renewed", c.PolicyRenewed(new_policy_no=f"{case['policy_no']}R"))

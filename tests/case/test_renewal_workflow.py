@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from sqlmodel import Session
 from temporalio.api.history.v1 import History
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WithStartWorkflowOperation, WorkflowHistory
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import Notifications
+from renewals.case.calendar import morning_sms_time, night_wake
 from renewals.case.contract import SmsRequest
+from renewals.case.stages import STAGE_TABLE
 from renewals.reports import queries as reports
 from renewals.case.start import CaseRejected
 from renewals.audit.history import history_cost
@@ -160,10 +162,34 @@ async def test_longest_path_without_staff_actions_stays_within_the_cost_budget(s
     result = await case.handle.result()
     assert (result.outcome, result.escalated) == ("LAPSED", True)
     cost = history_cost(await case.handle.fetch_history())
-    assert cost.actions <= 40, cost
-    assert cost.history_bytes <= 32 * 1024, cost
+    assert cost.actions <= 28, cost
+    assert cost.history_bytes <= 12 * 1024, cost
     assert len(sc.sms_to(case.customer_phone)) == 2 and len(sc.sms_to(case.deputy_phone)) == 1
     sc.save_history(case, "lapsed_unattended")
+
+
+async def test_a_staff_action_costs_an_update_and_its_write(sc: Scenario):
+    """The day's call recorded: the update and its projection write, no timer waiting for the write,
+    and a small answer and write in the history."""
+    case = await sc.start(days_to_expiry=62)
+    await sc.sleep_until(case.at(-18, 10))
+    state = await case.update("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call,
+                                                                result=c.ContactResult.no_answer))
+    assert [t.day for t in state.open_tasks] == [] and [t[3] for t in tasks_summary(sc, case) if t[2] == -18] == ["done"]
+    await eventually(lambda: _no_activity_pending(case))
+    history = await case.handle.fetch_history()
+    events = history.events
+    accepted = next(i for i, e in enumerate(events) if e.HasField("workflow_execution_update_accepted_event_attributes"))
+    written = next(i for i, e in enumerate(events) if i > accepted and e.HasField("activity_task_completed_event_attributes"))
+    learnt = next(i for i, e in enumerate(events) if i > written and e.HasField("workflow_task_completed_event_attributes"))
+    # From the workflow task that took the update to the one that learnt its write was done.
+    cost = history_cost(WorkflowHistory(history.workflow_id, events[accepted - 3:learnt + 1]))
+    assert (cost.actions, cost.by_kind) == (2, {"update": 1, "activity": 1}), cost
+    assert cost.history_bytes <= 1200, cost
+
+
+async def _no_activity_pending(case: Case) -> None:
+    assert not (await case.handle.describe()).raw_description.pending_activities
 
 
 async def test_e_no_status_escalates_unless_the_setting_is_off(sc: Scenario):
@@ -203,9 +229,12 @@ async def test_g_renewed_elsewhere_asks_for_the_reason(sc: Scenario):
         state = await case.update("report_renewed_elsewhere", c.ReportRenewedElsewhere(
             actor=case.actor(), insurer=c.Insurer.ping_an))
         assert state.renewed_elsewhere and [t.kind for t in state.open_tasks] == ["loss_reason"]
-        [request] = sc.sms_to(case.owner_phone)[-1:]
-        assert "价格" in request and "理赔" in request and "人情" in request
-        assert sms_log(sc, case)[-1] == ("loss_reason_request", "owner", f"{case.at(-3):%m-%d} 10:00")
+
+        def asked(case=case):  # the staff SMS follows the action's answer
+            request = "".join(sc.sms_to(case.owner_phone)[-1:])
+            assert "价格" in request and "理赔" in request and "人情" in request
+            assert sms_log(sc, case)[-1] == ("loss_reason_request", "owner", f"{case.at(-3):%m-%d} 10:00")
+        await eventually(asked)
     customer_sms_before = len(sc.sms_to(told.customer_phone))
     assert "no more contact" in await rejected(told, "record_contact", c.RecordContact(
         actor=told.actor(), channel=c.Channel.call, result=c.ContactResult.reached))
@@ -228,8 +257,11 @@ async def test_h_complaint_alerts_the_deputy_at_once(sc: Scenario):
     state = await case.update("record_contact", c.RecordContact(
         actor=case.actor(), channel=c.Channel.call, result=c.ContactResult.complaint))
     assert state.stage == "FIRST_CONTACT"
-    [alert] = sc.sms_to(case.deputy_phone)
-    assert case.customer_name in alert and case.owner_name in alert
+
+    def alerted():  # in the action's own workflow task; the SMS itself follows the answer
+        alerts = sc.sms_to(case.deputy_phone)
+        assert len(alerts) == 1 and case.customer_name in alerts[0] and case.owner_name in alerts[0]
+    await eventually(alerted)
     [complaint] = [t for t in state.open_tasks if t.kind == "complaint"]
     assert complaint.assignee_id == case.deputy_id
     assert timedelta(0) <= complaint.opens_at - case.at(-55, 14, 30) < timedelta(minutes=1)
@@ -457,7 +489,7 @@ async def test_windows_that_passed_while_the_worker_was_down_send_their_notices_
 
 async def test_an_update_in_the_workflows_first_task_is_validated_against_the_case(dev_env, settings, engine, twilio):
     """Update-with-start hands the update to the workflow before its run method has begun."""
-    first: list[c.CaseState] = []
+    first: list[c.ActionDone] = []
 
     async def start_with_a_contact(client, inp: c.RenewalInput, task_queue: str):
         start = WithStartWorkflowOperation(
@@ -466,13 +498,46 @@ async def test_an_update_in_the_workflows_first_task_is_validated_against_the_ca
         first.append(await client.execute_update_with_start_workflow(
             "record_contact", c.RecordContact(actor=c.Actor(id=inp.owner_id, role=c.ActorRole.sales),
                                               channel=c.Channel.call, result=c.ContactResult.reached),
-            start_workflow_operation=start, result_type=c.CaseState))
+            start_workflow_operation=start, result_type=c.ActionDone))
         return await start.workflow_handle()
 
     async with build_worker(dev_env.client, settings, engine, task_queue="first-task"):
         sc = Scenario(dev_env, engine, twilio, "first-task")
         case = await sc.start(days_to_expiry=62, starter=start_with_a_contact)
-        assert (first[0].stage, first[0].owner_id) == ("WAITING", case.owner_id)
+        assert first[0] == c.ActionDone(revision=1, changed={}), "a contact in WAITING changes nothing of the case"
+        assert ((state := await case.state()).stage, state.owner_id) == ("WAITING", case.owner_id)
         assert "not your case" in await rejected(case, "record_contact", c.RecordContact(
             actor=case.actor("deputy"), channel=c.Channel.call, result=c.ContactResult.reached))
         await sc.finish()
+
+
+async def test_a_books_wake_ups_spread_over_the_night_and_its_sms_over_the_morning(sc: Scenario):
+    """As the system starts cases: the case enters a window at its policy's minute of the night
+    before it opens, staff find its tasks when they start, the customer's SMS goes out at the
+    policy's minute of the morning, and that is the one extra wake-up of the stage."""
+    case = await sc.start(days_to_expiry=62, spread_wake_ups=True)
+    opens = sc.plan(case).window(c.Stage.FIRST_CONTACT).starts_at
+    woke = night_wake(opens, case.inp.policy_no, case.inp.timezone)
+    texted = morning_sms_time(woke, case.inp.policy_no, case.inp.timezone)
+    assert woke < case.at(-60, 8) <= texted < case.at(-60, 11)
+    await sc.sleep_until(woke + timedelta(seconds=30))
+    assert (await case.state()).stage == "FIRST_CONTACT"
+    await eventually(lambda: _assert_equal([(t.kind, t.opens_at) for t in sc.tasks(case)], [("call", opens)]))
+    assert sc.sms_to(case.customer_phone) == [], "nothing in the night"
+    await sc.sleep_until(texted + timedelta(seconds=30))
+    await eventually(lambda: _assert_equal(sms_log(sc, case), [
+        ("first_notice", "customer", f"{texted.astimezone(case.at(0).tzinfo):%m-%d %H:%M}")]))
+    await sc.sleep_until(case.at(8, 9))
+    result = await case.handle.result()
+    assert (result.outcome, result.escalated) == ("LAPSED", True)
+    cost = history_cost(await case.handle.fetch_history())
+    # Seven boundaries (six windows and the close), and one more wake-up in each window that sends.
+    sending = [row for row in STAGE_TABLE.rows if row.entry_sms]
+    assert cost.by_kind["timer"] == 7 + len(sending), cost
+    assert [r[0] for r in sms_log(sc, case)] == ["first_notice", "deputy_escalation", "manager_final_reminder",
+                                                 "final_notice"]
+    assert all(time(8) <= r.sent_at.astimezone(case.at(0).tzinfo).time() < time(11) for r in sc.sms_records(case))
+
+
+def _assert_equal(seen, expected) -> None:
+    assert seen == expected, seen

@@ -19,7 +19,8 @@ class SharedModuleIds:
     async def run(self) -> list[int]:
         from workflows import renewal  # re-run in the sandbox, as every workflow file is
 
-        return [id(renewal.c), id(renewal.planned_tasks), id(renewal.plan_renewal), id(renewal.CaseProjection)]
+        return [id(renewal.c), id(renewal.planned_tasks), id(renewal.plan_renewal), id(renewal.CaseProjection),
+                id(renewal.Case)]
 
 
 @pytest.mark.filterwarnings("ignore:Module workflows was imported after initial workflow load")
@@ -30,10 +31,12 @@ async def test_the_renewal_workflow_shares_the_workers_contract_modules(time_env
     import renewals.case.calendar
     import renewals.case.contract
     import renewals.case.tasks
+    import workflows.case_state
 
     queue = f"sandbox-{uuid.uuid4()}"
     async with Worker(time_env.client, task_queue=queue, workflows=[SharedModuleIds]):
         seen = await time_env.client.execute_workflow(SharedModuleIds.run, id=f"sandbox-{uuid.uuid4()}",
                                                       task_queue=queue)
     assert seen == [id(renewals.case.contract), id(renewals.case.tasks.planned_tasks),
-                    id(renewals.case.calendar.plan_renewal), id(activities.projection.CaseProjection)], "a shared module is re-run in every workflow's sandbox"
+                    id(renewals.case.calendar.plan_renewal), id(activities.projection.CaseProjection),
+                    id(workflows.case_state.Case)], "a shared module is re-run in every workflow's sandbox"

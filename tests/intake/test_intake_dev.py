@@ -268,7 +268,7 @@ async def test_the_intake_run_moves_a_case_started_during_a_deputy_change_to_the
     handle = dev_env.client.get_workflow_handle(case.workflow_id)
     complaint = c.RecordContact(actor=c.Actor(sales.id, c.ActorRole.sales), channel=c.Channel.call,
                                 result=c.ContactResult.complaint)
-    await handle.execute_update("record_contact", complaint, result_type=c.CaseState)
+    await handle.execute_update("record_contact", complaint, result_type=c.ActionDone)
     # The deputy changed after the case read its deputy and before it was recorded: the change
     # moved nothing, and the case still has the old deputy and the complaint task.
     make_deputy(engine, sub_branch, new)
