@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,6 +32,8 @@ from renewals.case import contract as c
 
 TZ = "Asia/Shanghai"
 HISTORIES = Path(__file__).parent / "histories"
+# How long a clock skip may take: the SDK client's default deadline per call is far shorter.
+SKIP_TIMEOUT = timedelta(minutes=5)
 _numbers = itertools.count(1)
 
 
@@ -127,9 +130,14 @@ class Scenario:
         return at if at > local else at + timedelta(days=1)
 
     async def sleep_until(self, when: datetime) -> None:
+        """Skip the clock to `when`. The server skips only as fast as the workers handle what wakes
+        meanwhile: on a busy machine that outlasts the client's default call timeout, so the call
+        gets a long one (the SDK's env.sleep sets none)."""
         delta = (when - await self.now()).total_seconds()
         if delta > 0:
-            await self.env.sleep(delta)
+            request = SleepRequest()
+            request.duration.FromTimedelta(timedelta(seconds=delta))
+            await self.env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=SKIP_TIMEOUT)
 
     async def start(self, *, days_to_expiry: int = 62, escalate_without_status: bool = True,
                     customer_name: str = "钱多多", language: str = "zh-CN", starter=start_renewal,
