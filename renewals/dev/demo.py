@@ -139,9 +139,9 @@ def _open_demo_cases(engine) -> list[RenewalCase]:
 
 
 async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -> None:
-    """Every tick, each open demo case may get one staff action, as a busy team would do. The
-    first cases in the early windows end at once as RENEWED, LOST and CLOSED, so every outcome
-    shows up in the first minute."""
+    """Every tick, each open demo case but the unattended ones may get one staff action, as a busy
+    team would do. The first cases in the early windows end at once as RENEWED, LOST and CLOSED,
+    and the unattended ones from the last week lapse, so every outcome shows up in the first minute."""
     client = await connect(settings)
     engine = make_engine(settings.database_url, pool_size=2)
     rng = random.Random()
@@ -151,6 +151,8 @@ async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -
         while not stop.is_set():
             cases = await asyncio.to_thread(_open_demo_cases, engine)
             for case in cases:
+                if _unattended(case):
+                    continue
                 early = Stage(case.stage) in (Stage.FIRST_CONTACT, Stage.SECOND_CONTACT)
                 action = _scripted(scripted.pop(0), case, admin) if scripted and early else _pick_action(case, rng)
                 if action is None:
@@ -169,6 +171,12 @@ async def _simulate(settings: Settings, stop: asyncio.Event, day_seconds: int) -
                 pass
     finally:
         engine.dispose()
+
+
+def _unattended(case: RenewalCase) -> bool:
+    """One demo case in six nobody works, as a team's forgotten cases: they escalate and lapse
+    (left to chance, a fast team may leave none to lapse)."""
+    return int(case.policy_no[-2:]) % 6 == 5
 
 
 def _handover_note(engine, case: RenewalCase):
