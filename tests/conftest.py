@@ -77,9 +77,12 @@ def settings(database_url: str, twilio: FakeTwilio) -> Settings:
     )
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="module")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server; time is global to it, so tests plan relative to its clock."""
+    """The time-skipping test server, one per module (it starts in a tenth of a second); time is
+    global to it, so tests plan relative to its clock. Not shared across modules: a case a module
+    leaves running with its worker gone would hold a workflow task no worker takes once a later
+    module's clock reached its timer, and the server skips no time while one waits."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=wheel_binary("temporal-test-server"), data_converter=pydantic_data_converter,
     )

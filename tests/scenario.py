@@ -237,16 +237,17 @@ async def a_case_no_worker_runs(env: WorkflowEnvironment, settings: Settings, en
     return scenario, case, uncached
 
 
-async def _settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:
-    """Wait (briefly) until the case has no write or send in flight: the time-skipping server
-    stops skipping for good if a workflow is terminated while one of its activities runs."""
+async def _settled(handle: WorkflowHandle, timeout: float = 10.0) -> None:
+    """Wait (briefly) until the case has no write or send in flight, nor a workflow task that may
+    start one: the time-skipping server stops skipping for good if a workflow is terminated while
+    one of its activities runs."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         try:
-            description = await handle.describe()
+            description = (await handle.describe()).raw_description
         except Exception:  # noqa: BLE001 — nothing to wait for
             return
-        if not description.raw_description.pending_activities:
+        if not description.pending_activities and not description.HasField("pending_workflow_task"):
             return
         await asyncio.sleep(0.05)
 
