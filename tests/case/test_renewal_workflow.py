@@ -176,20 +176,26 @@ async def test_a_staff_action_costs_an_update_and_its_write(sc: Scenario):
     state = await case.update("record_contact", c.RecordContact(actor=case.actor(), channel=c.Channel.call,
                                                                 result=c.ContactResult.no_answer))
     assert [t.day for t in state.open_tasks] == [] and [t[3] for t in tasks_summary(sc, case) if t[2] == -18] == ["done"]
-    await eventually(lambda: _no_activity_pending(case))
-    history = await case.handle.fetch_history()
-    events = history.events
-    accepted = next(i for i, e in enumerate(events) if e.HasField("workflow_execution_update_accepted_event_attributes"))
-    written = next(i for i, e in enumerate(events) if i > accepted and e.HasField("activity_task_completed_event_attributes"))
-    learnt = next(i for i, e in enumerate(events) if i > written and e.HasField("workflow_task_completed_event_attributes"))
+
+    async def write_learnt():
+        """The history once the workflow task that learnt the write was done has completed too."""
+        history = await case.handle.fetch_history()
+        events = history.events
+        accepted = next(i for i, e in enumerate(events)
+                        if e.HasField("workflow_execution_update_accepted_event_attributes"))
+        written = next((i for i, e in enumerate(events)
+                        if i > accepted and e.HasField("activity_task_completed_event_attributes")), None)
+        assert written is not None, "the write is not done yet"
+        learnt = next((i for i, e in enumerate(events)
+                       if i > written and e.HasField("workflow_task_completed_event_attributes")), None)
+        assert learnt is not None, "the workflow has not taken the write's completion yet"
+        return history, events, accepted, learnt
+
+    history, events, accepted, learnt = await eventually(write_learnt)
     # From the workflow task that took the update to the one that learnt its write was done.
     cost = history_cost(WorkflowHistory(history.workflow_id, events[accepted - 3:learnt + 1]))
     assert (cost.actions, cost.by_kind) == (2, {"update": 1, "activity": 1}), cost
     assert cost.history_bytes <= 1200, cost
-
-
-async def _no_activity_pending(case: Case) -> None:
-    assert not (await case.handle.describe()).raw_description.pending_activities
 
 
 async def test_e_no_status_escalates_unless_the_setting_is_off(sc: Scenario):
