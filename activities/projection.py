@@ -57,31 +57,12 @@ class CaseProjection:
             ).first()
             if policy is None:
                 raise ApplicationError(f"policy {case.policy_no} is not in the database", non_retryable=True)
-            row = {
+            conn.execute(_UPSERT_CASE, {
                 "id": case.case_id, "workflow_id": case.workflow_id, "policy_id": policy.id,
-                "policy_no": case.policy_no, "expiry_date": case.expiry_date, "timezone": case.timezone,
-                "sub_branch_id": policy.sub_branch_id, "stage": case.stage, "owner_id": case.owner_id,
-                "deputy_id": case.deputy_id, "escalated": case.escalated, "follow_up_status": case.follow_up_status,
-                "outcome": case.outcome, "outcome_reason": case.outcome_reason, "outcome_stage": case.outcome_stage,
-                "new_policy_no": case.new_policy_no, "lost_to_insurer": case.lost_to_insurer,
-                "skipped_windows": case.skipped_windows, "updated_at": at,
+                "sub_branch_id": policy.sub_branch_id, "updated_at": at, "started_at": at, "stage_entered_at": at,
+                "revision": change.revision, **{name: getattr(case, name) for name in _CASE_FIELDS},
                 **{column: getattr(case, name) for name, column in _PLANNING.items()},
-            }
-            insert_case = insert(RenewalCase).values(**row, started_at=at, stage_entered_at=at, revision=change.revision)
-            conn.execute(insert_case.on_conflict_do_update(
-                index_elements=[RenewalCase.id],
-                set_={
-                    **{k: insert_case.excluded[k] for k in row if k not in ("id", "workflow_id", "policy_id")},
-                    # Only a stage change moves stage_entered_at; an outcome sets closed_at once.
-                    "stage_entered_at": sql_case((RenewalCase.stage != case.stage, at),
-                                                 else_=RenewalCase.stage_entered_at),
-                    "closed_at": at if case.outcome else None,
-                    # Writes are done in order, but a needs-attention write may pass one being retried.
-                    "revision": func.greatest(RenewalCase.revision, change.revision),
-                },
-                # A retry of an older change must not undo a newer one.
-                where=RenewalCase.updated_at <= at,
-            ))
+            })
             open_tasks = Task.__table__.c.state == TaskState.open
             this_case = Task.__table__.c.case_id == case.case_id
             # Missed daily tasks: anything still open past its deadline is expired now.
@@ -113,13 +94,13 @@ class CaseProjection:
                                  .values(state=TaskState.cancelled))
                 new_tasks += planned
             if new_tasks:
-                conn.execute(insert(Task).values([
+                conn.execute(_INSERT_TASKS, [
                     {"id": t.id, "case_id": case.case_id, "assignee_id": t.assignee_id, "kind": t.kind,
                      "stage": t.stage, "day": t.day, "opens_at": t.opens_at, "due_at": t.due_at,
                      "handover_note_id": t.handover_note_id,
                      "state": TaskState.open if t.due_at > at else TaskState.expired}
                     for t in new_tasks
-                ]).on_conflict_do_nothing(index_elements=[Task.id]))
+                ])
                 unroll(conn, [t.opens_at for t in new_tasks if t.opens_at < at])
             if change.sms_after_contact:
                 task_id, template = change.sms_after_contact
@@ -133,10 +114,39 @@ class CaseProjection:
 
 
 
-_SNAPSHOT = TypeAdapter(CaseSnapshot)
 # The snapshot's planning facts and the columns that keep them (the other fields share their names).
 _PLANNING = {"day_seconds": "day_seconds", "clock_anchor": "clock_anchor", "plan_revision": "plan_revision",
              "calls_stopped": "calls_stopped", "started_at": "mid_window_since", "handover_note_id": "handover_note_id"}
+
+
+def _upsert_case():
+    """The case row's upsert, built once: a projection write is the worker's most frequent work, and
+    building the statement (its `excluded` columns above all) cost more CPU than sending it."""
+    insert_case = insert(RenewalCase)
+    new = insert_case.excluded
+    return insert_case.on_conflict_do_update(
+        index_elements=[RenewalCase.id],
+        set_={
+            **{column: new[column] for column in (*_CASE_FIELDS, *_PLANNING.values(), "sub_branch_id", "updated_at")},
+            # Only a stage change moves stage_entered_at; an outcome sets closed_at once.
+            "stage_entered_at": sql_case((RenewalCase.stage != new.stage, new.updated_at),
+                                         else_=RenewalCase.stage_entered_at),
+            "closed_at": sql_case((new.outcome.is_not(None), new.updated_at)),
+            # Writes are done in order, but a needs-attention write may pass one being retried.
+            "revision": func.greatest(RenewalCase.revision, new.revision),
+        },
+        # A retry of an older change must not undo a newer one.
+        where=RenewalCase.updated_at <= new.updated_at,
+    )
+
+
+# The snapshot's fields kept in columns of the same name.
+_CASE_FIELDS = ("policy_no", "expiry_date", "timezone", "stage", "owner_id", "deputy_id", "escalated",
+                "follow_up_status", "outcome", "outcome_reason", "outcome_stage", "new_policy_no", "lost_to_insurer",
+                "skipped_windows")
+_UPSERT_CASE = _upsert_case()
+_INSERT_TASKS = insert(Task).on_conflict_do_nothing(index_elements=[Task.id])
+_SNAPSHOT = TypeAdapter(CaseSnapshot)
 _COLUMNS = {"case_id": "id", **_PLANNING}
 
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, DateTime, Engine, delete, exists, func, literal, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection, DateTime, Engine, bindparam, delete, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from temporalio.client import Client
 
 from models import RolledTaskDay, Task, TaskDay, TaskState
@@ -93,10 +93,15 @@ def unroll(conn: Connection, opened: Iterable[datetime]) -> None:
     opened = sorted(set(opened))
     if not opened:
         return
-    conn.execute(select(func.pg_advisory_xact_lock_shared(ROLLUP_LOCK)))
-    local_day = [func.date(func.timezone(RolledTaskDay.timezone, literal(at, DateTime(timezone=True))))
-                 for at in opened]
-    conn.execute(delete(RolledTaskDay).where(RolledTaskDay.day.in_(local_day)))
+    conn.execute(_SHARE_ROLLUP_LOCK)
+    conn.execute(_UNROLL, {"opened": opened})
+
+
+# Built once: every projection write that opens tasks runs them.
+_SHARE_ROLLUP_LOCK = select(func.pg_advisory_xact_lock_shared(ROLLUP_LOCK))
+_OPENED = func.unnest(bindparam("opened", type_=ARRAY(DateTime(timezone=True)))).table_valued("at").render_derived()
+_UNROLL = delete(RolledTaskDay).where(RolledTaskDay.day.in_(
+    select(func.date(func.timezone(RolledTaskDay.timezone, _OPENED.c.at)))))
 
 
 async def ensure_rollup_schedule(client: Client, settings: Settings) -> None:
