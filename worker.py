@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.archive import HistoryArchiving
 from activities.intake import IntakeActivities
@@ -58,6 +59,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(settings.activity_workers),
         max_concurrent_activities=settings.activity_workers,
         max_cached_workflows=settings.workflow_cache_size,
+        workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
 

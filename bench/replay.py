@@ -2,12 +2,14 @@
 
     uv run python -m bench.replay [--rounds N]
 
-An evicted case is woken by replaying its history from the start in the sandboxed runner, then
-doing the new work. For each wake-up of the recorded paths in tests/histories/ (a timer that fired:
-a stage boundary, a held SMS, the close), this replays the history up to that wake-up with the
-SDK's Replayer, as a worker that has just picked the case up would, and reports the process CPU
-per wake-up. No server is needed. The workflow modules are compiled to bytecode first, as the
-worker image does (Dockerfile: compileall), so the sandbox does not compile them on every wake-up.
+An evicted case is woken by replaying its history from the start, then doing the new work. For
+each wake-up of the recorded paths in tests/histories/ (a timer that fired: a stage boundary, a
+held SMS, the close), this replays the history up to that wake-up with the SDK's Replayer, as a
+worker that has just picked the case up would, and reports the process CPU per wake-up: with the
+runner the worker uses (outside the sandbox, WORKFLOW_SANDBOX=false) and in the sandbox (as the
+tests and the replay gate run it). No server is needed. The workflow modules are compiled to
+bytecode first, as the worker image does (Dockerfile: compileall), so the sandbox does not compile
+them on every wake-up.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from rich.table import Table
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from workflows.renewal import PolicyRenewal
 
@@ -34,6 +37,8 @@ ROOT = Path(__file__).parents[1]
 HISTORIES = ROOT / "tests" / "histories"
 # The longest path without staff actions, and paths with staff actions on the way.
 PATHS = ("lapsed_unattended", "lapsed_after_deputy_continue", "deputy_renews_after_failed")
+RUNNERS: dict[str, WorkflowRunner] = {"worker, no sandbox": UnsandboxedWorkflowRunner(),
+                                      "sandboxed": SandboxedWorkflowRunner()}
 
 
 def wake_ups(history: WorkflowHistory) -> list[WorkflowHistory]:
@@ -60,9 +65,9 @@ async def replay(replayer: Replayer, histories: list[WorkflowHistory]) -> None:
                 raise result.replay_failure
 
 
-async def measure(rounds: int) -> list[tuple[str, int, int, float]]:
+async def measure(rounds: int, runner: WorkflowRunner) -> list[tuple[str, int, int, float]]:
     """(path, wake-ups, events at the last, CPU ms per wake-up: the median of `rounds`)."""
-    replayer = Replayer(workflows=[PolicyRenewal], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[PolicyRenewal], data_converter=pydantic_data_converter, workflow_runner=runner)
     rows = []
     for name in PATHS:
         history = WorkflowHistory.from_json(name, (HISTORIES / f"{name}.json").read_text())
@@ -83,15 +88,16 @@ async def main() -> None:
     sys.pycache_prefix = tempfile.mkdtemp(prefix="replay-pyc")  # this process reads it, writes nothing else
     compileall.compile_dir(ROOT / "workflows", quiet=1)
     console = Console()
+    measured = {}
     with console.status("replaying…"):
-        await measure(1)  # imports and caches warmed, as on a running worker
-        rows = await measure(args.rounds)
-    table = Table("path", "wake-ups", "events", "CPU per wake-up", title="Waking an evicted case (sandboxed replay)")
-    for name, count, events, ms in rows:
-        table.add_row(name, f"{count}", f"{events}", f"{ms:.1f} ms")
+        for label, runner in RUNNERS.items():
+            await measure(1, runner)  # imports and caches warmed, as on a running worker
+            measured[label] = await measure(args.rounds, runner)
+    table = Table("path", "wake-ups", "events", *RUNNERS, title="CPU per wake-up of an evicted case")
+    for i, (name, count, events, _) in enumerate(measured["sandboxed"]):
+        table.add_row(name, f"{count}", f"{events}", *(f"{rows[i][3]:.1f} ms" for rows in measured.values()))
+    table.add_row("mean", "", "", *(f"{statistics.mean(ms for *_, ms in rows):.1f} ms" for rows in measured.values()))
     console.print(table)
-    console.print(f"mean over the paths: {statistics.mean(ms for *_, ms in rows):.1f} ms of CPU per wake-up")
-
 
 if __name__ == "__main__":
     asyncio.run(main())

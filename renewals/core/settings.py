@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     # replayed from its short history when it next wakes. Cases sleep for days: size it to the
     # workflows busy at once, not to the open cases.
     workflow_cache_size: int = Field(default=1000, ge=0)
+    # Run workflows in the SDK's sandbox. Off in the worker: the sandbox re-runs the workflow module
+    # for every case it wakes and wraps each workflow task, about half of a wake-up's CPU
+    # (bench.replay). The tests and the replay gate keep it on, where it refuses a workflow that
+    # reaches for the clock, randomness or I/O before such code is released.
+    workflow_sandbox: bool = False
 
     @field_validator("forwarded_allow_ips")
     @classmethod

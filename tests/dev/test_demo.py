@@ -21,7 +21,7 @@ async def count(client: Client, query: str) -> int:
 async def test_demo_shows_every_stage_and_every_outcome(dev_env, settings, engine):
     demo_settings = settings.model_copy(update={
         "temporal_address": dev_env.client.service_client.config.target_host, "notify_backend": "console",
-        "task_queue": "renewals-demo"})
+        "task_queue": "renewals-demo", "workflow_sandbox": False})  # the worker as `renewals dev` runs it
     jobs, logins = demo_jobs(demo_settings, day_seconds=DAY_SECONDS, policies=30)
     assert {"demo-sales-1", "demo-deputy", "demo-auditor"} <= set(logins)
     stop = asyncio.Event()
