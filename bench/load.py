@@ -1,6 +1,6 @@
 """Load: N renewal cases on a compressed day, on one worker process and then on two.
 
-    uv run python -m bench.load N [--day-seconds 2]
+    uv run python -m bench.load N [--day-seconds 2] [--one-worker]
 
 Runs the real stack on this machine (embedded PostgreSQL, the Temporal dev server, a local fake
 Twilio, workers started as `renewals worker` processes; loopback only). Each round starts N cases
@@ -14,18 +14,24 @@ after T+7, about 69 compressed days), and reads the histories to report:
 - Temporal actions per second over the round (as billed: starts, activity attempts, timers, ...);
 - worker RSS, and memory per cached workflow (RSS growth while all cases sleep, cached, divided
   by the number of cases);
+- CPU per case of the worker process and of the Temporal server (one-worker round: what each
+  spent from the first case started to the last one closed, divided by the number of cases);
 - in the two-worker round, one worker is killed halfway: every case must still reach its outcome;
 - windows that passed before their case could wake to enter them (a stage lag longer than a
   window): each one's SMS went out late or is recorded as not sent, on the case.
 
-A benchmark, not a test: it takes minutes and is not part of `uv run pytest`.
+`--one-worker` runs the first round only: what one worker process carries, for a search of the
+highest load it keeps under the stage-lag target. A benchmark, not a test: it takes minutes and is
+not part of `uv run pytest`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -60,12 +66,20 @@ class Round:
     seconds: float = 0.0
     rss_mb: float = 0.0
     kb_per_cached: float = 0.0
+    worker_cpu_ms: float = 0.0  # per case, the one-worker round
+    server_cpu_ms: float = 0.0
     verdict: dict[str, int] = field(default_factory=dict)
     killed: bool = False
 
 
 def rss(workers) -> float:
     return sum(psutil.Process(w.pid).memory_info().rss for w in workers if w.poll() is None)
+
+
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """User and system CPU of a process and its children (the dev server runs as one process)."""
+    process = psutil.Process(proc.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in (process, *process.children(recursive=True)))
 
 
 async def read_history(client: Client, case: StartedCase, out: Round) -> None:
@@ -99,6 +113,7 @@ async def run_round(stack: Stack, client: Client, n: int, workers: int, day_seco
     await asyncio.sleep(8)
     baseline = rss(procs)
     policies = stack.seed(n)
+    cpu_before = cpu_seconds(procs[0]), cpu_seconds(stack.temporal.process)
     began = time.monotonic()
     cases = await stack.start_cases(client, policies, day_seconds=day_seconds)
     result.started_per_s = n / (time.monotonic() - began)
@@ -114,6 +129,9 @@ async def run_round(stack: Stack, client: Client, n: int, workers: int, day_seco
         console.print(f"  killed worker {procs[-1].pid} halfway; the other carries on")
     await stack.wait_closed(client, timeout=3 * lifecycle + 300)  # an overloaded machine runs late, not wrong
     result.seconds = time.monotonic() - began
+    if workers == 1:
+        result.worker_cpu_ms = (cpu_seconds(procs[0]) - cpu_before[0]) * 1000 / n
+        result.server_cpu_ms = (cpu_seconds(stack.temporal.process) - cpu_before[1]) * 1000 / n
     result.verdict = await stack.verdict(client, cases)
     sample = Round(workers, n)
     picked = cases[:: max(1, len(cases) // HISTORY_SAMPLE)]
@@ -152,20 +170,26 @@ def report(rounds: list[Round], day_seconds: int, console: Console) -> None:
         console.print(f"[yellow]no round kept the stage lag p99 under {LAG_TARGET_SECONDS:.0f} s[/yellow]")
     per_case = statistics.fmean(r.actions / r.cases for r in rounds)
     console.print(f"actions per case (unattended, lapsed): {per_case:.0f}")
+    console.print(f"CPU per case, one worker: worker {rounds[0].worker_cpu_ms:.0f} ms, Temporal server "
+                  f"{rounds[0].server_cpu_ms:.0f} ms")
 
 
-async def main(n: int, day_seconds: int) -> None:
+async def main(n: int, day_seconds: int, one_worker: bool) -> None:
     console = Console(width=160)
-    workdir = Path(tempfile.mkdtemp(prefix="rload"))
+    # The dev server's SQLite and PostgreSQL keep their files in memory where the machine allows: on
+    # this machine's disk their syncs, not the worker, set the pace (in production both run elsewhere).
+    memory = Path("/dev/shm")
+    workdir = Path(tempfile.mkdtemp(prefix="rload", dir=memory if memory.is_dir() else None))
     with console.status("starting PostgreSQL, Temporal and the fake Twilio…"):
         stack = Stack(workdir)
     rounds = []
     try:
         client = await stack.client()
-        for workers in (1, 2):
+        for workers in (1,) if one_worker else (1, 2):
             rounds.append(await run_round(stack, client, n, workers, day_seconds, console))
     finally:
         stack.close()
+        shutil.rmtree(workdir, ignore_errors=True)  # in memory: a round's files are gone with it
     report(rounds, day_seconds, console)
 
 
@@ -173,5 +197,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("n", type=int, nargs="?", default=2000, help="cases per round")
     parser.add_argument("--day-seconds", type=int, default=2, help="length of a compressed day")
+    parser.add_argument("--one-worker", action="store_true", help="the one-worker round only")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.day_seconds))
+    asyncio.run(main(args.n, args.day_seconds, args.one_worker))
