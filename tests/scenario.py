@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from temporalio.api.testservice.v1 import SleepRequest
+from temporalio.api.testservice.v1 import SleepRequest, UnlockTimeSkippingRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -30,10 +31,13 @@ from tests.fake_twilio import FakeTwilio
 from worker import build_worker
 from renewals.case import contract as c
 
+log = logging.getLogger(__name__)
 TZ = "Asia/Shanghai"
 HISTORIES = Path(__file__).parent / "histories"
 # How long a clock skip may take: the SDK client's default deadline per call is far shorter.
 SKIP_TIMEOUT = timedelta(minutes=5)
+# Seconds a skip may go without the clock moving beyond real time before the lock is deemed leaked.
+STALL_SECONDS = 60
 _numbers = itertools.count(1)
 
 
@@ -130,14 +134,7 @@ class Scenario:
         return at if at > local else at + timedelta(days=1)
 
     async def sleep_until(self, when: datetime) -> None:
-        """Skip the clock to `when`. The server skips only as fast as the workers handle what wakes
-        meanwhile: on a busy machine that outlasts the client's default call timeout, so the call
-        gets a long one (the SDK's env.sleep sets none)."""
-        delta = (when - await self.now()).total_seconds()
-        if delta > 0:
-            request = SleepRequest()
-            request.duration.FromTimedelta(timedelta(seconds=delta))
-            await self.env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=SKIP_TIMEOUT)
+        await skip_clock(self.env, when)
 
     async def start(self, *, days_to_expiry: int = 62, escalate_without_status: bool = True,
                     customer_name: str = "钱多多", language: str = "zh-CN", starter=start_renewal,
@@ -218,6 +215,27 @@ class Scenario:
             await handle.terminate("test finished")
         except Exception:  # noqa: BLE001 — already completed
             pass
+
+
+async def skip_clock(env: WorkflowEnvironment, when: datetime, stall_seconds: float = STALL_SECONDS) -> None:
+    """Skip the time-skipping server's clock to `when`. The server skips only as fast as the
+    workers handle what wakes meanwhile: on a busy machine that outlasts the client's default call
+    timeout, so the call gets a long one (the SDK's env.sleep sets none). A clock that stops
+    skipping altogether is a lock the test server leaked (it keeps one for an activity still
+    outstanding when its workflow ended, temporalio/sdk-java#1138): it is given back, and the skip
+    goes on."""
+    service = env.client.test_service
+    while (delta := (when - (before := await env.get_current_time())).total_seconds()) > 0:
+        request = SleepRequest()
+        request.duration.FromTimedelta(timedelta(seconds=delta))
+        try:
+            await asyncio.wait_for(service.unlock_time_skipping_with_sleep(request, timeout=SKIP_TIMEOUT),
+                                   stall_seconds)
+            return
+        except asyncio.TimeoutError:
+            if (await env.get_current_time() - before).total_seconds() < 2 * stall_seconds:  # only real time passed
+                log.warning("the test server stopped skipping time short of %s: giving back a leaked lock", when)
+                await service.unlock_time_skipping(UnlockTimeSkippingRequest())
 
 
 async def a_case_no_worker_runs(env: WorkflowEnvironment, settings: Settings, engine: Engine,
