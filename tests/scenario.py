@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from temporalio.api.testservice.v1 import SleepRequest, UnlockTimeSkippingRequest
+from temporalio.api.testservice.v1 import LockTimeSkippingRequest, SleepRequest, UnlockTimeSkippingRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -36,8 +36,8 @@ TZ = "Asia/Shanghai"
 HISTORIES = Path(__file__).parent / "histories"
 # How long a clock skip may take: the SDK client's default deadline per call is far shorter.
 SKIP_TIMEOUT = timedelta(minutes=5)
-# Seconds a skip may go without the clock moving beyond real time before the lock is deemed leaked.
-STALL_SECONDS = 60
+# Seconds a skip may go without the clock moving beyond real time before it lends the server a lock.
+STALL_SECONDS = 20
 _numbers = itertools.count(1)
 
 
@@ -221,22 +221,30 @@ async def skip_clock(env: WorkflowEnvironment, when: datetime, stall_seconds: fl
     """Skip the time-skipping server's clock to `when`. The server skips only as fast as the
     workers handle what wakes meanwhile: on a busy machine that outlasts the client's default call
     timeout, so the call gets a long one (the SDK's env.sleep sets none). A clock that stops
-    skipping altogether is a lock the test server leaked (it keeps one for an activity still
-    outstanding when its workflow ended, temporalio/sdk-java#1138): it is given back, and the skip
-    goes on."""
+    skipping altogether holds a lock the skip cannot see: one the test server leaked (it keeps one
+    for an activity still outstanding when its workflow ended, temporalio/sdk-java#1138) or an
+    activity still running. The skip lends one lock back until it arrives, then takes it again, so
+    the server's count stays right in both cases (a lock given back for good set the clock running
+    on its own once that activity ended)."""
     service = env.client.test_service
-    while (delta := (when - (before := await env.get_current_time())).total_seconds()) > 0:
-        request = SleepRequest()
-        request.duration.FromTimedelta(timedelta(seconds=delta))
-        try:
-            await asyncio.wait_for(service.unlock_time_skipping_with_sleep(request, timeout=SKIP_TIMEOUT),
-                                   stall_seconds)
-            return
-        except asyncio.TimeoutError:
-            if (await env.get_current_time() - before).total_seconds() < 2 * stall_seconds:  # only real time passed
-                log.warning("the test server stopped skipping time short of %s: giving back a leaked lock", when)
-                await service.unlock_time_skipping(UnlockTimeSkippingRequest())
-
+    lent = False
+    try:
+        while (delta := (when - (before := await env.get_current_time())).total_seconds()) > 0:
+            request = SleepRequest()
+            request.duration.FromTimedelta(timedelta(seconds=delta))
+            try:
+                await asyncio.wait_for(service.unlock_time_skipping_with_sleep(request, timeout=SKIP_TIMEOUT),
+                                       stall_seconds)
+                return
+            except asyncio.TimeoutError:
+                moved = (await env.get_current_time() - before).total_seconds()
+                if not lent and moved < 2 * stall_seconds:  # only real time passed
+                    log.warning("the test server's clock stopped short of %s: lending it a lock", when)
+                    await service.unlock_time_skipping(UnlockTimeSkippingRequest())
+                    lent = True
+    finally:
+        if lent:
+            await service.lock_time_skipping(LockTimeSkippingRequest())
 
 async def a_case_no_worker_runs(env: WorkflowEnvironment, settings: Settings, engine: Engine,
                                 twilio: FakeTwilio) -> tuple[Scenario, Case, Settings]:
