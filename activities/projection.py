@@ -58,10 +58,9 @@ class CaseProjection:
             if policy is None:
                 raise ApplicationError(f"policy {case.policy_no} is not in the database", non_retryable=True)
             conn.execute(_UPSERT_CASE, {
-                "id": case.case_id, "workflow_id": case.workflow_id, "policy_id": policy.id,
-                "sub_branch_id": policy.sub_branch_id, "updated_at": at, "started_at": at, "stage_entered_at": at,
-                "revision": change.revision, **{name: getattr(case, name) for name in _CASE_FIELDS},
-                **{column: getattr(case, name) for name, column in _PLANNING.items()},
+                **{column: getattr(case, name) for name, column in _SNAPSHOT_COLUMNS},
+                "policy_id": policy.id, "sub_branch_id": policy.sub_branch_id, "updated_at": at, "started_at": at,
+                "stage_entered_at": at, "revision": change.revision,
             })
             open_tasks = Task.__table__.c.state == TaskState.open
             this_case = Task.__table__.c.case_id == case.case_id
@@ -127,7 +126,8 @@ def _upsert_case():
     return insert_case.on_conflict_do_update(
         index_elements=[RenewalCase.id],
         set_={
-            **{column: new[column] for column in (*_CASE_FIELDS, *_PLANNING.values(), "sub_branch_id", "updated_at")},
+            **{column: new[column] for _, column in _SNAPSHOT_COLUMNS if column not in ("id", "workflow_id")},
+            "sub_branch_id": new.sub_branch_id, "updated_at": new.updated_at,
             # Only a stage change moves stage_entered_at; an outcome sets closed_at once.
             "stage_entered_at": sql_case((RenewalCase.stage != new.stage, new.updated_at),
                                          else_=RenewalCase.stage_entered_at),
@@ -140,14 +140,11 @@ def _upsert_case():
     )
 
 
-# The snapshot's fields kept in columns of the same name.
-_CASE_FIELDS = ("policy_no", "expiry_date", "timezone", "stage", "owner_id", "deputy_id", "escalated",
-                "follow_up_status", "outcome", "outcome_reason", "outcome_stage", "new_policy_no", "lost_to_insurer",
-                "skipped_windows")
+# Each snapshot field and the case column that keeps it, for the write and the read alike.
+_SNAPSHOT_COLUMNS = tuple((f.name, {"case_id": "id", **_PLANNING}.get(f.name, f.name)) for f in fields(CaseSnapshot))
 _UPSERT_CASE = _upsert_case()
 _INSERT_TASKS = insert(Task).on_conflict_do_nothing(index_elements=[Task.id])
 _SNAPSHOT = TypeAdapter(CaseSnapshot)
-_COLUMNS = {"case_id": "id", **_PLANNING}
 
 
 def _as_changed(conn: Connection, case_id: uuid.UUID, change: CaseChange) -> CaseSnapshot:
@@ -157,5 +154,4 @@ def _as_changed(conn: Connection, case_id: uuid.UUID, change: CaseChange) -> Cas
                        .with_for_update()).mappings().first()
     if row is None:  # the whole case comes with the next write
         raise ApplicationError(f"case {case_id} has no projection row yet", non_retryable=True)
-    return _SNAPSHOT.validate_python({**{f.name: row[_COLUMNS.get(f.name, f.name)] for f in fields(CaseSnapshot)},
-                                      **change.changed})
+    return _SNAPSHOT.validate_python({**{name: row[column] for name, column in _SNAPSHOT_COLUMNS}, **change.changed})

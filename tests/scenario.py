@@ -246,6 +246,7 @@ async def skip_clock(env: WorkflowEnvironment, when: datetime, stall_seconds: fl
         if lent:
             await service.lock_time_skipping(LockTimeSkippingRequest())
 
+
 async def a_case_no_worker_runs(env: WorkflowEnvironment, settings: Settings, engine: Engine,
                                 twilio: FakeTwilio) -> tuple[Scenario, Case, Settings]:
     """A case in its first window whose worker has stopped, so a staff action on it waits for nobody;
