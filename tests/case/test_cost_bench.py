@@ -1,5 +1,6 @@
-"""`uv run python -m bench.cost --json` (issue 26): one JSON object per path; a staff action costs at
-most 2 Temporal actions and 1.2 KB of history, and the longest path without staff at most 12 KB."""
+"""Issue 26's benchmarks as a user runs them: `bench.cost --json` prints one JSON object per path, a
+staff action costs at most 2 Temporal actions and 1.2 KB of history and the longest path without
+staff at most 12 KB; `bench.peak` and `bench.replay` run, and the README gives their before and after."""
 
 from __future__ import annotations
 
@@ -23,3 +24,18 @@ def test_the_cost_bench_prints_each_paths_cost_within_the_targets():
     assert staff["staff_actions"] >= 10
     assert (staff["actions"] - unattended["actions"]) / staff["staff_actions"] <= 2
     assert (staff["history_bytes"] - unattended["history_bytes"]) / staff["staff_actions"] <= 1_200
+
+
+def test_the_peak_and_replay_benches_run_and_the_readme_gives_their_before_and_after():
+    peak = subprocess.run([sys.executable, "-m", "bench.peak", "--book", "3000"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=True).stdout
+    assert "busiest minute" in peak and "lower with the spread" in peak
+    replay = subprocess.run([sys.executable, "-m", "bench.replay", "--rounds", "1"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=True).stdout
+    assert "lapsed_unattended" in replay and "worker, no sandbox" in replay and "sandboxed" in replay
+    readme = (ROOT / "README.md").read_text()
+    for bench in ("bench.peak", "bench.replay"):
+        start = readme.index(f"`uv run python -m {bench}")
+        section = readme[start:readme.index("`uv run python -m", start + 1)]
+        assert "before" in section and ("after" in section or "(now)" in section) and "|---|" in section, \
+            f"{bench}: no before/after table"
