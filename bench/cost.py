@@ -95,11 +95,16 @@ def per_staff_action(cost: HistoryCost, unattended: HistoryCost) -> tuple[float,
     return ((cost.actions - unattended.actions) / staff, (cost.history_bytes - unattended.history_bytes) / staff)
 
 
+def json_lines(costs: list[tuple[str, str, HistoryCost]]) -> list[str]:
+    """`--json`: one object per path."""
+    return [json.dumps({"path": name, "actions": cost.actions, "history_bytes": cost.history_bytes,
+                        "events": cost.events, "staff_actions": cost.by_kind.get("update", 0)})
+            for name, _, cost in costs]
+
+
 async def main() -> None:
     if "--json" in sys.argv[1:]:
-        for name, _, cost in await measure():
-            print(json.dumps({"path": name, "actions": cost.actions, "history_bytes": cost.history_bytes,
-                              "events": cost.events, "staff_actions": cost.by_kind.get("update", 0)}))
+        print("\n".join(json_lines(await measure())))
         return
     console = Console()
     with console.status("running renewal paths in skipped time…"):
